@@ -1,0 +1,3 @@
+from parawire.cli import main
+
+main()

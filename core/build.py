@@ -1,0 +1,21 @@
+"""Spec → DAG: look up the generator, validate its parameters, draw, orient."""
+
+from __future__ import annotations
+
+from parawire.dag import Dag, to_dag
+from parawire.manager import get_plugins as plugins
+from parawire.rng import rng
+from parawire.spec import ArchitectureSpec, resolve_params
+
+
+def generator_params(spec: ArchitectureSpec):
+    """The spec's generator parameters validated against the generator's model."""
+    record = plugins().generators.get(spec.generator)
+    return record, resolve_params(record.params, spec.params, where=f"params[{spec.generator}]")
+
+
+def build_dag(spec: ArchitectureSpec) -> Dag:
+    """The DAG the spec describes; the same spec always gives the same DAG."""
+    record, params = generator_params(spec)
+    graph = record.generate(nodes=spec.nodes, params=params, rng=rng(spec.seed, "graph"))
+    return to_dag(graph)

@@ -1,0 +1,110 @@
+"""The architecture spec: the one serialisable value every step starts from.
+
+``nodes`` counts the *computation* vertices the generator draws. The DAG adds one input
+vertex (the stem) and one output vertex (the classifier) on top, so a spec with
+``nodes=40`` has a DAG of 42 vertices. That is the reading of the paper's "40 building
+blocks" and it holds everywhere in parawire (statistics, costs, η, the executor).
+
+Generator- and staging-specific parameters are validated against the plugin's own
+pydantic model by :func:`resolve_params`, so a bad spec fails before any work starts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from parawire.errors import SpecError, describe_validation_error
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+Aggregation = Literal["sigmoid-inputs", "sigmoid-weights"]
+
+
+class ArchitectureSpec(BaseModel):
+    """Everything needed to rebuild one architecture bit-for-bit from a file and a seed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    generator: str = Field("dp", description="generator plugin name (see `parawire plugins`)")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="generator parameters; unset ones take defaults"
+    )
+    nodes: int = Field(40, ge=2, le=5000, description="computation vertices (no input/output)")
+    seed: int = Field(0, ge=0, lt=2**63, description="fixes graph, staging, weights, partition")
+    staging: str = Field("probabilistic", description="staging policy plugin name")
+    input_shape: tuple[int, int, int] = Field((3, 32, 32), description="(C, H, W) of one image")
+    classes: int = Field(10, ge=2, le=100_000, description="number of output classes")
+    base_channels: int = Field(64, ge=1, le=4096, description="channels after the stem")
+    channel_cap: int = Field(1024, ge=1, le=16384, description="staging never exceeds this")
+    aggregation: Aggregation = Field(
+        "sigmoid-inputs",
+        description="sigmoid on each input (paper) or on the weights (RandWire)",
+    )
+
+    @field_validator("input_shape")
+    @classmethod
+    def _positive_shape(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
+        if any(d < 1 for d in v):
+            raise ValueError("every dimension of (C, H, W) must be at least 1")
+        return v
+
+    @field_validator("channel_cap")
+    @classmethod
+    def _cap_at_least_base(cls, v: int, info) -> int:
+        base = info.data.get("base_channels")
+        if base is not None and v < base:
+            raise ValueError(f"must be at least base_channels ({base})")
+        return v
+
+    # -- files ---------------------------------------------------------------------
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    def save(self, path: str | Path) -> Path:
+        """Write JSON or TOML, chosen by the file suffix."""
+        path = Path(path)
+        if path.suffix == ".toml":
+            import tomli_w
+
+            path.write_text(tomli_w.dumps(self.model_dump(mode="json")))
+        else:
+            path.write_text(self.to_json() + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ArchitectureSpec":
+        """Read JSON or TOML; any problem becomes a one-line :class:`SpecError`."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise SpecError(f"{path}: cannot read spec ({exc.strerror})") from None
+        try:
+            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise SpecError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'} ({exc})") from None
+        return cls.parse(data, source=str(path))
+
+    @classmethod
+    def parse(cls, data: Any, source: str = "spec") -> "ArchitectureSpec":
+        """Validate a mapping; failures name the field, the value and what is allowed."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(f"{source}: {describe_validation_error(exc)}") from None
+
+
+def resolve_params(model: type[BaseModel], params: dict[str, Any], where: str) -> BaseModel:
+    """Validate a plugin's parameters against its model, with a one-line error."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc, prefix=where)) from None
