@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from parawire.dag import Dag, to_dag
-from parawire.manager import get_plugins as plugins
+from parawire.manager import get_plugins
 from parawire.rng import rng
 from parawire.spec import ArchitectureSpec, resolve_params
 
 
 def generator_params(spec: ArchitectureSpec):
     """The spec's generator parameters validated against the generator's model."""
-    record = plugins().generators.get(spec.generator)
+    record = get_plugins().generators.get(spec.generator)
     return record, resolve_params(record.params, spec.params, where=f"params[{spec.generator}]")
 
 

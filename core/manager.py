@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pluggy
 
@@ -134,8 +135,30 @@ def collect(pm: pluggy.PluginManager, failures: Iterable[LoadFailure] = ()) -> P
     return Plugins(**registries, manager=pm, failures=failures)
 
 
+_override: list[Plugins] = []
+
+
 @lru_cache(maxsize=1)
-def get_plugins() -> Plugins:
-    """The process-wide registries, built once on first use."""
+def _default_plugins() -> Plugins:
     pm, failures = new_manager()
     return collect(pm, failures)
+
+
+def get_plugins() -> Plugins:
+    """The registries in force: the innermost :func:`using` block's, else the
+    process-wide ones, built once on first use."""
+    return _override[-1] if _override else _default_plugins()
+
+
+@contextmanager
+def using(plugins: Plugins) -> Iterator[Plugins]:
+    """Make ``plugins`` the registries every lookup sees, for the ``with`` block.
+
+    This is how tests and embedding applications swap in a manager with extra or
+    fewer plugins without touching the process-wide cache.
+    """
+    _override.append(plugins)
+    try:
+        yield plugins
+    finally:
+        _override.remove(plugins)
