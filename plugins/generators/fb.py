@@ -65,7 +65,7 @@ def generate(nodes: int, params: FbParams, rng: np.random.Generator) -> nx.DiGra
         undirected = ws.generate(size, stage_params, rng)
         directed = orient(undirected)
         label = {v: offset + i for i, v in enumerate(dfs_discovery_order(undirected))}
-        graph.add_nodes_from((label[v], {"stage": s, "downsample": False}) for v in directed)
+        graph.add_nodes_from((v, {"stage": s, "downsample": False}) for v in sorted(label.values()))
         graph.add_edges_from((label[u], label[v]) for u, v in directed.edges())
         if s > 0:
             sources = [label[v] for v in directed if directed.in_degree(v) == 0]
