@@ -156,7 +156,7 @@ def test_registered_plugin_is_seen_by_the_pipeline(register_plugin):
 def test_plugins_command_shows_failed_distribution(tmp_path):
     site = tmp_path / "site"
     install_fake_dist(site, "parawire-broken", "broken_plugin3", BROKEN, "brokengen")
-    env = {"PYTHONPATH": str(site), "PATH": ""}
+    env = {"PYTHONPATH": str(site), "COLUMNS": "250"}
     out = subprocess.run(
         [sys.executable, "-W", "ignore", "-m", "parawire", "plugins"],
         capture_output=True, text=True, env={**__import__("os").environ, **env}, timeout=120,
