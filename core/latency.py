@@ -1,0 +1,250 @@
+"""Predicted latency of one inference spread over units: a small discrete-event simulation.
+
+The paper reports measured inference time on up to 10 single-vCPU machines (§4,
+Figures 8 and 13) but never states a model. This module is ours, kept deliberately
+simple so that a study can call it thousands of times and a person can check it by hand:
+
+* **Compute.** Vertex ``v`` takes ``flops[v] / profile.flops_per_s`` seconds on its unit.
+  ``flops`` are multiply-adds, the convention of ``parawire.cost.Costs.flops``, so
+  ``flops_per_s`` is multiply-adds per second. A unit computes one vertex at a time.
+* **Order inside a unit.** Each unit runs its vertices in one fixed order: the global
+  topological order (``dag.order`` unless ``order`` is given) restricted to that unit.
+  A unit whose next vertex still waits for an input idles, even if a later vertex of
+  its own could run. That is what a worker looping over its vertex list does (the
+  executor of DESIGN.md), it is deterministic, and it can never deadlock because every
+  unit follows the same global order.
+* **Messages.** When ``v`` finishes, its output goes once to every *other* unit that
+  holds a successor of ``v`` (the hypergraph's connectivity, so bytes sent = Λ). One
+  message takes ``message_latency_s + out_bytes[v] / bandwidth_bytes_per_s`` and keeps
+  its resource busy for all of that time. On a ``shared`` network (one bus, like the
+  paper's t2.micro nodes behind one virtual switch) every message in the system is
+  serialised; on a ``switched`` network a unit sends one message at a time and receives
+  one at a time, but different pairs overlap. Messages are served first come, first
+  served (ties: producer's position in the order, then receiving unit id). Sending
+  does not stop the unit computing (ZeroMQ sends from its own I/O thread).
+* **Input and output.** The input vertex (stem) and output vertex (head) are ordinary
+  vertices of the partition: the image starts on the unit holding ``dag.input``, which
+  computes the stem and scatters its output to the units that consume it; the output
+  vertex gathers one message from every other unit holding one of its predecessors.
+  The makespan is the time the last vertex finishes (the output vertex in our DAGs).
+
+Everything is plain Python over at most a few hundred vertices; see
+``benchmarks/test_bench_latency.py`` for calls per second.
+"""
+
+from __future__ import annotations
+
+import heapq
+import weakref
+from dataclasses import dataclass, field
+from typing import Literal, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from parawire.dag import Dag
+from parawire.errors import ParawireError
+
+
+class DeviceProfile(BaseModel):
+    """A homogeneous set of units and the network between them.
+
+    ``flops_per_s`` counts multiply-adds per second per unit (the unit of
+    ``Costs.flops``), not floating-point operations: one MAC is two FLOPs.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    flops_per_s: float = Field(gt=0, description="multiply-adds per second, per unit")
+    bandwidth_bytes_per_s: float = Field(gt=0, description="payload bytes per second")
+    message_latency_s: float = Field(ge=0, description="fixed cost of one message")
+    network: Literal["shared", "switched"] = "shared"
+    source: str = ""
+
+    def compute_s(self, flops: np.ndarray) -> np.ndarray:
+        """Seconds per vertex on one unit."""
+        return np.asarray(flops, dtype=np.float64) / self.flops_per_s
+
+    def message_s(self, nbytes: np.ndarray | float) -> np.ndarray | float:
+        """Seconds one message of ``nbytes`` keeps its resource busy."""
+        return self.message_latency_s + np.asarray(nbytes, dtype=np.float64) / self.bandwidth_bytes_per_s
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One message: ``vertex``'s output sent from unit ``src`` to unit ``dst``."""
+
+    vertex: int
+    src: int
+    dst: int
+    start: float
+    end: float
+
+
+@dataclass
+class Trace:
+    """What ``simulate`` did, for debugging and plots; pass one in to have it filled."""
+
+    start: dict[int, float] = field(default_factory=dict)
+    finish: dict[int, float] = field(default_factory=dict)
+    unit: dict[int, int] = field(default_factory=dict)
+    transfers: list[Transfer] = field(default_factory=list)
+
+    def busy(self, k: int) -> np.ndarray:
+        """Seconds each of the ``k`` units spent computing."""
+        out = np.zeros(k)
+        for v, u in self.unit.items():
+            out[u] += self.finish[v] - self.start[v]
+        return out
+
+    def bytes_sent(self, out_bytes: np.ndarray) -> int:
+        """Total payload bytes of all messages (equals the partition's Λ)."""
+        return int(sum(int(out_bytes[t.vertex]) for t in self.transfers))
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """The DAG as flat lists, computed once per Dag object."""
+
+    n: int
+    order: tuple[int, ...]
+    preds: tuple[tuple[int, ...], ...]
+    succs: tuple[tuple[int, ...], ...]
+
+
+_shapes: "weakref.WeakKeyDictionary[Dag, _Shape]" = weakref.WeakKeyDictionary()
+
+
+def dag_shape(dag: Dag) -> _Shape:
+    """Flat predecessor/successor lists indexed by vertex id (cached per Dag)."""
+    shape = _shapes.get(dag)
+    if shape is None:
+        n = max(dag.graph.nodes) + 1
+        if n != dag.graph.number_of_nodes():
+            raise ParawireError(f"dag: vertices must be 0..{dag.graph.number_of_nodes() - 1}; "
+                                f"got max id {n - 1}")
+        shape = _Shape(
+            n=n,
+            order=tuple(dag.order),
+            preds=tuple(dag.preds[v] for v in range(n)),
+            succs=tuple(dag.succs[v] for v in range(n)),
+        )
+        _shapes[dag] = shape
+    return shape
+
+
+def _check(name: str, values: np.ndarray, n: int) -> None:
+    if len(values) != n:
+        raise ParawireError(f"{name}: got {len(values)} entries; need one per DAG vertex ({n})")
+
+
+def simulate(
+    dag: Dag,
+    flops: np.ndarray,
+    out_bytes: np.ndarray,
+    partition: np.ndarray,
+    profile: DeviceProfile,
+    *,
+    order: Sequence[int] | None = None,
+    trace: Trace | None = None,
+) -> float:
+    """Makespan in seconds of one inference under ``partition`` (vertex -> unit).
+
+    ``order`` (a topological order of all vertices, default ``dag.order``) fixes the
+    order each unit runs its vertices in. Pass a ``Trace`` to record every start,
+    finish and message.
+    """
+    shape = dag_shape(dag)
+    n = shape.n
+    _check("flops", flops, n)
+    _check("out_bytes", out_bytes, n)
+    _check("partition", partition, n)
+    part = [int(p) for p in partition]
+    if min(part) < 0:
+        raise ParawireError(f"partition: got unit {min(part)}; units are numbered from 0")
+    k = max(part) + 1
+    compute = (np.asarray(flops, dtype=np.float64) / profile.flops_per_s).tolist()
+    message = profile.message_s(out_bytes).tolist()
+    seq = order if order is not None else shape.order
+    if len(seq) != n:
+        raise ParawireError(f"order: got {len(seq)} vertices; need all {n}")
+
+    queues: list[list[int]] = [[] for _ in range(k)]
+    position = [0] * n
+    for i, v in enumerate(seq):
+        queues[part[v]].append(v)
+        position[v] = i
+    head = [0] * k
+    unit_free = [0.0] * k
+    pending = [len(p) for p in shape.preds]
+    ready = [0.0] * n
+    events: list[tuple[float, int, int]] = []
+    shared = profile.network == "shared"
+    bus_free = 0.0
+    send_free = [0.0] * k
+    recv_free = [0.0] * k
+    makespan = 0.0
+
+    def start_ready(u: int) -> None:
+        """Start the unit's next vertices while all their inputs are known."""
+        q = queues[u]
+        while head[u] < len(q) and pending[q[head[u]]] == 0:
+            v = q[head[u]]
+            begin = max(unit_free[u], ready[v])
+            end = begin + compute[v]
+            unit_free[u] = end
+            head[u] += 1
+            heapq.heappush(events, (end, position[v], v))
+            if trace is not None:
+                trace.start[v], trace.finish[v], trace.unit[v] = begin, end, u
+
+    for u in range(k):
+        start_ready(u)
+    while events:
+        now, _, v = heapq.heappop(events)
+        makespan = now
+        src = part[v]
+        arrival = {src: now}
+        for dst in sorted({part[w] for w in shape.succs[v]} - {src}):
+            if shared:
+                begin = max(now, bus_free)
+                bus_free = begin + message[v]
+            else:
+                begin = max(now, send_free[src], recv_free[dst])
+                send_free[src] = recv_free[dst] = begin + message[v]
+            arrival[dst] = begin + message[v]
+            if trace is not None:
+                trace.transfers.append(Transfer(v, src, dst, begin, arrival[dst]))
+        touched = set()
+        for w in shape.succs[v]:
+            dst = part[w]
+            if arrival[dst] > ready[w]:
+                ready[w] = arrival[dst]
+            pending[w] -= 1
+            touched.add(dst)
+        for u in sorted(touched):
+            start_ready(u)
+    if any(head[u] < len(queues[u]) for u in range(k)):
+        raise ParawireError("order: not a topological order of the DAG; some vertex never ran")
+    return makespan
+
+
+def critical_path_s(dag: Dag, flops: np.ndarray, profile: DeviceProfile) -> float:
+    """Longest input-to-output path counting compute only (no unit can beat it)."""
+    shape = dag_shape(dag)
+    compute = profile.compute_s(flops).tolist()
+    longest = [0.0] * shape.n
+    for v in shape.order:
+        before = max((longest[u] for u in shape.preds[v]), default=0.0)
+        longest[v] = before + compute[v]
+    return max(longest)
+
+
+def lower_bound(dag: Dag, flops: np.ndarray, k: int, profile: DeviceProfile) -> float:
+    """max(critical-path compute, total compute / k): no placement on k units is faster."""
+    if k < 1:
+        raise ParawireError(f"k: got {k}; need at least one unit")
+    _check("flops", flops, dag_shape(dag).n)
+    total = float(np.sum(profile.compute_s(flops)))
+    return max(critical_path_s(dag, flops, profile), total / k)
