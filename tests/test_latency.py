@@ -1,0 +1,144 @@
+"""The latency simulator against makespans worked out by hand, and its invariants."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from parawire.dag import to_dag
+from parawire.errors import ParawireError
+from parawire.latency import DeviceProfile, Trace, lower_bound, simulate
+
+
+def unit_profile(latency: float = 0.0, network: str = "shared") -> DeviceProfile:
+    """1 MAC/s and 1 byte/s, so seconds equal the numbers in the arrays."""
+    return DeviceProfile(name="unit", flops_per_s=1.0, bandwidth_bytes_per_s=1.0,
+                         message_latency_s=latency, network=network)
+
+
+def dag_of(n: int, edges: list[tuple[int, int]]):
+    g = nx.DiGraph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from(edges)
+    return to_dag(g)
+
+
+def arr(values: dict[int, float], n: int) -> np.ndarray:
+    return np.array([values[v] for v in range(n)])
+
+
+def test_two_parallel_chains_on_two_units():
+    # input=4 -> 0 -> 1 -> output=5 and input -> 2 -> 3 -> output; chain 2-3 on unit 1.
+    dag = dag_of(4, [(0, 1), (2, 3)])
+    flops = arr({4: 1, 0: 2, 1: 2, 2: 2, 3: 2, 5: 1}, 6)
+    out_bytes = arr({4: 3, 0: 4, 1: 4, 2: 4, 3: 4, 5: 0}, 6)
+    part = arr({4: 0, 0: 0, 1: 0, 2: 1, 3: 1, 5: 0}, 6)
+    trace = Trace()
+    # stem [0,1]; scatter 0.5+3 -> 4.5; unit 1 runs [4.5,8.5]; gather 0.5+4 -> 13; head [13,14]
+    assert simulate(dag, flops, out_bytes, part, unit_profile(0.5), trace=trace) == 14.0
+    assert [(t.vertex, t.src, t.dst, t.start, t.end) for t in trace.transfers] == [
+        (4, 0, 1, 1.0, 4.5), (3, 1, 0, 8.5, 13.0)]
+    assert trace.busy(2).tolist() == [6.0, 4.0]
+    assert lower_bound(dag, flops, 2, unit_profile()) == 6.0
+
+
+def test_chain_pays_one_transfer_per_cut():
+    dag = dag_of(4, [(0, 1), (1, 2), (2, 3)])
+    flops = np.ones(6)
+    out_bytes = np.full(6, 2.0)
+    profile = unit_profile(latency=1.0)
+    one_cut = arr({4: 0, 0: 0, 1: 0, 2: 1, 3: 1, 5: 1}, 6)
+    two_cuts = arr({4: 0, 0: 0, 1: 1, 2: 1, 3: 0, 5: 0}, 6)
+    assert simulate(dag, flops, out_bytes, np.zeros(6, int), profile) == 6.0
+    assert simulate(dag, flops, out_bytes, one_cut, profile) == 6.0 + 3.0
+    assert simulate(dag, flops, out_bytes, two_cuts, profile) == 6.0 + 2 * 3.0
+
+
+@pytest.mark.parametrize("network, expected", [("shared", 10.0), ("switched", 9.0)])
+def test_fan_out_is_sent_once_per_consuming_unit(network, expected):
+    # 0 feeds 1 and 2 (both on unit 1) and 3 (unit 2): two messages, not three.
+    dag = dag_of(4, [(0, 1), (0, 2), (0, 3)])
+    flops = np.ones(6)
+    out_bytes = arr({4: 5, 0: 2, 1: 1, 2: 1, 3: 1, 5: 0}, 6)
+    part = arr({4: 0, 0: 0, 1: 1, 2: 1, 3: 2, 5: 0}, 6)
+    trace = Trace()
+    assert simulate(dag, flops, out_bytes, part, unit_profile(network=network),
+                    trace=trace) == expected
+    sends = [(t.dst, t.start, t.end) for t in trace.transfers if t.vertex == 0]
+    # the sender's port (switched) or the bus (shared) serialises the two copies
+    assert sends == [(1, 2.0, 4.0), (2, 4.0, 6.0)]
+    assert trace.bytes_sent(out_bytes) == 2 * 2 + 3 * 1
+
+
+def test_one_unit_is_total_compute_without_messages():
+    dag = dag_of(5, [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4)])
+    flops = np.arange(1, 8) * 1e9
+    profile = DeviceProfile(name="p", flops_per_s=1e9, bandwidth_bytes_per_s=1e6,
+                            message_latency_s=1e-3)
+    trace = Trace()
+    assert simulate(dag, flops, np.full(7, 1e6), np.zeros(7, int), profile, trace=trace) == 28.0
+    assert trace.transfers == []
+
+
+def test_unit_waits_for_its_next_vertex_in_order():
+    # order is input=3, 0, 1, 2, output=4. Unit 0 holds 1 (fed late from unit 1) and 2
+    # (ready at once): the static order makes 2 wait behind 1.
+    dag = dag_of(3, [(0, 1)])
+    part = arr({3: 0, 0: 1, 1: 0, 2: 0, 4: 0}, 5)
+    trace = Trace()
+    makespan = simulate(dag, np.ones(5), np.full(5, 4.0), part, unit_profile(), trace=trace)
+    assert dag.order == (3, 0, 1, 2, 4)
+    # input [0,1] -> send [1,5] -> 0 [5,6] -> send [6,10] -> 1 [10,11] -> 2 [11,12] -> out
+    assert (trace.start[1], trace.start[2], makespan) == (10.0, 11.0, 13.0)
+
+
+def test_bad_inputs_are_one_line_errors():
+    dag = dag_of(2, [(0, 1)])
+    with pytest.raises(ParawireError, match=r"^partition: got 3 entries; need one per DAG vertex \(4\)$"):
+        simulate(dag, np.ones(4), np.ones(4), np.zeros(3, int), unit_profile())
+    with pytest.raises(ParawireError, match="^partition: got unit -1"):
+        simulate(dag, np.ones(4), np.ones(4), np.array([0, -1, 0, 0]), unit_profile())
+    with pytest.raises(ParawireError, match="^order: not a topological order"):
+        simulate(dag, np.ones(4), np.ones(4), np.array([1, 0, 0, 1]), unit_profile(),
+                 order=[3, 1, 0, 2])
+    with pytest.raises(ParawireError, match="^k: got 0"):
+        lower_bound(dag, np.ones(4), 0, unit_profile())
+    with pytest.raises(ValidationError, match="flops_per_s"):
+        DeviceProfile(name="x", flops_per_s=0, bandwidth_bytes_per_s=1, message_latency_s=0)
+
+
+@st.composite
+def instances(draw):
+    n = draw(st.integers(1, 14))
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    edges = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=3 * n)) if pairs else []
+    size = n + 2
+    flops = np.array(draw(st.lists(st.integers(0, 10**6), min_size=size, max_size=size)))
+    out_bytes = np.array(draw(st.lists(st.integers(0, 10**6), min_size=size, max_size=size)))
+    k = draw(st.integers(1, 5))
+    part = np.array(draw(st.lists(st.integers(0, k - 1), min_size=size, max_size=size)))
+    network = draw(st.sampled_from(["shared", "switched"]))
+    return dag_of(n, edges), flops, out_bytes, part, network
+
+
+@settings(max_examples=150, deadline=None)
+@given(instances())
+def test_makespan_bounded_below_and_above(instance):
+    dag, flops, out_bytes, part, network = instance
+    profile = DeviceProfile(name="p", flops_per_s=1e6, bandwidth_bytes_per_s=1e5,
+                            message_latency_s=1e-4, network=network)
+    trace = Trace()
+    makespan = simulate(dag, flops, out_bytes, part, profile, trace=trace)
+    k = int(part.max()) + 1
+    assert makespan >= lower_bound(dag, flops, k, profile) * (1 - 1e-12)
+    serial = float(np.sum(profile.compute_s(flops)))
+    messages = sum(profile.message_s(out_bytes[t.vertex]) for t in trace.transfers)
+    assert makespan <= (serial + messages) * (1 + 1e-12)
+    assert simulate(dag, flops, out_bytes, part, profile) == makespan  # deterministic
+    # every message is a distinct (vertex, other consuming unit) pair
+    expected = {(v, int(part[w])) for v in dag.graph for w in dag.succs[v] if part[w] != part[v]}
+    assert sorted((t.vertex, t.dst) for t in trace.transfers) == sorted(expected)
