@@ -1,0 +1,164 @@
+"""The hypergraph of an architecture (paper §3.3): what the partitioners cut.
+
+A DAG edge list over-counts communication: a vertex whose output feeds three vertices
+on another unit sends that tensor once, not three times. One *net* per vertex
+``v`` = ``{v} ∪ succ(v)`` with cost ``out_bytes[v]`` captures exactly that: the net's
+connectivity λ (units it touches) minus one is the number of extra units ``v``'s output
+travels to, so Λ = Σ cost·(λ−1) (eq. 3) is the bytes a run sends.
+
+Storage is compressed sparse rows (numpy), never a Python object per pin: ``net_ptr``/
+``net_pins`` list each net's pins, ``vertex_ptr``/``vertex_nets`` the transposed
+incidence. Nets of size one (the output vertex, a vertex feeding nothing) can never be
+cut and are dropped. Zero vertex weights are legal (the input/output vertices may do no
+arithmetic); partitioners must cope with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from parawire.dag import Dag
+from parawire.errors import ParawireError
+
+
+def _csr(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    sizes = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+    ptr = np.zeros(len(lists) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=ptr[1:])
+    flat = np.fromiter((p for x in lists for p in x), dtype=np.int64, count=int(ptr[-1]))
+    return ptr, flat
+
+
+@dataclass(frozen=True, eq=False)
+class Hypergraph:
+    """Weighted hypergraph in CSR form.
+
+    ``order`` is a topological order of the vertices when the hypergraph comes from a
+    DAG (partitioners use it to seed contiguous, pipeline-like partitions); ``None``
+    for a hypergraph built from bare arrays.
+    """
+
+    vertex_weights: np.ndarray
+    net_costs: np.ndarray
+    net_ptr: np.ndarray
+    net_pins: np.ndarray
+    vertex_ptr: np.ndarray
+    vertex_nets: np.ndarray
+    order: np.ndarray | None = None
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.vertex_weights.shape[0])
+
+    @property
+    def num_nets(self) -> int:
+        return int(self.net_costs.shape[0])
+
+    @property
+    def total_weight(self) -> int:
+        return int(self.vertex_weights.sum())
+
+    @property
+    def net_sizes(self) -> np.ndarray:
+        return np.diff(self.net_ptr)
+
+    def pins(self, net: int) -> np.ndarray:
+        return self.net_pins[self.net_ptr[net] : self.net_ptr[net + 1]]
+
+    def nets_of(self, vertex: int) -> np.ndarray:
+        return self.vertex_nets[self.vertex_ptr[vertex] : self.vertex_ptr[vertex + 1]]
+
+    def pin_nets(self) -> np.ndarray:
+        """The net of every entry of ``net_pins`` (for vectorised per-pin work)."""
+        return np.repeat(np.arange(self.num_nets), self.net_sizes)
+
+    def net_lists(self) -> list[list[int]]:
+        return [self.pins(e).tolist() for e in range(self.num_nets)]
+
+    def incidence(self) -> np.ndarray:
+        """Dense 0/1 vertex × net matrix (float64): cheap for the ≤ a few hundred
+        vertices of an architecture and it turns gain updates into matrix products."""
+        a = np.zeros((self.num_vertices, self.num_nets))
+        a[self.net_pins, self.pin_nets()] = 1.0
+        return a
+
+    @classmethod
+    def from_arrays(
+        cls,
+        num_vertices: int,
+        vertex_weights: Sequence[int] | np.ndarray,
+        nets: Sequence[Sequence[int]],
+        net_costs: Sequence[int] | np.ndarray,
+        order: Sequence[int] | np.ndarray | None = None,
+    ) -> "Hypergraph":
+        """Validate and pack. Duplicate pins within a net are merged; nets with fewer
+        than two distinct pins are dropped (they can never be cut)."""
+        weights = np.asarray(vertex_weights, dtype=np.int64)
+        costs = np.asarray(net_costs, dtype=np.int64)
+        if weights.shape != (num_vertices,):
+            raise ParawireError(
+                f"vertex_weights: got {weights.shape[0] if weights.ndim else 0} values for"
+                f" {num_vertices} vertices; give one weight per vertex"
+            )
+        if (weights < 0).any():
+            raise ParawireError(
+                f"vertex_weights: got {int(weights.min())}; weights must be ≥ 0"
+            )
+        if costs.shape != (len(nets),):
+            raise ParawireError(
+                f"net_costs: got {costs.size} costs for {len(nets)} nets; give one cost per net"
+            )
+        if (costs < 0).any():
+            raise ParawireError(f"net_costs: got {int(costs.min())}; costs must be ≥ 0")
+        kept_nets: list[list[int]] = []
+        kept_costs: list[int] = []
+        for net, cost in zip(nets, costs.tolist()):
+            pins = sorted(set(int(p) for p in net))
+            if pins and (pins[0] < 0 or pins[-1] >= num_vertices):
+                raise ParawireError(
+                    f"nets: pin {pins[0] if pins[0] < 0 else pins[-1]} is not a vertex"
+                    f" 0..{num_vertices - 1}"
+                )
+            if len(pins) >= 2:
+                kept_nets.append(pins)
+                kept_costs.append(cost)
+        net_ptr, net_pins = _csr(kept_nets)
+        incident: list[list[int]] = [[] for _ in range(num_vertices)]
+        for e, pins in enumerate(kept_nets):
+            for p in pins:
+                incident[p].append(e)
+        vertex_ptr, vertex_nets = _csr(incident)
+        topo = None if order is None else np.asarray(order, dtype=np.int64)
+        if topo is not None and sorted(topo.tolist()) != list(range(num_vertices)):
+            raise ParawireError("order: must be a permutation of the vertices 0..n-1")
+        return cls(
+            weights,
+            np.asarray(kept_costs, dtype=np.int64),
+            net_ptr,
+            net_pins,
+            vertex_ptr,
+            vertex_nets,
+            topo,
+        )
+
+    @classmethod
+    def from_dag(
+        cls, dag: Dag, vertex_weights: np.ndarray, out_bytes: np.ndarray
+    ) -> "Hypergraph":
+        """One vertex per DAG vertex, one net ``{v} ∪ succ(v)`` of cost ``out_bytes[v]``."""
+        n = dag.graph.number_of_nodes()
+        if sorted(dag.graph) != list(range(n)):
+            raise ParawireError("dag: vertices must be labelled 0..|V|-1")
+        nets = [[v, *dag.succs[v]] for v in range(n)]
+        costs = np.asarray(out_bytes, dtype=np.int64)
+        if costs.shape != (n,):
+            raise ParawireError(f"out_bytes: got {costs.size} values for {n} DAG vertices")
+        return cls.from_arrays(n, vertex_weights, nets, costs, order=dag.order)
+
+
+def hypergraph_of(arch: Any) -> Hypergraph:
+    """The hypergraph of an :class:`parawire.architecture.Architecture`: weight = FLOPs."""
+    return Hypergraph.from_dag(arch.dag, arch.costs.flops, arch.costs.out_bytes)

@@ -1,0 +1,108 @@
+"""``multilevel``: our own hMETIS/KaHyPar-style km1 partitioner for architecture hypergraphs.
+
+1. A portfolio of initial partitions (:mod:`.initial`: topological chunks, greedy
+   hypergraph growing, random balanced), each repaired (no empty unit, balance limit)
+   and polished by k-way FM (:mod:`.refine`).
+2. The best few go through V-cycles (:mod:`.coarsen`): contract inside the current
+   parts, refine from the coarsest level back down, keep the result if it is better.
+3. The winner is the balanced one with the least km1; if none is balanced, the least
+   overloaded, with an :class:`parawire.metrics.ImbalanceWarning`.
+
+KaHyPar does not coarsen graphs this small before its initial partitioning at all (its
+contraction limit is 160·k vertices), so quality here comes from the portfolio and
+FM; V-cycles add cluster moves. Every random choice draws from ``rng(seed,
+"multilevel")``: same seed, same partition. No wall-clock budget, for that reason:
+the work is fixed by ``tries`` and ``vcycles``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from parawire.hypergraph import Hypergraph
+from parawire.metrics import balance_limit, warn_if_unbalanced
+from parawire.plugins.partitioners import initial
+from parawire.plugins.partitioners.coarsen import hierarchy
+from parawire.plugins.partitioners.kway import KwayState, check_args, trivial_partition
+from parawire.plugins.partitioners.refine import refine
+from parawire.rng import rng as make_rng
+
+
+class MultilevelParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tries: int = Field(2, ge=1, description="initial partitions per randomised algorithm")
+    keep: int = Field(2, ge=1, description="best initial partitions that enter V-cycles")
+    vcycles: int = Field(2, ge=0, description="V-cycles per kept partition (stops early)")
+    stall: int = Field(0, ge=0, description="FM moves without improvement before a pass stops; 0 = n/2 + 10")
+
+
+Candidate = tuple[int, float, int, np.ndarray]  # (overload, km1, tie-break index, parts)
+
+
+def _polish(a, costs, weights, k, limit, parts, rng, stall) -> KwayState:
+    state = KwayState(a, costs, weights, k, limit, parts)
+    state.fill_empty()
+    state.rebalance()
+    refine(state, rng, stall)
+    return state
+
+
+def _vcycle(state: KwayState, rng: np.random.Generator, stall: int) -> KwayState:
+    """Coarsen within parts, refine coarse → fine; returns the finest refined state."""
+    cap = max(state.weights.sum() / state.k / 2, float(state.weights.max()))
+    levels = hierarchy(
+        state.a, state.costs, state.weights, state.parts, cap, 2 * state.k, rng
+    )
+    if not levels:
+        return state
+    parts = levels[-1].parts
+    for depth in range(len(levels) - 1, -1, -1):
+        level = levels[depth]
+        coarse = KwayState(level.a, level.costs, level.weights, state.k, state.limit, parts)
+        refine(coarse, rng, stall)
+        parts = coarse.parts[level.cluster]
+    fine = KwayState(state.a, state.costs, state.weights, state.k, state.limit, parts)
+    refine(fine, rng, stall)
+    return fine
+
+
+def partition(
+    hypergraph: Hypergraph, k: int, eps: float, seed: int, params: MultilevelParams | None = None
+) -> np.ndarray:
+    params = params or MultilevelParams()
+    check_args(hypergraph, k, eps)
+    fixed = trivial_partition(hypergraph, k)
+    if fixed is not None:
+        return fixed
+    rng = make_rng(seed, "multilevel")
+    a = hypergraph.incidence()
+    costs = hypergraph.net_costs.astype(np.float64)
+    weights = hypergraph.vertex_weights
+    limit = balance_limit(hypergraph.total_weight, k, eps)
+    n = weights.size
+    stall = params.stall or n // 2 + 10
+    order = hypergraph.order if hypergraph.order is not None else np.arange(n)
+
+    starts = [initial.chunks(order, weights, k, rng) for _ in range(params.tries)]
+    starts += [initial.growing(a, costs, weights, k, rng) for _ in range(params.tries)]
+    starts.append(initial.random_balanced(weights, k, rng))
+    pool: list[Candidate] = []
+    for index, start in enumerate(starts):
+        state = _polish(a, costs, weights, k, limit, start, rng, stall)
+        pool.append((state.overload(), state.km1(), index, state.parts.copy()))
+    pool.sort(key=lambda c: c[:3])
+
+    best = pool[0]
+    for overload, cut, index, parts in pool[: params.keep]:
+        state = KwayState(a, costs, weights, k, limit, parts)
+        for _ in range(params.vcycles):
+            improved = _vcycle(state, rng, stall)
+            if (improved.overload(), improved.km1()) >= (state.overload(), state.km1()):
+                break
+            state = improved
+        candidate = (state.overload(), state.km1(), index, state.parts.copy())
+        best = min(best, candidate, key=lambda c: c[:3])
+    warn_if_unbalanced(hypergraph, best[3], k, eps, "multilevel")
+    return best[3]
