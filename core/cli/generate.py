@@ -1,0 +1,113 @@
+"""``parawire generate`` (spec from options → file) and ``parawire show`` (file → statistics).
+
+``generate`` validates everything (spec fields, the generator's parameters, and what
+only the draw can check, such as WS's k < nodes) before it writes anything, so a file
+on disk always describes a buildable architecture.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from parawire.build import build_dag, generator_params
+from parawire.spec import ArchitectureSpec
+from parawire.stats import DagStats, dag_stats
+
+
+def parse_value(text: str) -> bool | int | float | str:
+    """``true``/``false`` → bool, then int, then float, else the string itself."""
+    if text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_params(pairs: tuple[str, ...]) -> dict[str, bool | int | float | str]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"got {pair!r}; write NAME=VALUE", param_hint="--param")
+        params[name.strip()] = parse_value(value.strip())
+    return params
+
+
+def summary(spec: ArchitectureSpec, stats: DagStats) -> Table:
+    """One two-column table: what was asked for, and the shape it produced."""
+    _, params = generator_params(spec)
+    table = Table(show_header=False, title=f"{spec.generator} architecture")
+    table.add_column(style="bold")
+    table.add_column()
+    shown = ", ".join(f"{k}={v}" for k, v in params.model_dump().items()) or "-"
+    rows = {
+        "generator": spec.generator,
+        "params": shown,
+        "nodes": f"{spec.nodes} (+ input and output = {stats.vertices} DAG vertices)",
+        "seed": spec.seed,
+        "staging": spec.staging,
+        "DAG edges": stats.edges,
+        "depth": f"{stats.depth} (longest input→output path, in vertices)",
+        "max width": stats.max_width,
+        "mean width": f"{stats.mean_width:.2f}",
+        "components": stats.components,
+    }
+    for key, value in rows.items():
+        table.add_row(key, str(value))
+    return table
+
+
+def width_table(stats: DagStats) -> Table:
+    """Figure 10's histogram as text: one bar per depth level."""
+    table = Table(title="width per depth level")
+    for column in ("level", "width", ""):
+        table.add_column(column)
+    for level, width in enumerate(stats.widths):
+        table.add_row(str(level), str(width), "█" * width)
+    return table
+
+
+@click.command()
+@click.option("--generator", "-g", help="generator plugin name (see `parawire plugins`)")
+@click.option("--nodes", "-n", type=int, help="computation vertices, input/output not counted")
+@click.option("--seed", "-s", type=int, help="fixes the whole architecture")
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
+              help="generator parameter; repeat for several")
+@click.option("--staging", help="staging policy plugin name")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="write the spec here (.json or .toml)")
+def generate(generator, nodes, seed, params, staging, output) -> None:
+    """Draw an architecture, print its statistics and save its spec."""
+    fields = {"generator": generator, "nodes": nodes, "seed": seed, "staging": staging}
+    data = {k: v for k, v in fields.items() if v is not None}
+    data["params"] = parse_params(params)
+    spec = ArchitectureSpec.parse(data, source="command line")
+    stats = dag_stats(build_dag(spec))
+    console = Console()
+    console.print(summary(spec, stats))
+    if output is not None:
+        spec.save(output)
+        console.print(f"wrote {output}")
+
+
+@click.command()
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print spec and statistics as JSON")
+def show(spec_file: Path, as_json: bool) -> None:
+    """Print a saved spec, its DAG statistics and its width per depth level."""
+    spec = ArchitectureSpec.load(spec_file)
+    stats = dag_stats(build_dag(spec))
+    if as_json:
+        click.echo(json.dumps({"spec": spec.model_dump(mode="json"), "stats": stats.to_dict()}))
+        return
+    console = Console()
+    console.print(summary(spec, stats))
+    console.print(width_table(stats))
