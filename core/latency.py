@@ -134,6 +134,36 @@ def dag_shape(dag: Dag) -> _Shape:
     return shape
 
 
+class Network:
+    """When the network's resources are free: one bus (``shared``), or one send and one
+    receive port per unit (``switched``). ``book`` serves a message as early as its
+    resources allow after ``ready``; callers book in the order messages are served.
+    """
+
+    __slots__ = ("shared", "bus", "send", "recv")
+
+    def __init__(self, shared: bool, k: int) -> None:
+        self.shared = shared
+        self.bus = 0.0
+        self.send = [0.0] * k
+        self.recv = [0.0] * k
+
+    def book(self, src: int, dst: int, ready: float, duration: float) -> float:
+        """Reserve the resources for one message; return the time it starts."""
+        if self.shared:
+            begin = ready if ready > self.bus else self.bus
+            self.bus = begin + duration
+        else:
+            begin = max(ready, self.send[src], self.recv[dst])
+            self.send[src] = self.recv[dst] = begin + duration
+        return begin
+
+    def copy(self) -> "Network":
+        other = Network(self.shared, 0)
+        other.bus, other.send, other.recv = self.bus, self.send[:], self.recv[:]
+        return other
+
+
 def _check(name: str, values: np.ndarray, n: int) -> None:
     if len(values) != n:
         raise ParawireError(f"{name}: got {len(values)} entries; need one per DAG vertex ({n})")
@@ -180,10 +210,7 @@ def simulate(
     pending = [len(p) for p in shape.preds]
     ready = [0.0] * n
     events: list[tuple[float, int, int]] = []
-    shared = profile.network == "shared"
-    bus_free = 0.0
-    send_free = [0.0] * k
-    recv_free = [0.0] * k
+    network = Network(profile.network == "shared", k)
     makespan = 0.0
 
     def start_ready(u: int) -> None:
@@ -207,12 +234,7 @@ def simulate(
         src = part[v]
         arrival = {src: now}
         for dst in sorted({part[w] for w in shape.succs[v]} - {src}):
-            if shared:
-                begin = max(now, bus_free)
-                bus_free = begin + message[v]
-            else:
-                begin = max(now, send_free[src], recv_free[dst])
-                send_free[src] = recv_free[dst] = begin + message[v]
+            begin = network.book(src, dst, now, message[v])
             arrival[dst] = begin + message[v]
             if trace is not None:
                 trace.transfers.append(Transfer(v, src, dst, begin, arrival[dst]))

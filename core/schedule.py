@@ -1,0 +1,149 @@
+"""Placement aware of the critical path: a HEFT list scheduler and makespan hill climbing.
+
+The paper places vertices with a greedy load balancer over sequential-path groups
+(appendix §6.1) and admits it degrades at 8 units; a km1 partitioner balances compute
+and minimises bytes but ignores *when* work can run. Both can put two long dependent
+stretches on different units while a short one gets a unit of its own. Here:
+
+* :func:`heft` — Topcuoglu et al.'s HEFT (IEEE TPDS 2002) for identical units. Upward
+  rank = compute of the vertex + the longest (message + rank) over its successors, so
+  vertices on the critical path come first; each vertex, in decreasing rank, goes to the
+  unit on which it would *finish* earliest. Finish times are estimated with the
+  simulator's own pieces (``DeviceProfile`` durations, ``latency.Network`` for the
+  bus or ports, one message per consuming unit), booking messages in rank order with
+  no insertion into idle gaps. The estimate can therefore differ slightly from
+  :func:`parawire.latency.simulate`, which serves messages first come, first served
+  and runs each unit in ``dag.order``; the makespan we report is always simulate's.
+* :func:`refine` — hill climbing on any partition with ``simulate`` itself as the
+  objective: move one vertex to a unit of one of its neighbours (or the least-loaded
+  unit) when that strictly lowers the makespan; stop at a local optimum or after
+  ``max_evals`` simulations. Deterministic.
+* :func:`place` — the entry point: the best of HEFT, one unit, and any given starts,
+  each refined.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from parawire.dag import Dag
+from parawire.errors import ParawireError
+from parawire.latency import DeviceProfile, Network, dag_shape, simulate
+
+
+def upward_ranks(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray,
+                 profile: DeviceProfile) -> np.ndarray:
+    """HEFT's upward rank: seconds from a vertex's start to the output on the longest path."""
+    shape = dag_shape(dag)
+    compute = profile.compute_s(flops).tolist()
+    message = profile.message_s(out_bytes).tolist()
+    rank = [0.0] * shape.n
+    for v in reversed(shape.order):
+        after = max((rank[w] for w in shape.succs[v]), default=None)
+        rank[v] = compute[v] + (0.0 if after is None else message[v] + after)
+    return np.array(rank)
+
+
+def rank_order(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray,
+               profile: DeviceProfile) -> list[int]:
+    """Vertices by decreasing upward rank, ties by ``dag.order``: a topological order."""
+    rank = upward_ranks(dag, flops, out_bytes, profile)
+    position = {v: i for i, v in enumerate(dag_shape(dag).order)}
+    return sorted(position, key=lambda v: (-rank[v], position[v]))
+
+
+def heft(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int,
+         profile: DeviceProfile) -> np.ndarray:
+    """A partition (vertex -> unit in ``0..k-1``) from HEFT's earliest-finish-time rule."""
+    if k < 1:
+        raise ParawireError(f"k: got {k}; need at least one unit")
+    shape = dag_shape(dag)
+    compute = profile.compute_s(flops).tolist()
+    message = profile.message_s(out_bytes).tolist()
+    part = [-1] * shape.n
+    finish = [0.0] * shape.n
+    unit_free = [0.0] * k
+    network = Network(profile.network == "shared", k)
+    arrived: dict[tuple[int, int], float] = {}  # (vertex, unit) -> when its copy got there
+    for v in rank_order(dag, flops, out_bytes, profile):
+        best: tuple[float, int, Network, dict] | None = None
+        for q in range(k):
+            trial, sent, ready = network.copy(), {}, 0.0
+            for u in sorted(shape.preds[v], key=lambda u: finish[u]):
+                if part[u] == q:
+                    at = finish[u]
+                elif (u, q) in arrived:
+                    at = arrived[u, q]
+                else:
+                    at = trial.book(part[u], q, finish[u], message[u]) + message[u]
+                    sent[u, q] = at
+                ready = max(ready, at)
+            end = max(unit_free[q], ready) + compute[v]
+            if best is None or end < best[0]:
+                best = (end, q, trial, sent)
+        end, q, network, sent = best
+        part[v], finish[v], unit_free[q] = q, end, end
+        arrived.update(sent)
+    return np.array(part, dtype=np.int64)
+
+
+def refine(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, partition: np.ndarray, k: int,
+           profile: DeviceProfile, max_evals: int = 2000) -> np.ndarray:
+    """Moves that strictly lower the simulated makespan, first improvement, until none helps.
+
+    Two kinds of move: one vertex to a unit of one of its neighbours or to the
+    least-loaded unit; and a whole unit merged into another, which single moves cannot
+    reach when messages cost more than the parallelism saves.
+    """
+    part = np.array(partition, dtype=np.int64)
+    best = [simulate(dag, flops, out_bytes, part, profile)]
+    budget = [max_evals - 1]
+
+    def better(candidate: np.ndarray) -> bool:
+        """Simulate ``candidate``; keep it in ``part`` if it is strictly faster."""
+        budget[0] -= 1
+        makespan = simulate(dag, flops, out_bytes, candidate, profile)
+        if makespan < best[0]:
+            best[0] = makespan
+            part[:] = candidate
+            return True
+        return False
+
+    improved = True
+    while improved and budget[0] > 0:
+        improved = _vertex_moves(dag, flops, part, k, profile, better, budget)
+        for a, b in ((a, b) for a in range(k) for b in range(k) if a != b):
+            if budget[0] <= 0:
+                break
+            if np.any(part == a):
+                improved |= better(np.where(part == a, b, part))
+    return part
+
+
+def _vertex_moves(dag, flops, part, k, profile, better, budget) -> bool:
+    shape = dag_shape(dag)
+    compute = profile.compute_s(flops)
+    improved = False
+    for v in shape.order:
+        load = np.bincount(part, weights=compute, minlength=k)
+        near = {int(part[u]) for u in (*shape.preds[v], *shape.succs[v])}
+        for q in sorted((near | {int(np.argmin(load))}) - {int(part[v])}):
+            if budget[0] <= 0:
+                return improved
+            trial = part.copy()
+            trial[v] = q
+            if better(trial):
+                improved = True
+                break
+    return improved
+
+
+def place(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int, profile: DeviceProfile,
+          starts: tuple[np.ndarray, ...] = (), max_evals: int = 2000) -> np.ndarray:
+    """The fastest (by ``simulate``) of HEFT, everything on one unit, and ``starts``
+    (e.g. a km1 partition), each refined. Never slower than any of them."""
+    candidates = [heft(dag, flops, out_bytes, k, profile),
+                  np.zeros(dag_shape(dag).n, dtype=np.int64), *starts]
+    refined = [refine(dag, flops, out_bytes, c, k, profile, max_evals) for c in candidates]
+    times = [simulate(dag, flops, out_bytes, r, profile) for r in refined]
+    return refined[int(np.argmin(times))]
