@@ -36,9 +36,11 @@ def _csr(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
 class Hypergraph:
     """Weighted hypergraph in CSR form.
 
-    ``order`` is a topological order of the vertices when the hypergraph comes from a
-    DAG (partitioners use it to seed contiguous, pipeline-like partitions); ``None``
-    for a hypergraph built from bare arrays.
+    Two optional fields remember the DAG a hypergraph came from (``None`` for one built
+    from bare arrays): ``order``, a topological order of the vertices (partitioners seed
+    contiguous, pipeline-like partitions with it), and ``net_sources``, the vertex whose
+    output each net carries (so the DAG edges source → other pins can be recovered, as
+    the paper's greedy grouping needs).
     """
 
     vertex_weights: np.ndarray
@@ -48,6 +50,7 @@ class Hypergraph:
     vertex_ptr: np.ndarray
     vertex_nets: np.ndarray
     order: np.ndarray | None = None
+    net_sources: np.ndarray | None = None
 
     @property
     def num_vertices(self) -> int:
@@ -93,6 +96,7 @@ class Hypergraph:
         nets: Sequence[Sequence[int]],
         net_costs: Sequence[int] | np.ndarray,
         order: Sequence[int] | np.ndarray | None = None,
+        net_sources: Sequence[int] | np.ndarray | None = None,
     ) -> "Hypergraph":
         """Validate and pack. Duplicate pins within a net are merged; nets with fewer
         than two distinct pins are dropped (they can never be cut)."""
@@ -115,7 +119,9 @@ class Hypergraph:
             raise ParawireError(f"net_costs: got {int(costs.min())}; costs must be ≥ 0")
         kept_nets: list[list[int]] = []
         kept_costs: list[int] = []
-        for net, cost in zip(nets, costs.tolist()):
+        kept_sources: list[int] = []
+        sources = [-1] * len(nets) if net_sources is None else [int(x) for x in net_sources]
+        for net, cost, source in zip(nets, costs.tolist(), sources):
             pins = sorted(set(int(p) for p in net))
             if pins and (pins[0] < 0 or pins[-1] >= num_vertices):
                 raise ParawireError(
@@ -125,6 +131,7 @@ class Hypergraph:
             if len(pins) >= 2:
                 kept_nets.append(pins)
                 kept_costs.append(cost)
+                kept_sources.append(source)
         net_ptr, net_pins = _csr(kept_nets)
         incident: list[list[int]] = [[] for _ in range(num_vertices)]
         for e, pins in enumerate(kept_nets):
@@ -142,6 +149,7 @@ class Hypergraph:
             vertex_ptr,
             vertex_nets,
             topo,
+            None if net_sources is None else np.asarray(kept_sources, dtype=np.int64),
         )
 
     @classmethod
@@ -156,7 +164,9 @@ class Hypergraph:
         costs = np.asarray(out_bytes, dtype=np.int64)
         if costs.shape != (n,):
             raise ParawireError(f"out_bytes: got {costs.size} values for {n} DAG vertices")
-        return cls.from_arrays(n, vertex_weights, nets, costs, order=dag.order)
+        return cls.from_arrays(
+            n, vertex_weights, nets, costs, order=dag.order, net_sources=range(n)
+        )
 
 
 def hypergraph_of(arch: Any) -> Hypergraph:

@@ -46,12 +46,17 @@ class KwayState:
         self.k = k
         self.limit = limit
         self.n = a.shape[0]
+        self.rows = np.arange(self.n)
+        self.reset(parts)
+
+    def reset(self, parts: np.ndarray) -> None:
+        """Recompute every derived array for ``parts`` (cheaper than undoing many moves)."""
+        k = self.k
         self.parts = np.array(parts, dtype=np.int64)
         self.phi = self.at @ np.eye(k)[self.parts] if self.n else np.zeros((a.shape[1], k))
         self.part_weight = np.zeros(k, dtype=np.int64)
-        np.add.at(self.part_weight, self.parts, weights)
+        np.add.at(self.part_weight, self.parts, self.weights)
         self.counts = np.bincount(self.parts, minlength=k)
-        self.rows = np.arange(self.n)
         self.q = self.a @ (self.costs[:, None] * (self.phi == 1))
         self.p = self.a @ (self.costs[:, None] * (self.phi == 0))
 
@@ -108,10 +113,20 @@ class KwayState:
             over = self.part_weight > self.limit
             if not over.any():
                 return
-            ok = self.feasible() & over[self.parts][:, None] & (self.weights > 0)[:, None]
-            if not ok.any():
-                return
-            g = np.where(ok, self.gains(), NEG)
+            source = over[self.parts][:, None] & (self.weights > 0)[:, None]
+            ok = self.feasible() & source
+            if ok.any():
+                g = np.where(ok, self.gains(), NEG)
+            else:  # no move fits: take the one that cuts the total overload most
+                w = self.weights[:, None]
+                after = np.maximum(self.part_weight[self.parts][:, None] - w - self.limit, 0)
+                after = after + np.maximum(self.part_weight[None, :] + w - self.limit, 0)
+                before = (self.part_weight[self.parts] - self.limit)[:, None]
+                ok = source & (after < before) & (self.counts[self.parts] > 1)[:, None]
+                ok[self.rows, self.parts] = False
+                if not ok.any():
+                    return
+                g = np.where(ok, before - after, NEG)
             v, t = np.unravel_index(int(np.argmax(g)), g.shape)
             self.move(int(v), int(t))
 

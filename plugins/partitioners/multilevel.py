@@ -1,7 +1,8 @@
 """``multilevel``: our own hMETIS/KaHyPar-style km1 partitioner for architecture hypergraphs.
 
 1. A portfolio of initial partitions (:mod:`.initial`: topological chunks, greedy
-   hypergraph growing, random balanced), each repaired (no empty unit, balance limit)
+   hypergraph growing, random balanced; plus METIS on the clique expansion, which is
+   cheap and often lands in a good basin), each repaired (no empty unit, balance limit)
    and polished by k-way FM (:mod:`.refine`).
 2. The best few go through V-cycles (:mod:`.coarsen`): contract inside the current
    parts, refine from the coarsest level back down, keep the result if it is better.
@@ -24,6 +25,7 @@ from parawire.hypergraph import Hypergraph
 from parawire.metrics import balance_limit, warn_if_unbalanced
 from parawire.plugins.partitioners import initial
 from parawire.plugins.partitioners.coarsen import hierarchy
+from parawire.plugins.partitioners.metis import metis_parts
 from parawire.plugins.partitioners.kway import KwayState, check_args, trivial_partition
 from parawire.plugins.partitioners.refine import refine
 from parawire.rng import rng as make_rng
@@ -35,7 +37,7 @@ class MultilevelParams(BaseModel):
     tries: int = Field(2, ge=1, description="initial partitions per randomised algorithm")
     keep: int = Field(2, ge=1, description="best initial partitions that enter V-cycles")
     vcycles: int = Field(2, ge=0, description="V-cycles per kept partition (stops early)")
-    stall: int = Field(0, ge=0, description="FM moves without improvement before a pass stops; 0 = n/2 + 10")
+    stall: int = Field(0, ge=0, description="FM moves without improvement before a pass stops; 0 = n/4 + 10")
 
 
 Candidate = tuple[int, float, int, np.ndarray]  # (overload, km1, tie-break index, parts)
@@ -82,12 +84,13 @@ def partition(
     weights = hypergraph.vertex_weights
     limit = balance_limit(hypergraph.total_weight, k, eps)
     n = weights.size
-    stall = params.stall or n // 2 + 10
+    stall = params.stall or n // 4 + 10
     order = hypergraph.order if hypergraph.order is not None else np.arange(n)
 
     starts = [initial.chunks(order, weights, k, rng) for _ in range(params.tries)]
     starts += [initial.growing(a, costs, weights, k, rng) for _ in range(params.tries)]
     starts.append(initial.random_balanced(weights, k, rng))
+    starts.append(metis_parts(hypergraph, k, eps, seed))
     pool: list[Candidate] = []
     for index, start in enumerate(starts):
         state = _polish(a, costs, weights, k, limit, start, rng, stall)

@@ -42,8 +42,15 @@ def fm_pass(state: KwayState, rng: np.random.Generator, stall: int) -> float:
             best, best_len, since_best = total, len(history), 0
         else:
             since_best += 1
-    for v, source in reversed(history[best_len:]):
-        state.move(v, source)
+    undo = history[best_len:]
+    if len(undo) > 4:  # rebuilding costs about as much as four moves
+        parts = state.parts.copy()
+        for v, source in undo:
+            parts[v] = source
+        state.reset(parts)
+    else:
+        for v, source in reversed(undo):
+            state.move(v, source)
     return best
 
 
