@@ -13,7 +13,6 @@ import itertools
 
 import networkx as nx
 import numpy as np
-
 from parawire.dag import to_dag
 from parawire.plugins.generators import dp
 from parawire.rng import rng
@@ -46,8 +45,10 @@ def main() -> None:
     parser.add_argument("--beta", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     args = parser.parse_args()
     grid = itertools.product(args.p, args.alpha, args.beta)
-    print("| p | α | β | median depth | mean max width | mean edges | mean components |"
-          " largest component |")
+    print(
+        "| p | α | β | median depth | mean max width | mean edges | mean components |"
+        " largest component |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for p, alpha, beta in grid:
         r = summarise(args.nodes, dp.DpParams(p=p, alpha=alpha, beta=beta), args.seeds)

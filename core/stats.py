@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 
 import networkx as nx
 import numpy as np
-
 from parawire.dag import Dag
 
 
@@ -51,8 +50,7 @@ def depth_levels(dag: Dag) -> dict[int, int]:
     level = dict.fromkeys(dag.graph, 0)
     for v in dag.order:
         for w in dag.graph.successors(v):
-            if level[v] + 1 > level[w]:
-                level[w] = level[v] + 1
+            level[w] = max(level[w], level[v] + 1)
     return level
 
 

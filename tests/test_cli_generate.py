@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from parawire.build import build_dag
 from parawire.cli import main
 from parawire.cli.generate import parse_value
@@ -29,7 +28,8 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize(
-    "text,value", [("3", 3), ("0.5", 0.5), ("1e-3", 1e-3), ("true", True), ("False", False), ("x", "x")]
+    "text,value",
+    [("3", 3), ("0.5", 0.5), ("1e-3", 1e-3), ("true", True), ("False", False), ("x", "x")],
 )
 def test_param_values_are_typed(text, value):
     got = parse_value(text)
@@ -39,11 +39,30 @@ def test_param_values_are_typed(text, value):
 @pytest.mark.parametrize("suffix", [".json", ".toml"])
 def test_generate_writes_a_spec_that_show_reads(tmp_path, capsys, suffix):
     path = tmp_path / f"arch{suffix}"
-    code, out, _ = run(capsys, "generate", "--generator", "dp", "--nodes", "30", "--seed", "1",
-                       "--param", "alpha=0.5", "--param", "beta=2", "-o", str(path))
+    code, out, _ = run(
+        capsys,
+        "generate",
+        "--generator",
+        "dp",
+        "--nodes",
+        "30",
+        "--seed",
+        "1",
+        "--param",
+        "alpha=0.5",
+        "--param",
+        "beta=2",
+        "-o",
+        str(path),
+    )
     assert code == 0 and "wrote" in out and "alpha=0.5" in out
     spec = ArchitectureSpec.load(path)
-    assert (spec.generator, spec.nodes, spec.seed, spec.params) == ("dp", 30, 1, {"alpha": 0.5, "beta": 2})
+    assert (spec.generator, spec.nodes, spec.seed, spec.params) == (
+        "dp",
+        30,
+        1,
+        {"alpha": 0.5, "beta": 2},
+    )
     code, out, _ = run(capsys, "show", str(path), "--json")
     assert code == 0
     shown = json.loads(out)
@@ -55,9 +74,11 @@ def test_generate_writes_a_spec_that_show_reads(tmp_path, capsys, suffix):
 
 def test_bad_param_exits_2_with_one_line_naming_the_field(tmp_path, capsys):
     path = tmp_path / "arch.json"
-    code, out, err = run(capsys, "generate", "-g", "dp", "-p", "alpha=-1", "-o", str(path))
+    code, _, err = run(capsys, "generate", "-g", "dp", "-p", "alpha=-1", "-o", str(path))
     assert code == 2 and not path.exists()
-    assert err.strip().splitlines() == ["error: params[dp].alpha: got -1; Input should be greater than or equal to 0"]
+    assert err.strip().splitlines() == [
+        "error: params[dp].alpha: got -1; Input should be greater than or equal to 0"
+    ]
 
 
 def test_unknown_param_and_draw_time_checks_fail_before_writing(tmp_path, capsys):
@@ -65,7 +86,11 @@ def test_unknown_param_and_draw_time_checks_fail_before_writing(tmp_path, capsys
     code, _, err = run(capsys, "generate", "-g", "ws", "-p", "q=1", "-o", str(path))
     assert code == 2 and "params[ws].q" in err and not path.exists()
     code, _, err = run(capsys, "generate", "-g", "ws", "-n", "4", "-o", str(path))
-    assert code == 2 and "params[ws].k: got 4; must be less than nodes (4)" in err and not path.exists()
+    assert (
+        code == 2
+        and "params[ws].k: got 4; must be less than nodes (4)" in err
+        and not path.exists()
+    )
 
 
 def test_malformed_param_is_a_usage_error(capsys):
@@ -81,8 +106,12 @@ def test_show_missing_file_is_one_line(tmp_path, capsys):
 @pytest.mark.slow
 def test_installed_command_round_trip(tmp_path):
     path = tmp_path / "arch.json"
-    subprocess.run([str(PARAWIRE), "generate", "-g", "fb", "-n", "40", "-o", str(path)], check=True,
-                   capture_output=True)
-    done = subprocess.run([str(PARAWIRE), "show", str(path), "--json"], check=True,
-                          capture_output=True, text=True)
+    subprocess.run(
+        [str(PARAWIRE), "generate", "-g", "fb", "-n", "40", "-o", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [str(PARAWIRE), "show", str(path), "--json"], check=True, capture_output=True, text=True
+    )
     assert json.loads(done.stdout)["stats"]["vertices"] == 42

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import site
 import subprocess
 import sys
@@ -36,8 +37,9 @@ def installed():
 
 def parawire(*argv: str) -> subprocess.CompletedProcess:
     """A fresh process: its plugin manager sees the newly installed entry point."""
+    env = {**os.environ, "COLUMNS": "200"}  # wide enough that table rows do not wrap
     return subprocess.run(
-        [str(PARAWIRE), *argv], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""}
+        [str(PARAWIRE), *argv], capture_output=True, text=True, env=env, check=False
     )
 
 
@@ -50,8 +52,21 @@ def test_plugins_lists_sbm_with_its_distribution():
 
 def test_generate_and_show_with_sbm(tmp_path):
     path = tmp_path / "sbm.json"
-    done = parawire("generate", "--generator", "sbm", "--nodes", "40", "--seed", "2",
-                    "--param", "blocks=5", "--param", "p_out=0", "-o", str(path))
+    done = parawire(
+        "generate",
+        "--generator",
+        "sbm",
+        "--nodes",
+        "40",
+        "--seed",
+        "2",
+        "--param",
+        "blocks=5",
+        "--param",
+        "p_out=0",
+        "-o",
+        str(path),
+    )
     assert done.returncode == 0, done.stderr
     stats = json.loads(parawire("show", str(path), "--json").stdout)["stats"]
     assert stats["vertices"] == 42

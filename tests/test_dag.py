@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
-
 from parawire.build import build_dag
 from parawire.dag import dfs_discovery_order, orient, to_dag
 from parawire.spec import ArchitectureSpec

@@ -5,7 +5,6 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-
 from parawire.build import build_dag
 from parawire.errors import SpecError
 from parawire.manager import get_plugins
@@ -26,7 +25,9 @@ def test_every_builtin_is_registered_with_a_params_model():
     assert {"er", "ba", "ws", "dp", "chain", "fb"} <= set(names)
     for name in ("er", "ba", "ws", "dp", "fb"):
         with pytest.raises(SpecError, match=rf"params\[{name}\]\.bogus"):
-            resolve_params(get_plugins().generators.get(name).params, {"bogus": 1}, f"params[{name}]")
+            resolve_params(
+                get_plugins().generators.get(name).params, {"bogus": 1}, f"params[{name}]"
+            )
 
 
 def test_er_edge_count_matches_binomial():
@@ -51,7 +52,9 @@ def test_ba_has_exactly_m_times_n_minus_m_edges(n, m):
 
 def test_ba_prefers_high_degree():
     """Vertex m is joined to every seed first, so it stays the hub more often than not."""
-    hubs = [max(dict(draw(ba, 40, s, m=2).degree()).items(), key=lambda kv: kv[1])[0] for s in SEEDS]
+    hubs = [
+        max(dict(draw(ba, 40, s, m=2).degree()).items(), key=lambda kv: kv[1])[0] for s in SEEDS
+    ]
     assert np.mean(np.array(hubs) < 6) > 0.8
 
 
@@ -79,7 +82,9 @@ def test_ws_rewiring_keeps_edge_count_and_moves_edges():
     assert 50 < np.mean(moved) < 62
 
 
-@pytest.mark.parametrize("params,msg", [({"k": 3}, "must be even"), ({"p": 1.5}, "less than or equal to 1")])
+@pytest.mark.parametrize(
+    "params,msg", [({"k": 3}, "must be even"), ({"p": 1.5}, "less than or equal to 1")]
+)
 def test_ws_params_are_validated(params, msg):
     with pytest.raises(SpecError, match=rf"params\[ws\]\.\w+: got .*{msg}"):
         resolve_params(ws.WsParams, params, "params[ws]")
@@ -154,5 +159,7 @@ def test_fb_stages_and_merge_vertices():
 
 
 def test_fb_too_few_nodes_is_a_spec_error():
-    with pytest.raises(SpecError, match=r"nodes: got 10; fb with 3 stages of WS\(k=4\) needs at least 17"):
+    with pytest.raises(
+        SpecError, match=r"nodes: got 10; fb with 3 stages of WS\(k=4\) needs at least 17"
+    ):
         draw(fb, 10, 0)

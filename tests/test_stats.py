@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import networkx as nx
-
 from parawire.build import build_dag
 from parawire.dag import to_dag
 from parawire.spec import ArchitectureSpec
@@ -26,8 +25,12 @@ def test_levels_are_longest_distances_from_the_input():
     assert s.depth == 5 and s.widths == (1, 2, 1, 1, 1) and s.components == 2
     assert s.histogram() == {"level": [0, 1, 2, 3, 4], "width": [1, 2, 1, 1, 1]}
     assert s.to_dict() == {
-        "vertices": 6, "edges": 7, "depth": 5, "widths": [1, 2, 1, 1, 1],
-        "components": 2, "max_width": 2,
+        "vertices": 6,
+        "edges": 7,
+        "depth": 5,
+        "widths": [1, 2, 1, 1, 1],
+        "components": 2,
+        "max_width": 2,
     }
     assert s.mean_width == 6 / 5
 

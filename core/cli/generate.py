@@ -11,12 +11,11 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
-
 from parawire.build import build_dag, generator_params
 from parawire.spec import ArchitectureSpec
 from parawire.stats import DagStats, dag_stats
+from rich.console import Console
+from rich.table import Table
 
 
 def parse_value(text: str) -> bool | int | float | str:
@@ -79,11 +78,21 @@ def width_table(stats: DagStats) -> Table:
 @click.option("--generator", "-g", help="generator plugin name (see `parawire plugins`)")
 @click.option("--nodes", "-n", type=int, help="computation vertices, input/output not counted")
 @click.option("--seed", "-s", type=int, help="fixes the whole architecture")
-@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
-              help="generator parameter; repeat for several")
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="generator parameter; repeat for several",
+)
 @click.option("--staging", help="staging policy plugin name")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="write the spec here (.json or .toml)")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the spec here (.json or .toml)",
+)
 def generate(generator, nodes, seed, params, staging, output) -> None:
     """Draw an architecture, print its statistics and save its spec."""
     fields = {"generator": generator, "nodes": nodes, "seed": seed, "staging": staging}

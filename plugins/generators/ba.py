@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
 from parawire.errors import SpecError
+from pydantic import BaseModel, ConfigDict, Field
 
 #: RandWire's BA setting, the paper's baseline.
 DEFAULT_M = 5

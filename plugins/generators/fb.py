@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
 from parawire.dag import dfs_discovery_order, orient
 from parawire.errors import SpecError
 from parawire.plugins.generators import ws
+from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_STAGES = 3
 

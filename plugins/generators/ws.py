@@ -9,13 +9,12 @@ is adjacent to every other keeps its edge. The number of edges stays N·K/2.
 
 from __future__ import annotations
 
-import networkx as nx
-import numpy as np
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-
+import networkx as nx
+import numpy as np
 from parawire.errors import SpecError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 #: RandWire's WS setting, the paper's baseline.
 DEFAULT_K = 4

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import parawire_sbm
+import pytest
 from parawire.errors import SpecError
 from parawire.rng import rng
 
@@ -42,7 +41,9 @@ def test_no_links_across_when_p_out_is_zero():
 
 
 def test_more_blocks_than_nodes_is_a_spec_error():
-    with pytest.raises(SpecError, match=r"params\[sbm\]\.blocks: got 9; must be at most nodes \(8\)"):
+    with pytest.raises(
+        SpecError, match=r"params\[sbm\]\.blocks: got 9; must be at most nodes \(8\)"
+    ):
         parawire_sbm.generate(8, parawire_sbm.SbmParams(blocks=9), np.random.default_rng(0))
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
 from parawire.errors import SpecError
 from parawire.hookspecs import hookimpl
 from parawire.records import GeneratorPlugin
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SbmParams(BaseModel):
@@ -46,4 +45,8 @@ def generate(nodes: int, params: SbmParams, rng: np.random.Generator) -> nx.Grap
 
 @hookimpl
 def parawire_generators():
-    return [GeneratorPlugin("sbm", "stochastic block model: dense groups, sparse links", SbmParams, generate)]
+    return [
+        GeneratorPlugin(
+            "sbm", "stochastic block model: dense groups, sparse links", SbmParams, generate
+        )
+    ]
