@@ -1,0 +1,100 @@
+"""``parawire score``: partition an architecture for several unit counts and ε, score each.
+
+One table row per (units, ε) with δ_W, Λ (MB), Λ′, η, entropy, the score and whether
+the balance limit held; the best ε per unit count is marked. ``--json`` prints the same
+rows (with the partitions) for machines.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from parawire.architecture import build_architecture
+from parawire.score import DEFAULT_EPS, ScoreRow, score_architecture
+from parawire.spec import ArchitectureSpec
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class NumberList(click.Option):
+    """A ``multiple`` option that also takes ``--units 4 6 8``: after its first value it
+    swallows the following arguments while they are numbers (click has no ``nargs=-1``
+    for options)."""
+
+    def add_to_parser(self, parser, ctx):  # type: ignore[no-untyped-def]
+        super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is not None:
+                option.process = self._greedy(option.process)
+
+    @staticmethod
+    def _greedy(process):  # type: ignore[no-untyped-def]
+        def consume(value, state):  # type: ignore[no-untyped-def]
+            process(value, state)
+            while state.rargs and _is_number(state.rargs[0]):
+                process(state.rargs.pop(0), state)
+
+        return consume
+
+
+def score_table(rows: list[ScoreRow], title: str) -> Table:
+    table = Table(title=title)
+    score_name = rows[0].score_name if rows else "score"
+    for column in ("units", "ε", "δ_W", "Λ MB", "Λ′", "η", "entropy", score_name, "balanced", ""):
+        table.add_column(column, justify="right")
+    for row in rows:
+        m = row.metrics
+        table.add_row(
+            str(row.units),
+            f"{row.eps:g}",
+            f"{m.imbalance:.3f}",
+            f"{m.km1 / 1e6:.3f}",
+            f"{m.lambda_norm:.2f}",
+            f"{m.eta:.2f}",
+            f"{m.entropy:.3f}",
+            f"{row.score:.3f}",
+            "yes" if m.balanced else "[red]no[/]",
+            "[green]best[/]" if row.best else "",
+        )
+    return table
+
+
+@click.command()
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--units", "-n", cls=NumberList, type=click.IntRange(min=1), multiple=True,
+              required=True,
+              help="unit counts, e.g. --units 4 --units 8 or --units 4 6 8")
+@click.option("--eps", cls=NumberList, type=click.FloatRange(min=0), multiple=True,
+              help=f"imbalance bounds ε (default {' '.join(map(str, DEFAULT_EPS))})")
+@click.option("--partitioner", default="multilevel", show_default=True)
+@click.option("--score", "score_name", default="cs", show_default=True)
+@click.option("--unit-comm", type=click.IntRange(min=1), default=None,
+              help="U_c in bytes (default: the architecture's smallest nonzero net cost)")
+@click.option("--seed", type=int, default=None, help="partitioner seed (default: the spec's)")
+@click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
+def score(spec_file: Path, units: tuple[int, ...], eps: tuple[float, ...], partitioner: str,
+          score_name: str, unit_comm: int | None, seed: int | None, as_json: bool) -> None:
+    """Score SPEC_FILE's architecture on each unit count for each ε."""
+    arch = build_architecture(ArchitectureSpec.load(spec_file))
+    rows = score_architecture(arch, list(units), list(eps) or list(DEFAULT_EPS),
+                              partitioner=partitioner, score=score_name, seed=seed,
+                              unit_comm=unit_comm)
+    if as_json:
+        click.echo(json.dumps([row.to_dict() for row in rows]))
+        return
+    console = Console()
+    if not console.is_terminal:  # rich would squeeze piped output into 80 columns
+        console = Console(width=110)
+    console.print(score_table(rows, f"{spec_file.name}: {partitioner} partitions, {score_name}"))
