@@ -1,0 +1,48 @@
+"""``parawire worker``: serve one unit of a distributed inference."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from parawire.executor.protocol import DEFAULT_MAX_MESSAGE_BYTES
+
+
+@click.command()
+@click.option("--bind", default="tcp://127.0.0.1:5701", show_default=True,
+              help="endpoint to serve: tcp://HOST:PORT (PORT * = any free one) or ipc://PATH")
+@click.option("--curve-secret", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="this worker's *.key_secret file (from `parawire keys`); needed beyond loopback")
+@click.option("--curve-clients", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="directory of public keys allowed to connect (coordinator and peer workers)")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch intra-op threads of this worker")
+@click.option("--max-message-bytes", type=click.IntRange(min=1024), default=DEFAULT_MAX_MESSAGE_BYTES,
+              show_default=True, help="larger messages are dropped")
+@click.option("--exit-with-parent", is_flag=True, hidden=True)
+@click.option("-v", "--verbose", is_flag=True, help="log every dropped message and deployment")
+def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, exit_with_parent, verbose) -> None:
+    """Serve one unit: wait for a deployment, then run requests as inputs arrive."""
+    from parawire.errors import ParawireError
+    from parawire.executor.security import Curve, check_bind
+    from parawire.executor.transport import get_transport
+    from parawire.executor.worker import Worker
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if curve_clients is not None and curve_secret is None:
+        raise ParawireError("--curve-clients needs --curve-secret (this worker's key pair)")
+    curve = Curve.load(curve_secret, curve_clients) if curve_secret is not None else None
+    check_bind(bind, curve)
+    try:
+        server = Worker(get_transport("zmq"), bind, curve=curve, threads=threads,
+                        max_bytes=max_message_bytes, exit_with_parent=exit_with_parent)
+    except Exception as exc:  # zmq.ZMQError: address in use, bad endpoint
+        raise ParawireError(f"--bind {bind}: cannot bind ({exc})") from None
+    click.echo(f"parawire worker listening on {server.address}")
+    try:
+        server.serve()
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,301 @@
+"""The coordinator: deploy a plan on workers, run inferences, report faults by unit.
+
+Unit ``u`` of a plan runs on endpoint ``u`` of the cluster. The coordinator sends the
+image to the unit(s) holding the input vertex, then waits for the logits from the unit
+holding the output vertex; activations travel between workers directly.
+
+Faults never hang a caller: every wait has a deadline (``timeout``). A worker that dies
+is reported as soon as its connection drops (ZeroMQ socket monitor) with the unit and
+its endpoint; if nothing is heard until the deadline, the coordinator pings every unit
+and names those that do not answer. After a fault the cluster refuses further requests
+until the next :meth:`Cluster.deploy`; the surviving workers keep serving and accept a
+new deployment (from this or another coordinator).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+
+from parawire.errors import ParawireError
+from parawire.executor.plan import Plan
+from parawire.executor.protocol import (
+    SOURCE,
+    Kind,
+    Message,
+    ProtocolError,
+    decode,
+    json_frames,
+    tensor_frames,
+)
+from parawire.executor.security import Curve, public_key
+from parawire.executor.transport import Client, Incoming, get_transport
+
+log = logging.getLogger("parawire.coordinator")
+
+
+@dataclass
+class ClusterStats:
+    """Traffic since the last deployment. ``peer_bytes`` counts tensor payloads sent
+    between workers (headers apart), the quantity the partition's Λ predicts."""
+
+    inferences: int
+    peer_bytes: int
+    peer_messages: int
+    header_bytes: int
+    input_bytes: int
+    output_bytes: int
+    per_unit: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def bytes_per_inference(self) -> float:
+        return self.peer_bytes / self.inferences if self.inferences else 0.0
+
+
+class Cluster:
+    """A coordinator's connection to a set of workers (see module docstring)."""
+
+    def __init__(self, client: Client, endpoints: Sequence[str], timeout: float, server_keys: Sequence[bytes | None]):
+        self.client = client
+        self.endpoints = list(endpoints)
+        self.timeout = timeout
+        self.server_keys = list(server_keys)
+        self.plan: Plan | None = None
+        self._ids = itertools.count(1)
+        self._results: dict[int, torch.Tensor] = {}
+        self._replies: dict[tuple[Kind, int], Message] = {}
+        self._pending: set[int] = set()
+        self._failed: str | None = None
+        self._counts = {"inferences": 0, "input_bytes": 0, "output_bytes": 0}
+
+    @classmethod
+    def connect(
+        cls,
+        endpoints: Sequence[str],
+        transport: str = "zmq",
+        *,
+        timeout: float = 10.0,
+        curve_secret: str | Path | None = None,
+        curve_server: str | Path | bytes | Sequence[str | Path | bytes] | None = None,
+    ) -> "Cluster":
+        """Connect to workers. With CURVE: ``curve_secret`` is the coordinator's
+        ``*.key_secret`` file, ``curve_server`` the workers' public key (one for all, or
+        one per endpoint; file or Z85 text)."""
+        if not endpoints:
+            raise ParawireError("Cluster.connect needs at least one endpoint")
+        if timeout <= 0:
+            raise ParawireError(f"timeout: got {timeout}; must be positive seconds")
+        curve = None
+        keys: list[bytes | None] = [None] * len(endpoints)
+        if curve_secret is not None:
+            if curve_server is None:
+                raise ParawireError("curve_secret needs curve_server (the workers' public key)")
+            curve = Curve.load(curve_secret)
+            given = curve_server if isinstance(curve_server, (list, tuple)) else [curve_server] * len(endpoints)
+            if len(given) != len(endpoints):
+                raise ParawireError(f"curve_server: {len(given)} keys for {len(endpoints)} endpoints")
+            keys = [public_key(k) for k in given]
+        client = get_transport(transport).client(list(endpoints), curve, keys)
+        return cls(client, endpoints, timeout, keys)
+
+    # -- deployment --------------------------------------------------------------------
+    def deploy(self, spec: Any, plan: Plan, weights: dict[int, bytes] | None = None, timeout: float | None = None) -> None:
+        """Send every unit its part of ``plan`` and wait until all have built their blocks.
+
+        ``spec`` is an :class:`~parawire.spec.ArchitectureSpec` or its JSON mapping;
+        ``weights`` optionally maps unit → safetensors bytes of that unit's sub-network.
+        """
+        if plan.units > len(self.endpoints):
+            raise ParawireError(f"plan has {plan.units} units; the cluster has {len(self.endpoints)} endpoints")
+        spec_json = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
+        plan_json = plan.model_dump(mode="json")
+        peers = {
+            str(u): {"address": self.endpoints[u], "server_key": k.decode() if k else None}
+            for u, k in zip(range(plan.units), self.server_keys)
+        }
+        self.plan = None
+        self._failed = None
+        self._results.clear()
+        self._pending.clear()
+        self._counts = dict.fromkeys(self._counts, 0)
+        for u in range(plan.units):
+            body = {"spec": spec_json, "plan": plan_json, "unit": u, "peers": peers}
+            self.client.send(u, json_frames(Kind.DEPLOY, body, weights=(weights or {}).get(u)))
+        waiting = set(range(plan.units))
+        deadline = time.monotonic() + (timeout or max(self.timeout, 60.0))
+        while waiting:
+            got = self._wait_reply(Kind.READY, waiting, deadline, "deployment", units=waiting)
+            waiting.discard(got)
+        self.plan = plan
+
+    # -- inference ---------------------------------------------------------------------
+    def submit(self, x: torch.Tensor) -> int:
+        """Send one input; returns the request id for :meth:`result`."""
+        plan = self._ready()
+        rid = next(self._ids)
+        frames = tensor_frames(Kind.INPUT, x, request=rid, vertex=SOURCE)
+        for u in plan.input_units:
+            self.client.send(u, frames)
+            self._counts["input_bytes"] += frames[1].nbytes
+        self._pending.add(rid)
+        return rid
+
+    def result(self, rid: int, timeout: float | None = None) -> torch.Tensor:
+        """Wait for the logits of request ``rid``."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while rid not in self._results:
+            item = self.client.recv(max(0.0, deadline - time.monotonic()))
+            if item is None and time.monotonic() >= deadline:
+                self._fail(self._diagnose(rid))
+            if item is not None:
+                self._take(item, units=range(self.plan.units) if self.plan else ())
+        self._pending.discard(rid)
+        out = self._results.pop(rid)
+        self._counts["inferences"] += 1
+        self._counts["output_bytes"] += out.numel() * out.element_size()
+        return out
+
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """One inference: the logits the whole network would compute for ``x``."""
+        return self.result(self.submit(x))
+
+    def infer_many(self, xs: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+        """Several requests in flight at once; results in input order."""
+        rids = [self.submit(x) for x in xs]
+        return [self.result(r) for r in rids]
+
+    # -- control -----------------------------------------------------------------------
+    def ping(self, timeout: float = 1.0, units: Iterable[int] | None = None) -> dict[int, bool]:
+        """Which units answer within ``timeout`` seconds."""
+        units = list(range(len(self.endpoints)) if units is None else units)
+        for u in units:
+            self.client.send(u, json_frames(Kind.PING))
+        alive = dict.fromkeys(units, False)
+        deadline = time.monotonic() + timeout
+        waiting = set(units)
+        while waiting and time.monotonic() < deadline:
+            item = self.client.recv(max(0.0, deadline - time.monotonic()))
+            if item is not None and item.frames is not None:
+                msg = self._decode(item)
+                if msg is not None and msg.kind is Kind.PONG and item.index in waiting:
+                    alive[item.index] = True
+                    waiting.discard(item.index)
+                elif msg is not None and msg.kind is Kind.RESULT:
+                    self._results[msg.request] = msg.tensor
+        return alive
+
+    def stats(self) -> ClusterStats:
+        """Traffic counters of every deployed unit since the deployment."""
+        plan = self._ready()
+        for u in range(plan.units):
+            self.client.send(u, json_frames(Kind.STATS))
+        per_unit: dict[int, dict] = {}
+        deadline = time.monotonic() + self.timeout
+        waiting = set(range(plan.units))
+        while waiting:
+            u = self._wait_reply(Kind.STATS, waiting, deadline, "stats", units=range(plan.units))
+            per_unit[u] = self._replies.pop((Kind.STATS, u)).body
+            waiting.discard(u)
+        units = [per_unit[u] for u in sorted(per_unit)]
+        return ClusterStats(
+            inferences=self._counts["inferences"],
+            peer_bytes=sum(s["sent_bytes"] for s in units),
+            peer_messages=sum(s["sent_messages"] for s in units),
+            header_bytes=sum(s["header_bytes"] for s in units),
+            input_bytes=self._counts["input_bytes"],
+            output_bytes=self._counts["output_bytes"],
+            per_unit=units,
+        )
+
+    def shutdown(self) -> None:
+        """Ask every worker to stop serving (used by local clusters at teardown)."""
+        for u in range(len(self.endpoints)):
+            self.client.send(u, json_frames(Kind.SHUTDOWN))
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------
+    def _ready(self) -> Plan:
+        if self._failed is not None:
+            raise ParawireError(f"{self._failed}; deploy again before the next request")
+        if self.plan is None:
+            raise ParawireError("nothing deployed; call cluster.deploy(spec, plan) first")
+        return self.plan
+
+    def _name(self, unit: int) -> str:
+        return f"unit {unit} ({self.endpoints[unit]})"
+
+    def _decode(self, item: Incoming) -> Message | None:
+        try:
+            return decode(item.frames)
+        except ProtocolError as exc:
+            log.warning("dropped a malformed reply from %s: %s", self._name(item.index), exc)
+            return None
+
+    def _take(self, item: Incoming, units: Iterable[int]) -> None:
+        """File one incoming item; raise on a fault that concerns ``units``."""
+        if item.event is not None:
+            if item.index in set(units):
+                self._fail(f"{self._name(item.index)} {item.event}")
+            return
+        msg = self._decode(item)
+        if msg is None:
+            return
+        if msg.kind is Kind.RESULT:
+            if msg.request in self._pending:
+                self._results[msg.request] = msg.tensor
+        elif msg.kind is Kind.ERROR:
+            where = f" at vertex {msg.body['vertex']}" if "vertex" in msg.body else ""
+            self._fail(f"{self._name(item.index)} failed{where}: {msg.body.get('message', 'unknown error')}")
+        else:
+            self._replies[(msg.kind, item.index)] = msg
+
+    def _wait_reply(self, kind: Kind, waiting: set[int], deadline: float, what: str, units: Iterable[int]) -> int:
+        units = set(units)
+        while True:
+            for u in waiting:
+                if (kind, u) in self._replies:
+                    if kind is Kind.READY:
+                        del self._replies[(kind, u)]
+                    return u
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                names = ", ".join(self._name(u) for u in sorted(waiting))
+                self._fail(f"{what}: no answer from {names} within the timeout")
+            item = self.client.recv(remaining)
+            if item is not None:
+                self._take(item, units)
+
+    def _diagnose(self, rid: int) -> str:
+        """After a timeout: which units still answer?"""
+        units = range(self.plan.units) if self.plan else range(len(self.endpoints))
+        alive = self.ping(timeout=min(1.0, self.timeout), units=units)
+        dead = [u for u, ok in alive.items() if not ok]
+        if dead:
+            names = ", ".join(self._name(u) for u in dead)
+            return f"request {rid}: no result within {self.timeout:g} s; {names} does not answer"
+        return (
+            f"request {rid}: no result within {self.timeout:g} s although every unit answers;"
+            " a message was lost or a vertex is slower than the timeout (raise timeout=)"
+        )
+
+    def _fail(self, message: str) -> None:
+        for rid in self._pending:
+            for u in range(self.plan.units if self.plan else 0):
+                self.client.send(u, json_frames(Kind.CANCEL, request=rid))
+        self._pending.clear()
+        self._failed = message
+        raise ParawireError(message)

@@ -1,0 +1,130 @@
+"""The placement plan: who runs which vertex, who sends what to whom.
+
+Built from a DAG and a partition (vertex → unit). Decisions where the paper is silent
+(its Figure 11 draws a replicated "common node" for the input and a "black unit" that
+gathers the output):
+
+* **The input vertex runs on the unit the partitioner gave it.** The coordinator sends
+  the image (the pseudo-vertex :data:`SOURCE`) only to that unit; the stem's output then
+  travels like any other activation, once to each other unit that consumes it. This keeps
+  the measured bytes between units equal to the partition's Λ (connectivity − 1 metric),
+  which is what the score optimises; replicating the stem everywhere would make Λ
+  over-count traffic that never happens.
+* **The output vertex (aggregation + classifier) runs on the unit that holds it**, not
+  on the coordinator: its inputs then cross the network exactly as the hypergraph counts
+  them, and only the logits (``classes`` floats) go back to the coordinator. The
+  coordinator is the "black unit" only in that it gathers the logits.
+
+The plan is a pydantic model, so it travels to workers as JSON inside ``DEPLOY``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from parawire.dag import Dag
+from parawire.errors import ParawireError
+from parawire.executor.protocol import SOURCE
+
+
+class UnitPlan(BaseModel):
+    """What one unit runs.
+
+    ``preds[v]`` lists v's inputs in the order its block takes them (``dag.preds[v]``;
+    ``[SOURCE]`` for the input vertex). ``sends[v]`` lists the *other* units that consume
+    v's output, each once, however many of its vertices use it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    unit: int
+    vertices: list[int]
+    preds: dict[int, list[int]]
+    sends: dict[int, list[int]]
+    receives: dict[int, int]
+
+
+class Plan(BaseModel):
+    """The whole placement: one :class:`UnitPlan` per unit plus what the coordinator does."""
+
+    model_config = ConfigDict(frozen=True)
+
+    units: int
+    partition: list[int]
+    input_vertex: int
+    output_vertex: int
+    input_units: list[int]
+    output_unit: int
+    unit_plans: list[UnitPlan]
+    cut_bytes: int | None = None
+    predicted_latency_s: float | None = None
+
+    @property
+    def vertices(self) -> int:
+        return len(self.partition)
+
+    @classmethod
+    def build(
+        cls,
+        dag: Dag,
+        partition: Sequence[int] | np.ndarray,
+        *,
+        out_bytes: Sequence[int] | np.ndarray | None = None,
+        predicted_latency_s: float | None = None,
+        units: int | None = None,
+    ) -> "Plan":
+        """Derive per-unit schedules; ``out_bytes`` (per vertex) gives ``cut_bytes`` = Λ."""
+        part = np.asarray(partition, dtype=np.int64)
+        n = dag.graph.number_of_nodes()
+        if part.shape != (n,):
+            raise ParawireError(f"partition has {part.size} entries; the DAG has {n} vertices")
+        k = int(units if units is not None else part.max() + 1)
+        if part.min() < 0 or part.max() >= k:
+            raise ParawireError(f"partition uses units {part.min()}..{part.max()}; allowed 0..{k - 1}")
+        order = dag.order
+        sends = {v: sorted({int(part[s]) for s in dag.succs[v]} - {int(part[v])}) for v in order}
+        plans = []
+        for u in range(k):
+            mine = [v for v in order if part[v] == u]
+            preds = {v: list(dag.preds[v]) or [SOURCE] for v in mine}
+            receives = {p: int(part[p]) for v in mine for p in dag.preds[v] if part[p] != u}
+            plans.append(
+                UnitPlan(
+                    unit=u,
+                    vertices=mine,
+                    preds=preds,
+                    sends={v: sends[v] for v in mine if sends[v]},
+                    receives=dict(sorted(receives.items())),
+                )
+            )
+        cut = None
+        if out_bytes is not None:
+            ob = np.asarray(out_bytes, dtype=np.int64)
+            cut = int(sum(int(ob[v]) * len(sends[v]) for v in order))
+        return cls(
+            units=k,
+            partition=[int(p) for p in part],
+            input_vertex=dag.input,
+            output_vertex=dag.output,
+            input_units=[int(part[dag.input])],
+            output_unit=int(part[dag.output]),
+            unit_plans=plans,
+            cut_bytes=cut,
+            predicted_latency_s=predicted_latency_s,
+        )
+
+
+def plan_for(arch, partition: Sequence[int] | np.ndarray, profile=None, units: int | None = None) -> Plan:
+    """The plan of an :class:`~parawire.architecture.Architecture`, with Λ from its costs and,
+    when a :class:`~parawire.latency.DeviceProfile` is given, the latency model's prediction."""
+    predicted = None
+    if profile is not None:
+        from parawire.latency import simulate
+
+        predicted = float(simulate(arch.dag, arch.costs, np.asarray(partition), profile))
+    return Plan.build(
+        arch.dag, partition, out_bytes=arch.costs.out_bytes, predicted_latency_s=predicted, units=units
+    )

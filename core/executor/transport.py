@@ -1,0 +1,173 @@
+"""What a transport provides, and the in-process one.
+
+A transport moves lists of frames (see :mod:`parawire.executor.protocol`) and knows
+nothing about tensors or plans. Three roles:
+
+* an :class:`Inbox` is bound by a worker at its address; everything for that worker
+  arrives there (from the coordinator and from peers), each with a reply token;
+* a :class:`Link` is a one-way line from a worker to a peer's inbox;
+* a :class:`Client` is the coordinator's set of links to all workers, plus the replies
+  and connection events (a peer vanished, a handshake was refused) coming back.
+
+The ``inproc`` transport below runs the same messages through :class:`queue.Queue`
+between threads of one process: frames are passed by reference (a tensor payload stays
+a view of the sender's tensor), so it measures the protocol and scheduling without any
+copying, and lets tests run every code path of the worker and coordinator without
+sockets. The ZeroMQ transport lives in :mod:`parawire.executor.transport_zmq`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+from parawire.errors import ParawireError
+
+Frames = list[Any]
+
+
+@dataclass
+class Incoming:
+    """One thing the coordinator received: frames from worker ``index``, or an event."""
+
+    index: int
+    frames: Frames | None = None
+    event: str | None = None
+
+
+class Inbox(Protocol):
+    address: str
+
+    def recv(self, timeout_s: float | None) -> tuple[Any, Frames] | None: ...
+    def reply(self, token: Any, frames: Frames) -> None: ...
+    def close(self) -> None: ...
+
+
+class Link(Protocol):
+    def send(self, frames: Frames) -> bool: ...
+    def close(self) -> None: ...
+
+
+class Client(Protocol):
+    addresses: list[str]
+
+    def send(self, index: int, frames: Frames) -> None: ...
+    def recv(self, timeout_s: float | None) -> Incoming | None: ...
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """Factory of the three roles; ``curve`` and ``server_key(s)`` are ignored by
+    transports that never leave the process."""
+
+    name: str
+
+    def bind(self, address: str, curve: Any = None, max_bytes: int | None = None) -> Inbox: ...
+    def link(self, address: str, curve: Any = None, server_key: bytes | None = None) -> Link: ...
+    def client(
+        self, addresses: Sequence[str], curve: Any = None, server_keys: Sequence[bytes | None] = ()
+    ) -> Client: ...
+
+
+# -- in-process --------------------------------------------------------------------------
+
+_inboxes: dict[str, "queue.SimpleQueue[tuple[Any, Frames]]"] = {}
+_lock = threading.Lock()
+_names = itertools.count()
+
+
+def inproc_address(prefix: str = "unit") -> str:
+    """A fresh address no other in-process inbox uses."""
+    return f"inproc://{prefix}-{next(_names)}"
+
+
+def _inbox_queue(address: str) -> "queue.SimpleQueue[tuple[Any, Frames]]":
+    try:
+        return _inboxes[address]
+    except KeyError:
+        raise ParawireError(f"no in-process worker is bound at {address!r}; start it first") from None
+
+
+def _get(q: "queue.SimpleQueue[Any]", timeout_s: float | None) -> Any:
+    try:
+        return q.get(timeout=timeout_s) if timeout_s is None or timeout_s > 0 else q.get_nowait()
+    except queue.Empty:
+        return None
+
+
+class InprocInbox:
+    def __init__(self, address: str) -> None:
+        with _lock:
+            if address in _inboxes:
+                raise ParawireError(f"{address!r} is already bound in this process; pick another name")
+            self.queue: queue.SimpleQueue[tuple[Any, Frames]] = queue.SimpleQueue()
+            _inboxes[address] = self.queue
+        self.address = address
+
+    def recv(self, timeout_s: float | None) -> tuple[Any, Frames] | None:
+        return _get(self.queue, timeout_s)
+
+    def reply(self, token: Any, frames: Frames) -> None:
+        if token is not None:
+            replies, index = token
+            replies.put(Incoming(index, frames))
+
+    def close(self) -> None:
+        with _lock:
+            _inboxes.pop(self.address, None)
+
+
+class InprocLink:
+    def __init__(self, address: str, token: Any = None) -> None:
+        self.address = address
+        self.token = token
+
+    def send(self, frames: Frames) -> bool:
+        _inbox_queue(self.address).put((self.token, frames))
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+class InprocClient:
+    def __init__(self, addresses: Sequence[str]) -> None:
+        self.addresses = list(addresses)
+        self.replies: queue.SimpleQueue[Incoming] = queue.SimpleQueue()
+        self.links = [InprocLink(a, (self.replies, i)) for i, a in enumerate(self.addresses)]
+
+    def send(self, index: int, frames: Frames) -> None:
+        self.links[index].send(frames)
+
+    def recv(self, timeout_s: float | None) -> Incoming | None:
+        return _get(self.replies, timeout_s)
+
+    def close(self) -> None:
+        pass
+
+
+class InprocTransport:
+    """Threads and queues in one process; same messages as over ZeroMQ."""
+
+    name = "inproc"
+
+    def bind(self, address: str, curve: Any = None, max_bytes: int | None = None) -> InprocInbox:
+        return InprocInbox(address)
+
+    def link(self, address: str, curve: Any = None, server_key: bytes | None = None) -> InprocLink:
+        return InprocLink(address)
+
+    def client(
+        self, addresses: Sequence[str], curve: Any = None, server_keys: Sequence[bytes | None] = ()
+    ) -> InprocClient:
+        return InprocClient(addresses)
+
+
+def get_transport(name: str, **options: Any) -> Transport:
+    """The transport plugin called ``name`` (``zmq``, ``inproc`` or a third party's)."""
+    from parawire.manager import get_plugins
+
+    return get_plugins().transports.get(name).factory(**options)
