@@ -7,8 +7,10 @@ baseline and the single chain), 1000 samples each, 40 and 80 vertices, 4–10 un
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from parawire.errors import SpecError, describe_validation_error
+from parawire.manager import get_plugins
 from parawire.rng import derived_seed
 from parawire.spec import ArchitectureSpec
 
@@ -35,6 +37,24 @@ class StudyConfig(BaseModel):
         """Small enough for the README's main command: well under a minute on 2 cores."""
         base = dict(samples=12, nodes=(40,), units=(2, 4), eps=(0.1,))
         return cls(**{**base, **overrides})
+
+    @classmethod
+    def build(cls, quick: bool = False, **overrides) -> "StudyConfig":
+        """Validate a study before any work: fields, and that every plugin named exists."""
+        try:
+            config = cls.quick(**overrides) if quick else cls(**overrides)
+        except ValidationError as exc:
+            raise SpecError(f"study: {describe_validation_error(exc)}") from None
+        plugins = get_plugins()
+        for name in config.generators:
+            plugins.generators.get(name)
+        plugins.partitioners.get(config.partitioner)
+        plugins.scores.get(config.score)
+        plugins.staging.get(config.staging)
+        from parawire.profiles import get_profile
+
+        get_profile(config.profile)
+        return config
 
     def spec(self, generator: str, nodes: int, sample: int) -> ArchitectureSpec:
         """The architecture of one sample: a pure function of the config and the key."""

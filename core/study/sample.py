@@ -1,0 +1,76 @@
+"""One sample of a study: build the architecture, score it for every unit count, predict
+its latency. Pure and torch-free, so it runs by the thousand in worker processes.
+
+Rows are plain dicts of numbers and strings (one per units), the tidy form that
+``parawire plot`` and the reproduction report read back.
+
+U_c, the unit of communication in Λ′ = Λ/(U_c·n), is one constant per study: the bytes
+of the stem's output (base_channels × H′ × W′ float32), which depends only on the
+study's input shape and base channels. The paper takes "the smallest communication of an
+edge in a generator"; a per-architecture or per-generator unit would rescale each
+generator's Λ′ differently and make CS incomparable across generators, which is the
+comparison the study exists for.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from parawire.architecture import Architecture, build_architecture
+from parawire.latency import lower_bound, simulate
+from parawire.profiles import get_profile
+from parawire.schedule import heft
+from parawire.score import score_architecture
+from parawire.stats import dag_stats
+from parawire.study.config import StudyConfig
+
+COLUMNS = (
+    "generator", "nodes", "sample", "seed", "units",
+    "params", "flops", "depth", "max_width", "mean_width", "components",
+    "eps", "imbalance", "km1_bytes", "lambda_norm", "eta", "entropy", "cs", "balanced",
+    "latency_s", "latency_heft_s", "lower_bound_s", "serial_s",
+)
+
+
+def unit_comm(arch: Architecture) -> int:
+    """The study's U_c: bytes of the stem's output (the same for every sample)."""
+    return int(arch.costs.out_bytes[arch.dag.input])
+
+
+def evaluate(config: StudyConfig, generator: str, nodes: int, sample: int) -> list[dict]:
+    spec = config.spec(generator, nodes, sample)
+    arch = build_architecture(spec)
+    dag, costs = arch.dag, arch.costs
+    stats = dag_stats(dag)
+    profile = get_profile(config.profile)
+    serial = simulate(dag, costs.flops, costs.out_bytes, np.zeros(len(costs.flops), int), profile)
+    scored = score_architecture(
+        arch, config.units, config.eps, partitioner=config.partitioner,
+        score=config.score, seed=spec.seed, unit_comm=unit_comm(arch),
+    )
+    rows = []
+    for row in (r for r in scored if r.best):
+        m = row.metrics
+        part = np.asarray(row.partition)
+        placed = heft(dag, costs.flops, costs.out_bytes, row.units, profile)
+        rows.append({
+            "generator": generator, "nodes": nodes, "sample": sample, "seed": spec.seed,
+            "units": row.units,
+            "params": int(costs.params.sum()), "flops": int(costs.flops.sum()),
+            "depth": stats.depth, "max_width": stats.max_width,
+            "mean_width": round(stats.mean_width, 4), "components": stats.components,
+            "eps": row.eps, "imbalance": round(m.imbalance, 6), "km1_bytes": m.km1,
+            "lambda_norm": round(m.lambda_norm, 6), "eta": round(m.eta, 6),
+            "entropy": round(m.entropy, 6), "cs": round(row.score, 6), "balanced": int(m.balanced),
+            "latency_s": f"{simulate(dag, costs.flops, costs.out_bytes, part, profile):.6g}",
+            "latency_heft_s": f"{simulate(dag, costs.flops, costs.out_bytes, placed, profile):.6g}",
+            "lower_bound_s": f"{lower_bound(dag, costs.flops, row.units, profile):.6g}",
+            "serial_s": f"{serial:.6g}",
+        })
+    return rows
+
+
+def evaluate_batch(config_json: str, batch: list[tuple[str, int, int]]) -> list[dict]:
+    """Entry point for pool and Dask workers: the config travels as JSON, not a pickle."""
+    config = StudyConfig.model_validate_json(config_json)
+    return [row for key in batch for row in evaluate(config, *key)]
