@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import heapq
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -113,7 +114,7 @@ class _Shape:
     succs: tuple[tuple[int, ...], ...]
 
 
-_shapes: "weakref.WeakKeyDictionary[Dag, _Shape]" = weakref.WeakKeyDictionary()
+_shapes: weakref.WeakKeyDictionary[Dag, _Shape] = weakref.WeakKeyDictionary()
 
 
 def dag_shape(dag: Dag) -> _Shape:
@@ -140,7 +141,7 @@ class Network:
     resources allow after ``ready``; callers book in the order messages are served.
     """
 
-    __slots__ = ("shared", "bus", "send", "recv")
+    __slots__ = ("bus", "recv", "send", "shared")
 
     def __init__(self, shared: bool, k: int) -> None:
         self.shared = shared
@@ -151,14 +152,14 @@ class Network:
     def book(self, src: int, dst: int, ready: float, duration: float) -> float:
         """Reserve the resources for one message; return the time it starts."""
         if self.shared:
-            begin = ready if ready > self.bus else self.bus
+            begin = max(self.bus, ready)
             self.bus = begin + duration
         else:
             begin = max(ready, self.send[src], self.recv[dst])
             self.send[src] = self.recv[dst] = begin + duration
         return begin
 
-    def copy(self) -> "Network":
+    def copy(self) -> Network:
         other = Network(self.shared, 0)
         other.bus, other.send, other.recv = self.bus, self.send[:], self.recv[:]
         return other
@@ -241,8 +242,7 @@ def simulate(
         touched = set()
         for w in shape.succs[v]:
             dst = part[w]
-            if arrival[dst] > ready[w]:
-                ready[w] = arrival[dst]
+            ready[w] = max(ready[w], arrival[dst])
             pending[w] -= 1
             touched.add(dst)
         for u in sorted(touched):
