@@ -40,6 +40,9 @@ class ArchitectureSpec(BaseModel):
     nodes: int = Field(40, ge=2, le=5000, description="computation vertices (no input/output)")
     seed: int = Field(0, ge=0, lt=2**63, description="fixes graph, staging, weights, partition")
     staging: str = Field("probabilistic", description="staging policy plugin name")
+    staging_params: dict[str, Any] = Field(
+        default_factory=dict, description="staging policy parameters; unset ones take defaults"
+    )
     input_shape: tuple[int, int, int] = Field((3, 32, 32), description="(C, H, W) of one image")
     classes: int = Field(10, ge=2, le=100_000, description="number of output classes")
     base_channels: int = Field(64, ge=1, le=4096, description="channels after the stem")
