@@ -74,9 +74,10 @@ class KwayState:
         g[self.rows, self.parts] = NEG
         return g
 
-    def feasible(self) -> np.ndarray:
-        """n × k mask of moves that keep the target under the limit and its source non-empty."""
-        fits = self.part_weight[None, :] + self.weights[:, None] <= self.limit
+    def feasible(self, slack: int = 0) -> np.ndarray:
+        """n × k mask of moves that keep the target under ``limit + slack`` and the source
+        non-empty."""
+        fits = self.part_weight[None, :] + self.weights[:, None] <= self.limit + slack
         return fits & (self.counts[self.parts] > 1)[:, None]
 
     # --- moves ---------------------------------------------------------------------

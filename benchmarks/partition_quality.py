@@ -1,0 +1,121 @@
+"""Partition quality table: km1 relative to the best any partitioner found, balance, time.
+
+    python benchmarks/partition_quality.py [--seeds 2] [--nodes 40 80] [--partitioners ...]
+
+Instances: the ER/BA/WS/DP generators with their default parameters, 40 and 80
+computation vertices, weights = FLOPs and net costs = output bytes of the real layout
+(``build_architecture``), k ∈ {2, 4, 8, 10}, ε ∈ {0.03, 0.1, 0.3}. For every instance
+the best km1 over all partitioners (balanced results only) is the reference; the table
+gives per partitioner the median and 90th percentile of km1/best, the share of
+instances it balanced, the share where it balanced whenever Mt-KaHyPar did, and the
+median time per call. The pytest-benchmark file (test_bench_partitioners.py) times the
+same calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from parawire.architecture import build_architecture
+from parawire.hypergraph import Hypergraph, hypergraph_of
+from parawire.manager import get_plugins
+from parawire.metrics import ImbalanceWarning, balance_limit, km1, part_weights
+from parawire.spec import ArchitectureSpec
+
+GENERATORS = ("er", "ba", "ws", "dp")
+UNITS = (2, 4, 8, 10)
+EPS = (0.03, 0.1, 0.3)
+
+
+@dataclass(frozen=True)
+class Result:
+    instance: tuple
+    partitioner: str
+    km1: int
+    balanced: bool
+    seconds: float
+
+
+def instances(nodes: list[int], seeds: int) -> list[tuple[tuple, Hypergraph]]:
+    out = []
+    for generator in GENERATORS:
+        for n in nodes:
+            for seed in range(seeds):
+                spec = ArchitectureSpec(generator=generator, nodes=n, seed=seed)
+                out.append(((generator, n, seed), hypergraph_of(build_architecture(spec))))
+    return out
+
+
+def run_one(name: str, hg: Hypergraph, k: int, eps: float, params=None) -> tuple[np.ndarray, float]:
+    record = get_plugins().partitioners.get(name)
+    params = params if params is not None else record.params()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ImbalanceWarning)
+        parts = record.partition(hypergraph=hg, k=k, eps=eps, seed=0, params=params)
+    return np.asarray(parts), time.perf_counter() - start
+
+
+def measure(names: list[str], nodes: list[int], seeds: int) -> list[Result]:
+    results = []
+    for key, hg in instances(nodes, seeds):
+        for k in UNITS:
+            for eps in EPS:
+                limit = balance_limit(hg.total_weight, k, eps)
+                for name in names:
+                    parts, seconds = run_one(name, hg, k, eps)
+                    results.append(Result((*key, k, eps), name, km1(hg, parts, k),
+                                          bool(part_weights(hg, parts, k).max() <= limit), seconds))
+    return results
+
+
+def summarise(results: list[Result], reference: str = "mtkahypar") -> list[dict]:
+    by_instance: dict[tuple, dict[str, Result]] = {}
+    for r in results:
+        by_instance.setdefault(r.instance, {})[r.partitioner] = r
+    names = sorted({r.partitioner for r in results})
+    rows = []
+    for name in names:
+        ratios, balanced, kept, times = [], [], [], []
+        for runs in by_instance.values():
+            good = [r.km1 for r in runs.values() if r.balanced] or [r.km1 for r in runs.values()]
+            best = min(good)
+            mine = runs[name]
+            ratios.append(mine.km1 / best if best else (1.0 if mine.km1 == 0 else float("inf")))
+            balanced.append(mine.balanced)
+            if reference in runs:
+                kept.append(mine.balanced or not runs[reference].balanced)
+            times.append(mine.seconds)
+        rows.append({
+            "partitioner": name,
+            "median km1/best": float(np.median(ratios)),
+            "p90 km1/best": float(np.percentile(ratios, 90)),
+            "balanced %": 100 * float(np.mean(balanced)),
+            f"balanced where {reference} %": 100 * float(np.mean(kept)) if kept else float("nan"),
+            "median ms": 1000 * float(np.median(times)),
+            "instances": len(ratios),
+        })
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--nodes", type=int, nargs="+", default=[40, 80])
+    parser.add_argument("--partitioners", nargs="+", default=None)
+    args = parser.parse_args()
+    names = args.partitioners or get_plugins().partitioners.names()
+    rows = summarise(measure(names, args.nodes, args.seeds))
+    header = list(rows[0])
+    print(" | ".join(header))
+    for row in rows:
+        print(" | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+
+
+if __name__ == "__main__":
+    main()

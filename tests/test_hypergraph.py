@@ -1,0 +1,56 @@
+"""The hypergraph model: one net {v} ∪ succ(v) per DAG vertex, CSR storage, validation."""
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from parawire.dag import to_dag
+from parawire.errors import ParawireError
+from parawire.hypergraph import Hypergraph
+
+
+def diamond():
+    # 0 -> 1, 0 -> 2, 1 -> 3, 2 -> 3 ; input 4 -> 0 ; 3 -> output 5
+    return to_dag(nx.DiGraph([(0, 1), (0, 2), (1, 3), (2, 3)]))
+
+
+def test_from_dag_has_one_net_per_vertex_with_successors():
+    dag = diamond()
+    hg = Hypergraph.from_dag(dag, np.arange(6), np.array([10, 11, 12, 13, 14, 15]))
+    nets = {tuple(p) for p in hg.net_lists()}
+    assert nets == {(0, 1, 2), (1, 3), (2, 3), (3, 5), (0, 4)}
+    by_net = dict(zip(map(tuple, hg.net_lists()), hg.net_costs.tolist()))
+    assert by_net[(0, 1, 2)] == 10 and by_net[(0, 4)] == 14 and by_net[(3, 5)] == 13
+    assert hg.num_nets == 5  # the output vertex's single-pin net is dropped
+    assert hg.net_sources.tolist() == [0, 1, 2, 3, 4]
+    assert list(hg.order) == list(dag.order)
+
+
+def test_incidence_is_the_transpose_of_the_nets():
+    hg = Hypergraph.from_dag(diamond(), np.ones(6), np.ones(6))
+    for v in range(hg.num_vertices):
+        for e in hg.nets_of(v):
+            assert v in hg.pins(int(e))
+    assert hg.vertex_ptr[-1] == hg.net_ptr[-1] == hg.incidence().sum()
+
+
+def test_from_arrays_merges_duplicate_pins_and_drops_single_pin_nets():
+    hg = Hypergraph.from_arrays(3, [0, 1, 2], [[0, 0, 1], [2], [1, 2]], [5, 6, 7])
+    assert hg.net_lists() == [[0, 1], [1, 2]]
+    assert hg.net_costs.tolist() == [5, 7]
+    assert hg.vertex_weights.dtype == np.int64 and hg.total_weight == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ((3, [1, 1], [[0, 1]], [1]), "vertex_weights"),
+        ((2, [1, -1], [[0, 1]], [1]), "vertex_weights"),
+        ((2, [1, 1], [[0, 1]], [1, 2]), "net_costs"),
+        ((2, [1, 1], [[0, 1]], [-3]), "net_costs"),
+        ((2, [1, 1], [[0, 2]], [1]), "nets"),
+    ],
+)
+def test_bad_arrays_name_the_field(args, field):
+    with pytest.raises(ParawireError, match=field):
+        Hypergraph.from_arrays(*args)

@@ -1,0 +1,121 @@
+"""Every registered partitioner: valid output, balance met or warned, determinism, edge cases."""
+
+import itertools
+import warnings
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from parawire.dag import to_dag
+from parawire.errors import ParawireError
+from parawire.hypergraph import Hypergraph
+from parawire.manager import get_plugins
+from parawire.metrics import ImbalanceWarning, balance_limit, is_valid, km1, part_weights
+from parawire.plugins.partitioners.greedy import sequential_groups
+
+NAMES = get_plugins().partitioners.names()
+
+
+def run(name, hg, k, eps, seed=0):
+    record = get_plugins().partitioners.get(name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ImbalanceWarning)
+        parts = record.partition(hypergraph=hg, k=k, eps=eps, seed=seed, params=record.params())
+    warned = any(issubclass(w.category, ImbalanceWarning) for w in caught)
+    return np.asarray(parts), warned
+
+
+def random_instance(seed, n=30, p=0.15, zero_io=True):
+    rng = np.random.default_rng(seed)
+    dag = to_dag(nx.gnp_random_graph(n, p, seed=seed))
+    weights = rng.integers(1, 50, n + 2)
+    if zero_io:
+        weights[n:] = 0
+    return Hypergraph.from_dag(dag, weights, rng.integers(1, 9, n + 2) * 100)
+
+
+def test_the_three_builtins_are_registered():
+    assert {"multilevel", "metis", "greedy"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(("seed", "k", "eps"), [(1, 2, 0.03), (2, 4, 0.1), (3, 8, 0.3), (4, 5, 0.0)])
+def test_valid_and_balanced_or_warned(name, seed, k, eps):
+    hg = random_instance(seed)
+    parts, warned = run(name, hg, k, eps)
+    assert is_valid(hg, parts, k)
+    balanced = part_weights(hg, parts, k).max() <= balance_limit(hg.total_weight, k, eps)
+    assert balanced != warned
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_partition(name):
+    hg = random_instance(7, n=40)
+    assert np.array_equal(run(name, hg, 4, 0.03, seed=5)[0], run(name, hg, 4, 0.03, seed=5)[0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_trivial_unit_counts(name):
+    hg = random_instance(3, n=6)
+    assert run(name, hg, 1, 0.03)[0].tolist() == [0] * 8
+    parts, _ = run(name, hg, 8, 0.03)
+    assert sorted(parts.tolist()) == list(range(8))
+    parts, _ = run(name, hg, 12, 0.03)  # more units than vertices: one vertex each
+    assert len(set(parts.tolist())) == 8 and parts.max() < 12
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_all_zero_weights_are_fine(name):
+    hg = Hypergraph.from_arrays(6, [0] * 6, [[0, 1], [1, 2], [3, 4], [4, 5]], [1, 1, 1, 1])
+    parts, warned = run(name, hg, 2, 0.03)
+    assert is_valid(hg, parts, 2) and not warned
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_impossible_limit_is_warned_about(name):
+    hg = Hypergraph.from_arrays(4, [100, 1, 1, 1], [[0, 1], [1, 2, 3]], [5, 5])
+    parts, warned = run(name, hg, 2, 0.03)
+    assert is_valid(hg, parts, 2) and warned
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(("k", "eps"), [(0, 0.1), (2.5, 0.1), (2, -0.1)])
+def test_bad_arguments_are_one_line_errors(name, k, eps):
+    with pytest.raises(ParawireError, match="k: got|eps: got"):
+        run(name, random_instance(1, n=10), k, eps)
+
+
+def test_multilevel_finds_the_disjoint_chains():
+    k, length = 4, 6
+    dag = to_dag(nx.disjoint_union_all([nx.path_graph(length)] * k))
+    n = dag.graph.number_of_nodes()
+    hg = Hypergraph.from_dag(dag, np.r_[np.full(n - 2, 3), 0, 0], np.full(n, 8))
+    parts, warned = run("multilevel", hg, k, 0.0)
+    assert not warned
+    assert part_weights(hg, parts, k).tolist() == [3 * length] * k
+    assert km1(hg, parts, k) == 2 * (k - 1) * 8  # only the input and output nets are cut
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_multilevel_matches_brute_force_on_tiny_instances(seed):
+    hg = random_instance(seed, n=8, p=0.35, zero_io=False)
+    k, eps = 2, 0.1
+    limit = balance_limit(hg.total_weight, k, eps)
+    best = min(
+        km1(hg, np.array(p), k)
+        for p in itertools.product(range(k), repeat=hg.num_vertices)
+        if len(set(p)) == k and part_weights(hg, np.array(p), k).max() <= limit
+    )
+    parts, warned = run("multilevel", hg, k, eps)
+    assert not warned and km1(hg, parts, k) == best
+
+
+def test_greedy_groups_sequential_paths():
+    # 0 → 1 → 2 → {3, 4} → 5 : chain 0-1-2, then 3 and 4 alone, 5 alone (in-degree 2)
+    dag = to_dag(nx.DiGraph([(0, 1), (1, 2), (2, 3), (2, 4), (3, 5), (4, 5)]))
+    hg = Hypergraph.from_dag(dag, np.ones(8, dtype=int), np.ones(8, dtype=int))
+    groups = sorted(sequential_groups(hg))
+    assert [6, 0, 1, 2] in groups or [6, 0, 1, 2] == next(g for g in groups if 0 in g)
+    assert sorted(next(g for g in groups if 5 in g)) == [5, 7]
+    assert [3] in groups and [4] in groups
