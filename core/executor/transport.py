@@ -84,13 +84,6 @@ def inproc_address(prefix: str = "unit") -> str:
     return f"inproc://{prefix}-{next(_names)}"
 
 
-def _inbox_queue(address: str) -> "queue.SimpleQueue[tuple[Any, Frames]]":
-    try:
-        return _inboxes[address]
-    except KeyError:
-        raise ParawireError(f"no in-process worker is bound at {address!r}; start it first") from None
-
-
 def _get(q: "queue.SimpleQueue[Any]", timeout_s: float | None) -> Any:
     try:
         return q.get(timeout=timeout_s) if timeout_s is None or timeout_s > 0 else q.get_nowait()
@@ -126,7 +119,11 @@ class InprocLink:
         self.token = token
 
     def send(self, frames: Frames) -> bool:
-        _inbox_queue(self.address).put((self.token, frames))
+        """Deliver, or return False when no worker is bound there (any more)."""
+        inbox = _inboxes.get(self.address)
+        if inbox is None:
+            return False
+        inbox.put((self.token, frames))
         return True
 
     def close(self) -> None:
@@ -140,7 +137,8 @@ class InprocClient:
         self.links = [InprocLink(a, (self.replies, i)) for i, a in enumerate(self.addresses)]
 
     def send(self, index: int, frames: Frames) -> None:
-        self.links[index].send(frames)
+        if not self.links[index].send(frames):
+            self.replies.put(Incoming(index, event="is not bound (worker stopped)"))
 
     def recv(self, timeout_s: float | None) -> Incoming | None:
         return _get(self.replies, timeout_s)
