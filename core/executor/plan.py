@@ -117,14 +117,42 @@ class Plan(BaseModel):
         )
 
 
-def plan_for(arch, partition: Sequence[int] | np.ndarray, profile=None, units: int | None = None) -> Plan:
+def plan_for(
+    arch, partition: Sequence[int] | np.ndarray, profile=None, units: int | None = None
+) -> Plan:
     """The plan of an :class:`~parawire.architecture.Architecture`, with Λ from its costs and,
     when a :class:`~parawire.latency.DeviceProfile` is given, the latency model's prediction."""
     predicted = None
     if profile is not None:
         from parawire.latency import simulate
 
-        predicted = float(simulate(arch.dag, arch.costs, np.asarray(partition), profile))
+        predicted = float(
+            simulate(arch.dag, arch.costs.flops, arch.costs.out_bytes, np.asarray(partition), profile)
+        )
     return Plan.build(
         arch.dag, partition, out_bytes=arch.costs.out_bytes, predicted_latency_s=predicted, units=units
     )
+
+
+def partition_architecture(
+    arch, units: int, partitioner: str = "multilevel", eps: float = 0.03, seed: int | None = None,
+    params: dict | None = None,
+) -> np.ndarray:
+    """Vertex → unit from a partitioner plugin on the architecture's hypergraph."""
+    from parawire.hypergraph import hypergraph_of
+    from parawire.manager import get_plugins
+    from parawire.spec import resolve_params
+
+    if units < 1:
+        raise ParawireError(f"units: got {units}; at least 1")
+    record = get_plugins().partitioners.get(partitioner)
+    if units == 1:
+        return np.zeros(arch.dag.graph.number_of_nodes(), dtype=np.int64)
+    parts = record.partition(
+        hypergraph=hypergraph_of(arch),
+        k=units,
+        eps=eps,
+        seed=arch.spec.seed if seed is None else seed,
+        params=resolve_params(record.params, params or {}, where=f"partitioner[{partitioner}]"),
+    )
+    return np.asarray(parts, dtype=np.int64)

@@ -1,0 +1,56 @@
+"""The real network over ZeroMQ worker processes (ipc and tcp) and in-process threads."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from executor_real import GENERATORS, UNITS, case
+from parawire.errors import ParawireError
+from parawire.executor.coordinator import Cluster
+from parawire.executor.local import LocalWorkers
+from parawire.executor.security import check_bind, is_local
+
+pytestmark = pytest.mark.slow
+
+TRANSPORTS = [("zmq", "ipc"), ("zmq", "tcp"), ("inproc", "ipc")]
+
+
+@pytest.fixture(scope="module", params=TRANSPORTS, ids=lambda t: f"{t[0]}-{t[1]}" if t[0] == "zmq" else t[0])
+def cluster(request):
+    transport, kind = request.param
+    with LocalWorkers(4, transport=transport, endpoint_kind=kind) as workers:
+        with Cluster.connect(workers.endpoints, transport=transport, timeout=10.0) as c:
+            yield c
+
+
+@pytest.mark.parametrize("generator", GENERATORS)
+def test_distributed_logits_equal_single_process_and_bytes_equal_lambda(cluster, generator):
+    for units in UNITS:
+        spec, plan, x, reference = case(generator, units)
+        cluster.deploy(spec, plan)
+        out = cluster.infer(x)
+        assert torch.allclose(out, reference, rtol=1e-5, atol=1e-6), (generator, units)
+        assert cluster.stats().bytes_per_inference == plan.cut_bytes, (generator, units)
+
+
+def test_requests_in_flight_over_sockets(cluster):
+    spec, plan, x, reference = case("dp", 4)
+    cluster.deploy(spec, plan)
+    outs = cluster.infer_many([x, x * 2, x])
+    assert torch.allclose(outs[0], reference, rtol=1e-5, atol=1e-6)
+    assert torch.equal(outs[0], outs[2]) and not torch.equal(outs[0], outs[1])
+    assert cluster.stats().peer_bytes == 3 * plan.cut_bytes
+
+
+@pytest.mark.parametrize(
+    "address, local",
+    [("tcp://127.0.0.1:5701", True), ("tcp://localhost:1", True), ("tcp://[::1]:1", True),
+     ("ipc:///tmp/x", True), ("tcp://0.0.0.0:5701", False), ("tcp://10.1.2.3:5701", False),
+     ("tcp://eth0:5701", False)],
+)
+def test_only_loopback_binds_go_without_keys(address, local):
+    assert is_local(address) is local
+    if not local:
+        with pytest.raises(ParawireError, match="not a loopback or ipc address; pass --curve-secret"):
+            check_bind(address, None)
