@@ -45,21 +45,23 @@ def match(
     np.fill_diagonal(rating, 0.0)
     rating[parts[:, None] != parts[None, :]] = 0.0
     rating[weights[:, None] + weights[None, :] > cap] = 0.0
-    cluster = np.full(n, -1, dtype=np.int64)
-    free = np.ones(n, dtype=bool)
+    # candidates of every vertex, best first, computed once (a Python loop over ≤ 200
+    # vertices then only walks short lists instead of scanning a numpy row each time)
+    ranked = np.argsort(-rating, axis=1, kind="stable")
+    positive = (rating > 0).sum(axis=1)
+    candidates = [ranked[u, : positive[u]].tolist() for u in range(n)]
+    cluster = [-1] * n
     next_id = 0
-    for u in rng.permutation(n):
-        if not free[u]:
+    for u in rng.permutation(n).tolist():
+        if cluster[u] >= 0:
             continue
-        free[u] = False
-        row = np.where(free, rating[u], 0.0)
-        v = int(np.argmax(row))
         cluster[u] = next_id
-        if row[v] > 0:
-            cluster[v] = next_id
-            free[v] = False
+        for v in candidates[u]:
+            if cluster[v] < 0:
+                cluster[v] = next_id
+                break
         next_id += 1
-    return cluster
+    return np.asarray(cluster, dtype=np.int64)
 
 
 def contract(

@@ -74,10 +74,9 @@ class KwayState:
         g[self.rows, self.parts] = NEG
         return g
 
-    def feasible(self, slack: int = 0) -> np.ndarray:
-        """n × k mask of moves that keep the target under ``limit + slack`` and the source
-        non-empty."""
-        fits = self.part_weight[None, :] + self.weights[:, None] <= self.limit + slack
+    def feasible(self) -> np.ndarray:
+        """n × k mask of moves that keep the target under the limit and its source non-empty."""
+        fits = self.part_weight[None, :] + self.weights[:, None] <= self.limit
         return fits & (self.counts[self.parts] > 1)[:, None]
 
     # --- moves ---------------------------------------------------------------------
@@ -93,6 +92,8 @@ class KwayState:
         self.part_weight[t] += self.weights[v]
         self.counts[s] -= 1
         self.counts[t] += 1
+        # recomputing the two columns outright beats updating v's nets only: at this
+        # size numpy's per-call overhead, not arithmetic, is the cost (measured 12 vs 25 µs)
         for part in (s, t):
             column = self.phi[:, part]
             self.q[:, part] = self.a @ (self.costs * (column == 1))
