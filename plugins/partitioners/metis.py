@@ -68,10 +68,13 @@ def metis_parts(hg: Hypergraph, k: int, eps: float, seed: int, model: str = "cli
     options = pymetis.Options(
         seed=derived_seed(seed, "metis") % 2**31, ufactor=max(1, int(eps * 1000))
     )
+    if hasattr(pymetis, "CSRAdjacency"):  # pymetis ≥ 2025.2 deprecates xadj/adjncy
+        graph = {"adjacency": pymetis.CSRAdjacency(xadj.tolist(), cols.tolist())}
+    else:
+        graph = {"xadj": xadj.tolist(), "adjncy": cols.tolist()}
     _, membership = pymetis.part_graph(
         k,
-        xadj=xadj.tolist(),
-        adjncy=cols.tolist(),
+        **graph,
         vweights=vweights.tolist(),
         eweights=eweights.tolist(),
         options=options,
