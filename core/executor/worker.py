@@ -89,6 +89,7 @@ class Worker:
         self.address = self.inbox.address
         self.parent = os.getppid() if exit_with_parent else None
         self._stop = threading.Event()
+        self.dropped = 0  # malformed or unexpected messages, over the worker's lifetime
         self._reset()
 
     def _reset(self) -> None:
@@ -96,7 +97,7 @@ class Worker:
         self.runner: UnitRunner | None = None
         self.coordinator: Any = None
         self.links: dict[int, Link] = {}
-        self.counters = {"sent_bytes": 0, "sent_messages": 0, "header_bytes": 0, "dropped": 0}
+        self.counters = {"sent_bytes": 0, "sent_messages": 0, "header_bytes": 0}
 
     # -- the loop ----------------------------------------------------------------------
     def serve(self) -> None:
@@ -130,12 +131,12 @@ class Worker:
         try:
             msg = decode(frames, self.max_bytes)
         except ProtocolError as exc:
-            self.counters["dropped"] += 1
+            self.dropped += 1
             log.warning("worker %s dropped a malformed message: %s", self.address, exc)
             return
         handler = self._handlers.get(msg.kind)
         if handler is None:
-            self.counters["dropped"] += 1
+            self.dropped += 1
             log.warning("worker %s dropped an unexpected %s message", self.address, msg.kind.name)
             return
         handler(self, token, msg)
@@ -180,7 +181,7 @@ class Worker:
 
     def _tensor(self, token: Any, msg: Message) -> None:
         if self.runner is None:
-            self.counters["dropped"] += 1
+            self.dropped += 1
             log.warning("worker %s is not deployed; %s for request %d dropped", self.address, msg.kind.name, msg.request)
             return
         self.runner.accept(msg.request, msg.vertex, msg.tensor)
@@ -191,7 +192,7 @@ class Worker:
     def _stats(self, token: Any, msg: Message) -> None:
         import psutil
 
-        body = dict(self.counters, unit=self.unit, rss=psutil.Process().memory_info().rss)
+        body = dict(self.counters, unit=self.unit, dropped=self.dropped, rss=psutil.Process().memory_info().rss)
         if self.runner is not None:
             body.update(completed=self.runner.completed, in_flight=len(self.runner.requests))
         self.inbox.reply(token, json_frames(Kind.STATS, body, request=msg.request))
