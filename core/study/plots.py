@@ -1,0 +1,357 @@
+"""The paper's study figures (Fig. 7–12, Table 4) from a study's tidy table.
+
+Each public function draws one figure and writes it as PNG and SVG into ``out`` (the
+paths are returned). matplotlib is imported lazily with the Agg backend, so importing
+this module (or running ``parawire`` at all) never pays for it and never needs a display.
+
+Figures 7, 8, 9 and 12 share one layout, :func:`_boxes_by_nodes`: one panel per vertex
+count, unit counts along x, one box per generator inside each unit group. Their whiskers
+span the 1st–99th percentile (the paper's Fig. 12 convention, used everywhere so that
+every figure reads the same way); outliers beyond them are not drawn because with
+1000 samples a cell they only add ink.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import networkx as nx
+import numpy as np
+
+from parawire.architecture import Architecture, build_architecture
+from parawire.build import build_dag
+from parawire.dag import Dag, to_dag
+from parawire.errors import ParawireError
+from parawire.score import score_architecture
+from parawire.spec import ArchitectureSpec
+from parawire.stats import dag_stats, depth_levels
+
+ORDER = ("er", "ba", "ws", "dp", "fb", "chain")
+COLOURS = {"er": "#4c72b0", "ba": "#dd8452", "ws": "#55a868", "dp": "#c44e52",
+           "fb": "#8172b3", "chain": "#937860", "resnet50": "#555555"}
+DPI = 100
+WHISKERS = (1, 99)
+
+Cells = dict[tuple[str, int, int], np.ndarray]  # (generator, nodes, units) -> values
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out: Path, name: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.svg"]
+    for path in paths:
+        fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    _pyplot().close(fig)
+    return paths
+
+
+def generators_in(names: Iterable[str]) -> list[str]:
+    """The paper's order first (ER, BA, WS, DP, FB, chain), then any plugin generators."""
+    present = set(names)
+    return [g for g in ORDER if g in present] + sorted(present - set(ORDER))
+
+
+def colour(generator: str, index: int) -> str:
+    return COLOURS.get(generator, f"C{index % 10}")
+
+
+def cells(rows: Sequence[Mapping[str, str]], column: str) -> Cells:
+    """The column's values grouped by (generator, nodes, units)."""
+    grouped: dict[tuple[str, int, int], list[float]] = defaultdict(list)
+    for r in rows:
+        grouped[(r["generator"], int(r["nodes"]), int(r["units"]))].append(float(r[column]))
+    return {k: np.asarray(v) for k, v in grouped.items()}
+
+
+def relative_to(values: Cells, baseline: Cells, generator: str = "fb") -> Cells:
+    """Each cell divided by the baseline generator's median in the same (nodes, units)."""
+    out = {}
+    for (gen, nodes, units), v in values.items():
+        ref = baseline.get((generator, nodes, units))
+        if ref is not None and len(ref):
+            out[(gen, nodes, units)] = v / float(np.median(ref))
+    return out
+
+
+def _boxes(ax, values: Cells, nodes: int, log: bool = False) -> None:
+    """One group per unit count, one box per generator in it (the shared layout)."""
+    gens = generators_in(g for g, n, _ in values if n == nodes)
+    units = sorted({u for _, n, u in values if n == nodes})
+    width = 0.8 / max(len(gens), 1)
+    for i, gen in enumerate(gens):
+        keys = [(gen, nodes, u) for u in units if (gen, nodes, u) in values]
+        if not keys:
+            continue
+        pos = [units.index(k[2]) + (i - (len(gens) - 1) / 2) * width for k in keys]
+        box = ax.boxplot([values[k] for k in keys], positions=pos, widths=width * 0.85,
+                         whis=WHISKERS, showfliers=False, patch_artist=True)
+        for patch in box["boxes"]:
+            patch.set(facecolor=colour(gen, i), alpha=0.8)
+        for median in box["medians"]:
+            median.set(color="black")
+        ax.plot([], [], "s", color=colour(gen, i), label=gen.upper())
+    ax.set_xticks(range(len(units)), [str(u) for u in units])
+    ax.set_xlabel("units")
+    ax.set_title(f"{nodes} vertices")
+    if log:
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_yscale("log")
+        plain = FuncFormatter(lambda y, _: f"{y:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _boxes_by_nodes(panels: Sequence[tuple[Cells, str]], title: str, out: Path, name: str,
+                    log: bool = False, reference: float | None = None) -> list[Path]:
+    """Rows of panels (one per (values, y-label)), one column per vertex count."""
+    plt = _pyplot()
+    nodes = sorted({n for values, _ in panels for _, n, _ in values})
+    fig, axes = plt.subplots(len(panels), len(nodes), figsize=(5.5 * len(nodes), 3.6 * len(panels)),
+                             squeeze=False, sharey="row")
+    for row, (values, ylabel) in enumerate(panels):
+        for col, n in enumerate(nodes):
+            ax = axes[row][col]
+            _boxes(ax, values, n, log=log)
+            if reference is not None:
+                ax.axhline(reference, color="grey", lw=0.8, ls="--")
+            if col == 0:
+                ax.set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize="small", ncols=2)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, out, name)
+
+
+def fig7_communication(rows, out: Path) -> list[Path]:
+    """Fig. 7: total communication Λ (km1 of the best-CS partition) in MB."""
+    mb = {k: v / 1e6 for k, v in cells(rows, "km1_bytes").items()}
+    return _boxes_by_nodes([(mb, "communication (MB)")],
+                           "Fig. 7  Total communication with distribution", out, "fig7_communication")
+
+
+def fig8_latency(rows, out: Path) -> list[Path]:
+    """Fig. 8: simulated inference time ÷ FB's median, for the paper's partition and HEFT.
+
+    Both rows divide by FB's median under the *paper's* placement (the hypergraph
+    partition of best CS), so they share a scale: the HEFT row shows how much a
+    critical-path-aware placement gains on top of choosing the architecture.
+    """
+    base = cells(rows, "latency_s")
+    panels = [(relative_to(base, base), "latency ÷ FB median\n(best-CS partition)"),
+              (relative_to(cells(rows, "latency_heft_s"), base), "latency ÷ FB median\n(HEFT placement)")]
+    return _boxes_by_nodes(panels, "Fig. 8  Simulated inference time normalised to FB", out,
+                           "fig8_latency", log=True, reference=1.0)
+
+
+def fig9_cs(rows, out: Path) -> list[Path]:
+    """Fig. 9: concurrency score of the best ε (lower is better)."""
+    return _boxes_by_nodes([(cells(rows, "cs"), "CS (lower is better)")],
+                           "Fig. 9  Concurrency scores", out, "fig9_cs")
+
+
+def fig12_entropy(rows, out: Path) -> list[Path]:
+    """Fig. 12: normalised Shannon entropy of the unit loads (1 = perfect balance)."""
+    return _boxes_by_nodes([(cells(rows, "entropy"), "load-balance entropy")],
+                           "Fig. 12  Load balance quality (median, 25–75 %, 1–99 %)", out,
+                           "fig12_entropy")
+
+
+def resnet50_dag() -> Dag:
+    """ResNet-50's block graph, shaped like a parawire DAG (for Fig. 10).
+
+    Vertices are the convolutions: the stem (7×7 conv + max-pool), then 16 bottleneck
+    blocks in stages of 3, 4, 6 and 3. A bottleneck is the chain 1×1 → 3×3 → 1×1 plus
+    its residual branch, joined by an add vertex. The residual branch is a vertex (the
+    1×1 projection convolution) only in the first block of each stage; elsewhere it is
+    the identity, which computes nothing and so is an edge, not a vertex. ``to_dag``
+    adds the input vertex before the stem and the output vertex (pool + FC) after the
+    last add, so the same :func:`parawire.stats.dag_stats` measures it: 69 computation
+    vertices, depth 67, width 2 only beside the four projections.
+    """
+    g = nx.DiGraph()
+    ids = itertools.count()
+    last = next(ids)
+    g.add_node(last)  # stem
+    for blocks in (3, 4, 6, 3):
+        for b in range(blocks):
+            a, m, c, add = (next(ids) for _ in range(4))
+            nx.add_path(g, [last, a, m, c, add])
+            if b == 0:
+                nx.add_path(g, [last, next(ids), add])
+            else:
+                g.add_edge(last, add)
+            last = add
+    return to_dag(g)
+
+
+def representative(rows, generator: str, nodes: int) -> dict:
+    """The sample of median depth (ties: lowest sample id) of one generator and size."""
+    samples = {int(r["sample"]): r for r in rows if r["generator"] == generator and int(r["nodes"]) == nodes}
+    ranked = sorted(samples.values(), key=lambda r: (int(r["depth"]), int(r["sample"])))
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def sample_spec(row: Mapping[str, str]) -> ArchitectureSpec:
+    """The spec of a study row (generator defaults, the row's seed; the DAG needs no more)."""
+    return ArchitectureSpec(generator=row["generator"], nodes=int(row["nodes"]), seed=int(row["seed"]))
+
+
+def fig10_widths(rows, out: Path, nodes: int | None = None) -> list[Path]:
+    """Fig. 10: width per depth level of each generator's median-depth sample vs ResNet-50.
+
+    The panel titles also give the medians of depth and max width over all samples,
+    read from the table, so one drawn sample is not mistaken for the distribution.
+    """
+    plt = _pyplot()
+    nodes = nodes or min(int(r["nodes"]) for r in rows)
+    gens = generators_in(r["generator"] for r in rows if int(r["nodes"]) == nodes)
+    shown = [(g, build_dag(sample_spec(representative(rows, g, nodes)))) for g in gens]
+    shown.append(("resnet50", resnet50_dag()))
+    fig, axes = plt.subplots(len(shown), 1, figsize=(8, 1.5 * len(shown)), sharex=True, squeeze=False)
+    for i, (ax, (gen, dag)) in enumerate(zip(axes[:, 0], shown)):
+        stats = dag_stats(dag)
+        ax.bar(range(stats.depth), stats.widths, color=colour(gen, i), width=0.9)
+        title = f"{gen.upper() if gen != 'resnet50' else 'ResNet-50'}: depth {stats.depth}, max width {stats.max_width}"
+        if gen != "resnet50":
+            per_sample = {int(r["sample"]): r for r in rows if r["generator"] == gen and int(r["nodes"]) == nodes}
+            med = lambda c: statistics.median(int(r[c]) for r in per_sample.values())  # noqa: E731
+            title += f"  (median of {len(per_sample)}: depth {med('depth'):g}, max width {med('max_width'):g})"
+        ax.set_title(title, fontsize="small", loc="left")
+        ax.set_ylabel("width")
+        ax.yaxis.get_major_locator().set_params(integer=True)
+    axes[-1, 0].set_xlabel("depth level (longest distance from the input)")
+    fig.suptitle(f"Fig. 10  Width/depth histograms, {nodes} vertices")
+    fig.tight_layout()
+    return _save(fig, out, "fig10_widths")
+
+
+def level_layout(dag: Dag) -> dict[int, tuple[float, float]]:
+    """x = depth level, y = the vertex's place within its level, centred on 0."""
+    level = depth_levels(dag)
+    by_level: dict[int, list[int]] = defaultdict(list)
+    for v in dag.order:
+        by_level[level[v]].append(v)
+    return {v: (lvl, i - (len(vs) - 1) / 2) for lvl, vs in by_level.items() for i, v in enumerate(vs)}
+
+
+def fig11_distribution(dag: Dag, partitions: Mapping[int, Sequence[int]], out: Path,
+                       label: str = "") -> list[Path]:
+    """Fig. 11: one architecture drawn by depth level, vertices coloured by unit.
+
+    As in the paper's appendix, the input vertex is the common node every unit computes
+    (a scatter; drawn white) and the output is the extra gather unit (drawn black), so
+    their own entries in the partition are not shown as colours.
+    """
+    plt = _pyplot()
+    pos = level_layout(dag)
+    fig, axes = plt.subplots(len(partitions), 1, figsize=(10, 2.6 * len(partitions)), squeeze=False)
+    for ax, (units, part) in zip(axes[:, 0], sorted(partitions.items())):
+        inner = [v for v in dag.order if v not in (dag.input, dag.output)]
+        nx.draw_networkx_edges(dag.graph, pos, ax=ax, alpha=0.25, arrowsize=6, width=0.6)
+        nx.draw_networkx_nodes(dag.graph, pos, nodelist=inner, ax=ax, node_size=60,
+                               node_color=[f"C{part[v] % 10}" for v in inner])
+        nx.draw_networkx_nodes(dag.graph, pos, nodelist=[dag.input], ax=ax, node_size=110,
+                               node_color="white", edgecolors="black", node_shape="s")
+        nx.draw_networkx_nodes(dag.graph, pos, nodelist=[dag.output], ax=ax, node_size=110,
+                               node_color="black", node_shape="s")
+        ax.set_title(f"{units} units (white square: common input; black: gather unit)",
+                     fontsize="small", loc="left")
+        ax.axis("off")
+    fig.suptitle(f"Fig. 11  Distribution of one architecture{label}")
+    fig.tight_layout()
+    return _save(fig, out, "fig11_distribution")
+
+
+ParamRow = dict  # generator, group (staging or vertex count), mean, std (millions)
+
+
+def load_params(path: str | Path) -> list[ParamRow]:
+    """Rows of ``parawire study params --csv/--json`` as (generator, group=staging, mean, std)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".json":
+            raw = json.loads(path.read_text())["rows"]
+        else:
+            with path.open(newline="") as fh:
+                raw = list(csv.DictReader(fh))
+        return [{"generator": r["generator"], "group": f"{r['staging']} staging",
+                 "mean": float(r["mean_params_m"]), "std": float(r["std_params_m"])} for r in raw]
+    except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise ParawireError(
+            f"--params {path}: not a `parawire study params --csv/--json` file ({exc}); rerun that command"
+        ) from None
+
+
+def params_from_grid(rows) -> list[ParamRow]:
+    """Table 4 from the grid itself: mean and std (ddof 1) of parameters per generator × size."""
+    per: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)
+    for r in rows:
+        per[(r["generator"], int(r["nodes"]))][int(r["sample"])] = int(r["params"]) / 1e6
+    out = []
+    for (gen, nodes), by_sample in per.items():
+        m = np.fromiter(by_sample.values(), dtype=float)
+        out.append({"generator": gen, "group": f"{nodes} vertices (grid)", "mean": float(m.mean()),
+                    "std": float(m.std(ddof=1)) if len(m) > 1 else 0.0})
+    return out
+
+
+def table4_params(params: Sequence[ParamRow], out: Path) -> list[Path]:
+    """Table 4 as bars: mean parameter count per generator, ±1 std, one bar per group."""
+    plt = _pyplot()
+    gens = generators_in(p["generator"] for p in params)
+    groups = sorted({p["group"] for p in params})
+    lookup = {(p["generator"], p["group"]): p for p in params}
+    width = 0.8 / len(groups)
+    fig, ax = plt.subplots(figsize=(1.2 * len(gens) + 2, 3.6))
+    for j, group in enumerate(groups):
+        xs = [i + (j - (len(groups) - 1) / 2) * width for i, g in enumerate(gens) if (g, group) in lookup]
+        got = [lookup[(g, group)] for g in gens if (g, group) in lookup]
+        ax.bar(xs, [p["mean"] for p in got], width * 0.9, yerr=[p["std"] for p in got],
+               capsize=3, label=group, color=f"C{j}", alpha=0.85)
+    ax.set_xticks(range(len(gens)), [g.upper() for g in gens])
+    ax.set_ylabel("parameters (millions)")
+    ax.legend(fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("Table 4  Parameter size stability (mean ± std)")
+    fig.tight_layout()
+    return _save(fig, out, "table4_params")
+
+
+def partitions_for(arch: Architecture, units: Sequence[int]) -> dict[int, tuple[int, ...]]:
+    """The best-CS partition of the architecture for each unit count (default ε sweep)."""
+    return {row.units: row.partition for row in score_architecture(arch, list(units)) if row.best}
+
+
+def all_figures(rows, out: Path, params: Sequence[ParamRow] | None = None,
+                arch: Architecture | None = None, units: Sequence[int] = (2, 4, 8)) -> dict[str, list[Path]]:
+    """Every figure of the study; Fig. 11 draws ``arch`` or, by default, DP's median-depth sample."""
+    if arch is None:
+        gens = generators_in(r["generator"] for r in rows)
+        pick = "dp" if "dp" in gens else gens[0]
+        arch = build_architecture(sample_spec(representative(rows, pick, min(int(r["nodes"]) for r in rows))))
+    label = f": {arch.spec.generator.upper()}, {arch.spec.nodes} vertices, seed {arch.spec.seed}"
+    return {
+        "fig7": fig7_communication(rows, out),
+        "fig8": fig8_latency(rows, out),
+        "fig9": fig9_cs(rows, out),
+        "fig10": fig10_widths(rows, out),
+        "fig11": fig11_distribution(arch.dag, partitions_for(arch, units), out, label),
+        "fig12": fig12_entropy(rows, out),
+        "table4": table4_params(params or params_from_grid(rows), out),
+    }
