@@ -1,0 +1,205 @@
+"""The accuracy study (paper Tables 5/6, Figure 2): train sampled architectures, compare.
+
+For each generator × staging policy, ``samples`` architectures (spec seeds ``seed``,
+``seed + 1``, …) are built for the dataset, trained with the same pipeline and scored
+with the concurrency score (CS, lower is better) on ``units`` units; the baselines are
+trained once beside them. Each finished architecture is appended to a CSV at once
+(:class:`parawire.study.store.ResultStore`), so a killed study rerun with the same
+``--out`` skips what is done and loses at most the architecture in training.
+
+The store keys rows by ``(generator, nodes, sample)``; the ``generator`` column therefore
+holds the row's *label* — ``dp/probabilistic`` for a generated architecture, the plain
+name for a baseline — and ``family`` and ``staging`` repeat its parts for readers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+from typing import Callable, Iterator
+
+import torch
+
+from parawire.spec import ArchitectureSpec
+from parawire.study.store import ResultStore, read_rows
+from parawire.training.baselines import build_baseline, count_params
+from parawire.training.datasets import fit_spec, load_dataset
+from parawire.training.schedule import parse_schedule
+from parawire.training.trainer import train
+
+COLUMNS = (
+    "generator", "family", "staging", "nodes", "sample", "seed", "params", "accuracy", "cs",
+    "epochs", "seconds",
+)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything that fixes the study's rows (change any of it → use another ``--out``)."""
+
+    dataset: str = "digits"
+    generators: tuple[str, ...] = ("er", "ba", "ws", "dp")
+    stagings: tuple[str, ...] = ("probabilistic",)
+    baselines: tuple[str, ...] = ("cifarnet", "resnet")
+    samples: int = 10
+    epochs: int = 5
+    nodes: int = 40
+    base_channels: int = 8
+    channel_cap: int = 64
+    aggregation: str | None = None  # None: the spec's default
+    schedule: str | None = None  # None: the trainer's default for ``epochs``
+    batch_size: int = 64
+    units: int = 4
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    label: str
+    family: str
+    staging: str
+    nodes: int
+    sample: int
+    seed: int
+
+
+def jobs(config: StudyConfig) -> Iterator[Job]:
+    """Baselines first (they anchor the table), then generator × staging × sample."""
+    for name in config.baselines:
+        yield Job(name, name, "-", 0, 0, config.seed)
+    for generator in config.generators:
+        for staging in config.stagings:
+            for i in range(config.samples):
+                yield Job(f"{generator}/{staging}", generator, staging, config.nodes, i, config.seed + i)
+
+
+def spec_for(job: Job, config: StudyConfig) -> ArchitectureSpec:
+    fields = dict(
+        generator=job.family, staging=job.staging, nodes=job.nodes, seed=job.seed,
+        base_channels=config.base_channels, channel_cap=config.channel_cap,
+    )
+    if config.aggregation is not None:
+        fields["aggregation"] = config.aggregation
+    return ArchitectureSpec.parse(fields, source="study accuracy")
+
+
+def concurrency_score(arch, units: int) -> float:
+    """The best (lowest) CS over the ε sweep on ``units`` units."""
+    from parawire.score import score_architecture
+
+    return min(row.score for row in score_architecture(arch, units=[units]))
+
+
+def run_job(job: Job, config: StudyConfig, data) -> dict[str, object]:
+    """Build, train and score one architecture (or baseline); one CSV row."""
+    info = data[2]
+    if job.staging == "-":
+        model, cs = build_baseline(job.family, info.input_shape, info.classes, seed=job.seed), ""
+    else:
+        from parawire.architecture import build_architecture
+        from parawire.nn import build_network
+
+        spec, _ = fit_spec(spec_for(job, config), info)
+        arch = build_architecture(spec)
+        model, cs = build_network(arch), f"{concurrency_score(arch, config.units):.6g}"
+    began = time.perf_counter()
+    result = train(
+        model, data, config.epochs, parse_schedule(config.schedule, config.epochs),
+        seed=job.seed, batch_size=config.batch_size,
+    )
+    return {
+        "generator": job.label, "family": job.family, "staging": job.staging, "nodes": job.nodes,
+        "sample": job.sample, "seed": job.seed, "params": count_params(model),
+        "accuracy": f"{result.accuracy:.6f}", "cs": cs, "epochs": config.epochs,
+        "seconds": f"{time.perf_counter() - began:.2f}",
+    }
+
+
+def run_study(
+    config: StudyConfig, out: str | Path, threads: int = 1,
+    on_row: Callable[[dict[str, object], int, int], None] | None = None, data=None,
+) -> list[dict[str, str]]:
+    """Run every job not yet in ``out``; return all rows of ``out``.
+
+    ``data`` is a loaded (train, test, info) to use instead of ``config.dataset``
+    (tests pass a small slice of digits).
+
+    ``threads`` sets torch's intra-op threads for the run: these networks are small, and
+    one thread per process is faster than two that spin against other work on the host.
+    """
+    store = ResultStore.open(out, COLUMNS)
+    todo = [j for j in jobs(config) if (j.label, j.nodes, j.sample) not in store.done]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        if todo and data is None:
+            data = load_dataset(config.dataset)
+        for n, job in enumerate(todo, 1):
+            row = run_job(job, config, data)
+            store.append([row])
+            if on_row is not None:
+                on_row(row, n, len(todo))
+    finally:
+        torch.set_num_threads(previous)
+    return read_rows(out)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One line of Table 5/6: accuracy in %, accuracy per million parameters."""
+
+    label: str
+    n: int
+    mean_params_m: float
+    mean_acc: float
+    best_acc: float
+    mean_acc_per_mparam: float
+    best_acc_per_mparam: float
+    mean_cs: float | None
+
+
+def summarise(rows: list[dict[str, str]]) -> list[Summary]:
+    """Per label: baselines first, then generated architectures, each alphabetically."""
+    groups: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault(row["generator"], []).append(row)
+    out = []
+    for label, group in groups.items():
+        acc = [100 * float(r["accuracy"]) for r in group]
+        per = [a / (int(r["params"]) / 1e6) for a, r in zip(acc, group)]
+        cs = [float(r["cs"]) for r in group if r["cs"]]
+        out.append(Summary(
+            label, len(group), mean(int(r["params"]) for r in group) / 1e6, mean(acc), max(acc),
+            mean(per), max(per), mean(cs) if cs else None,
+        ))
+    return sorted(out, key=lambda s: (s.mean_cs is not None, s.label))
+
+
+def scatter(rows: list[dict[str, str]], path: str | Path, title: str) -> Path:
+    """Accuracy against concurrency score (paper Fig. 2), baselines as dashed lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    labels = list(dict.fromkeys(r["generator"] for r in rows))
+    for label in labels:
+        group = [r for r in rows if r["generator"] == label]
+        if group[0]["cs"]:
+            ax.scatter([float(r["cs"]) for r in group], [100 * float(r["accuracy"]) for r in group],
+                       label=label, s=18, alpha=0.8)
+        else:
+            ax.axhline(100 * float(group[0]["accuracy"]), linestyle="--", linewidth=1,
+                       color="grey", label=f"{label} (baseline)")
+    ax.set_xlabel("concurrency score (lower = more concurrent)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
