@@ -21,7 +21,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-
 from parawire.architecture import build_architecture
 from parawire.hypergraph import Hypergraph, hypergraph_of
 from parawire.manager import get_plugins

@@ -13,17 +13,16 @@ partitioner found with the balance met on that instance) and ``balanced``. Mt-Ka
 from __future__ import annotations
 
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from partition_quality import EPS, GENERATORS, UNITS, instances, run_one  # noqa: E402
-
-from parawire.manager import get_plugins  # noqa: E402
-from parawire.metrics import balance_limit, km1, part_weights  # noqa: E402
+from parawire.manager import get_plugins
+from parawire.metrics import balance_limit, km1, part_weights
+from partition_quality import EPS, GENERATORS, UNITS, instances, run_one
 
 REGISTRY = get_plugins().partitioners
 CONTENDERS = [(name, None) for name in REGISTRY.names() if name != "mtkahypar"]
@@ -33,12 +32,12 @@ if "mtkahypar" in REGISTRY:
 CASES = [(g, n, k, eps) for g in GENERATORS for n in (40, 80) for k in UNITS for eps in EPS]
 
 
-@lru_cache(maxsize=None)
+@cache
 def hypergraphs():
     return {key[:2]: hg for key, hg in instances([40, 80], 1)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def best_km1(case):
     generator, n, k, eps = case
     hg = hypergraphs()[(generator, n)]

@@ -15,11 +15,11 @@ arithmetic); partitioners must cope with them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
-
 from parawire.dag import Dag
 from parawire.errors import ParawireError
 
@@ -97,7 +97,7 @@ class Hypergraph:
         net_costs: Sequence[int] | np.ndarray,
         order: Sequence[int] | np.ndarray | None = None,
         net_sources: Sequence[int] | np.ndarray | None = None,
-    ) -> "Hypergraph":
+    ) -> Hypergraph:
         """Validate and pack. Duplicate pins within a net are merged; nets with fewer
         than two distinct pins are dropped (they can never be cut)."""
         weights = np.asarray(vertex_weights, dtype=np.int64)
@@ -122,7 +122,7 @@ class Hypergraph:
         kept_sources: list[int] = []
         sources = [-1] * len(nets) if net_sources is None else [int(x) for x in net_sources]
         for net, cost, source in zip(nets, costs.tolist(), sources):
-            pins = sorted(set(int(p) for p in net))
+            pins = sorted({int(p) for p in net})
             if pins and (pins[0] < 0 or pins[-1] >= num_vertices):
                 raise ParawireError(
                     f"nets: pin {pins[0] if pins[0] < 0 else pins[-1]} is not a vertex"
@@ -155,7 +155,7 @@ class Hypergraph:
     @classmethod
     def from_dag(
         cls, dag: Dag, vertex_weights: np.ndarray, out_bytes: np.ndarray
-    ) -> "Hypergraph":
+    ) -> Hypergraph:
         """One vertex per DAG vertex, one net ``{v} ∪ succ(v)`` of cost ``out_bytes[v]``."""
         n = dag.graph.number_of_nodes()
         if sorted(dag.graph) != list(range(n)):

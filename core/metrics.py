@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 
 import networkx as nx
 import numpy as np
-
 from parawire.dag import Dag
 from parawire.errors import ParawireError
 from parawire.hypergraph import Hypergraph
@@ -33,7 +32,7 @@ class ImbalanceWarning(UserWarning):
 
 def balance_limit(total_weight: int, k: int, eps: float) -> int:
     """Largest allowed part weight: ⌊(1+ε)·⌈W/k⌉⌋ (the KaHyPar/hMETIS convention)."""
-    return int(math.floor((1.0 + eps) * math.ceil(total_weight / k) + 1e-9))
+    return math.floor((1.0 + eps) * math.ceil(total_weight / k) + 1e-9)
 
 
 def part_weights(hg: Hypergraph, partition: np.ndarray, k: int) -> np.ndarray:

@@ -13,11 +13,11 @@ architecture; a study passes ``unit_comm`` to keep one constant across samples.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
-
 from parawire.errors import ParawireError
 from parawire.hypergraph import Hypergraph
 from parawire.manager import get_plugins
@@ -52,9 +52,8 @@ class ScoreRow:
 
 
 def _params(registry_record: Any, given: dict[str, Any] | None) -> Any:
-    from pydantic import ValidationError
-
     from parawire.errors import SpecError, describe_validation_error
+    from pydantic import ValidationError
 
     try:
         return registry_record.params(**(given or {}))

@@ -8,11 +8,10 @@ architecture deserves.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from parawire.hookspecs import hookimpl
 from parawire.metrics import Metrics
 from parawire.records import ScorePlugin
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class CsParams(BaseModel):

@@ -3,7 +3,6 @@
 import networkx as nx
 import numpy as np
 import pytest
-
 from parawire.dag import to_dag
 from parawire.errors import ParawireError
 from parawire.hypergraph import Hypergraph

@@ -5,7 +5,6 @@ import itertools
 import networkx as nx
 import numpy as np
 import pytest
-
 from parawire.dag import to_dag
 from parawire.hypergraph import Hypergraph
 from parawire.metrics import (

@@ -6,7 +6,6 @@ import networkx as nx
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from parawire.cli import cli
 from parawire.cost import Costs
 from parawire.dag import to_dag

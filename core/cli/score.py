@@ -11,12 +11,11 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
-
 from parawire.architecture import build_architecture
 from parawire.score import DEFAULT_EPS, ScoreRow, score_architecture
 from parawire.spec import ArchitectureSpec
+from rich.console import Console
+from rich.table import Table
 
 
 def _is_number(text: str) -> bool:

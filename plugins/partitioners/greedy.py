@@ -17,7 +17,6 @@ the same seed trivially gives the same partition.
 from __future__ import annotations
 
 import numpy as np
-
 from parawire.hypergraph import Hypergraph
 from parawire.metrics import balance_limit, warn_if_unbalanced
 from parawire.plugins.partitioners.kway import check_args, state_for, trivial_partition

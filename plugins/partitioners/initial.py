@@ -14,7 +14,7 @@ the multilevel partitioner tries several kinds and keeps the best:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

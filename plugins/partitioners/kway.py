@@ -19,7 +19,6 @@ moves by these gains.
 from __future__ import annotations
 
 import numpy as np
-
 from parawire.errors import ParawireError
 from parawire.hypergraph import Hypergraph
 from parawire.metrics import balance_limit
@@ -53,7 +52,7 @@ class KwayState:
         """Recompute every derived array for ``parts`` (cheaper than undoing many moves)."""
         k = self.k
         self.parts = np.array(parts, dtype=np.int64)
-        self.phi = self.at @ np.eye(k)[self.parts] if self.n else np.zeros((a.shape[1], k))
+        self.phi = self.at @ np.eye(k)[self.parts] if self.n else np.zeros((self.at.shape[0], k))
         self.part_weight = np.zeros(k, dtype=np.int64)
         np.add.at(self.part_weight, self.parts, self.weights)
         self.counts = np.bincount(self.parts, minlength=k)

@@ -21,13 +21,13 @@ from typing import Literal
 
 import numpy as np
 import pymetis
-from pydantic import BaseModel, ConfigDict
-
 from parawire.hypergraph import Hypergraph
 from parawire.metrics import warn_if_unbalanced
 from parawire.plugins.partitioners.initial import random_balanced
 from parawire.plugins.partitioners.kway import check_args, state_for, trivial_partition
-from parawire.rng import derived_seed, rng as make_rng
+from parawire.rng import derived_seed
+from parawire.rng import rng as make_rng
+from pydantic import BaseModel, ConfigDict
 
 SCALE = 1_000_000  # total vertex weight and largest edge weight METIS sees
 

@@ -19,17 +19,15 @@ the work is fixed by ``tries`` and ``vcycles``.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
 from parawire.hypergraph import Hypergraph
 from parawire.metrics import balance_limit, warn_if_unbalanced
 from parawire.plugins.partitioners import initial
 from parawire.plugins.partitioners.coarsen import hierarchy
-from parawire.plugins.partitioners.metis import metis_parts
 from parawire.plugins.partitioners.kway import KwayState, check_args, trivial_partition
+from parawire.plugins.partitioners.metis import metis_parts
 from parawire.plugins.partitioners.refine import refine
 from parawire.rng import rng as make_rng
-
+from pydantic import BaseModel, ConfigDict, Field
 
 SMALL = 120  # below this many vertices the tries grow as SMALL // n
 

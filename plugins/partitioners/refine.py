@@ -14,7 +14,6 @@ seed gives the same result.
 from __future__ import annotations
 
 import numpy as np
-
 from parawire.plugins.partitioners.kway import NEG, KwayState
 
 

@@ -6,11 +6,11 @@ import pytest
 
 pytest.importorskip("mtkahypar")
 
-from parawire.dag import to_dag  # noqa: E402
-from parawire.hypergraph import Hypergraph  # noqa: E402
-from parawire.manager import get_plugins  # noqa: E402
-from parawire.metrics import balance_limit, is_valid, km1, part_weights  # noqa: E402
-from parawire_kahypar import MtKaHyParParams, partition, scaled_weights  # noqa: E402
+from parawire.dag import to_dag
+from parawire.hypergraph import Hypergraph
+from parawire.manager import get_plugins
+from parawire.metrics import balance_limit, is_valid, km1, part_weights
+from parawire_kahypar import MtKaHyParParams, partition, scaled_weights
 
 
 def instance(seed, n=40):
