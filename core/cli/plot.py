@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import click
-
 from parawire.errors import ParawireError
 
 
@@ -29,33 +28,61 @@ def read_meta(path: Path | None, study: Path) -> dict | None:
 
 @click.command()
 @click.argument("study", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--params", "params_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CSV or JSON of `parawire study params` for Table 4 [default: the grid's params]")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/figures"),
-              show_default=True, help="folder for the PNG and SVG files")
-@click.option("--arch", "arch_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="spec (JSON/TOML) drawn in Fig. 11 [default: DP's median-depth sample]")
-@click.option("--units", multiple=True, type=click.IntRange(min=1), default=(2, 4, 8), show_default=True,
-              help="unit counts drawn in Fig. 11 (repeatable)")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="also write the reproduction report (Markdown) here")
-@click.option("--meta", "meta_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="study metadata JSON {config, seconds, samples} [default: STUDY.meta.json]")
+@click.option(
+    "--params",
+    "params_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV or JSON of `parawire study params` for Table 4 [default: the grid's params]",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("docs/figures"),
+    show_default=True,
+    help="folder for the PNG and SVG files",
+)
+@click.option(
+    "--arch",
+    "arch_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="spec (JSON/TOML) drawn in Fig. 11 [default: DP's median-depth sample]",
+)
+@click.option(
+    "--units",
+    multiple=True,
+    type=click.IntRange(min=1),
+    default=(2, 4, 8),
+    show_default=True,
+    help="unit counts drawn in Fig. 11 (repeatable)",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="also write the reproduction report (Markdown) here",
+)
+@click.option(
+    "--meta",
+    "meta_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="study metadata JSON {config, seconds, samples} [default: STUDY.meta.json]",
+)
 def plot(study, params_path, out, arch_path, units, report_path, meta_path) -> None:
     """Draw Fig. 7–12 and Table 4 from a study table; optionally write the report."""
-    from rich.console import Console
-
     from parawire.architecture import build_architecture
     from parawire.spec import ArchitectureSpec
     from parawire.study import plots
     from parawire.study.store import read_rows
+    from rich.console import Console
 
     rows = read_rows(study)
     if not rows:
         raise ParawireError(f"{study}: no rows; run `parawire study grid --out {study}` first")
     meta = read_meta(meta_path, study)
     staging = (meta or {}).get("config", {}).get("staging", "probabilistic")
-    params = plots.load_params(params_path) if params_path else plots.params_from_grid(rows, staging)
+    params = (
+        plots.load_params(params_path) if params_path else plots.params_from_grid(rows, staging)
+    )
     arch = build_architecture(ArchitectureSpec.load(arch_path)) if arch_path else None
     figures = plots.all_figures(rows, out, params=params, arch=arch, units=units)
     console = Console()

@@ -18,12 +18,11 @@ import itertools
 import json
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
-
 from parawire.architecture import Architecture, build_architecture
 from parawire.build import build_dag
 from parawire.dag import Dag, to_dag
@@ -33,8 +32,15 @@ from parawire.spec import ArchitectureSpec
 from parawire.stats import dag_stats, depth_levels
 
 ORDER = ("er", "ba", "ws", "dp", "fb", "chain")
-COLOURS = {"er": "#4c72b0", "ba": "#dd8452", "ws": "#55a868", "dp": "#c44e52",
-           "fb": "#8172b3", "chain": "#937860", "resnet50": "#555555"}
+COLOURS = {
+    "er": "#4c72b0",
+    "ba": "#dd8452",
+    "ws": "#55a868",
+    "dp": "#c44e52",
+    "fb": "#8172b3",
+    "chain": "#937860",
+    "resnet50": "#555555",
+}
 DPI = 100
 WHISKERS = (1, 99)
 
@@ -97,8 +103,14 @@ def _boxes(ax, values: Cells, nodes: int, log: bool = False) -> None:
         if not keys:
             continue
         pos = [units.index(k[2]) + (i - (len(gens) - 1) / 2) * width for k in keys]
-        box = ax.boxplot([values[k] for k in keys], positions=pos, widths=width * 0.85,
-                         whis=WHISKERS, showfliers=False, patch_artist=True)
+        box = ax.boxplot(
+            [values[k] for k in keys],
+            positions=pos,
+            widths=width * 0.85,
+            whis=WHISKERS,
+            showfliers=False,
+            patch_artist=True,
+        )
         for patch in box["boxes"]:
             patch.set(facecolor=colour(gen, i), alpha=0.8)
         for median in box["medians"]:
@@ -117,13 +129,24 @@ def _boxes(ax, values: Cells, nodes: int, log: bool = False) -> None:
     ax.grid(axis="y", alpha=0.3)
 
 
-def _boxes_by_nodes(panels: Sequence[tuple[Cells, str]], title: str, out: Path, name: str,
-                    log: bool = False, reference: float | None = None) -> list[Path]:
+def _boxes_by_nodes(
+    panels: Sequence[tuple[Cells, str]],
+    title: str,
+    out: Path,
+    name: str,
+    log: bool = False,
+    reference: float | None = None,
+) -> list[Path]:
     """Rows of panels (one per (values, y-label)), one column per vertex count."""
     plt = _pyplot()
     nodes = sorted({n for values, _ in panels for _, n, _ in values})
-    fig, axes = plt.subplots(len(panels), len(nodes), figsize=(5.5 * len(nodes), 3.6 * len(panels)),
-                             squeeze=False, sharey="row")
+    fig, axes = plt.subplots(
+        len(panels),
+        len(nodes),
+        figsize=(5.5 * len(nodes), 3.6 * len(panels)),
+        squeeze=False,
+        sharey="row",
+    )
     for row, (values, ylabel) in enumerate(panels):
         for col, n in enumerate(nodes):
             ax = axes[row][col]
@@ -141,8 +164,12 @@ def _boxes_by_nodes(panels: Sequence[tuple[Cells, str]], title: str, out: Path, 
 def fig7_communication(rows, out: Path) -> list[Path]:
     """Fig. 7: total communication Λ (km1 of the best-CS partition) in MB."""
     mb = {k: v / 1e6 for k, v in cells(rows, "km1_bytes").items()}
-    return _boxes_by_nodes([(mb, "communication (MB)")],
-                           "Fig. 7  Total communication with distribution", out, "fig7_communication")
+    return _boxes_by_nodes(
+        [(mb, "communication (MB)")],
+        "Fig. 7  Total communication with distribution",
+        out,
+        "fig7_communication",
+    )
 
 
 def fig8_latency(rows, out: Path) -> list[Path]:
@@ -153,23 +180,35 @@ def fig8_latency(rows, out: Path) -> list[Path]:
     critical-path-aware placement gains on top of choosing the architecture.
     """
     base = cells(rows, "latency_s")
-    panels = [(relative_to(base, base), "latency ÷ FB median\n(best-CS partition)"),
-              (relative_to(cells(rows, "latency_heft_s"), base), "latency ÷ FB median\n(HEFT placement)")]
-    return _boxes_by_nodes(panels, "Fig. 8  Simulated inference time normalised to FB", out,
-                           "fig8_latency", log=True, reference=1.0)
+    panels = [
+        (relative_to(base, base), "latency ÷ FB median\n(best-CS partition)"),
+        (relative_to(cells(rows, "latency_heft_s"), base), "latency ÷ FB median\n(HEFT placement)"),
+    ]
+    return _boxes_by_nodes(
+        panels,
+        "Fig. 8  Simulated inference time normalised to FB",
+        out,
+        "fig8_latency",
+        log=True,
+        reference=1.0,
+    )
 
 
 def fig9_cs(rows, out: Path) -> list[Path]:
     """Fig. 9: concurrency score of the best ε (lower is better)."""
-    return _boxes_by_nodes([(cells(rows, "cs"), "CS (lower is better)")],
-                           "Fig. 9  Concurrency scores", out, "fig9_cs")
+    return _boxes_by_nodes(
+        [(cells(rows, "cs"), "CS (lower is better)")], "Fig. 9  Concurrency scores", out, "fig9_cs"
+    )
 
 
 def fig12_entropy(rows, out: Path) -> list[Path]:
     """Fig. 12: normalised Shannon entropy of the unit loads (1 = perfect balance)."""
-    return _boxes_by_nodes([(cells(rows, "entropy"), "load-balance entropy")],
-                           "Fig. 12  Load balance quality (median, 25–75 %, 1–99 %)", out,
-                           "fig12_entropy")
+    return _boxes_by_nodes(
+        [(cells(rows, "entropy"), "load-balance entropy")],
+        "Fig. 12  Load balance quality (median, 25–75 %, 1–99 %)",
+        out,
+        "fig12_entropy",
+    )
 
 
 def resnet50_dag() -> Dag:
@@ -202,14 +241,20 @@ def resnet50_dag() -> Dag:
 
 def representative(rows, generator: str, nodes: int) -> dict:
     """The sample of median depth (ties: lowest sample id) of one generator and size."""
-    samples = {int(r["sample"]): r for r in rows if r["generator"] == generator and int(r["nodes"]) == nodes}
+    samples = {
+        int(r["sample"]): r
+        for r in rows
+        if r["generator"] == generator and int(r["nodes"]) == nodes
+    }
     ranked = sorted(samples.values(), key=lambda r: (int(r["depth"]), int(r["sample"])))
     return ranked[(len(ranked) - 1) // 2]
 
 
 def sample_spec(row: Mapping[str, str]) -> ArchitectureSpec:
     """The spec of a study row (generator defaults, the row's seed; the DAG needs no more)."""
-    return ArchitectureSpec(generator=row["generator"], nodes=int(row["nodes"]), seed=int(row["seed"]))
+    return ArchitectureSpec(
+        generator=row["generator"], nodes=int(row["nodes"]), seed=int(row["seed"])
+    )
 
 
 def fig10_widths(rows, out: Path, nodes: int | None = None) -> list[Path]:
@@ -223,15 +268,24 @@ def fig10_widths(rows, out: Path, nodes: int | None = None) -> list[Path]:
     gens = generators_in(r["generator"] for r in rows if int(r["nodes"]) == nodes)
     shown = [(g, build_dag(sample_spec(representative(rows, g, nodes)))) for g in gens]
     shown.append(("resnet50", resnet50_dag()))
-    fig, axes = plt.subplots(len(shown), 1, figsize=(8, 1.5 * len(shown)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(shown), 1, figsize=(8, 1.5 * len(shown)), sharex=True, squeeze=False
+    )
     for i, (ax, (gen, dag)) in enumerate(zip(axes[:, 0], shown)):
         stats = dag_stats(dag)
         ax.bar(range(stats.depth), stats.widths, color=colour(gen, i), width=0.9)
         title = f"{gen.upper() if gen != 'resnet50' else 'ResNet-50'}: depth {stats.depth}, max width {stats.max_width}"
         if gen != "resnet50":
-            per_sample = {int(r["sample"]): r for r in rows if r["generator"] == gen and int(r["nodes"]) == nodes}
-            med = lambda c: statistics.median(int(r[c]) for r in per_sample.values())  # noqa: E731
-            title += f"  (median of {len(per_sample)}: depth {med('depth'):g}, max width {med('max_width'):g})"
+            per_sample = {
+                int(r["sample"]): r
+                for r in rows
+                if r["generator"] == gen and int(r["nodes"]) == nodes
+            }
+            depth, width = (
+                statistics.median(int(r[c]) for r in per_sample.values())
+                for c in ("depth", "max_width")
+            )
+            title += f"  (median of {len(per_sample)}: depth {depth:g}, max width {width:g})"
         ax.set_title(title, fontsize="small", loc="left")
         ax.set_ylabel("width")
         ax.yaxis.get_major_locator().set_params(integer=True)
@@ -247,11 +301,14 @@ def level_layout(dag: Dag) -> dict[int, tuple[float, float]]:
     by_level: dict[int, list[int]] = defaultdict(list)
     for v in dag.order:
         by_level[level[v]].append(v)
-    return {v: (lvl, i - (len(vs) - 1) / 2) for lvl, vs in by_level.items() for i, v in enumerate(vs)}
+    return {
+        v: (lvl, i - (len(vs) - 1) / 2) for lvl, vs in by_level.items() for i, v in enumerate(vs)
+    }
 
 
-def fig11_distribution(dag: Dag, partitions: Mapping[int, Sequence[int]], out: Path,
-                       label: str = "") -> list[Path]:
+def fig11_distribution(
+    dag: Dag, partitions: Mapping[int, Sequence[int]], out: Path, label: str = ""
+) -> list[Path]:
     """Fig. 11: one architecture drawn by depth level, vertices coloured by unit.
 
     As in the paper's appendix, the input vertex is the common node every unit computes
@@ -264,21 +321,45 @@ def fig11_distribution(dag: Dag, partitions: Mapping[int, Sequence[int]], out: P
     for ax, (units, part) in zip(axes[:, 0], sorted(partitions.items())):
         inner = [v for v in dag.order if v not in (dag.input, dag.output)]
         nx.draw_networkx_edges(dag.graph, pos, ax=ax, alpha=0.25, arrowsize=6, width=0.6)
-        nx.draw_networkx_nodes(dag.graph, pos, nodelist=inner, ax=ax, node_size=60,
-                               node_color=[f"C{part[v] % 10}" for v in inner])
-        nx.draw_networkx_nodes(dag.graph, pos, nodelist=[dag.input], ax=ax, node_size=110,
-                               node_color="white", edgecolors="black", node_shape="s")
-        nx.draw_networkx_nodes(dag.graph, pos, nodelist=[dag.output], ax=ax, node_size=110,
-                               node_color="black", node_shape="s")
-        ax.set_title(f"{units} units (white square: common input; black: gather unit)",
-                     fontsize="small", loc="left")
+        nx.draw_networkx_nodes(
+            dag.graph,
+            pos,
+            nodelist=inner,
+            ax=ax,
+            node_size=60,
+            node_color=[f"C{part[v] % 10}" for v in inner],
+        )
+        nx.draw_networkx_nodes(
+            dag.graph,
+            pos,
+            nodelist=[dag.input],
+            ax=ax,
+            node_size=110,
+            node_color="white",
+            edgecolors="black",
+            node_shape="s",
+        )
+        nx.draw_networkx_nodes(
+            dag.graph,
+            pos,
+            nodelist=[dag.output],
+            ax=ax,
+            node_size=110,
+            node_color="black",
+            node_shape="s",
+        )
+        ax.set_title(
+            f"{units} units (white square: common input; black: gather unit)",
+            fontsize="small",
+            loc="left",
+        )
         ax.axis("off")
     fig.suptitle(f"Fig. 11  Distribution of one architecture{label}")
     fig.tight_layout()
     return _save(fig, out, "fig11_distribution")
 
 
-ParamRow = dict  # generator, group (staging or vertex count), mean, std (millions)
+ParamRow = dict  # generator, staging, nodes, group (legend label), mean, std (millions)
 
 
 def load_params(path: str | Path) -> list[ParamRow]:
@@ -290,24 +371,45 @@ def load_params(path: str | Path) -> list[ParamRow]:
         else:
             with path.open(newline="") as fh:
                 raw = list(csv.DictReader(fh))
-        return [{"generator": r["generator"], "group": f"{r['staging']} staging",
-                 "mean": float(r["mean_params_m"]), "std": float(r["std_params_m"])} for r in raw]
+        return [
+            {
+                "generator": r["generator"],
+                "staging": r["staging"],
+                "nodes": int(r["nodes"]),
+                "group": f"{r['staging']} staging",
+                "mean": float(r["mean_params_m"]),
+                "std": float(r["std_params_m"]),
+            }
+            for r in raw
+        ]
     except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
         raise ParawireError(
             f"--params {path}: not a `parawire study params --csv/--json` file ({exc}); rerun that command"
         ) from None
 
 
-def params_from_grid(rows) -> list[ParamRow]:
-    """Table 4 from the grid itself: mean and std (ddof 1) of parameters per generator × size."""
+def params_from_grid(rows, staging: str = "probabilistic") -> list[ParamRow]:
+    """Table 4 from the grid itself: mean and std (ddof 1) of parameters per generator × size.
+
+    ``staging`` only labels the rows: it is the study's staging policy (the table does
+    not record it; StudyConfig's default is the paper's probabilistic staging).
+    """
     per: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)
     for r in rows:
         per[(r["generator"], int(r["nodes"]))][int(r["sample"])] = int(r["params"]) / 1e6
     out = []
     for (gen, nodes), by_sample in per.items():
         m = np.fromiter(by_sample.values(), dtype=float)
-        out.append({"generator": gen, "group": f"{nodes} vertices (grid)", "mean": float(m.mean()),
-                    "std": float(m.std(ddof=1)) if len(m) > 1 else 0.0})
+        out.append(
+            {
+                "generator": gen,
+                "staging": staging,
+                "nodes": nodes,
+                "group": f"{nodes} vertices ({staging} staging, grid)",
+                "mean": float(m.mean()),
+                "std": float(m.std(ddof=1)) if len(m) > 1 else 0.0,
+            }
+        )
     return out
 
 
@@ -320,10 +422,22 @@ def table4_params(params: Sequence[ParamRow], out: Path) -> list[Path]:
     width = 0.8 / len(groups)
     fig, ax = plt.subplots(figsize=(1.2 * len(gens) + 2, 3.6))
     for j, group in enumerate(groups):
-        xs = [i + (j - (len(groups) - 1) / 2) * width for i, g in enumerate(gens) if (g, group) in lookup]
+        xs = [
+            i + (j - (len(groups) - 1) / 2) * width
+            for i, g in enumerate(gens)
+            if (g, group) in lookup
+        ]
         got = [lookup[(g, group)] for g in gens if (g, group) in lookup]
-        ax.bar(xs, [p["mean"] for p in got], width * 0.9, yerr=[p["std"] for p in got],
-               capsize=3, label=group, color=f"C{j}", alpha=0.85)
+        ax.bar(
+            xs,
+            [p["mean"] for p in got],
+            width * 0.9,
+            yerr=[p["std"] for p in got],
+            capsize=3,
+            label=group,
+            color=f"C{j}",
+            alpha=0.85,
+        )
     ax.set_xticks(range(len(gens)), [g.upper() for g in gens])
     ax.set_ylabel("parameters (millions)")
     ax.legend(fontsize="small")
@@ -338,13 +452,20 @@ def partitions_for(arch: Architecture, units: Sequence[int]) -> dict[int, tuple[
     return {row.units: row.partition for row in score_architecture(arch, list(units)) if row.best}
 
 
-def all_figures(rows, out: Path, params: Sequence[ParamRow] | None = None,
-                arch: Architecture | None = None, units: Sequence[int] = (2, 4, 8)) -> dict[str, list[Path]]:
+def all_figures(
+    rows,
+    out: Path,
+    params: Sequence[ParamRow] | None = None,
+    arch: Architecture | None = None,
+    units: Sequence[int] = (2, 4, 8),
+) -> dict[str, list[Path]]:
     """Every figure of the study; Fig. 11 draws ``arch`` or, by default, DP's median-depth sample."""
     if arch is None:
         gens = generators_in(r["generator"] for r in rows)
         pick = "dp" if "dp" in gens else gens[0]
-        arch = build_architecture(sample_spec(representative(rows, pick, min(int(r["nodes"]) for r in rows))))
+        arch = build_architecture(
+            sample_spec(representative(rows, pick, min(int(r["nodes"]) for r in rows)))
+        )
     label = f": {arch.spec.generator.upper()}, {arch.spec.nodes} vertices, seed {arch.spec.seed}"
     return {
         "fig7": fig7_communication(rows, out),

@@ -13,12 +13,11 @@ none.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
-
 from parawire.study.plots import ParamRow, cells, generators_in
 from parawire.study.summary import aggregate
 
@@ -26,10 +25,14 @@ PAPER_GENERATORS = ("er", "ba", "ws", "dp", "fb")
 HOLDS, PARTLY, FAILS = "holds", "partly", "does not hold"
 PAPER_SPEEDUP = 6.0  # "6–7× faster inference time" than FB (abstract, §4.2)
 PAPER_TABLE4 = {  # (staging, generator) -> (mean, std) in millions, 40 blocks, Flower-102
-    ("greedy", "er"): (48.63, 1.11), ("greedy", "ba"): (48.33, 0.91),
-    ("greedy", "ws"): (42.03, 1.28), ("greedy", "dp"): (35.03, 2.25),
-    ("probabilistic", "er"): (46.03, 2.70), ("probabilistic", "ba"): (45.63, 4.41),
-    ("probabilistic", "ws"): (36.44, 3.52), ("probabilistic", "dp"): (26.69, 3.05),
+    ("greedy", "er"): (48.63, 1.11),
+    ("greedy", "ba"): (48.33, 0.91),
+    ("greedy", "ws"): (42.03, 1.28),
+    ("greedy", "dp"): (35.03, 2.25),
+    ("probabilistic", "er"): (46.03, 2.70),
+    ("probabilistic", "ba"): (45.63, 4.41),
+    ("probabilistic", "ws"): (36.44, 3.52),
+    ("probabilistic", "dp"): (26.69, 3.05),
 }
 
 Agg = Mapping[tuple[str, int, int], Mapping[str, float]]
@@ -72,16 +75,29 @@ def dp_lowest(agg: Agg, metric: str, what: str, claim: str, figure: str) -> Find
     for n, u in keys:
         best = min(gens, key=lambda g: agg[(g, n, u)][metric])
         if best != "dp":
-            losses.append(f"{cell_name(n, u)}: {best.upper()} {agg[(best, n, u)][metric]:.3g}"
-                          f" < DP {agg[('dp', n, u)][metric]:.3g}")
+            losses.append(
+                f"{cell_name(n, u)}: {best.upper()} {agg[(best, n, u)][metric]:.3g}"
+                f" < DP {agg[('dp', n, u)][metric]:.3g}"
+            )
     measured = f"DP has the lowest {what} in {len(keys) - len(losses)} of {len(keys)} cells"
     measured += f" (lost in {'; '.join(losses)})." if losses else "."
-    chain = [k for k in keys if ("chain", *k) in agg and agg[("chain", *k)][metric] < agg[("dp", *k)][metric]]
+    chain = [
+        k
+        for k in keys
+        if ("chain", *k) in agg and agg[("chain", *k)][metric] < agg[("dp", *k)][metric]
+    ]
     if chain:
-        measured += (f" The single-chain baseline (not in the paper) is lower than DP in "
-                     f"{len(chain)} of {len(keys)} cells.")
-    return Finding(claim, f"DP lowest {what} of ER/BA/WS/DP/FB", measured,
-                   verdict(len(keys) - len(losses), len(keys)), figure)
+        measured += (
+            f" The single-chain baseline (not in the paper) is lower than DP in "
+            f"{len(chain)} of {len(keys)} cells."
+        )
+    return Finding(
+        claim,
+        f"DP lowest {what} of ER/BA/WS/DP/FB",
+        measured,
+        verdict(len(keys) - len(losses), len(keys)),
+        figure,
+    )
 
 
 def claim_best_cs(agg: Agg, rows) -> Finding:
@@ -89,7 +105,9 @@ def claim_best_cs(agg: Agg, rows) -> Finding:
 
 
 def claim_lowest_comm(agg: Agg, rows) -> Finding:
-    return dp_lowest(agg, "comm_mb", "mean communication (MB)", "DP has the lowest communication", "fig7")
+    return dp_lowest(
+        agg, "comm_mb", "mean communication (MB)", "DP has the lowest communication", "fig7"
+    )
 
 
 def sample_ratio(rows, num: str, den: str) -> dict[tuple[str, int, int], float]:
@@ -111,23 +129,39 @@ def claim_er_ba(agg: Agg, rows) -> Finding:
     others = [g for g in gens if g not in ("er", "ba")]
     speedup = sample_ratio(rows, "serial_s", "lower_bound_s")
     keys = grid_cells(agg, gens) if pair and others else []
-    fast = [k for k in keys if min(speedup[(g, *k)] for g in pair)
-            >= float(np.median([speedup[(g, *k)] for g in others]))]
-    much = [k for k in keys if min(agg[(g, *k)]["comm_mb"] for g in pair)
-            > float(np.median([agg[(g, *k)]["comm_mb"] for g in others]))]
+    fast = [
+        k
+        for k in keys
+        if min(speedup[(g, *k)] for g in pair)
+        >= float(np.median([speedup[(g, *k)] for g in others]))
+    ]
+    much = [
+        k
+        for k in keys
+        if min(agg[(g, *k)]["comm_mb"] for g in pair)
+        > float(np.median([agg[(g, *k)]["comm_mb"] for g in others]))
+    ]
     example = ""
     if keys:
         k = keys[-1]
-        show = lambda values, fmt: ", ".join(f"{g.upper()} {fmt(values(g))}" for g in pair + others)  # noqa: E731
-        example = (f" At {cell_name(*k)}: compute speedup "
-                   f"{show(lambda g: speedup[(g, *k)], lambda x: f'{x:.2f}×')}; communication "
-                   f"{show(lambda g: agg[(g, *k)]['comm_mb'], lambda x: f'{x:.1f} MB')}.")
-    measured = (f"{'/'.join(g.upper() for g in pair)} reach a computation speedup (serial ÷ compute lower bound) at least the "
-                f"median of {'/'.join(g.upper() for g in others)} in {len(fast)} of {len(keys)} cells, "
-                f"and communicate more than that median in {len(much)} of {len(keys)}.{example}")
-    return Finding("ER/BA compute fast but communicate much",
-                   "ER and BA deliver better computation speedup but suffer more from communication",
-                   measured, verdict(len(fast) + len(much), 2 * len(keys)), "fig7")
+        show = lambda values, fmt: ", ".join(f"{g.upper()} {fmt(values(g))}" for g in pair + others)
+        example = (
+            f" At {cell_name(*k)}: compute speedup "
+            f"{show(lambda g: speedup[(g, *k)], lambda x: f'{x:.2f}×')}; communication "
+            f"{show(lambda g: agg[(g, *k)]['comm_mb'], lambda x: f'{x:.1f} MB')}."
+        )
+    measured = (
+        f"{'/'.join(g.upper() for g in pair)} reach a computation speedup (serial ÷ compute lower bound) at least the "
+        f"median of {'/'.join(g.upper() for g in others)} in {len(fast)} of {len(keys)} cells, "
+        f"and communicate more than that median in {len(much)} of {len(keys)}.{example}"
+    )
+    return Finding(
+        "ER/BA compute fast but communicate much",
+        "ER and BA deliver better computation speedup but suffer more from communication",
+        measured,
+        verdict(len(fast) + len(much), 2 * len(keys)),
+        "fig7",
+    )
 
 
 def claim_dp_vs_fb(agg: Agg, rows) -> Finding:
@@ -139,13 +173,21 @@ def claim_dp_vs_fb(agg: Agg, rows) -> Finding:
     faster = sum(r > 1 for r in ratio.values())
     v = HOLDS if keys and at_least == len(keys) else PARTLY if faster or at_least else FAILS
     lo, hi = (min(ratio.values()), max(ratio.values())) if ratio else (float("nan"),) * 2
-    measured = (f"DP's median simulated inference is {lo:.2f}–{hi:.2f}× faster than FB's "
-                f"(≥ {PAPER_SPEEDUP:g}× in {at_least} of {len(keys)} cells, faster at all in {faster}): "
-                + ", ".join(f"{cell_name(*k)} {r:.2f}×" for k, r in ratio.items())
-                + ". With the critical-path-aware HEFT placement for both: "
-                + ", ".join(f"{cell_name(*k)} {r:.2f}×" for k, r in heft.items()) + ".")
-    return Finding("DP gives 6–7× faster inference than FB", "6–7× faster inference time on 4–10 units",
-                   measured, v, "fig8")
+    measured = (
+        f"DP's median simulated inference is {lo:.2f}–{hi:.2f}× faster than FB's "
+        f"(≥ {PAPER_SPEEDUP:g}× in {at_least} of {len(keys)} cells, faster at all in {faster}): "
+        + ", ".join(f"{cell_name(*k)} {r:.2f}×" for k, r in ratio.items())
+        + ". With the critical-path-aware HEFT placement for both: "
+        + ", ".join(f"{cell_name(*k)} {r:.2f}×" for k, r in heft.items())
+        + "."
+    )
+    return Finding(
+        "DP gives 6–7× faster inference than FB",
+        "6–7× faster inference time on 4–10 units",
+        measured,
+        v,
+        "fig8",
+    )
 
 
 def claim_balance(agg: Agg, rows) -> Finding:
@@ -165,17 +207,30 @@ def claim_balance(agg: Agg, rows) -> Finding:
         lo, hi = stats[units[0]], stats[units[-1]]
         passed += int(hi[1] < lo[1]) + int(hi[2] - hi[0] > lo[2] - lo[0])
         total += 2
-        parts.append(f"{n} vertices: median " + " → ".join(f"{stats[u][1]:.3f}" for u in units)
-                     + f" on {', '.join(map(str, units))} units; 1–99 % spread "
-                     + " → ".join(f"{stats[u][2] - stats[u][0]:.3f}" for u in units))
-    measured = "; ".join(parts) + "." if parts else "fewer than two unit counts: nothing to compare."
-    return Finding("Load balance degrades with more units",
-                   "entropy falls and varies more as units increase (Fig. 12)",
-                   measured, verdict(passed, total), "fig12")
+        parts.append(
+            f"{n} vertices: median "
+            + " → ".join(f"{stats[u][1]:.3f}" for u in units)
+            + f" on {', '.join(map(str, units))} units; 1–99 % spread "
+            + " → ".join(f"{stats[u][2] - stats[u][0]:.3f}" for u in units)
+        )
+    measured = (
+        "; ".join(parts) + "." if parts else "fewer than two unit counts: nothing to compare."
+    )
+    return Finding(
+        "Load balance degrades with more units",
+        "entropy falls and varies more as units increase (Fig. 12)",
+        measured,
+        verdict(passed, total),
+        "fig12",
+    )
 
 
 CLAIMS: tuple[Callable[[Agg, list], Finding], ...] = (
-    claim_best_cs, claim_lowest_comm, claim_er_ba, claim_dp_vs_fb, claim_balance,
+    claim_best_cs,
+    claim_lowest_comm,
+    claim_er_ba,
+    claim_dp_vs_fb,
+    claim_balance,
 )
 
 
@@ -185,6 +240,7 @@ def findings(rows) -> list[Finding]:
 
 
 # -- rendering --------------------------------------------------------------------------
+
 
 def _link(path: Path, report: Path) -> str:
     return Path(os.path.relpath(path, report.parent)).as_posix()
@@ -207,11 +263,22 @@ def _study_section(rows, meta: Mapping | None) -> list[str]:
         "ε of the best-CS rows": ", ".join(sorted({r["eps"] for r in rows}, key=float)),
     }
     config = dict((meta or {}).get("config", {}))
-    for key in ("samples", "eps", "partitioner", "score", "staging", "profile", "input_shape",
-                "classes", "seed"):
+    for key in (
+        "samples",
+        "eps",
+        "partitioner",
+        "score",
+        "staging",
+        "profile",
+        "input_shape",
+        "classes",
+        "seed",
+    ):
         if key in config:
             value = config[key]
-            inferred[f"config: {key}"] = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+            inferred[f"config: {key}"] = (
+                ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+            )
     seconds = (meta or {}).get("seconds")
     if seconds:
         computed = (meta or {}).get("samples", len(samples))
@@ -227,8 +294,20 @@ def _study_section(rows, meta: Mapping | None) -> list[str]:
 
 def _medians_table(rows) -> list[str]:
     agg = aggregate(rows)
-    head = ("generator", "vertices", "units", "n", "CS median", "comm MB mean", "latency s median",
-            "÷ FB", "HEFT s median", "bound s median", "entropy median", "params M mean")
+    head = (
+        "generator",
+        "vertices",
+        "units",
+        "n",
+        "CS median",
+        "comm MB mean",
+        "latency s median",
+        "÷ FB",
+        "HEFT s median",
+        "bound s median",
+        "entropy median",
+        "params M mean",
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = {g: i for i, g in enumerate(generators_in(k[0] for k in agg))}
     for (g, n, u), c in sorted(agg.items(), key=lambda kv: (kv[0][1], kv[0][2], order[kv[0][0]])):
@@ -241,31 +320,47 @@ def _medians_table(rows) -> list[str]:
 
 
 def _table4(params: Sequence[ParamRow]) -> list[str]:
-    lines = ["| generator | staging | vertices | parawire mean ± std (M) | paper mean ± std (M) |",
-             "|---|---|---|---|---|"]
-    for p in sorted(params, key=lambda p: (p["staging"], p["nodes"], generators_in([p["generator"]]))):
+    lines = [
+        "| generator | staging | vertices | parawire mean ± std (M) | paper mean ± std (M) |",
+        "|---|---|---|---|---|",
+    ]
+    for p in sorted(
+        params, key=lambda p: (p["staging"], p["nodes"], generators_in([p["generator"]]))
+    ):
         ref = PAPER_TABLE4.get((p["staging"], p["generator"])) if p["nodes"] == 40 else None
         paper = f"{ref[0]:.2f} ± {ref[1]:.2f}" if ref else "—"
-        lines.append(f"| {p['generator'].upper()} | {p['staging']} | {p['nodes']} | "
-                     f"{p['mean']:.2f} ± {p['std']:.2f} | {paper} |")
+        lines.append(
+            f"| {p['generator'].upper()} | {p['staging']} | {p['nodes']} | "
+            f"{p['mean']:.2f} ± {p['std']:.2f} | {paper} |"
+        )
     return lines + [""]
 
 
-def render(rows, figures: Mapping[str, Sequence[Path]], report: Path, source: str,
-           params: Sequence[ParamRow] = (), meta: Mapping | None = None) -> str:
+def render(
+    rows,
+    figures: Mapping[str, Sequence[Path]],
+    report: Path,
+    source: str,
+    params: Sequence[ParamRow] = (),
+    meta: Mapping | None = None,
+) -> str:
     """The whole report as Markdown; figure links are relative to ``report``."""
     found = findings(rows)
     out = [
         "# Reproduction report",
         "",
-        f"Generated by `parawire plot {source} --report {report.as_posix()}` from the study table "
-        "`" + source + "`; every number and verdict below is computed from it. Rerun the command "
-        "rather than editing this file.",
+        (
+            f"Generated by `parawire plot {source} --report {report.as_posix()}` from the study table "
+            f"`{source}`; every number and verdict below is computed from it. Rerun the command "
+            "rather than editing this file."
+        ),
         "",
-        "Verdicts: *holds* when the claim's check passes in every (vertices, units) cell, "
-        "*does not hold* when it passes in none, *partly* otherwise. Latencies are the simulated "
-        "makespans of `parawire.latency` on the study's device profile, not measurements on "
-        "devices as in the paper.",
+        (
+            "Verdicts: *holds* when the claim's check passes in every (vertices, units) cell, "
+            "*does not hold* when it passes in none, *partly* otherwise. Latencies are the simulated "
+            "makespans of `parawire.latency` on the study's device profile, not measurements on "
+            "devices as in the paper."
+        ),
         "",
         *_study_section(rows, meta),
         "## The paper's claims",
@@ -273,7 +368,10 @@ def render(rows, figures: Mapping[str, Sequence[Path]], report: Path, source: st
         "| # | claim | paper | parawire measured | verdict |",
         "|---|---|---|---|---|",
     ]
-    out += [f"| {i} | {f.claim} | {f.paper} | {f.measured} | **{f.verdict}** |" for i, f in enumerate(found, 1)]
+    out += [
+        f"| {i} | {f.claim} | {f.paper} | {f.measured} | **{f.verdict}** |"
+        for i, f in enumerate(found, 1)
+    ]
     out.append("")
     for i, f in enumerate(found, 1):
         out += [f"### {i}. {f.claim}: {f.verdict}", "", f.measured, ""]
@@ -282,13 +380,28 @@ def render(rows, figures: Mapping[str, Sequence[Path]], report: Path, source: st
         out += [_figure(f.figure, figures, report), ""]
     out += ["## Medians per generator, vertices and units", "", *_medians_table(rows)]
     if params:
-        out += ["## Parameter stability (Table 4)", "", *_table4(params), _figure("table4", figures, report), ""]
-    out += ["## Shape and distribution", "",
+        out += [
+            "## Parameter stability (Table 4)",
+            "",
+            *_table4(params),
+            _figure("table4", figures, report),
+            "",
+        ]
+    out += [
+        "## Shape and distribution",
+        "",
+        (
             "Width per depth level of each generator's median-depth sample against a ResNet-50-shaped "
             "block DAG (`parawire.study.plots.resnet50_dag`), and one architecture's best-CS partition "
-            "drawn by depth level.", "", _figure("fig10", figures, report), "",
-            _figure("fig11", figures, report), ""]
-    return "\n".join(line for line in out) + "\n"
+            "drawn by depth level."
+        ),
+        "",
+        _figure("fig10", figures, report),
+        "",
+        _figure("fig11", figures, report),
+        "",
+    ]
+    return "\n".join(out) + "\n"
 
 
 def write_report(path: Path, rows, figures, source: str, params=(), meta=None) -> Path:
