@@ -19,7 +19,6 @@ import warnings
 import pytest
 import torch
 import zmq
-
 from parawire.architecture import build_architecture
 from parawire.executor.coordinator import Cluster
 from parawire.executor.local import LocalWorkers

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import torch
-
 from parawire.architecture import build_architecture
 from parawire.executor.plan import Plan, partition_architecture, plan_for
 from parawire.nn import build_network
@@ -21,7 +20,7 @@ def small_spec(generator: str) -> ArchitectureSpec:
                             base_channels=8)
 
 
-@lru_cache(maxsize=None)
+@cache
 def case(generator: str, units: int) -> tuple[ArchitectureSpec, Plan, torch.Tensor, torch.Tensor]:
     """Spec, plan, input and the single-process logits."""
     import warnings

@@ -10,7 +10,6 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import torch
-
 from parawire.dag import Dag, to_dag
 
 

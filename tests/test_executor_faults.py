@@ -7,13 +7,12 @@ import time
 import pytest
 import torch
 import zmq
-
 from executor_real import case
 from executor_toy import TOY_SPEC, toy_builder, toy_dag, toy_reference
 from parawire.errors import ParawireError
 from parawire.executor.coordinator import Cluster
 from parawire.executor.local import LocalWorkers
-from parawire.executor.plan import Plan, partition_architecture, plan_for
+from parawire.executor.plan import Plan
 from parawire.executor.protocol import Kind, json_frames, tensor_frames
 from parawire.executor.security import Curve, generate_keys
 from parawire.executor.transport_zmq import ZmqTransport

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from executor_toy import TOY_SPEC, toy_builder, toy_dag, toy_out_bytes, toy_reference
 from parawire.errors import ParawireError
 from parawire.executor.coordinator import Cluster

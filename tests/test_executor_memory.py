@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import psutil
 import pytest
-
 from executor_real import case
 from parawire.executor.coordinator import Cluster
 from parawire.executor.local import LocalWorkers

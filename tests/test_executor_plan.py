@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from executor_toy import toy_dag
 from parawire.errors import ParawireError
 from parawire.executor.plan import Plan

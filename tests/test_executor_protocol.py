@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-
 from parawire.executor.protocol import (
     HEADER,
     MAX_NDIM,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from executor_real import GENERATORS, UNITS, case
 from parawire.errors import ParawireError
 from parawire.executor.coordinator import Cluster

@@ -11,8 +11,8 @@ import os
 import statistics
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import click
 from rich.console import Console
@@ -65,7 +65,6 @@ def single_process(net, x, n: int, threads: int) -> list[float]:
 def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, partitioner, eps, profile, timeout):
     """Run SPEC_FILE on UNITS workers and compare with one process."""
     import torch
-
     from parawire.architecture import build_architecture
     from parawire.errors import ParawireError
     from parawire.executor.coordinator import Cluster

@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import click
-
 from parawire.executor.protocol import DEFAULT_MAX_MESSAGE_BYTES
 
 

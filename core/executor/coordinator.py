@@ -17,12 +17,12 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import torch
-
 from parawire.errors import ParawireError
 from parawire.executor.plan import Plan
 from parawire.executor.protocol import (
@@ -83,7 +83,7 @@ class Cluster:
         timeout: float = 10.0,
         curve_secret: str | Path | None = None,
         curve_server: str | Path | bytes | Sequence[str | Path | bytes] | None = None,
-    ) -> "Cluster":
+    ) -> Cluster:
         """Connect to workers. With CURVE: ``curve_secret`` is the coordinator's
         ``*.key_secret`` file, ``curve_server`` the workers' public key (one for all, or
         one per endpoint; file or Z85 text)."""
@@ -221,7 +221,7 @@ class Cluster:
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> "Cluster":
+    def __enter__(self) -> Cluster:
         return self
 
     def __exit__(self, *exc: object) -> None:

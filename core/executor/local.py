@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from parawire.errors import ParawireError
 from parawire.executor.transport import inproc_address
@@ -121,7 +121,7 @@ class LocalWorkers:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
 
-    def __enter__(self) -> "LocalWorkers":
+    def __enter__(self) -> LocalWorkers:
         return self
 
     def __exit__(self, *exc: object) -> None:

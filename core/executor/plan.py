@@ -20,14 +20,13 @@ The plan is a pydantic model, so it travels to workers as JSON inside ``DEPLOY``
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
-
 from parawire.dag import Dag
 from parawire.errors import ParawireError
 from parawire.executor.protocol import SOURCE
+from pydantic import BaseModel, ConfigDict
 
 
 class UnitPlan(BaseModel):
@@ -75,7 +74,7 @@ class Plan(BaseModel):
         out_bytes: Sequence[int] | np.ndarray | None = None,
         predicted_latency_s: float | None = None,
         units: int | None = None,
-    ) -> "Plan":
+    ) -> Plan:
         """Derive per-unit schedules; ``out_bytes`` (per vertex) gives ``cut_bytes`` = Λ."""
         part = np.asarray(partition, dtype=np.int64)
         n = dag.graph.number_of_nodes()

@@ -24,11 +24,11 @@ import json
 import math
 import struct
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
-
 from parawire.errors import ParawireError
 
 MAGIC = b"PW"

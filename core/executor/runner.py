@@ -13,10 +13,9 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import OrderedDict
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
-
 from parawire.executor.plan import UnitPlan
 
 log = logging.getLogger("parawire.worker")
@@ -25,9 +24,9 @@ Block = Callable[[list[torch.Tensor]], torch.Tensor]
 
 
 class _Request:
-    __slots__ = ("values", "missing", "uses", "ready", "left", "seen")
+    __slots__ = ("left", "missing", "ready", "seen", "uses", "values")
 
-    def __init__(self, runner: "UnitRunner") -> None:
+    def __init__(self, runner: UnitRunner) -> None:
         self.values: dict[int, torch.Tensor] = {}
         self.missing = dict(runner.missing)
         self.uses = dict(runner.uses)

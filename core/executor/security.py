@@ -37,7 +37,7 @@ class Curve:
     authorized: Path | None = None
 
     @classmethod
-    def load(cls, secret_file: str | Path, authorized: str | Path | None = None) -> "Curve":
+    def load(cls, secret_file: str | Path, authorized: str | Path | None = None) -> Curve:
         """Read a ``*.key_secret`` certificate (as written by ``parawire keys``)."""
         public, secret = _certificate(secret_file)
         if secret is None:

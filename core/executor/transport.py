@@ -21,8 +21,9 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from parawire.errors import ParawireError
 
@@ -74,7 +75,7 @@ class Transport(Protocol):
 
 # -- in-process --------------------------------------------------------------------------
 
-_inboxes: dict[str, "queue.SimpleQueue[tuple[Any, Frames]]"] = {}
+_inboxes: dict[str, queue.SimpleQueue[tuple[Any, Frames]]] = {}
 _lock = threading.Lock()
 _names = itertools.count()
 
@@ -84,7 +85,7 @@ def inproc_address(prefix: str = "unit") -> str:
     return f"inproc://{prefix}-{next(_names)}"
 
 
-def _get(q: "queue.SimpleQueue[Any]", timeout_s: float | None) -> Any:
+def _get(q: queue.SimpleQueue[Any], timeout_s: float | None) -> Any:
     try:
         return q.get(timeout=timeout_s) if timeout_s is None or timeout_s > 0 else q.get_nowait()
     except queue.Empty:

@@ -20,13 +20,13 @@ Choices, with the measurements behind them (2-core machine, see docs/executor.md
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
-
 from parawire.executor.security import Curve
 from parawire.executor.transport import Frames, Incoming
+from zmq.utils.monitor import recv_monitor_message
 
 log = logging.getLogger("parawire.transport")
 

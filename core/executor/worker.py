@@ -18,10 +18,10 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
-
 from parawire.errors import ParawireError
 from parawire.executor.plan import Plan, UnitPlan
 from parawire.executor.protocol import (
