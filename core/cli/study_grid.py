@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from pathlib import Path
 
@@ -57,6 +59,11 @@ def run_grid(config: StudyConfig, out: Path, workers=None, scheduler=None, conso
                   on_batch=lambda n: progress.advance(task, n))
     elapsed = time.perf_counter() - start
     computed = total - done
+    if computed:  # the report's samples/s; a pure resume keeps the first run's figures
+        Path(out).with_suffix(".meta.json").write_text(json.dumps({
+            "config": config.model_dump(mode="json"), "seconds": round(elapsed, 2),
+            "samples": computed, "workers": scheduler or workers or os.cpu_count(),
+        }, indent=2) + "\n")
     rate = f", {computed / elapsed:.1f} samples/s" if computed and elapsed > 0 else ""
     console.print(f"{computed} samples computed in {elapsed:.1f} s{rate}; {done} resumed from {out}")
     console.print(summary_table(out))

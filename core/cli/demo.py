@@ -1,0 +1,61 @@
+"""``parawire demo``: the README's main job, end to end on the embedded default.
+
+1. the quick study of every generator (resumable table under ``--out``) and its summary;
+2. every figure of the study and the reproduction report for it;
+3. the most concurrent architecture of the study run on 2 local worker processes,
+   beside one process on 1 thread, all threads, and the latency model.
+
+"Most concurrent" is the sample with the lowest concurrency score at 2 units among the
+generated architectures, leaving out the single-chain baseline: a chain's CS is low
+only because it barely communicates, while its η says there is nothing to overlap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from parawire.study.config import StudyConfig
+from parawire.study.store import read_rows
+
+RUN_UNITS = 2
+
+
+def most_concurrent(rows: list[dict], units: int = RUN_UNITS) -> dict:
+    candidates = [r for r in rows if int(r["units"]) == units and r["generator"] != "chain"]
+    if not candidates:
+        raise click.ClickException(f"the study has no rows for {units} units to choose from")
+    return min(candidates, key=lambda r: (float(r["cs"]), r["generator"], int(r["sample"])))
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/demo"),
+              show_default=True, help="folder for the table, figures, report and chosen spec")
+@click.option("--samples", type=click.IntRange(min=1), help="override the quick preset's samples")
+@click.option("-n", "runs", type=click.IntRange(min=1), default=20, show_default=True,
+              help="timed inferences on the workers")
+@click.pass_context
+def demo(ctx: click.Context, out: Path, samples: int | None, runs: int) -> None:
+    """Quick study → figures → the most concurrent architecture on 2 local workers."""
+    from parawire.cli.plot import plot
+    from parawire.cli.run import run
+    from parawire.cli.study_grid import run_grid
+
+    console = Console()
+    config = StudyConfig.build(quick=True, **({"samples": samples} if samples else {}))
+    table = out / "study.csv"
+    console.rule("1. quick study")
+    run_grid(config, table, console=console)
+    console.rule("2. figures and reproduction report")
+    ctx.invoke(plot, study=table, out=out / "figures", report_path=out / "reproduction.md")
+    console.rule("3. the most concurrent architecture on 2 local workers")
+    best = most_concurrent(read_rows(table))
+    spec = config.spec(best["generator"], int(best["nodes"]), int(best["sample"]))
+    spec_file = spec.save(out / "most-concurrent.json")
+    console.print(
+        f"{best['generator']} sample {best['sample']} ({best['nodes']} vertices): CS {float(best['cs']):.3f}"
+        f" at {RUN_UNITS} units → {spec_file}"
+    )
+    ctx.invoke(run, spec_file=spec_file, units=RUN_UNITS, local=True, runs=runs)
