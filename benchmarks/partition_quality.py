@@ -8,7 +8,8 @@ computation vertices, weights = FLOPs and net costs = output bytes of the real l
 the best km1 over all partitioners (balanced results only) is the reference; the table
 gives per partitioner the median and 90th percentile of km1/best, the share of
 instances it balanced, the share where it balanced whenever Mt-KaHyPar (highest
-quality preset) did, and the median time per call. ``mtkahypar:default`` is the same
+quality preset) did, and the median and mean time per call (the mean, also per vertex
+count, is what a study of many architectures waits for). ``mtkahypar:default`` is the same
 plugin with Mt-KaHyPar's default preset. The pytest-benchmark file (test_bench_partitioners.py) times the
 same calls.
 """
@@ -95,7 +96,8 @@ def summarise(results: list[Result], reference: str = "mtkahypar") -> list[dict]
     rows = []
     for name in names:
         ratios, balanced, kept, times = [], [], [], []
-        for runs in by_instance.values():
+        by_size: dict[int, list[float]] = {}
+        for instance, runs in by_instance.items():
             good = [r.km1 for r in runs.values() if r.balanced] or [r.km1 for r in runs.values()]
             best = min(good)
             mine = runs[name]
@@ -104,6 +106,7 @@ def summarise(results: list[Result], reference: str = "mtkahypar") -> list[dict]
             if reference in runs:
                 kept.append(mine.balanced or not runs[reference].balanced)
             times.append(mine.seconds)
+            by_size.setdefault(instance[1], []).append(mine.seconds)
         rows.append({
             "partitioner": name,
             "median km1/best": float(np.median(ratios)),
@@ -111,6 +114,8 @@ def summarise(results: list[Result], reference: str = "mtkahypar") -> list[dict]
             "balanced %": 100 * float(np.mean(balanced)),
             f"balanced where {reference} %": 100 * float(np.mean(kept)) if kept else float("nan"),
             "median ms": 1000 * float(np.median(times)),
+            "mean ms": 1000 * float(np.mean(times)),
+            **{f"mean ms n={n}": 1000 * float(np.mean(t)) for n, t in sorted(by_size.items())},
             "instances": len(ratios),
         })
     return rows

@@ -6,9 +6,10 @@ whole clusters at once, which escapes minima a vertex-by-vertex FM cannot.
 
 Rating of a pair (KaHyPar's heavy-edge rating): r(u, v) = Σ_{e ∋ u,v} c_e / (|e| − 1).
 Matching visits vertices in random order and pairs each with its best-rated unmatched
-neighbour in the same part, provided the pair stays under a weight cap (so a coarse
-vertex never exceeds what a part may hold). Identical nets are merged (costs summed) and
-single-pin nets dropped.
+neighbour in the same part (ties: the lowest vertex id), provided the pair stays under
+a weight cap (so a coarse vertex never exceeds what a part may hold). Nets left with one
+pin are dropped; parallel nets are kept (merging them saves nothing measurable on
+graphs this small). Both steps are compiled loops over the CSR arrays (numba).
 """
 
 from __future__ import annotations
@@ -16,87 +17,111 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
+from parawire.hypergraph import Hypergraph
 
 
 @dataclass
 class Level:
-    """One coarse hypergraph and the map from its parent's vertices onto it."""
+    """One coarse hypergraph, its partition, and the map from its parent's vertices onto it."""
 
-    a: np.ndarray
-    costs: np.ndarray
-    weights: np.ndarray
+    hypergraph: Hypergraph
     parts: np.ndarray
     cluster: np.ndarray  # parent vertex -> coarse vertex
 
 
-def match(
-    a: np.ndarray,
-    costs: np.ndarray,
-    weights: np.ndarray,
-    parts: np.ndarray,
-    cap: float,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Cluster id of every vertex (pairs or singletons), ids 0..n'-1."""
+@njit(cache=True)
+def match(nptr, npins, vptr, vnets, costs, weights, parts, cap, perm):
+    """Cluster id of every vertex (pairs or singletons), ids 0..n'-1, and n'."""
     n = weights.size
-    sizes = a.sum(axis=0)
-    scale = np.where(sizes > 1, costs / np.maximum(sizes - 1, 1), 0.0)
-    rating = (a * scale) @ a.T
-    np.fill_diagonal(rating, 0.0)
-    rating[parts[:, None] != parts[None, :]] = 0.0
-    rating[weights[:, None] + weights[None, :] > cap] = 0.0
-    # candidates of every vertex, best first, computed once (a Python loop over ≤ 200
-    # vertices then only walks short lists instead of scanning a numpy row each time)
-    ranked = np.argsort(-rating, axis=1, kind="stable")
-    positive = (rating > 0).sum(axis=1)
-    candidates = [ranked[u, : positive[u]].tolist() for u in range(n)]
-    cluster = [-1] * n
+    rating = np.zeros(n)
+    cluster = np.full(n, -1, np.int64)
     next_id = 0
-    for u in rng.permutation(n).tolist():
+    for u in perm:
         if cluster[u] >= 0:
             continue
         cluster[u] = next_id
-        for v in candidates[u]:
-            if cluster[v] < 0:
-                cluster[v] = next_id
-                break
+        for j in range(vptr[u], vptr[u + 1]):
+            e = vnets[j]
+            size = nptr[e + 1] - nptr[e]
+            score = costs[e] / (size - 1)
+            for i in range(nptr[e], nptr[e + 1]):
+                rating[npins[i]] += score
+        best = 0.0
+        partner = -1
+        for v in range(n):
+            r = rating[v]
+            if r > best and v != u and cluster[v] < 0 and parts[v] == parts[u]:
+                if weights[u] + weights[v] <= cap:
+                    best = r
+                    partner = v
+            rating[v] = 0.0
+        if partner >= 0:
+            cluster[partner] = next_id
         next_id += 1
-    return np.asarray(cluster, dtype=np.int64)
+    return cluster, next_id
 
 
-def contract(
-    a: np.ndarray, costs: np.ndarray, weights: np.ndarray, parts: np.ndarray, cluster: np.ndarray
-) -> Level:
-    n_coarse = int(cluster.max()) + 1
-    onehot = np.zeros((cluster.size, n_coarse))
-    onehot[np.arange(cluster.size), cluster] = 1.0
-    coarse = (onehot.T @ a > 0).astype(np.float64)
-    keep = coarse.sum(axis=0) >= 2
-    nets, inverse = np.unique(coarse[:, keep].T, axis=0, return_inverse=True)
-    merged = np.bincount(inverse.ravel(), weights=costs[keep], minlength=nets.shape[0])
-    coarse_weights = np.zeros(n_coarse, dtype=np.int64)
-    np.add.at(coarse_weights, cluster, weights)
-    coarse_parts = np.empty(n_coarse, dtype=np.int64)
-    coarse_parts[cluster] = parts
-    return Level(np.ascontiguousarray(nets.T), merged, coarse_weights, coarse_parts, cluster)
+@njit(cache=True)
+def contract(nptr, npins, costs, weights, cluster, n_coarse):
+    """Coarse CSR arrays (nets over clusters, ≥ 2 pins) and coarse vertex weights."""
+    coarse_weights = np.zeros(n_coarse, np.int64)
+    for v in range(weights.size):
+        coarse_weights[cluster[v]] += weights[v]
+    m = nptr.size - 1
+    seen = np.full(n_coarse, -1, np.int64)
+    net_ptr = np.zeros(m + 1, np.int64)
+    net_pins = np.empty(nptr[m], np.int64)
+    net_costs = np.empty(m, np.int64)
+    kept = 0
+    end = 0
+    for e in range(m):
+        start = end
+        for i in range(nptr[e], nptr[e + 1]):
+            c = cluster[npins[i]]
+            if seen[c] != e:
+                seen[c] = e
+                net_pins[end] = c
+                end += 1
+        if end - start >= 2:
+            net_costs[kept] = costs[e]
+            kept += 1
+            net_ptr[kept] = end
+        else:
+            end = start
+    net_ptr = net_ptr[: kept + 1].copy()
+    net_pins = net_pins[:end].copy()
+    net_costs = net_costs[:kept].copy()
+    degree = np.zeros(n_coarse + 1, np.int64)
+    for p in net_pins:
+        degree[p + 1] += 1
+    vertex_ptr = np.cumsum(degree)
+    vertex_nets = np.empty(net_pins.size, np.int64)
+    fill = vertex_ptr[:-1].copy()
+    for e in range(net_ptr.size - 1):
+        for i in range(net_ptr[e], net_ptr[e + 1]):
+            p = net_pins[i]
+            vertex_nets[fill[p]] = e
+            fill[p] += 1
+    return coarse_weights, net_costs, net_ptr, net_pins, vertex_ptr, vertex_nets
 
 
 def hierarchy(
-    a: np.ndarray,
-    costs: np.ndarray,
-    weights: np.ndarray,
-    parts: np.ndarray,
-    cap: float,
-    min_vertices: int,
-    rng: np.random.Generator,
+    hg: Hypergraph, parts: np.ndarray, cap: float, min_vertices: int, rng: np.random.Generator
 ) -> list[Level]:
     """Levels from fine to coarse; stops when matching shrinks the graph by < 10 %."""
     levels: list[Level] = []
-    while weights.size > min_vertices:
-        cluster = match(a, costs, weights, parts, cap, rng)
-        if cluster.max() + 1 > 0.9 * weights.size:
+    while hg.num_vertices > min_vertices:
+        cluster, n_coarse = match(
+            hg.net_ptr, hg.net_pins, hg.vertex_ptr, hg.vertex_nets, hg.net_costs,
+            hg.vertex_weights, parts, float(cap), rng.permutation(hg.num_vertices),
+        )
+        if n_coarse > 0.9 * hg.num_vertices:
             break
-        level = contract(a, costs, weights, parts, cluster)
-        levels.append(level)
-        a, costs, weights, parts = level.a, level.costs, level.weights, level.parts
+        arrays = contract(hg.net_ptr, hg.net_pins, hg.net_costs, hg.vertex_weights, cluster, n_coarse)
+        hg = Hypergraph(*arrays)
+        coarse_parts = np.empty(n_coarse, dtype=np.int64)
+        coarse_parts[cluster] = parts
+        parts = coarse_parts
+        levels.append(Level(hg, parts, cluster))
     return levels

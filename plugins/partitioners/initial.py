@@ -14,11 +14,9 @@ the multilevel partitioner tries several kinds and keeps the best:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
-
-InitialFn = Callable[..., np.ndarray]
+from numba import njit
+from parawire.hypergraph import Hypergraph
 
 
 def chunks(order: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -43,39 +41,67 @@ def random_balanced(weights: np.ndarray, k: int, rng: np.random.Generator) -> np
     return parts
 
 
-def growing(
-    a: np.ndarray, costs: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator
-) -> np.ndarray:
+def growing(hg: Hypergraph, k: int, rng: np.random.Generator) -> np.ndarray:
     """Greedy hypergraph growing with the unassigned vertices as an extra block ``k``.
 
     The gain of pulling v from the unassigned block into part p is the km1 gain of that
     move in the (k+1)-block partition, so the part grows along heavy nets first.
     """
+    return _grow(hg.net_ptr, hg.vertex_ptr, hg.vertex_nets, hg.net_costs, hg.vertex_weights,
+                 k, int(rng.integers(2**31)))
+
+
+@njit(cache=True)
+def _grow(nptr, vptr, vnets, costs, weights, k, seed):
+    np.random.seed(seed)
     n = weights.size
-    parts = np.full(n, k, dtype=np.int64)
+    parts = np.full(n, k, np.int64)
     target = weights.sum() / k
-    at = a.T
-    unassigned_pins = at.sum(axis=1)
+    unassigned = np.diff(nptr)  # pins of each net not yet in any part
+    free = n
     for p in range(k - 1):
-        free = parts == k
-        if not free.any():
+        if free == 0:
             break
-        seed = int(rng.choice(np.flatnonzero(free)))
-        in_part = np.zeros(a.shape[1])
+        pick = np.random.randint(free)  # a uniformly random free vertex seeds part p
+        v = -1
+        for u in range(n):
+            if parts[u] == k:
+                if pick == 0:
+                    v = u
+                    break
+                pick -= 1
+        in_part = np.zeros(nptr.size - 1, np.int64)
         load = 0
-        v = seed
         while True:
             parts[v] = p
+            free -= 1
             load += weights[v]
-            unassigned_pins -= at[:, v]
-            in_part += at[:, v]
-            free = parts == k
-            if load >= target or not free.any():
+            for j in range(vptr[v], vptr[v + 1]):
+                unassigned[vnets[j]] -= 1
+                in_part[vnets[j]] += 1
+            if load >= target or free == 0:
                 break
-            benefit = a @ (costs * (unassigned_pins == 1))
-            penalty = a @ (costs * (in_part == 0))
-            gain = np.where(free, benefit - penalty, -np.inf)
-            best = np.flatnonzero(gain == gain.max())
-            v = int(best[rng.integers(best.size)])
-    parts[parts == k] = k - 1
+            best = np.iinfo(np.int64).min
+            ties = 0
+            for u in range(n):
+                if parts[u] != k:
+                    continue
+                g = 0
+                for j in range(vptr[u], vptr[u + 1]):
+                    e = vnets[j]
+                    if unassigned[e] == 1:
+                        g += costs[e]
+                    if in_part[e] == 0:
+                        g -= costs[e]
+                if g > best:
+                    best = g
+                    ties = 1
+                    v = u
+                elif g == best:  # a uniformly random one among the best (reservoir)
+                    ties += 1
+                    if np.random.randint(ties) == 0:
+                        v = u
+    for u in range(n):
+        if parts[u] == k:
+            parts[u] = k - 1
     return parts

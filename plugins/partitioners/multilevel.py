@@ -3,7 +3,7 @@
 1. A portfolio of initial partitions (:mod:`.initial`: greedy hypergraph growing,
    topological chunks; plus METIS on the clique expansion, which is
    cheap and often lands in a good basin), each repaired (no empty unit, balance limit)
-   and polished by k-way FM (:mod:`.refine`).
+   and polished by k-way FM (:mod:`.gains`, compiled).
 2. The best few go through V-cycles (:mod:`.coarsen`): contract inside the current
    parts, refine from the coarsest level back down, keep the result if it is better.
 3. The winner is the balanced one with the least km1; if none is balanced, the least
@@ -25,7 +25,6 @@ from parawire.plugins.partitioners import initial
 from parawire.plugins.partitioners.coarsen import hierarchy
 from parawire.plugins.partitioners.kway import KwayState, check_args, trivial_partition
 from parawire.plugins.partitioners.metis import metis_parts
-from parawire.plugins.partitioners.refine import refine
 from parawire.rng import rng as make_rng
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,30 +43,32 @@ class MultilevelParams(BaseModel):
 Candidate = tuple[int, float, int, np.ndarray]  # (overload, km1, tie-break index, parts)
 
 
-def _polish(a, costs, weights, k, limit, parts, rng, stall) -> KwayState:
-    state = KwayState(a, costs, weights, k, limit, parts)
+def _refine(state: KwayState, rng: np.random.Generator, stall: int) -> None:
+    state.refine(stall, int(rng.integers(2**31)))
+
+
+def _polish(hg, k, limit, parts, rng, stall) -> KwayState:
+    state = KwayState(hg, k, limit, parts)
     state.fill_empty()
     state.rebalance()
-    refine(state, rng, stall)
+    _refine(state, rng, stall)
     return state
 
 
 def _vcycle(state: KwayState, rng: np.random.Generator, stall: int) -> KwayState:
     """Coarsen within parts, refine coarse → fine; returns the finest refined state."""
     cap = max(state.weights.sum() / state.k / 2, float(state.weights.max()))
-    levels = hierarchy(
-        state.a, state.costs, state.weights, state.parts, cap, 2 * state.k, rng
-    )
+    levels = hierarchy(state.hg, state.parts, cap, 2 * state.k, rng)
     if not levels:
         return state
     parts = levels[-1].parts
     for depth in range(len(levels) - 1, -1, -1):
         level = levels[depth]
-        coarse = KwayState(level.a, level.costs, level.weights, state.k, state.limit, parts)
-        refine(coarse, rng, stall)
+        coarse = KwayState(level.hypergraph, state.k, state.limit, parts)
+        _refine(coarse, rng, stall)
         parts = coarse.parts[level.cluster]
-    fine = KwayState(state.a, state.costs, state.weights, state.k, state.limit, parts)
-    refine(fine, rng, stall)
+    fine = KwayState(state.hg, state.k, state.limit, parts)
+    _refine(fine, rng, stall)
     return fine
 
 
@@ -80,8 +81,6 @@ def partition(
     if fixed is not None:
         return fixed
     rng = make_rng(seed, "multilevel")
-    a = hypergraph.incidence()
-    costs = hypergraph.net_costs.astype(np.float64)
     weights = hypergraph.vertex_weights
     limit = balance_limit(hypergraph.total_weight, k, eps)
     n = weights.size
@@ -91,18 +90,18 @@ def partition(
     tries = max(params.tries, SMALL // n)  # tiny hypergraphs: tries are cheap, so more
     # measured on ER/BA/WS/DP at 80 vertices: growing and METIS starts win most often,
     # chunks sometimes (chain-like DAGs), random starts almost never (so not used here)
-    starts = [initial.growing(a, costs, weights, k, rng) for _ in range(tries)]
+    starts = [initial.growing(hypergraph, k, rng) for _ in range(tries)]
     starts += [initial.chunks(order, weights, k, rng) for _ in range(max(1, tries // 2))]
     starts.append(metis_parts(hypergraph, k, eps, seed))
     pool: list[Candidate] = []
     for index, start in enumerate(starts):
-        state = _polish(a, costs, weights, k, limit, start, rng, stall)
+        state = _polish(hypergraph, k, limit, start, rng, stall)
         pool.append((state.overload(), state.km1(), index, state.parts.copy()))
     pool.sort(key=lambda c: c[:3])
 
     best = pool[0]
     for overload, cut, index, parts in pool[: params.keep]:
-        state = KwayState(a, costs, weights, k, limit, parts)
+        state = KwayState(hypergraph, k, limit, parts)
         for _ in range(params.vcycles):
             improved = _vcycle(state, rng, stall)
             if (improved.overload(), improved.km1()) >= (state.overload(), state.km1()):
