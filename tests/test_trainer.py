@@ -103,3 +103,33 @@ def test_schedule_phases_and_defaults():
 def test_bad_schedules_are_refused(text, message):
     with pytest.raises(ParawireError, match=message):
         parse_schedule(text, 10)
+
+
+def test_cli_trains_checkpoints_and_resumes(tmp_path, capsys):
+    from parawire.cli import main
+
+    spec = tmp_path / "arch.json"
+    spec.write_text('{"generator": "chain", "nodes": 3, "base_channels": 2, "channel_cap": 4}')
+    args = ["train", str(spec), "--epochs", "1", "--checkpoint", str(tmp_path / "ck")]
+    main(args)
+    out = capsys.readouterr().out
+    assert "input_shape (3, 32, 32) → (1, 16, 16)" in out and "epoch   1/1" in out
+    main(args + ["--resume"])
+    assert "resumed after epoch 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train"], "SPEC_FILE: missing; give an architecture file or --baseline"),
+        (["train", "--baseline", "resnet", "--resume"], "--resume: needs --checkpoint DIR"),
+        (["train", "--baseline", "resnet", "--dataset", "folder:/nonexistent"], "folder:/nonexistent: not a folder"),
+    ],
+)
+def test_cli_errors_are_one_line(args, message, capsys):
+    from parawire.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and err.count("\n") == 1
