@@ -4,15 +4,19 @@ The paper reports measured inference time on up to 10 single-vCPU machines (§4,
 Figures 8 and 13) but never states a model. This module is ours, kept deliberately
 simple so that a study can call it thousands of times and a person can check it by hand:
 
-* **Compute.** Vertex ``v`` takes ``flops[v] / profile.flops_per_s`` seconds on its unit.
-  ``flops`` are multiply-adds, the convention of ``parawire.cost.Costs.flops``, so
-  ``flops_per_s`` is multiply-adds per second. A unit computes one vertex at a time.
-* **Order inside a unit.** Each unit runs its vertices in one fixed order: the global
-  topological order (``dag.order`` unless ``order`` is given) restricted to that unit.
-  A unit whose next vertex still waits for an input idles, even if a later vertex of
-  its own could run. That is what a worker looping over its vertex list does (the
-  executor of DESIGN.md), it is deterministic, and it can never deadlock because every
-  unit follows the same global order.
+* **Compute.** Vertex ``v`` takes ``flops[v] / profile.flops_per_s`` seconds on its unit,
+  plus the profile's fixed costs (:func:`vertex_seconds`): ``vertex_overhead_s`` per
+  vertex, ``input_overhead_s`` per incoming edge and the bytes its aggregation reads
+  (the inputs' ``out_bytes``) at ``memory_bytes_per_s``. ``flops`` are multiply-adds,
+  the convention of ``parawire.cost.Costs.flops``, so ``flops_per_s`` is multiply-adds
+  per second. A unit computes one vertex at a time.
+* **Order inside a unit.** ``policy="static"`` (default): each unit runs its vertices
+  in one fixed order, the global topological order (``dag.order`` unless ``order`` is
+  given) restricted to that unit; a unit whose next vertex still waits for an input
+  idles, even if a later vertex of its own could run. Deterministic, and it can never
+  deadlock because every unit follows the same global order. ``policy="ready"``: a
+  free unit runs, among its vertices whose inputs have all *arrived*, the one first in
+  the order, as the executor's workers do (``parawire.executor.runner``).
 * **Messages.** When ``v`` finishes, its output goes once to every *other* unit that
   holds a successor of ``v`` (the hypergraph's connectivity, so bytes sent = Λ). One
   message takes ``message_latency_s + out_bytes[v] / bandwidth_bytes_per_s`` and keeps
@@ -61,11 +65,22 @@ class DeviceProfile(BaseModel):
     bandwidth_bytes_per_s: float = Field(gt=0, description="payload bytes per second")
     message_latency_s: float = Field(ge=0, description="fixed cost of one message")
     network: Literal["shared", "switched"] = "shared"
+    vertex_overhead_s: float = Field(0.0, ge=0, description="fixed cost of running one vertex")
+    input_overhead_s: float = Field(0.0, ge=0, description="fixed cost per incoming edge")
+    memory_bytes_per_s: float | None = Field(
+        None, gt=0, description="rate of reading a vertex's inputs; None: free")
     source: str = ""
 
-    def compute_s(self, flops: np.ndarray) -> np.ndarray:
-        """Seconds per vertex on one unit."""
-        return np.asarray(flops, dtype=np.float64) / self.flops_per_s
+    def compute_s(self, flops: np.ndarray, inputs: np.ndarray | float = 0,
+                  in_bytes: np.ndarray | float = 0) -> np.ndarray:
+        """Seconds per vertex on one unit, from its MACs, its number of inputs and the
+        bytes those inputs hold (both default 0: then only flops and the fixed cost)."""
+        seconds = np.asarray(flops, dtype=np.float64) / self.flops_per_s + self.vertex_overhead_s
+        if self.input_overhead_s:
+            seconds = seconds + self.input_overhead_s * np.asarray(inputs, dtype=np.float64)
+        if self.memory_bytes_per_s is not None:
+            seconds = seconds + np.asarray(in_bytes, dtype=np.float64) / self.memory_bytes_per_s
+        return seconds
 
     def message_s(self, nbytes: np.ndarray | float) -> np.ndarray | float:
         """Seconds one message of ``nbytes`` keeps its resource busy."""
@@ -112,6 +127,9 @@ class _Shape:
     order: tuple[int, ...]
     preds: tuple[tuple[int, ...], ...]
     succs: tuple[tuple[int, ...], ...]
+    edge_src: np.ndarray
+    edge_dst: np.ndarray
+    inputs: np.ndarray
 
 
 _shapes: weakref.WeakKeyDictionary[Dag, _Shape] = weakref.WeakKeyDictionary()
@@ -125,11 +143,16 @@ def dag_shape(dag: Dag) -> _Shape:
         if n != dag.graph.number_of_nodes():
             raise ParawireError(f"dag: vertices must be 0..{dag.graph.number_of_nodes() - 1}; "
                                 f"got max id {n - 1}")
+        preds = tuple(dag.preds[v] for v in range(n))
+        edges = np.array([(u, v) for v in range(n) for u in preds[v]], dtype=np.int64).reshape(-1, 2)
         shape = _Shape(
             n=n,
             order=tuple(dag.order),
-            preds=tuple(dag.preds[v] for v in range(n)),
+            preds=preds,
             succs=tuple(dag.succs[v] for v in range(n)),
+            edge_src=edges[:, 0],
+            edge_dst=edges[:, 1],
+            inputs=np.array([len(p) for p in preds], dtype=np.float64),
         )
         _shapes[dag] = shape
     return shape
@@ -170,6 +193,22 @@ def _check(name: str, values: np.ndarray, n: int) -> None:
         raise ParawireError(f"{name}: got {len(values)} entries; need one per DAG vertex ({n})")
 
 
+def vertex_seconds(
+    dag: Dag, flops: np.ndarray, out_bytes: np.ndarray | None, profile: DeviceProfile
+) -> np.ndarray:
+    """Seconds each vertex computes on one unit (:meth:`DeviceProfile.compute_s`), with
+    its number of inputs and the bytes they hold taken from the DAG and ``out_bytes``
+    (``None``: no bytes term, which can only lower the result)."""
+    shape = dag_shape(dag)
+    _check("flops", flops, shape.n)
+    in_bytes = 0.0
+    if out_bytes is not None and profile.memory_bytes_per_s is not None:
+        _check("out_bytes", out_bytes, shape.n)
+        weights = np.asarray(out_bytes, dtype=np.float64)[shape.edge_src]
+        in_bytes = np.bincount(shape.edge_dst, weights=weights, minlength=shape.n)
+    return profile.compute_s(flops, shape.inputs, in_bytes)
+
+
 def simulate(
     dag: Dag,
     flops: np.ndarray,
@@ -178,84 +217,111 @@ def simulate(
     profile: DeviceProfile,
     *,
     order: Sequence[int] | None = None,
+    policy: Literal["static", "ready"] = "static",
     trace: Trace | None = None,
 ) -> float:
     """Makespan in seconds of one inference under ``partition`` (vertex -> unit).
 
-    ``order`` (a topological order of all vertices, default ``dag.order``) fixes the
-    order each unit runs its vertices in. Pass a ``Trace`` to record every start,
+    ``order`` (a topological order of all vertices, default ``dag.order``) ranks each
+    unit's vertices; ``policy`` says whether a unit follows that rank strictly
+    (``"static"``) or runs the first of its vertices whose inputs have arrived
+    (``"ready"``, the executor's workers). Pass a ``Trace`` to record every start,
     finish and message.
     """
     shape = dag_shape(dag)
     n = shape.n
-    _check("flops", flops, n)
     _check("out_bytes", out_bytes, n)
     _check("partition", partition, n)
+    if policy not in ("static", "ready"):
+        raise ParawireError(f"policy: got {policy!r}; use 'static' or 'ready'")
     part = [int(p) for p in partition]
     if min(part) < 0:
         raise ParawireError(f"partition: got unit {min(part)}; units are numbered from 0")
     k = max(part) + 1
-    compute = (np.asarray(flops, dtype=np.float64) / profile.flops_per_s).tolist()
+    compute = vertex_seconds(dag, flops, out_bytes, profile).tolist()
     message = profile.message_s(out_bytes).tolist()
     seq = order if order is not None else shape.order
     if len(seq) != n:
         raise ParawireError(f"order: got {len(seq)} vertices; need all {n}")
 
+    static = policy == "static"
     queues: list[list[int]] = [[] for _ in range(k)]
     position = [0] * n
     for i, v in enumerate(seq):
         queues[part[v]].append(v)
         position[v] = i
-    head = [0] * k
-    unit_free = [0.0] * k
+    head = [0] * k  # static: index of the unit's next vertex in its queue
+    waiting: list[list[int]] = [[] for _ in range(k)]  # ready: positions whose inputs are all in
+    busy = [False] * k
     pending = [len(p) for p in shape.preds]
-    ready = [0.0] * n
-    events: list[tuple[float, int, int]] = []
+    # (time, kind, position, vertex, unit): kind 0 = an input of vertex arrives on unit,
+    # kind 1 = vertex finishes; arrivals at one instant are seen before the unit picks.
+    events: list[tuple[float, int, int, int, int]] = []
     network = Network(profile.network == "shared", k)
     makespan = 0.0
+    done = 0
 
-    def start_ready(u: int) -> None:
-        """Start the unit's next vertices while all their inputs are known."""
-        q = queues[u]
-        while head[u] < len(q) and pending[q[head[u]]] == 0:
+    def arrive(w: int) -> None:
+        pending[w] -= 1
+        if pending[w] == 0 and not static:
+            heapq.heappush(waiting[part[w]], position[w])
+
+    def pick(u: int, now: float) -> None:
+        """If unit ``u`` is idle, start the vertex its policy allows, if any is ready."""
+        if busy[u]:
+            return
+        if static:
+            q = queues[u]
+            if head[u] == len(q) or pending[q[head[u]]]:
+                return
             v = q[head[u]]
-            begin = max(unit_free[u], ready[v])
-            end = begin + compute[v]
-            unit_free[u] = end
             head[u] += 1
-            heapq.heappush(events, (end, position[v], v))
-            if trace is not None:
-                trace.start[v], trace.finish[v], trace.unit[v] = begin, end, u
+        else:
+            if not waiting[u]:
+                return
+            v = seq[heapq.heappop(waiting[u])]
+        busy[u] = True
+        heapq.heappush(events, (now + compute[v], 1, position[v], v, u))
+        if trace is not None:
+            trace.start[v], trace.finish[v], trace.unit[v] = now, now + compute[v], u
 
+    for v in shape.order:
+        if not shape.preds[v] and not static:
+            heapq.heappush(waiting[part[v]], position[v])
     for u in range(k):
-        start_ready(u)
+        pick(u, 0.0)
     while events:
-        now, _, v = heapq.heappop(events)
+        now, kind, _, v, u = heapq.heappop(events)
+        if kind == 0:
+            arrive(v)
+            pick(u, now)
+            continue
         makespan = now
-        src = part[v]
-        arrival = {src: now}
-        for dst in sorted({part[w] for w in shape.succs[v]} - {src}):
-            begin = network.book(src, dst, now, message[v])
-            arrival[dst] = begin + message[v]
+        done += 1
+        busy[u] = False
+        for dst in sorted({part[w] for w in shape.succs[v]} - {u}):
+            begin = network.book(u, dst, now, message[v])
+            end = begin + message[v]
+            for w in shape.succs[v]:
+                if part[w] == dst:
+                    heapq.heappush(events, (end, 0, position[w], w, dst))
             if trace is not None:
-                trace.transfers.append(Transfer(v, src, dst, begin, arrival[dst]))
-        touched = set()
+                trace.transfers.append(Transfer(v, u, dst, begin, end))
         for w in shape.succs[v]:
-            dst = part[w]
-            ready[w] = max(ready[w], arrival[dst])
-            pending[w] -= 1
-            touched.add(dst)
-        for u in sorted(touched):
-            start_ready(u)
-    if any(head[u] < len(queues[u]) for u in range(k)):
+            if part[w] == u:
+                arrive(w)
+        pick(u, now)
+    if done < n:
         raise ParawireError("order: not a topological order of the DAG; some vertex never ran")
     return makespan
 
 
-def critical_path_s(dag: Dag, flops: np.ndarray, profile: DeviceProfile) -> float:
+def critical_path_s(
+    dag: Dag, flops: np.ndarray, profile: DeviceProfile, out_bytes: np.ndarray | None = None
+) -> float:
     """Longest input-to-output path counting compute only (no unit can beat it)."""
     shape = dag_shape(dag)
-    compute = profile.compute_s(flops).tolist()
+    compute = vertex_seconds(dag, flops, out_bytes, profile).tolist()
     longest = [0.0] * shape.n
     for v in shape.order:
         before = max((longest[u] for u in shape.preds[v]), default=0.0)
@@ -263,10 +329,14 @@ def critical_path_s(dag: Dag, flops: np.ndarray, profile: DeviceProfile) -> floa
     return max(longest)
 
 
-def lower_bound(dag: Dag, flops: np.ndarray, k: int, profile: DeviceProfile) -> float:
-    """max(critical-path compute, total compute / k): no placement on k units is faster."""
+def lower_bound(
+    dag: Dag, flops: np.ndarray, k: int, profile: DeviceProfile, out_bytes: np.ndarray | None = None
+) -> float:
+    """max(critical-path compute, total compute / k): no placement on k units is faster.
+
+    Without ``out_bytes`` the profile's bytes term is left out, which keeps it a bound.
+    """
     if k < 1:
         raise ParawireError(f"k: got {k}; need at least one unit")
-    _check("flops", flops, dag_shape(dag).n)
-    total = float(np.sum(profile.compute_s(flops)))
-    return max(critical_path_s(dag, flops, profile), total / k)
+    total = float(np.sum(vertex_seconds(dag, flops, out_bytes, profile)))
+    return max(critical_path_s(dag, flops, profile, out_bytes), total / k)
