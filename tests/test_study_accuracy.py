@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from parawire.cli import main
+from parawire.errors import ParawireError
 from parawire.training.accuracy_study import COLUMNS, StudyConfig, run_study, scatter, summarise
 from parawire.training.data import ImageSet
 from parawire.training.datasets import load_dataset
@@ -107,3 +108,10 @@ def test_cli_writes_csv_table_and_figure(tmp_path, capsys):
     assert "chain/probabilistic" in text and "mean acc" in text
     assert out.exists() and out.with_suffix(".png").stat().st_size > 0
     assert len(out.read_text().splitlines()) == 2
+
+
+def test_rows_of_another_epoch_count_are_refused(tmp_path):
+    out = tmp_path / "acc.csv"
+    out.write_text(",".join(COLUMNS) + "\nresnet,resnet,-,0,0,0,10,0.5,,3,1.0\n")
+    with pytest.raises(ParawireError, match="holds rows trained for 3 epochs, this study 1"):
+        run_study(CONFIG, out)

@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from parawire.errors import ParawireError
 from parawire.spec import ArchitectureSpec
 from parawire.study.store import ResultStore, read_rows
 from parawire.training.baselines import build_baseline, count_params
@@ -130,6 +131,12 @@ def run_study(
     one thread per process is faster than two that spin against other work on the host.
     """
     store = ResultStore.open(out, COLUMNS)
+    stale = {r["epochs"] for r in read_rows(out)} - {str(config.epochs)}
+    if stale:
+        raise ParawireError(
+            f"--out: {out} holds rows trained for {', '.join(sorted(stale))} epochs, this study"
+            f" {config.epochs}; use another --out or the same --epochs"
+        )
     todo = [j for j in jobs(config) if (j.label, j.nodes, j.sample) not in store.done]
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
