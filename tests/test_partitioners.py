@@ -118,3 +118,34 @@ def test_greedy_groups_sequential_paths():
     assert [6, 0, 1, 2] in groups or [6, 0, 1, 2] == next(g for g in groups if 0 in g)
     assert sorted(next(g for g in groups if 5 in g)) == [5, 7]
     assert [3] in groups and [4] in groups
+
+
+def test_incremental_gains_equal_a_fresh_state_after_random_moves():
+    from parawire.plugins.partitioners.kway import state_for
+
+    hg = random_instance(5, n=40, p=0.2)
+    k = 4
+    rng = np.random.default_rng(0)
+    state = state_for(hg, k, 1.0, rng.integers(0, k, hg.num_vertices))
+    for _ in range(200):
+        state.move(int(rng.integers(hg.num_vertices)), int(rng.integers(k)))
+    fresh = state_for(hg, k, 1.0, state.parts)
+    assert np.array_equal(state.phi, fresh.phi)
+    assert np.array_equal(state.benefit, fresh.benefit)
+    assert np.array_equal(state.penalty, fresh.penalty)
+    assert state.km1() == km1(hg, state.parts, k)
+    # the gain of a move is exactly the km1 it saves
+    g = state.gains()
+    before = state.km1()
+    state.move(3, (int(state.parts[3]) + 1) % k)
+    assert before - state.km1() == g[3, state.parts[3]]
+
+
+def test_rebalance_swaps_when_no_single_move_fits():
+    from parawire.plugins.partitioners.kway import state_for
+
+    # limit 10: {6, 5} | {4, 5} moves nothing alone, but swapping 5 and 4 balances
+    hg = Hypergraph.from_arrays(4, [6, 5, 4, 5], [[0, 1, 2, 3]], [1])
+    state = state_for(hg, 2, 0.0, np.array([0, 0, 1, 1]))
+    state.rebalance()
+    assert state.part_weight.tolist() == [10, 10]

@@ -51,10 +51,10 @@ def match(nptr, npins, vptr, vnets, costs, weights, parts, cap, perm):
         partner = -1
         for v in range(n):
             r = rating[v]
-            if r > best and v != u and cluster[v] < 0 and parts[v] == parts[u]:
-                if weights[u] + weights[v] <= cap:
-                    best = r
-                    partner = v
+            fits = weights[u] + weights[v] <= cap
+            if r > best and v != u and cluster[v] < 0 and parts[v] == parts[u] and fits:
+                best = r
+                partner = v
             rating[v] = 0.0
         if partner >= 0:
             cluster[partner] = next_id

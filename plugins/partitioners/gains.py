@@ -13,6 +13,10 @@ State of a k-way partition of a CSR hypergraph (``nptr``/``npins`` pins of each 
 * ``penalty[v, t] = Σ_{e∋v, phi[e, t] = 0} c_e``: what v costs by joining part t;
 * ``gain(v, t) = benefit[v] − penalty[v, t]``: km1 decrease of moving v to t.
 
+Kernels take the hypergraph as one tuple ``graph = (nptr, npins, vptr, vnets, costs,
+weights)`` and the mutable state as ``state = (parts, phi, benefit, penalty, load,
+count)`` (``load``/``count``: weight and vertices per part).
+
 A move only changes ``phi`` on the moved vertex's nets, and only when a count passes
 0, 1 or 2 do the pins' gains change (KaHyPar's delta-gain rules), so a move costs the
 pins of those few nets. All arithmetic is int64: gains are exact, ties are real ties.
@@ -27,8 +31,9 @@ NEG = np.iinfo(np.int64).min // 4  # below any gain: "no move"
 
 
 @njit(cache=True)
-def init_state(nptr, npins, vptr, vnets, costs, parts, k):
+def init_state(graph, parts, k):
     """``phi``, ``benefit``, ``penalty`` of ``parts`` from scratch."""
+    nptr, npins, vptr, vnets, costs, _ = graph
     m = nptr.size - 1
     n = vptr.size - 1
     phi = np.zeros((m, k), np.int64)
@@ -51,8 +56,10 @@ def init_state(nptr, npins, vptr, vnets, costs, parts, k):
 
 
 @njit(cache=True)
-def move(v, t, nptr, npins, vptr, vnets, costs, weights, parts, phi, benefit, penalty, load, count):
+def move(v, t, graph, state):
     """Move v to part t, updating every array in place (delta-gain rules)."""
+    nptr, npins, vptr, vnets, costs, weights = graph
+    parts, phi, benefit, penalty, load, count = state
     s = parts[v]
     if s == t:
         return
@@ -90,10 +97,7 @@ def move(v, t, nptr, npins, vptr, vnets, costs, weights, parts, phi, benefit, pe
 
 
 @njit(cache=True)
-def fm_pass(
-    nptr, npins, vptr, vnets, costs, weights, parts, phi, benefit, penalty, load, count,
-    limit, perm, stall,
-):
+def fm_pass(graph, state, limit, perm, stall):
     """One FM pass; returns the km1 improvement kept (≥ 0).
 
     Repeatedly applies the best feasible move of an unlocked vertex (the target stays
@@ -102,6 +106,8 @@ def fm_pass(
     to the vertex first in ``perm``, then the lowest part. (Letting moves overfill a part
     by one vertex, so that FM can swap, was measured worse.)
     """
+    weights = graph[5]
+    parts, _, benefit, penalty, load, count = state
     n = parts.size
     k = load.size
     locked = np.zeros(n, np.bool_)
@@ -135,7 +141,7 @@ def fm_pass(
         moved[done] = bv
         source[done] = parts[bv]
         done += 1
-        move(bv, bt, nptr, npins, vptr, vnets, costs, weights, parts, phi, benefit, penalty, load, count)
+        move(bv, bt, graph, state)
         locked[bv] = True
         total += top
         if total > best:
@@ -145,21 +151,15 @@ def fm_pass(
         else:
             since_best += 1
     for i in range(done - 1, best_len - 1, -1):
-        move(moved[i], source[i], nptr, npins, vptr, vnets, costs, weights, parts, phi, benefit,
-             penalty, load, count)
+        move(moved[i], source[i], graph, state)
     return best
 
 
 @njit(cache=True)
-def refine(
-    nptr, npins, vptr, vnets, costs, weights, parts, phi, benefit, penalty, load, count,
-    limit, stall, max_passes, seed,
-):
+def refine(graph, state, limit, stall, max_passes, seed):
     """FM passes, each with a fresh random tie-break order, until one finds nothing."""
     np.random.seed(seed)
     for _ in range(max_passes):
-        perm = np.random.permutation(parts.size)
-        gain = fm_pass(nptr, npins, vptr, vnets, costs, weights, parts, phi, benefit, penalty,
-                       load, count, limit, perm, stall)
-        if gain <= 0:
+        perm = np.random.permutation(state[0].size)
+        if fm_pass(graph, state, limit, perm, stall) <= 0:
             return

@@ -8,8 +8,8 @@ the multilevel partitioner tries several kinds and keeps the best:
   straddle a boundary; the order is rotated per try to vary the cut points.
 * ``growing``: greedy hypergraph growing — grow one part at a time from a random seed,
   always absorbing the unassigned vertex with the best km1 gain into the part.
-* ``random``: random order, each vertex to the currently lightest part (balanced, poor
-  cut, but a different basin for FM).
+* ``heaviest_first``: LPT scheduling, the best-balanced start (poor cut); used only when
+  no other start meets a tight limit.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ def chunks(order: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Genera
     return parts
 
 
-def random_balanced(weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def heaviest_first(weights: np.ndarray, k: int) -> np.ndarray:
+    """Heaviest vertex first to the lightest part (LPT scheduling): poor cut, but the
+    best-balanced start, for when the tight limit is the hard part."""
     parts = np.empty(weights.size, dtype=np.int64)
     loads = np.zeros(k, dtype=np.int64)
-    for v in rng.permutation(weights.size):
+    for v in np.argsort(-weights, kind="stable").tolist():
         t = int(np.argmin(loads))
         parts[v] = t
         loads[t] += weights[v]

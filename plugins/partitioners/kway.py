@@ -26,12 +26,13 @@ class KwayState:
 
     def __init__(self, hypergraph: Hypergraph, k: int, limit: int, parts: np.ndarray) -> None:
         self.hg = hypergraph
-        self.csr = (
+        self.graph = (
             hypergraph.net_ptr,
             hypergraph.net_pins,
             hypergraph.vertex_ptr,
             hypergraph.vertex_nets,
             hypergraph.net_costs,
+            hypergraph.vertex_weights,
         )
         self.weights = hypergraph.vertex_weights
         self.k = k
@@ -43,15 +44,14 @@ class KwayState:
     def reset(self, parts: np.ndarray) -> None:
         """Recompute every derived array for ``parts``."""
         self.parts = np.array(parts, dtype=np.int64)
-        self.phi, self.benefit, self.penalty = gains.init_state(*self.csr, self.parts, self.k)
+        self.phi, self.benefit, self.penalty = gains.init_state(self.graph, self.parts, self.k)
         self.part_weight = np.zeros(self.k, dtype=np.int64)
         np.add.at(self.part_weight, self.parts, self.weights)
         self.counts = np.bincount(self.parts, minlength=self.k).astype(np.int64)
 
-    def _arrays(self) -> tuple:
-        """Everything a kernel updates, in the kernels' argument order."""
-        return (*self.csr, self.weights, self.parts, self.phi, self.benefit, self.penalty,
-                self.part_weight, self.counts)
+    def _state(self) -> tuple:
+        """The arrays a kernel updates, in the kernels' order."""
+        return self.parts, self.phi, self.benefit, self.penalty, self.part_weight, self.counts
 
     # --- objective -----------------------------------------------------------------
     def km1(self) -> int:
@@ -74,11 +74,11 @@ class KwayState:
 
     # --- moves ---------------------------------------------------------------------
     def move(self, v: int, t: int) -> None:
-        gains.move(v, t, *self._arrays())
+        gains.move(v, t, self.graph, self._state())
 
     def refine(self, stall: int, seed: int, max_passes: int = 10) -> None:
         """k-way FM passes (see :func:`gains.fm_pass`) until one finds nothing."""
-        gains.refine(*self._arrays(), self.limit, stall, max_passes, seed)
+        gains.refine(self.graph, self._state(), self.limit, stall, max_passes, seed)
 
     def fill_empty(self) -> None:
         """Give every empty part one vertex (best gain, from a part with ≥ 2 vertices)."""
@@ -91,7 +91,8 @@ class KwayState:
 
     def rebalance(self) -> None:
         """Move vertices out of overweight parts, least km1 damage first, until the limit
-        holds or no single move helps (then the caller warns)."""
+        holds; when no move fits, the single move or swap that cuts the total overload
+        most; stop when none does (then the caller warns)."""
         while True:
             over = self.part_weight > self.limit
             if not over.any():
@@ -100,18 +101,41 @@ class KwayState:
             ok = self.feasible() & source
             if ok.any():
                 g = np.where(ok, self.gains(), NEG)
-            else:  # no move fits: take the one that cuts the total overload most
-                w = self.weights[:, None]
-                after = np.maximum(self.part_weight[self.parts][:, None] - w - self.limit, 0)
-                after = after + np.maximum(self.part_weight[None, :] + w - self.limit, 0)
-                before = (self.part_weight[self.parts] - self.limit)[:, None]
-                ok = source & (after < before) & (self.counts[self.parts] > 1)[:, None]
-                ok[self.rows, self.parts] = False
-                if not ok.any():
-                    return
-                g = np.where(ok, before - after, NEG)
-            v, t = np.unravel_index(int(np.argmax(g)), g.shape)
+                v, t = np.unravel_index(int(np.argmax(g)), g.shape)
+                self.move(int(v), int(t))
+            elif not self._cut_overload():
+                return
+
+    def _excess(self, weight: np.ndarray) -> np.ndarray:
+        return np.maximum(weight - self.limit, 0)
+
+    def _cut_overload(self) -> bool:
+        """Apply the move or swap that lowers Σ overload most; False if none lowers it.
+
+        Swaps matter at tight ε with heavy, uneven vertices (FLOPs): no vertex fits
+        anywhere, but trading a heavy one for a lighter one does."""
+        w, parts, load = self.weights, self.parts, self.part_weight
+        own = load[parts]
+        before = self._excess(own)[:, None] + self._excess(load)[None, :]
+        after = self._excess(own[:, None] - w[:, None]) + self._excess(load[None, :] + w[:, None])
+        single = np.where(self.counts[parts][:, None] > 1, before - after, 0)
+        single[self.rows, parts] = 0
+        # swap u (in s) with v (in t): s gets w_v − w_u, t gets w_u − w_v
+        delta = w[None, :] - w[:, None]  # [u, v] = w_v − w_u
+        pair_before = self._excess(own)[:, None] + self._excess(own)[None, :]
+        pair_after = self._excess(own[:, None] + delta) + self._excess(own[None, :] - delta)
+        swap = np.where(parts[:, None] != parts[None, :], pair_before - pair_after, 0)
+        if max(single.max(), swap.max()) <= 0:
+            return False
+        if single.max() >= swap.max():
+            v, t = np.unravel_index(int(np.argmax(single)), single.shape)
             self.move(int(v), int(t))
+        else:
+            u, v = np.unravel_index(int(np.argmax(swap)), swap.shape)
+            s, t = int(parts[u]), int(parts[v])
+            self.move(int(u), t)
+            self.move(int(v), s)
+        return True
 
 
 def check_args(hg: Hypergraph, k: int, eps: float) -> None:

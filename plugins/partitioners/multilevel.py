@@ -3,7 +3,8 @@
 1. A portfolio of initial partitions (:mod:`.initial`: greedy hypergraph growing,
    topological chunks; plus METIS on the clique expansion, which is
    cheap and often lands in a good basin), each repaired (no empty unit, balance limit)
-   and polished by k-way FM (:mod:`.gains`, compiled).
+   and polished by k-way FM (:mod:`.gains`, compiled). If none meets the balance
+   limit, a heaviest-first (LPT) start is polished too.
 2. The best few go through V-cycles (:mod:`.coarsen`): contract inside the current
    parts, refine from the coarsest level back down, keep the result if it is better.
 3. The winner is the balanced one with the least km1; if none is balanced, the least
@@ -97,6 +98,9 @@ def partition(
     for index, start in enumerate(starts):
         state = _polish(hypergraph, k, limit, start, rng, stall)
         pool.append((state.overload(), state.km1(), index, state.parts.copy()))
+    if min(pool, key=lambda c: c[:3])[0] > 0:  # the limit is the hard part: try LPT too
+        state = _polish(hypergraph, k, limit, initial.heaviest_first(weights, k), rng, stall)
+        pool.append((state.overload(), state.km1(), len(pool), state.parts.copy()))
     pool.sort(key=lambda c: c[:3])
 
     best = pool[0]
