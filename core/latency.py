@@ -6,7 +6,7 @@ simple so that a study can call it thousands of times and a person can check it 
 
 * **Compute.** Vertex ``v`` takes ``flops[v] / profile.flops_per_s`` seconds on its unit,
   plus the profile's fixed costs (:func:`vertex_seconds`): ``vertex_overhead_s`` per
-  vertex, ``input_overhead_s`` per incoming edge and the bytes its aggregation reads
+  vertex, ``input_overhead_s`` per input beyond the first, and the bytes its inputs hold
   (the inputs' ``out_bytes``) at ``memory_bytes_per_s``. ``flops`` are multiply-adds,
   the convention of ``parawire.cost.Costs.flops``, so ``flops_per_s`` is multiply-adds
   per second. A unit computes one vertex at a time.
@@ -45,10 +45,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
 from parawire.dag import Dag
 from parawire.errors import ParawireError
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DeviceProfile(BaseModel):
@@ -66,15 +65,16 @@ class DeviceProfile(BaseModel):
     message_latency_s: float = Field(ge=0, description="fixed cost of one message")
     network: Literal["shared", "switched"] = "shared"
     vertex_overhead_s: float = Field(0.0, ge=0, description="fixed cost of running one vertex")
-    input_overhead_s: float = Field(0.0, ge=0, description="fixed cost per incoming edge")
+    input_overhead_s: float = Field(0.0, ge=0, description="fixed cost per input beyond the first")
     memory_bytes_per_s: float | None = Field(
         None, gt=0, description="rate of reading a vertex's inputs; None: free")
     source: str = ""
 
     def compute_s(self, flops: np.ndarray, inputs: np.ndarray | float = 0,
                   in_bytes: np.ndarray | float = 0) -> np.ndarray:
-        """Seconds per vertex on one unit, from its MACs, its number of inputs and the
-        bytes those inputs hold (both default 0: then only flops and the fixed cost)."""
+        """Seconds per vertex on one unit, from its MACs, its inputs beyond the first
+        (each adds aggregation work: scaling, sigmoid, weighted add) and the bytes all
+        its inputs hold (both default 0: then only MACs and the fixed cost)."""
         seconds = np.asarray(flops, dtype=np.float64) / self.flops_per_s + self.vertex_overhead_s
         if self.input_overhead_s:
             seconds = seconds + self.input_overhead_s * np.asarray(inputs, dtype=np.float64)
@@ -152,7 +152,7 @@ def dag_shape(dag: Dag) -> _Shape:
             succs=tuple(dag.succs[v] for v in range(n)),
             edge_src=edges[:, 0],
             edge_dst=edges[:, 1],
-            inputs=np.array([len(p) for p in preds], dtype=np.float64),
+            inputs=np.array([max(len(p) - 1, 0) for p in preds], dtype=np.float64),
         )
         _shapes[dag] = shape
     return shape
@@ -197,7 +197,7 @@ def vertex_seconds(
     dag: Dag, flops: np.ndarray, out_bytes: np.ndarray | None, profile: DeviceProfile
 ) -> np.ndarray:
     """Seconds each vertex computes on one unit (:meth:`DeviceProfile.compute_s`), with
-    its number of inputs and the bytes they hold taken from the DAG and ``out_bytes``
+    its inputs beyond the first and the bytes all inputs hold taken from the DAG and ``out_bytes``
     (``None``: no bytes term, which can only lower the result)."""
     shape = dag_shape(dag)
     _check("flops", flops, shape.n)

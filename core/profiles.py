@@ -12,13 +12,17 @@ The numbers and the reasoning behind them are in docs/latency.md. In short:
   trips are 0.2–0.5 ms, plus TCP and ZeroMQ framing).
 * ``lan`` — desktop CPUs (4 cores each, PyTorch's intra-op threads, which scale the
   block ~2× over one thread) on switched gigabit Ethernet: 40 GMAC/s per unit, 117.5 MB/s TCP goodput per link, 0.1 ms per message.
-* ``local`` — this machine, from :func:`calibrate`: the measured rate of a
-  ReLU–depthwise–pointwise–BN block on one torch thread, and a ZeroMQ TCP loopback
-  round trip for latency and bandwidth. Cached as JSON, so it is measured once.
+* ``local`` — this machine, from :func:`calibrate`: real parawire blocks (two small
+  calibration networks built with ``parawire.nn``, run vertex by vertex on one torch
+  thread) fitted by least squares to MACs / rate + per-vertex and per-input fixed
+  costs + bytes read / memory rate; and the executor's own message path (protocol
+  encode, ZeroMQ ipc, decode into a tensor) for per-message latency and bandwidth.
+  Cached as JSON, so it is measured once.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -26,8 +30,10 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 from parawire.errors import ParawireError
 from parawire.latency import DeviceProfile
+from parawire.spec import ArchitectureSpec
 
 EDGE = DeviceProfile(
     name="edge",
@@ -47,12 +53,23 @@ LAN = DeviceProfile(
 )
 SHIPPED = {p.name: p for p in (EDGE, LAN)}
 KNOWN = (*SHIPPED, "local")
+CALIBRATION_VERSION = 2
+# Networks whose blocks calibrate ``local``: a sparse (DP) and a dense (ER) one, so the
+# fit sees single-input blocks and wide aggregations; seeds differ from the usual 0.
+CALIBRATION_SPECS = (
+    ArchitectureSpec(generator="dp", nodes=40, seed=101, input_shape=(3, 32, 32)),
+    ArchitectureSpec(generator="er", nodes=40, seed=101, input_shape=(3, 32, 32)),
+)
 
 
 def cache_path() -> Path:
-    """Where ``local`` is cached: $XDG_CACHE_HOME/parawire or ~/.cache/parawire."""
+    """Where ``local`` is cached: $XDG_CACHE_HOME/parawire or ~/.cache/parawire.
+
+    The file name carries the calibration's version, so a profile measured by an older
+    calibration (which lacked the fixed per-vertex costs) is not silently reused.
+    """
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "parawire" / "profile-local.json"
+    return Path(root) / "parawire" / f"profile-local-v{CALIBRATION_VERSION}.json"
 
 
 def get_profile(name: str, path: Path | None = None) -> DeviceProfile:
@@ -64,8 +81,9 @@ def get_profile(name: str, path: Path | None = None) -> DeviceProfile:
     raise ParawireError(f"profile: got {name!r}; known profiles: {', '.join(KNOWN)}")
 
 
-def calibrate(seconds: float = 2.0, path: Path | None = None, refresh: bool = False) -> DeviceProfile:
-    """Measure this machine (about ``seconds`` in all) and cache the profile as JSON.
+def calibrate(seconds: float = 2.5, path: Path | None = None, refresh: bool = False) -> DeviceProfile:
+    """Measure this machine (about ``seconds`` of measuring, plus building two small
+    networks) and cache the profile as JSON.
 
     An existing cache is returned as is unless ``refresh``. torch and zmq are imported
     here only, so the rest of the latency model stays import-light.
@@ -77,89 +95,155 @@ def calibrate(seconds: float = 2.0, path: Path | None = None, refresh: bool = Fa
         except ValueError as exc:
             raise ParawireError(f"profile cache {path}: unreadable ({exc.__class__.__name__}); "
                                 "delete it or calibrate with refresh=True") from exc
-    rate = measure_block_rate(seconds / 2)
-    latency, bandwidth = measure_loopback(seconds / 2)
+    features, seconds_per_vertex = measure_vertices(seconds * 2 / 3)
+    rate, per_vertex, per_input, memory = fit_compute(features, seconds_per_vertex)
+    latency, bandwidth = measure_messages(seconds / 3)
     profile = DeviceProfile(
         name="local",
         flops_per_s=rate,
         bandwidth_bytes_per_s=bandwidth,
         message_latency_s=latency,
         network="switched",
-        source=f"calibrated {time.strftime('%Y-%m-%d')}: torch 1 thread, zmq tcp loopback",
+        vertex_overhead_s=per_vertex,
+        input_overhead_s=per_input,
+        memory_bytes_per_s=memory,
+        source=f"calibrated {time.strftime('%Y-%m-%d')} (v{CALIBRATION_VERSION}): parawire blocks on "
+               "1 torch thread (CPU time), executor protocol over zmq ipc",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(profile.model_dump(), indent=2) + "\n")
     return profile
 
 
-def measure_block_rate(seconds: float, channels: int = 64, size: int = 28) -> float:
-    """Multiply-adds per second of ReLU–depthwise 3×3–pointwise–BN on one torch thread.
+def measure_vertices(seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex features ``[MACs, inputs beyond the first, input bytes, 1]`` and CPU seconds of the
+    :data:`CALIBRATION_SPECS` networks, one torch thread.
 
-    MACs are counted as core/cost.py counts them (convs only), so the rate converts
-    ``Costs.flops`` straight into seconds.
+    Each pass runs a whole network vertex by vertex in topological order (so caches are
+    as cold as in a real inference, unlike timing one block in a loop) and the median
+    over passes is kept. Thread CPU time rather than wall time: other jobs on a shared
+    machine then inflate the numbers much less, and the model is meant for a machine
+    that is not shared.
     """
     import torch
-    from torch import nn
+    from parawire.architecture import build_architecture
+    from parawire.latency import dag_shape
+    from parawire.nn import build_network
 
-    block = nn.Sequential(
-        nn.ReLU(),
-        nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False),
-        nn.Conv2d(channels, channels, 1, bias=False),
-        nn.BatchNorm2d(channels),
-    ).eval()
-    x = torch.randn(1, channels, size, size)
-    macs = channels * size * size * 9 + channels * channels * size * size
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    features, times = [], []
     try:
-        with torch.inference_mode():
-            times = _repeat(lambda: block(x), seconds)
+        for spec in CALIBRATION_SPECS:
+            arch = build_architecture(spec)
+            net = build_network(arch).eval()
+            dag, shape = arch.dag, dag_shape(arch.dag)
+            x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(0))
+            blocks = [net.blocks[str(v)] for v in range(shape.n)]
+            with torch.inference_mode():
+                passes = _repeat(functools.partial(_timed_pass, dag.order, shape.preds, blocks, x),
+                                 seconds / len(CALIBRATION_SPECS), least=3)
+            out_bytes = arch.costs.out_bytes.astype(np.float64)
+            in_bytes = np.bincount(shape.edge_dst, weights=out_bytes[shape.edge_src], minlength=shape.n)
+            features.append(np.column_stack([arch.costs.flops, shape.inputs, in_bytes, np.ones(shape.n)]))
+            times.append(np.median(np.array(passes), axis=0))
     finally:
         torch.set_num_threads(threads)
-    return macs / statistics.median(times)
+    return np.vstack(features), np.concatenate(times)
 
 
-def measure_loopback(seconds: float, big: int = 4 << 20) -> tuple[float, float]:
-    """(one-way seconds per message, bytes per second) over ZeroMQ TCP on 127.0.0.1.
+def _timed_pass(order, preds, blocks, x) -> list[float]:
+    """One inference vertex by vertex; thread CPU seconds of each vertex."""
+    values, spent = {}, [0.0] * len(blocks)
+    for v in order:
+        inputs = [values[p] for p in preds[v]] or [x]
+        t0 = time.thread_time()
+        values[v] = blocks[v](inputs)
+        spent[v] = time.thread_time() - t0
+    return spent
 
-    Latency is half the median round trip of a 1-byte message; bandwidth comes from
-    the extra round-trip time of a ``big``-byte message over the small one.
+
+def fit_compute(features: np.ndarray, seconds: np.ndarray) -> tuple[float, float, float, float | None]:
+    """Least squares ``seconds ≈ features @ [1/rate, per extra input, 1/memory rate, per vertex]``
+    with every coefficient ≥ 0: a term whose unconstrained coefficient comes out
+    negative is dropped and the rest refitted (four features, so this is exact enough
+    and needs numpy only). Returns (MAC/s, s per vertex, s per input, bytes/s or None).
     """
+    if features.ndim != 2 or features.shape[1] != 4 or len(features) != len(seconds):
+        raise ParawireError(f"fit_compute: need an (n, 4) feature matrix and n times; got "
+                            f"{features.shape} and {len(seconds)}")
+    keep = [0, 1, 2, 3]
+    while True:
+        coef, *_ = np.linalg.lstsq(features[:, keep], seconds, rcond=None)
+        if (coef >= 0).all() or len(keep) == 1:
+            break
+        keep.pop(int(np.argmin(coef)))
+    full = np.zeros(4)
+    full[keep] = np.maximum(coef, 0)
+    if full[0] <= 0:
+        raise ParawireError("calibration: compute time does not grow with MACs; the machine was "
+                            "too busy to measure, calibrate again with refresh=True")
+    return 1 / full[0], float(full[3]), float(full[1]), (1 / full[2] if full[2] > 0 else None)
+
+
+def measure_messages(seconds: float, small: int = 64, big: int = 1 << 20) -> tuple[float, float]:
+    """(one-way seconds per message, bytes per second) of the executor's message path.
+
+    A float32 tensor is encoded with ``protocol.tensor_frames``, sent over ZeroMQ ipc,
+    decoded (``protocol.decode``, ``torch.frombuffer``) and sent back the same way, as
+    workers do with activations. Latency is half the median round trip of a
+    ``small``-byte tensor; bandwidth comes from the extra time of a ``big``-byte one.
+    """
+    import tempfile
+
+    import torch
     import zmq
+    from parawire.executor.protocol import Kind, decode, tensor_frames
+
+    def frames(tensor: torch.Tensor) -> list:
+        return tensor_frames(Kind.TENSOR, tensor, request=1, vertex=0)
 
     ctx = zmq.Context()
-    server = ctx.socket(zmq.PAIR)
-    port = server.bind_to_random_port("tcp://127.0.0.1")
-    client = ctx.socket(zmq.PAIR)
-    client.connect(f"tcp://127.0.0.1:{port}")
+    with tempfile.TemporaryDirectory(prefix="parawire-cal-") as tmp:
+        address = f"ipc://{tmp}/echo"
+        server, client = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+        server.bind(address)
+        client.connect(address)
 
-    def echo() -> None:
-        while (msg := server.recv(copy=False)).bytes != b"stop":
-            server.send(b"k" if len(msg) > 1 else msg, copy=False)
+        def echo() -> None:
+            while True:
+                message = decode(server.recv_multipart(copy=False))
+                if message.vertex == 1:
+                    return
+                server.send_multipart(frames(message.tensor), copy=False)
 
-    thread = threading.Thread(target=echo, daemon=True)
-    thread.start()
-    payload = b"x" * big
-    try:
-        small = _repeat(lambda: (client.send(b"p"), client.recv()), seconds / 2)
-        large = _repeat(lambda: (client.send(payload, copy=False), client.recv()), seconds / 2)
-        client.send(b"stop")
-        thread.join(timeout=5)
-    finally:
-        client.close(linger=0)
-        server.close(linger=0)
-        ctx.term()
-    rtt_small, rtt_large = statistics.median(small), statistics.median(large)
-    return rtt_small / 2, big / max(rtt_large - rtt_small, 1e-9)
+        def round_trip(tensor: torch.Tensor) -> None:
+            client.send_multipart(frames(tensor), copy=False)
+            decode(client.recv_multipart(copy=False))
+
+        thread = threading.Thread(target=echo, daemon=True)
+        thread.start()
+        little, large = torch.zeros(small // 4), torch.zeros(big // 4)
+        try:
+            rtt_small = statistics.median(_repeat(lambda: round_trip(little), seconds / 2))
+            rtt_large = statistics.median(_repeat(lambda: round_trip(large), seconds / 2))
+            client.send_multipart(tensor_frames(Kind.TENSOR, little, request=1, vertex=1))
+            thread.join(timeout=5)
+        finally:
+            client.close(linger=0)
+            server.close(linger=0)
+            ctx.term()
+    return rtt_small / 2, 2 * (big - small) / max(rtt_large - rtt_small, 1e-9)
 
 
-def _repeat(call, seconds: float, least: int = 5) -> list[float]:
-    """Wall times of ``call`` after one warm-up, repeated for ``seconds`` (at least ``least``)."""
+def _repeat(call, seconds: float, least: int = 5) -> list:
+    """Results of ``call`` (wall seconds when it returns None) after one warm-up,
+    repeated for ``seconds`` of wall time (at least ``least`` times)."""
     call()
-    times: list[float] = []
+    results: list = []
     deadline = time.perf_counter() + seconds
-    while len(times) < least or time.perf_counter() < deadline:
+    while len(results) < least or time.perf_counter() < deadline:
         t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    return times
+        value = call()
+        results.append(time.perf_counter() - t0 if value is None else value)
+    return results

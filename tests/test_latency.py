@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
-
 from parawire.dag import to_dag
 from parawire.errors import ParawireError
 from parawire.latency import DeviceProfile, Trace, lower_bound, simulate
+from pydantic import ValidationError
 
 
 def unit_profile(latency: float = 0.0, network: str = "shared") -> DeviceProfile:
@@ -142,3 +141,45 @@ def test_makespan_bounded_below_and_above(instance):
     # every message is a distinct (vertex, other consuming unit) pair
     expected = {(v, int(part[w])) for v in dag.graph for w in dag.succs[v] if part[w] != part[v]}
     assert sorted((t.vertex, t.dst) for t in trace.transfers) == sorted(expected)
+
+
+def test_fixed_costs_per_vertex_per_extra_input_and_per_byte_read():
+    # input=3 -> 0, input -> 1, 0 -> 2, 1 -> 2; vertex 2 has two inputs (one extra).
+    dag = dag_of(3, [(0, 2), (1, 2)])
+    out_bytes = arr({3: 10, 0: 4, 1: 6, 2: 2, 4: 0}, 5)
+    profile = DeviceProfile(name="p", flops_per_s=1.0, bandwidth_bytes_per_s=1.0, message_latency_s=0.0,
+                            vertex_overhead_s=0.5, input_overhead_s=2.0, memory_bytes_per_s=2.0)
+    # per vertex: 1 flop + 0.5 fixed + 2 per extra input + bytes read / 2
+    # 3: 1.5; 0: 1.5 + 10/2 = 6.5; 1: 6.5; 2: 1.5 + 2 + 10/2 = 8.5; 4: 1.5 + 2/2 = 2.5
+    assert simulate(dag, np.ones(5), out_bytes, np.zeros(5, int), profile) == 1.5 + 6.5 + 6.5 + 8.5 + 2.5
+    # without out_bytes the bound drops the bytes term: path 3-0-2-4 = 1.5 + 1.5 + 3.5 + 1.5
+    assert lower_bound(dag, np.ones(5), 1, profile) == 1.5 + 1.5 + 1.5 + 3.5 + 1.5
+    assert lower_bound(dag, np.ones(5), 1, profile, out_bytes) == 25.5
+
+
+def test_ready_policy_runs_what_has_arrived():
+    # the static-order case above: with policy="ready" unit 0 runs 2 while 1's input travels.
+    dag = dag_of(3, [(0, 1)])
+    part = arr({3: 0, 0: 1, 1: 0, 2: 0, 4: 0}, 5)
+    trace = Trace()
+    makespan = simulate(dag, np.ones(5), np.full(5, 4.0), part, unit_profile(), policy="ready", trace=trace)
+    # input [0,1] -> 2 [1,2]; send [1,5] -> 0 [5,6] -> send [6,10] -> 1 [10,11] -> out [11,12]
+    assert (trace.start[2], trace.start[1], makespan) == (1.0, 10.0, 12.0)
+    with pytest.raises(ParawireError, match="^policy: got 'eager'; use 'static' or 'ready'$"):
+        simulate(dag, np.ones(5), np.ones(5), part, unit_profile(), policy="eager")
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances())
+def test_ready_policy_keeps_the_bounds(instance):
+    dag, flops, out_bytes, part, network = instance
+    profile = DeviceProfile(name="p", flops_per_s=1e6, bandwidth_bytes_per_s=1e5, message_latency_s=1e-4,
+                            network=network, vertex_overhead_s=1e-5, input_overhead_s=2e-5,
+                            memory_bytes_per_s=1e7)
+    trace = Trace()
+    makespan = simulate(dag, flops, out_bytes, part, profile, policy="ready", trace=trace)
+    k = int(part.max()) + 1
+    assert makespan >= lower_bound(dag, flops, k, profile, out_bytes) * (1 - 1e-12)
+    assert len(trace.start) == len(flops)
+    if k == 1:
+        assert makespan == pytest.approx(simulate(dag, flops, out_bytes, part, profile))

@@ -126,7 +126,8 @@ def plan_for(
         from parawire.latency import simulate
 
         predicted = float(
-            simulate(arch.dag, arch.costs.flops, arch.costs.out_bytes, np.asarray(partition), profile)
+            simulate(arch.dag, arch.costs.flops, arch.costs.out_bytes, np.asarray(partition), profile,
+                     policy="ready")
         )
     return Plan.build(
         arch.dag, partition, out_bytes=arch.costs.out_bytes, predicted_latency_s=predicted, units=units
