@@ -35,10 +35,10 @@ SMALL = 120  # below this many vertices the tries grow as SMALL // n
 class MultilevelParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tries: int = Field(2, ge=1, description="initial partitions per randomised algorithm (at least 120/n)")
-    keep: int = Field(2, ge=1, description="best initial partitions that enter V-cycles")
+    tries: int = Field(4, ge=1, description="initial partitions per randomised algorithm (at least 120/n)")
+    keep: int = Field(3, ge=1, description="best initial partitions that enter V-cycles")
     vcycles: int = Field(2, ge=0, description="V-cycles per kept partition (stops early)")
-    stall: int = Field(0, ge=0, description="FM moves without improvement before a pass stops; 0 = n/4 + 10")
+    stall: int = Field(0, ge=0, description="FM moves without improvement before a pass stops; 0 = n/8 + 10")
 
 
 Candidate = tuple[int, float, int, np.ndarray]  # (overload, km1, tie-break index, parts)
@@ -85,7 +85,7 @@ def partition(
     weights = hypergraph.vertex_weights
     limit = balance_limit(hypergraph.total_weight, k, eps)
     n = weights.size
-    stall = params.stall or n // 4 + 10
+    stall = params.stall or n // 8 + 10
     order = hypergraph.order if hypergraph.order is not None else np.arange(n)
 
     tries = max(params.tries, SMALL // n)  # tiny hypergraphs: tries are cheap, so more
