@@ -149,3 +149,20 @@ def test_rebalance_swaps_when_no_single_move_fits():
     state = state_for(hg, 2, 0.0, np.array([0, 0, 1, 1]))
     state.rebalance()
     assert state.part_weight.tolist() == [10, 10]
+
+
+def test_coarsening_preserves_km1_and_weights():
+    from parawire.plugins.partitioners.coarsen import hierarchy
+    from parawire.plugins.partitioners.kway import state_for
+
+    hg = random_instance(6, n=40, p=0.2)
+    k = 3
+    parts = np.random.default_rng(1).integers(0, k, hg.num_vertices)
+    levels = hierarchy(hg, parts, float(hg.total_weight), 2 * k, np.random.default_rng(2))
+    assert levels and levels[-1].hypergraph.num_vertices < hg.num_vertices
+    fine_parts, coarse = parts, hg
+    for level in levels:  # each level: same km1 and total weight, clusters inside parts
+        assert np.array_equal(level.parts[level.cluster], fine_parts)
+        assert level.hypergraph.total_weight == hg.total_weight
+        assert state_for(level.hypergraph, k, 1.0, level.parts).km1() == km1(coarse, fine_parts, k)
+        fine_parts, coarse = level.parts, level.hypergraph
