@@ -10,9 +10,7 @@ benchmarked: on a shared 2-core host OpenMP's spinning threads made one epoch 35
 
 from __future__ import annotations
 
-import pytest
 import torch
-
 from parawire.architecture import build_architecture
 from parawire.nn import build_network
 from parawire.spec import ArchitectureSpec
@@ -33,7 +31,7 @@ def test_bench_train_epoch_dp40_digits(benchmark):
     try:
         with deterministic():
             train_epoch(net, optimizer, data[0], 64, seed=0, epoch=next(epochs))  # warm-up
-            loss, seen = benchmark.pedantic(
+            _loss, seen = benchmark.pedantic(
                 lambda: train_epoch(net, optimizer, data[0], 64, seed=0, epoch=next(epochs)),
                 rounds=3, iterations=1,
             )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from parawire.errors import ParawireError
 from parawire.training.baselines import build_baseline, count_params
 

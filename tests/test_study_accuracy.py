@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-
 from parawire.cli import main
 from parawire.errors import ParawireError
 from parawire.training.accuracy_study import COLUMNS, StudyConfig, run_study, scatter, summarise
@@ -43,7 +42,6 @@ def _without_time(rows):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
-@pytest.mark.slow
 def test_rows_for_each_generator_and_baseline(tmp_path, small_digits):
     rows = run_study(CONFIG, tmp_path / "acc.csv", data=small_digits)
     with open(tmp_path / "acc.csv", newline="") as fh:
@@ -57,7 +55,6 @@ def test_rows_for_each_generator_and_baseline(tmp_path, small_digits):
     assert {r["seed"] for r in rows if r["family"] == "dp"} == {"0", "1"}
 
 
-@pytest.mark.slow
 def test_interrupted_study_resumes_to_the_same_table(tmp_path, small_digits):
     whole = run_study(CONFIG, tmp_path / "whole.csv", data=small_digits)
 

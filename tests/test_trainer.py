@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-
 from parawire.errors import ParawireError
 from parawire.training.baselines import build_baseline
 from parawire.training.datasets import load_dataset

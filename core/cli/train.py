@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from parawire.errors import ParawireError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-from parawire.errors import ParawireError
 
 DATASET_HELP = "digits (bundled, default), cifar10:PATH (python batches) or folder:PATH"
 

@@ -15,13 +15,12 @@ name for a baseline — and ``family`` and ``staging`` repeat its parts for read
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
-from typing import Callable, Iterator
 
 import torch
-
 from parawire.errors import ParawireError
 from parawire.spec import ArchitectureSpec
 from parawire.study.store import ResultStore, read_rows
@@ -77,10 +76,10 @@ def jobs(config: StudyConfig) -> Iterator[Job]:
 
 
 def spec_for(job: Job, config: StudyConfig) -> ArchitectureSpec:
-    fields = dict(
-        generator=job.family, staging=job.staging, nodes=job.nodes, seed=job.seed,
-        base_channels=config.base_channels, channel_cap=config.channel_cap,
-    )
+    fields = {
+        "generator": job.family, "staging": job.staging, "nodes": job.nodes, "seed": job.seed,
+        "base_channels": config.base_channels, "channel_cap": config.channel_cap,
+    }
     if config.aggregation is not None:
         fields["aggregation"] = config.aggregation
     return ArchitectureSpec.parse(fields, source="study accuracy")

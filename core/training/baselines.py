@@ -17,10 +17,9 @@ folders alike. :func:`build_baseline` seeds the initialisation from the seed alo
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from parawire.errors import ParawireError
 from parawire.rng import derived_seed
+from torch import nn
 
 
 class CifarNet(nn.Module):

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
-
 from parawire.errors import ParawireError
+from safetensors.torch import load_file, save_file
 
 INDEX = "checkpoint.json"
 FORMAT = 1

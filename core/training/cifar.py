@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from parawire.errors import ParawireError
 from parawire.training.data import DatasetInfo, ImageSet
 from parawire.training.transforms import Augment

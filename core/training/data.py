@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
 from parawire.training.transforms import Augment, normalise
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
 from parawire.training.data import DatasetInfo, ImageSet, channel_stats
 
 SPLIT_SEED = 0

@@ -11,14 +11,13 @@ and the final weights are bit-identical (tested).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
-
 from parawire.errors import ParawireError
 from parawire.rng import derived_seed
 from parawire.training.checkpoint import load_checkpoint, read_index, save_checkpoint
