@@ -69,11 +69,13 @@ def test_resume_after_interrupt_gives_bitwise_same_weights(digits, tmp_path):
     ]
 
 
-def test_seed_changes_the_run_and_resume_refuses_another_seed(digits, tmp_path):
-    one, two = small_net(), small_net()
+def test_same_seed_same_weights_other_seed_differs_and_resume_refuses_it(digits, tmp_path):
+    one, two, again = small_net(), small_net(), small_net()
     train(one, digits, epochs=1, seed=1, checkpoint_dir=tmp_path)
     train(two, digits, epochs=1, seed=2)
+    train(again, digits, epochs=1, seed=1)
     assert not torch.equal(one.state_dict()["features.0.weight"], two.state_dict()["features.0.weight"])
+    assert all(torch.equal(a, b) for a, b in zip(one.state_dict().values(), again.state_dict().values()))
     with pytest.raises(ParawireError, match="checkpoint in .* has seed 1, this run 2"):
         train(small_net(), digits, epochs=2, seed=2, checkpoint_dir=tmp_path, resume=True)
 
