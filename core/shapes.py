@@ -138,9 +138,7 @@ def stage_flags(spec: ArchitectureSpec, dag: Dag) -> np.ndarray:
     from parawire.spec import resolve_params
 
     record = get_plugins().staging.get(spec.staging)
-    # The spec has no staging-parameter field yet; read one if a later spec adds it.
-    raw = getattr(spec, "staging_params", None) or {}
-    params = resolve_params(record.params, raw, where=f"staging_params[{spec.staging}]")
+    params = resolve_params(record.params, spec.staging_params, where=f"staging_params[{spec.staging}]")
     flags = record.assign(dag=dag, spec=spec, params=params, rng=rng(spec.seed, "staging"))
     return np.asarray(flags, dtype=bool)
 
