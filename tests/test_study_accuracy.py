@@ -88,9 +88,10 @@ def test_summary_means_bests_and_per_million():
 
 def test_scatter_writes_a_png(tmp_path):
     rows = [
-        {"generator": "dp/p", "params": "5", "accuracy": "0.9", "cs": "2"},
-        {"generator": "er/p", "params": "5", "accuracy": "0.7", "cs": "3"},
-        {"generator": "resnet", "params": "5", "accuracy": "0.95", "cs": ""},
+        {"generator": "dp/p", "family": "dp", "staging": "p", "accuracy": "0.9", "cs": "2"},
+        {"generator": "dp/g", "family": "dp", "staging": "g", "accuracy": "0.8", "cs": "2"},
+        {"generator": "er/p", "family": "er", "staging": "p", "accuracy": "0.7", "cs": "3"},
+        {"generator": "resnet", "family": "resnet", "staging": "-", "accuracy": "0.95", "cs": ""},
     ]
     path = scatter(rows, tmp_path / "fig.png", "test")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000

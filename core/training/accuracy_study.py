@@ -14,6 +14,7 @@ name for a baseline — and ``family`` and ``staging`` repeat its parts for read
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -184,26 +185,36 @@ def summarise(rows: list[dict[str, str]]) -> list[Summary]:
 
 
 def scatter(rows: list[dict[str, str]], path: str | Path, title: str) -> Path:
-    """Accuracy against concurrency score (paper Fig. 2), baselines as dashed lines."""
+    """Accuracy against concurrency score (paper Fig. 2), baselines as dashed lines.
+
+    Colour = generator, marker = staging policy, so the two factors read apart.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    labels = list(dict.fromkeys(r["generator"] for r in rows))
-    for label in labels:
-        group = [r for r in rows if r["generator"] == label]
-        if group[0]["cs"]:
-            ax.scatter([float(r["cs"]) for r in group], [100 * float(r["accuracy"]) for r in group],
-                       label=label, s=18, alpha=0.8)
-        else:
-            ax.axhline(100 * float(group[0]["accuracy"]), linestyle="--", linewidth=1,
-                       color="grey", label=f"{label} (baseline)")
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    generated = [r for r in rows if r["cs"]]
+    families = list(dict.fromkeys(r["family"] for r in generated))
+    stagings = list(dict.fromkeys(r["staging"] for r in generated))
+    colours = plt.get_cmap("tab10" if len(families) <= 10 else "tab20")
+    markers = "o^sDvP*X"
+    for label in dict.fromkeys(r["generator"] for r in generated):
+        group = [r for r in generated if r["generator"] == label]
+        ax.scatter(
+            [float(r["cs"]) for r in group], [100 * float(r["accuracy"]) for r in group],
+            label=label, s=20, alpha=0.8, color=colours(families.index(group[0]["family"])),
+            marker=markers[stagings.index(group[0]["staging"]) % len(markers)],
+        )
+    baselines = [r for r in rows if not r["cs"]]
+    for r, style in zip(baselines, itertools.cycle(["--", ":", "-."])):
+        ax.axhline(100 * float(r["accuracy"]), linestyle=style, linewidth=1, color="black",
+                   label=f"{r['generator']} (baseline)")
     ax.set_xlabel("concurrency score (lower = more concurrent)")
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
