@@ -14,8 +14,9 @@ Blocks (paper Fig. 4):
 Aggregation first passes each input that needs it through its scaling block (max-pool
 to the smallest spatial size, 1×1 conv to the largest channel count), then either
 applies a sigmoid to every input and sums them with learnable weights
-(``"sigmoid-inputs"``, the paper's wording and our default) or sums the raw inputs
-weighted by sigmoid(weights) (``"sigmoid-weights"``, RandWire).
+(``"sigmoid-inputs"``, the paper's wording) or sums the raw inputs weighted by
+sigmoid(weights) (``"sigmoid-weights"``, RandWire, our default because the paper's
+variant stalls training in deep graphs: see docs/network.md).
 
 Weights: every block is created on the meta device and then initialised from its own
 ``torch.Generator`` seeded with ``derived_seed(spec.seed, "weights", v)``. A vertex's

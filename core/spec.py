@@ -48,8 +48,8 @@ class ArchitectureSpec(BaseModel):
     base_channels: int = Field(64, ge=1, le=4096, description="channels after the stem")
     channel_cap: int = Field(1024, ge=1, le=16384, description="staging never exceeds this")
     aggregation: Aggregation = Field(
-        "sigmoid-inputs",
-        description="sigmoid on each input (paper) or on the weights (RandWire)",
+        "sigmoid-weights",
+        description="sigmoid on the weights (RandWire, default: it trains) or on each input (paper)",
     )
 
     @field_validator("input_shape")

@@ -19,14 +19,6 @@ CONFIG = StudyConfig(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def small_digits():
     """The first 256 training and 64 test digits: enough to exercise the pipeline fast."""

@@ -25,7 +25,7 @@ def _names(text: str) -> tuple[str, ...]:
 @click.option("--base-channels", type=int, default=8, show_default=True)
 @click.option("--channel-cap", type=int, default=64, show_default=True)
 @click.option("--aggregation", type=click.Choice(["sigmoid-inputs", "sigmoid-weights"]), default=None,
-              help="override the spec's aggregation (default: the spec's, the paper's sigmoid-inputs)")
+              help="override the spec's aggregation (default: the spec's)")
 @click.option("--units", type=int, default=4, show_default=True, help="units the concurrency score assumes")
 @click.option("--seed", type=int, default=0, show_default=True, help="first sample's spec seed")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch intra-op threads")

@@ -29,6 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+# Zero-copy receive: tensors view the frames ZeroMQ hands out read-only. Blocks never
+# write to their inputs (parawire.nn has no in-place ops), so the view is safe and the
+# copy torch's warning suggests would cost what zero-copy saves. A process-wide filter
+# for this one message, because catch_warnings() is not thread-safe (inproc workers).
+warnings.filterwarnings("ignore", message="The given buffer is not writable")
 from parawire.errors import ParawireError
 
 MAGIC = b"PW"
