@@ -16,10 +16,6 @@ from parawire.study.runner import pending_samples, run_study
 from parawire.study.summary import summary_table
 
 
-def _csv_ints(ctx, param, value):
-    return tuple(int(v) for v in value) if value else None
-
-
 @click.command()
 @click.option("--quick", is_flag=True, help="the small preset the README's main command runs")
 @click.option("--samples", type=click.IntRange(min=1), help="architectures per generator and size")
@@ -29,17 +25,18 @@ def _csv_ints(ctx, param, value):
 @click.option("--eps", multiple=True, type=float, help="imbalance bounds of the sweep (repeatable)")
 @click.option("--partitioner", help="partitioner plugin")
 @click.option("--profile", help="device profile for the latency model (edge, lan, local)")
+@click.option("--batch", type=click.IntRange(min=1), help="samples per task sent to a worker")
 @click.option("--workers", type=click.IntRange(min=1), help="local processes (default: all cores)")
 @click.option("--scheduler", help="tcp://HOST:PORT of a Dask scheduler instead of the local pool")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/study.csv"),
               show_default=True, help="tidy table; an existing one is resumed")
-def grid(quick, samples, generators, nodes, units, eps, partitioner, profile, workers, scheduler, out):
+def grid(quick, samples, generators, nodes, units, eps, partitioner, profile, batch, workers, scheduler, out):
     """Sample, score and time the paper's grid; rerun to resume an interrupted study."""
     overrides = {
         k: v for k, v in dict(
             samples=samples, generators=tuple(generators) or None, nodes=tuple(nodes) or None,
             units=tuple(units) or None, eps=tuple(eps) or None, partitioner=partitioner,
-            profile=profile,
+            profile=profile, batch=batch,
         ).items() if v is not None
     }
     config = StudyConfig.build(quick=quick, **overrides)

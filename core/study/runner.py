@@ -69,7 +69,7 @@ def run_study(
 
     ``on_batch(n_samples)`` is called after each batch is safely on disk (progress bars).
     """
-    store = ResultStore.open(out, COLUMNS)
+    store = ResultStore.open(out, COLUMNS, rows_per_key=len(config.units))
     work = batches(config, store.done)
     if not work:
         return store
@@ -92,5 +92,5 @@ def pending_samples(config: StudyConfig, out: str | Path) -> tuple[int, int]:
     total = len(config.keys())
     if not Path(out).exists():
         return 0, total
-    done = ResultStore.open(out, COLUMNS).done
+    done = ResultStore.open(out, COLUMNS, rows_per_key=len(config.units)).done
     return len(done & set(config.keys())), total

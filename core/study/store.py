@@ -2,8 +2,9 @@
 
 One CSV row per (sample × units). Rows of one sample are written together by a single
 ``write`` + ``flush`` + ``fsync``, so after a kill the file holds whole samples plus, at
-worst, one torn last line; :meth:`ResultStore.open` cuts that line off, and the keys of
-the samples already present are never computed again. CSV rather than Parquet because
+worst, the torn tail of the last write: a partial line, or a sample with fewer rows
+than it should have. :meth:`ResultStore.open` removes both, and the samples already
+present in full are never computed again. CSV rather than Parquet because
 appending to it is atomic enough with one write and every tool reads it.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -27,8 +29,12 @@ class ResultStore:
         self.done: set[tuple[str, int, int]] = set()
 
     @classmethod
-    def open(cls, path: str | Path, columns: Sequence[str]) -> "ResultStore":
-        """Open (creating) the table, drop a torn last line, and read the finished keys."""
+    def open(cls, path: str | Path, columns: Sequence[str], rows_per_key: int = 1) -> "ResultStore":
+        """Open (creating) the table, drop a torn tail, and read the finished keys.
+
+        A key with fewer than ``rows_per_key`` rows was cut by a kill mid-write: its
+        rows are removed so that it is computed again, whole.
+        """
         store = cls(Path(path), columns)
         store.path.parent.mkdir(parents=True, exist_ok=True)
         if not store.path.exists() or store.path.stat().st_size == 0:
@@ -42,9 +48,24 @@ class ResultStore:
                     f"{store.path}: columns {reader.fieldnames} differ from this study's;"
                     " use another --out or delete the file"
                 )
-            for row in reader:
-                store.done.add(key_of(row))
+            rows = list(reader)
+        counts = Counter(key_of(r) for r in rows)
+        cut = {k for k, n in counts.items() if n < rows_per_key}
+        if cut:
+            store._rewrite([r for r in rows if key_of(r) not in cut])
+        store.done = set(counts) - cut
         return store
+
+    def _rewrite(self, rows: list[dict]) -> None:
+        """Replace the file atomically (write a sibling, then rename over it)."""
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self.columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
 
     def _truncate_torn_tail(self) -> None:
         data = self.path.read_bytes()
