@@ -86,6 +86,10 @@ DTYPES: dict[int, torch.dtype] = {
     9: torch.bool,
 }
 DTYPE_CODES: dict[torch.dtype, int] = {dt: code for code, dt in DTYPES.items()}
+ITEMSIZES: dict[int, int] = {code: torch.empty((), dtype=dt).element_size() for code, dt in DTYPES.items()}
+KINDS: dict[int, Kind] = {int(k): k for k in Kind}
+# Looked up once per message instead of constructing a tensor or an enum: on a 2-core
+# machine the Python side of a small message is a measurable share of its cost.
 
 # A received payload may be a read-only buffer (bytes on the in-process path). Blocks never
 # write into their inputs, so the view is safe; torch's one-time warning says nothing new.
@@ -96,7 +100,7 @@ class ProtocolError(ParawireError):
     """A message that does not follow the protocol; the receiver drops it."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     """One decoded message. ``tensor`` for tensor kinds, ``body`` for JSON kinds."""
 
@@ -122,13 +126,23 @@ def tensor_frames(
     code = DTYPE_CODES.get(tensor.dtype)
     if code is None:
         raise ProtocolError(f"dtype {tensor.dtype} cannot travel; use one of {sorted(map(str, DTYPE_CODES))}")
-    flat = tensor.detach().contiguous().reshape(-1)
-    payload = memoryview(flat.view(torch.uint8).numpy()) if flat.numel() else memoryview(b"")
-    dims = list(tensor.shape) + [0] * (MAX_NDIM - tensor.dim())
+    ndim = tensor.dim()
+    if tensor.numel():
+        # A flat byte view of the tensor's own memory (numpy's buffer: no copy). numpy has
+        # no bfloat16, so that one goes through a uint8 view (three more torch calls).
+        flat = tensor.detach().contiguous()
+        if flat.dtype is torch.bfloat16:
+            flat = flat.reshape(-1).view(torch.uint8)
+        payload = memoryview(flat.numpy()).cast("B")
+    else:
+        payload = memoryview(b"")
     header = HEADER.pack(
-        MAGIC, VERSION, kind, 0, unit, request, vertex, code, tensor.dim(), *dims, payload.nbytes
+        MAGIC, VERSION, kind, 0, unit, request, vertex, code, ndim, *tensor.shape, *_PAD[ndim:], payload.nbytes
     )
     return [header, payload]
+
+
+_PAD = (0,) * MAX_NDIM
 
 
 def json_frames(
@@ -161,16 +175,16 @@ def decode(frames: Sequence[Any], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) ->
     head = _buffer(frames[0])
     if head.nbytes != HEADER.size:
         raise ProtocolError(f"header is {head.nbytes} bytes, expected {HEADER.size}")
-    magic, version, kind, flags, unit, request, vertex, code, ndim, *rest = HEADER.unpack(head)
-    dims, length = rest[:MAX_NDIM], rest[MAX_NDIM]
+    fields = HEADER.unpack(head)
+    magic, version, code, flags, unit, request, vertex, dtype, ndim = fields[:9]
+    dims, length = fields[9 : 9 + MAX_NDIM], fields[-1]
     if magic != MAGIC:
         raise ProtocolError(f"bad magic {magic!r}, expected {MAGIC!r}")
     if version != VERSION:
         raise ProtocolError(f"protocol version {version}, this side speaks {VERSION}")
-    try:
-        kind = Kind(kind)
-    except ValueError:
-        raise ProtocolError(f"unknown message kind {kind}") from None
+    kind = KINDS.get(code)
+    if kind is None:
+        raise ProtocolError(f"unknown message kind {code}")
     payload = _buffer(frames[1])
     if length > max_bytes or payload.nbytes > max_bytes:
         raise ProtocolError(f"payload of {max(length, payload.nbytes)} bytes exceeds the limit {max_bytes}")
@@ -181,7 +195,7 @@ def decode(frames: Sequence[Any], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) ->
         raise ProtocolError(f"{kind.name} with {len(frames)} frames and flags {flags}")
     message = Message(kind, request, vertex, unit, payload_bytes=length)
     if kind in TENSOR_KINDS:
-        message.tensor = _tensor(payload, code, ndim, dims)
+        message.tensor = _tensor(payload, dtype, ndim, dims)
     else:
         message.body = _json(payload)
         if wants_weights:
@@ -195,13 +209,13 @@ def _tensor(payload: memoryview, code: int, ndim: int, dims: Sequence[int]) -> t
         raise ProtocolError(f"unknown dtype code {code}")
     if ndim > MAX_NDIM:
         raise ProtocolError(f"ndim {ndim} exceeds {MAX_NDIM}")
-    shape = tuple(dims[:ndim])
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    if math.prod(shape) * itemsize != payload.nbytes:
-        raise ProtocolError(f"shape {shape} of {dtype} needs {math.prod(shape) * itemsize} bytes, got {payload.nbytes}")
-    if payload.nbytes == 0:
+    shape = dims[:ndim]
+    count = math.prod(shape)
+    if count * ITEMSIZES[code] != payload.nbytes:
+        raise ProtocolError(f"shape {shape} of {dtype} needs {count * ITEMSIZES[code]} bytes, got {payload.nbytes}")
+    if count == 0:
         return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(payload, dtype=dtype).reshape(shape)
+    return torch.frombuffer(payload, dtype=dtype, count=count).view(shape)
 
 
 def _json(payload: memoryview) -> dict[str, Any]:
