@@ -5,7 +5,15 @@ inputs each local vertex still waits for, and a ready heap ordered by topologica
 position. A vertex runs as soon as its last input is there, whichever request it
 belongs to; its output is sent at once to every other unit that consumes it (once per
 unit) before local work goes on, so peers start early. A tensor is freed as soon as its
-last local consumer has run, so memory per request is bounded by the unit's frontier.
+last local consumer has used it, so memory per request is bounded by the unit's frontier.
+
+**Staged blocks.** A block may come split (:class:`StagedBlock`): per-input steps (the
+aggregation's scaling of one input: max-pool, 1×1 conv) and the rest. Each per-input
+step is its own task, ready as soon as *that* input is there, ordered by its consumer's
+position: so the output vertex's scaling of 19 inputs (about 85 % of its time on a
+40-vertex DP network) runs while the unit would otherwise wait for the other unit's
+last activations, instead of all at the end. The same operations on the same tensors,
+so results are bit-identical to running the whole block at once.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import heapq
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import torch
 from parawire.executor.plan import UnitPlan
@@ -21,16 +30,30 @@ from parawire.executor.plan import UnitPlan
 log = logging.getLogger("parawire.worker")
 
 Block = Callable[[list[torch.Tensor]], torch.Tensor]
+Block1 = Callable[[torch.Tensor], torch.Tensor]
+
+WHOLE = -1
+"""The ``input`` field of a task that runs a vertex's block (not one per-input step)."""
+
+
+@dataclass(frozen=True)
+class StagedBlock:
+    """A block split in two: ``steps[j](x)`` prepares input ``j`` alone (inputs without a
+    step pass through) and ``rest(prepared_inputs)`` computes the output."""
+
+    steps: Mapping[int, Block1]
+    rest: Block
 
 
 class _Request:
-    __slots__ = ("left", "missing", "ready", "seen", "uses", "values")
+    __slots__ = ("left", "missing", "prepared", "ready", "seen", "uses", "values")
 
     def __init__(self, runner: UnitRunner) -> None:
         self.values: dict[int, torch.Tensor] = {}
+        self.prepared: dict[tuple[int, int], torch.Tensor] = {}
         self.missing = dict(runner.missing)
         self.uses = dict(runner.uses)
-        self.ready: list[int] = []
+        self.ready: list[tuple[int, int]] = []  # (local index, input position or WHOLE)
         self.left = len(runner.vertices)
         self.seen: set[int] = set()
 
@@ -46,7 +69,7 @@ class UnitRunner:
     def __init__(
         self,
         plan: UnitPlan,
-        blocks: Mapping[int, Block],
+        blocks: Mapping[int, Block | StagedBlock],
         output_vertex: int,
         *,
         send: Callable[[int, int, int, torch.Tensor], None],
@@ -57,12 +80,14 @@ class UnitRunner:
         self.vertices = list(plan.vertices)
         self.preds = {v: list(plan.preds[v]) for v in self.vertices}
         self.sends = {v: list(plan.sends.get(v, ())) for v in self.vertices}
-        self.blocks = [blocks[v] for v in self.vertices]
+        staged = [blocks[v] if isinstance(blocks[v], StagedBlock) else StagedBlock({}, blocks[v]) for v in self.vertices]
+        self.blocks = [b.rest for b in staged]
+        self.steps = [dict(b.steps) for b in staged]
         self.output_vertex = output_vertex
-        self.consumers: dict[int, list[int]] = {}
+        self.consumers: dict[int, list[tuple[int, int]]] = {}  # vertex → (local index, input position)
         for i, v in enumerate(self.vertices):
-            for p in self.preds[v]:
-                self.consumers.setdefault(p, []).append(i)
+            for j, p in enumerate(self.preds[v]):
+                self.consumers.setdefault(p, []).append((i, j))
         self.missing = {i: len(self.preds[v]) for i, v in enumerate(self.vertices)}
         self.uses = {u: len(c) for u, c in self.consumers.items()}
         self.send, self.result, self.error = send, result, error
@@ -100,27 +125,47 @@ class UnitRunner:
         if not consumers:
             return
         req.values[vertex] = tensor
-        for i in consumers:
-            req.missing[i] -= 1
-            if req.missing[i] == 0:
-                heapq.heappush(req.ready, i)
+        for i, j in consumers:
+            if j in self.steps[i]:
+                heapq.heappush(req.ready, (i, j))
+            else:
+                self._arrived(req, i)
+
+    @staticmethod
+    def _arrived(req: _Request, i: int) -> None:
+        """One more input of local vertex ``i`` is there (raw or prepared)."""
+        req.missing[i] -= 1
+        if req.missing[i] == 0:
+            heapq.heappush(req.ready, (i, WHOLE))
+
+    @staticmethod
+    def _used(req: _Request, p: int) -> None:
+        req.uses[p] -= 1
+        if req.uses[p] == 0:
+            del req.values[p]
 
     def _drain(self, request: int, req: _Request) -> None:
         while req.ready:
-            i = heapq.heappop(req.ready)
+            i, j = heapq.heappop(req.ready)
             v = self.vertices[i]
             preds = self.preds[v]
+            steps = self.steps[i]
             try:
-                out = self.blocks[i]([req.values[p] for p in preds])
+                if j != WHOLE:  # one input's step; the vertex runs when all are there
+                    req.prepared[i, j] = steps[j](req.values[preds[j]])
+                    self._used(req, preds[j])
+                    self._arrived(req, i)
+                    continue
+                inputs = [req.prepared.pop((i, k)) if k in steps else req.values[p] for k, p in enumerate(preds)]
+                out = self.blocks[i](inputs)
             except Exception as exc:  # a broken block must not take the worker down
                 log.exception("request %d: vertex %d failed", request, v)
                 self.requests.pop(request, None)
                 self.error(request, v, f"{type(exc).__name__}: {exc}")
                 return
-            for p in preds:
-                req.uses[p] -= 1
-                if req.uses[p] == 0:
-                    del req.values[p]
+            for k, p in enumerate(preds):
+                if k not in steps:
+                    self._used(req, p)
             for unit in self.sends[v]:
                 self.send(unit, request, v, out)
             if v == self.output_vertex:

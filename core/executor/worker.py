@@ -14,6 +14,7 @@ intra-op threads of several workers on the same cores only fight each other.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -33,7 +34,7 @@ from parawire.executor.protocol import (
     json_frames,
     tensor_frames,
 )
-from parawire.executor.runner import Block, UnitRunner
+from parawire.executor.runner import Block, StagedBlock, UnitRunner
 from parawire.executor.security import Curve
 from parawire.executor.transport import Link, Transport
 
@@ -63,7 +64,27 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None) -> dict[int,
 
         net.load_state_dict(load(bytes(weights)))
     net.eval()
-    return {v: net.blocks[str(v)] for v in unit.vertices}
+    return {v: staged(net.blocks[str(v)]) for v in unit.vertices}
+
+
+def staged(block: torch.nn.Module) -> Block | StagedBlock:
+    """Split a parawire block whose aggregation scales inputs into per-input steps (the
+    scaling blocks) and the rest (the same block seeing already-scaled inputs), so the
+    runner can scale each input as soon as it arrives (see :mod:`~parawire.executor.runner`).
+
+    The rest is a shallow copy of the block whose aggregation has no scaling modules: it
+    shares every parameter, and runs the same operations as the whole block after the
+    scaling, so outputs are bit-identical. Blocks of another shape run whole.
+    """
+    aggregate = getattr(block, "aggregate", None)
+    scale = getattr(aggregate, "scale", None)
+    if not isinstance(scale, torch.nn.ModuleDict) or not len(scale):
+        return block
+    bare = copy.copy(aggregate)
+    bare._modules = {**aggregate._modules, "scale": torch.nn.ModuleDict()}
+    rest = copy.copy(block)
+    rest._modules = {**block._modules, "aggregate": bare}
+    return StagedBlock({int(j): step for j, step in scale.items()}, rest)
 
 
 class Worker:

@@ -1,0 +1,68 @@
+"""One unit's scheduling: staged blocks prepare each input as soon as it arrives."""
+
+from __future__ import annotations
+
+import torch
+from executor_toy import toy_block, toy_dag
+from parawire.architecture import build_architecture
+from parawire.executor.plan import Plan
+from parawire.executor.runner import StagedBlock, UnitRunner
+from parawire.executor.worker import staged
+from parawire.nn import build_network
+from parawire.spec import ArchitectureSpec
+
+
+def test_a_step_runs_when_its_input_arrives_and_the_block_when_all_are_prepared():
+    dag = toy_dag()  # vertex 5 reads 3 and 4; put 5 (and the output) alone on unit 1
+    partition = [0] * dag.graph.number_of_nodes()
+    partition[5] = partition[dag.output] = 1
+    plan = Plan.build(dag, partition)
+    log: list[str] = []
+
+    def step(j):
+        def prepare(x):
+            log.append(f"step {j}")
+            return x * 2
+
+        return prepare
+
+    def rest(inputs):
+        log.append("rest")
+        return toy_block(5)(inputs)
+
+    blocks = {v: toy_block(v) for v in plan.unit_plans[1].vertices}
+    blocks[5] = StagedBlock({0: step(0), 1: step(1)}, rest)
+    results = {}
+    runner = UnitRunner(plan.unit_plans[1], blocks, dag.output, send=None, result=results.__setitem__, error=None)
+    a, b, c = torch.randn(4), torch.randn(4), torch.randn(4)
+    runner.accept(7, dag.preds[5][1], b)
+    assert log == ["step 1"]
+    runner.accept(7, dag.preds[5][0], a)
+    assert log == ["step 1", "step 0", "rest"]
+    inputs = {dag.preds[5][0]: a, dag.preds[5][1]: b}
+    for p in dag.preds[dag.output]:
+        if p not in inputs and p != 5:
+            runner.accept(7, p, c)
+            inputs[p] = c
+    five = toy_block(5)([a * 2, b * 2])
+    expected = toy_block(dag.output)([five if p == 5 else inputs[p] for p in dag.preds[dag.output]])
+    assert torch.equal(results[7], expected)
+    assert runner.requests == {} and runner.completed == 1
+
+
+def test_staged_network_blocks_give_bit_identical_outputs():
+    arch = build_architecture(ArchitectureSpec(generator="dp", nodes=12, input_shape=(3, 16, 16)))
+    net = build_network(arch).eval()
+    values, split = {}, 0
+    with torch.inference_mode():
+        for v in arch.dag.order:
+            block = net.blocks[str(v)]
+            inputs = [values[p] for p in arch.dag.preds[v]] or [torch.randn(1, 3, 16, 16)]
+            values[v] = block(inputs)
+            part = staged(block)
+            if isinstance(part, StagedBlock):
+                split += 1
+                prepared = [part.steps[j](x) if j in part.steps else x for j, x in enumerate(inputs)]
+                assert torch.equal(part.rest(prepared), values[v])
+                assert len(block.aggregate.scale) == len(part.steps)  # the original is untouched
+    assert split > 0
