@@ -76,8 +76,17 @@ class Aggregation(nn.Module):
             else:
                 self.weight.zero_()
 
-    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        scaled = [
+    def scaling_steps(self) -> dict[int, nn.Module]:
+        """Input position → its scaling block, for inputs that need one.
+
+        The executor runs these as soon as each input arrives (see
+        :func:`parawire.executor.worker.staged`) and then calls the block with
+        ``prescaled=True``; the result is bit-identical to scaling inside ``forward``.
+        """
+        return {int(i): block for i, block in self.scale.items()}
+
+    def forward(self, inputs: list[torch.Tensor], prescaled: bool = False) -> torch.Tensor:
+        scaled = inputs if prescaled else [
             self.scale[str(i)](x) if str(i) in self.scale else x for i, x in enumerate(inputs)
         ]
         if self.mode == "sigmoid-inputs":
@@ -112,8 +121,8 @@ class ConvBlock(nn.Module):
         self.pointwise = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.bn = nn.BatchNorm2d(c_out)
 
-    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        x = torch.relu(self.aggregate(inputs))
+    def forward(self, inputs: list[torch.Tensor], prescaled: bool = False) -> torch.Tensor:
+        x = torch.relu(self.aggregate(inputs, prescaled))
         return self.bn(self.pointwise(self.depthwise(x)))
 
 
@@ -125,8 +134,8 @@ class OutputBlock(nn.Module):
         self.aggregate = aggregate
         self.fc = nn.Linear(c_in, classes)
 
-    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        return self.fc(self.aggregate(inputs).mean(dim=(2, 3)))
+    def forward(self, inputs: list[torch.Tensor], prescaled: bool = False) -> torch.Tensor:
+        return self.fc(self.aggregate(inputs, prescaled).mean(dim=(2, 3)))
 
 
 def make_block(layout: Layout, v: int, aggregation: str) -> nn.Module:

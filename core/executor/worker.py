@@ -14,7 +14,7 @@ intra-op threads of several workers on the same cores only fight each other.
 
 from __future__ import annotations
 
-import copy
+import functools
 import logging
 import os
 import threading
@@ -72,19 +72,14 @@ def staged(block: torch.nn.Module) -> Block | StagedBlock:
     scaling blocks) and the rest (the same block seeing already-scaled inputs), so the
     runner can scale each input as soon as it arrives (see :mod:`~parawire.executor.runner`).
 
-    The rest is a shallow copy of the block whose aggregation has no scaling modules: it
-    shares every parameter, and runs the same operations as the whole block after the
-    scaling, so outputs are bit-identical. Blocks of another shape run whole.
+    The rest is the same block called with ``prescaled=True`` (parawire.nn's public
+    contract), so outputs are bit-identical. Blocks without scaling steps run whole.
     """
     aggregate = getattr(block, "aggregate", None)
-    scale = getattr(aggregate, "scale", None)
-    if not isinstance(scale, torch.nn.ModuleDict) or not len(scale):
+    steps = aggregate.scaling_steps() if aggregate is not None else {}
+    if not steps:
         return block
-    bare = copy.copy(aggregate)
-    bare._modules = {**aggregate._modules, "scale": torch.nn.ModuleDict()}
-    rest = copy.copy(block)
-    rest._modules = {**block._modules, "aggregate": bare}
-    return StagedBlock({int(j): step for j, step in scale.items()}, rest)
+    return StagedBlock(steps, functools.partial(block, prescaled=True))
 
 
 class Worker:
