@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from parawire.architecture import build_architecture
 from parawire.latency import simulate
 from parawire.profiles import EDGE

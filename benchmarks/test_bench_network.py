@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
 from parawire.architecture import build_architecture
 from parawire.nn import build_network
 from parawire.spec import ArchitectureSpec

@@ -96,7 +96,7 @@ class Dag:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Dag":
+    def from_dict(cls, data: dict) -> Dag:
         g = nx.DiGraph()
         g.add_nodes_from((v, a) for v, a in data["nodes"])
         g.add_edges_from(tuple(e) for e in data["edges"])

@@ -7,10 +7,9 @@ flattens them into one registry per kind. The common prefix lets pluggy's
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import pluggy
-
 from parawire.records import (
     GeneratorPlugin,
     PartitionerPlugin,

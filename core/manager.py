@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pluggy
-
 from parawire import hookspecs
 from parawire.errors import PluginError
 from parawire.records import (

@@ -28,15 +28,14 @@ workers can rebuild their part from the spec alone.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
-from torch import nn
-
 from parawire.architecture import Architecture
 from parawire.errors import ParawireError
 from parawire.rng import derived_seed
 from parawire.shapes import Layout, Scaling
+from torch import nn
 
 
 class ScalingBlock(nn.Module):

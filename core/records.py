@@ -9,8 +9,9 @@ each record; they are keyword-called, so a plugin may ignore arguments added lat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 

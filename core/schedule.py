@@ -25,7 +25,6 @@ stretches on different units while a short one gets a unit of its own. Here:
 from __future__ import annotations
 
 import numpy as np
-
 from parawire.dag import Dag
 from parawire.errors import ParawireError
 from parawire.latency import DeviceProfile, Network, dag_shape, simulate

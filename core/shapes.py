@@ -22,11 +22,10 @@ The rules (docs/network.md explains why):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
-
 from parawire.dag import Dag
 from parawire.spec import ArchitectureSpec
 

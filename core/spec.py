@@ -16,9 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from parawire.errors import SpecError, describe_validation_error
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -83,7 +82,7 @@ class ArchitectureSpec(BaseModel):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "ArchitectureSpec":
+    def load(cls, path: str | Path) -> ArchitectureSpec:
         """Read JSON or TOML; any problem becomes a one-line :class:`SpecError`."""
         path = Path(path)
         try:
@@ -97,7 +96,7 @@ class ArchitectureSpec(BaseModel):
         return cls.parse(data, source=str(path))
 
     @classmethod
-    def parse(cls, data: Any, source: str = "spec") -> "ArchitectureSpec":
+    def parse(cls, data: Any, source: str = "spec") -> ArchitectureSpec:
         """Validate a mapping; failures name the field, the value and what is allowed."""
         try:
             return cls.model_validate(data)

@@ -17,11 +17,10 @@ A contrib package tests itself with nothing more than::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from typing import Callable, Iterator
 
 import pytest
-
 from parawire.manager import Plugins, collect, new_manager, using
 
 

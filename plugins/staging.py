@@ -11,11 +11,10 @@ RandWire stage marks, which replace the policy (see :func:`parawire.shapes.stage
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
 from parawire.hookspecs import hookimpl
 from parawire.records import NoParams, StagingPlugin
 from parawire.shapes import cap_stages
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ProbabilisticParams(BaseModel):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from parawire.architecture import Architecture, build_architecture
 from parawire.cost import costs
 from parawire.dag import to_dag
@@ -15,6 +13,7 @@ from parawire.manager import get_plugins
 from parawire.nn import ScalingBlock, build_network
 from parawire.shapes import layout
 from parawire.spec import ArchitectureSpec
+from torch.utils.flop_counter import FlopCounterMode
 
 GENERATORS = get_plugins().generators.names()
 STAGINGS = ["uniform", "greedy", "probabilistic"]

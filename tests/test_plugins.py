@@ -7,7 +7,6 @@ import sys
 import warnings
 
 import pytest
-
 from fake_dists import GENERATOR_SOURCE, install_fake_dist
 from parawire.errors import PluginError
 from parawire.hookspecs import hookimpl

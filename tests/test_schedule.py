@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from parawire.dag import to_dag
 from parawire.errors import ParawireError
 from parawire.latency import DeviceProfile, lower_bound, simulate

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
-
 from parawire.architecture import build_architecture
 from parawire.cost import costs
 from parawire.dag import to_dag

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from parawire.errors import SpecError
 from parawire.spec import ArchitectureSpec
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-
 from parawire.dag import to_dag
 from parawire.errors import SpecError
 from parawire.manager import get_plugins

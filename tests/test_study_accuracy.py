@@ -6,7 +6,6 @@ import csv
 from dataclasses import replace
 
 import pytest
-import torch
 from parawire.cli import main
 from parawire.errors import ParawireError
 from parawire.training.accuracy_study import COLUMNS, StudyConfig, run_study, scatter, summarise

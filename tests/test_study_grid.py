@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from parawire.errors import PluginError, SpecError
 from parawire.study.config import StudyConfig
 from parawire.study.runner import run_study

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from parawire.architecture import build_architecture
 from parawire.cli import cli, main
 from parawire.cli.study_params import FLOWER102, run_study

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 
 import click
-
 from parawire.cli.lazy import LazyGroup
 from parawire.errors import ParawireError
 

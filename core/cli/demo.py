@@ -15,10 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
-
 from parawire.study.config import StudyConfig
 from parawire.study.store import read_rows
+from rich.console import Console
 
 RUN_UNITS = 2
 

@@ -91,5 +91,9 @@ def plot(study, params_path, out, arch_path, units, report_path, meta_path) -> N
     if report_path:
         from parawire.study.report import write_report
 
-        write_report(report_path, rows, figures, str(study), params, meta)
+        command = " ".join([
+            "parawire plot", str(study), *(["--params", str(params_path)] if params_path else []),
+            "--out", str(out), "--report", str(report_path),
+        ])
+        write_report(report_path, rows, figures, str(study), params, meta, command)
         console.print(f"wrote {report_path}")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import click
+from parawire.manager import get_plugins
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
-
-from parawire.manager import get_plugins
 
 
 def describe_params(model: type[BaseModel]) -> str:

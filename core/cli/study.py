@@ -6,8 +6,8 @@ The grid study (issue 5) runs when no subcommand is given; ``params`` (Table 4) 
 
 from __future__ import annotations
 
-from parawire.cli.lazy import LazyGroup
 import click
+from parawire.cli.lazy import LazyGroup
 
 SUBCOMMANDS = {
     "params": "parawire.cli.study_params:params",

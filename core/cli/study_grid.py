@@ -8,12 +8,11 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from parawire.study.config import StudyConfig
 from parawire.study.runner import pending_samples, run_study
 from parawire.study.summary import summary_table
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 
 @click.command()

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import click
 import numpy as np
-
 from parawire.architecture import build_architecture
 from parawire.manager import get_plugins
 from parawire.spec import ArchitectureSpec

@@ -27,6 +27,7 @@ def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, exit_w
     from parawire.errors import ParawireError
     from parawire.executor.security import Curve, check_bind
     from parawire.executor.transport import get_transport
+    import zmq
     from parawire.executor.worker import Worker
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
@@ -38,7 +39,7 @@ def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, exit_w
     try:
         server = Worker(get_transport("zmq"), bind, curve=curve, threads=threads,
                         max_bytes=max_message_bytes, exit_with_parent=exit_with_parent)
-    except Exception as exc:  # zmq.ZMQError: address in use, bad endpoint
+    except zmq.ZMQError as exc:  # address in use, bad endpoint
         raise ParawireError(f"--bind {bind}: cannot bind ({exc})") from None
     click.echo(f"parawire worker listening on {server.address}")
     try:

@@ -7,12 +7,11 @@ baseline and the single chain), 1000 samples each, 40 and 80 vertices, 4–10 un
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from parawire.errors import SpecError, describe_validation_error
 from parawire.manager import get_plugins
 from parawire.rng import derived_seed
 from parawire.spec import ArchitectureSpec
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class StudyConfig(BaseModel):
@@ -33,7 +32,7 @@ class StudyConfig(BaseModel):
     batch: int = Field(10, ge=1, description="samples per task sent to a worker")
 
     @classmethod
-    def quick(cls, **overrides) -> "StudyConfig":
+    def quick(cls, **overrides) -> StudyConfig:
         """Small enough for the README's main command: well under a minute on 2 cores.
 
         CIFAR-sized inputs (3×32×32, 10 classes) so that the demo's distributed run of
@@ -44,7 +43,7 @@ class StudyConfig(BaseModel):
         return cls(**{**base, **overrides})
 
     @classmethod
-    def build(cls, quick: bool = False, **overrides) -> "StudyConfig":
+    def build(cls, quick: bool = False, **overrides) -> StudyConfig:
         """Validate a study before any work: fields, and that every plugin named exists."""
         try:
             config = cls.quick(**overrides) if quick else cls(**overrides)

@@ -51,6 +51,9 @@ def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
+    # Byte-identical files for identical data: SVG element ids come from a fixed salt and
+    # no creation date is written, so regenerating the docs' figures leaves git clean.
+    matplotlib.rcParams["svg.hashsalt"] = "parawire"
     import matplotlib.pyplot as plt
 
     return plt
@@ -60,7 +63,8 @@ def _save(fig, out: Path, name: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     for path in paths:
-        fig.savefig(path, dpi=DPI, bbox_inches="tight")
+        metadata = {"Date": None} if path.suffix == ".svg" else None
+        fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata=metadata)
     _pyplot().close(fig)
     return paths
 

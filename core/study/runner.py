@@ -10,9 +10,9 @@ rerun skips every sample already on disk. Both back-ends call the same pure
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from parawire.errors import ParawireError
 from parawire.study.config import StudyConfig

@@ -20,7 +20,6 @@ comparison the study exists for.
 from __future__ import annotations
 
 import numpy as np
-
 from parawire.architecture import Architecture, build_architecture
 from parawire.latency import lower_bound, simulate
 from parawire.profiles import get_profile

@@ -14,8 +14,8 @@ import csv
 import io
 import os
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 KEY = ("generator", "nodes", "sample")
 
@@ -29,7 +29,7 @@ class ResultStore:
         self.done: set[tuple[str, int, int]] = set()
 
     @classmethod
-    def open(cls, path: str | Path, columns: Sequence[str], rows_per_key: int = 1) -> "ResultStore":
+    def open(cls, path: str | Path, columns: Sequence[str], rows_per_key: int = 1) -> ResultStore:
         """Open (creating) the table, drop a torn tail, and read the finished keys.
 
         A key with fewer than ``rows_per_key`` rows was cut by a kill mid-write: its

@@ -6,9 +6,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from rich.table import Table
-
 from parawire.study.store import read_rows
+from rich.table import Table
 
 
 def aggregate(rows: list[dict]) -> dict[tuple[str, int, int], dict[str, float]]:
@@ -16,22 +15,32 @@ def aggregate(rows: list[dict]) -> dict[tuple[str, int, int], dict[str, float]]:
     cells: dict[tuple[str, int, int], list[dict]] = defaultdict(list)
     for r in rows:
         cells[(r["generator"], int(r["nodes"]), int(r["units"]))].append(r)
-    out = {}
-    for key, group in cells.items():
-        col = lambda name: [float(r[name]) for r in group]  # noqa: E731
-        out[key] = {
-            "samples": len(group),
-            "cs": statistics.median(col("cs")),
-            "comm_mb": statistics.mean(col("km1_bytes")) / 1e6,
-            "latency_s": statistics.median(col("latency_s")),
-            "latency_heft_s": statistics.median(col("latency_heft_s")),
-            "lower_bound_s": statistics.median(col("lower_bound_s")),
-            "serial_s": statistics.median(col("serial_s")),
-            "entropy": statistics.median(col("entropy")),
-            "params_m": statistics.mean(col("params")) / 1e6,
-            "depth": statistics.median(col("depth")),
-            "balanced": statistics.mean(col("balanced")),
-        }
+    return _relative_to_fb({key: _cell(group) for key, group in cells.items()})
+
+
+# (output name, column, statistic, scale)
+STATISTICS = (
+    ("cs", "cs", statistics.median, 1.0),
+    ("comm_mb", "km1_bytes", statistics.mean, 1e-6),
+    ("latency_s", "latency_s", statistics.median, 1.0),
+    ("latency_heft_s", "latency_heft_s", statistics.median, 1.0),
+    ("lower_bound_s", "lower_bound_s", statistics.median, 1.0),
+    ("serial_s", "serial_s", statistics.median, 1.0),
+    ("entropy", "entropy", statistics.median, 1.0),
+    ("params_m", "params", statistics.mean, 1e-6),
+    ("depth", "depth", statistics.median, 1.0),
+    ("balanced", "balanced", statistics.mean, 1.0),
+)
+
+
+def _cell(group: list[dict]) -> dict[str, float]:
+    cell: dict[str, float] = {"samples": len(group)}
+    for name, column, statistic, scale in STATISTICS:
+        cell[name] = statistic([float(r[column]) for r in group]) * scale
+    return cell
+
+
+def _relative_to_fb(out: dict) -> dict:
     for (gen, nodes, units), cell in out.items():
         fb = out.get(("fb", nodes, units))
         cell["latency_vs_fb"] = cell["latency_s"] / fb["latency_s"] if fb else float("nan")
