@@ -64,7 +64,7 @@ def costs(layout: Layout) -> Costs:
     flops = np.zeros(size, dtype=np.int64)
     params = np.zeros(size, dtype=np.int64)
     for v in range(size):
-        c_in, h_in, w_in = (int(x) for x in layout.in_shape[v])
+        c_in = int(layout.in_shape[v][0])
         c_out, h_out, w_out = (int(x) for x in layout.out_shape[v])
         if v == dag.input:  # 3×3 conv (no bias) + BN
             flops[v] = c_out * h_out * w_out * c_in * 9

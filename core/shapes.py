@@ -68,14 +68,6 @@ class Layout:
     staged: np.ndarray  # (V,) bool
     scaling: dict[int, tuple[Scaling, ...]]
 
-    def role(self, v: int) -> str:
-        """``"input"``, ``"output"`` or ``"conv"``."""
-        if v == self.dag.input:
-            return "input"
-        if v == self.dag.output:
-            return "output"
-        return "conv"
-
 
 def stem_stride(input_shape: Shape) -> int:
     return 2 if min(input_shape[1:]) >= STEM_STRIDE2_FROM else 1

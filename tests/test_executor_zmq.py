@@ -53,3 +53,11 @@ def test_only_loopback_binds_go_without_keys(address, local):
     if not local:
         with pytest.raises(ParawireError, match="not a loopback or ipc address; pass --curve-secret"):
             check_bind(address, None)
+
+
+def test_shutdown_stops_every_worker_process():
+    with LocalWorkers(2, transport="zmq", endpoint_kind="ipc") as workers:
+        with Cluster.connect(workers.endpoints, transport="zmq", timeout=10.0) as c:
+            c.shutdown()
+            codes = [proc.wait(timeout=10) for proc in workers.processes]
+    assert codes == [0, 0]
