@@ -214,7 +214,7 @@ class Cluster:
         )
 
     def shutdown(self) -> None:
-        """Ask every worker to stop serving; each exits cleanly once its in-flight work is done."""
+        """Ask every worker to stop serving; a worker process then exits with status 0."""
         for u in range(len(self.endpoints)):
             self.client.send(u, json_frames(Kind.SHUTDOWN))
 
