@@ -29,12 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-
-# Zero-copy receive: tensors view the frames ZeroMQ hands out read-only. Blocks never
-# write to their inputs (parawire.nn has no in-place ops), so the view is safe and the
-# copy torch's warning suggests would cost what zero-copy saves. A process-wide filter
-# for this one message, because catch_warnings() is not thread-safe (inproc workers).
-warnings.filterwarnings("ignore", message="The given buffer is not writable")
 from parawire.errors import ParawireError
 
 MAGIC = b"PW"
@@ -91,8 +85,11 @@ KINDS: dict[int, Kind] = {int(k): k for k in Kind}
 # Looked up once per message instead of constructing a tensor or an enum: on a 2-core
 # machine the Python side of a small message is a measurable share of its cost.
 
-# A received payload may be a read-only buffer (bytes on the in-process path). Blocks never
-# write into their inputs, so the view is safe; torch's one-time warning says nothing new.
+# Zero-copy receive: tensors view the frames ZeroMQ hands out, which are read-only (and
+# bytes on the in-process path). Blocks never write to their inputs (parawire.nn has no
+# in-place ops), so the view is safe and the copy torch's warning suggests would cost what
+# zero-copy saves. A process-wide filter for this one message, because catch_warnings()
+# is not thread-safe (inproc workers).
 warnings.filterwarnings("ignore", message="The given buffer is not writable", category=UserWarning)
 
 
