@@ -123,3 +123,22 @@ def test_quick_preset_and_resume_computes_nothing(tmp_path):
     calls = []
     run_study(config, path, workers=1, on_batch=calls.append)
     assert calls == []
+
+
+def test_run_grid_reads_the_table_once(tmp_path, monkeypatch):
+    import io
+
+    from parawire.cli.study_grid import run_grid
+    from rich.console import Console
+
+    config = StudyConfig(**{**TINY, "samples": 1})
+    path = tmp_path / "g.csv"
+    run_study(config, path, workers=1)
+    opened = []
+    real_open = ResultStore.open.__func__
+    monkeypatch.setattr(ResultStore, "open",
+                        classmethod(lambda cls, *a, **k: opened.append(a[0]) or real_open(cls, *a, **k)))
+    console = Console(file=io.StringIO(), width=200)
+    run_grid(config, path, workers=1, console=console)
+    assert opened == [path]
+    assert "0 samples computed" in console.file.getvalue() and "2 resumed" in console.file.getvalue()

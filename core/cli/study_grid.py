@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from parawire.study.config import StudyConfig
-from parawire.study.runner import pending_samples, run_study
+from parawire.study.runner import open_store, pending_samples, run_study
 from parawire.study.summary import summary_table
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -44,14 +44,15 @@ def grid(quick, samples, generators, nodes, units, eps, partitioner, profile, ba
 
 def run_grid(config: StudyConfig, out: Path, workers=None, scheduler=None, console=None) -> None:
     console = console or Console()
-    done, total = pending_samples(config, out)
+    store = open_store(config, out)
+    done, total = pending_samples(config, store)
     start = time.perf_counter()
     with Progress(
         TextColumn("[bold]study"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
         TimeRemainingColumn(), console=console, transient=False,
     ) as progress:
         task = progress.add_task("study", total=total, completed=done)
-        run_study(config, out, workers=workers, scheduler=scheduler,
+        run_study(config, store, workers=workers, scheduler=scheduler,
                   on_batch=lambda n: progress.advance(task, n))
     elapsed = time.perf_counter() - start
     computed = total - done

@@ -57,9 +57,14 @@ def _dask(config_json: str, work: list[Batch], address: str) -> Iterator[list[di
             yield fut.result()
 
 
+def open_store(config: StudyConfig, out: str | Path) -> ResultStore:
+    """The study's table at ``out``, torn tail dropped and finished samples read."""
+    return ResultStore.open(out, COLUMNS, rows_per_key=len(config.units))
+
+
 def run_study(
     config: StudyConfig,
-    out: str | Path,
+    out: str | Path | ResultStore,
     *,
     workers: int | None = None,
     scheduler: str | None = None,
@@ -67,9 +72,11 @@ def run_study(
 ) -> ResultStore:
     """Compute every sample not yet in ``out``; returns the store (all rows on disk).
 
+    ``out`` is a path or a store already opened with :func:`open_store` (a caller that
+    counts what is pending first then does not read the table a second time).
     ``on_batch(n_samples)`` is called after each batch is safely on disk (progress bars).
     """
-    store = ResultStore.open(out, COLUMNS, rows_per_key=len(config.units))
+    store = out if isinstance(out, ResultStore) else open_store(config, out)
     work = batches(config, store.done)
     if not work:
         return store
@@ -87,10 +94,7 @@ def run_study(
     return store
 
 
-def pending_samples(config: StudyConfig, out: str | Path) -> tuple[int, int]:
+def pending_samples(config: StudyConfig, store: ResultStore) -> tuple[int, int]:
     """(already done, total) samples for a progress bar that resumes where it stopped."""
-    total = len(config.keys())
-    if not Path(out).exists():
-        return 0, total
-    done = ResultStore.open(out, COLUMNS, rows_per_key=len(config.units)).done
-    return len(done & set(config.keys())), total
+    keys = config.keys()
+    return len(store.done & set(keys)), len(keys)
