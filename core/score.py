@@ -28,6 +28,7 @@ from parawire.metrics import (
     longest_path_vertices,
     smallest_cost,
 )
+from parawire.spec import resolve_params
 
 DEFAULT_EPS = (0.03, 0.1, 0.3)
 
@@ -49,16 +50,6 @@ class ScoreRow:
         data = asdict(self)
         data["metrics"] = self.metrics.to_dict()
         return data
-
-
-def _params(registry_record: Any, given: dict[str, Any] | None) -> Any:
-    from parawire.errors import SpecError, describe_validation_error
-    from pydantic import ValidationError
-
-    try:
-        return registry_record.params(**(given or {}))
-    except ValidationError as exc:
-        raise SpecError(describe_validation_error(exc, registry_record.name)) from None
 
 
 def score_architecture(
@@ -84,8 +75,8 @@ def score_architecture(
     plugins = get_plugins()
     part_record = plugins.partitioners.get(partitioner)
     score_record = plugins.scores.get(score)
-    part_params = _params(part_record, partitioner_params)
-    s_params = _params(score_record, score_params)
+    part_params = resolve_params(part_record.params, partitioner_params or {}, where=partitioner)
+    s_params = resolve_params(score_record.params, score_params or {}, where=score)
     hg = Hypergraph.from_dag(dag, costs.flops, costs.out_bytes)
     uc = smallest_cost(hg) if unit_comm is None else unit_comm
     longest = longest_path_vertices(dag)
