@@ -157,7 +157,9 @@ def compute_metrics(
     )
 
 
-def warn_if_unbalanced(hg: Hypergraph, partition: np.ndarray, k: int, eps: float, who: str) -> None:
+def warn_if_unbalanced(
+    hg: Hypergraph, partition: np.ndarray, k: int, eps: float, who: str, stacklevel: int = 3
+) -> None:
     """The partitioners' way to say "could not meet the limit" without changing the
     ``partition(...) -> array`` contract: an :class:`ImbalanceWarning`. Metrics carry
     the same fact as ``balanced`` so tables show it too."""
@@ -168,5 +170,5 @@ def warn_if_unbalanced(hg: Hypergraph, partition: np.ndarray, k: int, eps: float
             f"{who}: heaviest unit weighs {int(weights.max())} > limit {limit}"
             f" for k={k}, eps={eps}; the balance limit could not be met",
             ImbalanceWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )

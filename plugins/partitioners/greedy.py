@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 from parawire.hypergraph import Hypergraph
-from parawire.metrics import balance_limit, warn_if_unbalanced
-from parawire.plugins.partitioners.kway import check_args, state_for, trivial_partition
+from parawire.metrics import balance_limit
+from parawire.plugins.partitioners.kway import check_args, repaired, trivial_partition
 
 
 def sequential_groups(hg: Hypergraph) -> list[list[int]]:
@@ -67,9 +67,5 @@ def partition(hypergraph: Hypergraph, k: int, eps: float, seed: int, params=None
                 parts[v] = unit
                 loads[unit] += weights[v]
             rest = rest[take:]
-    state = state_for(hypergraph, k, eps, parts)
-    state.fill_empty()
-    state.rebalance()
-    warn_if_unbalanced(hypergraph, state.parts, k, eps, "greedy")
-    return state.parts
+    return repaired(hypergraph, k, eps, parts, "greedy")
 

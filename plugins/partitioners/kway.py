@@ -6,8 +6,9 @@ decrease of moving v to part t. Moves and FM passes run compiled; this class onl
 the arrays together and offers the few whole-array questions numpy answers well.
 
 The same state serves every partitioner that must repair a partition (metis, greedy,
-mtkahypar): :meth:`KwayState.fill_empty` and :meth:`KwayState.rebalance` pick the least
-damaging moves by these gains.
+mtkahypar): :meth:`KwayState.repair` (:meth:`~KwayState.fill_empty`, then
+:meth:`~KwayState.rebalance`) picks the least damaging moves by these gains, and
+:func:`repaired` is the whole epilogue those partitioners share.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from parawire.errors import ParawireError
 from parawire.hypergraph import Hypergraph
-from parawire.metrics import balance_limit
+from parawire.metrics import balance_limit, warn_if_unbalanced
 from parawire.plugins.partitioners import gains
 
 NEG = -np.inf
@@ -79,6 +80,11 @@ class KwayState:
     def refine(self, stall: int, seed: int, max_passes: int = 10) -> None:
         """k-way FM passes (see :func:`gains.fm_pass`) until one finds nothing."""
         gains.refine(self.graph, self._state(), self.limit, stall, max_passes, seed)
+
+    def repair(self) -> None:
+        """No empty part, then the balance limit, each by least km1 damage."""
+        self.fill_empty()
+        self.rebalance()
 
     def fill_empty(self) -> None:
         """Give every empty part one vertex (best gain, from a part with ≥ 2 vertices)."""
@@ -157,3 +163,13 @@ def trivial_partition(hg: Hypergraph, k: int) -> np.ndarray | None:
 
 def state_for(hg: Hypergraph, k: int, eps: float, parts: np.ndarray) -> KwayState:
     return KwayState(hg, k, balance_limit(hg.total_weight, k, eps), parts)
+
+
+def repaired(hg: Hypergraph, k: int, eps: float, parts: np.ndarray, who: str) -> np.ndarray:
+    """``parts`` repaired (:meth:`KwayState.repair`), with an ImbalanceWarning naming
+    ``who`` if the limit still fails: how every partitioner that trusts an outside
+    answer (metis, greedy, mtkahypar) keeps the partitioner contract."""
+    state = state_for(hg, k, eps, parts)
+    state.repair()
+    warn_if_unbalanced(hg, state.parts, k, eps, who, stacklevel=4)
+    return state.parts

@@ -23,9 +23,8 @@ import numpy as np
 import pymetis
 from numba import njit
 from parawire.hypergraph import Hypergraph
-from parawire.metrics import warn_if_unbalanced
 from parawire.plugins.partitioners.initial import heaviest_first
-from parawire.plugins.partitioners.kway import check_args, state_for, trivial_partition
+from parawire.plugins.partitioners.kway import check_args, repaired, trivial_partition
 from parawire.rng import derived_seed
 from pydantic import BaseModel, ConfigDict
 
@@ -100,8 +99,4 @@ def partition(
     fixed = trivial_partition(hypergraph, k)
     if fixed is not None:
         return fixed
-    state = state_for(hypergraph, k, eps, metis_parts(hypergraph, k, eps, seed, params.model))
-    state.fill_empty()
-    state.rebalance()
-    warn_if_unbalanced(hypergraph, state.parts, k, eps, "metis")
-    return state.parts
+    return repaired(hypergraph, k, eps, metis_parts(hypergraph, k, eps, seed, params.model), "metis")

@@ -50,8 +50,7 @@ def _refine(state: KwayState, rng: np.random.Generator, stall: int) -> None:
 
 def _polish(hg, k, limit, parts, rng, stall) -> KwayState:
     state = KwayState(hg, k, limit, parts)
-    state.fill_empty()
-    state.rebalance()
+    state.repair()
     _refine(state, rng, stall)
     return state
 

@@ -23,8 +23,7 @@ from typing import Literal
 import numpy as np
 from parawire.hookspecs import hookimpl
 from parawire.hypergraph import Hypergraph
-from parawire.metrics import warn_if_unbalanced
-from parawire.plugins.partitioners.kway import check_args, state_for, trivial_partition
+from parawire.plugins.partitioners.kway import check_args, repaired, trivial_partition
 from parawire.records import PartitionerPlugin
 from pydantic import BaseModel, ConfigDict
 
@@ -99,11 +98,7 @@ def partition(
         dtype=np.int64,
         count=hypergraph.num_vertices,
     )
-    state = state_for(hypergraph, k, eps, parts)
-    state.fill_empty()
-    state.rebalance()
-    warn_if_unbalanced(hypergraph, state.parts, k, eps, "mtkahypar")
-    return state.parts
+    return repaired(hypergraph, k, eps, parts, "mtkahypar")
 
 
 @hookimpl
