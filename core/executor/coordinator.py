@@ -48,9 +48,7 @@ class ClusterStats:
     inferences: int
     peer_bytes: int
     peer_messages: int
-    header_bytes: int
     input_bytes: int
-    output_bytes: int
     per_unit: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -72,7 +70,7 @@ class Cluster:
         self._replies: dict[tuple[Kind, int], Message] = {}
         self._pending: set[int] = set()
         self._failed: str | None = None
-        self._counts = {"inferences": 0, "input_bytes": 0, "output_bytes": 0}
+        self._counts = {"inferences": 0, "input_bytes": 0}
 
     @classmethod
     def connect(
@@ -158,7 +156,6 @@ class Cluster:
         self._pending.discard(rid)
         out = self._results.pop(rid)
         self._counts["inferences"] += 1
-        self._counts["output_bytes"] += out.numel() * out.element_size()
         return out
 
     def infer(self, x: torch.Tensor) -> torch.Tensor:
@@ -207,9 +204,7 @@ class Cluster:
             inferences=self._counts["inferences"],
             peer_bytes=sum(s["sent_bytes"] for s in units),
             peer_messages=sum(s["sent_messages"] for s in units),
-            header_bytes=sum(s["header_bytes"] for s in units),
             input_bytes=self._counts["input_bytes"],
-            output_bytes=self._counts["output_bytes"],
             per_unit=units,
         )
 

@@ -113,7 +113,7 @@ class Worker:
         self.runner: UnitRunner | None = None
         self.coordinator: Any = None
         self.links: dict[int, Link] = {}
-        self.counters = {"sent_bytes": 0, "sent_messages": 0, "header_bytes": 0}
+        self.counters = {"sent_bytes": 0, "sent_messages": 0}
 
     # -- the loop ----------------------------------------------------------------------
     def serve(self) -> None:
@@ -236,7 +236,6 @@ class Worker:
         frames = tensor_frames(Kind.TENSOR, tensor, request=request, vertex=vertex, unit=self.unit)
         if self.links[unit].send(frames):
             self.counters["sent_bytes"] += frames[1].nbytes
-            self.counters["header_bytes"] += len(frames[0])
             self.counters["sent_messages"] += 1
 
     def _send_result(self, request: int, tensor: torch.Tensor) -> None:
