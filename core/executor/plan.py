@@ -53,7 +53,6 @@ class Plan(BaseModel):
 
     units: int
     partition: list[int]
-    input_vertex: int
     output_vertex: int
     input_units: list[int]
     output_unit: int
@@ -106,7 +105,6 @@ class Plan(BaseModel):
         return cls(
             units=k,
             partition=[int(p) for p in part],
-            input_vertex=dag.input,
             output_vertex=dag.output,
             input_units=[int(part[dag.input])],
             output_unit=int(part[dag.output]),
