@@ -9,8 +9,8 @@ stretches on different units while a short one gets a unit of its own. Here:
   rank = compute of the vertex + the longest (message + rank) over its successors, so
   vertices on the critical path come first; each vertex, in decreasing rank, goes to the
   unit on which it would *finish* earliest. Finish times are estimated with the
-  simulator's own pieces (``DeviceProfile`` durations, ``latency.Network`` for the
-  bus or ports, one message per consuming unit), booking messages in rank order with
+  simulator's own pieces (``latency.vertex_seconds`` durations, ``latency.Network``
+  for the bus or ports, one message per consuming unit), booking messages in rank order with
   no insertion into idle gaps. The estimate can therefore differ slightly from
   :func:`parawire.latency.simulate`, which serves messages first come, first served
   and runs each unit in ``dag.order``; the makespan we report is always simulate's.
@@ -27,14 +27,14 @@ from __future__ import annotations
 import numpy as np
 from parawire.dag import Dag
 from parawire.errors import ParawireError
-from parawire.latency import DeviceProfile, Network, dag_shape, simulate
+from parawire.latency import DeviceProfile, Network, dag_shape, simulate, vertex_seconds
 
 
 def upward_ranks(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray,
                  profile: DeviceProfile) -> np.ndarray:
     """HEFT's upward rank: seconds from a vertex's start to the output on the longest path."""
     shape = dag_shape(dag)
-    compute = profile.compute_s(flops).tolist()
+    compute = vertex_seconds(dag, flops, out_bytes, profile).tolist()
     message = profile.message_s(out_bytes).tolist()
     rank = [0.0] * shape.n
     for v in reversed(shape.order):
@@ -57,7 +57,7 @@ def heft(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int,
     if k < 1:
         raise ParawireError(f"k: got {k}; need at least one unit")
     shape = dag_shape(dag)
-    compute = profile.compute_s(flops).tolist()
+    compute = vertex_seconds(dag, flops, out_bytes, profile).tolist()
     message = profile.message_s(out_bytes).tolist()
     part = [-1] * shape.n
     finish = [0.0] * shape.n
@@ -108,9 +108,10 @@ def refine(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, partition: np.nda
             return True
         return False
 
+    compute = vertex_seconds(dag, flops, out_bytes, profile)
     improved = True
     while improved and budget[0] > 0:
-        improved = _vertex_moves(dag, flops, part, k, profile, better, budget)
+        improved = _vertex_moves(dag, compute, part, k, better, budget)
         for a, b in ((a, b) for a in range(k) for b in range(k) if a != b):
             if budget[0] <= 0:
                 break
@@ -119,9 +120,8 @@ def refine(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, partition: np.nda
     return part
 
 
-def _vertex_moves(dag, flops, part, k, profile, better, budget) -> bool:
+def _vertex_moves(dag, compute, part, k, better, budget) -> bool:
     shape = dag_shape(dag)
-    compute = profile.compute_s(flops)
     improved = False
     for v in shape.order:
         load = np.bincount(part, weights=compute, minlength=k)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from parawire.dag import to_dag
 from parawire.errors import ParawireError
-from parawire.latency import DeviceProfile, lower_bound, simulate
+from parawire.latency import DeviceProfile, lower_bound, simulate, vertex_seconds
 from parawire.schedule import heft, place, rank_order, refine, upward_ranks
 
 FAST_NET = DeviceProfile(name="fast", flops_per_s=1.0, bandwidth_bytes_per_s=1e9,
@@ -34,6 +34,20 @@ def test_upward_rank_counts_compute_and_messages_to_the_output():
                                       message_latency_s=0))
     assert rank[[3, 0, 1, 2, 4]].tolist() == [13.0, 10.0, 7.0, 4.0, 1.0]
     assert rank_order(dag, np.ones(5), np.full(5, 2.0), FAST_NET) == [3, 0, 1, 2, 4]
+
+
+def test_upward_rank_uses_the_simulators_vertex_durations():
+    # per-input and memory costs count too, or HEFT estimates a different machine
+    dag = to_dag(nx.DiGraph([(0, 2), (1, 2)]))  # input=3 feeds 0 and 1, 2 -> output=4
+    profile = DeviceProfile(name="fixed", flops_per_s=1, bandwidth_bytes_per_s=1,
+                            message_latency_s=0, vertex_overhead_s=0.5, input_overhead_s=3.0,
+                            memory_bytes_per_s=2.0)
+    flops, out_bytes = np.ones(5), np.full(5, 2.0)
+    compute = vertex_seconds(dag, flops, out_bytes, profile)
+    rank = upward_ranks(dag, flops, out_bytes, profile)
+    assert rank[4] == compute[4]
+    assert rank[2] == compute[2] + 2.0 + compute[4]
+    assert compute[2] == 1 + 0.5 + 3.0 + 2.0
 
 
 def test_heft_spreads_parallel_chains_when_messages_are_cheap():
