@@ -193,6 +193,14 @@ def _check(name: str, values: np.ndarray, n: int) -> None:
         raise ParawireError(f"{name}: got {len(values)} entries; need one per DAG vertex ({n})")
 
 
+def input_bytes(dag: Dag, out_bytes: np.ndarray) -> np.ndarray:
+    """Bytes each vertex reads: the sum of its predecessors' ``out_bytes``."""
+    shape = dag_shape(dag)
+    _check("out_bytes", out_bytes, shape.n)
+    weights = np.asarray(out_bytes, dtype=np.float64)[shape.edge_src]
+    return np.bincount(shape.edge_dst, weights=weights, minlength=shape.n)
+
+
 def vertex_seconds(
     dag: Dag, flops: np.ndarray, out_bytes: np.ndarray | None, profile: DeviceProfile
 ) -> np.ndarray:
@@ -203,9 +211,7 @@ def vertex_seconds(
     _check("flops", flops, shape.n)
     in_bytes = 0.0
     if out_bytes is not None and profile.memory_bytes_per_s is not None:
-        _check("out_bytes", out_bytes, shape.n)
-        weights = np.asarray(out_bytes, dtype=np.float64)[shape.edge_src]
-        in_bytes = np.bincount(shape.edge_dst, weights=weights, minlength=shape.n)
+        in_bytes = input_bytes(dag, out_bytes)
     return profile.compute_s(flops, shape.inputs, in_bytes)
 
 

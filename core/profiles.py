@@ -127,7 +127,7 @@ def measure_vertices(seconds: float) -> tuple[np.ndarray, np.ndarray]:
     """
     import torch
     from parawire.architecture import build_architecture
-    from parawire.latency import dag_shape
+    from parawire.latency import dag_shape, input_bytes
     from parawire.nn import build_network
 
     threads = torch.get_num_threads()
@@ -143,8 +143,7 @@ def measure_vertices(seconds: float) -> tuple[np.ndarray, np.ndarray]:
             with torch.inference_mode():
                 passes = _repeat(functools.partial(_timed_pass, dag.order, shape.preds, blocks, x),
                                  seconds / len(CALIBRATION_SPECS), least=3)
-            out_bytes = arch.costs.out_bytes.astype(np.float64)
-            in_bytes = np.bincount(shape.edge_dst, weights=out_bytes[shape.edge_src], minlength=shape.n)
+            in_bytes = input_bytes(dag, arch.costs.out_bytes)
             features.append(np.column_stack([arch.costs.flops, shape.inputs, in_bytes, np.ones(shape.n)]))
             times.append(np.median(np.array(passes), axis=0))
     finally:
