@@ -60,7 +60,6 @@ class Layout:
     """
 
     dag: Dag
-    input_shape: Shape
     classes: int
     stem_stride: int
     in_shape: np.ndarray  # (V, 3) int64
@@ -180,7 +179,6 @@ def layout(spec: ArchitectureSpec, dag: Dag, staging_flags: np.ndarray | None = 
     flags[[dag.input, dag.output]] = False
     return Layout(
         dag=dag,
-        input_shape=tuple(spec.input_shape),
         classes=spec.classes,
         stem_stride=stride,
         in_shape=in_shape,
