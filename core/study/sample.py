@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from parawire.architecture import Architecture, build_architecture
-from parawire.latency import lower_bound, simulate
+from parawire.latency import DeviceProfile, lower_bound, simulate
 from parawire.profiles import get_profile
 from parawire.schedule import heft
 from parawire.score import score_architecture
@@ -41,40 +41,47 @@ def unit_comm(arch: Architecture) -> int:
     return int(arch.costs.out_bytes[arch.dag.input])
 
 
-def evaluate(config: StudyConfig, generator: str, nodes: int, sample: int) -> list[dict]:
+def evaluate(
+    config: StudyConfig, generator: str, nodes: int, sample: int, profile: DeviceProfile
+) -> list[dict]:
     spec = config.spec(generator, nodes, sample)
     arch = build_architecture(spec)
     dag, costs = arch.dag, arch.costs
     stats = dag_stats(dag)
-    profile = get_profile(config.profile)
     serial = simulate(dag, costs.flops, costs.out_bytes, np.zeros(len(costs.flops), int), profile)
     scored = score_architecture(
         arch, config.units, config.eps, partitioner=config.partitioner,
         score=config.score, seed=spec.seed, unit_comm=unit_comm(arch),
     )
+    per_sample = {  # the same in every units row of this sample
+        "generator": generator, "nodes": nodes, "sample": sample, "seed": spec.seed,
+        "params": costs.total_params, "flops": costs.total_flops,
+        "depth": stats.depth, "max_width": stats.max_width,
+        "mean_width": round(stats.mean_width, 4), "components": stats.components,
+        "serial_s": f"{serial:.6g}",
+    }
     rows = []
     for row in (r for r in scored if r.best):
         m = row.metrics
         part = np.asarray(row.partition)
         placed = heft(dag, costs.flops, costs.out_bytes, row.units, profile)
         rows.append({
-            "generator": generator, "nodes": nodes, "sample": sample, "seed": spec.seed,
-            "units": row.units,
-            "params": int(costs.params.sum()), "flops": int(costs.flops.sum()),
-            "depth": stats.depth, "max_width": stats.max_width,
-            "mean_width": round(stats.mean_width, 4), "components": stats.components,
+            **per_sample, "units": row.units,
             "eps": row.eps, "imbalance": round(m.imbalance, 6), "km1_bytes": m.km1,
             "lambda_norm": round(m.lambda_norm, 6), "eta": round(m.eta, 6),
             "entropy": round(m.entropy, 6), "cs": round(row.score, 6), "balanced": int(m.balanced),
             "latency_s": f"{simulate(dag, costs.flops, costs.out_bytes, part, profile):.6g}",
             "latency_heft_s": f"{min(serial, simulate(dag, costs.flops, costs.out_bytes, placed, profile)):.6g}",
             "lower_bound_s": f"{lower_bound(dag, costs.flops, row.units, profile):.6g}",
-            "serial_s": f"{serial:.6g}",
         })
     return rows
 
 
 def evaluate_batch(config_json: str, batch: list[tuple[str, int, int]]) -> list[dict]:
-    """Entry point for pool and Dask workers: the config travels as JSON, not a pickle."""
+    """Entry point for pool and Dask workers: the config travels as JSON, not a pickle.
+
+    The device profile is resolved once per batch (``local`` reads its cache file).
+    """
     config = StudyConfig.model_validate_json(config_json)
-    return [row for key in batch for row in evaluate(config, *key)]
+    profile = get_profile(config.profile)
+    return [row for key in batch for row in evaluate(config, *key, profile)]
