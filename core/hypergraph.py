@@ -78,16 +78,6 @@ class Hypergraph:
         """The net of every entry of ``net_pins`` (for vectorised per-pin work)."""
         return np.repeat(np.arange(self.num_nets), self.net_sizes)
 
-    def net_lists(self) -> list[list[int]]:
-        return [self.pins(e).tolist() for e in range(self.num_nets)]
-
-    def incidence(self) -> np.ndarray:
-        """Dense 0/1 vertex × net matrix (float64): cheap for the ≤ a few hundred
-        vertices of an architecture and it turns gain updates into matrix products."""
-        a = np.zeros((self.num_vertices, self.num_nets))
-        a[self.net_pins, self.pin_nets()] = 1.0
-        return a
-
     @classmethod
     def from_arrays(
         cls,
