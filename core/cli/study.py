@@ -1,7 +1,8 @@
 """``parawire study``: the paper's studies, one subcommand each.
 
-The grid study (issue 5) runs when no subcommand is given; ``params`` (Table 4) and
-``accuracy`` (Tables 5/6) are subcommands in their own modules.
+``grid`` (the §4 grid, Fig. 7–12), ``params`` (Table 4) and ``accuracy`` (Tables 5/6)
+are subcommands, each in its own module and imported only when named; without one the
+group prints its help.
 """
 
 from __future__ import annotations
