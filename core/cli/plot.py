@@ -15,6 +15,9 @@ from pathlib import Path
 import click
 from parawire.errors import ParawireError
 
+#: An input file the command reads: it must exist and not be a folder.
+EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
 
 def read_meta(path: Path | None, study: Path) -> dict | None:
     path = path or study.with_suffix(".meta.json")
@@ -27,11 +30,11 @@ def read_meta(path: Path | None, study: Path) -> dict | None:
 
 
 @click.command()
-@click.argument("study", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("study", type=EXISTING_FILE)
 @click.option(
     "--params",
     "params_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="CSV or JSON of `parawire study params` for Table 4 [default: the grid's params]",
 )
 @click.option(
@@ -44,7 +47,7 @@ def read_meta(path: Path | None, study: Path) -> dict | None:
 @click.option(
     "--arch",
     "arch_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="spec (JSON/TOML) drawn in Fig. 11 [default: DP's median-depth sample]",
 )
 @click.option(
@@ -64,7 +67,7 @@ def read_meta(path: Path | None, study: Path) -> dict | None:
 @click.option(
     "--meta",
     "meta_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=EXISTING_FILE,
     help="study metadata JSON {config, seconds, samples} [default: STUDY.meta.json]",
 )
 def plot(study, params_path, out, arch_path, units, report_path, meta_path) -> None:
