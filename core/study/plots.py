@@ -243,13 +243,19 @@ def resnet50_dag() -> Dag:
     return to_dag(g)
 
 
-def representative(rows, generator: str, nodes: int) -> dict:
-    """The sample of median depth (ties: lowest sample id) of one generator and size."""
-    samples = {
+def samples_of(rows, generator: str, nodes: int) -> dict[int, Mapping[str, str]]:
+    """One row per sample of a generator and size (its per-sample columns are the same
+    in every units row)."""
+    return {
         int(r["sample"]): r
         for r in rows
         if r["generator"] == generator and int(r["nodes"]) == nodes
     }
+
+
+def representative(rows, generator: str, nodes: int) -> dict:
+    """The sample of median depth (ties: lowest sample id) of one generator and size."""
+    samples = samples_of(rows, generator, nodes)
     ranked = sorted(samples.values(), key=lambda r: (int(r["depth"]), int(r["sample"])))
     return ranked[(len(ranked) - 1) // 2]
 
@@ -280,11 +286,7 @@ def fig10_widths(rows, out: Path, nodes: int | None = None) -> list[Path]:
         ax.bar(range(stats.depth), stats.widths, color=colour(gen, i), width=0.9)
         title = f"{gen.upper() if gen != 'resnet50' else 'ResNet-50'}: depth {stats.depth}, max width {stats.max_width}"
         if gen != "resnet50":
-            per_sample = {
-                int(r["sample"]): r
-                for r in rows
-                if r["generator"] == gen and int(r["nodes"]) == nodes
-            }
+            per_sample = samples_of(rows, gen, nodes)
             depth, width = (
                 statistics.median(int(r[c]) for r in per_sample.values())
                 for c in ("depth", "max_width")
@@ -322,8 +324,12 @@ def fig11_distribution(
     plt = _pyplot()
     pos = level_layout(dag)
     fig, axes = plt.subplots(len(partitions), 1, figsize=(10, 2.6 * len(partitions)), squeeze=False)
+    inner = [v for v in dag.order if v not in (dag.input, dag.output)]
+    ends = (  # (vertices, style): the common input in white, the gather unit in black
+        ([dag.input], {"node_color": "white", "edgecolors": "black"}),
+        ([dag.output], {"node_color": "black"}),
+    )
     for ax, (units, part) in zip(axes[:, 0], sorted(partitions.items())):
-        inner = [v for v in dag.order if v not in (dag.input, dag.output)]
         nx.draw_networkx_edges(dag.graph, pos, ax=ax, alpha=0.25, arrowsize=6, width=0.6)
         nx.draw_networkx_nodes(
             dag.graph,
@@ -333,25 +339,10 @@ def fig11_distribution(
             node_size=60,
             node_color=[f"C{part[v] % 10}" for v in inner],
         )
-        nx.draw_networkx_nodes(
-            dag.graph,
-            pos,
-            nodelist=[dag.input],
-            ax=ax,
-            node_size=110,
-            node_color="white",
-            edgecolors="black",
-            node_shape="s",
-        )
-        nx.draw_networkx_nodes(
-            dag.graph,
-            pos,
-            nodelist=[dag.output],
-            ax=ax,
-            node_size=110,
-            node_color="black",
-            node_shape="s",
-        )
+        for nodelist, style in ends:
+            nx.draw_networkx_nodes(
+                dag.graph, pos, nodelist=nodelist, ax=ax, node_size=110, node_shape="s", **style
+            )
         ax.set_title(
             f"{units} units (white square: common input; black: gather unit)",
             fontsize="small",
