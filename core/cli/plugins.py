@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from parawire.manager import get_plugins
+from parawire.records import KINDS
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
@@ -19,7 +20,7 @@ def describe_params(model: type[BaseModel]) -> str:
 
 
 @click.command()
-@click.option("--kind", type=click.Choice(["generators", "staging", "partitioners", "scores", "transports"]))
+@click.option("--kind", type=click.Choice(list(KINDS)))
 def plugins(kind: str | None) -> None:
     """List every plugin by kind: name, distribution, parameters, status."""
     registries = get_plugins()

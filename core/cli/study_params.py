@@ -147,7 +147,7 @@ def params(
     settings = {"nodes": nodes, **FLOWER102}
     overrides = {"base_channels": base_channels, "channel_cap": channel_cap}
     settings.update({k: v for k, v in overrides.items() if v is not None})
-    ArchitectureSpec.parse(settings, source="study params")  # fail before the pool starts
+    spec = ArchitectureSpec.parse(settings, source="study params")  # fail before the pool starts
 
     console = Console(stderr=True)
     total = samples * len(generators) * len(stagings)
@@ -164,12 +164,10 @@ def params(
             writer.writeheader()
             writer.writerows(asdict(r) for r in rows)
     if json_path:
-        spec_defaults = ArchitectureSpec(**settings)
         meta = {
             "samples": samples, "first_seed": seed, "nodes": nodes,
-            "input_shape": list(spec_defaults.input_shape), "classes": spec_defaults.classes,
-            "base_channels": spec_defaults.base_channels,
-            "channel_cap": spec_defaults.channel_cap,
+            "input_shape": list(spec.input_shape), "classes": spec.classes,
+            "base_channels": spec.base_channels, "channel_cap": spec.channel_cap,
         }
         json_path.write_text(
             json.dumps({"settings": meta, "rows": [asdict(r) for r in rows]}, indent=2) + "\n"
