@@ -26,6 +26,7 @@ from parawire.executor.plan import partition_architecture, plan_for
 from parawire.executor.protocol import Kind, decode, tensor_frames
 from parawire.nn import build_network
 from parawire.spec import ArchitectureSpec
+from parawire.threads import torch_threads
 
 SPEC = ArchitectureSpec(generator="dp", nodes=40, input_shape=(3, 32, 32))
 
@@ -44,13 +45,8 @@ def model():
 @pytest.mark.parametrize("threads", [1, os.cpu_count() or 1], ids=["1thread", "allthreads"])
 def test_bench_single_process(benchmark, model, threads):
     net, _, x = model
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            benchmark(net, x)
-    finally:
-        torch.set_num_threads(before)
+    with torch_threads(threads), torch.inference_mode():
+        benchmark(net, x)
 
 
 @pytest.mark.parametrize("transport, kind", [("zmq", "ipc"), ("zmq", "tcp"), ("inproc", "ipc")],
@@ -59,17 +55,13 @@ def test_bench_two_workers(benchmark, model, transport, kind):
     net, plan, x = model
     with torch.inference_mode():
         reference = net(x)
-    before = torch.get_num_threads()
-    if transport == "inproc":
-        torch.set_num_threads(1)  # process-wide: each worker thread then runs one core
-    try:
-        with LocalWorkers(2, transport, kind) as workers, Cluster.connect(workers.endpoints, transport) as cluster:
-            cluster.deploy(SPEC, plan)
-            assert torch.allclose(cluster.infer(x), reference, rtol=1e-4, atol=1e-5)
-            benchmark(cluster.infer, x)
-            assert cluster.stats().bytes_per_inference == plan.cut_bytes
-    finally:
-        torch.set_num_threads(before)
+    # inproc: the thread count is process-wide, so each worker thread then runs one core
+    with torch_threads(1 if transport == "inproc" else None), LocalWorkers(2, transport, kind) as workers, \
+            Cluster.connect(workers.endpoints, transport) as cluster:
+        cluster.deploy(SPEC, plan)
+        assert torch.allclose(cluster.infer(x), reference, rtol=1e-4, atol=1e-5)
+        benchmark(cluster.infer, x)
+        assert cluster.stats().bytes_per_inference == plan.cut_bytes
 
 
 SIZES = {"64B": 16, "32KB": 8 * 1024, "320KB": 80 * 1024, "3MB": 800 * 1024}

@@ -14,6 +14,7 @@ import torch
 from parawire.architecture import build_architecture
 from parawire.nn import build_network
 from parawire.spec import ArchitectureSpec
+from parawire.threads import torch_threads
 from parawire.training.datasets import fit_spec, load_dataset
 from parawire.training.trainer import deterministic, train_epoch
 
@@ -25,18 +26,13 @@ def test_bench_train_epoch_dp40_digits(benchmark):
     )
     net = build_network(build_architecture(spec))
     optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
     epochs = iter(range(1000))
-    try:
-        with deterministic():
-            train_epoch(net, optimizer, data[0], 64, seed=0, epoch=next(epochs))  # warm-up
-            _loss, seen = benchmark.pedantic(
-                lambda: train_epoch(net, optimizer, data[0], 64, seed=0, epoch=next(epochs)),
-                rounds=3, iterations=1,
-            )
-    finally:
-        torch.set_num_threads(previous)
+    with torch_threads(1), deterministic():
+        train_epoch(net, optimizer, data[0], 64, seed=0, epoch=next(epochs))  # warm-up
+        _loss, seen = benchmark.pedantic(
+            lambda: train_epoch(net, optimizer, data[0], 64, seed=0, epoch=next(epochs)),
+            rounds=3, iterations=1,
+        )
     assert seen == len(data[0])
     if benchmark.stats is not None:  # None under --benchmark-disable (the CI smoke run)
         benchmark.extra_info["images_per_s"] = seen / benchmark.stats.stats.mean

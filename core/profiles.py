@@ -129,11 +129,10 @@ def measure_vertices(seconds: float) -> tuple[np.ndarray, np.ndarray]:
     from parawire.architecture import build_architecture
     from parawire.latency import dag_shape, input_bytes
     from parawire.nn import build_network
+    from parawire.threads import torch_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     features, times = [], []
-    try:
+    with torch_threads(1):
         for spec in CALIBRATION_SPECS:
             arch = build_architecture(spec)
             net = build_network(arch).eval()
@@ -146,8 +145,6 @@ def measure_vertices(seconds: float) -> tuple[np.ndarray, np.ndarray]:
             in_bytes = input_bytes(dag, arch.costs.out_bytes)
             features.append(np.column_stack([arch.costs.flops, shape.inputs, in_bytes, np.ones(shape.n)]))
             times.append(np.median(np.array(passes), axis=0))
-    finally:
-        torch.set_num_threads(threads)
     return np.vstack(features), np.concatenate(times)
 
 

@@ -39,14 +39,10 @@ def summary(times: list[float]) -> tuple[float, float]:
 
 def single_process(net, x, n: int, threads: int) -> list[float]:
     import torch
+    from parawire.threads import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            return timings(lambda: net(x), n)
-    finally:
-        torch.set_num_threads(before)
+    with torch_threads(threads), torch.inference_mode():
+        return timings(lambda: net(x), n)
 
 
 @click.command()

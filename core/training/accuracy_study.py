@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
-import torch
 from parawire.errors import ParawireError
 from parawire.spec import ArchitectureSpec
 from parawire.study.store import ResultStore, read_rows
+from parawire.threads import torch_threads
 from parawire.training.baselines import build_baseline, count_params
 from parawire.training.datasets import fit_spec, load_dataset
 from parawire.training.schedule import parse_schedule
@@ -138,9 +138,7 @@ def run_study(
             f" {config.epochs}; use another --out or the same --epochs"
         )
     todo = [j for j in jobs(config) if (j.label, j.nodes, j.sample) not in store.done]
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         if todo and data is None:
             data = load_dataset(config.dataset)
         for n, job in enumerate(todo, 1):
@@ -148,8 +146,6 @@ def run_study(
             store.append([row])
             if on_row is not None:
                 on_row(row, n, len(todo))
-    finally:
-        torch.set_num_threads(previous)
     return read_rows(out)
 
 
