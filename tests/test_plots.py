@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from parawire.errors import ParawireError
+from parawire.spec import ArchitectureSpec
 from parawire.stats import dag_stats
 from parawire.study import plots
 
@@ -116,3 +117,15 @@ def test_load_params_rejects_another_table(tmp_path):
 
 def test_generators_keep_the_papers_order_then_plugins():
     assert plots.generators_in(["sbm", "chain", "dp", "er", "dp"]) == ["er", "dp", "chain", "sbm"]
+
+
+def test_sample_spec_is_the_studys_own_when_the_config_is_known():
+    from parawire.study.config import StudyConfig
+    from parawire.study.plots import sample_spec
+
+    config = StudyConfig(input_shape=(3, 64, 64), classes=7, staging="greedy")
+    spec = config.spec("dp", 20, 3)
+    row = {"generator": "dp", "nodes": "20", "sample": "3", "seed": str(spec.seed)}
+    assert sample_spec(row, config) == spec
+    bare = sample_spec(row)
+    assert (bare.seed, bare.input_shape) == (spec.seed, ArchitectureSpec().input_shape)

@@ -75,6 +75,7 @@ def plot(study, params_path, out, arch_path, units, report_path, meta_path) -> N
     from parawire.architecture import build_architecture
     from parawire.spec import ArchitectureSpec
     from parawire.study import plots
+    from parawire.study.config import StudyConfig
     from parawire.study.store import read_rows
     from rich.console import Console
 
@@ -82,12 +83,13 @@ def plot(study, params_path, out, arch_path, units, report_path, meta_path) -> N
     if not rows:
         raise ParawireError(f"{study}: no rows; run `parawire study grid --out {study}` first")
     meta = read_meta(meta_path, study)
-    staging = (meta or {}).get("config", {}).get("staging", "probabilistic")
+    config = StudyConfig.model_validate(meta["config"]) if meta and "config" in meta else None
+    staging = config.staging if config else "probabilistic"
     params = (
         plots.load_params(params_path) if params_path else plots.params_from_grid(rows, staging)
     )
     arch = build_architecture(ArchitectureSpec.load(arch_path)) if arch_path else None
-    figures = plots.all_figures(rows, out, params=params, arch=arch, units=units)
+    figures = plots.all_figures(rows, out, params=params, arch=arch, units=units, config=config)
     console = Console()
     for paths in figures.values():
         console.print("wrote " + ", ".join(str(p) for p in paths))
@@ -95,7 +97,11 @@ def plot(study, params_path, out, arch_path, units, report_path, meta_path) -> N
         from parawire.study.report import write_report
 
         command = " ".join([
-            "parawire plot", str(study), *(["--params", str(params_path)] if params_path else []),
+            "parawire plot", str(study),
+            *(["--params", str(params_path)] if params_path else []),
+            *(["--arch", str(arch_path)] if arch_path else []),
+            *(["--meta", str(meta_path)] if meta_path else []),
+            *[f"--units {u}" for u in units],
             "--out", str(out), "--report", str(report_path),
         ])
         write_report(report_path, rows, figures, str(study), params, meta, command)

@@ -30,6 +30,7 @@ from parawire.errors import ParawireError
 from parawire.score import score_architecture
 from parawire.spec import ArchitectureSpec
 from parawire.stats import dag_stats, depth_levels
+from parawire.study.config import StudyConfig
 
 ORDER = ("er", "ba", "ws", "dp", "fb", "chain")
 COLOURS = {
@@ -260,8 +261,12 @@ def representative(rows, generator: str, nodes: int) -> dict:
     return ranked[(len(ranked) - 1) // 2]
 
 
-def sample_spec(row: Mapping[str, str]) -> ArchitectureSpec:
-    """The spec of a study row (generator defaults, the row's seed; the DAG needs no more)."""
+def sample_spec(row: Mapping[str, str], config: StudyConfig | None = None) -> ArchitectureSpec:
+    """The spec of a study row: exactly the study's when its config is known (Fig. 11's
+    partitions depend on input shape and staging), else the row's generator, size and
+    seed with spec defaults (enough for the DAG, which is all Fig. 10 draws)."""
+    if config is not None:
+        return config.spec(row["generator"], int(row["nodes"]), int(row["sample"]))
     return ArchitectureSpec(
         generator=row["generator"], nodes=int(row["nodes"]), seed=int(row["seed"])
     )
@@ -453,13 +458,15 @@ def all_figures(
     params: Sequence[ParamRow] | None = None,
     arch: Architecture | None = None,
     units: Sequence[int] = (2, 4, 8),
+    config: StudyConfig | None = None,
 ) -> dict[str, list[Path]]:
-    """Every figure of the study; Fig. 11 draws ``arch`` or, by default, DP's median-depth sample."""
+    """Every figure of the study; Fig. 11 draws ``arch`` or, by default, DP's median-depth
+    sample, built from the study's ``config`` when given."""
     if arch is None:
         gens = generators_in(r["generator"] for r in rows)
         pick = "dp" if "dp" in gens else gens[0]
         arch = build_architecture(
-            sample_spec(representative(rows, pick, min(int(r["nodes"]) for r in rows)))
+            sample_spec(representative(rows, pick, min(int(r["nodes"]) for r in rows)), config)
         )
     label = f": {arch.spec.generator.upper()}, {arch.spec.nodes} vertices, seed {arch.spec.seed}"
     return {
