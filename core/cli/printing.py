@@ -3,8 +3,9 @@
 Tables: rich squeezes a table into the terminal's width and, piped, into 80 columns, cutting
 numbers to ``0.0…``; a number cut short is worse than no number. So tables made by
 :func:`table` use a light frame (one space between columns, so a dozen short columns fit
-in 80), keep numeric cells on one line, and :func:`print_table` prints a table that
-needs more than the console's width at the width it needs instead of cutting it.
+in 80), keep numeric cells on one line and fold only text, and :func:`print_table`
+prints a table whose numbers need more than the console's width at the width they need
+instead of cutting them.
 
 JSON: ``--json`` prints one document on stdout and nothing else, so ``parawire … --json |
 jq`` always parses; :func:`echo_json` turns the values our results hold (paths, numpy
@@ -66,19 +67,34 @@ def table(title: str | None, columns: Sequence[str], numeric: Sequence[str] | No
     return out
 
 
-def needed_width(tab, console) -> int:
-    """Columns the table takes when nothing is folded or cut."""
-    return console.measure(tab, options=console.options.update(max_width=100_000)).maximum
+#: Columns a text column may be folded down to before the table is widened instead.
+TEXT_MIN = 8
+
+
+def needed_width(tab) -> int:
+    """The narrowest the table can be printed without cutting a number: every numeric
+    (no-wrap) column at its widest cell or header line, text columns folded to TEXT_MIN."""
+    from rich.text import Text
+
+    def widest(column) -> int:
+        lines = [*str(column.header).splitlines()]
+        for cell in column._cells:
+            lines += str(cell).splitlines()
+        return max((Text.from_markup(line).cell_len for line in lines), default=1)
+
+    widths = [widest(c) if c.no_wrap else min(TEXT_MIN, widest(c)) for c in tab.columns]
+    return sum(widths) + max(len(widths) - 1, 0)
 
 
 def print_table(tab, console=None) -> None:
-    """Print on stdout at the console's width, or wider when the table needs it: a line
-    that wraps in a narrow terminal still holds every digit; a cut number holds none."""
+    """Print on stdout at the console's width (80 when piped), text columns folded to fit;
+    wider only when its numbers need it: a line that wraps in a narrow terminal still holds
+    every digit, a cut number holds none."""
     from rich.console import Console
 
     console = console or Console()
     width = console.width
-    needed = needed_width(tab, console)
+    needed = needed_width(tab)
     if needed > width:
         console.width = needed
     try:
