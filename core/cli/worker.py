@@ -6,20 +6,27 @@ import logging
 from pathlib import Path
 
 import click
-from parawire.executor.protocol import DEFAULT_MAX_MESSAGE_BYTES
+from parawire.cli.options import Endpoint, threads_option
+
+
+def default_max_bytes() -> int:
+    """The protocol's limit, read only when no value is given (importing the protocol
+    imports torch, which ``--help`` must not pay for)."""
+    from parawire.executor.protocol import DEFAULT_MAX_MESSAGE_BYTES
+
+    return DEFAULT_MAX_MESSAGE_BYTES
 
 
 @click.command()
-@click.option("--bind", default="tcp://127.0.0.1:5701", show_default=True,
+@click.option("--bind", default="tcp://127.0.0.1:5701", show_default=True, type=Endpoint(any_port=True),
               help="endpoint to serve: tcp://HOST:PORT (PORT * = any free one) or ipc://PATH")
 @click.option("--curve-secret", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="this worker's *.key_secret file (from `parawire keys`); needed beyond loopback")
 @click.option("--curve-clients", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="directory of public keys allowed to connect (coordinator and peer workers)")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="torch intra-op threads of this worker")
-@click.option("--max-message-bytes", type=click.IntRange(min=1024), default=DEFAULT_MAX_MESSAGE_BYTES,
-              show_default=True, help="larger messages are dropped")
+@threads_option(what="this worker")
+@click.option("--max-message-bytes", type=click.IntRange(min=1024), default=default_max_bytes,
+              show_default="the protocol's limit", help="larger messages are dropped")
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 @click.option("-v", "--verbose", is_flag=True, help="log every dropped message and deployment")
 def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, exit_with_parent, verbose) -> None:
