@@ -37,16 +37,14 @@ def check_output(
     another one is refused rather than written in a format its name does not say.
     """
     path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        raise ParawireError(f"{option} {path}: " + ("is a file; give a folder" if folder else "is a folder; give a file name"))
     if suffixes and not folder and path.suffix.lower() not in suffixes:
         raise ParawireError(
             f"{option} {path}: cannot write {path.suffix or 'a file without extension'};"
             f" use a name ending in {' or '.join(suffixes)}"
         )
     if path.exists():
-        if folder and not path.is_dir():
-            raise ParawireError(f"{option} {path}: is a file; give a folder")
-        if not folder and path.is_dir():
-            raise ParawireError(f"{option} {path}: is a folder; give a file name")
         if not os.access(path, os.W_OK):
             raise ParawireError(f"{option} {path}: not writable; check its permissions or choose another")
         return path

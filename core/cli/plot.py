@@ -55,7 +55,7 @@ def study_config(meta: dict | None, source: str):
         raise SpecError(f"{source}: config: {describe_validation_error(exc)}") from None
 
 
-@click.command()
+@click.command(short_help="Draw Fig. 7–12 and Table 4 from a study table; optionally the report.")
 @click.argument("study", type=EXISTING_FILE)
 @click.option(
     "--params",
