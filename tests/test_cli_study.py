@@ -38,3 +38,46 @@ def test_resume_with_other_settings_is_refused_naming_them(tmp_path, monkeypatch
     recorded = read_meta(table)
     assert recorded["config"]["generators"] == ["dp", "chain"] and recorded["samples"] == 2
     assert recorded["settings"] == meta["settings"]
+
+
+def _children(pid: int) -> set[int]:
+    from pathlib import Path
+
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_pool_and_leaves_no_worker_behind(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if not os.path.isdir("/proc"):
+        pytest.skip("needs /proc to find the pool's processes")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "parawire", "study", "grid", "--generators", "dp", "--samples", "400",
+         "--nodes", "20", "--units", "2", "--eps", "0.1", "--batch", "1", "--workers", "2",
+         "--out", str(tmp_path / "s.csv")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    pool: set[int] = set()
+    while time.monotonic() < deadline and len(pool) < 2:
+        pool = _children(proc.pid)
+        time.sleep(0.05)
+    assert len(pool) >= 2, "the pool did not start"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    assert "terminated" in proc.stderr.read()
+    time.sleep(0.5)
+    assert not [p for p in pool if os.path.exists(f"/proc/{p}") and "zombie" not in
+                open(f"/proc/{p}/status").read().lower()]

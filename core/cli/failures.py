@@ -7,18 +7,30 @@ the same one-line shape here instead of a usage banner or a traceback. Anything 
 a bug and keeps its traceback, so that it gets reported rather than hidden.
 
 Exit status: 2 for bad input (the project's errors and usage errors, as click does),
-1 for the environment refusing (file system), 130 for Ctrl-C.
+1 for the environment refusing (file system), 130 for Ctrl-C, 143 for SIGTERM. SIGTERM
+(``kill``, a job scheduler's timeout) unwinds like Ctrl-C, so process pools are shut
+down and temporary folders removed instead of worker processes being left orphaned.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 import click
 from parawire.errors import ParawireError
 
-BAD_INPUT, ENVIRONMENT, INTERRUPTED = 2, 1, 130
+BAD_INPUT, ENVIRONMENT, INTERRUPTED, TERMINATED = 2, 1, 130, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived; raised in the main thread so that ``finally`` blocks run."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
 
 
 def one_line(text: str) -> str:
@@ -46,6 +58,8 @@ def describe(exc: BaseException) -> tuple[str, int] | None:
 
 def run_command(command: click.Command, argv: Sequence[str] | None, prog_name: str) -> int:
     """Run a click command; return its exit status after printing any failure as one line."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         status = command.main(args=list(argv) if argv is not None else None,
                               prog_name=prog_name, standalone_mode=False)
@@ -54,6 +68,9 @@ def run_command(command: click.Command, argv: Sequence[str] | None, prog_name: s
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("aborted", err=True)
         return INTERRUPTED
+    except Terminated:
+        click.echo("terminated", err=True)
+        return TERMINATED
     except Exception as exc:
         known = describe(exc)
         if known is None:
@@ -61,6 +78,9 @@ def run_command(command: click.Command, argv: Sequence[str] | None, prog_name: s
         message, status = known
         click.echo(f"error: {message}", err=True)
         return status
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return status if isinstance(status, int) else 0  # click returns --help's Exit code
 
 
