@@ -71,3 +71,30 @@ def test_json_rows_are_scriptable(spec_file, capsys):
         assert 0 < row["median_ms"] <= row["p90_ms"]
     assert rows[1]["speedup"] == 1.0 and result["predicted_ms"] > 0
     assert "timing 2 workers (inproc): 2/2 runs" in err
+
+
+@pytest.mark.slow
+def test_run_reaches_a_curve_worker_with_the_keys(spec_file, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from parawire.executor.local import READY_PREFIX
+
+    main(["keys", str(tmp_path / "k")])
+    keys = tmp_path / "k"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "parawire", "worker", "--bind", "tcp://127.0.0.1:*",
+         "--curve-secret", str(keys / "server.key_secret"), "--curve-clients", str(keys / "authorized"),
+         "--exit-with-parent"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = worker.stdout.readline()
+        assert line.startswith(READY_PREFIX), line
+        endpoint = line[len(READY_PREFIX):].strip()
+        capsys.readouterr()
+        main(["run", str(spec_file), "--units", "1", "--endpoint", endpoint, "--runs", "2", "--json",
+              "--curve-secret", str(keys / "client.key_secret"), "--curve-server", str(keys / "server.key")])
+        rows = json.loads(capsys.readouterr().out)["rows"]
+        assert rows[0]["run"] == "1 worker (zmq)" and rows[0]["median_ms"] > 0
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)

@@ -193,7 +193,7 @@ def measure(progress, spec, units, local, endpoints, transport, endpoint_kind, r
             if not torch.allclose(cluster.infer(x), reference, rtol=1e-4, atol=1e-5):
                 raise ParawireError("distributed logits differ from the single-process ones")
             kind = f"{transport}{'-' + endpoint_kind if transport == 'zmq' and local else ''}"
-            distributed = timed_row(progress, f"{units} workers ({kind})", units, None,
+            distributed = timed_row(progress, f"{units} worker{'s' if units > 1 else ''} ({kind})", units, None,
                                     lambda: cluster.infer(x), runs)
             stats = cluster.stats()
     finally:
