@@ -8,13 +8,21 @@ from pathlib import Path
 import click
 from parawire.cli.options import Endpoint, threads_option
 
+#: How ``--help`` shows a limit read lazily (see :func:`executor_default`).
+EXECUTOR_DEFAULT = "the executor's default"
 
-def default_max_bytes() -> int:
-    """The protocol's limit, read only when no value is given (importing the protocol
-    imports torch, which ``--help`` must not pay for)."""
-    from parawire.executor.protocol import DEFAULT_MAX_MESSAGE_BYTES
 
-    return DEFAULT_MAX_MESSAGE_BYTES
+def executor_default(target: str):
+    """A click default read from ``module:NAME`` only when the option is not given: the
+    executor's modules import torch, which ``--help`` must not pay for."""
+
+    def read():
+        import importlib
+
+        module, name = target.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    return read
 
 
 @click.command()
@@ -25,11 +33,21 @@ def default_max_bytes() -> int:
 @click.option("--curve-clients", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="directory of public keys allowed to connect (coordinator and peer workers)")
 @threads_option(what="this worker")
-@click.option("--max-message-bytes", type=click.IntRange(min=1024), default=default_max_bytes,
-              show_default="the protocol's limit", help="larger messages are dropped")
+@click.option("--max-message-bytes", type=click.IntRange(min=1024),
+              default=executor_default("parawire.executor.protocol:DEFAULT_MAX_MESSAGE_BYTES"),
+              show_default=EXECUTOR_DEFAULT, help="larger messages (all frames together) are dropped")
+@click.option("--max-parked-bytes", type=click.IntRange(min=1024),
+              default=executor_default("parawire.executor.runner:DEFAULT_MAX_PARKED_BYTES"),
+              show_default=EXECUTOR_DEFAULT,
+              help="tensors held for requests in flight, all together; past it the oldest are forgotten")
+@click.option("--max-deploy-bytes", type=click.IntRange(min=1024),
+              default=executor_default("parawire.executor.worker:DEFAULT_MAX_DEPLOY_BYTES"),
+              show_default=EXECUTOR_DEFAULT,
+              help="refuse deployments whose parameters + activations are estimated larger")
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 @click.option("-v", "--verbose", is_flag=True, help="log every dropped message and deployment")
-def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, exit_with_parent, verbose) -> None:
+def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, max_parked_bytes, max_deploy_bytes,
+           exit_with_parent, verbose) -> None:
     """Serve one unit: wait for a deployment, then run requests as inputs arrive."""
     from parawire.errors import ParawireError
     from parawire.executor.security import Curve, check_bind
@@ -45,7 +63,8 @@ def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, exit_w
     check_bind(bind, curve)
     try:
         server = Worker(get_transport("zmq"), bind, curve=curve, threads=threads,
-                        max_bytes=max_message_bytes, exit_with_parent=exit_with_parent)
+                        max_bytes=max_message_bytes, max_parked_bytes=max_parked_bytes,
+                        max_deploy_bytes=max_deploy_bytes, exit_with_parent=exit_with_parent)
     except zmq.ZMQError as exc:  # address in use, bad endpoint
         raise ParawireError(f"--bind {bind}: cannot bind ({exc})") from None
     click.echo(f"parawire worker listening on {server.address}")
