@@ -65,3 +65,16 @@ def test_short_options_mean_one_thing_everywhere():
             for short in (o for o in param.opts if len(o) == 2):
                 assert short in meaning, f"{command.name}: unexpected {short}"
                 assert meaning[short] in param.opts, f"{command.name}: {short} is not {meaning[short]}"
+
+
+@pytest.mark.parametrize("words, expected", [
+    ("generate --generator d", ["dp"]),
+    ("study accuracy --generators er,w", ["er,ws"]),
+    ("run arch.json --partitioner mu", ["multilevel"]),
+])
+def test_plugin_names_complete_in_the_shell(words, expected):
+    from click.shell_completion import ShellComplete
+
+    *args, incomplete = words.split()
+    completer = ShellComplete(cli, {}, "parawire", "_PARAWIRE_COMPLETE")
+    assert [item.value for item in completer.get_completions(args, incomplete)] == expected
