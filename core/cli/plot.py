@@ -123,6 +123,7 @@ def plot(study, params_path, out, arch_path, units, report_path, meta_path) -> N
                 figures[name] = job()
                 progress.note("wrote " + ", ".join(str(p) for p in figures[name]))
                 bar.advance()
+            bar.update(bar.completed, text="figures")
         if report_path:
             from parawire.study.report import write_report
 
