@@ -38,7 +38,8 @@ def check_output(
     """
     path = Path(path)
     if path.exists() and path.is_dir() != folder:
-        raise ParawireError(f"{option} {path}: " + ("is a file; give a folder" if folder else "is a folder; give a file name"))
+        wanted = "is a file; give a folder" if folder else "is a folder; give a file name"
+        raise ParawireError(f"{option} {path}: {wanted}")
     if suffixes and not folder and path.suffix.lower() not in suffixes:
         raise ParawireError(
             f"{option} {path}: cannot write {path.suffix or 'a file without extension'};"
@@ -56,10 +57,10 @@ def check_output(
     return path
 
 
-def prepare(path: Path, folder: bool = False) -> Path:
-    """Create the folders ``path`` needs (the folder itself when ``folder``)."""
+def prepare(path: Path) -> Path:
+    """Create the folders a file at ``path`` needs, just before it is written."""
     path = Path(path)
-    (path if folder else path.parent).mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -63,7 +63,8 @@ def study_config(meta: dict | None, source: str):
     type=EXISTING_FILE,
     help="CSV or JSON of `parawire study params` for Table 4 [default: the grid's params]",
 )
-@click.option("--out", type=OutputDir(), help="folder for the PNG and SVG files  [default: STUDY-figures beside it]")
+@click.option("--out", type=OutputDir(),
+              help="folder for the PNG and SVG files  [default: STUDY-figures beside it]")
 @click.option(
     "--arch",
     "arch_path",

@@ -124,7 +124,9 @@ def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, part
     if (curve_secret is None) != (curve_server is None):
         raise ParawireError("--curve-secret and --curve-server go together (`parawire keys DIR` writes both)")
     if local and curve_secret is not None:
-        raise ParawireError("--curve-secret/--curve-server are for remote --endpoint workers; --local ones use loopback")
+        raise ParawireError(
+            "--curve-secret/--curve-server are for remote --endpoint workers; --local ones use loopback"
+        )
     spec = load_spec(spec_file)
     check_units([units], spec.nodes)
     get_plugins().partitioners.get(partitioner)

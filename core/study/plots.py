@@ -196,7 +196,10 @@ def fig8_latency(rows, out: Path) -> list[Path]:
     base = cells(rows, "latency_s")
     panels = [
         (relative_to(base, base), "latency (best-CS partition)\n÷ FB's median, same placement"),
-        (relative_to(cells(rows, "latency_heft_s"), base), "latency (HEFT placement)\n÷ FB's median, best-CS partition"),
+        (
+            relative_to(cells(rows, "latency_heft_s"), base),
+            "latency (HEFT placement)\n÷ FB's median, best-CS partition",
+        ),
     ]
     return _boxes_by_nodes(
         panels,
