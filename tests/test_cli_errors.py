@@ -135,3 +135,10 @@ def test_a_real_process_prints_one_line_and_no_traceback(ws):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: latin1.json: not UTF-8 text") and done.stderr.count("\n") == 1
+
+
+def test_a_foreign_file_is_refused_untouched(ws, capsys):
+    notes = ws / "notes.csv"
+    notes.write_bytes(b"name,value\na,1\nb,2")  # no final newline: would look like a torn row
+    refused(capsys, ["study", "grid", "--quick", "--out", "notes.csv"], "holds another kind of table")
+    assert notes.read_bytes() == b"name,value\na,1\nb,2"

@@ -88,13 +88,16 @@ class ResultStore:
         values), a table that has rows must have been made with the same ones.
         """
         store = cls(Path(path), columns)
-        if store.path.exists() and store.path.stat().st_size > 0:
-            store._truncate_torn_tail()
-            rows = store._read_existing()
-        else:
-            rows = []
+        data = store.path.read_bytes() if store.path.exists() else b""
+        if data:  # nothing is touched before the file is known to be this kind of table
+            store._check_header(data)
         if settings is not None:
-            store._check_settings(dict(settings), has_rows=bool(rows))
+            store._check_settings(dict(settings), has_rows=data.count(b"\n") > 1)
+        rows = []
+        if data:
+            store._truncate_torn_tail()
+            with store.path.open(newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
         if not rows:
             store.path.parent.mkdir(parents=True, exist_ok=True)
             store.path.write_text(",".join(store.columns) + "\n")
@@ -106,15 +109,13 @@ class ResultStore:
         store.done = set(counts) - cut
         return store
 
-    def _read_existing(self) -> list[dict]:
-        with self.path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if reader.fieldnames != self.columns:
-                raise ParawireError(
-                    f"{self.path}: holds another kind of table (columns {', '.join(reader.fieldnames or [])});"
-                    " choose another --out or move that file away"
-                )
-            return list(reader)
+    def _check_header(self, data: bytes) -> None:
+        header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")]), [])
+        if header != self.columns:
+            raise ParawireError(
+                f"{self.path}: holds another kind of table (columns {', '.join(header[:6])}"
+                f"{', …' if len(header) > 6 else ''}); choose another --out or move that file away"
+            )
 
     def _check_settings(self, wanted: dict, has_rows: bool) -> None:
         """Refuse to add rows made with other settings; record them for a new table."""
