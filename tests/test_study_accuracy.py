@@ -91,7 +91,7 @@ def test_scatter_writes_a_png(tmp_path):
 def test_cli_writes_csv_table_and_figure(tmp_path, capsys):
     out = tmp_path / "acc.csv"
     main(["study", "accuracy", "--samples", "1", "--generators", "chain", "--baselines", "",
-          "--nodes", "3", "--base-channels", "2", "--channel-cap", "4", "--epochs", "1",
+          "--nodes", "3", "--units", "2", "--base-channels", "2", "--channel-cap", "4", "--epochs", "1",
           "--out", str(out)])
     text = capsys.readouterr().out
     assert "chain/probabilistic" in text and "mean acc" in text
