@@ -94,7 +94,7 @@ def test_cli_writes_csv_table_and_figure(tmp_path, capsys):
           "--nodes", "3", "--units", "2", "--base-channels", "2", "--channel-cap", "4", "--epochs", "1",
           "--out", str(out)])
     text = capsys.readouterr().out
-    assert "chain/probabilistic" in text and "mean acc" in text
+    assert "chain/probabilistic" in text and "acc/M" in text
     assert out.exists() and out.with_suffix(".png").stat().st_size > 0
     assert len(out.read_text().splitlines()) == 2
 

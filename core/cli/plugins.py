@@ -80,7 +80,8 @@ def plugins(kind: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(found)
         return
-    out = table("parawire plugins", ["kind", "name", "description", "from", "parameters"], numeric=())
+    out = table("parawire plugins", ["kind", "name", "description", "from", "parameters"], numeric=(),
+                fold=("description", "from", "parameters"))
     for row in found["plugins"]:
         source = f"{row['distribution']} {row['version'] or ''}".strip()
         out.add_row(row["kind"], row["name"], row["summary"], source,

@@ -3,8 +3,8 @@
 Tables: rich squeezes a table into the terminal's width and, piped, into 80 columns, cutting
 numbers to ``0.0…``; a number cut short is worse than no number. So tables made by
 :func:`table` use a light frame (one space between columns, so a dozen short columns fit
-in 80), keep numeric cells on one line and fold only text, and :func:`print_table`
-prints a table whose numbers need more than the console's width at the width they need
+in 80), keep numbers and names on one line and fold only prose, and :func:`print_table`
+prints a table whose cells need more than the console's width at the width they need
 instead of cutting them.
 
 JSON: ``--json`` prints one document on stdout and nothing else, so ``parawire … --json |
@@ -50,30 +50,32 @@ def json_option(what: str = "the rows"):
     return click.option("--json", "as_json", is_flag=True, help=f"print {what} as JSON on stdout")
 
 
-def table(title: str | None, columns: Sequence[str], numeric: Sequence[str] | None = None):
-    """A rich Table whose ``numeric`` columns (default: all but the first) are right-aligned
-    and never wrapped; headers may hold line breaks to stay narrow. Print it with
-    :func:`print_table`."""
+def table(title: str | None, columns: Sequence[str], numeric: Sequence[str] | None = None,
+          fold: Sequence[str] = ()):
+    """A rich Table for :func:`print_table`: ``numeric`` columns (default: all but the
+    first) are right-aligned; only the ``fold`` columns (prose: descriptions, parameter
+    lists) may wrap, every other cell (numbers, names) stays whole on its line. Headers
+    may hold line breaks to stay narrow."""
     from rich import box
     from rich.table import Table
 
     numeric = set(columns[1:] if numeric is None else numeric)
     out = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=0)
     for name in columns:
-        if name in numeric:
-            out.add_column(name, justify="right", no_wrap=True)
-        else:
+        if name in fold:
             out.add_column(name, overflow="fold")
+        else:
+            out.add_column(name, justify="right" if name in numeric else "left", no_wrap=True)
     return out
 
 
-#: Columns a text column may be folded down to before the table is widened instead.
+#: Columns a folding column may shrink to before the table is widened instead.
 TEXT_MIN = 8
 
 
 def needed_width(tab) -> int:
-    """The narrowest the table can be printed without cutting a number: every numeric
-    (no-wrap) column at its widest cell or header line, text columns folded to TEXT_MIN."""
+    """The narrowest the table can be printed without cutting a cell: every no-wrap column
+    at its widest cell or header line, folding columns at TEXT_MIN."""
     from rich.text import Text
 
     def widest(column) -> int:
