@@ -47,7 +47,11 @@ class Registry(Generic[R]):
     failures: list[LoadFailure] = field(default_factory=list)
 
     def add(self, record: R) -> None:
-        self.entries.setdefault(record.name, []).append(record)
+        """Keep ``record``; a name's records stay sorted by distribution, so listings and
+        messages do not depend on the order entry points happened to load in."""
+        same = self.entries.setdefault(record.name, [])
+        same.append(record)
+        same.sort(key=lambda r: r.distribution)
 
     # -- selection --------------------------------------------------------------------
     def get(self, name: str) -> R:
@@ -120,7 +124,7 @@ class Registry(Generic[R]):
 
     def __iter__(self) -> Iterator[R]:
         """Every record, by name then distribution (a conflict yields all its records)."""
-        return (r for n in self.names() for r in sorted(self.entries[n], key=lambda r: r.distribution))
+        return (r for n in self.names() for r in self.entries[n])
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -22,12 +22,13 @@ A contrib package tests itself with nothing more than::
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
 from parawire.errors import PluginError
-from parawire.manager import Plugins, collect, new_manager, register, using
+from parawire.manager import PluginLoadWarning, Plugins, collect, new_manager, register, using
 from parawire.registry import QUALIFIER
 
 
@@ -52,7 +53,9 @@ def register_plugin(parawire_plugins: Plugins) -> Iterator[Callable[..., Plugins
             register(pm, plugin, name)
             registered.append(plugin)
             before = len(parawire_plugins.failures)
-            plugins = collect(pm, parawire_plugins.failures)
+            with warnings.catch_warnings():  # this plugin's failure is raised below instead
+                warnings.simplefilter("ignore", PluginLoadWarning)
+                plugins = collect(pm, parawire_plugins.failures)
             mine = [f for f in plugins.failures[before:] if f"{f.distribution}{QUALIFIER}{f.entry_point}" == name]
             if mine:
                 raise PluginError(f"{name}: {mine[0].describe()}") from mine[0].error
