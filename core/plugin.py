@@ -48,6 +48,7 @@ _LAZY = {
     # what the callables receive
     "ArchitectureSpec": "parawire.spec",
     "Dag": "parawire.dag",
+    "to_dag": "parawire.dag",
     "Hypergraph": "parawire.hypergraph",
     "Metrics": "parawire.metrics",
     # staging policies: respect the channel cap as the built-ins do
@@ -69,6 +70,7 @@ _LAZY = {
     "Incoming": "parawire.executor.transport",
     "Frames": "parawire.executor.transport",
     "ZmqTransport": "parawire.executor.transport_zmq",
+    "get_transport": "parawire.executor.transport",
     # randomness derived from a seed, as parawire derives it
     "rng": "parawire.rng",
 }
