@@ -61,6 +61,7 @@ _LAZY = {
     "balance_limit": "parawire.metrics",
     "part_weights": "parawire.metrics",
     "km1": "parawire.metrics",
+    "is_valid": "parawire.metrics",
     "ImbalanceWarning": "parawire.metrics",
     # transports: the interface, and the ZeroMQ one to build on
     "Transport": "parawire.executor.transport",

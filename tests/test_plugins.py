@@ -350,3 +350,29 @@ def test_plugins_command_shows_conflicts_and_failures_and_other_commands_still_w
     assert ambiguous.returncode == 2
     assert ambiguous.stderr == ("error: generator 'er' is ambiguous: 2 distributions provide it;"
                                 " select one as dist-er:er or parawire:er (or uninstall one)\n")
+
+
+@pytest.mark.slow
+def test_plugin_new_writes_a_working_package_of_every_kind(tmp_path, capsys):
+    from parawire.cli import main
+    from parawire.records import KINDS
+
+    for kind in KINDS:
+        main(["plugin", "new", f"my_{kind}", "--kind", kind, "-d", str(tmp_path)])
+    roots = sorted(tmp_path.iterdir())
+    assert [r.name for r in roots] == sorted(f"parawire-my-{k}" for k in KINDS)
+    pyproject = (tmp_path / "parawire-my-scores" / "pyproject.toml").read_text()
+    assert '[project.entry-points.parawire]\nmy_scores = "parawire_my_scores"' in pyproject
+    # the packages' own tests pass without installing them (register_plugin does the rest)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(r / "src") for r in roots)}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          *[str(r / "tests") for r in roots]],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert f"{len(KINDS)} passed" in out.stdout
+    with pytest.raises(SystemExit):
+        main(["plugin", "new", "my_scores", "--kind", "scores", "-d", str(tmp_path)])
+    assert "already exists" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["plugin", "new", "My-Plugin", "--kind", "scores", "-d", str(tmp_path)])
+    assert "NAME: got 'My-Plugin'; use lower-case letters" in capsys.readouterr().err
