@@ -376,3 +376,53 @@ def test_plugin_new_writes_a_working_package_of_every_kind(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["plugin", "new", "My-Plugin", "--kind", "scores", "-d", str(tmp_path)])
     assert "NAME: got 'My-Plugin'; use lower-case letters" in capsys.readouterr().err
+
+
+def doc_examples():
+    """The complete plugin modules of docs/plugins.md (python blocks with a @hookimpl)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    return [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "@hookimpl" in b]
+
+
+def test_every_kind_has_a_worked_example_in_the_docs():
+    from parawire.records import KINDS
+
+    hooks = {record.hook for record in KINDS.values()}
+    assert {h for b in doc_examples() for h in hooks if f"def {h}()" in b} == hooks
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_doc_examples_register_and_run(register_plugin, index, tmp_path):
+    import types
+
+    from parawire.architecture import build_architecture
+    from parawire.executor.transport import get_transport
+    from parawire.score import score_architecture
+    from parawire.spec import ArchitectureSpec
+
+    module = types.ModuleType(f"doc_example_{index}")
+    exec(compile(doc_examples()[index], module.__name__, "exec"), module.__dict__)
+    plugins = register_plugin(module, name=f"docs:{index}")
+    [(kind, record)] = [(k, r) for k, reg in plugins.kinds().items() for r in reg if r.distribution == "docs"]
+    spec = {"nodes": 12, "base_channels": 8, "seed": 1}
+    if kind == "generators":
+        arch = build_architecture(ArchitectureSpec(generator=record.name, **spec))
+        assert arch.dag.nodes == 12
+    elif kind == "staging":
+        arch = build_architecture(ArchitectureSpec(generator="dp", staging=record.name, **spec))
+        assert arch.dag.nodes == 12
+    elif kind in ("partitioners", "scores"):
+        arch = build_architecture(ArchitectureSpec(generator="ws", **spec))
+        rows = score_architecture(arch, [3], [0.1], **{kind[:-1] if kind == "partitioners" else "score": record.name})
+        assert rows[0].metrics.balanced and 0 <= rows[0].score < 10
+    else:
+        transport = get_transport(record.name, {"every": 1})
+        inbox = transport.bind(f"ipc://{tmp_path}/unit")
+        client = transport.client([inbox.address])
+        client.send(0, [b"ping"])
+        token, frames = inbox.recv(10.0)
+        assert [bytes(f) for f in frames] == [b"ping"]
+        client.close(), inbox.close(), transport.close()
