@@ -426,3 +426,15 @@ def test_doc_examples_register_and_run(register_plugin, index, tmp_path):
         token, frames = inbox.recv(10.0)
         assert [bytes(f) for f in frames] == [b"ping"]
         client.close(), inbox.close(), transport.close()
+
+
+def test_worker_refuses_an_in_process_transport_and_validates_params(capsys):
+    from parawire.cli import main
+
+    with pytest.raises(SystemExit) as code:
+        main(["worker", "--bind", "ipc:///tmp/never", "--transport", "inproc"])
+    assert code.value.code == 2
+    assert "--transport inproc: works only inside one process" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["worker", "--bind", "ipc:///tmp/never", "--transport", "zmq", "--transport-param", "hwm=5"])
+    assert "transport_params[zmq].hwm: got 5; Extra inputs are not permitted" in capsys.readouterr().err
