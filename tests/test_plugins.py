@@ -439,3 +439,21 @@ def test_worker_refuses_an_in_process_transport_and_validates_params(capsys):
     with pytest.raises(SystemExit):
         main(["worker", "--bind", "ipc:///tmp/never", "--transport", "zmq", "--transport-param", "hwm=5"])
     assert "transport_params[zmq].hwm: got 5; Extra inputs are not permitted" in capsys.readouterr().err
+
+
+def test_a_transport_failing_to_connect_is_one_line_naming_it(register_plugin):
+    from parawire.executor.coordinator import Cluster
+    from parawire.plugin import ParawireError, TransportPlugin
+
+    class Refuses:
+        def client(self, addresses, curve=None, server_keys=()):
+            raise OSError("no route to host")
+
+    class Plugin:
+        @hookimpl
+        def parawire_transports(self):
+            return [TransportPlugin(name="refuses", summary="", params=NoParams, factory=Refuses)]
+
+    register_plugin(Plugin(), name="refusing:x")
+    with pytest.raises(ParawireError, match="^transport 'refuses' cannot connect: OSError: no route to host$"):
+        Cluster.connect(["tcp://127.0.0.1:1"], "refuses")

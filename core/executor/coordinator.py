@@ -116,7 +116,12 @@ class Cluster:
             if len(given) != len(endpoints):
                 raise ParawireError(f"curve_server: {len(given)} keys for {len(endpoints)} endpoints")
             keys = [public_key(k) for k in given]
-        client = get_transport(transport, transport_params).client(list(endpoints), curve, keys)
+        try:
+            client = get_transport(transport, transport_params).client(list(endpoints), curve, keys)
+        except ParawireError:
+            raise
+        except Exception as exc:  # raised inside a transport plugin: one line naming it
+            raise ParawireError(f"transport {transport!r} cannot connect: {type(exc).__name__}: {exc}") from exc
         return cls(client, endpoints, timeout, keys)
 
     # -- deployment --------------------------------------------------------------------
