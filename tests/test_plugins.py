@@ -318,6 +318,7 @@ def test_transport_params_are_validated_by_the_plugin_model():
         LocalWorkers(2, "counting")  # refused before any worker starts
 
 
+@pytest.mark.slow
 def test_plugins_command_shows_conflicts_and_failures_and_other_commands_still_work(tmp_path):
     site = tmp_path / "site"
     install_fake_dist(site, "parawire-broken", "broken_plugin3", BROKEN, "brokengen")
