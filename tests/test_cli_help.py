@@ -78,3 +78,10 @@ def test_plugin_names_complete_in_the_shell(words, expected):
     *args, incomplete = words.split()
     completer = ShellComplete(cli, {}, "parawire", "_PARAWIRE_COMPLETE")
     assert [item.value for item in completer.get_completions(args, incomplete)] == expected
+
+
+def test_score_help_shows_the_real_eps_sweep():
+    from parawire.cli.score import DEFAULT_EPS_TEXT
+    from parawire.score import DEFAULT_EPS
+
+    assert DEFAULT_EPS_TEXT == " ".join(map(str, DEFAULT_EPS))

@@ -19,6 +19,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 COMMANDS = {
     "plugins": "parawire.cli.plugins:plugins",
+    "plugin": "parawire.cli.plugin_new:plugin",
     "generate": "parawire.cli.generate:generate",
     "show": "parawire.cli.generate:show",
     "study": "parawire.cli.study:study",

@@ -12,29 +12,8 @@ from pathlib import Path
 import click
 from parawire.cli.options import plugin_names
 from parawire.cli.outputs import OutputFile, prepare
+from parawire.cli.params import param_option, parse_params
 from parawire.cli.printing import echo_json, json_option, print_table
-
-
-def parse_value(text: str) -> bool | int | float | str:
-    """``true``/``false`` → bool, then int, then float, else the string itself."""
-    if text.lower() in {"true", "false"}:
-        return text.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_params(pairs: tuple[str, ...]) -> dict[str, bool | int | float | str]:
-    params = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"got {pair!r}; write NAME=VALUE", param_hint="--param")
-        params[name.strip()] = parse_value(value.strip())
-    return params
 
 
 def summary(spec, stats):
@@ -95,6 +74,7 @@ def document(spec, stats) -> dict:
     help="generator parameter; repeat for several",
 )
 @click.option("--staging", help="staging policy plugin name", shell_complete=plugin_names("staging"))
+@param_option("staging")
 @click.option(
     "--output",
     "-o",
@@ -102,7 +82,7 @@ def document(spec, stats) -> dict:
     help="write the spec here (.json or .toml, by the name's extension)",
 )
 @json_option("the spec and its statistics")
-def generate(generator, nodes, seed, params, staging, output, as_json) -> None:
+def generate(generator, nodes, seed, params, staging, staging_params, output, as_json) -> None:
     """Draw an architecture, print its statistics and save its spec."""
     from parawire.build import build_dag
     from parawire.cli.inputs import check_spec_plugins
@@ -113,6 +93,7 @@ def generate(generator, nodes, seed, params, staging, output, as_json) -> None:
     fields = {"generator": generator, "nodes": nodes, "seed": seed, "staging": staging}
     data = {k: v for k, v in fields.items() if v is not None}
     data["params"] = parse_params(params)
+    data["staging_params"] = staging_params
     spec = ArchitectureSpec.parse(data, source="command line")
     check_spec_plugins(spec)
     stats = dag_stats(build_dag(spec))

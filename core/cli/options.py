@@ -30,11 +30,8 @@ def plugin_names(kind: str) -> Callable:
         registry = get_plugins().kinds().get(kind)
         if registry is None:
             return []
-        return [
-            CompletionItem(prefix + record.name, help=record.summary)
-            for record in registry
-            if record.name.startswith(last)
-        ]
+        names = {record.name: record.summary for record in registry if record.name.startswith(last)}
+        return [CompletionItem(prefix + name, help=summary) for name, summary in names.items()]
 
     return complete
 
@@ -47,10 +44,14 @@ def threads_option(default: int = 1, what: str = "this process"):
 _TCP = re.compile(r"^tcp://(?P<host>\[[^\]]+\]|[^:/]+):(?P<port>[^:/]+)$")
 
 
+_OTHER = re.compile(r"^(?!tcp://)[a-z][a-z0-9+.-]*://.+$")
+
+
 def check_endpoint(text: str, option: str, any_port: bool = False) -> str:
-    """``tcp://HOST:PORT`` with 1 ≤ PORT ≤ 65535 (``*`` when ``any_port``) or ``ipc://PATH``;
-    anything else is refused here instead of ZeroMQ picking a random port or failing late."""
-    if text.startswith("ipc://") and len(text) > len("ipc://"):
+    """``tcp://HOST:PORT`` with 1 ≤ PORT ≤ 65535 (``*`` when ``any_port``), or
+    ``SCHEME://ADDRESS`` of another transport (``ipc://PATH``); anything else is refused
+    here instead of ZeroMQ picking a random port or failing late."""
+    if _OTHER.match(text):
         return text
     match = _TCP.match(text)
     wanted = "tcp://HOST:PORT" + (" (PORT 1-65535 or *)" if any_port else " (PORT 1-65535)") + " or ipc://PATH"

@@ -1,8 +1,12 @@
-"""``parawire plugins``: every plugin by kind, what it does, where it comes from, its parameters.
+"""``parawire plugins``: every plugin by kind, what it does, where it comes from (distribution
+and version), its parameters, its status.
 
-Distributions that failed to load are listed after the working plugins with their
-error, so a broken install is visible here rather than only when a plugin is selected.
-``--json`` prints the same as ``{"plugins": […], "failures": […]}``.
+Status is ``ok``; ``conflict`` when another distribution provides the same name (both
+rows are shown, each with the ``distribution:name`` that selects it; the bare name is
+ambiguous); or ``failed`` for an entry point that did not load (import error, misspelt
+hook, bad records), with its one-line reason. The command itself never fails because
+of a plugin: it is how a user finds out what is broken. ``--json`` prints the same as
+``{"plugins": […], "failures": […]}``.
 """
 
 from __future__ import annotations
@@ -43,20 +47,25 @@ def listing(kind: str | None) -> dict:
     from parawire.manager import get_plugins
 
     registries = get_plugins()
-    rows = [
-        {
-            "kind": kind_name,
-            "name": record.name,
-            "summary": record.summary,
-            "distribution": registry.providers[record.name],
-            "version": version_of(registry.providers[record.name]),
-            "parameters": param_defaults(record.params),
-            "status": "ok",
-        }
-        for kind_name, registry in registries.kinds().items()
-        if kind in (None, kind_name)
-        for record in registry
-    ]
+    rows = []
+    for kind_name, registry in registries.kinds().items():
+        if kind not in (None, kind_name):
+            continue
+        conflicts = registry.conflicts()
+        for record in registry:
+            status = "ok"
+            if record.name in conflicts:
+                others = ", ".join(d for d in conflicts[record.name] if d != record.distribution)
+                status = f"conflict: also in {others}; select as {record.distribution}:{record.name}"
+            rows.append({
+                "kind": kind_name,
+                "name": record.name,
+                "summary": record.summary,
+                "distribution": record.distribution,
+                "version": version_of(record.distribution),
+                "parameters": param_defaults(record.params),
+                "status": status,
+            })
     failures = [
         {
             "entry_point": failure.entry_point,
@@ -80,13 +89,13 @@ def plugins(kind: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(found)
         return
-    out = table("parawire plugins", ["kind", "name", "description", "from", "parameters"], numeric=(),
-                fold=("description", "from", "parameters"))
+    out = table("parawire plugins", ["kind", "name", "description", "from", "parameters", "status"],
+                numeric=(), fold=("description", "from", "parameters", "status"))
     for row in found["plugins"]:
         source = f"{row['distribution']} {row['version'] or ''}".strip()
-        out.add_row(row["kind"], row["name"], row["summary"], source,
-                    describe_params(row["parameters"]))
+        status = "[green]ok[/]" if row["status"] == "ok" else f"[yellow]{row['status']}[/]"
+        out.add_row(row["kind"], row["name"], row["summary"], source, describe_params(row["parameters"]), status)
     for failure in found["failures"]:
         source = f"{failure['distribution']} {failure['version'] or ''}".strip()
-        out.add_row("?", failure["entry_point"], f"[red]failed to load[/]: {failure['error']}", source, "-")
+        out.add_row("?", failure["entry_point"], "-", source, "-", f"[red]failed[/]: {failure['error']}")
     print_table(out)

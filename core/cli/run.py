@@ -23,6 +23,7 @@ from pathlib import Path
 
 import click
 from parawire.cli.options import Endpoint, plugin_names
+from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
 
@@ -92,13 +93,16 @@ def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str
 @click.option("--local", "local", is_flag=True, help="start the workers here, on loopback")
 @click.option("--endpoint", "endpoints", multiple=True, type=Endpoint(),
               help="a running worker (repeat, one per unit)")
-@click.option("--transport", default="zmq", show_default=True, help="transport plugin (zmq, inproc)",
+@click.option("--transport", default="zmq", show_default=True,
+              help="transport plugin (zmq, inproc, or a third party's; see `parawire plugins`)",
               shell_complete=plugin_names("transports"))
+@param_option("transport")
 @click.option("--endpoint-kind", type=click.Choice(["ipc", "tcp"]), default="ipc", show_default=True)
 @click.option("--runs", "-r", "runs", type=click.IntRange(min=1), default=50, show_default=True,
               help="timed inferences per configuration")
 @click.option("--partitioner", default="multilevel", show_default=True,
               shell_complete=plugin_names("partitioners"))
+@param_option("partitioner")
 @click.option("--eps", type=click.FloatRange(min=0), default=0.03, show_default=True, help="imbalance bound")
 @click.option("--profile", default="local", show_default=True,
               help="latency model profile for the prediction (local = calibrated here, edge, lan)")
@@ -109,8 +113,8 @@ def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str
 @click.option("--curve-server", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="the workers' public key file (DIR/server.key)")
 @json_option("the measured rows and the prediction")
-def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, partitioner, eps, profile,
-        timeout, curve_secret, curve_server, as_json):
+def run(spec_file, units, local, endpoints, transport, transport_params, endpoint_kind, runs, partitioner,
+        partitioner_params, eps, profile, timeout, curve_secret, curve_server, as_json):
     """Run SPEC_FILE on UNITS workers and compare with one process."""
     from parawire.cli.inputs import check_units, load_spec
     from parawire.cli.progress import Progress
@@ -132,8 +136,9 @@ def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, part
     get_plugins().partitioners.get(partitioner)
     get_plugins().transports.get(transport)
     with Progress() as progress:
-        measured, extra = measure(progress, spec, units, local, endpoints, transport, endpoint_kind, runs,
-                                  partitioner, eps, profile, timeout, curve_secret, curve_server)
+        measured, extra = measure(progress, spec, units, local, endpoints, transport, transport_params,
+                                  endpoint_kind, runs, partitioner, partitioner_params, eps, profile, timeout,
+                                  curve_secret, curve_server)
     base_s = summary(list(measured[1].times))[0]
     rows = [row.to_dict(base_s) for row in measured]
     predicted_ms = extra["predicted_s"] * 1e3
@@ -159,8 +164,9 @@ def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, part
         console.print(f"note: {note}")
 
 
-def measure(progress, spec, units, local, endpoints, transport, endpoint_kind, runs, partitioner, eps,
-            profile, timeout, curve_secret, curve_server) -> tuple[list[Row], dict]:
+def measure(progress, spec, units, local, endpoints, transport, transport_params, endpoint_kind, runs,
+            partitioner, partitioner_params, eps, profile, timeout, curve_secret,
+            curve_server) -> tuple[list[Row], dict]:
     """Every timed row (workers first, then one process on 1 and all threads) and the extras."""
     progress.step("loading torch")
     import torch
@@ -176,7 +182,7 @@ def measure(progress, spec, units, local, endpoints, transport, endpoint_kind, r
         arch = build_architecture(spec)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            part = partition_architecture(arch, units, partitioner, eps)
+            part = partition_architecture(arch, units, partitioner, eps, params=partitioner_params)
         plan = plan_for(arch, part, get_profile(profile), units=units)
         x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
         net = build_network(arch).eval()
@@ -187,9 +193,11 @@ def measure(progress, spec, units, local, endpoints, transport, endpoint_kind, r
     try:
         if local:
             with progress.timed(f"starting {units} local worker processes"):
-                workers = LocalWorkers(units, transport, endpoint_kind, startup_timeout=timeout)
+                workers = LocalWorkers(units, transport, endpoint_kind, transport_params=transport_params,
+                                       startup_timeout=timeout)
         with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout,
-                             curve_secret=curve_secret, curve_server=curve_server) as cluster:
+                             transport_params=transport_params, curve_secret=curve_secret,
+                             curve_server=curve_server) as cluster:
             with progress.timed(f"deploying to {units} workers"):
                 cluster.deploy(spec, plan, timeout=timeout)
             if not torch.allclose(cluster.infer(x), reference, rtol=1e-4, atol=1e-5):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 from parawire.cli.options import plugin_names
+from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
 #: The paper's ε sweep as ``parawire.score.DEFAULT_EPS`` holds it (a test keeps the two
@@ -78,14 +79,17 @@ def score_table(rows, title: str):
               help=f"imbalance bounds ε (default {DEFAULT_EPS_TEXT})")
 @click.option("--partitioner", default="multilevel", show_default=True,
               shell_complete=plugin_names("partitioners"))
+@param_option("partitioner")
 @click.option("--score", "score_name", default="cs", show_default=True,
               shell_complete=plugin_names("scores"))
+@param_option("score")
 @click.option("--unit-comm", type=click.IntRange(min=1), default=None,
               help="U_c in bytes (default: the architecture's smallest nonzero net cost)")
 @click.option("--seed", type=int, default=None, help="partitioner seed (default: the spec's)")
 @json_option("the rows (with their partitions)")
 def score(spec_file: Path, units: tuple[int, ...], eps: tuple[float, ...], partitioner: str,
-          score_name: str, unit_comm: int | None, seed: int | None, as_json: bool) -> None:
+          partitioner_params: dict, score_name: str, score_params: dict, unit_comm: int | None,
+          seed: int | None, as_json: bool) -> None:
     """Score SPEC_FILE's architecture on each unit count for each ε."""
     from parawire.architecture import build_architecture
     from parawire.cli.inputs import check_units, load_spec
@@ -99,7 +103,8 @@ def score(spec_file: Path, units: tuple[int, ...], eps: tuple[float, ...], parti
     arch = build_architecture(spec)
     rows = score_architecture(arch, list(units), list(eps) or list(DEFAULT_EPS),
                               partitioner=partitioner, score=score_name, seed=seed,
-                              unit_comm=unit_comm)
+                              unit_comm=unit_comm, partitioner_params=partitioner_params,
+                              score_params=score_params)
     if as_json:
         echo_json([row.to_dict() for row in rows])
         return
