@@ -42,8 +42,8 @@ def test_no_help_imports_torch_and_the_listing_imports_nothing_heavy():
 @pytest.mark.parametrize("group, names, summaries", [(cli, COMMANDS, SUMMARIES), (study, SUBCOMMANDS, STUDY_SUMMARIES)])
 def test_listing_summaries_are_the_commands_own(group, names, summaries):
     ctx = click.Context(group)
-    assert set(summaries) == set(names)
-    for name in names:
+    assert set(summaries) <= set(names)  # a command without a summary is imported for it
+    for name in summaries:
         assert summaries[name] == group.get_command(ctx, name).get_short_help_str(1000)
 
 

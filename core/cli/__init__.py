@@ -37,6 +37,7 @@ COMMANDS = {
 #: keeps each equal to its command's own; a command missing here is imported for it).
 SUMMARIES = {
     "plugins": "List every plugin by kind: name, description, distribution and version, parameters.",
+    "plugin": "Tools for plugin authors.",
     "generate": "Draw an architecture, print its statistics and save its spec.",
     "show": "Print a saved spec, its DAG statistics and its width per depth level.",
     "study": "Reproduce the paper's studies (grid, params, accuracy).",
