@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from parawire.plugins.partitioners.heap import place, remove
 
 NEG = np.iinfo(np.int64).min // 4  # below any gain: "no move"
 
@@ -96,6 +97,47 @@ def move(v, t, graph, state):
     benefit[v] = own
 
 
+@njit(cache=True, inline="always")
+def best_target(v, state, weights, limit):
+    """(gain, part) of v's best feasible move, (NEG, −1) if none: the target stays
+    within ``limit``, the source keeps a vertex; ties go to the lowest part."""
+    parts, _, benefit, penalty, load, count = state
+    s = parts[v]
+    top = NEG
+    bt = -1
+    if count[s] < 2:
+        return top, bt
+    w = weights[v]
+    for t in range(load.size):
+        if t != s and load[t] + w <= limit:
+            g = benefit[v] - penalty[v, t]
+            if g > top:
+                top = g
+                bt = t
+    return top, bt
+
+
+@njit(cache=True, inline="always")
+def _rekey(u, state, weights, limit, queue, key, dest, rank):
+    heap, pos, size = queue
+    g, t = best_target(u, state, weights, limit)
+    if t < 0:
+        remove(heap, pos, size, u, key, rank)
+    else:
+        key[u] = g
+        dest[u] = t
+        place(heap, pos, size, u, key, rank)
+
+
+@njit(cache=True)
+def _rekey_part(p, state, weights, limit, queue, key, dest, rank, locked):
+    """Re-key every unlocked vertex of part p (its vertex count crossed 1/2: rare)."""
+    parts = state[0]
+    for u in range(parts.size):
+        if parts[u] == p and not locked[u]:
+            _rekey(u, state, weights, limit, queue, key, dest, rank)
+
+
 @njit(cache=True)
 def fm_pass(graph, state, limit, perm, stall):
     """One FM pass; returns the km1 improvement kept (≥ 0).
@@ -105,44 +147,54 @@ def fm_pass(graph, state, limit, perm, stall):
     after ``stall`` moves without a new best, and rolls back to the best prefix. Ties go
     to the vertex first in ``perm``, then the lowest part. (Letting moves overfill a part
     by one vertex, so that FM can swap, was measured worse.)
+
+    The moves sit in a max-heap (:mod:`.heap`) keyed by each vertex's best feasible
+    gain, so a move costs O(log n) to find instead of an O(n·k) scan, and the pass picks
+    exactly the move the scan picked. Keys that only fall through loads (the target
+    filled up, the source shrank to one vertex) are fixed lazily: the top is checked
+    before it moves, and since every other key is then at least its true value, the
+    checked top is the true best. Keys that change otherwise are fixed at once: the
+    pins of the nets whose gains changed (the delta rules of :func:`move`), the
+    vertices that now fit into the lightened source (a contiguous slice of the
+    weight-sorted vertices, re-keyed only if the source beats their key), and a part's
+    vertices when its count rises to 2 (its lone vertex may move again).
     """
-    weights = graph[5]
-    parts, _, benefit, penalty, load, count = state
+    nptr, npins, vptr, vnets, _, weights = graph
+    parts, phi, benefit, penalty, load, count = state
     n = parts.size
-    k = load.size
     locked = np.zeros(n, np.bool_)
     moved = np.empty(n, np.int64)
     source = np.empty(n, np.int64)
+    key = np.full(n, NEG, np.int64)
+    dest = np.full(n, -1, np.int64)
+    rank = np.empty(n, np.int64)
+    rank[perm] = np.arange(n)
+    by_weight = np.argsort(weights, kind="mergesort")
+    sorted_w = weights[by_weight]
+    queue = (np.empty(n, np.int64), np.full(n, -1, np.int64), np.zeros(1, np.int64))
+    heap, pos, size = queue
+    for v in range(n):
+        _rekey(v, state, weights, limit, queue, key, dest, rank)
     done = 0
     total = 0
     best = 0
     best_len = 0
     since_best = 0
-    while since_best < stall:
-        top = NEG
-        bv = -1
-        bt = -1
-        for i in range(n):
-            v = perm[i]
-            s = parts[v]
-            if locked[v] or count[s] < 2:
-                continue
-            w = weights[v]
-            base = benefit[v]
-            for t in range(k):
-                if t != s and load[t] + w <= limit:
-                    g = base - penalty[v, t]
-                    if g > top:
-                        top = g
-                        bv = v
-                        bt = t
-        if bv < 0:
-            break
+    while since_best < stall and size[0] > 0:
+        bv = heap[0]
+        bt = dest[bv]
+        s = parts[bv]
+        if count[s] < 2 or load[bt] + weights[bv] > limit:  # stale: the move stopped fitting
+            _rekey(bv, state, weights, limit, queue, key, dest, rank)
+            continue
+        top = key[bv]
         moved[done] = bv
-        source[done] = parts[bv]
+        source[done] = s
         done += 1
+        room_s = limit - load[s]
         move(bv, bt, graph, state)
         locked[bv] = True
+        remove(heap, pos, size, bv, key, rank)
         total += top
         if total > best:
             best = total
@@ -150,6 +202,29 @@ def fm_pass(graph, state, limit, perm, stall):
             since_best = 0
         else:
             since_best += 1
+        for j in range(vptr[bv], vptr[bv + 1]):
+            e = vnets[j]
+            if phi[e, s] > 1 and phi[e, bt] > 2:
+                continue
+            for i in range(nptr[e], nptr[e + 1]):
+                u = npins[i]
+                if not locked[u]:
+                    _rekey(u, state, weights, limit, queue, key, dest, rank)
+        # s now fits weights in (room_s, room_s + w]: only matters if s beats the key
+        lo = np.searchsorted(sorted_w, room_s, side="right")
+        hi = np.searchsorted(sorted_w, limit - load[s], side="right")
+        for i in range(lo, hi):
+            u = by_weight[i]
+            if locked[u] or parts[u] == s:
+                continue
+            g = benefit[u] - penalty[u, s]
+            better = g > key[u] or (g == key[u] and s < dest[u])
+            if count[parts[u]] > 1 and (pos[u] < 0 or better):  # s is its best (or only) move
+                key[u] = g
+                dest[u] = s
+                place(heap, pos, size, u, key, rank)
+        if count[bt] == 2:
+            _rekey_part(bt, state, weights, limit, queue, key, dest, rank, locked)
     for i in range(done - 1, best_len - 1, -1):
         move(moved[i], source[i], graph, state)
     return best
