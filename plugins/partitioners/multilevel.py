@@ -39,6 +39,8 @@ class MultilevelParams(BaseModel):
     keep: int = Field(3, ge=1, description="best initial partitions that enter V-cycles")
     vcycles: int = Field(2, ge=0, description="V-cycles per kept partition (stops early)")
     stall: int = Field(0, ge=0, description="FM moves without improvement before a pass stops; 0 = n/8 + 10")
+    coarsen_above: int = Field(2000, ge=2, description="coarsen first above this + coarsen_per_unit·k vertices")
+    coarsen_per_unit: int = Field(10, ge=0, description="see coarsen_above")
 
 
 Candidate = tuple[int, float, int, np.ndarray]  # (overload, km1, tie-break index, parts)
@@ -72,6 +74,16 @@ def _vcycle(state: KwayState, rng: np.random.Generator, stall: int) -> KwayState
     return fine
 
 
+def _vcycles(state: KwayState, rng: np.random.Generator, stall: int, count: int) -> KwayState:
+    """Up to ``count`` V-cycles, stopping at the first that does not improve."""
+    for _ in range(count):
+        improved = _vcycle(state, rng, stall)
+        if (improved.overload(), improved.km1()) >= (state.overload(), state.km1()):
+            break
+        state = improved
+    return state
+
+
 def partition(
     hypergraph: Hypergraph, k: int, eps: float, seed: int, params: MultilevelParams | None = None
 ) -> np.ndarray:
@@ -81,8 +93,37 @@ def partition(
     if fixed is not None:
         return fixed
     rng = make_rng(seed, "multilevel")
-    weights = hypergraph.vertex_weights
     limit = balance_limit(hypergraph.total_weight, k, eps)
+    if hypergraph.num_vertices > params.coarsen_above + params.coarsen_per_unit * k:
+        parts = _coarsened(hypergraph, k, eps, seed, limit, rng, params)
+    else:
+        parts = _portfolio(hypergraph, k, eps, seed, limit, rng, params)
+    warn_if_unbalanced(hypergraph, parts, k, eps, "multilevel")
+    return parts
+
+
+def _coarsened(hg, k, eps, seed, limit, rng, params) -> np.ndarray:
+    """Large hypergraphs: contract to the portfolio's size, partition there, then
+    project level by level back up, repairing and refining each level (KaHyPar's
+    multilevel scheme; the portfolio's cost grows with n·k, the projection's only
+    with the pins)."""
+    target = params.coarsen_above + params.coarsen_per_unit * k
+    cap = max(float(hg.vertex_weights.max()), 2.0 * hg.total_weight / target)
+    free = np.zeros(hg.num_vertices, dtype=np.int64)  # one "part": contract anywhere
+    levels = hierarchy(hg, free, cap, target, rng)
+    coarse = levels[-1].hypergraph if levels else hg
+    parts = _portfolio(coarse, k, eps, seed, limit, rng, params)
+    stall = params.stall or hg.num_vertices // 8 + 10
+    for depth in range(len(levels) - 1, -1, -1):
+        finer = levels[depth - 1].hypergraph if depth > 0 else hg
+        state = _polish(finer, k, limit, parts[levels[depth].cluster], rng, stall)
+        parts = state.parts
+    return _vcycles(KwayState(hg, k, limit, parts), rng, stall, params.vcycles).parts
+
+
+def _portfolio(hypergraph, k, eps, seed, limit, rng, params) -> np.ndarray:
+    """Initial portfolio, FM polish, V-cycles on the best few; the best partition."""
+    weights = hypergraph.vertex_weights
     n = weights.size
     stall = params.stall or n // 8 + 10
     order = hypergraph.order if hypergraph.order is not None else np.arange(n)
@@ -104,13 +145,7 @@ def partition(
 
     best = pool[0]
     for overload, cut, index, parts in pool[: params.keep]:
-        state = KwayState(hypergraph, k, limit, parts)
-        for _ in range(params.vcycles):
-            improved = _vcycle(state, rng, stall)
-            if (improved.overload(), improved.km1()) >= (state.overload(), state.km1()):
-                break
-            state = improved
+        state = _vcycles(KwayState(hypergraph, k, limit, parts), rng, stall, params.vcycles)
         candidate = (state.overload(), state.km1(), index, state.parts.copy())
         best = min(best, candidate, key=lambda c: c[:3])
-    warn_if_unbalanced(hypergraph, best[3], k, eps, "multilevel")
     return best[3]
