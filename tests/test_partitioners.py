@@ -65,6 +65,38 @@ def test_trivial_unit_counts(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    ("weights", "k", "unbalanced"),
+    [
+        ([10, 1, 1, 1, 1, 1], 6, True),  # one vertex each, the heavy one above ⌈W/k⌉
+        ([4] * 6, 6, False),  # one vertex each, exactly ⌈W/k⌉: balanced, no warning
+        ([4] * 6, 9, True),  # more units than vertices: ⌈24/9⌉ = 3 < 4
+    ],
+)
+def test_k_at_least_vertices_warns_exactly_when_unbalanced(name, weights, k, unbalanced):
+    hg = Hypergraph.from_arrays(6, weights, [[0, 1], [1, 2, 3], [3, 4, 5]], [5, 5, 5])
+    parts, warned = run(name, hg, k, 0.03)
+    assert sorted(parts.tolist()) == list(range(6))
+    assert (part_weights(hg, parts, k).max() > balance_limit(hg.total_weight, k, 0.03)) == unbalanced
+    assert warned == unbalanced
+
+
+def test_multilevel_coarsen_first_path_is_valid_and_deterministic():
+    from parawire.plugins.partitioners.multilevel import MultilevelParams, partition
+
+    hg = random_instance(9, n=160, p=0.03)
+    params = MultilevelParams(coarsen_above=20, coarsen_per_unit=2)  # force the large-V path
+    for k, eps in [(2, 0.03), (8, 0.1)]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ImbalanceWarning)
+            parts = partition(hg, k, eps, 4, params)
+        assert is_valid(hg, parts, k)
+        balanced = part_weights(hg, parts, k).max() <= balance_limit(hg.total_weight, k, eps)
+        assert balanced != any(issubclass(w.category, ImbalanceWarning) for w in caught)
+        assert np.array_equal(partition(hg, k, eps, 4, params), parts)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_all_zero_weights_are_fine(name):
     hg = Hypergraph.from_arrays(6, [0] * 6, [[0, 1], [1, 2], [3, 4], [4, 5]], [1, 1, 1, 1])
     parts, warned = run(name, hg, 2, 0.03)

@@ -96,7 +96,7 @@ def partition(
 ) -> np.ndarray:
     params = params or MetisParams()
     check_args(hypergraph, k, eps)
-    fixed = trivial_partition(hypergraph, k)
+    fixed = trivial_partition(hypergraph, k, eps, "metis")
     if fixed is not None:
         return fixed
     return repaired(hypergraph, k, eps, metis_parts(hypergraph, k, eps, seed, params.model), "metis")

@@ -89,7 +89,7 @@ def partition(
 ) -> np.ndarray:
     params = params or MultilevelParams()
     check_args(hypergraph, k, eps)
-    fixed = trivial_partition(hypergraph, k)
+    fixed = trivial_partition(hypergraph, k, eps, "multilevel")
     if fixed is not None:
         return fixed
     rng = make_rng(seed, "multilevel")
