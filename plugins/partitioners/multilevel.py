@@ -108,7 +108,8 @@ def _coarsened(hg, k, eps, seed, limit, rng, params) -> np.ndarray:
     multilevel scheme; the portfolio's cost grows with n·k, the projection's only
     with the pins)."""
     target = params.coarsen_above + params.coarsen_per_unit * k
-    cap = max(float(hg.vertex_weights.max()), 2.0 * hg.total_weight / target)
+    import os
+    cap = max(float(hg.vertex_weights.max()), float(os.environ.get('ML_CAP', 2.0)) * hg.total_weight / target)
     free = np.zeros(hg.num_vertices, dtype=np.int64)  # one "part": contract anywhere
     levels = hierarchy(hg, free, cap, target, rng)
     coarse = levels[-1].hypergraph if levels else hg
@@ -118,7 +119,12 @@ def _coarsened(hg, k, eps, seed, limit, rng, params) -> np.ndarray:
         finer = levels[depth - 1].hypergraph if depth > 0 else hg
         state = _polish(finer, k, limit, parts[levels[depth].cluster], rng, stall)
         parts = state.parts
-    return _vcycles(KwayState(hg, k, limit, parts), rng, stall, params.vcycles).parts
+    best = _vcycles(KwayState(hg, k, limit, parts), rng, stall, params.vcycles)
+    if os.environ.get('ML_METIS'):
+        other = _vcycles(_polish(hg, k, limit, metis_parts(hg, k, eps, seed), rng, stall), rng, stall, params.vcycles)
+        if (other.overload(), other.km1()) < (best.overload(), best.km1()):
+            best = other
+    return best.parts
 
 
 def _portfolio(hypergraph, k, eps, seed, limit, rng, params) -> np.ndarray:
