@@ -26,14 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from parawire.plugins.partitioners import prefix_max
 from parawire.plugins.partitioners.heap import place, remove
 
 NEG = np.iinfo(np.int64).min // 4  # below any gain: "no move"
-# FM picks its moves by a full scan up to this many parts, by a heap above: at k = 2 an
-# O(n·k) scan is a few µs, while the heap keeps re-keying the vertices that the
-# balance limit lets in and out of the other part (measured on a 1000-vertex DP
-# model, FM time: k = 2 scan 0.03 s / heap 0.40 s; k = 8 0.16 / 0.07; k = 32 0.84 / 0.11)
-SCAN_K = 4
+FEW = 4  # FM finds moves with per-part trees up to this many parts, with a heap above
 
 
 @njit(cache=True)
@@ -144,18 +141,29 @@ def _rekey_part(p, state, weights, limit, queue, key, dest, rank, locked):
 
 
 @njit(cache=True)
-def _scan(perm, locked, state, weights, limit):
-    """(gain, vertex, part) of the best feasible move by a full scan, in ``perm`` order."""
+def _regain(u, state, locked, gain, tree, slot, rank):
+    """Row u of the gain matrix (NEG: no move, whatever the loads) and its tree leaves."""
+    parts, _, benefit, penalty, _, count = state
+    s = parts[u]
+    movable = not locked[u] and count[s] > 1
+    for t in range(gain.shape[1]):
+        gain[u, t] = benefit[u] - penalty[u, t] if movable and t != s else NEG
+        prefix_max.update(tree, t, slot[u], u, gain, rank)
+
+
+@njit(cache=True)
+def _by_trees(tree, gain, rank, sorted_w, load, limit):
+    """(gain, vertex, part) of the best feasible move, one prefix query per part."""
     top = NEG
     bv = -1
     bt = -1
-    for v in perm:
-        if not locked[v]:
-            g, t = best_target(v, state, weights, limit)
-            if t >= 0 and g > top:
-                top = g
-                bv = v
-                bt = t
+    for t in range(load.size):
+        fits = np.searchsorted(sorted_w, limit - load[t], side="right")
+        v = prefix_max.best(tree, t, fits, gain, rank)
+        if v >= 0 and (gain[v, t] > top or (gain[v, t] == top and rank[v] < rank[bv])):
+            top = gain[v, t]
+            bv = v
+            bt = t
     return top, bv, bt
 
 
@@ -169,33 +177,56 @@ def fm_pass(graph, state, limit, perm, stall):
     to the vertex first in ``perm``, then the lowest part. (Letting moves overfill a part
     by one vertex, so that FM can swap, was measured worse.)
 
-    Above ``SCAN_K`` parts the moves sit in a max-heap (:mod:`.heap`) keyed by each vertex's best feasible
-    gain, so a move costs O(log n) to find instead of an O(n·k) scan, and the pass picks
-    exactly the move the scan picked. Keys that only fall through loads (the target
-    filled up, the source shrank to one vertex) are fixed lazily: the top is checked
-    before it moves, and since every other key is then at least its true value, the
-    checked top is the true best. Keys that change otherwise are fixed at once: the
-    pins of the nets whose gains changed (the delta rules of :func:`move`), the
-    vertices that now fit into the lightened source (a contiguous slice of the
-    weight-sorted vertices, re-keyed only if the source beats their key), and a part's
-    vertices when its count rises to 2 (its lone vertex may move again).
+    Finding that move by scanning every vertex × part made a pass O(n²·k) and
+    ``multilevel`` grow as V^1.6; two exact finders replace the scan, both picking the
+    very move the scan picked:
+
+    * up to ``FEW`` parts, per-part max trees over the weight-sorted vertices
+      (:mod:`.prefix_max`): the best move into t that fits is a prefix max, whatever the
+      loads did, so only vertices whose gains changed are updated (O(k log n) each);
+    * above, a max-heap (:mod:`.heap`) keyed by each vertex's best feasible gain (O(k)
+      to re-key, not O(k log n)). Keys that only fall through loads (the target filled
+      up, the source shrank to one vertex) are fixed lazily: the top is checked before
+      it moves, and as every other key is then at least its true value, the checked
+      top is the true best. Keys that rise are fixed at once: the vertices that now fit
+      into the lightened source (a slice of the weight-sorted vertices), re-keyed if the
+      source beats their key. With few parts that slice churns on every move (k = 2 on a
+      1000-vertex DP model: 0.40 s of FM against 0.03 s for the scan), hence the trees.
+
+    Either way a move re-keys the pins of the nets whose gains it changed (the delta
+    rules of :func:`move`) and, when a part's count rises to 2, that part's vertices
+    (its lone vertex may move again).
     """
     nptr, npins, vptr, vnets, _, weights = graph
     parts, phi, benefit, penalty, load, count = state
     n = parts.size
+    k = load.size
     locked = np.zeros(n, np.bool_)
     moved = np.empty(n, np.int64)
     source = np.empty(n, np.int64)
-    key = np.full(n, NEG, np.int64)
-    dest = np.full(n, -1, np.int64)
     rank = np.empty(n, np.int64)
     rank[perm] = np.arange(n)
     by_weight = np.argsort(weights, kind="mergesort")
     sorted_w = weights[by_weight]
+    few = k <= FEW
+    # heap finder
+    key = np.full(n, NEG, np.int64)
+    dest = np.full(n, -1, np.int64)
     queue = (np.empty(n, np.int64), np.full(n, -1, np.int64), np.zeros(1, np.int64))
     heap, pos, size = queue
-    use_heap = load.size > SCAN_K
-    if use_heap:
+    # tree finder
+    slot = np.empty(n, np.int64)
+    slot[by_weight] = np.arange(n)
+    gain = np.full((n if few else 0, k), NEG, np.int64)
+    tree = np.full((k, 2), -1, np.int64)
+    if few:
+        for v in range(n):
+            if count[parts[v]] > 1:
+                for t in range(k):
+                    if t != parts[v]:
+                        gain[v, t] = benefit[v] - penalty[v, t]
+        tree = prefix_max.build(gain, rank, by_weight)
+    else:
         for v in range(n):
             _rekey(v, state, weights, limit, queue, key, dest, rank)
     done = 0
@@ -204,7 +235,11 @@ def fm_pass(graph, state, limit, perm, stall):
     best_len = 0
     since_best = 0
     while since_best < stall:
-        if use_heap:
+        if few:
+            top, bv, bt = _by_trees(tree, gain, rank, sorted_w, load, limit)
+            if bv < 0:
+                break
+        else:
             if size[0] == 0:
                 break
             bv = heap[0]
@@ -213,10 +248,6 @@ def fm_pass(graph, state, limit, perm, stall):
                 _rekey(bv, state, weights, limit, queue, key, dest, rank)
                 continue
             top = key[bv]
-        else:
-            top, bv, bt = _scan(perm, locked, state, weights, limit)
-            if bv < 0:
-                break
         s = parts[bv]
         moved[done] = bv
         source[done] = s
@@ -231,17 +262,29 @@ def fm_pass(graph, state, limit, perm, stall):
             since_best = 0
         else:
             since_best += 1
-        if not use_heap:
-            continue
-        remove(heap, pos, size, bv, key, rank)
+        if few:
+            _regain(bv, state, locked, gain, tree, slot, rank)
+        else:
+            remove(heap, pos, size, bv, key, rank)
         for j in range(vptr[bv], vptr[bv + 1]):
             e = vnets[j]
             if phi[e, s] > 1 and phi[e, bt] > 2:
                 continue
             for i in range(nptr[e], nptr[e + 1]):
                 u = npins[i]
-                if not locked[u]:
+                if locked[u]:
+                    continue
+                if few:
+                    _regain(u, state, locked, gain, tree, slot, rank)
+                else:
                     _rekey(u, state, weights, limit, queue, key, dest, rank)
+        if few:  # movability changed only where a count crossed 1/2
+            for p in (s, bt):
+                if count[p] == 1 or (p == bt and count[p] == 2):
+                    for u in range(n):
+                        if parts[u] == p and not locked[u]:
+                            _regain(u, state, locked, gain, tree, slot, rank)
+            continue
         # s now fits weights in (room_s, room_s + w]: only matters if s beats the key
         lo = np.searchsorted(sorted_w, room_s, side="right")
         hi = np.searchsorted(sorted_w, limit - load[s], side="right")
