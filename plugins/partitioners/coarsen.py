@@ -36,7 +36,7 @@ def match(nptr, npins, vptr, vnets, costs, weights, parts, cap, perm):
     n = weights.size
     rating = np.zeros(n)
     cluster = np.full(n, -1, np.int64)
-    touched = np.empty(n, np.int64)  # vertices rated for u, visited in ascending order
+    touched = np.empty(n, np.int64)  # vertices rated for u
     seen = np.zeros(n, np.bool_)
     next_id = 0
     for u in perm:
@@ -57,10 +57,12 @@ def match(nptr, npins, vptr, vnets, costs, weights, parts, cap, perm):
                     count += 1
         best = 0.0
         partner = -1
-        for v in np.sort(touched[:count]):  # ties: the lowest vertex id, as a full scan
+        for i in range(count):
+            v = touched[i]
             r = rating[v]
             fits = weights[u] + weights[v] <= cap
-            if r > best and v != u and cluster[v] < 0 and parts[v] == parts[u] and fits:
+            top = r > best or (r == best and partner >= 0 and v < partner)  # ties: lowest id
+            if top and v != u and cluster[v] < 0 and parts[v] == parts[u] and fits:
                 best = r
                 partner = v
             rating[v] = 0.0

@@ -99,7 +99,7 @@ def move(v, t, graph, state):
     benefit[v] = own
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def best_target(v, state, weights, limit):
     """(gain, part) of v's best feasible move, (NEG, −1) if none: the target stays
     within ``limit``, the source keeps a vertex; ties go to the lowest part."""
@@ -119,7 +119,7 @@ def best_target(v, state, weights, limit):
     return top, bt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _rekey(u, state, weights, limit, queue, key, dest, rank):
     heap, pos, size = queue
     g, t = best_target(u, state, weights, limit)

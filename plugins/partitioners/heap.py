@@ -16,12 +16,12 @@ from __future__ import annotations
 from numba import njit
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _above(a, b, key, rank):
     return key[a] > key[b] or (key[a] == key[b] and rank[a] < rank[b])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _sift_up(heap, pos, i, key, rank):
     v = heap[i]
     while i > 0:
@@ -36,7 +36,7 @@ def _sift_up(heap, pos, i, key, rank):
     pos[v] = i
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _sift_down(heap, pos, size, i, key, rank):
     v = heap[i]
     while True:

@@ -20,7 +20,7 @@ from numba import njit
 NEG_LIMIT = np.iinfo(np.int64).min // 4  # a gain at or below this means "no move"
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _better(a, b, t, gain, rank):
     if a < 0:
         return b
