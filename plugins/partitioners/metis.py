@@ -95,14 +95,14 @@ def metis_parts(hg: Hypergraph, k: int, eps: float, seed: int, model: str = "cli
         seed=derived_seed(seed, "metis") % 2**31, ufactor=max(1, int(eps * 1000))
     )
     if hasattr(pymetis, "CSRAdjacency"):  # pymetis ≥ 2025.2 deprecates xadj/adjncy
-        graph = {"adjacency": pymetis.CSRAdjacency(xadj.tolist(), cols.tolist())}
+        graph = {"adjacency": pymetis.CSRAdjacency(xadj, cols)}
     else:
-        graph = {"xadj": xadj.tolist(), "adjncy": cols.tolist()}
+        graph = {"xadj": xadj, "adjncy": cols}
     _, membership = pymetis.part_graph(
         k,
         **graph,
-        vweights=vweights.tolist(),
-        eweights=eweights.tolist(),
+        vweights=vweights,
+        eweights=eweights,
         options=options,
     )
     return np.asarray(membership, dtype=np.int64)
