@@ -48,7 +48,9 @@ class Result:
     seconds: float
 
 
-def instances(nodes: list[int], seeds: int, generators=GENERATORS) -> list[tuple[tuple, Hypergraph]]:
+def instances(
+    nodes: list[int], seeds: int, generators=GENERATORS
+) -> list[tuple[tuple, Hypergraph]]:
     out = []
     for generator in generators:
         for n in nodes:

@@ -29,7 +29,10 @@ CONTENDERS = [(name, None) for name in REGISTRY.names() if name != "mtkahypar"]
 if "mtkahypar" in REGISTRY:
     PARAMS = REGISTRY.get("mtkahypar").params
     # in process: time the algorithm, not the fork per call (partition_quality.contender)
-    CONTENDERS += [("mtkahypar", PARAMS(preset="default", isolate=False)), ("mtkahypar", PARAMS(isolate=False))]
+    CONTENDERS += [
+        ("mtkahypar", PARAMS(preset="default", isolate=False)),
+        ("mtkahypar", PARAMS(isolate=False)),
+    ]
 CASES = [(g, n, k, eps) for g in GENERATORS for n in (40, 80) for k in UNITS for eps in EPS]
 # the size traced models reach (a DP model: long chains with branches), few and large k
 LARGE = [("dp", 1000, k, 0.03) for k in (2, 32)]

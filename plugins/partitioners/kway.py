@@ -133,14 +133,15 @@ class KwayState:
         rows = np.flatnonzero(load[parts] > self.limit)
         wu, su = w[rows], parts[rows]
         own = load[parts]
-        before = self._excess(own[rows])[:, None] + self._excess(load)[None, :]
-        after = self._excess(own[rows][:, None] - wu[:, None]) + self._excess(load[None, :] + wu[:, None])
+        mine = own[rows][:, None]  # the load of each row's own part
+        before = self._excess(mine) + self._excess(load)[None, :]
+        after = self._excess(mine - wu[:, None]) + self._excess(load[None, :] + wu[:, None])
         single = np.where(self.counts[su][:, None] > 1, before - after, 0)
         single[np.arange(rows.size), su] = 0
         # swap u (in s) with v (in t): s gets w_v − w_u, t gets w_u − w_v
         delta = w[None, :] - wu[:, None]  # [u, v] = w_v − w_u
-        pair_before = self._excess(own[rows])[:, None] + self._excess(own)[None, :]
-        pair_after = self._excess(own[rows][:, None] + delta) + self._excess(own[None, :] - delta)
+        pair_before = self._excess(mine) + self._excess(own)[None, :]
+        pair_after = self._excess(mine + delta) + self._excess(own[None, :] - delta)
         swap = np.where(su[:, None] != parts[None, :], pair_before - pair_after, 0)
         if max(single.max(initial=0), swap.max(initial=0)) <= 0:
             return False

@@ -23,8 +23,9 @@ def warm() -> float:
     start = time.perf_counter()
     rng = np.random.default_rng(0)
     n = 48
-    nets = [[v, v + 1] for v in range(n - 1)] + [[v, (v * 7 + 3) % n, (v * 5 + 1) % n] for v in range(0, n, 4)]
-    nets = [sorted(set(net)) for net in nets if len(set(net)) > 1]
+    chain = [[v, v + 1] for v in range(n - 1)]
+    branches = [sorted({v, (v * 7 + 3) % n, (v * 5 + 1) % n}) for v in range(0, n, 4)]
+    nets = chain + [net for net in branches if len(net) > 1]
     hg = Hypergraph.from_arrays(n, rng.integers(1, 100, n).tolist(), nets, [1] * len(nets))
     for k in (2, 8):  # k ≤ FEW: per-part trees; above: the heap
         multilevel.partition(hg, k, 0.1, 0)

@@ -48,7 +48,8 @@ def test_same_seed_same_partition_whatever_ran_before():
     rng = np.random.default_rng(0)
     n = 600
     nets = [[v, (v + 1) % n, int(rng.integers(n))] for v in range(n)]
-    hg = Hypergraph.from_arrays(n, rng.integers(1, 100, n).tolist(), nets, rng.integers(1, 9, n).tolist())
+    weights, costs = rng.integers(1, 100, n).tolist(), rng.integers(1, 9, n).tolist()
+    hg = Hypergraph.from_arrays(n, weights, nets, costs)
     params = MtKaHyParParams(preset="default")
     first = partition(hg, 8, 0.03, 5, params)
     for k in (3, 8, 16):  # other partitions in between, one of them the same instance

@@ -120,7 +120,9 @@ def _in_child(hypergraph: Hypergraph, k: int, eps: float, seed: int, preset: str
     return parts.copy()
 
 
-def _mtkahypar_parts(hypergraph: Hypergraph, k: int, eps: float, seed: int, preset: str) -> np.ndarray:
+def _mtkahypar_parts(
+    hypergraph: Hypergraph, k: int, eps: float, seed: int, preset: str
+) -> np.ndarray:
     """Mt-KaHyPar's own answer (k < |V|, every guard applied), before any repair."""
     import mtkahypar
 
