@@ -165,17 +165,21 @@ def check_args(hg: Hypergraph, k: int, eps: float) -> None:
         raise ParawireError(f"eps: got {eps!r}; the imbalance ε must be ≥ 0 (e.g. 0.03)")
 
 
-def trivial_partition(hg: Hypergraph, k: int, eps: float, who: str) -> np.ndarray | None:
+def trivial_partition(
+    hg: Hypergraph, k: int, eps: float | None = None, who: str = "partitioner"
+) -> np.ndarray | None:
     """The answer when there is no choice: one unit, or at most one vertex per unit.
 
     With k ≥ |V| one vertex per unit is the best balance there is, yet the heaviest
     vertex may still outweigh the limit (1+ε)·⌈W/k⌉ (always when k > |V| and the
-    weights are positive): then the promised :class:`ImbalanceWarning` names ``who``."""
+    weights are positive): then the promised :class:`ImbalanceWarning` names ``who``.
+    Pass ``eps`` for that (every built-in does); without it nothing is checked."""
     if k == 1:
         return np.zeros(hg.num_vertices, dtype=np.int64)
     if hg.num_vertices <= k:
         parts = np.arange(hg.num_vertices, dtype=np.int64)
-        warn_if_unbalanced(hg, parts, k, eps, who, stacklevel=4)
+        if eps is not None:
+            warn_if_unbalanced(hg, parts, k, eps, who, stacklevel=4)
         return parts
     return None
 
