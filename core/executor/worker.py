@@ -111,7 +111,10 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None) -> dict[int,
     if weights is not None:
         from safetensors.torch import load
 
-        net.load_state_dict(load(bytes(weights)))
+        try:
+            net.load_state_dict(load(bytes(weights)))
+        except Exception as exc:  # safetensors or torch: say which part of the deployment is wrong
+            raise ParawireError(f"weights: not this unit's safetensors state dict ({describe(exc)})") from None
     net.eval()
     return {v: staged(net.blocks[str(v)]) for v in unit.vertices}
 
