@@ -5,18 +5,8 @@ from __future__ import annotations
 import stat
 
 import pytest
-from parawire.cli import main
 from parawire.executor.security import Curve
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from test_cli_generate import run  # the CLI as a user sees it: exit code, stdout, stderr
 
 
 def mode(path) -> int:
