@@ -7,6 +7,8 @@ baseline and the single chain), 1000 samples each, 40 and 80 vertices, 4–10 un
 
 from __future__ import annotations
 
+from typing import Literal
+
 from parawire.errors import SpecError, describe_validation_error
 from parawire.manager import get_plugins
 from parawire.rng import derived_seed
@@ -26,6 +28,8 @@ class StudyConfig(BaseModel):
     score: str = "cs"
     staging: str = "probabilistic"
     profile: str = "edge"
+    input_policy: Literal["stem", "scatter"] = Field(
+        "stem", description="stem: the stem's output crosses; scatter: the image goes to every unit that runs the stem")
     input_shape: tuple[int, int, int] = (3, 224, 224)
     classes: int = 102
     seed: int = Field(0, ge=0, description="base seed; sample i of a cell gets its own seed")
