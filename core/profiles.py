@@ -250,7 +250,7 @@ TCP_EFFICIENCY = 1448 / 1514
 timestamps): what a tbf rate, which counts whole frames, leaves for tensors."""
 
 
-def testbed_profile(preset, base: DeviceProfile, message_latency_s: float,
+def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
                     compute_scale: float = 1.0) -> DeviceProfile:
     """The latency model of a testbed device class (``parawire.testbed.presets.Preset``).
 

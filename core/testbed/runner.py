@@ -4,7 +4,7 @@ For each device count the architecture is partitioned (under the chosen input po
 deployed on the first devices of one testbed, checked against the same network in this
 process (bit for bit) and timed; the traffic counters are compared with the plan's Λ.
 
-The prediction uses :func:`parawire.profiles.testbed_profile`: this machine's calibrated
+The prediction uses :func:`parawire.profiles.preset_profile`: this machine's calibrated
 compute (``local``) under the device's CPU quota, the tbf rate, and the per-message cost
 measured here by round trips to a device. When the device counts include 1, that
 single-device run (compute plus the image's and logits' transfer, no concurrency) fits
@@ -57,7 +57,7 @@ def run_points(
     from parawire.hypergraph import check_input_policy, image_bytes
     from parawire.latency import simulate, vertex_seconds
     from parawire.nn import build_network
-    from parawire.profiles import fit_compute_scale, get_profile, testbed_profile
+    from parawire.profiles import fit_compute_scale, get_profile, preset_profile
     from parawire.testbed.lifecycle import Testbed, signals_interrupt
     from parawire.threads import torch_threads
 
@@ -77,7 +77,7 @@ def run_points(
         bed.start_workers()
         with bed.connect(timeout=timeout) as cluster:
             latency = message_latency(cluster)
-            profile = testbed_profile(preset, base, latency)
+            profile = preset_profile(preset, base, latency)
             for n in counts:
                 part = partition_architecture(arch, n, partitioner, eps, input_policy=input_policy)
                 plan = plan_for(arch, part, units=n, input_policy=input_policy)
@@ -89,7 +89,7 @@ def run_points(
                 if n == 1 and fit:
                     transfer = float(profile.message_s(image) + profile.message_s(costs.out_bytes[dag.output]))
                     compute = float(vertex_seconds(dag, costs.flops, costs.out_bytes, profile).sum())
-                    profile = testbed_profile(preset, base, latency, fit_compute_scale(median, compute, transfer))
+                    profile = preset_profile(preset, base, latency, fit_compute_scale(median, compute, transfer))
                 predicted = simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
                                      input_policy=input_policy, source_bytes=image)
                 point = {
