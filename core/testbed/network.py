@@ -71,7 +71,7 @@ def build(name: str, devices: int, preset: Preset) -> ipaddress.IPv4Network:
         sh("ip", "link", "add", hub, "type", "ifb")
         sh("ip", "link", "set", hub, "up")
         tbf(hub, preset)
-        sh("tc", "qdisc", "add", "dev", bridge, "root", "handle", "1:", "prio")
+        sh("tc", "qdisc", "add", "dev", bridge, "root", "handle", "1:", "htb")  # classful, to hold a filter
         redirect(bridge, hub, "1:")
     for i in range(devices):
         ns = device_ns(name, i)
