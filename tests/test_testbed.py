@@ -99,7 +99,7 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
     seen = {}
 
     def inspect(point: dict) -> None:  # while the testbed is up: is it what was asked for?
-        (name,) = [n for n in lifecycle.names() if lifecycle._state(n)["owner"] == os.getpid()]
+        (name,) = [n for n in lifecycle.names() if lifecycle.read_state(n)["owner"] == os.getpid()]
         seen["name"] = name
         qdisc = system.sh("tc", "qdisc", "show", "dev", f"{name}-d1i", netns=f"{name}-d1")
         seen["tbf"] = "tbf" in qdisc and "rate 200Mbit" in qdisc
@@ -125,7 +125,7 @@ def start_run(tmp_path: Path) -> tuple[subprocess.Popen, str]:
          "--cpu", "0.5", "-n", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        mine = [n for n in lifecycle.names() if (lifecycle._state(n) or {}).get("owner") == proc.pid]
+        mine = [n for n in lifecycle.names() if (lifecycle.read_state(n) or {}).get("owner") == proc.pid]
         if mine and all((cgroups.group(mine[0], i) / "cgroup.procs").exists()
                         and (cgroups.group(mine[0], i) / "cgroup.procs").read_text().split() for i in (0, 1)):
             return proc, mine[0]

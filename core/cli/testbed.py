@@ -72,10 +72,13 @@ def down():
 def status(as_json):
     """List testbeds and leftovers, and what this machine lacks for one."""
     from parawire.testbed.lifecycle import status as found
-    from parawire.testbed.system import missing
+    from parawire.testbed.system import TestbedError, missing
 
     lacks = missing()
-    beds = found() if not lacks or lacks[0].startswith("network") else []
+    try:
+        beds = found()
+    except TestbedError:  # no iproute2: nothing can have been built either
+        beds = []
     if as_json:
         click.echo(json.dumps({"missing": lacks, "testbeds": beds}, indent=2))
         return

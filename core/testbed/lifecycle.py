@@ -40,7 +40,7 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
-def _state(name: str) -> dict | None:
+def read_state(name: str) -> dict | None:
     try:
         return json.loads((STATE_DIR / f"{name}.json").read_text())
     except (OSError, ValueError):
@@ -80,7 +80,7 @@ def remove(name: str) -> None:
 
 def clean_leftovers() -> list[str]:
     """Remove the testbeds whose owner is gone; their names."""
-    gone = [n for n in names() if not _alive(_state(n))]
+    gone = [n for n in names() if not _alive(read_state(n))]
     for name in gone:
         remove(name)
     return gone
@@ -90,7 +90,7 @@ def status() -> list[dict]:
     """One entry per testbed found: name, state, devices, preset, subnet."""
     out = []
     for name in names():
-        state = _state(name) or {}
+        state = read_state(name) or {}
         alive = _alive(state or None)
         kind = "persistent" if alive and state.get("owner") is None else (
             f"owned by pid {state['owner']}" if alive else "leftover (owner gone; next up/down removes it)")
