@@ -62,12 +62,21 @@ class Plan(BaseModel):
     output_unit: int
     unit_plans: list[UnitPlan]
     input_policy: str = "stem"
+    scattered_input: int | None = None
+    """Under the ``"scatter"`` policy: the input vertex, run by every unit of ``input_units``."""
     cut_bytes: int | None = None
     predicted_latency_s: float | None = None
 
     @property
     def vertices(self) -> int:
         return len(self.partition)
+
+    def vertices_of(self, unit: int) -> list[int]:
+        """The vertices ``unit`` runs, ascending: its part of the partition, except that a
+        scattered input vertex runs on exactly the input units."""
+        stem = self.scattered_input
+        return [v for v, p in enumerate(self.partition)
+                if (unit in self.input_units if v == stem else p == unit)]
 
     @classmethod
     def build(
@@ -130,6 +139,7 @@ class Plan(BaseModel):
             output_unit=int(part[dag.output]),
             unit_plans=plans,
             input_policy=input_policy,
+            scattered_input=stem if scatter else None,
             cut_bytes=cut,
             predicted_latency_s=predicted_latency_s,
         )
