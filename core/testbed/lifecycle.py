@@ -183,17 +183,9 @@ class Testbed:
     def close(self) -> None:
         """Stop the workers and remove every object; signals wait until it is done."""
         with _signals_deferred():
-            for proc in self.workers:
-                if proc.poll() is None:
-                    proc.terminate()
-            for proc in self.workers:
-                try:
-                    proc.wait(timeout=3)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                if proc.stdout is not None:
-                    proc.stdout.close()
+            from parawire.executor.local import stop_processes
+
+            stop_processes(self.workers)
             self.workers.clear()
             remove(self.name)
             if self._keydir is not None:
