@@ -117,3 +117,19 @@ def test_study_rows_follow_the_policy():
     scatter = evaluate(config, "dp", 40, 0, unit_profile())
     stem = evaluate(config.model_copy(update={"input_policy": "stem"}), "dp", 40, 0, unit_profile())
     assert scatter[0]["km1_bytes"] != stem[0]["km1_bytes"]
+
+
+def test_deployment_check_accepts_the_replicated_stem_only_where_the_plan_puts_it():
+    from parawire.executor.deployment import DeploymentError, check_deployment
+
+    arch = arch_of("dp")
+    plan = plan_for(arch, partitioned(arch, 2, "scatter"), units=2, input_policy="scatter")
+    assert plan.input_units == [0, 1]
+    body = {"spec": arch.spec.model_dump(mode="json"), "peers": {0: {"address": "tcp://10.0.0.1:1"},
+                                                                    1: {"address": "tcp://10.0.0.2:1"}}}
+    for u in (0, 1):
+        assert check_deployment({**body, "plan": plan.model_dump(mode="json"), "unit": u}).unit_plan.vertices[0] \
+            == arch.dag.input
+    forged = plan.model_copy(update={"input_units": [0]})  # unit 1 still holds a stem it was not given
+    with pytest.raises(DeploymentError, match=r"unit_plans\[1\]\.vertices do not match"):
+        check_deployment({**body, "plan": forged.model_dump(mode="json"), "unit": 1})
