@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from parawire.build import build_dag, generator_params
+from parawire.models.cli import load_model, model_options, one_source, show_model
 from parawire.spec import ArchitectureSpec
 from parawire.stats import DagStats, dag_stats
 from rich.console import Console
@@ -108,10 +109,14 @@ def generate(generator, nodes, seed, params, staging, output) -> None:
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="print spec and statistics as JSON")
-def show(spec_file: Path, as_json: bool) -> None:
-    """Print a saved spec, its DAG statistics and its width per depth level."""
+@model_options
+def show(spec_file: Path | None, as_json: bool, model, input_shape, min_flops, merge_elementwise) -> None:
+    """Print a saved spec (or a --model's import), its DAG statistics and its width per depth level."""
+    one_source(spec_file, model)
+    if model is not None:
+        return show_model(load_model(model, input_shape, min_flops, merge_elementwise), as_json)
     spec = ArchitectureSpec.load(spec_file)
     stats = dag_stats(build_dag(spec))
     if as_json:

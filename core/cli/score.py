@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from parawire.architecture import build_architecture
+from parawire.models.cli import load_model, model_options, one_source
 from parawire.score import DEFAULT_EPS, ScoreRow, score_architecture
 from parawire.spec import ArchitectureSpec
 from rich.console import Console
@@ -71,7 +72,7 @@ def score_table(rows: list[ScoreRow], title: str) -> Table:
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--units", "-n", cls=NumberList, type=click.IntRange(min=1), multiple=True,
               required=True,
               help="unit counts, e.g. --units 4 --units 8 or --units 4 6 8")
@@ -83,10 +84,16 @@ def score_table(rows: list[ScoreRow], title: str) -> Table:
               help="U_c in bytes (default: the architecture's smallest nonzero net cost)")
 @click.option("--seed", type=int, default=None, help="partitioner seed (default: the spec's)")
 @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
-def score(spec_file: Path, units: tuple[int, ...], eps: tuple[float, ...], partitioner: str,
-          score_name: str, unit_comm: int | None, seed: int | None, as_json: bool) -> None:
-    """Score SPEC_FILE's architecture on each unit count for each ε."""
-    arch = build_architecture(ArchitectureSpec.load(spec_file))
+@model_options
+def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...], partitioner: str,
+          score_name: str, unit_comm: int | None, seed: int | None, as_json: bool,
+          model, input_shape, min_flops, merge_elementwise) -> None:
+    """Score SPEC_FILE's architecture (or a --model's) on each unit count for each ε."""
+    one_source(spec_file, model)
+    if model is not None:
+        arch, name = load_model(model, input_shape, min_flops, merge_elementwise), model
+    else:
+        arch, name = build_architecture(ArchitectureSpec.load(spec_file)), spec_file.name
     rows = score_architecture(arch, list(units), list(eps) or list(DEFAULT_EPS),
                               partitioner=partitioner, score=score_name, seed=seed,
                               unit_comm=unit_comm)
@@ -96,4 +103,4 @@ def score(spec_file: Path, units: tuple[int, ...], eps: tuple[float, ...], parti
     console = Console()
     if not console.is_terminal:  # rich would squeeze piped output into 80 columns
         console = Console(width=110)
-    console.print(score_table(rows, f"{spec_file.name}: {partitioner} partitions, {score_name}"))
+    console.print(score_table(rows, f"{name}: {partitioner} partitions, {score_name}"))

@@ -20,15 +20,19 @@ from parawire.executor.protocol import DEFAULT_MAX_MESSAGE_BYTES
               help="torch intra-op threads of this worker")
 @click.option("--max-message-bytes", type=click.IntRange(min=1024), default=DEFAULT_MAX_MESSAGE_BYTES,
               show_default=True, help="larger messages are dropped")
+@click.option("--allow-model", "allow_models", multiple=True, metavar="REF",
+              help="model factory (FILE.py:FACTORY or package.module:FACTORY) a deployment may"
+                   " make this worker import; importing runs its code (repeat for several)")
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 @click.option("-v", "--verbose", is_flag=True, help="log every dropped message and deployment")
-def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, exit_with_parent, verbose) -> None:
+def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, allow_models, exit_with_parent, verbose) -> None:
     """Serve one unit: wait for a deployment, then run requests as inputs arrive."""
     from parawire.errors import ParawireError
     from parawire.executor.security import Curve, check_bind
     from parawire.executor.transport import get_transport
     import zmq
     from parawire.executor.worker import Worker
+    from parawire.models.deploy import deployment_builder
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -38,6 +42,7 @@ def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, exit_w
     check_bind(bind, curve)
     try:
         server = Worker(get_transport("zmq"), bind, curve=curve, threads=threads,
+                        builder=deployment_builder(allow_models),
                         max_bytes=max_message_bytes, exit_with_parent=exit_with_parent)
     except zmq.ZMQError as exc:  # address in use, bad endpoint
         raise ParawireError(f"--bind {bind}: cannot bind ({exc})") from None

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from parawire.errors import ParawireError
 from parawire.executor.transport import inproc_address
@@ -46,6 +46,7 @@ class LocalWorkers:
         threads: int = 1,
         in_threads: bool = False,
         builder: Callable | None = None,
+        allow_models: Sequence[str] = (),
         env: dict[str, str] | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
@@ -54,6 +55,7 @@ class LocalWorkers:
         if endpoint_kind not in ENDPOINT_KINDS:
             raise ParawireError(f"endpoint kind: got {endpoint_kind!r}; use one of {', '.join(ENDPOINT_KINDS)}")
         self.transport = transport
+        self.allow_models = list(allow_models)  # model factories the workers may import
         self.endpoints: list[str] = []
         self.processes: list[subprocess.Popen] = []
         self.workers: list = []
@@ -75,11 +77,13 @@ class LocalWorkers:
 
     def _start_threads(self, binds: list[str], builder: Callable | None) -> None:
         from parawire.executor.transport import get_transport
-        from parawire.executor.worker import Worker, network_blocks
+        from parawire.executor.worker import Worker
+        from parawire.models.deploy import deployment_builder
 
         for bind in binds:
             address = inproc_address() if self.transport == "inproc" else bind
-            worker = Worker(get_transport(self.transport), address, builder=builder or network_blocks, threads=None)
+            worker = Worker(get_transport(self.transport), address,
+                            builder=builder or deployment_builder(self.allow_models), threads=None)
             self.workers.append(worker)
             self.threads.append(worker.start())
             self.endpoints.append(worker.address)
@@ -88,6 +92,7 @@ class LocalWorkers:
         full_env = {**os.environ, **ALLOCATOR_ENV, **(env or {})}
         for bind in binds:
             cmd = [sys.executable, "-m", "parawire", "worker", "--bind", bind, "--threads", str(threads), "--exit-with-parent"]
+            cmd += [arg for ref in self.allow_models for arg in ("--allow-model", ref)]
             self.processes.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=full_env))
         deadline = time.monotonic() + timeout
         for proc in self.processes:
