@@ -92,7 +92,7 @@ def test_output_bytes_agree_with_forward_hooks(example):
 def _members(m):
     from parawire.models.subgraph import members_by_vertex
 
-    return members_by_vertex(m.graph_module, m.assignment)
+    return members_by_vertex(m.traced, m.assignment)
 
 
 def test_shared_module_inplace_and_functional_calls_come_out_right():
@@ -107,7 +107,7 @@ def test_shared_module_inplace_and_functional_calls_come_out_right():
     assert len(users) >= 2
     assert m.costs.total_params == sum(p.numel() for p in m.model.parameters())
     # the in-place ReLU was rewritten: the graph module holds no in-place node any more
-    for node in m.graph_module.graph.nodes:
+    for node in m.traced.graph.nodes:
         assert not (node.op == "call_method" and str(node.target).endswith("_")), node
     assert m.model.relu.inplace is True  # the user's module is left as it was
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parawire.models.measure import NodeInfo
+from parawire.models.trace import Traced
 from torch import fx
 
 OUTPUT = -1
@@ -80,7 +81,7 @@ class _Groups:
         self.export[keep] = max(self.export[keep], self.export.pop(gone))
 
 
-def group(gm: fx.GraphModule, info: dict[fx.Node, NodeInfo], merge_elementwise: bool = True,
+def group(gm: Traced, info: dict[fx.Node, NodeInfo], merge_elementwise: bool = True,
           min_flops: int = 0) -> Grouping:
     """Blocks of ``gm`` (see the module docstring)."""
     graph = gm.graph

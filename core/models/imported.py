@@ -33,7 +33,7 @@ from parawire.models.blocks import activation_inputs, group
 from parawire.models.factory import build_model
 from parawire.models.measure import probe
 from parawire.models.subgraph import BlockModule, block_modules
-from parawire.models.trace import functionalize, trace
+from parawire.models.trace import Traced, functionalize, trace
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import fx
 
@@ -62,7 +62,7 @@ def sample_input(spec: ModelSpec) -> torch.Tensor:
     return torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
 
 
-def traced(model: torch.nn.Module, spec: ModelSpec) -> fx.GraphModule:
+def traced(model: torch.nn.Module, spec: ModelSpec) -> Traced:
     """The model traced, in-place operations rewritten, with one image input."""
     gm = functionalize(trace(model, spec.factory))
     inputs = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
@@ -74,9 +74,9 @@ def traced(model: torch.nn.Module, spec: ModelSpec) -> fx.GraphModule:
     return gm
 
 
-def graph_digest(gm: fx.GraphModule) -> str:
+def graph_digest(gm: Traced) -> str:
     """Fingerprint of the traced program; a worker that traces different code differs."""
-    return hashlib.sha256(gm.code.encode()).hexdigest()
+    return hashlib.sha256(gm.graph.python_code("self").src.encode()).hexdigest()
 
 
 def parameter_names(model: torch.nn.Module) -> dict[int, str]:
@@ -87,7 +87,7 @@ def parameter_names(model: torch.nn.Module) -> dict[int, str]:
     return names
 
 
-def _used_tensors(gm: fx.GraphModule, nodes: Iterable[fx.Node]) -> dict[int, torch.Tensor]:
+def _used_tensors(gm: Traced, nodes: Iterable[fx.Node]) -> dict[int, torch.Tensor]:
     """Parameters and buffers the nodes' modules and attributes hold, by id."""
     found: dict[int, torch.Tensor] = {}
     for n in nodes:
@@ -123,7 +123,7 @@ class ImportedModel:
 
     spec: ModelSpec
     model: torch.nn.Module
-    graph_module: fx.GraphModule
+    traced: Traced
     dag: Dag
     costs: Costs
     assignment: dict[str, int]
@@ -137,7 +137,7 @@ class ImportedModel:
     def blocks(self, vertices: Iterable[int] | None = None) -> dict[int, BlockModule]:
         """Runnable blocks (all of them by default), each taking ``dag.preds[v]``'s outputs."""
         vs = list(self.dag.order if vertices is None else vertices)
-        blocks, _ = block_modules(self.graph_module, self.assignment, self.dag.input, self.dag.output, vs)
+        blocks, _ = block_modules(self.traced, self.assignment, self.dag.input, self.dag.output, vs)
         return blocks
 
     def state_for(self, vertices: Iterable[int]) -> dict[str, torch.Tensor]:
@@ -168,8 +168,9 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
         raise ParawireError(
             f"model {spec.factory}: forward returns {type(expected).__name__}; parawire runs models returning one tensor"
         )
-    diff = float((got - expected).abs().max()) if got.shape == expected.shape else float("inf")
-    if not diff <= 1e-5 * (1.0 + float(expected.abs().max())):
+    same = got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-5, atol=1e-5, equal_nan=True)
+    if not same:
+        diff = float((got - expected).abs().max()) if got.shape == expected.shape else float("inf")
         raise ParawireError(
             f"model {spec.factory}: the traced graph computes other values than forward (max |diff| {diff:.3g});"
             " an augmented assignment (x += …) or an in-place write through a view on a tensor read again?"
@@ -206,7 +207,7 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
     out_bytes[source] = x.numel() * x.element_size()
     out_bytes[sink] = expected.numel() * expected.element_size()
     return ImportedModel(
-        spec=spec, model=model, graph_module=gm, dag=Dag(graph, source, sink),
+        spec=spec, model=model, traced=gm, dag=Dag(graph, source, sink),
         costs=Costs(flops=flops, params=params, out_bytes=out_bytes),
         assignment=assignment, digest=graph_digest(gm), _tensors=tensors,
     )

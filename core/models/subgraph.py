@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import torch
 from parawire.errors import ParawireError
+from parawire.models.trace import Traced
 from torch import fx
 
 
@@ -26,7 +27,7 @@ class BlockModule:
         return inputs[0] if self.module is None else self.module(*inputs)
 
 
-def members_by_vertex(gm: fx.GraphModule, assignment: Mapping[str, int]) -> dict[int, list[fx.Node]]:
+def members_by_vertex(gm: Traced, assignment: Mapping[str, int]) -> dict[int, list[fx.Node]]:
     """Activation nodes of every computation vertex, in program order."""
     members: dict[int, list[fx.Node]] = {}
     for n in gm.graph.nodes:
@@ -61,7 +62,7 @@ def external_reads(members: list[fx.Node], assignment: Mapping[str, int], input_
     return found
 
 
-def block_graph_module(gm: fx.GraphModule, members: list[fx.Node], assignment: Mapping[str, int],
+def block_graph_module(gm: Traced, members: list[fx.Node], assignment: Mapping[str, int],
                        input_vertex: int, exports: Mapping[int, fx.Node]) -> tuple[fx.GraphModule, list[int]]:
     """The GraphModule of one block and its input vertices in call order."""
     reads = external_reads(members, assignment, input_vertex)
@@ -83,7 +84,7 @@ def block_graph_module(gm: fx.GraphModule, members: list[fx.Node], assignment: M
     return fx.GraphModule(gm, graph, f"Block{assignment[members[0].name]}"), preds
 
 
-def block_modules(gm: fx.GraphModule, assignment: Mapping[str, int], input_vertex: int,
+def block_modules(gm: Traced, assignment: Mapping[str, int], input_vertex: int,
                   output_vertex: int, vertices: Iterable[int]) -> tuple[dict[int, BlockModule], dict[int, list[int]]]:
     """Runnable blocks of ``vertices`` and each one's input vertices (``dag.preds`` order)."""
     members = members_by_vertex(gm, assignment)

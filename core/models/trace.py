@@ -22,6 +22,7 @@ is caught by comparing the traced graph with the module on a sample input.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import operator
 
@@ -58,8 +59,32 @@ class _Tracer(fx.Tracer):
             self.path.pop()
 
 
-def trace(model: torch.nn.Module, name: str) -> fx.GraphModule:
-    """``model`` as an fx GraphModule, or one line saying which submodule failed and why."""
+class Traced(torch.nn.Module):
+    """A traced model: its ``graph`` plus the submodules, parameters, buffers and tensor
+    attributes the graph names (shared with the model, in dictionaries of its own, so
+    out-of-place twins can be added without touching the user's module).
+
+    Not an ``fx.GraphModule``: generating and compiling the Python code of a graph of
+    thousands of nodes, and rebuilding the module hierarchy, took about a second for a
+    1000-block model and nothing here calls the whole graph; an ``fx.Interpreter`` and
+    the blocks' own small GraphModules read it instead.
+    """
+
+    def __init__(self, root: torch.nn.Module, graph: fx.Graph) -> None:
+        super().__init__()
+        self._modules.update(root._modules)
+        self._parameters.update(root._parameters)
+        self._buffers.update(root._buffers)
+        for node in graph.nodes:
+            head = node.target.split(".")[0] if node.op == "get_attr" else None
+            if head is not None and not hasattr(self, head):
+                object.__setattr__(self, head, getattr(root, head))
+        self.graph = graph
+        graph.owning_module = self  # fx's purity checks look submodules up here
+
+
+def trace(model: torch.nn.Module, name: str) -> Traced:
+    """``model`` traced, or one line saying which submodule failed and why."""
     tracer = _Tracer()
     try:
         graph = tracer.trace(model)
@@ -71,7 +96,18 @@ def trace(model: torch.nn.Module, name: str) -> fx.GraphModule:
             f"model {name}: torch.fx cannot trace {where}: {type(exc).__name__}: {reason}"
             "; remove data-dependent Python control flow there"
         ) from None
-    return fx.GraphModule(tracer.root, graph, type(model).__name__)
+    return Traced(tracer.root, graph)
+
+
+@functools.lru_cache(maxsize=None)
+def _inplace_position(target: object) -> int | None:
+    """Position of a function's ``inplace`` parameter (None: it has none). Cached: parsing
+    a builtin's text signature costs about 0.5 ms, once per node without the cache."""
+    try:
+        params = list(inspect.signature(target).parameters)
+    except (TypeError, ValueError):
+        return None
+    return params.index("inplace") if "inplace" in params else None
 
 
 def _inplace_flag(node: fx.Node) -> bool:
@@ -80,18 +116,17 @@ def _inplace_flag(node: fx.Node) -> bool:
         node.kwargs = {**node.kwargs, "inplace": False}
         return True
     try:
-        params = list(inspect.signature(node.target).parameters)
-    except (TypeError, ValueError):
+        i = _inplace_position(node.target)
+    except TypeError:  # unhashable callable
         return False
-    if "inplace" in params:
-        i = params.index("inplace")
+    if i is not None:
         if i < len(node.args) and node.args[i] is True:
             node.args = (*node.args[:i], False, *node.args[i + 1:])
             return True
     return False
 
 
-def _out_of_place(gm: fx.GraphModule, node: fx.Node) -> fx.Node | None:
+def _out_of_place(gm: Traced, node: fx.Node) -> fx.Node | None:
     """Rewrite ``node`` out of place; return the node it mutated (None: not in place)."""
     first = node.args[0] if node.args and isinstance(node.args[0], fx.Node) else None
     if node.op == "call_module":
@@ -101,7 +136,7 @@ def _out_of_place(gm: fx.GraphModule, node: fx.Node) -> fx.Node | None:
         twin = copy.copy(module)  # the user's module object is left untouched
         twin.inplace = False
         name = node.target.replace(".", "_") + "_out_of_place"
-        gm.add_submodule(name, twin)
+        gm.add_module(name, twin)
         node.target = name
         return first
     if node.op == "call_function":
@@ -127,7 +162,7 @@ def _out_of_place(gm: fx.GraphModule, node: fx.Node) -> fx.Node | None:
     return None
 
 
-def functionalize(gm: fx.GraphModule) -> fx.GraphModule:
+def functionalize(gm: Traced) -> Traced:
     """Make every in-place node out of place and point later readers at its result."""
     position = {n: i for i, n in enumerate(gm.graph.nodes)}
     for node in list(gm.graph.nodes):
@@ -138,5 +173,4 @@ def functionalize(gm: fx.GraphModule) -> fx.GraphModule:
             if user is not node and position[user] > position[node]:
                 user.replace_input_with(mutated, node)
     gm.graph.eliminate_dead_code()
-    gm.recompile()
     return gm
