@@ -182,5 +182,5 @@ def test_show_json_for_a_model(capsys):
 
 def test_spec_file_and_model_are_exclusive(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        main(["score", str(tmp_path / "x.json"), "--model", f"{ZOO}:shared", "--units", "2"])
+        main(["show", str(tmp_path / "x.json"), "--model", f"{ZOO}:shared"])
     assert "not both or neither" in capsys.readouterr().err

@@ -48,7 +48,7 @@ def single_process(net, x, n: int, threads: int) -> list[float]:
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
 @click.option("--units", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--local", "local", is_flag=True, help="start the workers here, on loopback")
 @click.option("--endpoint", "endpoints", multiple=True, help="a running worker (repeat, one per unit)")

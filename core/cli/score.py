@@ -72,7 +72,7 @@ def score_table(rows: list[ScoreRow], title: str) -> Table:
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
 @click.option("--units", "-n", cls=NumberList, type=click.IntRange(min=1), multiple=True,
               required=True,
               help="unit counts, e.g. --units 4 --units 8 or --units 4 6 8")

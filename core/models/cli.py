@@ -34,8 +34,6 @@ def one_source(spec_file: Path | None, model: str | None) -> None:
     """Exactly one of SPEC_FILE and ``--model``."""
     if (spec_file is None) == (model is None):
         raise ParawireError("give either SPEC_FILE or --model FILE.py:FACTORY, not both or neither")
-    if spec_file is not None and not spec_file.is_file():
-        raise ParawireError(f"SPEC_FILE: {str(spec_file)!r} does not exist")
 
 
 def load_model(model: str, input_shape, min_flops: int, merge_elementwise: bool):  # type: ignore[no-untyped-def]
