@@ -31,8 +31,27 @@ def deployment(imported) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             "spec": imported.spec.model_dump(mode="json"),
             "assignment": imported.assignment,
             "graph_sha256": imported.digest,
+            "out_bytes": [int(b) for b in imported.costs.out_bytes],
         }
     }
+
+
+def model_bytes(payload: dict, unit, weights: Any = None) -> int:  # type: ignore[no-untyped-def]
+    """Estimated memory of the unit (the worker refuses a deployment above its limit
+    before importing anything): the weights received plus one request's activations,
+    every local output and received input at once, from the deployment's byte counts."""
+    from parawire.executor.protocol import SOURCE
+
+    outs = [int(b) for b in payload.get("out_bytes", [])]
+    if len(outs) < 2:
+        raise ParawireError("deployment model: out_bytes missing; redeploy from a current coordinator")
+    image = outs[-2]  # the input vertex passes the image on
+
+    def size(v: int) -> int:
+        return image if v == SOURCE else outs[v] if 0 <= v < len(outs) else 0
+
+    received = {p for v in unit.vertices for p in unit.preds[v]} - set(unit.vertices)
+    return len(weights or b"") + sum(size(v) for v in unit.vertices) + sum(size(p) for p in received)
 
 
 def unit_weights(imported, plan) -> dict[int, bytes]:  # type: ignore[no-untyped-def]
@@ -85,11 +104,17 @@ def deployment_builder(allowed_models: Iterable[str] = ()):  # type: ignore[no-u
     """A worker builder: generated specs as before, imported models when allowed."""
     allowed = frozenset(allowed_models)
 
+    from parawire.executor import worker
+
     def build(spec: dict, unit, weights: Any = None):  # type: ignore[no-untyped-def]
         if "model" in spec:
             return model_blocks(spec["model"], unit, weights, allowed)
-        from parawire.executor.worker import network_blocks
+        return worker.network_blocks(spec, unit, weights)
 
-        return network_blocks(spec, unit, weights)
+    def estimate(spec: dict, unit, weights: Any = None) -> int:  # type: ignore[no-untyped-def]
+        if "model" in spec:
+            return model_bytes(spec["model"], unit, weights)
+        return worker.network_bytes(spec, unit, weights)
 
+    build.estimate = estimate  # type: ignore[attr-defined]
     return build

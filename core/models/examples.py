@@ -4,7 +4,8 @@ allowed to build them: ``--allow-model parawire.models.examples:inception``).
 * :func:`resnet20`, :func:`cifarnet`: the training baselines of
   :mod:`parawire.training.baselines` (10 classes, seed 0).
 * :func:`inception`: an Inception-style multi-branch network (GoogLeNet's module: 1×1,
-  1×1→3×3, 1×1→3×3→3×3 and pool→1×1 branches, concatenated). Its four branches are
+  1×1→3×3, 1×1→3×3→3×3 and pool→1×1 branches, concatenated; a max-pool halves the
+  image between the second and third module). Its four branches are
   independent work, the concurrency the score looks for; it also exercises in-place
   ReLUs, functional calls and ``torch.cat``.
 """
@@ -37,8 +38,8 @@ class InceptionModule(nn.Module):
 
 
 class Inception(nn.Module):
-    """Stem, three Inception modules (a stride-2 reduction between the 2nd and 3rd),
-    global average pooling, linear classifier."""
+    """Stem, three Inception modules (a 3×3/2 max-pool between the 2nd and 3rd, as in
+    GoogLeNet), global average pooling, linear classifier."""
 
     def __init__(self, input_shape: tuple[int, int, int] = (3, 32, 32), classes: int = 10, width: int = 32):
         super().__init__()
@@ -46,12 +47,11 @@ class Inception(nn.Module):
         self.stem = _conv(input_shape[0], 2 * w, 3)
         self.a = InceptionModule(2 * w, w, (w, 2 * w), (w // 2, w), w)  # → 5w
         self.b = InceptionModule(5 * w, 2 * w, (w, 3 * w), (w // 2, w), w)  # → 7w
-        self.reduce = _conv(7 * w, 7 * w, 3, stride=2)
         self.c = InceptionModule(7 * w, 2 * w, (2 * w, 3 * w), (w, 2 * w), w)  # → 8w
         self.fc = nn.Linear(8 * w, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.c(self.reduce(self.b(self.a(self.stem(x)))))
+        x = self.c(F.max_pool2d(self.b(self.a(self.stem(x))), 3, stride=2, padding=1))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
