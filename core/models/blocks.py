@@ -9,16 +9,18 @@ A block is a set of activation nodes with exactly one node read outside it, its 
 that tensor is what the vertex sends. Starting from one block per activation node:
 
 1. **Element-wise chains** (``merge_elementwise``): a node that does no multiply-adds
-   (ReLU, BatchNorm, add, cat, pooling, views) joins the block of its latest input when
-   that block's output is read by this node alone; so does any node whose latest input
-   block does no multiply-adds (a max-pool then joins the conv after it). A conv → BN →
-   ReLU chain becomes one block; an ``add`` of two branches joins the branch computed last.
+   (ReLU, BatchNorm, add, cat, pooling, views) joins the heaviest of its input blocks
+   whose output only it reads (see :func:`_join_target` for the cycle check); then
+   any node takes in the input blocks that do no multiply-adds and feed only it (a
+   max-pool joins the conv after it, an ``nn.Identity`` shortcut its ``add``). A conv → BN → ReLU chain becomes one block; the ``add`` of a residual
+   block joins its long branch, leaving a projection shortcut parallel to it.
 2. **Minimum size** (``min_flops``, multiply-adds): a smaller block joins its latest input
    block when that block feeds only it, else its successor when it feeds only that one.
 
 Both merges keep the DAG acyclic (joining the *latest* input block, or the *only*
 successor, cannot close a cycle: a second path would need a later input or a second
-successor) and keep one output per block. A block that has no such neighbour stays
+successor; any other input block is joined only after a search finds no path from it
+to the other inputs) and keep one output per block. A block that has no such neighbour stays
 below the minimum: the best the rule can do without sending two tensors.
 """
 
@@ -99,16 +101,57 @@ def group(gm: Traced, info: dict[fx.Node, NodeInfo], merge_elementwise: bool = T
         if n.op == "output" or not info[n].activation:
             continue
         gid = g.add(n, pos[n], info[n].macs)
-        inputs = [g.of[a] for a in reads[n] if a in g.of]
-        if merge_elementwise and inputs:
-            latest = max(inputs, key=g.export.__getitem__)
-            cheap = info[n].macs == 0 or g.flops[latest] == 0
-            if cheap and readers[nodes[g.export[latest]]] == {n}:
-                g.merge(latest, gid)
+        inputs = {g.of[a] for a in reads[n] if a in g.of}
+        if not (merge_elementwise and inputs):
+            continue
+        target = _join_target(n, inputs, g, nodes, readers, info)
+        if target is not None:
+            g.merge(target, gid)
+            gid = target
+        for k in inputs - {gid}:  # free input blocks only n reads: n's block takes them in
+            if g.flops[k] == 0 and readers[nodes[g.export[k]]] == {n}:
+                g.merge(gid, k)
     if min_flops > 0:
         _merge_small(nodes, g, reads, readers, min_flops)
     order = sorted(g.members, key=g.export.__getitem__)
     return Grouping([sorted(g.members[k], key=pos.__getitem__) for k in order], out_node.args[0])
+
+
+def _join_target(n: fx.Node, inputs: set[int], g: _Groups, nodes: list[fx.Node], readers, info) -> int | None:  # type: ignore[no-untyped-def]
+    """The input block an element-wise node ``n`` joins in step 1, or None.
+
+    The *heaviest* input block read by ``n`` alone, if no other input block depends on
+    that one (which would close a cycle); the latest input block always qualifies.
+    Heaviest, not latest: the ``add`` of a residual block then joins the long branch,
+    and a projection shortcut stays a block of its own, in parallel. (Input blocks that
+    do no multiply-adds and feed only ``n`` are taken in afterwards: they have no other
+    successor, so that cannot close a cycle either.)
+    """
+    if info[n].macs != 0:
+        return None
+    latest = max(inputs, key=g.export.__getitem__)
+    sole = [k for k in inputs if readers[nodes[g.export[k]]] == {n}]
+    for k in sorted(sole, key=lambda k: (-g.flops[k], -g.export[k])):
+        if k == latest or not _reaches(k, inputs - {k}, g, nodes, readers):
+            return k
+    return None
+
+
+def _reaches(start: int, targets: set[int], g: _Groups, nodes: list[fx.Node], readers) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a path of blocks leads from ``start`` to one of ``targets``. Blocks are
+    numbered in a topological order, so the search never passes the last target."""
+    last = max(g.export[t] for t in targets)
+    stack, seen = [start], {start}
+    while stack:
+        for u in readers.get(nodes[g.export[stack.pop()]], ()):
+            k = g.of.get(u) if u != OUTPUT else None
+            if k is None or k in seen or g.export[k] > last:
+                continue
+            if k in targets:
+                return True
+            seen.add(k)
+            stack.append(k)
+    return False
 
 
 def _merge_small(nodes: list[fx.Node], g: _Groups, reads, readers, min_flops: int) -> None:
