@@ -25,6 +25,7 @@ import copy
 import functools
 import inspect
 import operator
+import threading
 
 import torch
 from parawire.errors import ParawireError
@@ -37,6 +38,11 @@ _INPLACE_OPERATORS = {
     operator.ior: operator.or_, operator.ixor: operator.xor, operator.imatmul: operator.matmul,
 }
 _NOT_MUTATING_METHODS = {"requires_grad_", "share_memory_"}
+
+
+_TRACING = threading.Lock()
+"""fx patches module-level functions while it traces; workers that run as threads of one
+process (``LocalWorkers(in_threads=True)``) must not trace at the same time."""
 
 
 class _Tracer(fx.Tracer):
@@ -87,7 +93,8 @@ def trace(model: torch.nn.Module, name: str) -> Traced:
     """``model`` traced, or one line saying which submodule failed and why."""
     tracer = _Tracer()
     try:
-        graph = tracer.trace(model)
+        with _TRACING:
+            graph = tracer.trace(model)
     except Exception as exc:
         path, cls = tracer.failed_in or ("", type(model).__name__)
         where = f"submodule '{path}' ({cls})" if path else f"its forward ({cls})"
