@@ -142,10 +142,6 @@ class ImportedModel:
     digest: str
     _tensors: dict[int, list[int]] = field(repr=False)  # vertex → ids of tensors it uses
 
-    @property
-    def blocks_count(self) -> int:
-        return self.dag.nodes
-
     def blocks(self, vertices: Iterable[int] | None = None) -> dict[int, BlockModule]:
         """Runnable blocks (all of them by default), each taking ``dag.preds[v]``'s outputs."""
         vs = list(self.dag.order if vertices is None else vertices)
