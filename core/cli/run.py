@@ -16,9 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+from parawire.cli.params import param_option
+from parawire.models.cli import load_model, model_options, one_source
 from rich.console import Console
 from rich.table import Table
-from parawire.models.cli import load_model, model_options, one_source
 
 
 def timings(fn: Callable[[], object], n: int, warmup: int = 3) -> list[float]:
@@ -52,18 +53,21 @@ def single_process(net, x, n: int, threads: int) -> list[float]:
 @click.option("--units", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--local", "local", is_flag=True, help="start the workers here, on loopback")
 @click.option("--endpoint", "endpoints", multiple=True, help="a running worker (repeat, one per unit)")
-@click.option("--transport", default="zmq", show_default=True, help="transport plugin (zmq, inproc)")
+@click.option("--transport", default="zmq", show_default=True,
+              help="transport plugin (zmq, inproc, or a third party's; see `parawire plugins`)")
+@param_option("transport")
 @click.option("--endpoint-kind", type=click.Choice(["ipc", "tcp"]), default="ipc", show_default=True)
 @click.option("-n", "runs", type=click.IntRange(min=1), default=50, show_default=True, help="timed inferences")
 @click.option("--partitioner", default="multilevel", show_default=True)
+@param_option("partitioner")
 @click.option("--eps", type=click.FloatRange(min=0), default=0.03, show_default=True, help="imbalance bound")
 @click.option("--profile", default="local", show_default=True,
               help="latency model profile for the prediction (local = calibrated here, edge, lan)")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the measurements as JSON")
 @model_options
-def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, partitioner, eps, profile, timeout,
-        as_json, model, input_shape, min_flops, merge_elementwise):
+def run(spec_file, units, local, endpoints, transport, transport_params, endpoint_kind, runs, partitioner,
+        partitioner_params, eps, profile, timeout, as_json, model, input_shape, min_flops, merge_elementwise):
     """Run SPEC_FILE (or a --model) on UNITS workers and compare with one process."""
     import torch
     from parawire.architecture import build_architecture
@@ -92,15 +96,17 @@ def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, part
         title = f"{spec_file.name}: {spec.generator}, {spec.nodes} vertices"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        part = partition_architecture(arch, units, partitioner, eps)
+        part = partition_architecture(arch, units, partitioner, eps, params=partitioner_params)
     plan = plan_for(arch, part, get_profile(profile), units=units)
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
     with torch.inference_mode():
         reference = net(x)
 
-    workers = LocalWorkers(units, transport, endpoint_kind, allow_models=[model] if model else ()) if local else None
+    workers = LocalWorkers(units, transport, endpoint_kind, transport_params=transport_params,
+                           allow_models=[model] if model else ()) if local else None
     try:
-        with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout) as cluster:
+        with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout,
+                             transport_params=transport_params) as cluster:
             if model is not None:
                 cluster.deploy(deployment(arch), plan, unit_weights(arch, plan))
             else:
