@@ -12,7 +12,8 @@ from torch import nn
 
 class Shared(nn.Module):
     """A conv called three times (twice in a row, once on a parallel branch), functional
-    calls, a parameter read by two blocks, chunk/cat/add, view with a traced size, and an
+    calls, a parameter read by two blocks, a plain tensor attribute, chunk/cat/add, view
+    with a traced size, and an
     in-place ReLU on a tensor that a later block reads again (eager semantics: it sees
     the rectified values)."""
 
@@ -24,9 +25,10 @@ class Shared(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.scale = nn.Parameter(torch.linspace(0.5, 1.5, 8).view(1, 8, 1, 1))
         self.fc = nn.Linear(8 * 8 * 8, 5)
+        self.offset = torch.full((1, 8, 1, 1), 0.1)  # a plain tensor attribute, not a buffer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.stem(x)
+        s = self.stem(x) + self.offset
         a = self.shared(self.shared(s))  # shared weights, called twice in a row
         b = self.other(s)
         self.relu(s)  # in place: s is rectified from here on

@@ -153,7 +153,10 @@ class ImportedModel:
         names = parameter_names(self.model)
         ids = {i for v in vertices for i in self._tensors.get(v, ())}
         by_id = {id(t): t for t in [*self.model.parameters(), *self.model.buffers()]}
-        return {names[i]: by_id[i] for i in sorted(ids, key=names.__getitem__) if i in names}
+        # tensors the model does not own (fx's ``_tensor_constant``s) come from the
+        # worker's own trace of the same code
+        owned = sorted((names[i], i) for i in ids if i in names)
+        return {name: by_id[i] for name, i in owned}
 
 
 def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -> ImportedModel:
