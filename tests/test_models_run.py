@@ -95,7 +95,7 @@ def test_weights_travel_with_the_deployment():
 
 def test_run_cli_json_reports_max_abs_diff(capsys):
     main(["run", "--model", f"{ZOO}:shared", "--input-shape", "3", "16", "16", "--local",
-          "--transport", "inproc", "--units", "2", "-n", "2", "--json"])
+          "--transport", "inproc", "--units", "2", "--runs", "2", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert data["max_abs_diff"] <= 1e-4
     assert data["bytes_per_inference"] == data["cut_bytes"]
