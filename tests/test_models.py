@@ -183,4 +183,7 @@ def test_show_json_for_a_model(capsys):
 def test_spec_file_and_model_are_exclusive(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["show", str(tmp_path / "x.json"), "--model", f"{ZOO}:shared"])
-    assert "not both or neither" in capsys.readouterr().err
+    assert "not both" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["score", "--units", "2"])
+    assert "Missing argument 'SPEC_FILE' (or give --model" in capsys.readouterr().err

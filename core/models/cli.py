@@ -32,8 +32,10 @@ def model_options(command):  # type: ignore[no-untyped-def]
 
 def one_source(spec_file: Path | None, model: str | None) -> None:
     """Exactly one of SPEC_FILE and ``--model``."""
-    if (spec_file is None) == (model is None):
-        raise ParawireError("give either SPEC_FILE or --model FILE.py:FACTORY, not both or neither")
+    if spec_file is None and model is None:
+        raise ParawireError("Missing argument 'SPEC_FILE' (or give --model FILE.py:FACTORY)")
+    if spec_file is not None and model is not None:
+        raise ParawireError("give either SPEC_FILE or --model FILE.py:FACTORY, not both")
 
 
 def load_model(model: str, input_shape, min_flops: int, merge_elementwise: bool):  # type: ignore[no-untyped-def]
