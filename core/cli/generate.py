@@ -14,6 +14,7 @@ from parawire.cli.options import plugin_names
 from parawire.cli.outputs import OutputFile, prepare
 from parawire.cli.params import param_option, parse_params
 from parawire.cli.printing import echo_json, json_option, print_table
+from parawire.models.cli import load_model, model_options, one_source, show_model
 
 
 def summary(spec, stats):
@@ -109,15 +110,19 @@ def generate(generator, nodes, seed, params, staging, staging_params, output, as
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @json_option("the spec and its statistics")
-def show(spec_file: Path, as_json: bool) -> None:
-    """Print a saved spec, its DAG statistics and its width per depth level."""
+@model_options
+def show(spec_file: Path | None, as_json: bool, model, input_shape, min_flops, merge_elementwise) -> None:
+    """Print a saved spec (or a --model's import), its DAG statistics and its width per depth level."""
     from parawire.build import build_dag
     from parawire.cli.inputs import load_spec
     from parawire.stats import dag_stats
     from rich.console import Console
 
+    one_source(spec_file, model)
+    if model is not None:
+        return show_model(load_model(model, input_shape, min_flops, merge_elementwise), as_json)
     spec = load_spec(spec_file)
     stats = dag_stats(build_dag(spec))
     if as_json:

@@ -25,6 +25,7 @@ import click
 from parawire.cli.options import Endpoint, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
+from parawire.models.cli import load_model, model_options, one_source
 
 
 def timings(fn: Callable[[], object], n: int, warmup: int = 3,
@@ -88,7 +89,7 @@ def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
 @click.option("--units", "-u", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--local", "local", is_flag=True, help="start the workers here, on loopback")
 @click.option("--endpoint", "endpoints", multiple=True, type=Endpoint(),
@@ -113,9 +114,11 @@ def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str
 @click.option("--curve-server", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="the workers' public key file (DIR/server.key)")
 @json_option("the measured rows and the prediction")
+@model_options
 def run(spec_file, units, local, endpoints, transport, transport_params, endpoint_kind, runs, partitioner,
-        partitioner_params, eps, profile, timeout, curve_secret, curve_server, as_json):
-    """Run SPEC_FILE on UNITS workers and compare with one process."""
+        partitioner_params, eps, profile, timeout, curve_secret, curve_server, as_json,
+        model, input_shape, min_flops, merge_elementwise):
+    """Run SPEC_FILE (or a --model) on UNITS workers and compare with one process."""
     from parawire.cli.inputs import check_units, load_spec
     from parawire.cli.progress import Progress
     from parawire.errors import ParawireError
@@ -131,30 +134,35 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
         raise ParawireError(
             "--curve-secret/--curve-server are for remote --endpoint workers; --local ones use loopback"
         )
-    spec = load_spec(spec_file)
-    check_units([units], spec.nodes)
+    one_source(spec_file, model)
+    imported = load_model(model, input_shape, min_flops, merge_elementwise) if model is not None else None
+    spec = imported.spec if imported is not None else load_spec(spec_file)
+    nodes = imported.dag.nodes if imported is not None else spec.nodes
+    check_units([units], nodes)
     get_plugins().partitioners.get(partitioner)
     get_plugins().transports.get(transport)
     with Progress() as progress:
         measured, extra = measure(progress, spec, units, local, endpoints, transport, transport_params,
                                   endpoint_kind, runs, partitioner, partitioner_params, eps, profile, timeout,
-                                  curve_secret, curve_server)
+                                  curve_secret, curve_server, imported)
     base_s = summary(list(measured[1].times))[0]
     rows = [row.to_dict(base_s) for row in measured]
     predicted_ms = extra["predicted_s"] * 1e3
     if as_json:
         echo_json({
-            "spec": str(spec_file), "generator": spec.generator, "nodes": spec.nodes, "units": units,
+            "spec": str(spec_file) if spec_file else None, "model": model,
+            "generator": getattr(spec, "generator", None), "nodes": nodes, "units": units,
             "partitioner": partitioner, "transport": transport, "runs": runs, "rows": rows,
             "predicted_ms": predicted_ms, "profile": profile,
             "bytes_per_inference": extra["bytes"], "cut_bytes": extra["cut_bytes"],
-            "notes": extra["notes"],
+            "max_abs_diff": extra["max_abs_diff"], "notes": extra["notes"],
         })
         return
     from rich.console import Console
 
     console = Console()
-    title = f"{spec_file.name}: {spec.generator}, {spec.nodes} vertices, {units} units ({partitioner})"
+    what = f"{model}: {nodes} blocks" if model else f"{spec_file.name}: {spec.generator}, {nodes} vertices"
+    title = f"{what}, {units} units ({partitioner})"
     print_table(result_table(title, rows, predicted_ms, profile, base_s * 1e3), console)
     console.print(
         f"bytes between units per inference: {extra['bytes']:.0f} (partition Λ = {extra['cut_bytes']});"
@@ -166,8 +174,9 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
 
 def measure(progress, spec, units, local, endpoints, transport, transport_params, endpoint_kind, runs,
             partitioner, partitioner_params, eps, profile, timeout, curve_secret,
-            curve_server) -> tuple[list[Row], dict]:
-    """Every timed row (workers first, then one process on 1 and all threads) and the extras."""
+            curve_server, imported=None) -> tuple[list[Row], dict]:
+    """Every timed row (workers first, then one process on 1 and all threads) and the extras.
+    ``imported``: a traced model (``--model``) to run instead of ``spec``'s architecture."""
     progress.step("loading torch")
     import torch
     from parawire.architecture import build_architecture
@@ -178,14 +187,15 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     from parawire.nn import build_network
     from parawire.profiles import get_profile
 
-    with progress.timed(f"building and partitioning {spec.generator}, {spec.nodes} vertices, {units} units"):
-        arch = build_architecture(spec)
+    what = f"{imported.dag.nodes} blocks" if imported else f"{spec.generator}, {spec.nodes} vertices"
+    with progress.timed(f"building and partitioning {what}, {units} units"):
+        arch = imported if imported is not None else build_architecture(spec)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             part = partition_architecture(arch, units, partitioner, eps, params=partitioner_params)
         plan = plan_for(arch, part, get_profile(profile), units=units)
         x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
-        net = build_network(arch).eval()
+        net = imported.model if imported is not None else build_network(arch).eval()
         with torch.inference_mode():
             reference = net(x)
 
@@ -194,14 +204,21 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         if local:
             with progress.timed(f"starting {units} local worker processes"):
                 workers = LocalWorkers(units, transport, endpoint_kind, transport_params=transport_params,
-                                       startup_timeout=timeout)
+                                       startup_timeout=timeout,
+                                       allow_models=[imported.spec.factory] if imported else ())
         with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout,
                              transport_params=transport_params, curve_secret=curve_secret,
                              curve_server=curve_server) as cluster:
             with progress.timed(f"deploying to {units} workers"):
-                cluster.deploy(spec, plan, timeout=timeout)
-            if not torch.allclose(cluster.infer(x), reference, rtol=1e-4, atol=1e-5):
-                raise ParawireError("distributed logits differ from the single-process ones")
+                if imported is not None:
+                    from parawire.models.deploy import deployment, unit_weights
+
+                    cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout)
+                else:
+                    cluster.deploy(spec, plan, timeout=timeout)
+            max_abs_diff = float((cluster.infer(x) - reference).abs().max())
+            if not max_abs_diff <= 1e-5 + 1e-4 * float(reference.abs().max()):
+                raise ParawireError(f"distributed outputs differ from the single-process ones (max |diff| {max_abs_diff:.3g})")
             kind = f"{transport}{'-' + endpoint_kind if transport == 'zmq' and local else ''}"
             distributed = timed_row(progress, f"{units} worker{'s' if units > 1 else ''} ({kind})", units, None,
                                     lambda: cluster.infer(x), runs)
@@ -214,5 +231,5 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     return rows, {
         "predicted_s": plan.predicted_latency_s, "bytes": stats.bytes_per_inference,
         "cut_bytes": plan.cut_bytes, "messages": stats.peer_messages / max(stats.inferences, 1),
-        "notes": [str(w.message) for w in caught],
+        "max_abs_diff": max_abs_diff, "notes": [str(w.message) for w in caught],
     }

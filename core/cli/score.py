@@ -17,6 +17,7 @@ from parawire.cli.printing import echo_json, json_option, print_table, table
 #: The paper's ε sweep as ``parawire.score.DEFAULT_EPS`` holds it (a test keeps the two
 #: equal); importing that module would cost ``--help`` a third of a second.
 DEFAULT_EPS_TEXT = "0.03 0.1 0.3"
+from parawire.models.cli import load_model, model_options, one_source
 
 
 def _is_number(text: str) -> bool:
@@ -71,7 +72,7 @@ def score_table(rows, title: str):
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
 @click.option("--units", "-u", cls=NumberList, type=click.IntRange(min=1), multiple=True,
               required=True,
               help="unit counts, e.g. --units 4 --units 8 or --units 4 6 8")
@@ -87,20 +88,26 @@ def score_table(rows, title: str):
               help="U_c in bytes (default: the architecture's smallest nonzero net cost)")
 @click.option("--seed", type=int, default=None, help="partitioner seed (default: the spec's)")
 @json_option("the rows (with their partitions)")
-def score(spec_file: Path, units: tuple[int, ...], eps: tuple[float, ...], partitioner: str,
+@model_options
+def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...], partitioner: str,
           partitioner_params: dict, score_name: str, score_params: dict, unit_comm: int | None,
-          seed: int | None, as_json: bool) -> None:
-    """Score SPEC_FILE's architecture on each unit count for each ε."""
+          seed: int | None, as_json: bool, model, input_shape, min_flops, merge_elementwise) -> None:
+    """Score SPEC_FILE's architecture (or a --model's) on each unit count for each ε."""
     from parawire.architecture import build_architecture
     from parawire.cli.inputs import check_units, load_spec
     from parawire.manager import get_plugins
     from parawire.score import DEFAULT_EPS, score_architecture
 
-    spec = load_spec(spec_file)
-    check_units(units, spec.nodes)
+    one_source(spec_file, model)
     get_plugins().partitioners.get(partitioner)
     get_plugins().scores.get(score_name)
-    arch = build_architecture(spec)
+    if model is not None:
+        arch, name = load_model(model, input_shape, min_flops, merge_elementwise), model
+        check_units(units, arch.dag.nodes)
+    else:
+        spec = load_spec(spec_file)
+        check_units(units, spec.nodes)
+        arch, name = build_architecture(spec), spec_file.name
     rows = score_architecture(arch, list(units), list(eps) or list(DEFAULT_EPS),
                               partitioner=partitioner, score=score_name, seed=seed,
                               unit_comm=unit_comm, partitioner_params=partitioner_params,
@@ -108,4 +115,4 @@ def score(spec_file: Path, units: tuple[int, ...], eps: tuple[float, ...], parti
     if as_json:
         echo_json([row.to_dict() for row in rows])
         return
-    print_table(score_table(rows, f"{spec_file.name}: {partitioner} partitions, {score_name}"))
+    print_table(score_table(rows, f"{name}: {partitioner} partitions, {score_name}"))

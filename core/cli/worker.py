@@ -48,15 +48,19 @@ def executor_default(target: str):
               default=executor_default("parawire.executor.worker:DEFAULT_MAX_DEPLOY_BYTES"),
               show_default=EXECUTOR_DEFAULT,
               help="refuse deployments whose parameters + activations are estimated larger")
+@click.option("--allow-model", "allow_models", multiple=True, metavar="REF",
+              help="model factory (FILE.py:FACTORY or package.module:FACTORY) a deployment may"
+                   " make this worker import; importing runs its code (repeat for several)")
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 @click.option("-v", "--verbose", is_flag=True, help="log every dropped message and deployment")
 def worker(bind, transport, transport_params, curve_secret, curve_clients, threads, max_message_bytes,
-           max_parked_bytes, max_deploy_bytes, exit_with_parent, verbose) -> None:
+           max_parked_bytes, max_deploy_bytes, allow_models, exit_with_parent, verbose) -> None:
     """Serve one unit: wait for a deployment, then run requests as inputs arrive."""
     from parawire.errors import ParawireError
     from parawire.executor.security import Curve, check_bind
     from parawire.executor.transport import transport_record
     from parawire.executor.worker import Worker
+    from parawire.models.deploy import deployment_builder
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -70,6 +74,7 @@ def worker(bind, transport, transport_params, curve_secret, curve_clients, threa
                             " `parawire run --local` (threads) instead of a worker process")
     try:
         server = Worker(record.invoke(None, params), bind, curve=curve, threads=threads,
+                        builder=deployment_builder(allow_models),
                         max_bytes=max_message_bytes, max_parked_bytes=max_parked_bytes,
                         max_deploy_bytes=max_deploy_bytes, exit_with_parent=exit_with_parent)
     except ParawireError:

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from parawire.cli.params import format_params
 from parawire.errors import ParawireError
@@ -51,6 +51,7 @@ class LocalWorkers:
         threads: int = 1,
         in_threads: bool = False,
         builder: Callable | None = None,
+        allow_models: Sequence[str] = (),
         env: dict[str, str] | None = None,
         startup_timeout: float = 60.0,
         transport_params: dict | None = None,
@@ -60,6 +61,7 @@ class LocalWorkers:
         if endpoint_kind not in ENDPOINT_KINDS:
             raise ParawireError(f"endpoint kind: got {endpoint_kind!r}; use one of {', '.join(ENDPOINT_KINDS)}")
         self.transport = transport
+        self.allow_models = list(allow_models)  # model factories the workers may import
         self.record, self.params = transport_record(transport, transport_params)
         self.endpoints: list[str] = []
         self.processes: list[subprocess.Popen] = []
@@ -81,12 +83,13 @@ class LocalWorkers:
             raise
 
     def _start_threads(self, binds: list[str], builder: Callable | None) -> None:
-        from parawire.executor.worker import Worker, network_blocks
+        from parawire.executor.worker import Worker
+        from parawire.models.deploy import deployment_builder
 
         for bind in binds:
             address = inproc_address() if self.record.in_process else bind
             worker = Worker(get_transport(self.transport, self.params), address,
-                            builder=builder or network_blocks, threads=None)
+                            builder=builder or deployment_builder(self.allow_models), threads=None)
             self.workers.append(worker)
             self.threads.append(worker.start())
             self.endpoints.append(worker.address)
@@ -99,6 +102,7 @@ class LocalWorkers:
         for bind in binds:
             cmd = [sys.executable, "-m", "parawire", "worker", "--bind", bind, *options,
                    "--threads", str(threads), "--exit-with-parent"]
+            cmd += [arg for ref in self.allow_models for arg in ("--allow-model", ref)]
             self.processes.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=full_env))
         deadline = time.monotonic() + timeout
         for proc in self.processes:

@@ -1,0 +1,181 @@
+"""Group a traced graph's operator nodes into blocks: the vertices of parawire's DAG.
+
+Only *activations* (tensor values computed from the image) may cross between units, one
+tensor per block. Every other node (parameters read with ``get_attr``, sizes, tuples of
+``chunk``/``split``, tensors that do not depend on the image) is a *helper*: copied into
+every block that reads it, so it never crosses the network.
+
+A block is a set of activation nodes with exactly one node read outside it, its last:
+that tensor is what the vertex sends. Starting from one block per activation node:
+
+1. **Element-wise chains** (``merge_elementwise``): a node that does no multiply-adds
+   (ReLU, BatchNorm, add, cat, pooling, views) joins the heaviest of its input blocks
+   whose output only it reads (see :func:`_join_target` for the cycle check); then
+   any node takes in the input blocks that do no multiply-adds and feed only it (a
+   max-pool joins the conv after it, an ``nn.Identity`` shortcut its ``add``). A conv → BN → ReLU chain becomes one block; the ``add`` of a residual
+   block joins its long branch, leaving a projection shortcut parallel to it.
+2. **Minimum size** (``min_flops``, multiply-adds): a smaller block joins its latest input
+   block when that block feeds only it, else its successor when it feeds only that one.
+
+Both merges keep the DAG acyclic (joining the *latest* input block, or the *only*
+successor, cannot close a cycle: a second path would need a later input or a second
+successor; any other input block is joined only after a search finds no path from it
+to the other inputs) and keep one output per block. A block that has no such neighbour stays
+below the minimum: the best the rule can do without sending two tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from parawire.models.measure import NodeInfo
+from parawire.models.trace import Traced
+from torch import fx
+
+OUTPUT = -1
+"""Stand-in for the model's output among a node's readers."""
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """``blocks[i]``: activation nodes of block i, in program order (blocks in
+    topological order); ``source``: the node whose value the model returns."""
+
+    blocks: list[list[fx.Node]]
+    source: fx.Node
+
+
+def activation_inputs(graph: fx.Graph, info: dict[fx.Node, NodeInfo]) -> dict[fx.Node, set[fx.Node]]:
+    """For every node, the activations (or the placeholder) it reads, through helpers."""
+    reads: dict[fx.Node, set[fx.Node]] = {}
+    for n in graph.nodes:
+        found: set[fx.Node] = set()
+        for a in n.all_input_nodes:
+            if a.op == "placeholder" or info[a].activation:
+                found.add(a)
+            else:
+                found |= reads[a]
+        reads[n] = found
+    return reads
+
+
+class _Groups:
+    """Union of node groups; a group is named by its first node's position."""
+
+    def __init__(self) -> None:
+        self.members: dict[int, list[fx.Node]] = {}
+        self.of: dict[fx.Node, int] = {}
+        self.flops: dict[int, int] = {}
+        self.export: dict[int, int] = {}  # group → position of its output node
+
+    def add(self, node: fx.Node, pos: int, macs: int) -> int:
+        self.members[pos] = [node]
+        self.of[node] = pos
+        self.flops[pos] = macs
+        self.export[pos] = pos
+        return pos
+
+    def merge(self, keep: int, gone: int) -> None:
+        for n in self.members[gone]:
+            self.of[n] = keep
+        self.members[keep] += self.members.pop(gone)
+        self.flops[keep] += self.flops.pop(gone)
+        self.export[keep] = max(self.export[keep], self.export.pop(gone))
+
+
+def group(gm: Traced, info: dict[fx.Node, NodeInfo], merge_elementwise: bool = True,
+          min_flops: int = 0) -> Grouping:
+    """Blocks of ``gm`` (see the module docstring)."""
+    graph = gm.graph
+    reads = activation_inputs(graph, info)
+    out_node = next(n for n in graph.nodes if n.op == "output")
+    readers: dict[fx.Node, set] = {}
+    for n in graph.nodes:
+        if n.op == "output" or info.get(n) is not None and info[n].activation:
+            for a in reads[n]:
+                readers.setdefault(a, set()).add(OUTPUT if n is out_node else n)
+    nodes = list(graph.nodes)
+    pos = {n: i for i, n in enumerate(nodes)}
+    g = _Groups()
+    for n in graph.nodes:
+        if n.op == "output" or not info[n].activation:
+            continue
+        gid = g.add(n, pos[n], info[n].macs)
+        inputs = {g.of[a] for a in reads[n] if a in g.of}
+        if not (merge_elementwise and inputs):
+            continue
+        target = _join_target(n, inputs, g, nodes, readers, info)
+        if target is not None:
+            g.merge(target, gid)
+            gid = target
+        for k in inputs - {gid}:  # free input blocks only n reads: n's block takes them in
+            if g.flops[k] == 0 and readers[nodes[g.export[k]]] == {n}:
+                g.merge(gid, k)
+    if min_flops > 0:
+        _merge_small(nodes, g, reads, readers, min_flops)
+    order = sorted(g.members, key=g.export.__getitem__)
+    return Grouping([sorted(g.members[k], key=pos.__getitem__) for k in order], out_node.args[0])
+
+
+def _join_target(n: fx.Node, inputs: set[int], g: _Groups, nodes: list[fx.Node], readers, info) -> int | None:  # type: ignore[no-untyped-def]
+    """The input block an element-wise node ``n`` joins in step 1, or None.
+
+    The *heaviest* input block read by ``n`` alone, if no other input block depends on
+    that one (which would close a cycle); the latest input block always qualifies.
+    Heaviest, not latest: the ``add`` of a residual block then joins the long branch,
+    and a projection shortcut stays a block of its own, in parallel. (Input blocks that
+    do no multiply-adds and feed only ``n`` are taken in afterwards: they have no other
+    successor, so that cannot close a cycle either.)
+    """
+    if info[n].macs != 0:
+        return None
+    latest = max(inputs, key=g.export.__getitem__)
+    sole = [k for k in inputs if readers[nodes[g.export[k]]] == {n}]
+    for k in sorted(sole, key=lambda k: (-g.flops[k], -g.export[k])):
+        if k == latest or not _reaches(k, inputs - {k}, g, nodes, readers):
+            return k
+    return None
+
+
+def _reaches(start: int, targets: set[int], g: _Groups, nodes: list[fx.Node], readers) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a path of blocks leads from ``start`` to one of ``targets``. Blocks are
+    numbered in a topological order, so the search never passes the last target."""
+    last = max(g.export[t] for t in targets)
+    stack, seen = [start], {start}
+    while stack:
+        for u in readers.get(nodes[g.export[stack.pop()]], ()):
+            k = g.of.get(u) if u != OUTPUT else None
+            if k is None or k in seen or g.export[k] > last:
+                continue
+            if k in targets:
+                return True
+            seen.add(k)
+            stack.append(k)
+    return False
+
+
+def _merge_small(nodes: list[fx.Node], g: _Groups, reads, readers, min_flops: int) -> None:
+    """Step 2 of the module docstring: backward joins, then forward joins."""
+
+    def pred_groups(gid: int) -> set[int]:
+        return {g.of[a] for n in g.members[gid] for a in reads[n] if a in g.of} - {gid}
+
+    def succ_groups(gid: int) -> set:
+        users = readers.get(nodes[g.export[gid]], set())
+        return {OUTPUT if u == OUTPUT else g.of[u] for u in users}
+
+    for gid in sorted(g.members, key=g.export.__getitem__):
+        while gid in g.members and g.flops[gid] < min_flops:
+            preds = pred_groups(gid)
+            if not preds:
+                break
+            latest = max(preds, key=g.export.__getitem__)
+            if succ_groups(latest) != {gid}:
+                break
+            g.merge(latest, gid)
+            gid = latest
+    for gid in sorted(g.members, key=g.export.__getitem__, reverse=True):
+        if gid in g.members and g.flops[gid] < min_flops:
+            succs = succ_groups(gid)
+            if len(succs) == 1 and OUTPUT not in succs:
+                g.merge(succs.pop(), gid)

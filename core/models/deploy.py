@@ -1,0 +1,120 @@
+"""How a worker obtains its blocks of an imported model: no pickle, no code on the wire.
+
+The coordinator sends data only: the model's :class:`~parawire.models.ModelSpec` (the
+factory *reference*, a string), the node → vertex assignment, a digest of the traced
+program, and the unit's weights as safetensors. The worker builds the module with the
+*same factory, importable on the worker* (as Dask and Ray require code on workers),
+loads the weights, traces it again and checks the digest, then runs only its vertices
+as fx sub-graphs (:mod:`~parawire.models.subgraph`).
+
+Importing a module is running its code, so a reference named by a network message is
+never imported unless the worker's operator allowed exactly that string
+(``parawire worker --allow-model REF``; ``LocalWorkers(allow_models=…)``, which
+``parawire run --model REF --local`` passes for the model it runs). A worker without
+the permission answers the deployment with ``model factory 'REF' is not allowed on
+this worker`` and keeps serving. Weights always travel: a factory whose initialisation
+is random then still gives the deploying coordinator's values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from parawire.errors import ParawireError
+
+
+def deployment(imported) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The JSON a :meth:`Cluster.deploy` sends as its spec for an imported model."""
+    return {
+        "model": {
+            "spec": imported.spec.model_dump(mode="json"),
+            "assignment": imported.assignment,
+            "graph_sha256": imported.digest,
+            "out_bytes": [int(b) for b in imported.costs.out_bytes],
+        }
+    }
+
+
+def model_bytes(payload: dict, unit, weights: Any = None) -> int:  # type: ignore[no-untyped-def]
+    """Estimated memory of the unit (the worker refuses a deployment above its limit
+    before importing anything): the weights received plus one request's activations,
+    every local output and received input at once, from the deployment's byte counts."""
+    from parawire.executor.protocol import SOURCE
+
+    outs = [int(b) for b in payload.get("out_bytes", [])]
+    if len(outs) < 2:
+        raise ParawireError("deployment model: out_bytes missing; redeploy from a current coordinator")
+    image = outs[-2]  # the input vertex passes the image on
+
+    def size(v: int) -> int:
+        return image if v == SOURCE else outs[v] if 0 <= v < len(outs) else 0
+
+    received = {p for v in unit.vertices for p in unit.preds[v]} - set(unit.vertices)
+    return len(weights or b"") + sum(size(v) for v in unit.vertices) + sum(size(p) for p in received)
+
+
+def unit_weights(imported, plan) -> dict[int, bytes]:  # type: ignore[no-untyped-def]
+    """Unit → safetensors bytes of the parameters and buffers its vertices use."""
+    from safetensors.torch import save
+
+    out = {}
+    for unit in plan.unit_plans:
+        state = imported.state_for(unit.vertices)
+        out[unit.unit] = save({k: t.detach().contiguous().clone() for k, t in state.items()})
+    return out
+
+
+def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str]) -> dict:  # type: ignore[no-untyped-def]
+    """The unit's blocks of a deployed model (worker side; see the module docstring)."""
+    from parawire.executor.protocol import SOURCE
+    from parawire.models.factory import build_model
+    from parawire.models.imported import ModelSpec, graph_digest, traced
+    from parawire.models.subgraph import block_modules
+
+    spec = ModelSpec.parse(payload.get("spec", {}), source="deployment model")
+    if spec.factory not in allowed:
+        raise ParawireError(
+            f"model factory {spec.factory!r} is not allowed on this worker;"
+            f" start it with --allow-model {spec.factory}"
+        )
+    model = build_model(spec.factory, spec.input_shape)
+    if weights is not None:
+        from safetensors.torch import load
+
+        state = load(bytes(weights))
+        unexpected = model.load_state_dict(state, strict=False).unexpected_keys
+        if unexpected:
+            raise ParawireError(f"weights name {unexpected[0]!r}, which {spec.factory} does not have")
+    gm = traced(model, spec)
+    if graph_digest(gm) != payload.get("graph_sha256"):
+        raise ParawireError(
+            f"{spec.factory} traces to another program here than on the coordinator; deploy the same code"
+        )
+    assignment = {str(k): int(v) for k, v in payload.get("assignment", {}).items()}
+    source = max(assignment.values(), default=-1) + 1
+    blocks, preds = block_modules(gm, assignment, source, source + 1, unit.vertices)
+    for v in unit.vertices:
+        if (preds[v] or [SOURCE]) != unit.preds[v]:
+            raise ParawireError(f"plan does not match the model's DAG at vertex {v}; rebuild the plan")
+    return blocks
+
+
+def deployment_builder(allowed_models: Iterable[str] = ()):  # type: ignore[no-untyped-def]
+    """A worker builder: generated specs as before, imported models when allowed."""
+    allowed = frozenset(allowed_models)
+
+    from parawire.executor import worker
+
+    def build(spec: dict, unit, weights: Any = None):  # type: ignore[no-untyped-def]
+        if "model" in spec:
+            return model_blocks(spec["model"], unit, weights, allowed)
+        return worker.network_blocks(spec, unit, weights)
+
+    def estimate(spec: dict, unit, weights: Any = None) -> int:  # type: ignore[no-untyped-def]
+        if "model" in spec:
+            return model_bytes(spec["model"], unit, weights)
+        return worker.network_bytes(spec, unit, weights)
+
+    build.estimate = estimate  # type: ignore[attr-defined]
+    return build

@@ -1,0 +1,50 @@
+"""One inference of an imported model on local workers, compared with the model itself.
+
+The Python API behind ``parawire run --model … --local --json``'s correctness figures:
+partition, plan, start workers allowed to build this one factory, deploy (weights as
+safetensors), infer, and compare with the unmodified module in this process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from parawire.executor.plan import Plan
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    output: torch.Tensor
+    max_abs_diff: float
+    bytes_per_inference: float
+    plan: Plan
+
+    @property
+    def cut_bytes(self) -> int | None:
+        """Λ of the partition: what ``bytes_per_inference`` must equal."""
+        return self.plan.cut_bytes
+
+
+def run_model(imported, units: int = 2, *, transport: str = "zmq", endpoint_kind: str = "ipc",
+              in_threads: bool = False, partitioner: str = "multilevel", eps: float = 0.03,
+              partition=None, x: torch.Tensor | None = None, timeout: float = 30.0) -> ModelRun:  # type: ignore[no-untyped-def]
+    """Run ``imported`` (an :class:`~parawire.models.ImportedModel`) on ``units`` local workers."""
+    from parawire.executor.coordinator import Cluster
+    from parawire.executor.local import LocalWorkers
+    from parawire.executor.plan import partition_architecture, plan_for
+    from parawire.models.deploy import deployment, unit_weights
+    from parawire.models.imported import sample_input
+
+    part = partition_architecture(imported, units, partitioner, eps) if partition is None else partition
+    plan = plan_for(imported, part, units=units)
+    x = sample_input(imported.spec) if x is None else x
+    with torch.inference_mode():
+        reference = imported.model(x.clone())
+    with LocalWorkers(units, transport, endpoint_kind, in_threads=in_threads,
+                      allow_models=[imported.spec.factory]) as workers, \
+            Cluster.connect(workers.endpoints, transport, timeout=timeout) as cluster:
+        cluster.deploy(deployment(imported), plan, unit_weights(imported, plan))
+        out = cluster.infer(x)
+        stats = cluster.stats()
+    return ModelRun(out, float((out - reference).abs().max()), stats.bytes_per_inference, plan)

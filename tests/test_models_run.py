@@ -1,0 +1,101 @@
+"""Imported models run distributed: worker processes over ZeroMQ, deployment checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from parawire.cli import main
+from parawire.errors import ParawireError
+from parawire.executor.coordinator import Cluster
+from parawire.executor.local import LocalWorkers
+from parawire.executor.plan import partition_architecture, plan_for
+from parawire.hypergraph import hypergraph_of
+from parawire.metrics import compute_metrics, longest_path_vertices
+from parawire.models import import_model
+from parawire.models.deploy import deployment, unit_weights
+from parawire.models.imported import sample_input
+
+ZOO = str(Path(__file__).with_name("model_zoo.py"))
+pytestmark = pytest.mark.filterwarnings("ignore::parawire.metrics.ImbalanceWarning")
+MODELS = {
+    "resnet20": ("parawire.models.examples:resnet20", (3, 32, 32)),
+    "cifarnet": ("parawire.models.examples:cifarnet", (3, 32, 32)),
+    "inception": ("parawire.models.examples:inception", (3, 32, 32)),
+    "shared": (f"{ZOO}:shared", (3, 16, 16)),
+}
+
+
+@pytest.fixture(scope="module")
+def workers():
+    refs = [ref for ref, _ in MODELS.values()]
+    with LocalWorkers(2, "zmq", "ipc", allow_models=refs) as w, Cluster.connect(w.endpoints, timeout=60) as c:
+        yield c
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(MODELS))
+def test_two_worker_processes_match_the_model_and_send_lambda_bytes(workers, name):
+    ref, shape = MODELS[name]
+    m = import_model({"factory": ref, "input_shape": list(shape)})
+    part = partition_architecture(m, 2)
+    assert len(set(part.tolist())) == 2
+    plan = plan_for(m, part, units=2)
+    workers.deploy(deployment(m), plan, unit_weights(m, plan))
+    x = sample_input(m.spec)
+    with torch.inference_mode():
+        expected = m.model(x.clone())
+    outs = workers.infer_many([x, x])
+    assert max(float((o - expected).abs().max()) for o in outs) <= 1e-4
+    km1 = compute_metrics(hypergraph_of(m), np.asarray(part), 2, eps=0.03,
+                          longest_path=longest_path_vertices(m.dag)).km1
+    assert workers.stats().bytes_per_inference == plan.cut_bytes == km1 > 0
+
+
+def _in_threads(allow=()):
+    return LocalWorkers(2, "inproc", allow_models=allow)
+
+
+def test_a_worker_refuses_a_factory_its_operator_did_not_allow():
+    m = import_model({"factory": f"{ZOO}:shared", "input_shape": [3, 16, 16]})
+    plan = plan_for(m, partition_architecture(m, 2), units=2)
+    with _in_threads() as w, Cluster.connect(w.endpoints, "inproc", timeout=10) as c:
+        with pytest.raises(ParawireError, match=r"is not allowed on this worker; start it with --allow-model"):
+            c.deploy(deployment(m), plan, unit_weights(m, plan))
+
+
+def test_a_worker_refuses_a_model_that_traces_differently():
+    m = import_model({"factory": f"{ZOO}:shared", "input_shape": [3, 16, 16]})
+    plan = plan_for(m, partition_architecture(m, 2), units=2)
+    payload = deployment(m)
+    payload["model"]["graph_sha256"] = "0" * 64
+    with _in_threads([m.spec.factory]) as w, Cluster.connect(w.endpoints, "inproc", timeout=10) as c:
+        with pytest.raises(ParawireError, match="traces to another program"):
+            c.deploy(payload, plan, unit_weights(m, plan))
+
+
+def test_weights_travel_with_the_deployment():
+    """The workers' factory draws other weights (unseeded here); the coordinator's win."""
+    m = import_model({"factory": f"{ZOO}:shared", "input_shape": [3, 16, 16]})
+    with torch.no_grad():
+        for p in m.model.parameters():
+            p.add_(0.25)
+    part = [i % 2 for i in range(m.dag.nodes + 2)]
+    plan = plan_for(m, part, units=2)
+    x = sample_input(m.spec)
+    with _in_threads([m.spec.factory]) as w, Cluster.connect(w.endpoints, "inproc", timeout=10) as c:
+        c.deploy(deployment(m), plan, unit_weights(m, plan))
+        out = c.infer(x)
+    with torch.inference_mode():
+        assert torch.allclose(out, m.model(x), atol=1e-5)
+
+
+def test_run_cli_json_reports_max_abs_diff(capsys):
+    main(["run", "--model", f"{ZOO}:shared", "--input-shape", "3", "16", "16", "--local",
+          "--transport", "inproc", "--units", "2", "--runs", "2", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert data["max_abs_diff"] <= 1e-4
+    assert data["bytes_per_inference"] == data["cut_bytes"]
