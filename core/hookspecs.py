@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 import pluggy
 from parawire.records import (
+    EnginePlugin,
     GeneratorPlugin,
     PartitionerPlugin,
     ScorePlugin,
@@ -48,10 +49,16 @@ def parawire_transports() -> Iterable[TransportPlugin]:
     """Message transports for the distributed executor (``zmq``, ``inproc``)."""
 
 
+@hookspec
+def parawire_engines() -> Iterable[EnginePlugin]:
+    """Inference engines a worker computes its vertices with (``torch``, ``onnxruntime``)."""
+
+
 HOOKS = {
     "generators": "parawire_generators",
     "staging": "parawire_staging_policies",
     "partitioners": "parawire_partitioners",
     "scores": "parawire_scores",
     "transports": "parawire_transports",
+    "engines": "parawire_engines",
 }

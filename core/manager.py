@@ -27,6 +27,7 @@ from parawire import hookspecs
 from parawire.errors import PluginError
 from parawire.records import (
     KINDS,
+    EnginePlugin,
     GeneratorPlugin,
     PartitionerPlugin,
     ScorePlugin,
@@ -99,6 +100,7 @@ class Plugins:
     partitioners: Registry[PartitionerPlugin]
     scores: Registry[ScorePlugin]
     transports: Registry[TransportPlugin]
+    engines: Registry[EnginePlugin]
     manager: pluggy.PluginManager
     failures: list[LoadFailure]
 

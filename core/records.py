@@ -81,10 +81,26 @@ class TransportPlugin(PluginRecord):
     kind = "transport"
 
 
+@dataclass(frozen=True)
+class EnginePlugin(PluginRecord):
+    """``compile(net, vertices, threads, params) -> {vertex: block}`` for inference.
+
+    ``net`` is a :class:`parawire.nn.ArchitectureNet` in eval mode holding at least
+    ``vertices`` (weights rebuilt from the seed or loaded); each block is a callable
+    ``block(inputs) -> tensor`` or a :class:`parawire.executor.runner.StagedBlock`, and
+    must compute what ``net.blocks[str(v)]`` computes (within float rounding).
+    ``threads`` is the intra-op thread count the caller wants (``None``: leave it).
+    """
+
+    compile: Callable[..., Any] = None  # type: ignore[assignment]
+    kind = "engine"
+
+
 KINDS: dict[str, type[PluginRecord]] = {
     "generators": GeneratorPlugin,
     "staging": StagingPlugin,
     "partitioners": PartitionerPlugin,
     "scores": ScorePlugin,
     "transports": TransportPlugin,
+    "engines": EnginePlugin,
 }

@@ -40,17 +40,22 @@ from parawire.executor.transport import Link, Transport
 
 log = logging.getLogger("parawire.worker")
 
-Builder = Callable[[dict, UnitPlan, Any], Mapping[int, Block]]
-"""``builder(spec, unit_plan, weights_or_None) -> {vertex: block}``."""
+Builder = Callable[..., Mapping[int, Block]]
+"""``builder(spec, unit_plan, weights_or_None[, engine=NAME]) -> {vertex: block}``; ``engine``
+is passed only when the deployment names one."""
 
 TICK_S = 0.25
 """How often an idle worker checks whether it should stop."""
 
 
-def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None) -> dict[int, Block]:
-    """The unit's blocks from parawire's network builder, in eval mode."""
+def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str | None = None) -> dict[int, Block]:
+    """The unit's blocks from parawire's network builder, in eval mode, compiled by the
+    inference ``engine`` plugin (default :data:`parawire.engines.DEFAULT_ENGINE`) for the
+    thread count this worker runs with."""
     from parawire.architecture import build_architecture
+    from parawire.engines import DEFAULT_ENGINE
     from parawire.executor.plan import SOURCE
+    from parawire.manager import get_plugins
     from parawire.nn import build_network
     from parawire.spec import ArchitectureSpec
 
@@ -64,7 +69,8 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None) -> dict[int,
 
         net.load_state_dict(load(bytes(weights)))
     net.eval()
-    return {v: staged(net.blocks[str(v)]) for v in unit.vertices}
+    record = get_plugins().engines.get(engine or DEFAULT_ENGINE)
+    return record.compile(net=net, vertices=unit.vertices, threads=torch.get_num_threads())
 
 
 def staged(block: torch.nn.Module) -> Block | StagedBlock:
@@ -167,7 +173,8 @@ class Worker:
             plan = Plan.model_validate(body["plan"])
             unit = int(body["unit"])
             unit_plan = plan.unit_plans[unit]
-            blocks = self.builder(body["spec"], unit_plan, msg.weights)
+            engine = {"engine": body["engine"]} if body.get("engine") else {}
+            blocks = self.builder(body["spec"], unit_plan, msg.weights, **engine)
             peers = {int(u): p for u, p in body.get("peers", {}).items()}
             for u in sorted({u for targets in unit_plan.sends.values() for u in targets}):
                 key = peers[u].get("server_key")

@@ -1,0 +1,53 @@
+"""Built-in inference engines: ``onnxruntime`` (the default, fastest measured) and ``torch``.
+
+Both compile the same :class:`parawire.nn.ArchitectureNet` blocks, so a worker rebuilds
+its weights once, from the seed or the deployer's safetensors, whatever the engine.
+"""
+
+from typing import Literal
+
+from parawire.hookspecs import hookimpl
+from parawire.records import EnginePlugin
+from pydantic import BaseModel, ConfigDict
+
+
+class TorchParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channels_last: bool = True
+
+
+class OrtParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    optimization: Literal["all", "extended", "basic", "none"] = "all"
+
+
+def _torch(net, vertices, threads=None, params=None):
+    from parawire.engines.torch_eager import compile_torch
+
+    return compile_torch(net, vertices, threads, **(params or TorchParams()).model_dump())
+
+
+def _ort(net, vertices, threads=None, params=None):
+    from parawire.engines.ort import compile_ort
+
+    return compile_ort(net, vertices, threads, **(params or OrtParams()).model_dump())
+
+
+@hookimpl
+def parawire_engines():
+    return [
+        EnginePlugin(
+            name="onnxruntime",
+            summary="ONNX Runtime, one session per vertex; graphs written on the worker",
+            params=OrtParams,
+            compile=_ort,
+        ),
+        EnginePlugin(
+            name="torch",
+            summary="PyTorch eager, channels-last (oneDNN) convolutions",
+            params=TorchParams,
+            compile=_torch,
+        ),
+    ]
