@@ -90,9 +90,13 @@ class EnginePlugin(PluginRecord):
     ``block(inputs) -> tensor`` or a :class:`parawire.executor.runner.StagedBlock`, and
     must compute what ``net.blocks[str(v)]`` computes (within float rounding).
     ``threads`` is the intra-op thread count the caller wants (``None``: leave it).
+
+    ``whole(net, threads) -> callable(x) -> logits``: the complete network the way one
+    process would run it with this engine (the single-process baseline of ``parawire run``).
     """
 
     compile: Callable[..., Any] = None  # type: ignore[assignment]
+    whole: Callable[..., Any] = None  # type: ignore[assignment]
     kind = "engine"
 
 

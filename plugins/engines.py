@@ -35,6 +35,20 @@ def _ort(net, vertices, threads=None, params=None):
     return compile_ort(net, vertices, threads, **(params or OrtParams()).model_dump())
 
 
+def _torch_whole(net, threads=None):
+    import torch
+
+    return net.to(memory_format=torch.channels_last)
+
+
+def _ort_whole(net, threads=None):
+    from parawire.engines.ort import unit_session
+
+    dag = net.arch.dag
+    session, _ = unit_session(net, dag.order, [dag.output], threads)
+    return lambda x: session([x])
+
+
 @hookimpl
 def parawire_engines():
     return [
@@ -43,11 +57,13 @@ def parawire_engines():
             summary="ONNX Runtime, one session per vertex; graphs written on the worker",
             params=OrtParams,
             compile=_ort,
+            whole=_ort_whole,
         ),
         EnginePlugin(
             name="torch",
             summary="PyTorch eager, channels-last (oneDNN) convolutions",
             params=TorchParams,
             compile=_torch,
+            whole=_torch_whole,
         ),
     ]

@@ -1,12 +1,16 @@
 """``parawire run``: one architecture, distributed over workers, timed against one process.
 
 Prints the measured latency of one inference on the workers (median and p90 of ``-n``
-runs) beside the same network in this process on 1 thread and on all threads (intra-op
-parallelism, the status quo), and the latency model's prediction for the same plan.
+runs) beside what a user would run instead: the same network in one process with every
+engine (``torch``, ``onnxruntime``) on 1 thread and on all cores (intra-op parallelism,
+the status quo), and the latency model's prediction for the same plan. The speed-up
+column is against the best of those single-process rows. ``--json`` prints the same rows
+as ``{"rows": [{"run", "units", "engine", "median_ms", "p90_ms"}, ...]}``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import time
@@ -37,12 +41,16 @@ def summary(times: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
-def single_process(net, x, n: int, threads: int) -> list[float]:
+def single_process(arch, engine: str, x, n: int, threads: int) -> list[float]:
+    """Seconds per inference of the whole network in this process with ``engine``."""
     import torch
+    from parawire.manager import get_plugins
+    from parawire.nn import build_network
     from parawire.threads import torch_threads
 
     with torch_threads(threads), torch.inference_mode():
-        return timings(lambda: net(x), n)
+        call = get_plugins().engines.get(engine).whole(net=build_network(arch).eval(), threads=threads)
+        return timings(lambda: call(x), n)
 
 
 @click.command()
@@ -58,17 +66,26 @@ def single_process(net, x, n: int, threads: int) -> list[float]:
 @click.option("--profile", default="local", show_default=True,
               help="latency model profile for the prediction (local = calibrated here, edge, lan)")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
-def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, partitioner, eps, profile, timeout):
+@click.option("--engine", default=None, help="inference engine of the workers (default: onnxruntime)")
+@click.option("--json", "as_json", is_flag=True, help="print the rows as JSON instead of a table")
+def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, partitioner, eps, profile, timeout,
+        engine, as_json):
     """Run SPEC_FILE on UNITS workers and compare with one process."""
     import torch
     from parawire.architecture import build_architecture
+    from parawire.engines import DEFAULT_ENGINE
     from parawire.errors import ParawireError
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
     from parawire.executor.plan import partition_architecture, plan_for
+    from parawire.manager import get_plugins
     from parawire.nn import build_network
     from parawire.profiles import get_profile
     from parawire.spec import ArchitectureSpec
+
+    engine = engine or DEFAULT_ENGINE
+    engines = get_plugins().engines
+    engines.get(engine)  # an unknown name fails before any work, listing the known ones
 
     if local == bool(endpoints):
         raise ParawireError("give either --local (start workers here) or one --endpoint per unit")
@@ -79,7 +96,7 @@ def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, part
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         part = partition_architecture(arch, units, partitioner, eps)
-    plan = plan_for(arch, part, get_profile(profile), units=units)
+    plan = plan_for(arch, part, get_profile(profile, engine=engine), units=units)
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
     net = build_network(arch).eval()
     with torch.inference_mode():
@@ -88,7 +105,7 @@ def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, part
     workers = LocalWorkers(units, transport, endpoint_kind) if local else None
     try:
         with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout) as cluster:
-            cluster.deploy(spec, plan)
+            cluster.deploy(spec, plan, engine=engine)
             if not torch.allclose(cluster.infer(x), reference, rtol=1e-4, atol=1e-5):
                 raise ParawireError("distributed logits differ from the single-process ones")
             distributed = timings(lambda: cluster.infer(x), runs)
@@ -97,21 +114,30 @@ def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, part
         if workers is not None:
             workers.close()
     cores = os.cpu_count() or 1
-    rows = [
-        (f"{units} workers ({transport}{'-' + endpoint_kind if transport == 'zmq' else ''})", distributed),
-        ("1 process, 1 thread", single_process(net, x, runs, 1)),
-        (f"1 process, {cores} threads", single_process(net, x, runs, cores)),
-    ]
-    base = summary(rows[1][1])[0]
+    workers_name = f"{units} workers ({transport}{'-' + endpoint_kind if transport == 'zmq' else ''})"
+    rows = [(workers_name, units, engine, distributed)]
+    for name in engines.names():
+        for threads in sorted({1, cores}):
+            label = f"1 process, {threads} thread{'s' if threads > 1 else ''}"
+            rows.append((label, 1, name, single_process(arch, name, x, runs, threads)))
+    measured = [dict(run=r, units=u, engine=e, median_ms=summary(t)[0] * 1e3, p90_ms=summary(t)[1] * 1e3)
+                for r, u, e, t in rows]
+    model = dict(run=f"model ({profile})", units=units, engine=engine,
+                 median_ms=plan.predicted_latency_s * 1e3, p90_ms=None)
+    if as_json:
+        click.echo(json.dumps({"rows": measured + [model]}))
+        return
+    best = min(measured[1:], key=lambda r: r["median_ms"])
     table = Table(title=f"{spec_file.name}: {spec.generator}, {spec.nodes} vertices, {units} units ({partitioner})")
-    for column in ("run", "median ms", "p90 ms", "speed-up vs 1 thread"):
+    for column in ("run", "engine", "median ms", "p90 ms", "speed-up vs best single process"):
         table.add_column(column, justify="right")
-    for name, times in rows:
-        median, p90 = summary(times)
-        table.add_row(name, f"{median * 1e3:.2f}", f"{p90 * 1e3:.2f}", f"{base / median:.2f}×")
-    table.add_row(f"model ({profile})", f"{plan.predicted_latency_s * 1e3:.2f}", "", f"{base / plan.predicted_latency_s:.2f}×")
+    for row in measured + [model]:
+        p90 = "" if row["p90_ms"] is None else f"{row['p90_ms']:.2f}"
+        speed = f"{best['median_ms'] / row['median_ms']:.2f}×"
+        table.add_row(row["run"], row["engine"], f"{row['median_ms']:.2f}", p90, speed)
     console = Console()
     console.print(table)
+    console.print(f"best single process: {best['engine']}, {best['run'].split(', ')[1]}")
     console.print(
         f"bytes between units per inference: {stats.bytes_per_inference:.0f} (partition Λ = {plan.cut_bytes});"
         f" {stats.peer_messages / max(stats.inferences, 1):.1f} messages"
