@@ -57,13 +57,22 @@ class GraphBuilder:
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
         return out
 
-    def model(self, inputs: Sequence[str], outputs: Sequence[str]) -> onnx.ModelProto:
-        """The graph from ``inputs`` (float32, NCHW, any batch) to ``outputs``."""
+    def model(self, inputs: Sequence[str], outputs: Sequence[str],
+              ranks: Sequence[int] | None = None) -> onnx.ModelProto:
+        """The graph from ``inputs`` (float32, NCHW, any batch) to ``outputs``.
+
+        Inputs are declared rank 4 with a symbolic batch: ONNX Runtime's layout
+        optimisations (NCHWc convolutions) need the rank, and would be skipped without.
+        """
+        def info(name: str, rank: int | None):
+            dims = None if rank is None else ["N"] + [None] * (rank - 1)
+            return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+
         graph = helper.make_graph(
             self.nodes,
             "parawire",
-            [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in inputs],
-            [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
+            [info(n, 4) for n in inputs],
+            [info(n, r) for n, r in zip(outputs, ranks or [None] * len(outputs))],
             self.initializers,
         )
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
