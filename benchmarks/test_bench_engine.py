@@ -2,9 +2,9 @@
 
     pytest benchmarks/test_bench_engine.py --benchmark-only --benchmark-columns=median,iqr,rounds
 
-``per-unit``: one unit's compute, its vertices run one by one through each engine's
-compiled blocks (as a worker runs them), against ONNX Runtime running the same
-vertices as one session (the target: within 1.1×). Inputs from the other unit are
+``per-unit``: one unit's compute as a worker does it (the engine's blocks, fused into
+segments where the engine fuses, driven by a :class:`UnitRunner`), against ONNX
+Runtime running the same vertices as one session (the target: within 1.1×). Inputs from the other unit are
 computed beforehand. ``end-to-end``: 2 local worker processes (zmq ipc) per engine
 against one process per engine on 1 and on all threads, for DP-40 and ER-40 at
 3×32×32 and DP-40 at 3×224×224 (the target: 2 workers ≥ 1.25× faster than the best
@@ -25,7 +25,9 @@ from parawire.engines.ort import unit_session
 from parawire.executor.coordinator import Cluster
 from parawire.executor.local import LocalWorkers
 from parawire.executor.plan import partition_architecture, plan_for
-from parawire.executor.runner import StagedBlock
+from parawire.executor.protocol import SOURCE
+from parawire.executor.runner import UnitRunner
+from parawire.executor.worker import network_blocks
 from parawire.manager import get_plugins
 from parawire.nn import build_network
 from parawire.spec import ArchitectureSpec
@@ -59,39 +61,36 @@ def values(arch, x) -> dict[int, torch.Tensor]:
     return out
 
 
-def unit_runner(blocks, vertices, preds, given):
-    """Run compiled blocks over a unit's vertices, one call per vertex (and per step)."""
-    def run():
-        outs = dict(given)
-        for v in vertices:
-            block, inputs = blocks[v], [outs[p] for p in preds[v]]
-            if isinstance(block, StagedBlock):
-                inputs = [block.steps[j](t) if j in block.steps else t for j, t in enumerate(inputs)]
-                block = block.rest
-            outs[v] = block(inputs)
-        return outs
-    return run
-
-
 @pytest.mark.parametrize("unit", [0, 1])
 @pytest.mark.parametrize("engine", [*ENGINES, "ort-one-session"])
 def test_bench_per_unit(benchmark, engine, unit):
     arch, plan, x = case("dp40-32")
     benchmark.group = f"per-unit dp40-32 unit {unit}"
-    vertices = plan.unit_plans[unit].vertices
-    outs = values(arch, x)
-    preds = {v: list(arch.dag.preds[v]) or [-1] for v in vertices}
-    given = {p: outs[p] if p >= 0 else x for v in vertices for p in preds[v] if p not in vertices}
-    net = build_network(arch, vertices).eval()
+    unit_plan = plan.unit_plans[unit]
+    vertices = unit_plan.vertices
+    outs = {**values(arch, x), SOURCE: x}
+    given = {p: outs[p] for v in vertices for p in unit_plan.preds[v] if p not in vertices}
     with torch_threads(1), torch.inference_mode():
         if engine == "ort-one-session":
+            net = build_network(arch, vertices).eval()
             session, feeds = unit_session(net, vertices, vertices, threads=1)
-            inputs = [given[p] for p in feeds]
+            inputs = [given[SOURCE if p == -1 else p] for p in feeds]
             benchmark(lambda: session(inputs))
-        else:
-            blocks = get_plugins().engines.get(engine).compile(net=net, vertices=vertices, threads=1)
-            result = benchmark(unit_runner(blocks, vertices, preds, given))
-            assert all(torch.allclose(result[v], outs[v], rtol=1e-4, atol=1e-4) for v in vertices)
+            return
+        # The worker's own path: its blocks (fused where the engine fuses) in a UnitRunner.
+        blocks = network_blocks(arch.spec.model_dump(mode="json"), unit_plan, engine=engine)
+        got: dict[int, torch.Tensor] = {}
+        runner = UnitRunner(unit_plan, blocks, plan.output_vertex,
+                            send=lambda u, r, v, t: got.__setitem__(v, t), result=lambda r, t: None, error=None)
+        requests = iter(range(1 << 30))
+
+        def run():
+            rid = next(requests)
+            for p, t in given.items():
+                runner.accept(rid, p, t)
+
+        benchmark(run)
+        assert got and all(torch.allclose(t, outs[v], rtol=1e-4, atol=1e-4) for v, t in got.items())
 
 
 @pytest.mark.slow

@@ -93,10 +93,16 @@ class EnginePlugin(PluginRecord):
 
     ``whole(net, threads) -> callable(x) -> logits``: the complete network the way one
     process would run it with this engine (the single-process baseline of ``parawire run``).
+
+    ``fuse(net, segment, threads) -> callable(inputs) -> outputs`` (optional): one call
+    for a run of vertices (:class:`parawire.executor.segments.Segment`: its ``inputs``
+    in, its ``outputs`` out, in those orders), for engines whose per-call cost makes
+    one call per vertex slow; workers then fuse the runs that delay no message.
     """
 
     compile: Callable[..., Any] = None  # type: ignore[assignment]
     whole: Callable[..., Any] = None  # type: ignore[assignment]
+    fuse: Callable[..., Any] | None = None
     kind = "engine"
 
 

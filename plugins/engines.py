@@ -49,15 +49,22 @@ def _ort_whole(net, threads=None):
     return lambda x: session([x])
 
 
+def _ort_fuse(net, segment, threads=None, params=None):
+    from parawire.engines.ort import fused_session
+
+    return fused_session(net, segment, threads, **(params or OrtParams()).model_dump())
+
+
 @hookimpl
 def parawire_engines():
     return [
         EnginePlugin(
             name="onnxruntime",
-            summary="ONNX Runtime, one session per vertex; graphs written on the worker",
+            summary="ONNX Runtime: one session per run of vertices between messages; graphs written on the worker",
             params=OrtParams,
             compile=_ort,
             whole=_ort_whole,
+            fuse=_ort_fuse,
         ),
         EnginePlugin(
             name="torch",

@@ -54,6 +54,10 @@ class Session:
         feeds = {name: x.numpy() for name, x in zip(self.inputs, inputs)}
         return self.session.run(self.outputs, feeds)
 
+    def all(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Every output, for a fused segment."""
+        return [torch.from_numpy(a) for a in self.run(inputs)]
+
     def __call__(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         return torch.from_numpy(self.run(inputs)[0])
 
@@ -62,26 +66,31 @@ class Session:
         return torch.from_numpy(self.run((x,))[0])
 
 
-def input_sizes(layout, v: int) -> list[tuple[int, int]]:
-    """Spatial size of each input of ``v`` (the image for the stem)."""
+def input_shapes(layout, v: int, prescaled: bool = False) -> list[tuple[int, int, int]]:
+    """(C, H, W) of each input of ``v`` as its block receives it: the image for the
+    stem, the predecessors' outputs, or (``prescaled``) all of them at v's aggregation shape."""
     dag = layout.dag
     if v == dag.input:
-        return [tuple(int(s) for s in layout.in_shape[v][1:])]
-    return [tuple(int(s) for s in layout.out_shape[p][1:]) for p in dag.preds[v]]
+        return [tuple(int(s) for s in layout.in_shape[v])]
+    if prescaled:
+        return [tuple(int(s) for s in layout.in_shape[v])] * len(dag.preds[v])
+    return [tuple(int(s) for s in layout.out_shape[p]) for p in dag.preds[v]]
 
 
 def vertex_session(net, v: int, threads: int | None, prescaled: bool, optimization: str = "all") -> Session:
     block = net.blocks[str(v)]
-    sizes = input_sizes(net.arch.layout, v)
+    layout = net.arch.layout
+    shapes = input_shapes(layout, v, prescaled)
     g = GraphBuilder()
-    names = [f"in{j}" for j in range(len(sizes))]
-    out = add_block(g, block, names, sizes, prescaled)
-    return Session(g.model(names, [out]), threads, optimization)
+    names = [f"in{j}" for j in range(len(shapes))]
+    out = add_block(g, block, names, [s[1:] for s in input_shapes(layout, v)], prescaled)
+    return Session(g.model(list(zip(names, shapes)), [out]), threads, optimization)
 
 
-def step_session(step, size: tuple[int, int], threads: int | None, optimization: str = "all") -> Session:
+def step_session(step, shape: tuple[int, int, int], threads: int | None, optimization: str = "all") -> Session:
+    """One input-scaling step on an input of ``shape`` (C, H, W)."""
     g = GraphBuilder()
-    return Session(g.model(["x"], [add_scaling(g, "x", step, size)]), threads, optimization)
+    return Session(g.model([("x", shape)], [add_scaling(g, "x", step, tuple(shape[1:]))]), threads, optimization)
 
 
 def compile_ort(net, vertices: Iterable[int], threads: int | None = None, optimization: str = "all"):
@@ -96,9 +105,9 @@ def compile_ort(net, vertices: Iterable[int], threads: int | None = None, optimi
         if not steps:
             out[v] = vertex_session(net, v, threads, False, optimization)
             continue
-        sizes = input_sizes(net.arch.layout, v)
+        shapes = input_shapes(net.arch.layout, v)
         out[v] = StagedBlock(
-            {j: step_session(s, sizes[j], threads, optimization).one for j, s in steps.items()},
+            {j: step_session(s, shapes[j], threads, optimization).one for j, s in steps.items()},
             vertex_session(net, v, threads, True, optimization),
         )
     return out
@@ -114,15 +123,27 @@ def unit_session(net, vertices: Sequence[int], outputs: Sequence[int], threads: 
     inside = set(vertices)
     g = GraphBuilder()
     names: dict[int, str] = {}
-    feeds: list[int] = []
+    feeds: list[tuple[int, tuple[int, int, int]]] = []
     for v in dag.order:
         if v not in inside:
             continue
         preds = list(dag.preds[v]) or [-1]
-        for p in preds:
+        shapes = input_shapes(layout, v)
+        for p, shape in zip(preds, shapes):
             if p not in inside and p not in names:
                 names[p] = f"from{p}"
-                feeds.append(p)
-        names[v] = add_block(g, net.blocks[str(v)], [names[p] for p in preds], input_sizes(layout, v))
-    model = g.model([names[p] for p in feeds], [names[v] for v in outputs])
-    return Session(model, threads, optimization), feeds
+                feeds.append((p, shape))
+        names[v] = add_block(g, net.blocks[str(v)], [names[p] for p in preds], [s[1:] for s in shapes])
+    model = g.model([(names[p], shape) for p, shape in feeds], [names[v] for v in outputs])
+    return Session(model, threads, optimization), [p for p, _ in feeds]
+
+
+def fused_session(net, segment, threads: int | None = None, optimization: str = "all"):
+    """One session for a :class:`~parawire.executor.segments.Segment`: takes its
+    ``inputs`` and returns its ``outputs``, in those orders."""
+    from parawire.executor.protocol import SOURCE
+
+    session, feeds = unit_session(net, segment.vertices, segment.outputs, threads, optimization)
+    where = {p: k for k, p in enumerate(segment.inputs)}
+    order = [where[SOURCE if p == -1 else p] for p in feeds]
+    return lambda inputs: session.all([inputs[k] for k in order])

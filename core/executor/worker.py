@@ -55,6 +55,7 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
     from parawire.architecture import build_architecture
     from parawire.engines import DEFAULT_ENGINE
     from parawire.executor.plan import SOURCE
+    from parawire.executor.segments import segments
     from parawire.manager import get_plugins
     from parawire.nn import build_network
     from parawire.spec import ArchitectureSpec
@@ -70,7 +71,15 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
         net.load_state_dict(load(bytes(weights)))
     net.eval()
     record = get_plugins().engines.get(engine or DEFAULT_ENGINE)
-    return record.compile(net=net, vertices=unit.vertices, threads=torch.get_num_threads())
+    threads = torch.get_num_threads()
+    fused = []
+    if record.fuse is not None:
+        runs = segments(unit, arch.dag.output, staged=set(arch.layout.scaling))
+        fused = [s for s in runs if len(s.vertices) > 1]
+    inside = {v for s in fused for v in s.vertices}
+    blocks: dict = dict(record.compile(net=net, vertices=[v for v in unit.vertices if v not in inside], threads=threads))
+    blocks.update({s: record.fuse(net=net, segment=s, threads=threads) for s in fused})
+    return blocks
 
 
 def staged(block: torch.nn.Module) -> Block | StagedBlock:
