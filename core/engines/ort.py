@@ -17,8 +17,9 @@ import torch
 from parawire.engines.onnx_graph import GraphBuilder, add_block, add_scaling
 
 
-def session_options(threads: int | None, optimization: str = "all"):
-    """Sequential execution on ``threads`` intra-op threads (``None``: ORT's default)."""
+def session_options(threads: int | None, optimization: str = "all", inter_op: int = 1):
+    """Sequential execution on ``threads`` intra-op threads (``None``: ORT's default);
+    ``inter_op`` > 1: ORT's parallel executor with that many inter-op threads instead."""
     import onnxruntime as ort
 
     levels = {
@@ -29,8 +30,8 @@ def session_options(threads: int | None, optimization: str = "all"):
     }
     opts = ort.SessionOptions()
     opts.graph_optimization_level = levels[optimization]
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_PARALLEL if inter_op > 1 else ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.inter_op_num_threads = inter_op
     if threads is not None:
         opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
@@ -41,11 +42,12 @@ class Session:
     """An ORT session called like a torch block: ``session([tensors]) -> tensor``
     (several outputs: a tuple)."""
 
-    def __init__(self, model, threads: int | None, optimization: str = "all") -> None:
+    def __init__(self, model, threads: int | None, optimization: str = "all", inter_op: int = 1) -> None:
         import onnxruntime as ort
 
         self.session = ort.InferenceSession(
-            model.SerializeToString(), session_options(threads, optimization), providers=["CPUExecutionProvider"]
+            model.SerializeToString(), session_options(threads, optimization, inter_op),
+            providers=["CPUExecutionProvider"],
         )
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
@@ -114,7 +116,7 @@ def compile_ort(net, vertices: Iterable[int], threads: int | None = None, optimi
 
 
 def unit_session(net, vertices: Sequence[int], outputs: Sequence[int], threads: int | None,
-                 optimization: str = "all") -> tuple[Session, list[int]]:
+                 optimization: str = "all", inter_op: int = 1) -> tuple[Session, list[int]]:
     """One session computing ``vertices`` together (the per-unit baseline the engine is
     measured against): its inputs are the outputs of the vertices outside the set that
     feed it (``-1``: the image), returned in the order the session takes them."""
@@ -135,7 +137,7 @@ def unit_session(net, vertices: Sequence[int], outputs: Sequence[int], threads: 
                 feeds.append((p, shape))
         names[v] = add_block(g, net.blocks[str(v)], [names[p] for p in preds], [s[1:] for s in shapes])
     model = g.model([(names[p], shape) for p, shape in feeds], [names[v] for v in outputs])
-    return Session(model, threads, optimization), [p for p, _ in feeds]
+    return Session(model, threads, optimization, inter_op), [p for p, _ in feeds]
 
 
 def fused_session(net, segment, threads: int | None = None, optimization: str = "all"):
