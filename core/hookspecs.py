@@ -1,8 +1,9 @@
 """The hook specifications: one ``parawire_*`` hook per plugin kind.
 
-Every hook returns an iterable of records (see ``parawire.records``); the manager
-flattens them into one registry per kind. The common prefix lets pluggy's
-``check_pending()`` catch a misspelt implementation at start-up.
+Every hook returns an iterable of records (see :mod:`parawire.records`, whose ``KINDS``
+table names each kind's record type and hook); the manager flattens them into one
+registry per kind. The common prefix lets the manager catch a misspelt implementation
+at start-up and name the distribution it came from.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 
 import pluggy
 from parawire.records import (
+    KINDS,
     EnginePlugin,
     GeneratorPlugin,
     PartitionerPlugin,
@@ -41,7 +43,7 @@ def parawire_partitioners() -> Iterable[PartitionerPlugin]:
 
 @hookspec
 def parawire_scores() -> Iterable[ScorePlugin]:
-    """Score functions over a partition's metrics (``cs``)."""
+    """Score functions over a partition (``cs``)."""
 
 
 @hookspec
@@ -51,14 +53,8 @@ def parawire_transports() -> Iterable[TransportPlugin]:
 
 @hookspec
 def parawire_engines() -> Iterable[EnginePlugin]:
-    """Inference engines a worker computes its vertices with (``torch``, ``onnxruntime``)."""
+    """Inference engines a worker computes its vertices with (``onnxruntime``, ``torch``)."""
 
 
-HOOKS = {
-    "generators": "parawire_generators",
-    "staging": "parawire_staging_policies",
-    "partitioners": "parawire_partitioners",
-    "scores": "parawire_scores",
-    "transports": "parawire_transports",
-    "engines": "parawire_engines",
-}
+HOOKS = {kind: record.hook for kind, record in KINDS.items()}
+"""Registry name → hook name, derived from :data:`parawire.records.KINDS`."""
