@@ -2,7 +2,7 @@
 
 For each device count the architecture is partitioned (under the chosen input policy),
 deployed on the first devices of one testbed, checked against the same network in this
-process (bit for bit) and timed; the traffic counters are compared with the plan's Λ.
+process (within 1e-4 relative: the torch engine runs channels-last) and timed; the traffic counters are compared with the plan's Λ.
 
 The prediction uses :func:`parawire.profiles.preset_profile`: this machine's calibrated
 compute (``local``) under the device's CPU quota, the tbf rate, and the per-message cost
