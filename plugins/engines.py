@@ -4,35 +4,20 @@ Both compile the same :class:`parawire.nn.ArchitectureNet` blocks, so a worker r
 its weights once, from the seed or the deployer's safetensors, whatever the engine.
 """
 
-from typing import Literal
-
 from parawire.hookspecs import hookimpl
-from parawire.records import EnginePlugin
-from pydantic import BaseModel, ConfigDict
-
-
-class TorchParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    channels_last: bool = True
-
-
-class OrtParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    optimization: Literal["all", "extended", "basic", "none"] = "all"
+from parawire.records import EnginePlugin, NoParams
 
 
 def _torch(net, vertices, threads=None, params=None):
     from parawire.engines.torch_eager import compile_torch
 
-    return compile_torch(net, vertices, threads, **(params or TorchParams()).model_dump())
+    return compile_torch(net, vertices, threads)
 
 
 def _ort(net, vertices, threads=None, params=None):
     from parawire.engines.ort import compile_ort
 
-    return compile_ort(net, vertices, threads, **(params or OrtParams()).model_dump())
+    return compile_ort(net, vertices, threads)
 
 
 def _torch_whole(net, threads=None):
@@ -52,7 +37,7 @@ def _ort_whole(net, threads=None):
 def _ort_fuse(net, segment, threads=None, params=None):
     from parawire.engines.ort import fused_session
 
-    return fused_session(net, segment, threads, **(params or OrtParams()).model_dump())
+    return fused_session(net, segment, threads)
 
 
 @hookimpl
@@ -61,7 +46,7 @@ def parawire_engines():
         EnginePlugin(
             name="onnxruntime",
             summary="ONNX Runtime: one session per run of vertices between messages; graphs written on the worker",
-            params=OrtParams,
+            params=NoParams,
             compile=_ort,
             whole=_ort_whole,
             fuse=_ort_fuse,
@@ -69,7 +54,7 @@ def parawire_engines():
         EnginePlugin(
             name="torch",
             summary="PyTorch eager, channels-last (oneDNN) convolutions",
-            params=TorchParams,
+            params=NoParams,
             compile=_torch,
             whole=_torch_whole,
         ),
