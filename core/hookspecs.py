@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import pluggy
 from parawire.records import (
     KINDS,
+    EnginePlugin,
     GeneratorPlugin,
     PartitionerPlugin,
     ScorePlugin,
@@ -48,6 +49,11 @@ def parawire_scores() -> Iterable[ScorePlugin]:
 @hookspec
 def parawire_transports() -> Iterable[TransportPlugin]:
     """Message transports for the distributed executor (``zmq``, ``inproc``)."""
+
+
+@hookspec
+def parawire_engines() -> Iterable[EnginePlugin]:
+    """Inference engines a worker computes its vertices with (``onnxruntime``, ``torch``)."""
 
 
 HOOKS = {kind: record.hook for kind, record in KINDS.items()}

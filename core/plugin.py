@@ -13,6 +13,7 @@ staging         parawire_staging_…   StagingPlugin         StagingContext fiel
 partitioners    parawire_partitioners PartitionerPlugin    PartitionContext fields
 scores          parawire_scores      ScorePlugin           ScoreContext fields
 transports      parawire_transports  TransportPlugin       params only
+engines         parawire_engines     EnginePlugin          net, vertices, threads
 =============== ==================== ===================== =======================
 
 Errors: raise :class:`SpecError` for bad input (parameters, a graph too small for the
@@ -32,6 +33,7 @@ from typing import Any
 from parawire.errors import ParawireError, PluginError, SpecError
 from parawire.hookspecs import hookimpl
 from parawire.records import (
+    EnginePlugin,
     GeneratorContext,
     GeneratorPlugin,
     NoParams,
@@ -72,6 +74,11 @@ _LAZY = {
     "Frames": "parawire.executor.transport",
     "ZmqTransport": "parawire.executor.transport_zmq",
     "get_transport": "parawire.executor.transport",
+    # engines: the network they compile, and the staged-block form of a vertex
+    "build_architecture": "parawire.architecture",
+    "build_network": "parawire.nn",
+    "StagedBlock": "parawire.executor.runner",
+    "Segment": "parawire.executor.segments",
     # randomness derived from a seed, as parawire derives it
     "rng": "parawire.rng",
 }
@@ -83,6 +90,7 @@ __all__ = [
     "PartitionerPlugin",
     "ScorePlugin",
     "TransportPlugin",
+    "EnginePlugin",
     "NoParams",
     "GeneratorContext",
     "StagingContext",

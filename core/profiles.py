@@ -12,9 +12,10 @@ The numbers and the reasoning behind them are in docs/latency.md. In short:
   trips are 0.2–0.5 ms, plus TCP and ZeroMQ framing).
 * ``lan`` — desktop CPUs (4 cores each, PyTorch's intra-op threads, which scale the
   block ~2× over one thread) on switched gigabit Ethernet: 40 GMAC/s per unit, 117.5 MB/s TCP goodput per link, 0.1 ms per message.
-* ``local`` — this machine, from :func:`calibrate`: real parawire blocks (two small
-  calibration networks built with ``parawire.nn``, run vertex by vertex on one torch
-  thread) fitted by least squares to MACs / rate + per-vertex and per-input fixed
+* ``local`` — this machine, from :func:`calibrate`, per inference engine (ONNX Runtime
+  computes the same blocks several times faster than torch eager, so one profile cannot
+  serve both): real parawire blocks (two small calibration networks built with
+  ``parawire.nn``, compiled by the engine and run vertex by vertex on one thread) fitted by least squares to MACs / rate + per-vertex and per-input fixed
   costs + bytes read / memory rate; and the executor's own message path (protocol
   encode, ZeroMQ ipc, decode into a tensor) for per-message latency and bandwidth.
   Cached as JSON, so it is measured once.
@@ -53,7 +54,7 @@ LAN = DeviceProfile(
 )
 SHIPPED = {p.name: p for p in (EDGE, LAN)}
 KNOWN = (*SHIPPED, "local")
-CALIBRATION_VERSION = 2
+CALIBRATION_VERSION = 3
 # Networks whose blocks calibrate ``local``: a sparse (DP) and a dense (ER) one, so the
 # fit sees single-input blocks and wide aggregations; seeds differ from the usual 0.
 CALIBRATION_SPECS = (
@@ -62,40 +63,47 @@ CALIBRATION_SPECS = (
 )
 
 
-def cache_path() -> Path:
+def cache_path(engine: str | None = None) -> Path:
     """Where ``local`` is cached: $XDG_CACHE_HOME/parawire or ~/.cache/parawire.
 
-    The file name carries the calibration's version, so a profile measured by an older
-    calibration (which lacked the fixed per-vertex costs) is not silently reused.
+    The file name carries the engine and the calibration's version, so a profile
+    measured for another engine, or by an older calibration, is not silently reused.
     """
+    from parawire.engines import DEFAULT_ENGINE
+
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "parawire" / f"profile-local-v{CALIBRATION_VERSION}.json"
+    return Path(root) / "parawire" / f"profile-local-{engine or DEFAULT_ENGINE}-v{CALIBRATION_VERSION}.json"
 
 
-def get_profile(name: str, path: Path | None = None) -> DeviceProfile:
-    """A shipped profile by name; ``local`` is read from its cache or measured once."""
+def get_profile(name: str, path: Path | None = None, engine: str | None = None) -> DeviceProfile:
+    """A shipped profile by name; ``local`` (for ``engine``, default the default engine)
+    is read from its cache or measured once."""
     if name in SHIPPED:
         return SHIPPED[name]
     if name == "local":
-        return calibrate(path=path)
+        return calibrate(path=path, engine=engine)
     raise ParawireError(f"profile: got {name!r}; known profiles: {', '.join(KNOWN)}")
 
 
-def calibrate(seconds: float = 2.5, path: Path | None = None, refresh: bool = False) -> DeviceProfile:
-    """Measure this machine (about ``seconds`` of measuring, plus building two small
-    networks) and cache the profile as JSON.
+def calibrate(seconds: float = 2.5, path: Path | None = None, refresh: bool = False,
+              engine: str | None = None) -> DeviceProfile:
+    """Measure this machine with ``engine`` (about ``seconds`` of measuring, plus
+    building two small networks) and cache the profile as JSON.
 
     An existing cache is returned as is unless ``refresh``. torch and zmq are imported
     here only, so the rest of the latency model stays import-light.
     """
-    path = Path(path) if path is not None else cache_path()
+    from parawire.engines import DEFAULT_ENGINE
+
+    engine = engine or DEFAULT_ENGINE
+    path = Path(path) if path is not None else cache_path(engine)
     if path.exists() and not refresh:
         try:
             return DeviceProfile.model_validate_json(path.read_text())
         except ValueError as exc:
             raise ParawireError(f"profile cache {path}: unreadable ({exc.__class__.__name__}); "
                                 "delete it or calibrate with refresh=True") from exc
-    features, seconds_per_vertex = measure_vertices(seconds * 2 / 3)
+    features, seconds_per_vertex = measure_vertices(seconds * 2 / 3, engine)
     rate, per_vertex, per_input, memory = fit_compute(features, seconds_per_vertex)
     latency, bandwidth = measure_messages(seconds / 3)
     profile = DeviceProfile(
@@ -108,16 +116,17 @@ def calibrate(seconds: float = 2.5, path: Path | None = None, refresh: bool = Fa
         input_overhead_s=per_input,
         memory_bytes_per_s=memory,
         source=f"calibrated {time.strftime('%Y-%m-%d')} (v{CALIBRATION_VERSION}): parawire blocks on "
-               "1 torch thread (CPU time), executor protocol over zmq ipc",
+               f"the {engine} engine, 1 thread (CPU time), executor protocol over zmq ipc",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(profile.model_dump(), indent=2) + "\n")
     return profile
 
 
-def measure_vertices(seconds: float) -> tuple[np.ndarray, np.ndarray]:
+def measure_vertices(seconds: float, engine: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-vertex features ``[MACs, inputs beyond the first, input bytes, 1]`` and CPU seconds of the
-    :data:`CALIBRATION_SPECS` networks, one torch thread.
+    :data:`CALIBRATION_SPECS` networks, compiled by ``engine`` (default: the default
+    engine) as a worker compiles them, one thread.
 
     Each pass runs a whole network vertex by vertex in topological order (so caches are
     as cold as in a real inference, unlike timing one block in a loop) and the median
@@ -127,9 +136,13 @@ def measure_vertices(seconds: float) -> tuple[np.ndarray, np.ndarray]:
     """
     import torch
     from parawire.architecture import build_architecture
+    from parawire.engines import DEFAULT_ENGINE
     from parawire.latency import dag_shape, input_bytes
+    from parawire.manager import get_plugins
     from parawire.nn import build_network
     from parawire.threads import torch_threads
+
+    record = get_plugins().engines.get(engine or DEFAULT_ENGINE)
 
     features, times = [], []
     with torch_threads(1):
@@ -138,14 +151,25 @@ def measure_vertices(seconds: float) -> tuple[np.ndarray, np.ndarray]:
             net = build_network(arch).eval()
             dag, shape = arch.dag, dag_shape(arch.dag)
             x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(0))
-            blocks = [net.blocks[str(v)] for v in range(shape.n)]
             with torch.inference_mode():
+                compiled = record.compile(net=net, vertices=dag.order, threads=1)
+                blocks = [_whole(compiled[v]) for v in range(shape.n)]
                 passes = _repeat(functools.partial(_timed_pass, dag.order, shape.preds, blocks, x),
                                  seconds / len(CALIBRATION_SPECS), least=3)
             in_bytes = input_bytes(dag, arch.costs.out_bytes)
             features.append(np.column_stack([arch.costs.flops, shape.inputs, in_bytes, np.ones(shape.n)]))
             times.append(np.median(np.array(passes), axis=0))
     return np.vstack(features), np.concatenate(times)
+
+
+def _whole(block):
+    """A compiled block as one call: a staged block's per-input steps, then the rest."""
+    from parawire.executor.runner import StagedBlock
+
+    if not isinstance(block, StagedBlock):
+        return block
+    steps, rest = block.steps, block.rest
+    return lambda inputs: rest([steps[j](x) if j in steps else x for j, x in enumerate(inputs)])
 
 
 def _timed_pass(order, preds, blocks, x) -> list[float]:

@@ -269,11 +269,39 @@ class TransportPlugin(PluginRecord):
     call_attr: ClassVar[str] = "factory"
 
 
+@dataclass(frozen=True)
+class EnginePlugin(PluginRecord):
+    """``compile(net, vertices, threads, params) -> {vertex: block}`` for inference.
+
+    ``net`` is a :class:`parawire.nn.ArchitectureNet` in eval mode holding at least
+    ``vertices`` (weights rebuilt from the seed or loaded); each block is a callable
+    ``block(inputs) -> tensor`` or a :class:`parawire.executor.runner.StagedBlock`, and
+    must compute what ``net.blocks[str(v)]`` computes (within float rounding).
+    ``threads`` is the intra-op thread count the caller wants (``None``: leave it).
+
+    ``whole(net, threads) -> callable(x) -> logits``: the complete network the way one
+    process would run it with this engine (the single-process baseline of ``parawire run``).
+
+    ``fuse(net, segment, threads) -> callable(inputs) -> outputs`` (optional): one call
+    for a run of vertices (:class:`parawire.executor.segments.Segment`: its ``inputs``
+    in, its ``outputs`` out, in those orders), for engines whose per-call cost makes
+    one call per vertex slow; workers then fuse the runs that delay no message.
+    """
+
+    compile: Callable[..., Any] = None  # type: ignore[assignment]
+    whole: Callable[..., Any] = None  # type: ignore[assignment]
+    fuse: Callable[..., Any] | None = None
+    kind: ClassVar[str] = "engine"
+    hook: ClassVar[str] = "parawire_engines"
+    call_attr: ClassVar[str] = "compile"
+
+
 KINDS: dict[str, type[PluginRecord]] = {
     "generators": GeneratorPlugin,
     "staging": StagingPlugin,
     "partitioners": PartitionerPlugin,
     "scores": ScorePlugin,
     "transports": TransportPlugin,
+    "engines": EnginePlugin,
 }
 """Every plugin kind: registry name → record type (which names its hook)."""

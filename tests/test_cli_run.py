@@ -4,6 +4,7 @@ and prints rows a script can read with --json."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from parawire.cli import main
@@ -49,7 +50,7 @@ def test_timeout_bounds_the_deployment(spec_file, capsys, monkeypatch):
 
     asked = []
 
-    def deploy(self, spec, plan, weights=None, timeout=None):
+    def deploy(self, spec, plan, weights=None, timeout=None, engine=None):
         asked.append(timeout)
         raise Stop("stopped in the test")
 
@@ -64,12 +65,15 @@ def test_json_rows_are_scriptable(spec_file, capsys):
     out, err = capsys.readouterr()
     result = json.loads(out)  # stdout is the JSON document alone; progress went to stderr
     rows = result["rows"]
-    assert [(r["run"], r["units"], r["engine"]) for r in rows][0] == ("2 workers (inproc)", 2, None)
-    assert [r["units"] for r in rows[1:]] == [1, 1]
+    assert [(r["run"], r["units"], r["engine"]) for r in rows][0] == ("2 workers (inproc)", 2, "onnxruntime")
+    threads = sorted({1, os.cpu_count() or 1})
+    assert [(r["engine"], r["run"], r["units"]) for r in rows[1:]] == [
+        (e, f"1 process, {t} thread{'s' if t > 1 else ''}", 1) for e in ("onnxruntime", "torch") for t in threads]
     for row in rows:
         assert {"run", "units", "engine", "median_ms", "p90_ms"} <= set(row)
         assert 0 < row["median_ms"] <= row["p90_ms"]
-    assert rows[1]["speedup"] == 1.0 and result["predicted_ms"] > 0
+    assert max(r["speedup"] for r in rows[1:]) == 1.0  # against the best single process
+    assert result["predicted_ms"] > 0
     assert "timing 2 workers (inproc): 2/2 runs" in err
 
 
@@ -98,3 +102,16 @@ def test_run_reaches_a_curve_worker_with_the_keys(spec_file, tmp_path, capsys):
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def test_run_with_the_torch_engine_names_the_best_single_process(spec_file, capsys):
+    main(["run", str(spec_file), "--local", "--transport", "inproc", "--runs", "1", "--profile", "edge",
+          "--engine", "torch"])
+    out = capsys.readouterr().out
+    assert "best single process:" in out and "torch" in out
+
+
+def test_run_refuses_an_unknown_engine_naming_the_known_ones(spec_file, capsys):
+    with pytest.raises(SystemExit):
+        main(["run", str(spec_file), "--local", "--engine", "onnx"])
+    assert "unknown engine 'onnx'; known: onnxruntime, torch" in capsys.readouterr().err

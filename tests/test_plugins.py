@@ -432,6 +432,21 @@ def test_doc_examples_register_and_run(register_plugin, index, tmp_path):
         token, frames = inbox.recv(10.0)
         assert [bytes(f) for f in frames] == [b"ping"]
         client.close(), inbox.close(), transport.close()
+    elif kind == "engines":
+        import torch
+        from parawire.executor.coordinator import Cluster
+        from parawire.executor.local import LocalWorkers
+        from parawire.executor.plan import partition_architecture, plan_for
+        from parawire.nn import build_network
+
+        arch = build_architecture(ArchitectureSpec(generator="dp", input_shape=(3, 16, 16), **spec))
+        plan = plan_for(arch, partition_architecture(arch, 2), units=2)
+        x = torch.randn(1, 3, 16, 16)
+        with torch.inference_mode():
+            reference = build_network(arch).eval()(x)
+        with LocalWorkers(2, "inproc") as workers, Cluster.connect(workers.endpoints, "inproc") as cluster:
+            cluster.deploy(arch.spec, plan, engine=record.name)
+            assert torch.allclose(cluster.infer(x), reference, atol=1e-5)
 
 
 def test_worker_refuses_an_in_process_transport_and_validates_params(capsys):

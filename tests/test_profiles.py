@@ -50,7 +50,7 @@ def test_local_comes_from_the_cache_without_measuring(tmp_path):
 
 def test_names_and_cache_location(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert cache_path() == tmp_path / "parawire" / f"profile-local-v{CALIBRATION_VERSION}.json"
+    assert cache_path() == tmp_path / "parawire" / f"profile-local-onnxruntime-v{CALIBRATION_VERSION}.json"
     assert get_profile("edge").vertex_overhead_s == 0 and get_profile("lan").memory_bytes_per_s is None
     with pytest.raises(ParawireError, match="^profile: got 'x'; known profiles: edge, lan, local$"):
         get_profile("x")

@@ -110,7 +110,7 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
 
     record = run_points(SPEC, [1, 2], preset, input_policy="scatter", runs=2, warmup=1, on_point=inspect)
     one, two = record["points"]
-    assert one["equal"] and two["equal"]  # bit for bit the single-process logits
+    assert one["equal"] and two["equal"]  # the single-process logits, within 1e-4 relative
     assert two["bytes"] == two["model_bytes"] > 0 and one["bytes"] == 0
     assert two["input_units"] == [0, 1]  # the image really went to both devices
     assert seen["tbf"] and seen["quota"] == ("5000", "10000") and seen["in_cgroup"]

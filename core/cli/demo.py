@@ -2,8 +2,10 @@
 
 1. the quick study of every generator (resumable table under ``--out``) and its summary;
 2. every figure of the study and the reproduction report for it;
-3. the most concurrent architecture of the study run on 2 local worker processes,
-   beside one process on 1 thread, all threads, and the latency model.
+3. the most concurrent architecture of the study run on 2 local worker processes
+   (default engine, ONNX Runtime), beside what one would run instead: one process with
+   torch and with ONNX Runtime on 1 thread and on all threads, the speed-up against the
+   best of those, and the latency model.
 
 "Most concurrent" is the sample with the lowest concurrency score at 2 units among the
 generated architectures, leaving out the single-chain baseline: a chain's CS is low

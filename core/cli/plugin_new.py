@@ -61,6 +61,7 @@ USAGE = {
     "partitioners": "parawire score arch.json --units 4 --partitioner {name}",
     "scores": "parawire score arch.json --units 4 --score {name}",
     "transports": "parawire run arch.json --units 2 --local --transport {name} --transport-param max_bytes=100000000",
+    "engines": "parawire run arch.json --units 2 --local --engine {name}",
 }
 
 RECORD = {
@@ -69,6 +70,7 @@ RECORD = {
     "partitioners": "PartitionerPlugin",
     "scores": "ScorePlugin",
     "transports": "TransportPlugin",
+    "engines": "EnginePlugin",
 }
 
 CODE = {
@@ -219,6 +221,27 @@ CODE = {
             return [TransportPlugin(name={name!r}, summary="ZeroMQ with a message size limit",
                                     params=Params, factory=Transport)]
     ''',
+    "engines": '''
+        """Engine {name!r}: parawire's own torch blocks, one call per vertex, no staging."""
+
+        from parawire.plugin import EnginePlugin, NoParams, hookimpl
+
+
+        def compile(net, vertices, threads=None):
+            """vertex → callable(inputs) -> tensor; here each vertex's torch block, whole."""
+            return {{v: net.blocks[str(v)] for v in vertices}}
+
+
+        def whole(net, threads=None):
+            """The complete network as one process would run it (parawire run's baseline)."""
+            return net
+
+
+        @hookimpl
+        def parawire_engines():
+            return [EnginePlugin(name={name!r}, summary="torch eager, one call per vertex",
+                                 params=NoParams, compile=compile, whole=whole)]
+    ''',
 }
 
 TESTS = {
@@ -296,6 +319,23 @@ TESTS = {
             client.close()
             inbox.close()
             transport.close()
+    ''',
+    "engines": '''
+        import torch
+        from parawire.plugin import ArchitectureSpec, build_architecture, build_network
+
+
+        def test_vertex_by_vertex_equals_the_network(register_plugin):
+            record = register_plugin({module}).engines.get({name!r})
+            arch = build_architecture(ArchitectureSpec(generator="dp", nodes=8, base_channels=8,
+                                                       input_shape=(3, 16, 16)))
+            net = build_network(arch).eval()
+            x = torch.randn(1, 3, 16, 16)
+            with torch.inference_mode():
+                blocks, outs = record.compile(net=net, vertices=arch.dag.order, threads=1), {{}}
+                for v in arch.dag.order:
+                    outs[v] = blocks[v]([outs[p] for p in arch.dag.preds[v]] or [x])
+                assert torch.allclose(outs[arch.dag.output], net(x), atol=1e-5)
     ''',
 }
 

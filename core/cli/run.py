@@ -1,9 +1,10 @@
 """``parawire run``: one architecture, distributed over workers, timed against one process.
 
 Prints the measured latency of one inference on the workers (median and p90 of
-``--runs`` runs) beside the same network in this process on 1 thread and on all threads
-(intra-op parallelism, the status quo), and the latency model's prediction for the same
-plan. Each phase (build, partition, starting workers, deployment, each timing) is
+``--runs`` runs, computed by the ``--engine`` plugin) beside what a user would run
+instead: the same network in this process with every engine (``onnxruntime``,
+``torch``) on 1 thread and on all threads, the speed-up against the best of those, and
+the latency model's prediction for the same plan (with the engine's ``local`` profile). Each phase (build, partition, starting workers, deployment, each timing) is
 announced on stderr before it starts, with a bar and ETA for the timed runs.
 
 ``--json`` prints ``{"rows": [{"run", "units", "engine", "median_ms", "p90_ms",
@@ -71,20 +72,25 @@ def timed_row(progress, run: str, units: int, engine: str | None, fn: Callable[[
         return Row(run, units, engine, tuple(timings(fn, runs, on_run=bar.advance)))
 
 
-def single_process(progress, net, x, runs: int, threads: int) -> Row:
+def single_process(progress, make_net, engine: str, x, runs: int, threads: int) -> Row:
+    """The whole network (a fresh one from ``make_net()``: engines may convert it in place)
+    in this process with ``engine`` on ``threads`` threads."""
     import torch
+    from parawire.manager import get_plugins
     from parawire.threads import torch_threads
 
     name = f"1 process, {threads} thread{'s' if threads > 1 else ''}"
     with torch_threads(threads), torch.inference_mode():
-        return timed_row(progress, name, 1, None, lambda: net(x), runs)
+        call = get_plugins().engines.get(engine).whole(net=make_net(), threads=threads)
+        return timed_row(progress, name, 1, engine, lambda: call(x), runs)
 
 
 def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str, base_ms: float):
-    out = table(title, ["run", "median ms", "p90 ms", "speed-up vs 1 thread"])
+    out = table(title, ["run", "engine", "median ms", "p90 ms", "speed-up vs best single process"])
     for row in rows:
-        out.add_row(row["run"], f"{row['median_ms']:.2f}", f"{row['p90_ms']:.2f}", f"{row['speedup']:.2f}×")
-    out.add_row(f"model ({profile})", f"{predicted_ms:.2f}", "", f"{base_ms / predicted_ms:.2f}×")
+        out.add_row(row["run"], row["engine"], f"{row['median_ms']:.2f}", f"{row['p90_ms']:.2f}",
+                    f"{row['speedup']:.2f}×")
+    out.add_row(f"model ({profile})", rows[0]["engine"], f"{predicted_ms:.2f}", "", f"{base_ms / predicted_ms:.2f}×")
     return out
 
 
@@ -113,10 +119,12 @@ def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str
               help="this coordinator's *.key_secret file (`parawire keys DIR`: DIR/client.key_secret)")
 @click.option("--curve-server", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="the workers' public key file (DIR/server.key)")
+@click.option("--engine", default=None, shell_complete=plugin_names("engines"),
+              help="inference engine of the workers (default: onnxruntime; see `parawire plugins`)")
 @json_option("the measured rows and the prediction")
 @model_options
 def run(spec_file, units, local, endpoints, transport, transport_params, endpoint_kind, runs, partitioner,
-        partitioner_params, eps, profile, timeout, curve_secret, curve_server, as_json,
+        partitioner_params, eps, profile, timeout, curve_secret, curve_server, engine, as_json,
         model, input_shape, min_flops, merge_elementwise):
     """Run SPEC_FILE (or a --model) on UNITS workers and compare with one process."""
     from parawire.cli.inputs import check_units, load_spec
@@ -141,11 +149,19 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     check_units([units], nodes)
     get_plugins().partitioners.get(partitioner)
     get_plugins().transports.get(transport)
+    from parawire.engines import DEFAULT_ENGINE
+
+    if imported is not None and engine not in (None, "torch"):
+        raise ParawireError(f"--engine {engine}: an imported --model runs its blocks as torch fx sub-graphs;"
+                            " use --engine torch (or leave it out)")
+    engine = "torch" if imported is not None else engine or DEFAULT_ENGINE
+    get_plugins().engines.get(engine)  # an unknown name fails before any work, listing the known ones
     with Progress() as progress:
         measured, extra = measure(progress, spec, units, local, endpoints, transport, transport_params,
                                   endpoint_kind, runs, partitioner, partitioner_params, eps, profile, timeout,
-                                  curve_secret, curve_server, imported)
-    base_s = summary(list(measured[1].times))[0]
+                                  curve_secret, curve_server, engine, imported)
+    best = min(measured[1:], key=lambda row: summary(list(row.times))[0])
+    base_s = summary(list(best.times))[0]
     rows = [row.to_dict(base_s) for row in measured]
     predicted_ms = extra["predicted_s"] * 1e3
     if as_json:
@@ -164,6 +180,7 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     what = f"{model}: {nodes} blocks" if model else f"{spec_file.name}: {spec.generator}, {nodes} vertices"
     title = f"{what}, {units} units ({partitioner})"
     print_table(result_table(title, rows, predicted_ms, profile, base_s * 1e3), console)
+    console.print(f"best single process: {best.engine}, {best.run.split(', ')[1]}")
     console.print(
         f"bytes between units per inference: {extra['bytes']:.0f} (partition Λ = {extra['cut_bytes']});"
         f" {extra['messages']:.1f} messages"
@@ -174,9 +191,10 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
 
 def measure(progress, spec, units, local, endpoints, transport, transport_params, endpoint_kind, runs,
             partitioner, partitioner_params, eps, profile, timeout, curve_secret,
-            curve_server, imported=None) -> tuple[list[Row], dict]:
-    """Every timed row (workers first, then one process on 1 and all threads) and the extras.
-    ``imported``: a traced model (``--model``) to run instead of ``spec``'s architecture."""
+            curve_server, engine: str, imported=None) -> tuple[list[Row], dict]:
+    """Every timed row (workers first, then one process per engine on 1 and all threads)
+    and the extras. ``imported``: a traced model (``--model``) to run instead of ``spec``'s
+    architecture; its blocks are fx sub-graphs, so it runs on the torch engine only."""
     progress.step("loading torch")
     import torch
     from parawire.architecture import build_architecture
@@ -184,6 +202,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
     from parawire.executor.plan import partition_architecture, plan_for
+    from parawire.manager import get_plugins
     from parawire.nn import build_network
     from parawire.profiles import get_profile
 
@@ -193,9 +212,13 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             part = partition_architecture(arch, units, partitioner, eps, params=partitioner_params)
-        plan = plan_for(arch, part, get_profile(profile), units=units)
+        plan = plan_for(arch, part, get_profile(profile, engine=engine), units=units)
         x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
-        net = imported.model if imported is not None else build_network(arch).eval()
+
+        def make_net():
+            return imported.model if imported is not None else build_network(arch).eval()
+
+        net = make_net()
         with torch.inference_mode():
             reference = net(x)
 
@@ -215,19 +238,21 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
 
                     cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout)
                 else:
-                    cluster.deploy(spec, plan, timeout=timeout)
+                    cluster.deploy(spec, plan, timeout=timeout, engine=engine)
             max_abs_diff = float((cluster.infer(x) - reference).abs().max())
             if not max_abs_diff <= 1e-5 + 1e-4 * float(reference.abs().max()):
                 raise ParawireError(f"distributed outputs differ from the single-process ones (max |diff| {max_abs_diff:.3g})")
             kind = f"{transport}{'-' + endpoint_kind if transport == 'zmq' and local else ''}"
-            distributed = timed_row(progress, f"{units} worker{'s' if units > 1 else ''} ({kind})", units, None,
+            distributed = timed_row(progress, f"{units} worker{'s' if units > 1 else ''} ({kind})", units, engine,
                                     lambda: cluster.infer(x), runs)
             stats = cluster.stats()
     finally:
         if workers is not None:
             workers.close()
     cores = os.cpu_count() or 1
-    rows = [distributed, single_process(progress, net, x, runs, 1), single_process(progress, net, x, runs, cores)]
+    engines = ["torch"] if imported is not None else get_plugins().engines.names()
+    rows = [distributed] + [single_process(progress, make_net, name, x, runs, threads)
+                            for name in engines for threads in sorted({1, cores})]
     return rows, {
         "predicted_s": plan.predicted_latency_s, "bytes": stats.bytes_per_inference,
         "cut_bytes": plan.cut_bytes, "messages": stats.peer_messages / max(stats.inferences, 1),

@@ -125,14 +125,23 @@ class Cluster:
         return cls(client, endpoints, timeout, keys)
 
     # -- deployment --------------------------------------------------------------------
-    def deploy(self, spec: Any, plan: Plan, weights: dict[int, bytes] | None = None, timeout: float | None = None) -> None:
+    def deploy(
+        self, spec: Any, plan: Plan, weights: dict[int, bytes] | None = None, timeout: float | None = None,
+        engine: str | None = None,
+    ) -> None:
         """Send every unit its part of ``plan`` and wait until all have built their blocks.
 
         ``spec`` is an :class:`~parawire.spec.ArchitectureSpec` or its JSON mapping;
-        ``weights`` optionally maps unit → safetensors bytes of that unit's sub-network.
+        ``weights`` optionally maps unit → safetensors bytes of that unit's sub-network;
+        ``engine`` names the inference engine plugin the workers compute with (``None``:
+        the workers' default, :data:`parawire.engines.DEFAULT_ENGINE`).
         """
         if plan.units > len(self.endpoints):
             raise ParawireError(f"plan has {plan.units} units; the cluster has {len(self.endpoints)} endpoints")
+        if engine is not None:
+            from parawire.manager import get_plugins
+
+            get_plugins().engines.get(engine)  # an unknown name fails here, with the known ones
         spec_json = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
         plan_json = plan.model_dump(mode="json")
         peers = {
@@ -149,6 +158,8 @@ class Cluster:
         self.classes = _classes(spec)
         for u in range(plan.units):
             body = {"spec": spec_json, "plan": plan_json, "unit": u, "peers": peers}
+            if engine is not None:
+                body["engine"] = engine
             self.client.send(u, json_frames(Kind.DEPLOY, body, weights=(weights or {}).get(u), session=self.session))
         waiting = set(range(plan.units))
         deadline = time.monotonic() + (timeout or max(self.timeout, 60.0))

@@ -46,6 +46,7 @@ class DeployBody(BaseModel):
     plan: Plan
     unit: int = Field(ge=0, lt=COORDINATOR)
     peers: dict[int, Peer] = Field(default_factory=dict)
+    engine: str | None = Field(None, min_length=1, max_length=100)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Deployment:
     peers: dict[int, Peer]
     senders: dict[int, int]
     """vertex → the only unit whose ``TENSOR`` for it is accepted (``SOURCE`` → the coordinator)."""
+    engine: str | None = None
+    """The inference engine plugin named by the deployer (``None``: the worker's default)."""
 
 
 def check_deployment(body: dict[str, Any]) -> Deployment:
@@ -80,7 +83,7 @@ def check_deployment(body: dict[str, Any]) -> Deployment:
     senders = dict(unit_plan.receives)
     if any(unit_plan.preds[v] == [SOURCE] for v in unit_plan.vertices):
         senders[SOURCE] = COORDINATOR
-    return Deployment(parsed.spec, plan, unit, unit_plan, parsed.peers, senders)
+    return Deployment(parsed.spec, plan, unit, unit_plan, parsed.peers, senders, parsed.engine)
 
 
 def _check_plan(plan: Plan) -> None:

@@ -15,6 +15,13 @@ position: so the output vertex's scaling of 19 inputs (about 85 % of its time on
 last activations, instead of all at the end. The same operations on the same tensors,
 so results are bit-identical to running the whole block at once.
 
+**Fused segments.** ``blocks`` may also map a :class:`~parawire.executor.segments.Segment`
+(a run of the unit's vertices) to one callable that takes the segment's inputs and
+returns its outputs: an engine whose per-call cost is high (ONNX Runtime) then pays it
+once per segment. The segment is one task; its outputs are sent and stored as a
+vertex's are. :mod:`~parawire.executor.segments` says which runs can be fused without
+delaying any message.
+
 **Bounded memory.** The bytes of tensors held for requests in flight ("parked") are
 counted; a received tensor that would take the total past ``max_parked_bytes`` makes the
 runner forget the oldest requests first (each reported through ``error``, so its caller
@@ -32,6 +39,7 @@ from dataclasses import dataclass
 import torch
 from parawire.executor.drops import describe
 from parawire.executor.plan import UnitPlan
+from parawire.executor.segments import Segment
 
 log = logging.getLogger("parawire.worker")
 
@@ -63,7 +71,7 @@ class _Request:
         self.missing = dict(runner.missing)
         self.uses = dict(runner.uses)
         self.ready: list[tuple[int, int]] = []  # (local index, input position or WHOLE)
-        self.left = len(runner.vertices)
+        self.left = len(runner.tasks)
         self.seen: set[int] = set()
         self.bytes = 0  # of the tensors in ``values``
 
@@ -79,7 +87,7 @@ class UnitRunner:
     def __init__(
         self,
         plan: UnitPlan,
-        blocks: Mapping[int, Block | StagedBlock],
+        blocks: Mapping[int | Segment, Block | StagedBlock],
         output_vertex: int,
         *,
         send: Callable[[int, int, int, torch.Tensor], None],
@@ -89,17 +97,27 @@ class UnitRunner:
         max_parked_bytes: int = DEFAULT_MAX_PARKED_BYTES,
     ) -> None:
         self.vertices = list(plan.vertices)
-        self.preds = {v: list(plan.preds[v]) for v in self.vertices}
         self.sends = {v: list(plan.sends.get(v, ())) for v in self.vertices}
-        staged = [blocks[v] if isinstance(blocks[v], StagedBlock) else StagedBlock({}, blocks[v]) for v in self.vertices]
-        self.blocks = [b.rest for b in staged]
-        self.steps = [dict(b.steps) for b in staged]
+        fused = {seg.vertices[0]: (seg, call) for seg, call in blocks.items() if isinstance(seg, Segment)}
+        # One task per vertex, or per fused segment: (inputs, outputs, call, steps).
+        self.tasks: list[tuple[list[int], tuple[int, ...], Callable, dict[int, Block1]]] = []
+        inside: set[int] = set()
+        for v in self.vertices:
+            if v in inside:
+                continue
+            if v in fused:
+                seg, call = fused[v]
+                inside.update(seg.vertices)
+                self.tasks.append((list(seg.inputs), seg.outputs, call, {}))
+                continue
+            block = blocks[v] if isinstance(blocks[v], StagedBlock) else StagedBlock({}, blocks[v])
+            self.tasks.append((list(plan.preds[v]), (v,), _single(block.rest), dict(block.steps)))
         self.output_vertex = output_vertex
-        self.consumers: dict[int, list[tuple[int, int]]] = {}  # vertex → (local index, input position)
-        for i, v in enumerate(self.vertices):
-            for j, p in enumerate(self.preds[v]):
+        self.consumers: dict[int, list[tuple[int, int]]] = {}  # vertex → (task index, input position)
+        for i, (preds, _, _, _) in enumerate(self.tasks):
+            for j, p in enumerate(preds):
                 self.consumers.setdefault(p, []).append((i, j))
-        self.missing = {i: len(self.preds[v]) for i, v in enumerate(self.vertices)}
+        self.missing = {i: len(task[0]) for i, task in enumerate(self.tasks)}
         self.uses = {u: len(c) for u, c in self.consumers.items()}
         self.send, self.result, self.error = send, result, error
         self.max_in_flight = max_in_flight
@@ -156,7 +174,7 @@ class UnitRunner:
         req.bytes += tensor.nbytes
         self.parked += tensor.nbytes
         for i, j in consumers:
-            if j in self.steps[i]:
+            if j in self.tasks[i][3]:
                 heapq.heappush(req.ready, (i, j))
             else:
                 self._arrived(req, i)
@@ -178,18 +196,17 @@ class UnitRunner:
     def _drain(self, request: int, req: _Request) -> None:
         while req.ready:
             i, j = heapq.heappop(req.ready)
-            v = self.vertices[i]
-            preds = self.preds[v]
-            steps = self.steps[i]
+            preds, outputs, call, steps = self.tasks[i]
             try:
-                if j != WHOLE:  # one input's step; the vertex runs when all are there
+                if j != WHOLE:  # one input's step; the task runs when all are there
                     req.prepared[i, j] = steps[j](req.values[preds[j]])
                     self._used(req, preds[j])
                     self._arrived(req, i)
                     continue
                 inputs = [req.prepared.pop((i, k)) if k in steps else req.values[p] for k, p in enumerate(preds)]
-                out = self.blocks[i](inputs)
+                outs = call(inputs)
             except Exception as exc:  # a broken block must not take the worker down
+                v = outputs[-1]
                 log.warning("request %d: vertex %d failed: %s", request, v, describe(exc))
                 log.debug("traceback of the failed vertex", exc_info=True)
                 self._close(request)
@@ -198,12 +215,18 @@ class UnitRunner:
             for k, p in enumerate(preds):
                 if k not in steps:
                     self._used(req, p)
-            for unit in self.sends[v]:
-                self.send(unit, request, v, out)
-            if v == self.output_vertex:
-                self.result(request, out)
-            self._store(req, v, out)
+            for v, out in zip(outputs, outs):
+                for unit in self.sends[v]:
+                    self.send(unit, request, v, out)
+                if v == self.output_vertex:
+                    self.result(request, out)
+                self._store(req, v, out)
             req.left -= 1
         if req.left == 0:
             self._close(request)
             self.completed += 1
+
+
+def _single(block: Block) -> Callable[[list[torch.Tensor]], tuple[torch.Tensor]]:
+    """A one-vertex block as a task: its output as a 1-tuple."""
+    return lambda inputs: (block(inputs),)

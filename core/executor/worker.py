@@ -56,8 +56,9 @@ from parawire.executor.transport import Link, Transport
 
 log = logging.getLogger("parawire.worker")
 
-Builder = Callable[[dict, UnitPlan, Any], Mapping[int, Block]]
-"""``builder(spec, unit_plan, weights_or_None) -> {vertex: block}``. A builder may have an
+Builder = Callable[..., Mapping[int, Block]]
+"""``builder(spec, unit_plan, weights_or_None[, engine=NAME]) -> {vertex: block}`` (``engine``
+is passed only when the deployment names one). A builder may have an
 ``estimate(spec, unit_plan, weights_or_None) -> bytes`` attribute (parameter plus activation
 memory); the worker then refuses a deployment over its limit before building anything."""
 
@@ -104,8 +105,14 @@ def network_bytes(spec: dict, unit: UnitPlan, weights: Any = None) -> int:
     return params + sum(int(outs[v]) for v in unit.vertices) + received
 
 
-def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None) -> dict[int, Block]:
-    """The unit's blocks from parawire's network builder, in eval mode."""
+def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str | None = None) -> dict[int, Block]:
+    """The unit's blocks from parawire's network builder, in eval mode, compiled by the
+    inference ``engine`` plugin (default :data:`parawire.engines.DEFAULT_ENGINE`) for the
+    thread count this worker runs with; runs of vertices that delay no message are fused
+    into one call when the engine can (:mod:`parawire.executor.segments`)."""
+    from parawire.engines import DEFAULT_ENGINE
+    from parawire.executor.segments import segments
+    from parawire.manager import get_plugins
     from parawire.nn import build_network
 
     arch = _arch_of(spec, unit)
@@ -118,7 +125,16 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None) -> dict[int,
         except Exception as exc:  # safetensors or torch: say which part of the deployment is wrong
             raise ParawireError(f"weights: not this unit's safetensors state dict ({describe(exc)})") from None
     net.eval()
-    return {v: staged(net.blocks[str(v)]) for v in unit.vertices}
+    record = get_plugins().engines.get(engine or DEFAULT_ENGINE)
+    threads = torch.get_num_threads()
+    fused = []
+    if record.fuse is not None:
+        runs = segments(unit, arch.dag.output, staged=set(arch.layout.scaling))
+        fused = [s for s in runs if len(s.vertices) > 1]
+    inside = {v for s in fused for v in s.vertices}
+    blocks: dict = dict(record.compile(net=net, vertices=[v for v in unit.vertices if v not in inside], threads=threads))
+    blocks.update({s: record.fuse(net=net, segment=s, threads=threads) for s in fused})
+    return blocks
 
 
 network_blocks.estimate = network_bytes
@@ -275,7 +291,8 @@ class Worker:
                     f" over this worker's limit of {self.max_deploy_bytes / 2**20:.0f} MiB;"
                     " use more units, a smaller network, or raise --max-deploy-bytes"
                 )
-        return self.builder(deployment.spec, deployment.unit_plan, weights)
+        engine = {"engine": deployment.engine} if deployment.engine else {}
+        return self.builder(deployment.spec, deployment.unit_plan, weights, **engine)
 
     def _links(self, deployment: Deployment) -> dict[int, Link]:
         links: dict[int, Link] = {}

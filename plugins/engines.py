@@ -1,0 +1,61 @@
+"""Built-in inference engines: ``onnxruntime`` (the default, fastest measured) and ``torch``.
+
+Both compile the same :class:`parawire.nn.ArchitectureNet` blocks, so a worker rebuilds
+its weights once, from the seed or the deployer's safetensors, whatever the engine.
+"""
+
+from parawire.hookspecs import hookimpl
+from parawire.records import EnginePlugin, NoParams
+
+
+def _torch(net, vertices, threads=None, params=None):
+    from parawire.engines.torch_eager import compile_torch
+
+    return compile_torch(net, vertices, threads)
+
+
+def _ort(net, vertices, threads=None, params=None):
+    from parawire.engines.ort import compile_ort
+
+    return compile_ort(net, vertices, threads)
+
+
+def _torch_whole(net, threads=None):
+    import torch
+
+    return net.to(memory_format=torch.channels_last)
+
+
+def _ort_whole(net, threads=None):
+    from parawire.engines.ort import unit_session
+
+    dag = net.arch.dag
+    session, _ = unit_session(net, dag.order, [dag.output], threads)
+    return lambda x: session([x])
+
+
+def _ort_fuse(net, segment, threads=None, params=None):
+    from parawire.engines.ort import fused_session
+
+    return fused_session(net, segment, threads)
+
+
+@hookimpl
+def parawire_engines():
+    return [
+        EnginePlugin(
+            name="onnxruntime",
+            summary="ONNX Runtime: one session per run of vertices between messages; graphs written on the worker",
+            params=NoParams,
+            compile=_ort,
+            whole=_ort_whole,
+            fuse=_ort_fuse,
+        ),
+        EnginePlugin(
+            name="torch",
+            summary="PyTorch eager, channels-last (oneDNN) convolutions",
+            params=NoParams,
+            compile=_torch,
+            whole=_torch_whole,
+        ),
+    ]

@@ -1,0 +1,100 @@
+"""Inference engines: every engine's distributed output equals the single-process torch
+output (relative 1e-4) for every generator on 1, 2 and 4 units, and the ONNX graphs match
+the torch blocks they are written from, including the uneven adaptive max-pool."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from executor_real import GENERATORS, UNITS, case
+from parawire.architecture import build_architecture
+from parawire.errors import PluginError
+from parawire.executor.coordinator import Cluster
+from parawire.executor.local import LocalWorkers
+from parawire.executor.runner import StagedBlock
+from parawire.manager import get_plugins
+from parawire.nn import ScalingBlock, build_network
+from parawire.shapes import Scaling
+from parawire.spec import ArchitectureSpec
+
+ENGINES = ("onnxruntime", "torch")
+
+
+def close(out: torch.Tensor, reference: torch.Tensor) -> bool:
+    """Equal within 1e-4 relative to the reference's largest magnitude."""
+    return bool((out - reference).abs().max() <= 1e-4 * reference.abs().max())
+
+
+def run_blocks(blocks, arch, x):
+    """Call compiled blocks vertex by vertex, as a worker holding every vertex does."""
+    outs = {}
+    for v in arch.dag.order:
+        block, inputs = blocks[v], [outs[p] for p in arch.dag.preds[v]] or [x]
+        if isinstance(block, StagedBlock):
+            inputs = [block.steps[j](t) if j in block.steps else t for j, t in enumerate(inputs)]
+            block = block.rest
+        outs[v] = block(inputs)
+    return outs[arch.dag.output]
+
+
+def test_builtin_engines_are_registered_by_parawire():
+    engines = get_plugins().engines
+    assert set(ENGINES) <= set(engines.names())
+    assert {engines.providers[name] for name in ENGINES} == {"parawire"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalWorkers(4, transport="inproc") as workers:
+        with Cluster.connect(workers.endpoints, transport="inproc", timeout=20.0) as c:
+            yield c
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("generator", GENERATORS)
+def test_distributed_output_equals_single_process_torch(cluster, engine, generator):
+    for units in UNITS:
+        spec, plan, x, reference = case(generator, units)
+        cluster.deploy(spec, plan, engine=engine)
+        assert close(cluster.infer(x), reference), (engine, generator, units)
+
+
+def test_unknown_engine_is_refused_before_anything_is_sent(cluster):
+    spec, plan, _, _ = case("dp", 2)
+    with pytest.raises(PluginError, match="unknown engine 'onnx'.*known: onnxruntime, torch"):
+        cluster.deploy(spec, plan, engine="onnx")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"aggregation": "sigmoid-inputs"},
+        {"input_shape": (3, 28, 28)},  # pools 14 → 4: uneven adaptive windows
+    ],
+    ids=["sigmoid-inputs", "uneven-pools"],
+)
+def test_every_vertex_compiles_to_the_torch_result(engine, overrides):
+    spec = ArchitectureSpec(**{"generator": "dp", "nodes": 12, "input_shape": (3, 16, 16),
+                               "base_channels": 8, "seed": 3, **overrides})
+    arch = build_architecture(spec)
+    if "input_shape" in overrides:
+        pools = [(arch.layout.out_shape[s.pred][1], s.pool_to[0])
+                 for scaling in arch.layout.scaling.values() for s in scaling if s.pool_to]
+        assert any(size % out for size, out in pools), pools
+    x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        reference = build_network(arch).eval()(x)
+        blocks = get_plugins().engines.get(engine).compile(
+            net=build_network(arch).eval(), vertices=arch.dag.order, threads=1)
+        assert close(run_blocks(blocks, arch, x), reference)
+
+
+@pytest.mark.parametrize("size,out", [((7, 7), (4, 4)), ((5, 9), (3, 2)), ((8, 6), (4, 3)), ((6, 6), (6, 3))])
+def test_adaptive_max_pool_matches_torch_for_any_sizes(size, out):
+    from parawire.engines.ort import step_session
+
+    block = ScalingBlock(Scaling(pred=0, pool_to=out, channels=(4, 6))).eval()
+    x = torch.randn(2, 4, *size)
+    with torch.inference_mode():
+        assert close(step_session(block, (4, *size), threads=1).one(x), block(x))
