@@ -13,6 +13,9 @@ A contrib package tests itself with nothing more than::
     def test_my_generator(register_plugin):
         plugins = register_plugin(my_module)
         assert "mine" in plugins.generators
+
+Latency suites get ``parawire_cluster`` and ``parawire_single`` (see
+:mod:`parawire.testing_latency`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from contextlib import ExitStack
 
 import pytest
 from parawire.manager import Plugins, collect, new_manager, using
+from parawire.testing_latency import parawire_cluster, parawire_single  # noqa: F401  (latency suites)
 
 
 @pytest.fixture
