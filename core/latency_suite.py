@@ -153,7 +153,8 @@ class SingleProcess:
         with torch.inference_mode():
             return self.network(x)
 
-    __call__ = infer
+    def __call__(self, x):
+        return self.infer(x)
 
     def example_input(self, batch: int = 1):
         """A fixed input of the spec's shape (seeded by the spec's seed)."""
@@ -334,12 +335,16 @@ def measure(benchmark, target: SingleProcess | LocalCluster, x=None, group: str 
 
     A distributed target's output is checked against the single-process network, and
     ``bytes_per_inference`` is then the bytes the workers really sent each other per
-    inference (the plan's Λ before the run).
+    benchmarked inference of ``x`` (the plan's Λ, for batch 1, before the run).
     """
     x = target.example_input() if x is None else x
     describe(benchmark, target, x, group)
+    if not isinstance(target, LocalCluster):
+        return benchmark(target.infer, x)
+    before = target.stats()
     out = benchmark(target.infer, x)
-    if isinstance(target, LocalCluster):
-        target.check(x, out)
-        benchmark.extra_info["bytes_per_inference"] = target.stats().bytes_per_inference
+    after = target.stats()
+    target.check(x, out)
+    benchmark.extra_info["bytes_per_inference"] = (after.peer_bytes - before.peer_bytes) / (
+        after.inferences - before.inferences)
     return out
