@@ -87,14 +87,6 @@ def suite_group(spec: ArchitectureSpec) -> str:
     return head + "".join(f" {k}={v}" for k, v in sorted(rest.items()))
 
 
-def _example_input(spec: ArchitectureSpec, batch: int):
-    import torch
-
-    if batch < 1:
-        raise ParawireError(f"batch: got {batch}; at least 1")
-    return torch.randn(batch, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
-
-
 def _predicted_ms(arch, partition, profile: str | None, units: int):
     """(plan, predicted ms or None) of ``partition`` under the latency model's ``profile``."""
     from parawire.executor.plan import plan_for
@@ -105,7 +97,30 @@ def _predicted_ms(arch, partition, profile: str | None, units: int):
     return plan, ms
 
 
-class SingleProcess:
+class _Target:
+    """What both targets share: a fixed input of the spec's shape, and ``with`` → close."""
+
+    spec: ArchitectureSpec
+
+    def example_input(self, batch: int = 1):
+        """A fixed input of the spec's shape (seeded by the spec's seed)."""
+        import torch
+
+        if batch < 1:
+            raise ParawireError(f"batch: got {batch}; at least 1")
+        return torch.randn(batch, *self.spec.input_shape, generator=torch.Generator().manual_seed(self.spec.seed))
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SingleProcess(_Target):
     """``spec``'s whole network in this process, on ``threads`` intra-op threads.
 
     torch's thread count is process-wide: :meth:`infer` sets it when it differs (not at
@@ -156,10 +171,6 @@ class SingleProcess:
     def __call__(self, x):
         return self.infer(x)
 
-    def example_input(self, batch: int = 1):
-        """A fixed input of the spec's shape (seeded by the spec's seed)."""
-        return _example_input(self.spec, batch)
-
     def info(self) -> dict[str, Any]:
         return {"threads": self.threads, "partitioner": None, "endpoint_kind": None, "bytes_per_inference": 0}
 
@@ -168,14 +179,8 @@ class SingleProcess:
 
         torch.set_num_threads(self._threads_before)
 
-    def __enter__(self) -> SingleProcess:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class LocalCluster:
+class LocalCluster(_Target):
     """One spec deployed on local workers; built by :func:`deploy_local`.
 
     ``infer(x)`` runs one distributed inference; ``plan`` is the placement,
@@ -205,10 +210,6 @@ class LocalCluster:
         """Traffic since deployment (:class:`~parawire.executor.coordinator.ClusterStats`)."""
         return self.cluster.stats()
 
-    def example_input(self, batch: int = 1):
-        """A fixed input of the spec's shape (seeded by the spec's seed)."""
-        return _example_input(self.spec, batch)
-
     def check(self, x, out=None, rtol: float = 1e-4, atol: float = 1e-5) -> None:
         """Raise unless the distributed output for ``x`` (``out``, or a fresh inference)
         equals the single-process one within the tolerances."""
@@ -233,12 +234,6 @@ class LocalCluster:
 
     def close(self) -> None:
         self._stack.close()
-
-    def __enter__(self) -> LocalCluster:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def deploy_local(
