@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 from parawire.executor.protocol import DEFAULT_MAX_MESSAGE_BYTES
+from parawire.executor.runner import DEFAULT_MAX_PARKED_BYTES
+from parawire.executor.worker import DEFAULT_MAX_DEPLOY_BYTES
 
 
 @click.command()
@@ -19,10 +21,15 @@ from parawire.executor.protocol import DEFAULT_MAX_MESSAGE_BYTES
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="torch intra-op threads of this worker")
 @click.option("--max-message-bytes", type=click.IntRange(min=1024), default=DEFAULT_MAX_MESSAGE_BYTES,
-              show_default=True, help="larger messages are dropped")
+              show_default=True, help="larger messages (all frames together) are dropped")
+@click.option("--max-parked-bytes", type=click.IntRange(min=1024), default=DEFAULT_MAX_PARKED_BYTES,
+              show_default=True, help="tensors held for requests in flight, all together; past it the oldest are forgotten")
+@click.option("--max-deploy-bytes", type=click.IntRange(min=1024), default=DEFAULT_MAX_DEPLOY_BYTES,
+              show_default=True, help="refuse deployments whose parameters + activations are estimated larger")
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 @click.option("-v", "--verbose", is_flag=True, help="log every dropped message and deployment")
-def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, exit_with_parent, verbose) -> None:
+def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, max_parked_bytes, max_deploy_bytes,
+           exit_with_parent, verbose) -> None:
     """Serve one unit: wait for a deployment, then run requests as inputs arrive."""
     from parawire.errors import ParawireError
     from parawire.executor.security import Curve, check_bind
@@ -38,7 +45,8 @@ def worker(bind, curve_secret, curve_clients, threads, max_message_bytes, exit_w
     check_bind(bind, curve)
     try:
         server = Worker(get_transport("zmq"), bind, curve=curve, threads=threads,
-                        max_bytes=max_message_bytes, exit_with_parent=exit_with_parent)
+                        max_bytes=max_message_bytes, max_parked_bytes=max_parked_bytes,
+                        max_deploy_bytes=max_deploy_bytes, exit_with_parent=exit_with_parent)
     except zmq.ZMQError as exc:  # address in use, bad endpoint
         raise ParawireError(f"--bind {bind}: cannot bind ({exc})") from None
     click.echo(f"parawire worker listening on {server.address}")

@@ -10,12 +10,21 @@ its endpoint; if nothing is heard until the deadline, the coordinator pings ever
 and names those that do not answer. After a fault the cluster refuses further requests
 until the next :meth:`Cluster.deploy`; the surviving workers keep serving and accept a
 new deployment (from this or another coordinator).
+
+Trust. Each deployment draws a session token (``secrets.token_bytes``) that every
+message of the deployment carries; replies of another session are ignored, so answers
+never cross between coordinators. A worker taken over by another coordinator's
+deployment says so, and this cluster then fails with that reason. Every result is
+checked (sender unit, vertex, request, dtype, shape) before it is handed out, and
+whatever a misbehaving worker sends, the only exceptions raised here are
+:class:`~parawire.errors.ParawireError`.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +34,10 @@ from typing import Any
 import torch
 from parawire.errors import ParawireError
 from parawire.executor.plan import Plan
+from parawire.executor.drops import Drops, describe
 from parawire.executor.protocol import (
+    NO_SESSION,
+    SESSION_BYTES,
     SOURCE,
     Kind,
     Message,
@@ -65,12 +77,15 @@ class Cluster:
         self.timeout = timeout
         self.server_keys = list(server_keys)
         self.plan: Plan | None = None
+        self.session = NO_SESSION
+        self.classes: int | None = None  # logits per image, when the spec says
         self._ids = itertools.count(1)
         self._results: dict[int, torch.Tensor] = {}
         self._replies: dict[tuple[Kind, int], Message] = {}
-        self._pending: set[int] = set()
+        self._pending: dict[int, torch.Tensor] = {}  # request → its input (for the result's checks)
         self._failed: str | None = None
         self._counts = {"inferences": 0, "input_bytes": 0}
+        self.drops = Drops(log, "coordinator")
 
     @classmethod
     def connect(
@@ -121,10 +136,13 @@ class Cluster:
         self._failed = None
         self._results.clear()
         self._pending.clear()
+        self._replies.clear()
         self._counts = dict.fromkeys(self._counts, 0)
+        self.session = secrets.token_bytes(SESSION_BYTES)
+        self.classes = _classes(spec)
         for u in range(plan.units):
             body = {"spec": spec_json, "plan": plan_json, "unit": u, "peers": peers}
-            self.client.send(u, json_frames(Kind.DEPLOY, body, weights=(weights or {}).get(u)))
+            self.client.send(u, json_frames(Kind.DEPLOY, body, weights=(weights or {}).get(u), session=self.session))
         waiting = set(range(plan.units))
         deadline = time.monotonic() + (timeout or max(self.timeout, 60.0))
         while waiting:
@@ -137,15 +155,18 @@ class Cluster:
         """Send one input; returns the request id for :meth:`result`."""
         plan = self._ready()
         rid = next(self._ids)
-        frames = tensor_frames(Kind.INPUT, x, request=rid, vertex=SOURCE)
+        frames = tensor_frames(Kind.INPUT, x, request=rid, vertex=SOURCE, session=self.session)
         for u in plan.input_units:
             self.client.send(u, frames)
             self._counts["input_bytes"] += frames[1].nbytes
-        self._pending.add(rid)
+        self._pending[rid] = x
         return rid
 
     def result(self, rid: int, timeout: float | None = None) -> torch.Tensor:
         """Wait for the logits of request ``rid``."""
+        self._ready()
+        if rid not in self._pending and rid not in self._results:
+            raise ParawireError(f"request {rid}: not submitted since the last deploy (or already collected)")
         deadline = time.monotonic() + (timeout or self.timeout)
         while rid not in self._results:
             item = self.client.recv(max(0.0, deadline - time.monotonic()))
@@ -153,7 +174,7 @@ class Cluster:
                 self._fail(self._diagnose(rid))
             if item is not None:
                 self._take(item, units=range(self.plan.units) if self.plan else ())
-        self._pending.discard(rid)
+        self._pending.pop(rid, None)
         out = self._results.pop(rid)
         self._counts["inferences"] += 1
         return out
@@ -172,7 +193,7 @@ class Cluster:
         """Which units answer within ``timeout`` seconds."""
         units = list(range(len(self.endpoints)) if units is None else units)
         for u in units:
-            self.client.send(u, json_frames(Kind.PING))
+            self.client.send(u, json_frames(Kind.PING, session=self.session))
         alive = dict.fromkeys(units, False)
         deadline = time.monotonic() + timeout
         waiting = set(units)
@@ -184,20 +205,23 @@ class Cluster:
                     alive[item.index] = True
                     waiting.discard(item.index)
                 elif msg is not None and msg.kind is Kind.RESULT:
-                    self._results[msg.request] = msg.tensor
+                    self._result(item.index, msg)
         return alive
 
     def stats(self) -> ClusterStats:
         """Traffic counters of every deployed unit since the deployment."""
         plan = self._ready()
         for u in range(plan.units):
-            self.client.send(u, json_frames(Kind.STATS))
+            self.client.send(u, json_frames(Kind.STATS, session=self.session))
         per_unit: dict[int, dict] = {}
         deadline = time.monotonic() + self.timeout
         waiting = set(range(plan.units))
         while waiting:
             u = self._wait_reply(Kind.STATS, waiting, deadline, "stats", units=range(plan.units))
-            per_unit[u] = self._replies.pop((Kind.STATS, u)).body
+            body = self._replies.pop((Kind.STATS, u)).body
+            if not all(type(body.get(k)) is int for k in ("sent_bytes", "sent_messages")):
+                self._fail(f"{self._name(u)} sent malformed stats (sent_bytes, sent_messages must be integers)")
+            per_unit[u] = body
             waiting.discard(u)
         units = [per_unit[u] for u in sorted(per_unit)]
         return ClusterStats(
@@ -211,7 +235,7 @@ class Cluster:
     def shutdown(self) -> None:
         """Ask every worker to stop serving; a worker process then exits with status 0."""
         for u in range(len(self.endpoints)):
-            self.client.send(u, json_frames(Kind.SHUTDOWN))
+            self.client.send(u, json_frames(Kind.SHUTDOWN, session=self.session))
 
     def close(self) -> None:
         self.client.close()
@@ -234,14 +258,28 @@ class Cluster:
         return f"unit {unit} ({self.endpoints[unit]})"
 
     def _decode(self, item: Incoming) -> Message | None:
+        """The message, if it decodes and belongs to this deployment's session."""
         try:
-            return decode(item.frames)
+            msg = decode(item.frames)
         except ProtocolError as exc:
-            log.warning("dropped a malformed reply from %s: %s", self._name(item.index), exc)
+            self.drops(f"malformed reply from {self._name(item.index)}: {exc}")
             return None
+        if msg.session != self.session:
+            self.drops(f"{msg.kind.name} from {self._name(item.index)} of another session")
+            return None
+        return msg
 
     def _take(self, item: Incoming, units: Iterable[int]) -> None:
-        """File one incoming item; raise on a fault that concerns ``units``."""
+        """File one incoming item; raise on a fault that concerns ``units``. A reply that
+        breaks anything else is dropped: only ``ParawireError`` leaves the coordinator."""
+        try:
+            self._file(item, units)
+        except ParawireError:
+            raise
+        except Exception as exc:
+            self.drops(f"reply from {self._name(item.index)}: {describe(exc)}")
+
+    def _file(self, item: Incoming, units: Iterable[int]) -> None:
         if item.event is not None:
             if item.index in set(units):
                 self._fail(f"{self._name(item.index)} {item.event}")
@@ -250,13 +288,34 @@ class Cluster:
         if msg is None:
             return
         if msg.kind is Kind.RESULT:
-            if msg.request in self._pending:
-                self._results[msg.request] = msg.tensor
+            self._result(item.index, msg)
         elif msg.kind is Kind.ERROR:
-            where = f" at vertex {msg.body['vertex']}" if "vertex" in msg.body else ""
-            self._fail(f"{self._name(item.index)} failed{where}: {msg.body.get('message', 'unknown error')}")
+            vertex = msg.body.get("vertex")
+            where = f" at vertex {vertex}" if type(vertex) is int and vertex >= 0 else ""
+            text = (str(msg.body.get("message") or "unknown error").splitlines() or ["unknown error"])[0][:1000]
+            self._fail(f"{self._name(item.index)} failed{where}: {text}")
         else:
             self._replies[(msg.kind, item.index)] = msg
+
+    def _result(self, index: int, msg: Message) -> None:
+        """Keep a result after checking who sent it and that it can be the request's logits."""
+        plan = self.plan
+        x = self._pending.get(msg.request)
+        if plan is None or x is None or msg.request in self._results:
+            self.drops(f"result for request {msg.request} from {self._name(index)}: not awaited")
+            return
+        if index != plan.output_unit or msg.unit != plan.output_unit or msg.vertex != plan.output_vertex:
+            self.drops(f"result for request {msg.request} from {self._name(index)} (unit {msg.unit},"
+                       f" vertex {msg.vertex}); the plan's output is vertex {plan.output_vertex} on unit {plan.output_unit}")
+            return
+        out = msg.tensor
+        expected = _logits_shape(x, self.classes)
+        if out.dtype != x.dtype or (expected is not None and tuple(out.shape) != expected) or \
+                (expected is None and x.dim() and (not out.dim() or out.shape[0] != x.shape[0])):
+            want = f"shape {expected}" if expected is not None else f"{x.shape[0] if x.dim() else 1} rows"
+            self._fail(f"{self._name(index)} returned a {out.dtype} tensor of shape {tuple(out.shape)} for"
+                       f" request {msg.request}; expected {x.dtype} logits of {want}")
+        self._results[msg.request] = out
 
     def _wait_reply(self, kind: Kind, waiting: set[int], deadline: float, what: str, units: Iterable[int]) -> int:
         units = set(units)
@@ -290,7 +349,27 @@ class Cluster:
     def _fail(self, message: str) -> None:
         for rid in self._pending:
             for u in range(self.plan.units if self.plan else 0):
-                self.client.send(u, json_frames(Kind.CANCEL, request=rid))
+                self.client.send(u, json_frames(Kind.CANCEL, request=rid, session=self.session))
         self._pending.clear()
         self._failed = message
         raise ParawireError(message)
+
+
+def _classes(spec: Any) -> int | None:
+    """Logits per image, when ``spec`` is (or parses as) an architecture spec."""
+    classes = getattr(spec, "classes", None)
+    if classes is None and isinstance(spec, dict) and "generator" in spec:
+        try:
+            from parawire.spec import ArchitectureSpec
+
+            classes = ArchitectureSpec.parse(spec, source="deployment spec").classes
+        except Exception:
+            return None
+    return classes if isinstance(classes, int) else None
+
+
+def _logits_shape(x: torch.Tensor, classes: int | None) -> tuple[int, ...] | None:
+    """The result's shape for input ``x``: (batch, classes) or (classes,) for one image."""
+    if classes is None or x.dim() not in (3, 4):
+        return None
+    return (x.shape[0], classes) if x.dim() == 4 else (classes,)

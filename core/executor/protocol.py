@@ -7,14 +7,19 @@ small message (about 125 vs 72 µs one way over ipc). The header is a fixed 54-b
 Frames of one message (ZeroMQ multipart, or the same list on the in-process queues):
 
 * frame 0, the header: magic ``PW``, protocol version, message kind, flags, sender unit,
-  request id, vertex, dtype code, ndim, six shape dimensions, payload length;
+  request id, vertex, dtype code, ndim, six shape dimensions, payload length, and the
+  deployment's session token (16 random bytes the coordinator draws per deployment);
 * frame 1, the payload: the tensor's raw bytes (sent from the tensor's own memory, received
   with :func:`torch.frombuffer`, no copy), or UTF-8 JSON for control messages;
 * frame 2, only for ``DEPLOY`` with :data:`FLAG_WEIGHTS`: the unit's weights as safetensors.
 
 Nothing that crosses a socket is ever pickled. :func:`decode` checks every field against
-the frames it came with; any mismatch raises :class:`ProtocolError` and the receiver drops
-the message (with a log line) instead of crashing.
+the frames it came with, before anything is allocated: integer comparisons on the
+unpacked header for tensors (no JSON on the tensor path), and for control messages a
+size and nesting-depth check of the raw bytes before ``json.loads`` sees them, so a
+hostile message costs the receiver no more than its own size. Any mismatch raises
+:class:`ProtocolError` and the receiver drops the message (one counted log line) instead
+of crashing.
 """
 
 from __future__ import annotations
@@ -22,26 +27,45 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 import struct
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from parawire.errors import ParawireError
 
 MAGIC = b"PW"
-VERSION = 1
+VERSION = 2
 MAX_NDIM = 6
-HEADER = struct.Struct(f"<2sBBHHQiBB{MAX_NDIM}IQ")
-"""magic, version, kind, flags, unit, request, vertex, dtype, ndim, dims…, payload length."""
+SESSION_BYTES = 16
+HEADER = struct.Struct(f"<2sBBHHQiBB{MAX_NDIM}IQ{SESSION_BYTES}s")
+"""magic, version, kind, flags, unit, request, vertex, dtype, ndim, dims…, payload length, session."""
+
+NO_SESSION = bytes(SESSION_BYTES)
+"""The session of messages outside any deployment (ping, and a worker not yet deployed)."""
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
-"""Largest payload a receiver accepts unless configured otherwise (1 GiB)."""
+"""Largest whole message (all frames together) a receiver accepts unless configured otherwise (1 GiB)."""
+
+MAX_JSON_BYTES = 64 << 20
+"""Largest control payload: a deployment's spec and plan are kilobytes (a 5,000-vertex plan
+is about 1 MB), so 64 MiB leaves room and keeps ``json.loads`` of hostile bytes cheap."""
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of control JSON; deployments nest 5 levels (plan → unit_plans → preds)."""
+
+MAX_JSON_DIGITS = 20
+"""Longest integer literal in control JSON (2**64 has 20 digits); longer ones are refused
+before Python parses them (a 10**6-digit literal costs seconds of CPU)."""
 
 FLAG_WEIGHTS = 1
 """``DEPLOY`` carries a third frame with the unit's weights as safetensors bytes."""
+FLAGS = FLAG_WEIGHTS
+"""Every flag bit this version knows; a message with another bit set is refused."""
 
 COORDINATOR = 0xFFFF
 """The ``unit`` field of messages the coordinator sends."""
@@ -109,10 +133,17 @@ class Message:
     body: dict[str, Any] = field(default_factory=dict)
     weights: bytes | memoryview | None = None
     payload_bytes: int = 0
+    session: bytes = NO_SESSION
 
 
 def tensor_frames(
-    kind: Kind, tensor: torch.Tensor, *, request: int, vertex: int, unit: int = COORDINATOR
+    kind: Kind,
+    tensor: torch.Tensor,
+    *,
+    request: int,
+    vertex: int,
+    unit: int = COORDINATOR,
+    session: bytes = NO_SESSION,
 ) -> list[Any]:
     """Header and a zero-copy view of the tensor's bytes (the tensor must stay unchanged
     until the message is sent; activations are never written after they are computed)."""
@@ -134,7 +165,8 @@ def tensor_frames(
     else:
         payload = memoryview(b"")
     header = HEADER.pack(
-        MAGIC, VERSION, kind, 0, unit, request, vertex, code, ndim, *tensor.shape, *_PAD[ndim:], payload.nbytes
+        MAGIC, VERSION, kind, 0, unit, request, vertex, code, ndim, *tensor.shape, *_PAD[ndim:], payload.nbytes,
+        session,
     )
     return [header, payload]
 
@@ -150,12 +182,13 @@ def json_frames(
     vertex: int = 0,
     unit: int = COORDINATOR,
     weights: bytes | None = None,
+    session: bytes = NO_SESSION,
 ) -> list[Any]:
     """Header and UTF-8 JSON (plus the safetensors frame for a deployment with weights)."""
     payload = json.dumps(body or {}, separators=(",", ":")).encode()
     flags = FLAG_WEIGHTS if weights is not None else 0
     header = HEADER.pack(
-        MAGIC, VERSION, kind, flags, unit, request, vertex, 0, 0, *([0] * MAX_NDIM), len(payload)
+        MAGIC, VERSION, kind, flags, unit, request, vertex, 0, 0, *_PAD, len(payload), session
     )
     return [header, payload] if weights is None else [header, payload, weights]
 
@@ -166,7 +199,11 @@ def _buffer(frame: Any) -> memoryview:
 
 
 def decode(frames: Sequence[Any], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Message:
-    """Check and decode one multipart message; raise :class:`ProtocolError` on any fault."""
+    """Check and decode one multipart message; raise :class:`ProtocolError` on any fault.
+
+    ``max_bytes`` bounds the whole message (all frames). Every check happens before
+    anything is allocated for the message (tensors view the received frame).
+    """
     if len(frames) not in (2, 3):
         raise ProtocolError(f"expected 2 or 3 frames, got {len(frames)}")
     head = _buffer(frames[0])
@@ -174,7 +211,7 @@ def decode(frames: Sequence[Any], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) ->
         raise ProtocolError(f"header is {head.nbytes} bytes, expected {HEADER.size}")
     fields = HEADER.unpack(head)
     magic, version, code, flags, unit, request, vertex, dtype, ndim = fields[:9]
-    dims, length = fields[9 : 9 + MAX_NDIM], fields[-1]
+    dims, length, session = fields[9 : 9 + MAX_NDIM], fields[-2], fields[-1]
     if magic != MAGIC:
         raise ProtocolError(f"bad magic {magic!r}, expected {MAGIC!r}")
     if version != VERSION:
@@ -182,43 +219,69 @@ def decode(frames: Sequence[Any], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) ->
     kind = KINDS.get(code)
     if kind is None:
         raise ProtocolError(f"unknown message kind {code}")
+    if flags & ~FLAGS or (flags and kind is not Kind.DEPLOY):
+        raise ProtocolError(f"{kind.name} with flags {flags}; only DEPLOY may set FLAG_WEIGHTS ({FLAG_WEIGHTS})")
+    if len(frames) != 2 + flags:
+        raise ProtocolError(f"{kind.name} with flags {flags} needs {2 + flags} frames, got {len(frames)}")
     payload = _buffer(frames[1])
-    if length > max_bytes or payload.nbytes > max_bytes:
-        raise ProtocolError(f"payload of {max(length, payload.nbytes)} bytes exceeds the limit {max_bytes}")
+    total = payload.nbytes + (_buffer(frames[2]).nbytes if flags else 0)
+    if length > max_bytes or total > max_bytes:
+        raise ProtocolError(f"message of {max(length, total)} bytes exceeds the limit {max_bytes}")
     if payload.nbytes != length:
         raise ProtocolError(f"payload is {payload.nbytes} bytes, header says {length}")
-    wants_weights = bool(flags & FLAG_WEIGHTS)
-    if (len(frames) == 3) != (wants_weights and kind is Kind.DEPLOY):
-        raise ProtocolError(f"{kind.name} with {len(frames)} frames and flags {flags}")
-    message = Message(kind, request, vertex, unit, payload_bytes=length)
+    message = Message(kind, request, vertex, unit, payload_bytes=length, session=session)
     if kind in TENSOR_KINDS:
-        message.tensor = _tensor(payload, dtype, ndim, dims)
+        message.tensor = _tensor(payload, dtype, ndim, dims, max_bytes)
     else:
         message.body = _json(payload)
-        if wants_weights:
+        if flags:
             message.weights = _buffer(frames[2])
     return message
 
 
-def _tensor(payload: memoryview, code: int, ndim: int, dims: Sequence[int]) -> torch.Tensor:
+def _tensor(payload: memoryview, code: int, ndim: int, dims: Sequence[int], max_bytes: int) -> torch.Tensor:
     dtype = DTYPES.get(code)
     if dtype is None:
         raise ProtocolError(f"unknown dtype code {code}")
     if ndim > MAX_NDIM:
         raise ProtocolError(f"ndim {ndim} exceeds {MAX_NDIM}")
     shape = dims[:ndim]
+    if any(dims[ndim:]):
+        raise ProtocolError(f"dimensions past ndim {ndim} must be 0, got {dims}")
     count = math.prod(shape)
     if count * ITEMSIZES[code] != payload.nbytes:
         raise ProtocolError(f"shape {shape} of {dtype} needs {count * ITEMSIZES[code]} bytes, got {payload.nbytes}")
     if count == 0:
+        # An empty tensor's other dimensions still enter torch's size arithmetic (strides):
+        # (0, 2**32-1, 2**32-1) overflows it. Bound them as if the zeros were ones.
+        if math.prod(d or 1 for d in shape) > max_bytes:
+            raise ProtocolError(f"empty shape {shape} has dimensions beyond the message limit {max_bytes}")
         return torch.empty(shape, dtype=dtype)
     return torch.frombuffer(payload, dtype=dtype, count=count).view(shape)
 
 
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_LONG_NUMBER = re.compile(rb"[0-9]{%d,}" % (MAX_JSON_DIGITS + 1))
+_OPEN = np.frombuffer(b"[{", dtype=np.uint8)
+_CLOSE = np.frombuffer(b"]}", dtype=np.uint8)
+
+
 def _json(payload: memoryview) -> dict[str, Any]:
+    """Parse control JSON after checking size, integer literals and nesting depth on the
+    raw bytes (outside strings), so ``json.loads`` never recurses deep or builds huge ints."""
+    if payload.nbytes > MAX_JSON_BYTES:
+        raise ProtocolError(f"control payload of {payload.nbytes} bytes exceeds {MAX_JSON_BYTES}")
+    raw = payload.tobytes()
+    bare = _STRING.sub(b'""', raw)
+    if _LONG_NUMBER.search(bare):
+        raise ProtocolError(f"control JSON holds an integer of more than {MAX_JSON_DIGITS} digits")
+    codes = np.frombuffer(bare, dtype=np.uint8)
+    depth = np.cumsum(np.isin(codes, _OPEN).astype(np.int64) - np.isin(codes, _CLOSE))
+    if depth.size and int(depth.max()) > MAX_JSON_DEPTH:
+        raise ProtocolError(f"control JSON nests {int(depth.max())} levels deep; at most {MAX_JSON_DEPTH}")
     try:
-        body = json.loads(payload.tobytes())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"control payload is not JSON ({exc})") from None
     if not isinstance(body, dict):
         raise ProtocolError(f"control payload is a JSON {type(body).__name__}, expected an object")

@@ -14,6 +14,11 @@ position: so the output vertex's scaling of 19 inputs (about 85 % of its time on
 40-vertex DP network) runs while the unit would otherwise wait for the other unit's
 last activations, instead of all at the end. The same operations on the same tensors,
 so results are bit-identical to running the whole block at once.
+
+**Bounded memory.** The bytes of tensors held for requests in flight ("parked") are
+counted; a received tensor that would take the total past ``max_parked_bytes`` makes the
+runner forget the oldest requests first (each reported through ``error``, so its caller
+fails with a reason instead of waiting for a timeout), as does the 1025th request in flight.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
+from parawire.executor.drops import describe
 from parawire.executor.plan import UnitPlan
 
 log = logging.getLogger("parawire.worker")
@@ -34,6 +40,9 @@ Block1 = Callable[[torch.Tensor], torch.Tensor]
 
 WHOLE = -1
 """The ``input`` field of a task that runs a vertex's block (not one per-input step)."""
+
+DEFAULT_MAX_PARKED_BYTES = 1 << 30
+"""Bytes of tensors a unit holds for its requests in flight, all together (1 GiB)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,7 @@ class StagedBlock:
 
 
 class _Request:
-    __slots__ = ("left", "missing", "prepared", "ready", "seen", "uses", "values")
+    __slots__ = ("bytes", "left", "missing", "prepared", "ready", "seen", "uses", "values")
 
     def __init__(self, runner: UnitRunner) -> None:
         self.values: dict[int, torch.Tensor] = {}
@@ -56,6 +65,7 @@ class _Request:
         self.ready: list[tuple[int, int]] = []  # (local index, input position or WHOLE)
         self.left = len(runner.vertices)
         self.seen: set[int] = set()
+        self.bytes = 0  # of the tensors in ``values``
 
 
 class UnitRunner:
@@ -76,6 +86,7 @@ class UnitRunner:
         result: Callable[[int, torch.Tensor], None],
         error: Callable[[int, int, str], None],
         max_in_flight: int = 1024,
+        max_parked_bytes: int = DEFAULT_MAX_PARKED_BYTES,
     ) -> None:
         self.vertices = list(plan.vertices)
         self.preds = {v: list(plan.preds[v]) for v in self.vertices}
@@ -92,8 +103,10 @@ class UnitRunner:
         self.uses = {u: len(c) for u, c in self.consumers.items()}
         self.send, self.result, self.error = send, result, error
         self.max_in_flight = max_in_flight
+        self.max_parked_bytes = max_parked_bytes
         self.requests: OrderedDict[int, _Request] = OrderedDict()
         self.completed = 0
+        self.parked = 0  # bytes held in every request's ``values``
 
     def accept(self, request: int, vertex: int, tensor: torch.Tensor) -> None:
         """A tensor for ``vertex`` of ``request`` arrived: store it and run what is ready."""
@@ -101,21 +114,36 @@ class UnitRunner:
             log.warning("request %d: no local vertex consumes vertex %d; dropped", request, vertex)
             return
         req = self.requests.get(request)
-        if req is None:
-            req = self._open(request)
-        if vertex in req.seen:
+        if req is not None and vertex in req.seen:
             log.warning("request %d: vertex %d arrived twice; second copy dropped", request, vertex)
             return
+        while self.parked + tensor.nbytes > self.max_parked_bytes and self.requests:
+            oldest = next(iter(self.requests))
+            self._forget(oldest, vertex, f"forgotten: tensors held for requests in flight exceed the"
+                                         f" worker's limit of {self.max_parked_bytes} bytes (--max-parked-bytes)")
+            if oldest == request:
+                return
+        if request not in self.requests:
+            req = self._open(request)
         self._store(req, vertex, tensor)
         self._drain(request, req)
 
     def cancel(self, request: int) -> None:
-        self.requests.pop(request, None)
+        self._close(request)
+
+    def _close(self, request: int) -> None:
+        req = self.requests.pop(request, None)
+        if req is not None:
+            self.parked -= req.bytes
+
+    def _forget(self, request: int, vertex: int, why: str) -> None:
+        log.warning("request %d %s", request, why)
+        self._close(request)
+        self.error(request, vertex, why)
 
     def _open(self, request: int) -> _Request:
         if len(self.requests) >= self.max_in_flight:
-            old, _ = self.requests.popitem(last=False)
-            log.warning("more than %d requests in flight; forgot request %d", self.max_in_flight, old)
+            self._forget(next(iter(self.requests)), -1, f"forgotten: more than {self.max_in_flight} requests in flight")
         req = self.requests[request] = _Request(self)
         return req
 
@@ -125,6 +153,8 @@ class UnitRunner:
         if not consumers:
             return
         req.values[vertex] = tensor
+        req.bytes += tensor.nbytes
+        self.parked += tensor.nbytes
         for i, j in consumers:
             if j in self.steps[i]:
                 heapq.heappush(req.ready, (i, j))
@@ -138,11 +168,12 @@ class UnitRunner:
         if req.missing[i] == 0:
             heapq.heappush(req.ready, (i, WHOLE))
 
-    @staticmethod
-    def _used(req: _Request, p: int) -> None:
+    def _used(self, req: _Request, p: int) -> None:
         req.uses[p] -= 1
         if req.uses[p] == 0:
-            del req.values[p]
+            n = req.values.pop(p).nbytes
+            req.bytes -= n
+            self.parked -= n
 
     def _drain(self, request: int, req: _Request) -> None:
         while req.ready:
@@ -159,8 +190,9 @@ class UnitRunner:
                 inputs = [req.prepared.pop((i, k)) if k in steps else req.values[p] for k, p in enumerate(preds)]
                 out = self.blocks[i](inputs)
             except Exception as exc:  # a broken block must not take the worker down
-                log.exception("request %d: vertex %d failed", request, v)
-                self.requests.pop(request, None)
+                log.warning("request %d: vertex %d failed: %s", request, v, describe(exc))
+                log.debug("traceback of the failed vertex", exc_info=True)
+                self._close(request)
                 self.error(request, v, f"{type(exc).__name__}: {exc}")
                 return
             for k, p in enumerate(preds):
@@ -173,5 +205,5 @@ class UnitRunner:
             self._store(req, v, out)
             req.left -= 1
         if req.left == 0:
-            self.requests.pop(request, None)
+            self._close(request)
             self.completed += 1

@@ -40,6 +40,9 @@ class Incoming:
 
 
 class Inbox(Protocol):
+    """``recv`` may raise :class:`~parawire.executor.protocol.ProtocolError` for a message
+    it received and discarded (over the whole-message size limit given to ``bind``)."""
+
     address: str
 
     def recv(self, timeout_s: float | None) -> tuple[Any, Frames] | None: ...

@@ -12,6 +12,9 @@ Choices, with the measurements behind them (2-core machine, see docs/executor.md
 * Blocking poll, no busy-polling and no CPU pinning: both made latency worse on 2 cores.
 * Sends to peers never block (``NOBLOCK``): a dead peer must not freeze a worker; a
   dropped activation shows up at the coordinator as a timeout naming the unit.
+* A worker's inbox bounds the *whole* multipart message (libzmq's ``MAXMSGSIZE`` is per
+  frame): frames past the limit, or past the protocol's three, are received and thrown
+  away at once, so a message of many frames each under the limit costs no memory.
 * The coordinator watches each DEALER with a socket monitor, so a worker that dies mid-
   request is reported at once (``disconnected``) instead of after the full timeout, and a
   refused CURVE handshake is reported as such.
@@ -24,11 +27,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import zmq
+from parawire.executor.protocol import ProtocolError
 from parawire.executor.security import Curve
 from parawire.executor.transport import Frames, Incoming
 from zmq.utils.monitor import recv_monitor_message
 
 log = logging.getLogger("parawire.transport")
+
+MAX_FRAMES = 3
+"""Frames of the longest protocol message (header, JSON, weights), after the identity."""
 
 MONITORED = {
     zmq.EVENT_DISCONNECTED: "disconnected",
@@ -56,6 +63,7 @@ class ZmqInbox:
     def __init__(self, address: str, curve: Curve | None, max_bytes: int | None) -> None:
         self.ctx = zmq.Context()
         self.auth = None
+        self.max_bytes = max_bytes
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.linger = 0
         if max_bytes is not None:
@@ -79,8 +87,24 @@ class ZmqInbox:
         ms = None if timeout_s is None else int(timeout_s * 1000)
         if not self.poller.poll(ms):
             return None
-        frames = self.sock.recv_multipart(copy=False)
-        return frames[0].bytes, frames[1:]
+        return self._recv_bounded()
+
+    def _recv_bounded(self) -> tuple[Any, Frames]:
+        """One whole message, or :class:`ProtocolError` once it has been drained past a limit."""
+        frame = self.sock.recv(copy=False)
+        token, frames, size, dropped = frame.bytes, [], 0, 0
+        limit = self.max_bytes if self.max_bytes is not None else float("inf")
+        while frame.more:
+            frame = self.sock.recv(copy=False)
+            size += len(frame)
+            if dropped or len(frames) == MAX_FRAMES or size > limit:
+                dropped += 1
+                frames = []
+            else:
+                frames.append(frame)
+        if dropped:
+            raise ProtocolError(f"message of more than {MAX_FRAMES} frames or over {limit} bytes in all; discarded")
+        return token, frames
 
     def reply(self, token: Any, frames: Frames) -> None:
         if token is not None:

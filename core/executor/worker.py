@@ -1,9 +1,20 @@
 """A worker: serves one unit of a deployment over any transport.
 
 The loop receives a message, checks it (:func:`~parawire.executor.protocol.decode`) and
-dispatches on its kind. A message that fails the check is dropped with one log line and
-the loop goes on: a garbled, truncated, wrong-version or oversized frame never stops a
-worker. Everything a deployment needs arrives as JSON (the spec, the plan, the unit and
+dispatches on its kind. Every exception that untrusted bytes cause, in decoding *and* in
+dispatch, becomes a counted, rate-limited one-line drop (:mod:`~parawire.executor.drops`):
+a garbled, truncated, wrong-version, oversized or out-of-place message never stops a
+worker and never prints a traceback.
+
+Isolation. Each deployment carries a session token (16 random bytes drawn by the
+coordinator); the worker accepts an ``INPUT`` only from the connection that deployed it,
+a ``TENSOR`` for vertex v only from the unit the plan says produces v, and both only
+with the session's token; control messages (stats, cancel, shutdown) of a deployed
+worker only from its coordinator. A ``DEPLOY`` from another coordinator takes over once
+it has been checked completely (:mod:`~parawire.executor.deployment`, the resource
+estimate and the build); the previous coordinator gets an ``ERROR`` naming the takeover
+at once and again on each later request, so it fails with a clear error, never with
+another caller's answer. Everything a deployment needs arrives as JSON (the spec, the plan, the unit and
 its peers' addresses); the worker rebuilds its sub-network from the spec's seed (weights
 of vertex v depend only on the seed and v, so they equal the full network's), or loads
 the weights sent with the deployment as safetensors.
@@ -19,14 +30,19 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from parawire.errors import ParawireError
-from parawire.executor.plan import Plan, UnitPlan
+from parawire.executor.deployment import Deployment, DeploymentError, check_deployment
+from parawire.executor.drops import Drops, describe
+from parawire.executor.plan import SOURCE, UnitPlan
 from parawire.executor.protocol import (
+    COORDINATOR,
     DEFAULT_MAX_MESSAGE_BYTES,
+    NO_SESSION,
     Kind,
     Message,
     ProtocolError,
@@ -34,27 +50,60 @@ from parawire.executor.protocol import (
     json_frames,
     tensor_frames,
 )
-from parawire.executor.runner import Block, StagedBlock, UnitRunner
+from parawire.executor.runner import DEFAULT_MAX_PARKED_BYTES, Block, StagedBlock, UnitRunner
 from parawire.executor.security import Curve
 from parawire.executor.transport import Link, Transport
 
 log = logging.getLogger("parawire.worker")
 
 Builder = Callable[[dict, UnitPlan, Any], Mapping[int, Block]]
-"""``builder(spec, unit_plan, weights_or_None) -> {vertex: block}``."""
+"""``builder(spec, unit_plan, weights_or_None) -> {vertex: block}``. A builder may have an
+``estimate(spec, unit_plan, weights_or_None) -> bytes`` attribute (parameter plus activation
+memory); the worker then refuses a deployment over its limit before building anything."""
 
 TICK_S = 0.25
 """How often an idle worker checks whether it should stop."""
 
+DEFAULT_MAX_DEPLOY_BYTES = 4 << 30
+"""Largest estimated memory (parameters + one request's activations) a deployment may need (4 GiB)."""
+
+SUPERSEDED_KEPT = 16
+"""Previous coordinators remembered, to tell each why its requests are refused."""
+
+
+@functools.lru_cache(maxsize=2)
+def _architecture(spec_json: str):
+    """The architecture of a spec (estimate and build of one deployment share it)."""
+    import json
+
+    from parawire.architecture import build_architecture
+    from parawire.spec import ArchitectureSpec
+
+    return build_architecture(ArchitectureSpec.parse(json.loads(spec_json), source="deployment spec"))
+
+
+def _arch_of(spec: dict):
+    import json
+
+    return _architecture(json.dumps(spec, sort_keys=True))
+
+
+def network_bytes(spec: dict, unit: UnitPlan, weights: Any = None) -> int:
+    """Estimated memory of the unit: float32 parameters of its vertices, plus one request's
+    activations (every local output and every received input kept at once: an upper bound)."""
+    arch = _arch_of(spec)
+    params = sum(int(arch.costs.params[v]) for v in unit.vertices) * 4
+    outs = arch.costs.out_bytes
+    image = 4 * arch.spec.input_shape[0] * arch.spec.input_shape[1] * arch.spec.input_shape[2]
+    received = sum(image if p == SOURCE else int(outs[p]) for p in {p for v in unit.vertices for p in unit.preds[v]})
+    return params + sum(int(outs[v]) for v in unit.vertices) + received
+
 
 def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None) -> dict[int, Block]:
     """The unit's blocks from parawire's network builder, in eval mode."""
-    from parawire.architecture import build_architecture
-    from parawire.executor.plan import SOURCE
     from parawire.nn import build_network
-    from parawire.spec import ArchitectureSpec
 
-    arch = build_architecture(ArchitectureSpec.parse(spec, source="deployment spec"))
+    arch = _arch_of(spec)
     for v in unit.vertices:
         if (list(arch.dag.preds.get(v, ())) or [SOURCE]) != unit.preds[v]:
             raise ParawireError(f"plan does not match the spec's DAG at vertex {v}; rebuild the plan")
@@ -65,6 +114,9 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None) -> dict[int,
         net.load_state_dict(load(bytes(weights)))
     net.eval()
     return {v: staged(net.blocks[str(v)]) for v in unit.vertices}
+
+
+network_blocks.estimate = network_bytes
 
 
 def staged(block: torch.nn.Module) -> Block | StagedBlock:
@@ -83,7 +135,12 @@ def staged(block: torch.nn.Module) -> Block | StagedBlock:
 
 
 class Worker:
-    """Serves one unit at ``address`` until told to stop (``SHUTDOWN`` or :meth:`stop`)."""
+    """Serves one unit at ``address`` until told to stop (``SHUTDOWN`` or :meth:`stop`).
+
+    Limits (all configurable, see ``parawire worker --help``): ``max_bytes`` for a whole
+    message, ``max_parked_bytes`` for the tensors held for requests in flight, and
+    ``max_deploy_bytes`` for a deployment's estimated memory.
+    """
 
     def __init__(
         self,
@@ -94,6 +151,8 @@ class Worker:
         builder: Builder = network_blocks,
         threads: int | None = 1,
         max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_parked_bytes: int = DEFAULT_MAX_PARKED_BYTES,
+        max_deploy_bytes: int = DEFAULT_MAX_DEPLOY_BYTES,
         exit_with_parent: bool = False,
     ) -> None:
         self.transport = transport
@@ -101,18 +160,26 @@ class Worker:
         self.builder = builder
         self.threads = threads
         self.max_bytes = max_bytes
+        self.max_parked_bytes = max_parked_bytes
+        self.max_deploy_bytes = max_deploy_bytes
         self.inbox = transport.bind(address, curve, max_bytes)
         self.address = self.inbox.address
         self.parent = os.getppid() if exit_with_parent else None
         self._stop = threading.Event()
-        self.dropped = 0  # malformed or unexpected messages, over the worker's lifetime
-        self._reset()
+        self.drops = Drops(log, f"worker {self.address}")
+        self.superseded: OrderedDict[Any, tuple[bytes, str]] = OrderedDict()
+        self._install(None, None, NO_SESSION, None, {})
 
-    def _reset(self) -> None:
-        self.unit: int | None = None
-        self.runner: UnitRunner | None = None
-        self.coordinator: Any = None
-        self.links: dict[int, Link] = {}
+    @property
+    def dropped(self) -> int:
+        """Messages refused over the worker's lifetime (malformed, unexpected or not allowed)."""
+        return self.drops.count
+
+    def _install(self, unit: int | None, runner: UnitRunner | None, session: bytes, coordinator: Any,
+                 links: dict[int, Link], senders: dict[int, int] | None = None) -> None:
+        """Switch to a deployment (or to none) in one step."""
+        self.unit, self.runner, self.session, self.coordinator = unit, runner, session, coordinator
+        self.links, self.senders = links, senders or {}
         self.counters = {"sent_bytes": 0, "sent_messages": 0}
 
     # -- the loop ----------------------------------------------------------------------
@@ -122,7 +189,11 @@ class Worker:
         try:
             with torch.inference_mode():
                 while not self._stop.is_set():
-                    item = self.inbox.recv(TICK_S)
+                    try:
+                        item = self.inbox.recv(TICK_S)
+                    except ProtocolError as exc:  # the transport discarded an oversized message
+                        self.drops(str(exc))
+                        continue
                     if item is None:
                         if self.parent is not None and os.getppid() != self.parent:
                             log.warning("parent process is gone; worker stops")
@@ -130,7 +201,7 @@ class Worker:
                         continue
                     self.handle(*item)
         finally:
-            self._close_links()
+            self._close_links(self.links)
             self.inbox.close()
             getattr(self.transport, "close", lambda: None)()
 
@@ -144,81 +215,142 @@ class Worker:
         self._stop.set()
 
     def handle(self, token: Any, frames: list) -> None:
+        """Decode and dispatch one message; whatever goes wrong is one counted drop."""
         try:
             msg = decode(frames, self.max_bytes)
+            handler = self._handlers.get(msg.kind)
+            if handler is None:
+                raise ProtocolError(f"a worker does not take {msg.kind.name} messages")
+            handler(self, token, msg)
         except ProtocolError as exc:
-            self.dropped += 1
-            log.warning("worker %s dropped a malformed message: %s", self.address, exc)
+            self.drops(str(exc))
+        except Exception as exc:  # untrusted bytes must never stop the loop
+            self.drops(describe(exc))
+
+    # -- deployment --------------------------------------------------------------------
+    def _deploy(self, token: Any, msg: Message) -> None:
+        if msg.session == NO_SESSION:
+            raise ProtocolError("DEPLOY without a session token")
+        started = time.perf_counter()
+        links: dict[int, Link] = {}
+        try:
+            deployment = check_deployment(msg.body)
+            blocks = self.build_blocks(deployment, msg.weights)
+            links = self._links(deployment)
+            runner = UnitRunner(
+                deployment.unit_plan, blocks, deployment.plan.output_vertex,
+                send=self._send_peer, result=self._send_result, error=self._send_error,
+                max_parked_bytes=self.max_parked_bytes,
+            )
+        except Exception as exc:  # refused: the current deployment (if any) keeps serving
+            self._close_links(links)
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("worker %s refused a deployment: %s", self.address, text)
+            self.inbox.reply(token, json_frames(Kind.ERROR, {"message": f"deployment failed: {text}"},
+                                                session=msg.session))
             return
-        handler = self._handlers.get(msg.kind)
-        if handler is None:
-            self.dropped += 1
-            log.warning("worker %s dropped an unexpected %s message", self.address, msg.kind.name)
+        previous, previous_session = self.coordinator, self.session
+        self._close_links(self.links)
+        self._install(deployment.unit, runner, msg.session, token, links, deployment.senders)
+        if previous is not None and previous != token:
+            self._supersede(previous, previous_session)
+        build_s = time.perf_counter() - started
+        body = {"unit": deployment.unit, "vertices": len(deployment.unit_plan.vertices), "build_s": build_s}
+        self.inbox.reply(token, json_frames(Kind.READY, body, unit=deployment.unit, session=msg.session))
+
+    def build_blocks(self, deployment: Deployment, weights: Any) -> Mapping[int, Block]:
+        """The unit's blocks from a checked deployment: the builder's estimate against
+        ``max_deploy_bytes`` first (nothing allocated when refused), then the build."""
+        estimate = getattr(self.builder, "estimate", None)
+        if estimate is not None:
+            need = estimate(deployment.spec, deployment.unit_plan, weights)
+            if need > self.max_deploy_bytes:
+                raise DeploymentError(
+                    f"unit {deployment.unit} needs about {need / 2**20:.0f} MiB (parameters + activations),"
+                    f" over this worker's limit of {self.max_deploy_bytes / 2**20:.0f} MiB;"
+                    " use more units, a smaller network, or raise --max-deploy-bytes"
+                )
+        return self.builder(deployment.spec, deployment.unit_plan, weights)
+
+    def _links(self, deployment: Deployment) -> dict[int, Link]:
+        links: dict[int, Link] = {}
+        try:
+            for u in sorted({u for targets in deployment.unit_plan.sends.values() for u in targets}):
+                peer = deployment.peers[u]
+                key = peer.server_key.encode() if peer.server_key else None
+                links[u] = self.transport.link(peer.address, self.curve, key)
+        except Exception:
+            self._close_links(links)
+            raise
+        return links
+
+    def _supersede(self, coordinator: Any, session: bytes) -> None:
+        """Tell the coordinator that lost this worker why, now and on its later requests."""
+        message = "this worker was taken over by another coordinator's deployment; deploy again to use it"
+        self.superseded[coordinator] = (session, message)
+        while len(self.superseded) > SUPERSEDED_KEPT:
+            self.superseded.popitem(last=False)
+        self.inbox.reply(coordinator, json_frames(Kind.ERROR, {"message": message}, session=session))
+
+    def _refuse(self, token: Any, msg: Message, why: str) -> None:
+        """A message outside the current session: the superseded owner hears why, others are dropped."""
+        old = self.superseded.get(token)
+        if old is not None and old[0] == msg.session:
+            self.inbox.reply(token, json_frames(Kind.ERROR, {"message": old[1]}, request=msg.request,
+                                                session=msg.session))
             return
-        handler(self, token, msg)
+        raise ProtocolError(f"{msg.kind.name} for request {msg.request} refused: {why}")
 
     # -- handlers ----------------------------------------------------------------------
-    def _deploy(self, token: Any, msg: Message) -> None:
-        self._close_links()
-        self._reset()
-        try:
-            started = time.perf_counter()
-            body = msg.body
-            plan = Plan.model_validate(body["plan"])
-            unit = int(body["unit"])
-            unit_plan = plan.unit_plans[unit]
-            blocks = self.builder(body["spec"], unit_plan, msg.weights)
-            peers = {int(u): p for u, p in body.get("peers", {}).items()}
-            for u in sorted({u for targets in unit_plan.sends.values() for u in targets}):
-                key = peers[u].get("server_key")
-                self.links[u] = self.transport.link(
-                    peers[u]["address"], self.curve, key.encode() if key else None
-                )
-            self.unit = unit
-            self.runner = UnitRunner(
-                unit_plan,
-                blocks,
-                plan.output_vertex,
-                send=self._send_peer,
-                result=self._send_result,
-                error=self._send_error,
-            )
-            self.coordinator = token
-        except Exception as exc:  # bad deployment: report it, keep serving
-            log.exception("deployment failed")
-            self._close_links()
-            self._reset()
-            self.inbox.reply(token, json_frames(Kind.ERROR, {"message": f"deployment failed: {exc}"}))
-            return
-        build_s = time.perf_counter() - started
-        self.inbox.reply(
-            token, json_frames(Kind.READY, {"unit": unit, "vertices": len(unit_plan.vertices), "build_s": build_s}, unit=unit)
-        )
-
     def _tensor(self, token: Any, msg: Message) -> None:
         if self.runner is None:
-            self.dropped += 1
-            log.warning("worker %s is not deployed; %s for request %d dropped", self.address, msg.kind.name, msg.request)
-            return
+            raise ProtocolError(f"not deployed; {msg.kind.name} for request {msg.request} dropped")
+        if msg.session != self.session:
+            return self._refuse(token, msg, "not this deployment's session")
+        sender = self.senders.get(msg.vertex)
+        if sender != msg.unit or (msg.kind is Kind.INPUT) != (sender == COORDINATOR):
+            raise ProtocolError(
+                f"{msg.kind.name} for vertex {msg.vertex} from unit {msg.unit}; the plan expects"
+                f" {'nothing' if sender is None else 'unit ' + str(sender)}"
+            )
+        if sender == COORDINATOR and token != self.coordinator:
+            raise ProtocolError(f"INPUT for request {msg.request} from a connection that did not deploy")
         self.runner.accept(msg.request, msg.vertex, msg.tensor)
 
+    def _owner_only(self, token: Any, msg: Message) -> bool:
+        """Control of a deployed worker is its coordinator's; an idle worker obeys anyone."""
+        if self.runner is None:
+            return True
+        if token == self.coordinator and msg.session == self.session:
+            return True
+        self._refuse(token, msg, "control of a deployed worker belongs to its coordinator")
+        return False
+
     def _ping(self, token: Any, msg: Message) -> None:
-        self.inbox.reply(token, json_frames(Kind.PONG, {"unit": self.unit, "deployed": self.runner is not None}, request=msg.request))
+        body = {"unit": self.unit, "deployed": self.runner is not None}
+        self.inbox.reply(token, json_frames(Kind.PONG, body, request=msg.request, session=msg.session))
 
     def _stats(self, token: Any, msg: Message) -> None:
+        if not self._owner_only(token, msg):
+            return
         import psutil
 
         body = dict(self.counters, unit=self.unit, dropped=self.dropped, rss=psutil.Process().memory_info().rss)
         if self.runner is not None:
-            body.update(completed=self.runner.completed, in_flight=len(self.runner.requests))
-        self.inbox.reply(token, json_frames(Kind.STATS, body, request=msg.request))
+            body.update(completed=self.runner.completed, in_flight=len(self.runner.requests),
+                        parked_bytes=self.runner.parked)
+        self.inbox.reply(token, json_frames(Kind.STATS, body, request=msg.request, unit=self._unit_field(),
+                                            session=msg.session))
 
     def _cancel(self, token: Any, msg: Message) -> None:
-        if self.runner is not None:
+        if self._owner_only(token, msg) and self.runner is not None:
             self.runner.cancel(msg.request)
 
     def _shutdown(self, token: Any, msg: Message) -> None:
-        self.inbox.reply(token, json_frames(Kind.PONG, {"unit": self.unit, "stopping": True}, request=msg.request))
+        if not self._owner_only(token, msg):
+            return
+        body = {"unit": self.unit, "stopping": True}
+        self.inbox.reply(token, json_frames(Kind.PONG, body, request=msg.request, session=msg.session))
         self._stop.set()
 
     _handlers = {
@@ -232,22 +364,26 @@ class Worker:
     }
 
     # -- runner callbacks --------------------------------------------------------------
+    def _unit_field(self) -> int:
+        return COORDINATOR if self.unit is None else self.unit
+
     def _send_peer(self, unit: int, request: int, vertex: int, tensor: torch.Tensor) -> None:
-        frames = tensor_frames(Kind.TENSOR, tensor, request=request, vertex=vertex, unit=self.unit)
+        frames = tensor_frames(Kind.TENSOR, tensor, request=request, vertex=vertex, unit=self.unit, session=self.session)
         if self.links[unit].send(frames):
             self.counters["sent_bytes"] += frames[1].nbytes
             self.counters["sent_messages"] += 1
 
     def _send_result(self, request: int, tensor: torch.Tensor) -> None:
-        self.inbox.reply(
-            self.coordinator, tensor_frames(Kind.RESULT, tensor, request=request, vertex=self.runner.output_vertex, unit=self.unit)
-        )
+        frames = tensor_frames(Kind.RESULT, tensor, request=request, vertex=self.runner.output_vertex,
+                               unit=self.unit, session=self.session)
+        self.inbox.reply(self.coordinator, frames)
 
     def _send_error(self, request: int, vertex: int, message: str) -> None:
         body = {"unit": self.unit, "vertex": vertex, "message": message}
-        self.inbox.reply(self.coordinator, json_frames(Kind.ERROR, body, request=request, vertex=vertex, unit=self.unit))
+        self.inbox.reply(self.coordinator, json_frames(Kind.ERROR, body, request=request, vertex=vertex,
+                                                       unit=self.unit, session=self.session))
 
-    def _close_links(self) -> None:
-        for link in self.links.values():
+    @staticmethod
+    def _close_links(links: dict[int, Link]) -> None:
+        for link in links.values():
             link.close()
-        self.links = {}
