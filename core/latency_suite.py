@@ -258,20 +258,39 @@ def deploy_local(
     the single-process network before returning. Everything is validated before any
     worker starts, and whatever fails after that stops the workers started so far.
     """
-    from parawire.architecture import build_architecture
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import ENDPOINT_KINDS, LocalWorkers
-    from parawire.executor.plan import partition_architecture
     from parawire.manager import get_plugins
 
-    spec = as_spec(spec)
-    engine_name = check_engine(engine)
     threads = _threads(threads)
-    if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-        raise ParawireError(f"units: got {units!r}; use a whole number ≥ 1")
     if endpoint_kind not in ENDPOINT_KINDS:
         raise ParawireError(f"endpoint_kind: got {endpoint_kind!r}; use one of {', '.join(ENDPOINT_KINDS)}")
     get_plugins().transports.get(transport)  # an unknown name fails here, listing the known ones
+
+    def start(stack: ExitStack):
+        if transport == "inproc":
+            # in-process workers share this process's thread count: one per worker thread
+            from parawire.threads import torch_threads
+
+            stack.enter_context(torch_threads(threads))
+        workers = stack.enter_context(LocalWorkers(units, transport, endpoint_kind, threads=threads))
+        return workers, Cluster.connect(workers.endpoints, transport, timeout=timeout)
+
+    return _deploy(spec, units, engine, partitioner, eps, profile, check, start,
+                   transport=transport, endpoint_kind=endpoint_kind, threads=threads)
+
+
+def _deploy(spec, units, engine, partitioner, eps, profile, check, start, **labels) -> LocalCluster:
+    """The steps every deployment shares: validate, partition, plan and predict, then
+    ``start(stack)`` → (workers, coordinator) with everything entered in ``stack``,
+    deploy, check. Whatever fails after ``start`` closes what it started."""
+    from parawire.architecture import build_architecture
+    from parawire.executor.plan import partition_architecture
+
+    spec = as_spec(spec)
+    engine_name = check_engine(engine)
+    if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+        raise ParawireError(f"units: got {units!r}; use a whole number ≥ 1")
     arch = build_architecture(spec)
     with warnings.catch_warnings():
         # a partitioner that cannot meet eps on a tiny DAG warns; the plan is still valid
@@ -279,20 +298,13 @@ def deploy_local(
         partition = partition_architecture(arch, units, partitioner, eps)
     plan, predicted = _predicted_ms(arch, partition, profile, units)
     with ExitStack() as stack:
-        reference = stack.enter_context(SingleProcess(spec, 1, engine, profile=None, arch=arch))
-        if transport == "inproc":
-            # in-process workers share this process's thread count: one per worker thread
-            from parawire.threads import torch_threads
-
-            stack.enter_context(torch_threads(threads))
-        workers = stack.enter_context(LocalWorkers(units, transport, endpoint_kind, threads=threads))
-        cluster = stack.enter_context(Cluster.connect(workers.endpoints, transport, timeout=timeout))
+        # the expected outputs come from parawire's own network, whatever the engine
+        reference = stack.enter_context(SingleProcess(spec, 1, None, profile=None, arch=arch))
+        workers, cluster = start(stack)
+        stack.enter_context(cluster)
         cluster.deploy(spec, plan)
-        target = LocalCluster(
-            spec, arch, plan, predicted, reference, workers, cluster, stack,
-            transport=transport, endpoint_kind=endpoint_kind, engine=engine_name,
-            partitioner=partitioner, threads=threads,
-        )
+        target = LocalCluster(spec, arch, plan, predicted, reference, workers, cluster, stack,
+                              engine=engine_name, partitioner=partitioner, **labels)
         if check:
             target.check(target.example_input())
         target._stack = stack.pop_all()  # from here on, target.close() stops everything
