@@ -26,6 +26,7 @@ from parawire.architecture import build_architecture
 from parawire.hypergraph import Hypergraph, hypergraph_of
 from parawire.manager import get_plugins
 from parawire.metrics import ImbalanceWarning, balance_limit, km1, part_weights
+from parawire.records import PartitionContext
 from parawire.spec import ArchitectureSpec
 
 GENERATORS = ("er", "ba", "ws", "dp")
@@ -58,7 +59,7 @@ def run_one(name: str, hg: Hypergraph, k: int, eps: float, params=None) -> tuple
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ImbalanceWarning)
-        parts = record.partition(hypergraph=hg, k=k, eps=eps, seed=0, params=params)
+        parts = record.invoke(PartitionContext(hg, k, eps, 0), params)
     return np.asarray(parts), time.perf_counter() - start
 
 

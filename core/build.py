@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from parawire.dag import Dag, to_dag
 from parawire.manager import get_plugins
+from parawire.records import GeneratorContext
 from parawire.rng import rng
 from parawire.spec import ArchitectureSpec, resolve_params
 
@@ -17,5 +18,5 @@ def generator_params(spec: ArchitectureSpec):
 def build_dag(spec: ArchitectureSpec) -> Dag:
     """The DAG the spec describes; the same spec always gives the same DAG."""
     record, params = generator_params(spec)
-    graph = record.generate(nodes=spec.nodes, params=params, rng=rng(spec.seed, "graph"))
+    graph = record.invoke(GeneratorContext(nodes=spec.nodes, rng=rng(spec.seed, "graph"), spec=spec), params)
     return to_dag(graph)

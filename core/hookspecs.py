@@ -1,8 +1,9 @@
 """The hook specifications: one ``parawire_*`` hook per plugin kind.
 
-Every hook returns an iterable of records (see ``parawire.records``); the manager
-flattens them into one registry per kind. The common prefix lets pluggy's
-``check_pending()`` catch a misspelt implementation at start-up.
+Every hook returns an iterable of records (see :mod:`parawire.records`, whose ``KINDS``
+table names each kind's record type and hook); the manager flattens them into one
+registry per kind. The common prefix lets the manager catch a misspelt implementation
+at start-up and name the distribution it came from.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 
 import pluggy
 from parawire.records import (
+    KINDS,
     GeneratorPlugin,
     PartitionerPlugin,
     ScorePlugin,
@@ -40,7 +42,7 @@ def parawire_partitioners() -> Iterable[PartitionerPlugin]:
 
 @hookspec
 def parawire_scores() -> Iterable[ScorePlugin]:
-    """Score functions over a partition's metrics (``cs``)."""
+    """Score functions over a partition (``cs``)."""
 
 
 @hookspec
@@ -48,10 +50,5 @@ def parawire_transports() -> Iterable[TransportPlugin]:
     """Message transports for the distributed executor (``zmq``, ``inproc``)."""
 
 
-HOOKS = {
-    "generators": "parawire_generators",
-    "staging": "parawire_staging_policies",
-    "partitioners": "parawire_partitioners",
-    "scores": "parawire_scores",
-    "transports": "parawire_transports",
-}
+HOOKS = {kind: record.hook for kind, record in KINDS.items()}
+"""Registry name → hook name, derived from :data:`parawire.records.KINDS`."""

@@ -4,20 +4,28 @@ Built-ins live in ``parawire.plugins`` and are listed in parawire's own
 ``pyproject.toml`` under ``[project.entry-points.parawire]``, the same door a third-party
 distribution uses, so every run exercises the third-party path.
 
+Failures are isolated per entry point: one that fails to import, implements a hook
+that does not exist (a misspelt name), or whose hooks raise or return something other
+than records of their kind is set aside as a :class:`LoadFailure` naming its
+distribution, with a :class:`PluginLoadWarning`; everything else keeps working, and
+``parawire plugins`` lists it as failed. It contributes no record at all, so a half-
+loaded plugin never runs.
+
 Environment switches (read when a manager is created):
 
 * ``PARAWIRE_DISABLE_PLUGIN_AUTOLOAD=1``: load only parawire's own entry points.
-* ``PARAWIRE_STRICT_PLUGINS=1``: a plugin that fails to import raises at once
+* ``PARAWIRE_STRICT_PLUGINS=1``: a plugin that fails to load raises at once
   (for the CI of plugin authors) instead of being reported and skipped.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from typing import Any
@@ -25,22 +33,16 @@ from typing import Any
 import pluggy
 from parawire import hookspecs
 from parawire.errors import PluginError
-from parawire.records import (
-    KINDS,
-    GeneratorPlugin,
-    PartitionerPlugin,
-    ScorePlugin,
-    StagingPlugin,
-    TransportPlugin,
-)
-from parawire.registry import LoadFailure, Registry
+from parawire.records import KINDS, PluginRecord
+from parawire.registry import QUALIFIER, LoadFailure, Registry
+from pydantic import BaseModel
 
 ENTRY_POINT_GROUP = "parawire"
 OWN_DISTRIBUTION = "parawire"
 
 
 class PluginLoadWarning(UserWarning):
-    """A plugin distribution failed to import; the rest of parawire still works."""
+    """A plugin failed to load; the rest of parawire still works."""
 
 
 def _flag(name: str) -> bool:
@@ -52,11 +54,52 @@ def _distribution(ep: metadata.EntryPoint) -> str:
     return dist.name if dist is not None else "unknown"
 
 
+def _fail(failures: list[LoadFailure], ep_name: str, dist: str, exc: BaseException) -> None:
+    """Record a failure, or raise it at once in strict mode."""
+    failure = LoadFailure(ep_name, dist, exc)
+    if _flag("PARAWIRE_STRICT_PLUGINS"):
+        raise PluginError(
+            f"plugin {ep_name!r} from distribution {dist!r} failed to load: {failure.describe()}"
+        ) from exc
+    warnings.warn(
+        f"parawire plugin {ep_name!r} from distribution {dist!r} failed to load"
+        f" ({failure.describe()}); it is skipped",
+        PluginLoadWarning,
+        stacklevel=3,
+    )
+    failures.append(failure)
+
+
+def unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """The hooks ``plugin`` implements that no spec declares (misspelt names)."""
+    return sorted(
+        caller.name
+        for caller in pm.get_hookcallers(plugin) or ()
+        if not caller.has_spec()
+        and any(i.plugin is plugin and not i.optionalhook for i in caller.get_hookimpls())
+    )
+
+
+def register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Register ``plugin`` under ``name`` (``distribution:entry point``), refusing hooks
+    that do not exist with a message that names the closest real one."""
+    pm.register(plugin, name=name)
+    bad = unknown_hooks(pm, plugin)
+    if bad:
+        pm.unregister(plugin)
+        known = list(hookspecs.HOOKS.values())
+        hints = [
+            f"{b!r}" + (f" (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(b, known, n=1)) else "")
+            for b in bad
+        ]
+        raise PluginError(f"unknown hook {', '.join(hints)}; parawire's hooks: {', '.join(known)}")
+
+
 def new_manager(*, autoload: bool | None = None) -> tuple[pluggy.PluginManager, list[LoadFailure]]:
     """A fresh manager with the hook specs and the entry points loaded one at a time.
 
-    Returns the manager and the entry points that failed to import (empty in strict
-    mode, which re-raises instead).
+    Returns the manager and the entry points that failed to load (in strict mode the
+    first failure raises instead).
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -67,72 +110,98 @@ def new_manager(*, autoload: bool | None = None) -> tuple[pluggy.PluginManager, 
         dist = _distribution(ep)
         if not autoload and dist != OWN_DISTRIBUTION:
             continue
-        name = f"{dist}:{ep.name}"
+        name = f"{dist}{QUALIFIER}{ep.name}"
         if pm.has_plugin(name):  # the same distribution seen twice on sys.path
             continue
         try:
             plugin = ep.load()
+            if pm.is_registered(plugin):  # two entry points naming one module
+                continue
+            register(pm, plugin, name)
         except Exception as exc:
-            if _flag("PARAWIRE_STRICT_PLUGINS"):
-                raise PluginError(
-                    f"plugin {ep.name!r} from distribution {dist!r} failed to import: {exc}"
-                ) from exc
-            warnings.warn(
-                f"parawire plugin {ep.name!r} from distribution {dist!r} failed to import"
-                f" ({type(exc).__name__}: {exc}); it is skipped",
-                PluginLoadWarning,
-                stacklevel=2,
-            )
-            failures.append(LoadFailure(ep.name, dist, exc))
-            continue
-        pm.register(plugin, name=name)
-    pm.check_pending()
+            _fail(failures, ep.name, dist, exc)
     return pm, failures
 
 
-@dataclass
 class Plugins:
-    """Typed access to the five registries (``pm.hook.x`` is untyped)."""
+    """The registries in force, one per kind: ``plugins.generators``, ``plugins.scores``,
+    … (an attribute per entry of :data:`parawire.records.KINDS`), with the manager and
+    the load failures they came from."""
 
-    generators: Registry[GeneratorPlugin]
-    staging: Registry[StagingPlugin]
-    partitioners: Registry[PartitionerPlugin]
-    scores: Registry[ScorePlugin]
-    transports: Registry[TransportPlugin]
-    manager: pluggy.PluginManager
-    failures: list[LoadFailure]
+    def __init__(
+        self, registries: dict[str, Registry[Any]], manager: pluggy.PluginManager,
+        failures: list[LoadFailure],
+    ) -> None:
+        self.registries = registries
+        self.manager = manager
+        self.failures = failures
+
+    def __getattr__(self, kind: str) -> Registry[Any]:
+        try:
+            return self.__dict__["registries"][kind]
+        except KeyError:
+            raise AttributeError(f"no plugin kind {kind!r}; kinds: {', '.join(KINDS)}") from None
 
     def kinds(self) -> dict[str, Registry[Any]]:
-        return {kind: getattr(self, kind) for kind in KINDS}
+        return dict(self.registries)
+
+    def conflicts(self) -> dict[str, dict[str, list[str]]]:
+        """kind → name → distributions, for every name provided more than once."""
+        return {k: c for k, r in self.registries.items() if (c := r.conflicts())}
 
 
-def _provider(pm: pluggy.PluginManager, plugin: object) -> str:
-    name = pm.get_name(plugin) or "unknown"
-    return name.split(":", 1)[0]
+def _check(record: object, kind: str, hook_name: str) -> None:
+    expected = KINDS[kind]
+    if not isinstance(record, expected):
+        raise PluginError(f"returned {type(record).__name__} from {hook_name}; expected {expected.__name__}")
+    name = record.name
+    if not isinstance(name, str) or not name or QUALIFIER in name or name != name.strip():
+        raise PluginError(f"{expected.__name__}.name: got {name!r}; use a non-empty name without ':' or spaces")
+    if not (isinstance(record.params, type) and issubclass(record.params, BaseModel)):
+        raise PluginError(f"{kind} {name!r}: params must be a pydantic model class (NoParams for none)")
+    if not callable(record.function):
+        raise PluginError(f"{kind} {name!r}: {record.call_attr} must be callable, got {record.function!r}")
+
+
+def records_of(pm: pluggy.PluginManager, plugin: object) -> list[tuple[str, PluginRecord]]:
+    """Every record ``plugin`` registers, checked and tagged with its distribution;
+    raises (with the plugin's own error as cause) if any hook of it misbehaves."""
+    provider = (pm.get_name(plugin) or "unknown").split(QUALIFIER, 1)[0]
+    records: list[tuple[str, PluginRecord]] = []
+    for kind, hook_name in hookspecs.HOOKS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            try:
+                returned = list(impl.function() or ())
+            except Exception as exc:
+                raise PluginError(f"{hook_name}() raised {type(exc).__name__}: {exc}") from exc
+            for record in returned:
+                _check(record, kind, hook_name)
+                records.append((kind, dataclasses.replace(record, distribution=provider)))
+    return records
 
 
 def collect(pm: pluggy.PluginManager, failures: Iterable[LoadFailure] = ()) -> Plugins:
-    """Call every registration hook and build the registries.
+    """Call every registered plugin's hooks and build the registries.
 
-    Hooks are called implementation by implementation so each record is tagged with
-    the distribution that gave it, and a clash names both providers.
+    Each plugin's hooks are called on their own, so each record is tagged with the
+    distribution that gave it, and a plugin whose hooks fail is set aside whole.
     """
     failures = list(failures)
-    registries: dict[str, Registry[Any]] = {}
-    for kind, hook_name in hookspecs.HOOKS.items():
-        registry: Registry[Any] = Registry(kind=KINDS[kind].kind, failures=failures)
-        hook = getattr(pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            provider = _provider(pm, impl.plugin)
-            for record in impl.function() or ():
-                if not isinstance(record, KINDS[kind]):
-                    raise PluginError(
-                        f"{provider!r} returned {type(record).__name__} from {hook_name};"
-                        f" expected {KINDS[kind].__name__}"
-                    )
-                registry.add(record, provider)
-        registries[kind] = registry
-    return Plugins(**registries, manager=pm, failures=failures)
+    registries: dict[str, Registry[Any]] = {
+        kind: Registry(kind=record.kind, failures=failures) for kind, record in KINDS.items()
+    }
+    for name, plugin in pm.list_name_plugin():
+        try:
+            records = records_of(pm, plugin)
+        except PluginError as exc:
+            dist, _, entry_point = name.partition(QUALIFIER)
+            _fail(failures, entry_point or name, dist, exc)
+            continue
+        for kind, record in records:
+            registries[kind].add(record)
+    return Plugins(registries, manager=pm, failures=failures)
 
 
 _override: list[Plugins] = []

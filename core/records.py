@@ -1,19 +1,40 @@
-"""What a plugin hands to parawire: one typed record per implementation.
+"""What a plugin hands to parawire: one typed record per implementation, and the
+context each implementation is called with.
 
 Hooks return records and the plugin manager builds the registries (the conda/hatch
 pattern, see docs/plugins.md): a record carries its ``name``, a pydantic model of its
 parameters (so ``parawire plugins`` can show them and specs are validated before work
-starts) and the callable that does the work. The callables' contracts are written on
-each record; they are keyword-called, so a plugin may ignore arguments added later.
+starts) and the callable that does the work.
+
+Every callable is invoked through :meth:`PluginRecord.invoke` with *keywords*: the
+fields of its kind's context object (``nodes``, ``rng``, … see each context below), the
+context itself as ``context``, and the validated ``params``. It receives only the
+keywords its signature names (all of them with ``**kwargs``), so a plugin declares what
+it needs, and arguments added to a context later never break an older plugin (the
+pluggy rule, applied to the callables too).
+
+Adding a kind is one record class (with ``kind``, ``hook`` and ``call_attr``), one
+context class if it gets data, one ``@hookspec`` in :mod:`parawire.hookspecs` and one
+entry in :data:`KINDS`.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from parawire.errors import ParawireError, PluginError, SpecError
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # annotations only: importing records must stay cheap
+    import numpy as np
+    from parawire.dag import Dag
+    from parawire.hypergraph import Hypergraph
+    from parawire.metrics import Metrics
+    from parawire.spec import ArchitectureSpec
 
 
 class NoParams(BaseModel):
@@ -22,63 +43,230 @@ class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# -- contexts: what each kind's callable is given ------------------------------------------
+
+
+@dataclass(frozen=True)
+class GeneratorContext:
+    """A generator draws ``nodes`` vertices labelled ``0..nodes-1`` with ``rng`` (a
+    ``numpy.random.Generator`` derived from the spec's seed: the only randomness a
+    generator may use, so the same spec always gives the same graph). ``spec`` is the
+    whole :class:`~parawire.spec.ArchitectureSpec`, for generators that care about more
+    than the size."""
+
+    nodes: int
+    rng: np.random.Generator
+    spec: ArchitectureSpec | None = None
+
+
+@dataclass(frozen=True)
+class StagingContext:
+    """A staging policy decides, per DAG vertex, whether its block stages (halves H×W,
+    doubles channels). ``dag`` numbers its vertices ``0..dag.nodes+1``: computation
+    vertices ``0..nodes-1``, then the input ``dag.input`` (= nodes) and the output
+    ``dag.output`` (= nodes+1). ``spec`` holds ``base_channels`` and ``channel_cap``;
+    ``rng`` is the spec's staging stream."""
+
+    dag: Dag
+    spec: ArchitectureSpec
+    rng: np.random.Generator
+
+
+@dataclass(frozen=True)
+class PartitionContext:
+    """A partitioner splits ``hypergraph`` (vertex weight = FLOPs, one net per vertex =
+    the vertex and its successors, net cost = its output bytes) into ``k`` parts, with
+    imbalance bound ``eps`` and ``seed`` for any randomness. ``dag`` is the DAG the
+    hypergraph came from, or ``None`` for a hypergraph built from bare arrays."""
+
+    hypergraph: Hypergraph
+    k: int
+    eps: float
+    seed: int
+    dag: Dag | None = None
+
+
+@dataclass(frozen=True)
+class ScoreContext:
+    """A score judges one partition: ``partition[v]`` is vertex v's unit (``0..units-1``)
+    on ``hypergraph`` (from ``dag``), at imbalance bound ``eps``; ``metrics`` are the
+    paper's measures of it, already computed (see :class:`~parawire.metrics.Metrics`)."""
+
+    partition: np.ndarray
+    hypergraph: Hypergraph
+    dag: Dag | None
+    metrics: Metrics
+    units: int
+    eps: float
+
+
+# -- records -------------------------------------------------------------------------------
+
+
+def _accepted(function: Callable[..., Any]) -> tuple[frozenset[str] | None, frozenset[str]]:
+    """(keyword names the function takes, or None for ``**kwargs``; names it requires)."""
+    try:
+        return _accepted_cached(function)
+    except TypeError:  # an unhashable callable object
+        return _signature_names(function)
+
+
+@lru_cache(maxsize=1024)
+def _accepted_cached(function: Callable[..., Any]) -> tuple[frozenset[str] | None, frozenset[str]]:
+    return _signature_names(function)
+
+
+def _signature_names(function: Callable[..., Any]) -> tuple[frozenset[str] | None, frozenset[str]]:
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature: pass everything
+        return None, frozenset()
+    names, required, open_ended = set(), set(), False
+    for p in signature.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            open_ended = True
+        elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            names.add(p.name)
+            if p.default is p.empty:
+                required.add(p.name)
+    return (None if open_ended else frozenset(names)), frozenset(required)
+
+
 @dataclass(frozen=True)
 class PluginRecord:
-    """Fields every kind shares."""
+    """Fields every kind shares. ``distribution`` is filled in by the plugin manager
+    (the distribution whose entry point returned the record); plugins leave it out."""
 
     name: str
     summary: str
     params: type[BaseModel]
+    distribution: str = field(default="", kw_only=True, compare=False)
 
-    kind = "plugin"
+    kind: ClassVar[str] = "plugin"
+    hook: ClassVar[str] = ""
+    call_attr: ClassVar[str] = ""
+
+    @property
+    def function(self) -> Callable[..., Any]:
+        return getattr(self, self.call_attr)
+
+    @property
+    def label(self) -> str:
+        """How errors name this plugin: ``generator 'sbm' (parawire-sbm)``."""
+        where = f" ({self.distribution})" if self.distribution else ""
+        return f"{self.kind} {self.name!r}{where}"
+
+    def invoke(self, context: Any = None, params: BaseModel | None = None) -> Any:
+        """Call the plugin with the keywords it declares (see the module docstring).
+
+        Errors raised inside plugin code reach the user as one line naming the plugin:
+        a :class:`~parawire.errors.ParawireError` keeps its type and message (prefixed
+        with the plugin unless it already names it), a ``ValueError`` becomes a
+        :class:`SpecError`, anything else a :class:`PluginError`; the original exception
+        stays attached as ``__cause__``.
+        """
+        offered: dict[str, Any] = {}
+        if context is not None:
+            offered.update({f.name: getattr(context, f.name) for f in fields(context)})
+            offered["context"] = context
+        offered["params"] = params
+        accepted, required = _accepted(self.function)
+        missing = required - offered.keys()
+        if missing:
+            raise PluginError(
+                f"{self.label}: its {self.call_attr}() requires {', '.join(sorted(missing))},"
+                f" which parawire does not pass; it may take {', '.join(sorted(offered))}"
+            )
+        kwargs = offered if accepted is None else {k: v for k, v in offered.items() if k in accepted}
+        try:
+            return self.function(**kwargs)
+        except ParawireError as exc:
+            if repr(self.name) in str(exc) or f"[{self.name}]" in str(exc):
+                raise
+            try:
+                named = type(exc)(f"{self.label}: {exc}")
+            except TypeError:  # an error type with its own constructor: keep it as it is
+                raise exc from None
+            raise named from exc
+        except ValueError as exc:
+            raise SpecError(f"{self.label}: {exc}") from exc
+        except Exception as exc:
+            raise PluginError(f"{self.label} failed: {type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
 class GeneratorPlugin(PluginRecord):
-    """``generate(nodes, params, rng) -> networkx.Graph | networkx.DiGraph``.
+    """``generate(nodes, rng, params[, spec, context]) -> networkx.Graph | networkx.DiGraph``.
 
-    ``nodes`` vertices labelled ``0..nodes-1``; ``rng`` is a ``numpy.random.Generator``
-    derived from the spec's seed. An undirected graph is oriented by the paper's DFS
-    rule; a DiGraph (already acyclic, e.g. ``fb``'s stages) is taken as it is.
+    See :class:`GeneratorContext`. An undirected graph is oriented by the paper's DFS
+    rule; a DiGraph (already acyclic, e.g. ``fb``'s stages) is taken as it is. Vertices
+    with no predecessor are fed by the input vertex, those with no successor feed the
+    output vertex.
     """
 
     generate: Callable[..., Any] = None  # type: ignore[assignment]
-    kind = "generator"
+    kind: ClassVar[str] = "generator"
+    hook: ClassVar[str] = "parawire_generators"
+    call_attr: ClassVar[str] = "generate"
 
 
 @dataclass(frozen=True)
 class StagingPlugin(PluginRecord):
-    """``assign(dag, spec, params, rng) -> numpy bool array``: stage after vertex v?"""
+    """``assign(dag, spec, rng, params[, context]) -> bool array of length dag.nodes + 2``:
+    entry v says whether vertex v's block stages. See :class:`StagingContext`; use
+    :func:`~parawire.shapes.cap_stages` to respect ``spec.channel_cap``. The input and
+    output vertices are never staged, whatever the array says there."""
 
     assign: Callable[..., Any] = None  # type: ignore[assignment]
-    kind = "staging"
+    kind: ClassVar[str] = "staging"
+    hook: ClassVar[str] = "parawire_staging_policies"
+    call_attr: ClassVar[str] = "assign"
 
 
 @dataclass(frozen=True)
 class PartitionerPlugin(PluginRecord):
-    """``partition(hypergraph, k, eps, seed, params) -> numpy int array`` (vertex → unit).
+    """``partition(hypergraph, k, eps, seed, params[, dag, context]) -> int array``
+    (vertex → unit ``0..k-1``, one entry per hypergraph vertex). See
+    :class:`PartitionContext`.
 
-    Must honour max part weight ≤ (1+eps)·ceil(W/k) whenever that is possible.
+    Must honour max part weight ≤ (1+eps)·ceil(W/k) whenever that is possible, and
+    warn (:class:`~parawire.metrics.ImbalanceWarning`) when it is not:
+    :func:`~parawire.plugin.repaired` does both for any assignment.
     """
 
     partition: Callable[..., Any] = None  # type: ignore[assignment]
-    kind = "partitioner"
+    kind: ClassVar[str] = "partitioner"
+    hook: ClassVar[str] = "parawire_partitioners"
+    call_attr: ClassVar[str] = "partition"
 
 
 @dataclass(frozen=True)
 class ScorePlugin(PluginRecord):
-    """``score(metrics, params) -> float``; lower is better, as for the paper's CS."""
+    """``score(context, params) -> float`` (or any of the :class:`ScoreContext` fields
+    by name, e.g. ``score(metrics, params)``); lower is better, as for the paper's CS."""
 
     score: Callable[..., Any] = None  # type: ignore[assignment]
-    kind = "score"
+    kind: ClassVar[str] = "score"
+    hook: ClassVar[str] = "parawire_scores"
+    call_attr: ClassVar[str] = "score"
 
 
 @dataclass(frozen=True)
 class TransportPlugin(PluginRecord):
-    """``factory(**options) -> Transport`` (see ``parawire.executor``)."""
+    """``factory(params) -> Transport`` (see :class:`parawire.plugin.Transport`).
+
+    ``params`` is an instance of the record's ``params`` model, validated from the
+    command line (``--transport-param NAME=VALUE``) or the caller. Workers call
+    ``close()`` on the transport, if it has one, when they stop. ``in_process=True``
+    says messages never leave the process (like ``inproc``): local workers are then
+    started as threads, and ``parawire worker`` refuses it.
+    """
 
     factory: Callable[..., Any] = None  # type: ignore[assignment]
-    kind = "transport"
+    in_process: bool = False
+    kind: ClassVar[str] = "transport"
+    hook: ClassVar[str] = "parawire_transports"
+    call_attr: ClassVar[str] = "factory"
 
 
 KINDS: dict[str, type[PluginRecord]] = {
@@ -88,3 +276,4 @@ KINDS: dict[str, type[PluginRecord]] = {
     "scores": ScorePlugin,
     "transports": TransportPlugin,
 }
+"""Every plugin kind: registry name → record type (which names its hook)."""

@@ -12,15 +12,17 @@ architecture; a study passes ``unit_comm`` to keep one constant across samples.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from parawire.errors import ParawireError
+from parawire.errors import ParawireError, PluginError
 from parawire.hypergraph import Hypergraph
 from parawire.manager import get_plugins
+from parawire.records import PartitionContext, ScoreContext, ScorePlugin
 from parawire.metrics import (
     ImbalanceWarning,
     Metrics,
@@ -52,6 +54,17 @@ class ScoreRow:
         return data
 
 
+def score_value(record: ScorePlugin, value: Any) -> float:
+    """A score plugin's answer as a float, or one line naming the plugin."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PluginError(f"{record.label}: returned {value!r}; a score must be a number") from None
+    if math.isnan(number):
+        raise PluginError(f"{record.label}: returned NaN; a score must be a number (lower is better)")
+    return number
+
+
 def score_architecture(
     arch: Any,
     units: Sequence[int],
@@ -75,8 +88,10 @@ def score_architecture(
     plugins = get_plugins()
     part_record = plugins.partitioners.get(partitioner)
     score_record = plugins.scores.get(score)
-    part_params = resolve_params(part_record.params, partitioner_params or {}, where=partitioner)
-    s_params = resolve_params(score_record.params, score_params or {}, where=score)
+    part_params = resolve_params(
+        part_record.params, partitioner_params or {}, where=f"partitioner_params[{partitioner}]"
+    )
+    s_params = resolve_params(score_record.params, score_params or {}, where=f"score_params[{score}]")
     hg = Hypergraph.from_dag(dag, costs.flops, costs.out_bytes)
     uc = smallest_cost(hg) if unit_comm is None else unit_comm
     longest = longest_path_vertices(dag)
@@ -86,15 +101,16 @@ def score_architecture(
         for e in eps:
             with warnings.catch_warnings():  # imbalance is reported in the row instead
                 warnings.simplefilter("ignore", ImbalanceWarning)
-                parts = part_record.partition(
-                    hypergraph=hg, k=int(n), eps=float(e), seed=seed, params=part_params
-                )
+                parts = np.asarray(part_record.invoke(
+                    PartitionContext(hg, int(n), float(e), seed, dag=dag), part_params
+                ))
             metrics = compute_metrics(
-                hg, np.asarray(parts), int(n), eps=float(e), longest_path=longest, unit_comm=uc
+                hg, parts, int(n), eps=float(e), longest_path=longest, unit_comm=uc
             )
-            value = score_record.score(metrics=metrics, params=s_params)
+            context = ScoreContext(parts, hg, dag, metrics, int(n), float(e))
+            value = score_value(score_record, score_record.invoke(context, s_params))
             group.append(
-                ScoreRow(int(n), float(e), partitioner, score, float(value), metrics,
+                ScoreRow(int(n), float(e), partitioner, score, value, metrics,
                          tuple(int(p) for p in parts))
             )
         best = min(range(len(group)), key=lambda i: (group[i].score, group[i].eps))

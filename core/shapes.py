@@ -124,12 +124,13 @@ def stage_flags(spec: ArchitectureSpec, dag: Dag) -> np.ndarray:
     if flags is not None:
         return flags
     from parawire.manager import get_plugins
+    from parawire.records import StagingContext
     from parawire.rng import rng
     from parawire.spec import resolve_params
 
     record = get_plugins().staging.get(spec.staging)
     params = resolve_params(record.params, spec.staging_params, where=f"staging_params[{spec.staging}]")
-    flags = record.assign(dag=dag, spec=spec, params=params, rng=rng(spec.seed, "staging"))
+    flags = record.invoke(StagingContext(dag=dag, spec=spec, rng=rng(spec.seed, "staging")), params)
     return np.asarray(flags, dtype=bool)
 
 

@@ -6,7 +6,12 @@ Fixtures:
   entry points, in force (via :func:`parawire.manager.using`) for the test.
 * ``register_plugin``: ``register_plugin(obj, name=...)`` registers an object with
   ``@hookimpl`` functions into that manager, rebuilds the registries and makes them the
-  ones in force; everything is unregistered when the test ends.
+  ones in force; everything is unregistered when the test ends. ``name`` is
+  ``"distribution:entry point"`` (default ``"test:<module name>"``); the records are
+  tagged with that distribution. If the object is already registered (the package
+  under test is installed, so its entry point loaded it), it is re-registered under
+  ``name``, so the fixture works the same installed or not. A plugin that fails to
+  load (misspelt hook, bad records, raising hook) raises its one-line error here.
 
 A contrib package tests itself with nothing more than::
 
@@ -20,11 +25,14 @@ Latency suites get ``parawire_cluster`` and ``parawire_single`` (see
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
-from parawire.manager import Plugins, collect, new_manager, using
+from parawire.errors import PluginError
+from parawire.manager import PluginLoadWarning, Plugins, collect, new_manager, register, using
+from parawire.registry import QUALIFIER
 from parawire.testing_latency import parawire_cluster, parawire_single  # noqa: F401  (latency suites)
 
 
@@ -42,14 +50,23 @@ def register_plugin(parawire_plugins: Plugins) -> Iterator[Callable[..., Plugins
     registered: list[object] = []
     with ExitStack() as stack:
 
-        def register(plugin: object, name: str | None = None) -> Plugins:
-            pm.register(plugin, name=name or f"test:{getattr(plugin, '__name__', id(plugin))}")
+        def register_one(plugin: object, name: str | None = None) -> Plugins:
+            name = name or f"test{QUALIFIER}{getattr(plugin, '__name__', id(plugin))}"
+            if pm.is_registered(plugin):
+                pm.unregister(plugin)
+            register(pm, plugin, name)
             registered.append(plugin)
-            pm.check_pending()
-            plugins = collect(pm, parawire_plugins.failures)
+            before = len(parawire_plugins.failures)
+            with warnings.catch_warnings():  # this plugin's failure is raised below instead
+                warnings.simplefilter("ignore", PluginLoadWarning)
+                plugins = collect(pm, parawire_plugins.failures)
+            mine = [f for f in plugins.failures[before:] if f"{f.distribution}{QUALIFIER}{f.entry_point}" == name]
+            if mine:
+                raise PluginError(f"{name}: {mine[0].describe()}") from mine[0].error
             stack.enter_context(using(plugins))
             return plugins
 
-        yield register
+        yield register_one
         for plugin in registered:
-            pm.unregister(plugin)
+            if pm.is_registered(plugin):
+                pm.unregister(plugin)

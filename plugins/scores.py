@@ -8,9 +8,7 @@ architecture deserves.
 
 from __future__ import annotations
 
-from parawire.hookspecs import hookimpl
-from parawire.metrics import Metrics
-from parawire.records import ScorePlugin
+from parawire.plugin import Metrics, ScorePlugin, hookimpl
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -23,6 +21,8 @@ class CsParams(BaseModel):
 
 
 def concurrency_score(metrics: Metrics, params: CsParams | None = None) -> float:
+    """CS from the metrics alone (the other :class:`~parawire.plugin.ScoreContext`
+    fields are not needed, so they are not declared)."""
     params = params or CsParams()
     product = metrics.imbalance**params.a * metrics.lambda_norm**params.b * metrics.eta**params.c
     return float(product ** (1.0 / 3.0))

@@ -2,23 +2,22 @@
 
 Both move the same multipart messages (:mod:`parawire.executor.protocol`); a third-party
 transport provides a factory returning an object with ``bind``/``link``/``client`` (see
-:class:`parawire.executor.transport.Transport`).
+:class:`parawire.plugin.Transport`, and docs/plugins.md for a worked example).
 """
 
-from parawire.hookspecs import hookimpl
-from parawire.records import NoParams, TransportPlugin
+from parawire.plugin import NoParams, TransportPlugin, hookimpl
 
 
-def _zmq(**options):
+def _zmq(params: NoParams):
     from parawire.executor.transport_zmq import ZmqTransport
 
-    return ZmqTransport(**options)
+    return ZmqTransport()
 
 
-def _inproc(**options):
+def _inproc(params: NoParams):
     from parawire.executor.transport import InprocTransport
 
-    return InprocTransport(**options)
+    return InprocTransport()
 
 
 @hookimpl
@@ -35,5 +34,6 @@ def parawire_transports():
             summary="threads and queues inside one process (tests, one-host concurrency)",
             params=NoParams,
             factory=_inproc,
+            in_process=True,
         ),
     ]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from parawire.build import build_dag
 from parawire.cli import main
-from parawire.cli.generate import parse_value
+from parawire.cli.params import parse_value
 from parawire.spec import ArchitectureSpec
 from parawire.stats import dag_stats
 

@@ -12,6 +12,7 @@ from parawire.hypergraph import Hypergraph
 from parawire.manager import get_plugins
 from parawire.metrics import ImbalanceWarning, balance_limit, is_valid, km1, part_weights
 from parawire.plugins.partitioners.greedy import sequential_groups
+from parawire.records import PartitionContext
 
 NAMES = get_plugins().partitioners.names()
 
@@ -20,7 +21,7 @@ def run(name, hg, k, eps, seed=0):
     record = get_plugins().partitioners.get(name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ImbalanceWarning)
-        parts = record.partition(hypergraph=hg, k=k, eps=eps, seed=seed, params=record.params())
+        parts = record.invoke(PartitionContext(hg, k, eps, seed), record.params())
     warned = any(issubclass(w.category, ImbalanceWarning) for w in caught)
     return np.asarray(parts), warned
 

@@ -62,7 +62,7 @@ def test_same_seed_same_rows():
         ({"units": [2], "eps": [-1.0]}, "eps: got"),
         ({"units": [2], "partitioner": "nope"}, "unknown partitioner 'nope'"),
         ({"units": [2], "score": "nope"}, "unknown score 'nope'"),
-        ({"units": [2], "partitioner_params": {"tries": 0}}, "multilevel.tries"),
+        ({"units": [2], "partitioner_params": {"tries": 0}}, r"partitioner_params\[multilevel\]\.tries: got 0"),
     ],
 )
 def test_bad_requests_are_one_line_errors(kwargs, message):

@@ -14,6 +14,7 @@ from parawire.errors import ParawireError
 
 COMMANDS = {
     "plugins": "parawire.cli.plugins:plugins",
+    "plugin": "parawire.cli.plugin_new:plugin",
     "generate": "parawire.cli.generate:generate",
     "show": "parawire.cli.generate:show",
     "study": "parawire.cli.study:study",

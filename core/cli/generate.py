@@ -12,32 +12,11 @@ from pathlib import Path
 
 import click
 from parawire.build import build_dag, generator_params
+from parawire.cli.params import param_option, parse_params
 from parawire.spec import ArchitectureSpec
 from parawire.stats import DagStats, dag_stats
 from rich.console import Console
 from rich.table import Table
-
-
-def parse_value(text: str) -> bool | int | float | str:
-    """``true``/``false`` → bool, then int, then float, else the string itself."""
-    if text.lower() in {"true", "false"}:
-        return text.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_params(pairs: tuple[str, ...]) -> dict[str, bool | int | float | str]:
-    params = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"got {pair!r}; write NAME=VALUE", param_hint="--param")
-        params[name.strip()] = parse_value(value.strip())
-    return params
 
 
 def summary(spec: ArchitectureSpec, stats: DagStats) -> Table:
@@ -87,17 +66,19 @@ def width_table(stats: DagStats) -> Table:
     help="generator parameter; repeat for several",
 )
 @click.option("--staging", help="staging policy plugin name")
+@param_option("staging")
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     help="write the spec here (.json or .toml)",
 )
-def generate(generator, nodes, seed, params, staging, output) -> None:
+def generate(generator, nodes, seed, params, staging, staging_params, output) -> None:
     """Draw an architecture, print its statistics and save its spec."""
     fields = {"generator": generator, "nodes": nodes, "seed": seed, "staging": staging}
     data = {k: v for k, v in fields.items() if v is not None}
     data["params"] = parse_params(params)
+    data["staging_params"] = staging_params
     spec = ArchitectureSpec.parse(data, source="command line")
     stats = dag_stats(build_dag(spec))
     console = Console()

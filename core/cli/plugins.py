@@ -1,4 +1,11 @@
-"""``parawire plugins``: every plugin by kind, where it comes from, its parameters."""
+"""``parawire plugins``: every plugin by kind, where it comes from, its parameters, status.
+
+Status is ``ok``; ``conflict`` when another distribution provides the same name (both
+rows are shown, each with the ``distribution:name`` that selects it; the bare name is
+ambiguous); or ``failed`` for an entry point that did not load (import error, misspelt
+hook, bad records), with its one-line reason. The command itself never fails because
+of a plugin: it is how a user finds out what is broken.
+"""
 
 from __future__ import annotations
 
@@ -30,20 +37,17 @@ def plugins(kind: str | None) -> None:
     for kind_name, registry in registries.kinds().items():
         if kind and kind != kind_name:
             continue
+        conflicts = registry.conflicts()
         for record in registry:
-            table.add_row(
-                kind_name,
-                record.name,
-                registry.providers[record.name],
-                describe_params(record.params),
-                "[green]ok[/]",
-            )
+            if record.name in conflicts:
+                others = ", ".join(d for d in conflicts[record.name] if d != record.distribution)
+                status = f"[yellow]conflict[/]: also in {others}; select as {record.distribution}:{record.name}"
+            else:
+                status = "[green]ok[/]"
+            table.add_row(kind_name, record.name, record.distribution, describe_params(record.params), status)
     for failure in registries.failures:
-        table.add_row(
-            "?",
-            failure.entry_point,
-            failure.distribution,
-            "-",
-            f"[red]failed[/]: {failure.describe()}",
-        )
-    Console().print(table)
+        table.add_row("?", failure.entry_point, failure.distribution, "-", f"[red]failed[/]: {failure.describe()}")
+    console = Console()
+    if not console.is_terminal:  # rich would squeeze piped output into 80 columns
+        console = Console(width=200)
+    console.print(table)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+from parawire.cli.params import param_option
 from rich.console import Console
 from rich.table import Table
 
@@ -50,15 +51,19 @@ def single_process(net, x, n: int, threads: int) -> list[float]:
 @click.option("--units", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--local", "local", is_flag=True, help="start the workers here, on loopback")
 @click.option("--endpoint", "endpoints", multiple=True, help="a running worker (repeat, one per unit)")
-@click.option("--transport", default="zmq", show_default=True, help="transport plugin (zmq, inproc)")
+@click.option("--transport", default="zmq", show_default=True,
+              help="transport plugin (zmq, inproc, or a third party's; see `parawire plugins`)")
+@param_option("transport")
 @click.option("--endpoint-kind", type=click.Choice(["ipc", "tcp"]), default="ipc", show_default=True)
 @click.option("-n", "runs", type=click.IntRange(min=1), default=50, show_default=True, help="timed inferences")
 @click.option("--partitioner", default="multilevel", show_default=True)
+@param_option("partitioner")
 @click.option("--eps", type=click.FloatRange(min=0), default=0.03, show_default=True, help="imbalance bound")
 @click.option("--profile", default="local", show_default=True,
               help="latency model profile for the prediction (local = calibrated here, edge, lan)")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
-def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, partitioner, eps, profile, timeout):
+def run(spec_file, units, local, endpoints, transport, transport_params, endpoint_kind, runs, partitioner,
+        partitioner_params, eps, profile, timeout):
     """Run SPEC_FILE on UNITS workers and compare with one process."""
     import torch
     from parawire.architecture import build_architecture
@@ -78,16 +83,17 @@ def run(spec_file, units, local, endpoints, transport, endpoint_kind, runs, part
     arch = build_architecture(spec)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        part = partition_architecture(arch, units, partitioner, eps)
+        part = partition_architecture(arch, units, partitioner, eps, params=partitioner_params)
     plan = plan_for(arch, part, get_profile(profile), units=units)
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
     net = build_network(arch).eval()
     with torch.inference_mode():
         reference = net(x)
 
-    workers = LocalWorkers(units, transport, endpoint_kind) if local else None
+    workers = LocalWorkers(units, transport, endpoint_kind, transport_params=transport_params) if local else None
     try:
-        with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout) as cluster:
+        with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout,
+                             transport_params=transport_params) as cluster:
             cluster.deploy(spec, plan)
             if not torch.allclose(cluster.infer(x), reference, rtol=1e-4, atol=1e-5):
                 raise ParawireError("distributed logits differ from the single-process ones")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from parawire.architecture import build_architecture
+from parawire.cli.params import param_option
 from parawire.score import DEFAULT_EPS, ScoreRow, score_architecture
 from parawire.spec import ArchitectureSpec
 from rich.console import Console
@@ -78,18 +79,22 @@ def score_table(rows: list[ScoreRow], title: str) -> Table:
 @click.option("--eps", cls=NumberList, type=click.FloatRange(min=0), multiple=True,
               help=f"imbalance bounds ε (default {' '.join(map(str, DEFAULT_EPS))})")
 @click.option("--partitioner", default="multilevel", show_default=True)
+@param_option("partitioner")
 @click.option("--score", "score_name", default="cs", show_default=True)
+@param_option("score")
 @click.option("--unit-comm", type=click.IntRange(min=1), default=None,
               help="U_c in bytes (default: the architecture's smallest nonzero net cost)")
 @click.option("--seed", type=int, default=None, help="partitioner seed (default: the spec's)")
 @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
 def score(spec_file: Path, units: tuple[int, ...], eps: tuple[float, ...], partitioner: str,
-          score_name: str, unit_comm: int | None, seed: int | None, as_json: bool) -> None:
+          partitioner_params: dict, score_name: str, score_params: dict, unit_comm: int | None,
+          seed: int | None, as_json: bool) -> None:
     """Score SPEC_FILE's architecture on each unit count for each ε."""
     arch = build_architecture(ArchitectureSpec.load(spec_file))
     rows = score_architecture(arch, list(units), list(eps) or list(DEFAULT_EPS),
                               partitioner=partitioner, score=score_name, seed=seed,
-                              unit_comm=unit_comm)
+                              unit_comm=unit_comm, partitioner_params=partitioner_params,
+                              score_params=score_params)
     if as_json:
         click.echo(json.dumps([row.to_dict() for row in rows]))
         return

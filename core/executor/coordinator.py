@@ -96,10 +96,12 @@ class Cluster:
         timeout: float = 10.0,
         curve_secret: str | Path | None = None,
         curve_server: str | Path | bytes | Sequence[str | Path | bytes] | None = None,
+        transport_params: Any = None,
     ) -> Cluster:
         """Connect to workers. With CURVE: ``curve_secret`` is the coordinator's
         ``*.key_secret`` file, ``curve_server`` the workers' public key (one for all, or
-        one per endpoint; file or Z85 text)."""
+        one per endpoint; file or Z85 text). ``transport_params`` go to the transport
+        plugin, validated by its model."""
         if not endpoints:
             raise ParawireError("Cluster.connect needs at least one endpoint")
         if timeout <= 0:
@@ -114,7 +116,12 @@ class Cluster:
             if len(given) != len(endpoints):
                 raise ParawireError(f"curve_server: {len(given)} keys for {len(endpoints)} endpoints")
             keys = [public_key(k) for k in given]
-        client = get_transport(transport).client(list(endpoints), curve, keys)
+        try:
+            client = get_transport(transport, transport_params).client(list(endpoints), curve, keys)
+        except ParawireError:
+            raise
+        except Exception as exc:  # raised inside a transport plugin: one line naming it
+            raise ParawireError(f"transport {transport!r} cannot connect: {type(exc).__name__}: {exc}") from exc
         return cls(client, endpoints, timeout, keys)
 
     # -- deployment --------------------------------------------------------------------

@@ -1,6 +1,10 @@
-"""Local workers on loopback: processes (``zmq``) or threads (``inproc``, or ``zmq`` in threads).
+"""Local workers on loopback: processes, or threads (``inproc``, or any transport in threads).
 
-Processes are started as ``sys.executable -m parawire worker --bind …`` and report the
+Any transport plugin works: one that declares ``in_process=True`` (``inproc``) gets
+threads and in-process addresses; any other gets processes started as
+``sys.executable -m parawire worker --bind … --transport NAME --transport-param …``,
+with the parameters validated here first (by the plugin's model, so a bad one fails
+before anything starts) and passed on to every worker. Processes report the
 endpoint they bound on their first stdout line (so ``tcp://127.0.0.1:*`` picks a free
 port without races). Teardown is reliable: terminate, then kill after a
 grace period, and every worker also exits when its parent process disappears.
@@ -23,8 +27,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from parawire.cli.params import format_params
 from parawire.errors import ParawireError
-from parawire.executor.transport import inproc_address
+from parawire.executor.transport import get_transport, inproc_address, transport_record
 
 ALLOCATOR_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(32 << 20),  # glibc's maximum: activations stay on the heap
@@ -48,12 +53,14 @@ class LocalWorkers:
         builder: Callable | None = None,
         env: dict[str, str] | None = None,
         startup_timeout: float = 60.0,
+        transport_params: dict | None = None,
     ) -> None:
         if n < 1:
             raise ParawireError(f"units: got {n}; at least 1 worker is needed")
         if endpoint_kind not in ENDPOINT_KINDS:
             raise ParawireError(f"endpoint kind: got {endpoint_kind!r}; use one of {', '.join(ENDPOINT_KINDS)}")
         self.transport = transport
+        self.record, self.params = transport_record(transport, transport_params)
         self.endpoints: list[str] = []
         self.processes: list[subprocess.Popen] = []
         self.workers: list = []
@@ -63,7 +70,7 @@ class LocalWorkers:
             f"ipc://{self._dir}/unit{i}" if endpoint_kind == "ipc" else "tcp://127.0.0.1:*" for i in range(n)
         ]
         try:
-            if transport == "inproc" or in_threads:
+            if self.record.in_process or in_threads:
                 self._start_threads(binds, builder)
             else:
                 if builder is not None:
@@ -74,20 +81,24 @@ class LocalWorkers:
             raise
 
     def _start_threads(self, binds: list[str], builder: Callable | None) -> None:
-        from parawire.executor.transport import get_transport
         from parawire.executor.worker import Worker, network_blocks
 
         for bind in binds:
-            address = inproc_address() if self.transport == "inproc" else bind
-            worker = Worker(get_transport(self.transport), address, builder=builder or network_blocks, threads=None)
+            address = inproc_address() if self.record.in_process else bind
+            worker = Worker(get_transport(self.transport, self.params), address,
+                            builder=builder or network_blocks, threads=None)
             self.workers.append(worker)
             self.threads.append(worker.start())
             self.endpoints.append(worker.address)
 
     def _start_processes(self, binds: list[str], threads: int, env: dict | None, timeout: float) -> None:
         full_env = {**os.environ, **ALLOCATOR_ENV, **(env or {})}
+        options = ["--transport", self.transport]
+        for pair in format_params(self.params.model_dump(mode="json", exclude_unset=True)):
+            options += ["--transport-param", pair]
         for bind in binds:
-            cmd = [sys.executable, "-m", "parawire", "worker", "--bind", bind, "--threads", str(threads), "--exit-with-parent"]
+            cmd = [sys.executable, "-m", "parawire", "worker", "--bind", bind, *options,
+                   "--threads", str(threads), "--exit-with-parent"]
             self.processes.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=full_env))
         deadline = time.monotonic() + timeout
         for proc in self.processes:

@@ -139,18 +139,15 @@ def partition_architecture(
     """Vertex → unit from a partitioner plugin on the architecture's hypergraph."""
     from parawire.hypergraph import hypergraph_of
     from parawire.manager import get_plugins
+    from parawire.records import PartitionContext
     from parawire.spec import resolve_params
 
     if units < 1:
         raise ParawireError(f"units: got {units}; at least 1")
     record = get_plugins().partitioners.get(partitioner)
+    params = resolve_params(record.params, params or {}, where=f"partitioner_params[{partitioner}]")
     if units == 1:
         return np.zeros(arch.dag.graph.number_of_nodes(), dtype=np.int64)
-    parts = record.partition(
-        hypergraph=hypergraph_of(arch),
-        k=units,
-        eps=eps,
-        seed=arch.spec.seed if seed is None else seed,
-        params=resolve_params(record.params, params or {}, where=f"partitioner[{partitioner}]"),
-    )
+    seed = arch.spec.seed if seed is None else seed
+    parts = record.invoke(PartitionContext(hypergraph_of(arch), units, eps, seed, dag=arch.dag), params)
     return np.asarray(parts, dtype=np.int64)

@@ -168,8 +168,20 @@ class InprocTransport:
         return InprocClient(addresses)
 
 
-def get_transport(name: str, **options: Any) -> Transport:
-    """The transport plugin called ``name`` (``zmq``, ``inproc`` or a third party's)."""
+def transport_record(name: str, params: Any = None) -> tuple[Any, Any]:
+    """The transport plugin called ``name`` and ``params`` (a mapping, or an instance of
+    its model) validated by the plugin's own model: one line naming the field if not."""
     from parawire.manager import get_plugins
+    from parawire.spec import resolve_params
 
-    return get_plugins().transports.get(name).factory(**options)
+    record = get_plugins().transports.get(name)
+    if isinstance(params, record.params):
+        return record, params
+    return record, resolve_params(record.params, dict(params or {}), where=f"transport_params[{name}]")
+
+
+def get_transport(name: str, params: Any = None) -> Transport:
+    """A transport from the plugin called ``name`` (``zmq``, ``inproc`` or a third
+    party's), built by its factory with validated ``params``."""
+    record, validated = transport_record(name, params)
+    return record.invoke(None, validated)

@@ -6,10 +6,7 @@ import pytest
 
 pytest.importorskip("mtkahypar")
 
-from parawire.dag import to_dag
-from parawire.hypergraph import Hypergraph
-from parawire.manager import get_plugins
-from parawire.metrics import balance_limit, is_valid, km1, part_weights
+from parawire.plugin import Hypergraph, balance_limit, is_valid, km1, part_weights, to_dag
 from parawire_kahypar import MtKaHyParParams, partition, scaled_weights
 
 
@@ -22,8 +19,8 @@ def instance(seed, n=40):
     return Hypergraph.from_dag(dag, weights, costs)
 
 
-def test_registered_through_the_entry_point():
-    assert get_plugins().partitioners.providers["mtkahypar"] == "parawire-kahypar"
+def test_registered_through_the_entry_point(parawire_plugins):
+    assert parawire_plugins.partitioners.get("mtkahypar").distribution == "parawire-kahypar"
 
 
 @pytest.mark.parametrize("preset", ["default", "quality", "highest_quality"])

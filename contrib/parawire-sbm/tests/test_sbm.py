@@ -5,14 +5,7 @@ from __future__ import annotations
 import numpy as np
 import parawire_sbm
 import pytest
-from parawire.errors import SpecError
-from parawire.rng import rng
-
-
-@pytest.fixture(autouse=True)
-def only_parawire_entry_points(monkeypatch):
-    """Leave the installed copy of this plugin out, so the fixture can register it."""
-    monkeypatch.setenv("PARAWIRE_DISABLE_PLUGIN_AUTOLOAD", "1")
+from parawire.plugin import SpecError, rng
 
 
 def test_blocks_are_contiguous_and_balanced():
@@ -48,6 +41,8 @@ def test_more_blocks_than_nodes_is_a_spec_error():
 
 
 def test_registers_through_the_hook(register_plugin):
+    """Works installed (the entry point registered the module already) or not."""
     plugins = register_plugin(parawire_sbm, name="parawire-sbm:sbm")
     assert plugins.generators.get("sbm").params is parawire_sbm.SbmParams
-    assert plugins.generators.providers["sbm"] == "parawire-sbm"
+    assert plugins.generators.get("sbm").distribution == "parawire-sbm"
+    assert plugins.generators.conflicts() == {}

@@ -21,10 +21,14 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from parawire.hookspecs import hookimpl
-from parawire.hypergraph import Hypergraph
-from parawire.plugins.partitioners.kway import check_args, repaired, trivial_partition
-from parawire.records import PartitionerPlugin
+from parawire.plugin import (
+    Hypergraph,
+    PartitionerPlugin,
+    check_args,
+    hookimpl,
+    repaired,
+    trivial_partition,
+)
 from pydantic import BaseModel, ConfigDict
 
 RANGE = 2**20

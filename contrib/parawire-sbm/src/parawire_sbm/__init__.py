@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
-from parawire.errors import SpecError
-from parawire.hookspecs import hookimpl
-from parawire.records import GeneratorPlugin
+from parawire.plugin import GeneratorPlugin, SpecError, hookimpl
 from pydantic import BaseModel, ConfigDict, Field
 
 

@@ -1,0 +1,108 @@
+"""Everything a plugin author imports from parawire: the one public module for plugins.
+
+``from parawire.plugin import …`` the names in :data:`__all__`; every other module of
+parawire is private and may change. Each kind's contract (what its callable receives
+and must return) is written on its record and context class; docs/plugins.md has a
+complete worked example per kind.
+
+=============== ==================== ===================== =======================
+kind            hook                 record                callable gets
+=============== ==================== ===================== =======================
+generators      parawire_generators  GeneratorPlugin       GeneratorContext fields
+staging         parawire_staging_…   StagingPlugin         StagingContext fields
+partitioners    parawire_partitioners PartitionerPlugin    PartitionContext fields
+scores          parawire_scores      ScorePlugin           ScoreContext fields
+transports      parawire_transports  TransportPlugin       params only
+=============== ==================== ===================== =======================
+
+Errors: raise :class:`SpecError` for bad input (parameters, a graph too small for the
+parameters, …) with a one-line message naming the field and the fix. Any other
+exception escaping a plugin is shown as one line naming the plugin (``ValueError`` as a
+``SpecError``), the original kept as ``__cause__``.
+
+Names below the hook layer are imported on first use, so importing this module (which
+every plugin does at start-up, for ``parawire plugins`` too) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from parawire.errors import ParawireError, PluginError, SpecError
+from parawire.hookspecs import hookimpl
+from parawire.records import (
+    GeneratorContext,
+    GeneratorPlugin,
+    NoParams,
+    PartitionContext,
+    PartitionerPlugin,
+    ScoreContext,
+    ScorePlugin,
+    StagingContext,
+    StagingPlugin,
+    TransportPlugin,
+)
+
+_LAZY = {
+    # what the callables receive
+    "ArchitectureSpec": "parawire.spec",
+    "Dag": "parawire.dag",
+    "to_dag": "parawire.dag",
+    "Hypergraph": "parawire.hypergraph",
+    "Metrics": "parawire.metrics",
+    # staging policies: respect the channel cap as the built-ins do
+    "cap_stages": "parawire.shapes",
+    "staged_channels": "parawire.shapes",
+    # partitioners: argument checks, the balance limit, and repair-then-warn
+    "check_args": "parawire.plugins.partitioners.kway",
+    "trivial_partition": "parawire.plugins.partitioners.kway",
+    "repaired": "parawire.plugins.partitioners.kway",
+    "balance_limit": "parawire.metrics",
+    "part_weights": "parawire.metrics",
+    "km1": "parawire.metrics",
+    "is_valid": "parawire.metrics",
+    "ImbalanceWarning": "parawire.metrics",
+    # transports: the interface, and the ZeroMQ one to build on
+    "Transport": "parawire.executor.transport",
+    "Inbox": "parawire.executor.transport",
+    "Link": "parawire.executor.transport",
+    "Client": "parawire.executor.transport",
+    "Incoming": "parawire.executor.transport",
+    "Frames": "parawire.executor.transport",
+    "ZmqTransport": "parawire.executor.transport_zmq",
+    "get_transport": "parawire.executor.transport",
+    # randomness derived from a seed, as parawire derives it
+    "rng": "parawire.rng",
+}
+
+__all__ = [
+    "hookimpl",
+    "GeneratorPlugin",
+    "StagingPlugin",
+    "PartitionerPlugin",
+    "ScorePlugin",
+    "TransportPlugin",
+    "NoParams",
+    "GeneratorContext",
+    "StagingContext",
+    "PartitionContext",
+    "ScoreContext",
+    "ParawireError",
+    "SpecError",
+    "PluginError",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'parawire.plugin' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,175 @@
+"""One plugin of every kind, using nothing but ``parawire.plugin`` (see README.md)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+from parawire.plugin import (
+    GeneratorPlugin,
+    NoParams,
+    PartitionerPlugin,
+    ScoreContext,
+    ScorePlugin,
+    SpecError,
+    StagingPlugin,
+    TransportPlugin,
+    ZmqTransport,
+    cap_stages,
+    check_args,
+    hookimpl,
+    repaired,
+    trivial_partition,
+)
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- generator -------------------------------------------------------------------------------
+class LanesParams(Strict):
+    lanes: int = Field(3, ge=1, description="parallel chains")
+    cross: float = Field(0.0, ge=0.0, le=1.0, description="probability of an edge v→v+1 across lanes")
+
+
+def lanes_graph(nodes: int, rng: np.random.Generator, params: LanesParams) -> nx.DiGraph:
+    """Vertex v is in lane v % lanes and feeds v + lanes; with probability ``cross`` it
+    also feeds v + 1 (a neighbouring lane). Edges go from lower to higher ids: acyclic."""
+    if params.lanes > nodes:
+        raise SpecError(f"params[lanes].lanes: got {params.lanes}; must be at most nodes ({nodes})")
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(nodes))
+    graph.add_edges_from((v, v + params.lanes) for v in range(nodes - params.lanes))
+    coins = rng.random(nodes - 1) < params.cross
+    graph.add_edges_from((v, v + 1) for v in range(nodes - 1) if coins[v] and (v + 1) % params.lanes)
+    return graph
+
+
+# -- staging ---------------------------------------------------------------------------------
+class EveryParams(Strict):
+    every: int = Field(2, ge=1, description="stage vertex v when (v + 1) % every == 0")
+
+
+def every_nth(dag, spec, params: EveryParams) -> np.ndarray:
+    return cap_stages(dag, spec, lambda v: (v + 1) % params.every == 0)
+
+
+# -- partitioner -----------------------------------------------------------------------------
+def chunks(hypergraph, k: int, eps: float, params: NoParams) -> np.ndarray:
+    """Cut the topological order into k contiguous runs of near-equal weight, then let
+    parawire's repair meet the balance limit (or warn)."""
+    check_args(hypergraph, k, eps)
+    fixed = trivial_partition(hypergraph, k)
+    if fixed is not None:
+        return fixed
+    n = hypergraph.num_vertices
+    order = np.arange(n) if hypergraph.order is None else np.asarray(hypergraph.order)
+    weights = hypergraph.vertex_weights[order].astype(np.float64)
+    if weights.sum() == 0:
+        weights = np.ones(n)
+    before = np.cumsum(weights) - weights / 2  # weight ahead of each vertex's midpoint
+    parts = np.empty(n, dtype=np.int64)
+    parts[order] = np.minimum((before / weights.sum() * k).astype(np.int64), k - 1)
+    return repaired(hypergraph, k, eps, parts, "chunks")
+
+
+# -- score -----------------------------------------------------------------------------------
+class CutParams(Strict):
+    weighted: bool = Field(False, description="weight each net by its cost (bytes)")
+
+
+def cut_fraction(context: ScoreContext, params: CutParams) -> float:
+    hg, parts = context.hypergraph, context.partition
+    cut = np.array([np.unique(parts[hg.pins(e)]).size > 1 for e in range(hg.num_nets)])
+    weight = hg.net_costs.astype(np.float64) if params.weighted else np.ones(hg.num_nets)
+    return float((weight * cut).sum() / weight.sum()) if weight.sum() else 0.0
+
+
+# -- transport -------------------------------------------------------------------------------
+class CountingParams(Strict):
+    log_dir: str = Field(description="directory where each side writes its message counts")
+
+
+_ids = itertools.count()
+
+
+class _Counted:
+    """Wraps an inbox, link or client: counts and logs every message through it."""
+
+    def __init__(self, inner, role: str, log_dir: str) -> None:
+        self.inner = inner
+        self.counts = {"role": role, "pid": os.getpid(), "sent": 0, "received": 0}
+        self.path = Path(log_dir) / f"{role}-{os.getpid()}-{next(_ids)}.json"
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def _log(self, key: str) -> None:
+        self.counts[key] += 1
+        self.path.write_text(json.dumps(self.counts))
+
+    def send(self, *args):
+        sent = self.inner.send(*args)
+        self._log("sent")
+        return sent
+
+    def recv(self, timeout_s):
+        item = self.inner.recv(timeout_s)
+        if item is not None:
+            self._log("received")
+        return item
+
+
+class CountingTransport:
+    """ZeroMQ underneath; every inbox, link and client counts its messages."""
+
+    name = "counting"
+
+    def __init__(self, params: CountingParams) -> None:
+        self.zmq = ZmqTransport()
+        self.log_dir = params.log_dir
+
+    def bind(self, address, curve=None, max_bytes=None):
+        return _Counted(self.zmq.bind(address, curve, max_bytes), "inbox", self.log_dir)
+
+    def link(self, address, curve=None, server_key=None):
+        return _Counted(self.zmq.link(address, curve, server_key), "link", self.log_dir)
+
+    def client(self, addresses, curve=None, server_keys=()):
+        return _Counted(self.zmq.client(addresses, curve, server_keys), "client", self.log_dir)
+
+    def close(self) -> None:
+        self.zmq.close()
+
+
+@hookimpl
+def parawire_generators():
+    return [GeneratorPlugin(name="lanes", summary="parallel chains", params=LanesParams, generate=lanes_graph)]
+
+
+@hookimpl
+def parawire_staging_policies():
+    return [StagingPlugin(name="every", summary="stage every n-th vertex", params=EveryParams, assign=every_nth)]
+
+
+@hookimpl
+def parawire_partitioners():
+    return [PartitionerPlugin(name="chunks", summary="contiguous topological chunks", params=NoParams,
+                              partition=chunks)]
+
+
+@hookimpl
+def parawire_scores():
+    return [ScorePlugin(name="cutfrac", summary="fraction of nets cut", params=CutParams, score=cut_fraction)]
+
+
+@hookimpl
+def parawire_transports():
+    return [TransportPlugin(name="counting", summary="zmq, counting messages into log_dir",
+                            params=CountingParams, factory=CountingTransport)]
