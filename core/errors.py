@@ -7,7 +7,10 @@ prints that line and exits with status 2 instead of showing a traceback.
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported for the annotation only: the command line imports this module
+    from pydantic import ValidationError  # before anything else and must start fast
 
 
 class ParawireError(Exception):

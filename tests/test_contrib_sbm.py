@@ -44,10 +44,11 @@ def parawire(*argv: str) -> subprocess.CompletedProcess:
 
 
 def test_plugins_lists_sbm_with_its_distribution():
-    done = parawire("plugins", "--kind", "generators")
+    done = parawire("plugins", "--kind", "generators", "--json")
     assert done.returncode == 0, done.stderr
-    row = next(line for line in done.stdout.splitlines() if " sbm " in line)
-    assert "parawire-sbm" in row and "blocks=4" in row and "ok" in row
+    row = next(p for p in json.loads(done.stdout)["plugins"] if p["name"] == "sbm")
+    assert (row["distribution"], row["parameters"]["blocks"], row["status"]) == ("parawire-sbm", 4, "ok")
+    assert row["version"] and row["summary"]
 
 
 def test_generate_and_show_with_sbm(tmp_path):

@@ -97,7 +97,7 @@ def test_run_local_uses_its_transport_on_worker_processes(arch_file, tmp_path):
     log.mkdir()
     # run exits 2 if the distributed logits differ from the single-process ones
     parawire("run", str(arch_file), "--units", "2", "--local", "--transport", "counting",
-             "--transport-param", f"log_dir={log}", "--partitioner", "chunks", "-n", "2",
+             "--transport-param", f"log_dir={log}", "--partitioner", "chunks", "--runs", "2",
              "--profile", "edge")
     logs = [json.loads(p.read_text()) for p in log.iterdir()]
     inboxes = [c for c in logs if c["role"] == "inbox"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -332,17 +333,20 @@ def test_plugins_command_shows_conflicts_and_failures_and_other_commands_still_w
         return subprocess.run([sys.executable, "-W", "ignore", "-m", "parawire", *args],
                               capture_output=True, text=True, env=env, timeout=120)
 
-    out = parawire("plugins")
+    out = parawire("plugins", "--json")
     assert out.returncode == 0, out.stderr
-    rows = {tuple(c.strip() for c in line.split("│")[1:3] + line.split("│")[3:4]): line
-            for line in out.stdout.splitlines() if line.count("│") >= 5}
-    assert "failed: ModuleNotFoundError: No module named 'this_module_does_not_exist_anywhere'" in \
-        rows[("?", "brokengen", "parawire-broken")]
-    assert "failed: PluginError: unknown hook 'parawire_generator'" in rows[("?", "typo", "parawire-typo")]
-    assert "conflict: also in dist-two; select as dist-one:dup" in rows[("generators", "dup", "dist-one")]
-    assert "conflict: also in dist-one; select as dist-two:dup" in rows[("generators", "dup", "dist-two")]
-    assert "conflict: also in dist-er; select as parawire:er" in rows[("generators", "er", "parawire")]
-    assert rows[("generators", "dp", "parawire")].rstrip("│ ").endswith("ok")
+    listed = json.loads(out.stdout)
+    failed = {(f["entry_point"], f["distribution"]): f["error"] for f in listed["failures"]}
+    status = {(p["kind"], p["name"], p["distribution"]): p["status"] for p in listed["plugins"]}
+    assert failed[("brokengen", "parawire-broken")] == (
+        "ModuleNotFoundError: No module named 'this_module_does_not_exist_anywhere'")
+    assert failed[("typo", "parawire-typo")].startswith("PluginError: unknown hook 'parawire_generator'")
+    assert status[("generators", "dup", "dist-one")] == "conflict: also in dist-two; select as dist-one:dup"
+    assert status[("generators", "dup", "dist-two")] == "conflict: also in dist-one; select as dist-two:dup"
+    assert status[("generators", "er", "parawire")] == "conflict: also in dist-er; select as parawire:er"
+    assert status[("generators", "dp", "parawire")] == "ok"
+    table = parawire("plugins")  # the same, as a table for people
+    assert table.returncode == 0 and "brokengen" in table.stdout and "conflict" in table.stdout
 
     ok = parawire("generate", "-g", "dp", "-n", "10")
     assert ok.returncode == 0, ok.stderr

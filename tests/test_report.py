@@ -108,3 +108,42 @@ def test_report_lists_every_claim_with_its_verdict(dp_wins, tmp_path):
 def test_verdict_rule():
     assert [report.verdict(p, 4) for p in (4, 2, 0)] == [report.HOLDS, report.PARTLY, report.FAILS]
     assert report.verdict(0, 0) == report.FAILS  # nothing measured is not a confirmation
+
+
+def test_close_values_are_printed_apart_and_equal_ones_equal():
+    assert report.apart(1.3138, 1.3142) == ("1.3138", "1.3142")
+    assert report.apart(1.31, 1.31) == ("1.31", "1.31")
+    assert report.apart(7.22, 9.17) == ("7.22", "9.17")
+
+
+def _cs(rows, gen, value):
+    for r in rows:
+        if r["generator"] == gen:
+            r["cs"] = str(value)
+    return rows
+
+
+def test_a_near_loss_names_digits_that_differ_and_a_tie_counts_for_dp():
+    rows = _cs(_cs(fake_rows(dp_wins=True), "dp", 1.3142), "ws", 1.3138)
+    for gen in ("er", "ba", "fb"):
+        _cs(rows, gen, 2.0)
+    found = {f.claim: f for f in report.findings(rows)}["DP has the best concurrency score"]
+    assert "WS 1.3138 < DP 1.3142" in found.measured and found.verdict == report.FAILS
+    rows = _cs(_cs(fake_rows(dp_wins=True), "dp", 0.5), "ws", 0.5)
+    for gen in ("er", "ba", "fb"):
+        _cs(rows, gen, 2.0)
+    found = {f.claim: f for f in report.findings(rows)}["DP has the best concurrency score"]
+    assert found.verdict == report.HOLDS and "tied in 40 v / 4 u: WS = DP 0.5" in found.measured
+
+
+def test_a_balance_trend_that_dips_and_recovers_is_only_partly():
+    """Entropy median 0.99 → 0.90 → 0.99: first and last equal-or-better is no trend."""
+    rows = []
+    for units, level in ((4, 0.99), (6, 0.90), (8, 0.985)):
+        for gen in GENS:
+            for s, jitter in enumerate((-0.004, 0.0, 0.004)):
+                rows.append({"generator": gen, "nodes": "40", "units": str(units), "sample": str(s),
+                             "entropy": str(level + jitter * (1 + units))})
+    found = report.claim_balance({(g, 40, u): {} for g in GENS for u in (4, 6, 8)}, rows)
+    assert found.verdict == report.PARTLY
+    assert "falls at 1 of 2 steps" in found.measured

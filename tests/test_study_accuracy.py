@@ -91,16 +91,28 @@ def test_scatter_writes_a_png(tmp_path):
 def test_cli_writes_csv_table_and_figure(tmp_path, capsys):
     out = tmp_path / "acc.csv"
     main(["study", "accuracy", "--samples", "1", "--generators", "chain", "--baselines", "",
-          "--nodes", "3", "--base-channels", "2", "--channel-cap", "4", "--epochs", "1",
+          "--nodes", "3", "--units", "2", "--base-channels", "2", "--channel-cap", "4", "--epochs", "1",
           "--out", str(out)])
     text = capsys.readouterr().out
-    assert "chain/probabilistic" in text and "mean acc" in text
+    assert "chain/probabilistic" in text and "acc/M" in text
     assert out.exists() and out.with_suffix(".png").stat().st_size > 0
     assert len(out.read_text().splitlines()) == 2
 
 
-def test_rows_of_another_epoch_count_are_refused(tmp_path):
+def test_rows_made_with_other_settings_are_refused_naming_them(tmp_path, small_digits):
+    out = tmp_path / "acc.csv"
+    config = replace(CONFIG, generators=(), samples=1)  # the resnet baseline only: fast
+    run_study(config, out, data=small_digits)
+    before = out.read_text()
+    with pytest.raises(ParawireError, match=r"made with other settings \(epochs 1 → 2; nodes 5 → 6\)"):
+        run_study(replace(config, epochs=2, nodes=6), out, data=small_digits)
+    assert out.read_text() == before
+    run_study(replace(config, generators=("chain",)), out, data=small_digits)  # more jobs: same rows
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_a_table_without_its_settings_record_is_refused(tmp_path):
     out = tmp_path / "acc.csv"
     out.write_text(",".join(COLUMNS) + "\nresnet,resnet,-,0,0,0,10,0.5,,3,1.0\n")
-    with pytest.raises(ParawireError, match="holds rows trained for 3 epochs, this study 1"):
+    with pytest.raises(ParawireError, match="has rows but no record of the settings"):
         run_study(CONFIG, out)

@@ -30,7 +30,7 @@ def test_cli_writes_csv_and_json_with_the_analytical_counts(tmp_path):
         cli,
         ["study", "params", "--samples", "3", "--nodes", "12", "--generators", "er,chain",
          "--staging", "greedy", "--staging", "probabilistic", "--workers", "1",
-         "--csv", str(out_csv), "--json", str(out_json)],
+         "--out", str(out_csv), "--out", str(out_json)],
     )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out_csv.open()))

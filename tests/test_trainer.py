@@ -102,12 +102,13 @@ def test_cli_trains_checkpoints_and_resumes(tmp_path, capsys):
 
     spec = tmp_path / "arch.json"
     spec.write_text('{"generator": "chain", "nodes": 3, "base_channels": 2, "channel_cap": 4}')
-    args = ["train", str(spec), "--epochs", "1", "--checkpoint", str(tmp_path / "ck")]
+    args = ["train", str(spec), "--epochs", "1", "--checkpoint", str(tmp_path / "ck"), "--schedule", "0:0.05:0.9"]
     main(args)
-    out = capsys.readouterr().out
+    out = "".join(capsys.readouterr())
     assert "input_shape (3, 32, 32) → (1, 16, 16)" in out and "epoch   1/1" in out
-    main(args + ["--resume"])
-    assert "resumed after epoch 1" in capsys.readouterr().out
+    main([*args[:2], "--epochs", "2", *args[4:], "--resume"])
+    out = "".join(capsys.readouterr())
+    assert "resumed after epoch 1" in out and "epoch   2/2" in out and "epoch   1/2" not in out
 
 
 @pytest.mark.parametrize(
@@ -124,4 +125,5 @@ def test_cli_errors_are_one_line(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(args)
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and message in err and err.count("\n") == 1
+    last = err.splitlines()[-1]  # progress lines may come first; the error is one line
+    assert exit_info.value.code == 2 and message in last and err.count("error:") == 1

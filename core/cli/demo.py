@@ -15,9 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from parawire.study.config import StudyConfig
-from parawire.study.store import read_rows
-from rich.console import Console
+from parawire.cli.outputs import RESULTS, OutputDir
 
 RUN_UNITS = 2
 
@@ -25,28 +23,33 @@ RUN_UNITS = 2
 def most_concurrent(rows: list[dict], units: int = RUN_UNITS) -> dict:
     candidates = [r for r in rows if int(r["units"]) == units and r["generator"] != "chain"]
     if not candidates:
-        raise click.ClickException(f"the study has no rows for {units} units to choose from")
+        from parawire.errors import ParawireError
+
+        raise ParawireError(f"the study has no rows for {units} units to choose from")
     return min(candidates, key=lambda r: (float(r["cs"]), r["generator"], int(r["sample"])))
 
 
 @click.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/demo"),
+@click.option("--out", type=OutputDir(), default=RESULTS / "demo",
               show_default=True, help="folder for the table, figures, report and chosen spec")
 @click.option("--samples", type=click.IntRange(min=1), help="override the quick preset's samples")
-@click.option("-n", "runs", type=click.IntRange(min=1), default=20, show_default=True,
-              help="timed inferences on the workers")
+@click.option("--runs", "-r", "runs", type=click.IntRange(min=1), default=20, show_default=True,
+              help="timed inferences per configuration")
 @click.pass_context
 def demo(ctx: click.Context, out: Path, samples: int | None, runs: int) -> None:
     """Quick study → figures → the most concurrent architecture on 2 local workers."""
     from parawire.cli.plot import plot
     from parawire.cli.run import run
     from parawire.cli.study_grid import run_grid
+    from parawire.study.config import StudyConfig
+    from parawire.study.store import read_rows
+    from rich.console import Console
 
     console = Console()
     config = StudyConfig.build(quick=True, **({"samples": samples} if samples else {}))
     table = out / "study.csv"
     console.rule("1. quick study")
-    run_grid(config, table, console=console)
+    run_grid(config, table)
     console.rule("2. figures and reproduction report")
     ctx.invoke(plot, study=table, out=out / "figures", report_path=out / "reproduction.md")
     console.rule("3. the most concurrent architecture on 2 local workers")

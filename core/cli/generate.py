@@ -7,20 +7,20 @@ on disk always describes a buildable architecture.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
-from parawire.build import build_dag, generator_params
+from parawire.cli.options import plugin_names
+from parawire.cli.outputs import OutputFile, prepare
 from parawire.cli.params import param_option, parse_params
-from parawire.spec import ArchitectureSpec
-from parawire.stats import DagStats, dag_stats
-from rich.console import Console
-from rich.table import Table
+from parawire.cli.printing import echo_json, json_option, print_table
 
 
-def summary(spec: ArchitectureSpec, stats: DagStats) -> Table:
+def summary(spec, stats):
     """One two-column table: what was asked for, and the shape it produced."""
+    from parawire.build import generator_params
+    from rich.table import Table
+
     _, params = generator_params(spec)
     table = Table(show_header=False, title=f"{spec.generator} architecture")
     table.add_column(style="bold")
@@ -43,8 +43,10 @@ def summary(spec: ArchitectureSpec, stats: DagStats) -> Table:
     return table
 
 
-def width_table(stats: DagStats) -> Table:
+def width_table(stats):
     """Figure 10's histogram as text: one bar per depth level."""
+    from rich.table import Table
+
     table = Table(title="width per depth level")
     for column in ("level", "width", ""):
         table.add_column(column)
@@ -53,8 +55,14 @@ def width_table(stats: DagStats) -> Table:
     return table
 
 
+def document(spec, stats) -> dict:
+    """What ``--json`` prints: the spec and its DAG statistics."""
+    return {"spec": spec.model_dump(mode="json"), "stats": stats.to_dict()}
+
+
 @click.command()
-@click.option("--generator", "-g", help="generator plugin name (see `parawire plugins`)")
+@click.option("--generator", "-g", help="generator plugin name (see `parawire plugins`)",
+              shell_complete=plugin_names("generators"))
 @click.option("--nodes", "-n", type=int, help="computation vertices, input/output not counted")
 @click.option("--seed", "-s", type=int, help="fixes the whole architecture")
 @click.option(
@@ -65,39 +73,56 @@ def width_table(stats: DagStats) -> Table:
     metavar="NAME=VALUE",
     help="generator parameter; repeat for several",
 )
-@click.option("--staging", help="staging policy plugin name")
+@click.option("--staging", help="staging policy plugin name", shell_complete=plugin_names("staging"))
 @param_option("staging")
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="write the spec here (.json or .toml)",
+    type=OutputFile((".json", ".toml")),
+    help="write the spec here (.json or .toml, by the name's extension)",
 )
-def generate(generator, nodes, seed, params, staging, staging_params, output) -> None:
+@json_option("the spec and its statistics")
+def generate(generator, nodes, seed, params, staging, staging_params, output, as_json) -> None:
     """Draw an architecture, print its statistics and save its spec."""
+    from parawire.build import build_dag
+    from parawire.cli.inputs import check_spec_plugins
+    from parawire.spec import ArchitectureSpec
+    from parawire.stats import dag_stats
+    from rich.console import Console
+
     fields = {"generator": generator, "nodes": nodes, "seed": seed, "staging": staging}
     data = {k: v for k, v in fields.items() if v is not None}
     data["params"] = parse_params(params)
     data["staging_params"] = staging_params
     spec = ArchitectureSpec.parse(data, source="command line")
+    check_spec_plugins(spec)
     stats = dag_stats(build_dag(spec))
-    console = Console()
-    console.print(summary(spec, stats))
     if output is not None:
-        spec.save(output)
+        spec.save(prepare(output))
+    if as_json:
+        echo_json({**document(spec, stats), "output": output})
+        return
+    console = Console()
+    print_table(summary(spec, stats), console)
+    if output is not None:
         console.print(f"wrote {output}")
 
 
 @click.command()
 @click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="print spec and statistics as JSON")
+@json_option("the spec and its statistics")
 def show(spec_file: Path, as_json: bool) -> None:
     """Print a saved spec, its DAG statistics and its width per depth level."""
-    spec = ArchitectureSpec.load(spec_file)
+    from parawire.build import build_dag
+    from parawire.cli.inputs import load_spec
+    from parawire.stats import dag_stats
+    from rich.console import Console
+
+    spec = load_spec(spec_file)
     stats = dag_stats(build_dag(spec))
     if as_json:
-        click.echo(json.dumps({"spec": spec.model_dump(mode="json"), "stats": stats.to_dict()}))
+        echo_json(document(spec, stats))
         return
     console = Console()
-    console.print(summary(spec, stats))
-    console.print(width_table(stats))
+    print_table(summary(spec, stats), console)
+    print_table(width_table(stats), console)

@@ -1,7 +1,10 @@
 """A click group whose subcommands are imported only when used.
 
 ``parawire --help`` must stay fast and must not import torch; each command lives in
-its own module and is loaded on demand.
+its own module and is loaded on demand. The group's own help lists each command with
+its one-line summary from ``summaries`` when given (a test keeps them equal to the
+commands' own), so listing the commands imports none of them; a command without a
+summary is imported for it, which is correct, only slower.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import click
 
 
 class LazyGroup(click.Group):
-    def __init__(self, *args, lazy: dict[str, str], **kwargs):
+    def __init__(self, *args, lazy: dict[str, str], summaries: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.lazy = lazy
+        self.summaries = summaries or {}
 
     def _available(self) -> dict[str, str]:
         return {
@@ -33,3 +37,16 @@ class LazyGroup(click.Group):
             return super().get_command(ctx, name)
         module, attr = target.split(":")
         return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.summaries:
+                rows.append((name, self.summaries[name]))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)

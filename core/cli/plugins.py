@@ -1,53 +1,101 @@
-"""``parawire plugins``: every plugin by kind, where it comes from, its parameters, status.
+"""``parawire plugins``: every plugin by kind, what it does, where it comes from (distribution
+and version), its parameters, its status.
 
 Status is ``ok``; ``conflict`` when another distribution provides the same name (both
 rows are shown, each with the ``distribution:name`` that selects it; the bare name is
 ambiguous); or ``failed`` for an entry point that did not load (import error, misspelt
 hook, bad records), with its one-line reason. The command itself never fails because
-of a plugin: it is how a user finds out what is broken.
+of a plugin: it is how a user finds out what is broken. ``--json`` prints the same as
+``{"plugins": […], "failures": […]}``.
 """
 
 from __future__ import annotations
 
+from functools import cache
+
 import click
-from parawire.manager import get_plugins
+from parawire.cli.printing import echo_json, json_option, print_table
 from parawire.records import KINDS
-from pydantic import BaseModel
-from rich.console import Console
-from rich.table import Table
 
 
-def describe_params(model: type[BaseModel]) -> str:
-    """``name=default`` for each field of a plugin's parameter model."""
-    parts = []
-    for name, field in model.model_fields.items():
-        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
-        parts.append(f"{name}={default}")
+@cache
+def version_of(distribution: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def param_defaults(model) -> dict:
+    """``{name: default}`` of a plugin's parameter model (``"required"`` when it has none)."""
+    return {
+        name: ("required" if field.is_required() else field.get_default(call_default_factory=True))
+        for name, field in model.model_fields.items()
+    }
+
+
+def describe_params(defaults: dict) -> str:
+    """``name=default`` for each parameter (see :func:`param_defaults`)."""
+    parts = [f"{name}={value if value == 'required' else repr(value)}" for name, value in defaults.items()]
     return ", ".join(parts) or "-"
 
 
-@click.command()
-@click.option("--kind", type=click.Choice(list(KINDS)))
-def plugins(kind: str | None) -> None:
-    """List every plugin by kind: name, distribution, parameters, status."""
+def listing(kind: str | None) -> dict:
+    """What ``--json`` prints; the table shows the same."""
+    from parawire.manager import get_plugins
+
     registries = get_plugins()
-    table = Table(title="parawire plugins")
-    for column in ("kind", "name", "distribution", "parameters", "status"):
-        table.add_column(column)
+    rows = []
     for kind_name, registry in registries.kinds().items():
-        if kind and kind != kind_name:
+        if kind not in (None, kind_name):
             continue
         conflicts = registry.conflicts()
         for record in registry:
+            status = "ok"
             if record.name in conflicts:
                 others = ", ".join(d for d in conflicts[record.name] if d != record.distribution)
-                status = f"[yellow]conflict[/]: also in {others}; select as {record.distribution}:{record.name}"
-            else:
-                status = "[green]ok[/]"
-            table.add_row(kind_name, record.name, record.distribution, describe_params(record.params), status)
-    for failure in registries.failures:
-        table.add_row("?", failure.entry_point, failure.distribution, "-", f"[red]failed[/]: {failure.describe()}")
-    console = Console()
-    if not console.is_terminal:  # rich would squeeze piped output into 80 columns
-        console = Console(width=200)
-    console.print(table)
+                status = f"conflict: also in {others}; select as {record.distribution}:{record.name}"
+            rows.append({
+                "kind": kind_name,
+                "name": record.name,
+                "summary": record.summary,
+                "distribution": record.distribution,
+                "version": version_of(record.distribution),
+                "parameters": param_defaults(record.params),
+                "status": status,
+            })
+    failures = [
+        {
+            "entry_point": failure.entry_point,
+            "distribution": failure.distribution,
+            "version": version_of(failure.distribution),
+            "error": failure.describe(),
+        }
+        for failure in registries.failures
+    ]
+    return {"plugins": rows, "failures": failures}
+
+
+@click.command()
+@click.option("--kind", type=click.Choice(list(KINDS)), help="list only this kind")
+@json_option("the plugins")
+def plugins(kind: str | None, as_json: bool) -> None:
+    """List every plugin by kind: name, description, distribution and version, parameters."""
+    from parawire.cli.printing import table
+
+    found = listing(kind)
+    if as_json:
+        echo_json(found)
+        return
+    out = table("parawire plugins", ["kind", "name", "description", "from", "parameters", "status"],
+                numeric=(), fold=("description", "from", "parameters", "status"))
+    for row in found["plugins"]:
+        source = f"{row['distribution']} {row['version'] or ''}".strip()
+        status = "[green]ok[/]" if row["status"] == "ok" else f"[yellow]{row['status']}[/]"
+        out.add_row(row["kind"], row["name"], row["summary"], source, describe_params(row["parameters"]), status)
+    for failure in found["failures"]:
+        source = f"{failure['distribution']} {failure['version'] or ''}".strip()
+        out.add_row("?", failure["entry_point"], "-", source, "-", f"[red]failed[/]: {failure['error']}")
+    print_table(out)

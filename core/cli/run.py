@@ -1,8 +1,14 @@
 """``parawire run``: one architecture, distributed over workers, timed against one process.
 
-Prints the measured latency of one inference on the workers (median and p90 of ``-n``
-runs) beside the same network in this process on 1 thread and on all threads (intra-op
-parallelism, the status quo), and the latency model's prediction for the same plan.
+Prints the measured latency of one inference on the workers (median and p90 of
+``--runs`` runs) beside the same network in this process on 1 thread and on all threads
+(intra-op parallelism, the status quo), and the latency model's prediction for the same
+plan. Each phase (build, partition, starting workers, deployment, each timing) is
+announced on stderr before it starts, with a bar and ETA for the timed runs.
+
+``--json`` prints ``{"rows": [{"run", "units", "engine", "median_ms", "p90_ms",
+"speedup"}, …], "predicted_ms", …}``: one row per measured configuration, ``engine``
+null where none was chosen.
 """
 
 from __future__ import annotations
@@ -12,16 +18,18 @@ import statistics
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from parawire.cli.options import Endpoint, plugin_names
 from parawire.cli.params import param_option
-from rich.console import Console
-from rich.table import Table
+from parawire.cli.printing import echo_json, json_option, print_table, table
 
 
-def timings(fn: Callable[[], object], n: int, warmup: int = 3) -> list[float]:
-    """Seconds per call, ``n`` calls after ``warmup`` untimed ones."""
+def timings(fn: Callable[[], object], n: int, warmup: int = 3,
+            on_run: Callable[[], None] | None = None) -> list[float]:
+    """Seconds per call, ``n`` calls after ``warmup`` untimed ones; ``on_run`` after each."""
     for _ in range(warmup):
         fn()
     out = []
@@ -29,6 +37,8 @@ def timings(fn: Callable[[], object], n: int, warmup: int = 3) -> list[float]:
         start = time.perf_counter()
         fn()
         out.append(time.perf_counter() - start)
+        if on_run is not None:
+            on_run()
     return out
 
 
@@ -38,33 +48,127 @@ def summary(times: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
-def single_process(net, x, n: int, threads: int) -> list[float]:
+@dataclass(frozen=True)
+class Row:
+    """One measured configuration: what ran, on how many units, which engine, its times."""
+
+    run: str
+    units: int
+    engine: str | None
+    times: tuple[float, ...]
+
+    def to_dict(self, base_s: float) -> dict:
+        median, p90 = summary(list(self.times))
+        return {"run": self.run, "units": self.units, "engine": self.engine,
+                "median_ms": median * 1e3, "p90_ms": p90 * 1e3, "speedup": base_s / median}
+
+
+def timed_row(progress, run: str, units: int, engine: str | None, fn: Callable[[], object],
+              runs: int) -> Row:
+    """Time ``fn`` with a progress bar named after the row."""
+    with progress.bar(f"timing {run}", runs, "runs") as bar:
+        return Row(run, units, engine, tuple(timings(fn, runs, on_run=bar.advance)))
+
+
+def single_process(progress, net, x, runs: int, threads: int) -> Row:
     import torch
     from parawire.threads import torch_threads
 
+    name = f"1 process, {threads} thread{'s' if threads > 1 else ''}"
     with torch_threads(threads), torch.inference_mode():
-        return timings(lambda: net(x), n)
+        return timed_row(progress, name, 1, None, lambda: net(x), runs)
+
+
+def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str, base_ms: float):
+    out = table(title, ["run", "median ms", "p90 ms", "speed-up vs 1 thread"])
+    for row in rows:
+        out.add_row(row["run"], f"{row['median_ms']:.2f}", f"{row['p90_ms']:.2f}", f"{row['speedup']:.2f}×")
+    out.add_row(f"model ({profile})", f"{predicted_ms:.2f}", "", f"{base_ms / predicted_ms:.2f}×")
+    return out
 
 
 @click.command()
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--units", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--units", "-u", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--local", "local", is_flag=True, help="start the workers here, on loopback")
-@click.option("--endpoint", "endpoints", multiple=True, help="a running worker (repeat, one per unit)")
+@click.option("--endpoint", "endpoints", multiple=True, type=Endpoint(),
+              help="a running worker (repeat, one per unit)")
 @click.option("--transport", default="zmq", show_default=True,
-              help="transport plugin (zmq, inproc, or a third party's; see `parawire plugins`)")
+              help="transport plugin (zmq, inproc, or a third party's; see `parawire plugins`)",
+              shell_complete=plugin_names("transports"))
 @param_option("transport")
 @click.option("--endpoint-kind", type=click.Choice(["ipc", "tcp"]), default="ipc", show_default=True)
-@click.option("-n", "runs", type=click.IntRange(min=1), default=50, show_default=True, help="timed inferences")
-@click.option("--partitioner", default="multilevel", show_default=True)
+@click.option("--runs", "-r", "runs", type=click.IntRange(min=1), default=50, show_default=True,
+              help="timed inferences per configuration")
+@click.option("--partitioner", default="multilevel", show_default=True,
+              shell_complete=plugin_names("partitioners"))
 @param_option("partitioner")
 @click.option("--eps", type=click.FloatRange(min=0), default=0.03, show_default=True, help="imbalance bound")
 @click.option("--profile", default="local", show_default=True,
               help="latency model profile for the prediction (local = calibrated here, edge, lan)")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="seconds to wait for the workers at each step (start, deployment, each answer)")
+@click.option("--curve-secret", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="this coordinator's *.key_secret file (`parawire keys DIR`: DIR/client.key_secret)")
+@click.option("--curve-server", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="the workers' public key file (DIR/server.key)")
+@json_option("the measured rows and the prediction")
 def run(spec_file, units, local, endpoints, transport, transport_params, endpoint_kind, runs, partitioner,
-        partitioner_params, eps, profile, timeout):
+        partitioner_params, eps, profile, timeout, curve_secret, curve_server, as_json):
     """Run SPEC_FILE on UNITS workers and compare with one process."""
+    from parawire.cli.inputs import check_units, load_spec
+    from parawire.cli.progress import Progress
+    from parawire.errors import ParawireError
+    from parawire.manager import get_plugins
+
+    if local == bool(endpoints):
+        raise ParawireError("give either --local (start workers here) or one --endpoint per unit")
+    if endpoints and len(endpoints) != units:
+        raise ParawireError(f"--endpoint: got {len(endpoints)}; need one per unit ({units})")
+    if (curve_secret is None) != (curve_server is None):
+        raise ParawireError("--curve-secret and --curve-server go together (`parawire keys DIR` writes both)")
+    if local and curve_secret is not None:
+        raise ParawireError(
+            "--curve-secret/--curve-server are for remote --endpoint workers; --local ones use loopback"
+        )
+    spec = load_spec(spec_file)
+    check_units([units], spec.nodes)
+    get_plugins().partitioners.get(partitioner)
+    get_plugins().transports.get(transport)
+    with Progress() as progress:
+        measured, extra = measure(progress, spec, units, local, endpoints, transport, transport_params,
+                                  endpoint_kind, runs, partitioner, partitioner_params, eps, profile, timeout,
+                                  curve_secret, curve_server)
+    base_s = summary(list(measured[1].times))[0]
+    rows = [row.to_dict(base_s) for row in measured]
+    predicted_ms = extra["predicted_s"] * 1e3
+    if as_json:
+        echo_json({
+            "spec": str(spec_file), "generator": spec.generator, "nodes": spec.nodes, "units": units,
+            "partitioner": partitioner, "transport": transport, "runs": runs, "rows": rows,
+            "predicted_ms": predicted_ms, "profile": profile,
+            "bytes_per_inference": extra["bytes"], "cut_bytes": extra["cut_bytes"],
+            "notes": extra["notes"],
+        })
+        return
+    from rich.console import Console
+
+    console = Console()
+    title = f"{spec_file.name}: {spec.generator}, {spec.nodes} vertices, {units} units ({partitioner})"
+    print_table(result_table(title, rows, predicted_ms, profile, base_s * 1e3), console)
+    console.print(
+        f"bytes between units per inference: {extra['bytes']:.0f} (partition Λ = {extra['cut_bytes']});"
+        f" {extra['messages']:.1f} messages"
+    )
+    for note in extra["notes"]:
+        console.print(f"note: {note}")
+
+
+def measure(progress, spec, units, local, endpoints, transport, transport_params, endpoint_kind, runs,
+            partitioner, partitioner_params, eps, profile, timeout, curve_secret,
+            curve_server) -> tuple[list[Row], dict]:
+    """Every timed row (workers first, then one process on 1 and all threads) and the extras."""
+    progress.step("loading torch")
     import torch
     from parawire.architecture import build_architecture
     from parawire.errors import ParawireError
@@ -73,54 +177,42 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     from parawire.executor.plan import partition_architecture, plan_for
     from parawire.nn import build_network
     from parawire.profiles import get_profile
-    from parawire.spec import ArchitectureSpec
 
-    if local == bool(endpoints):
-        raise ParawireError("give either --local (start workers here) or one --endpoint per unit")
-    if endpoints and len(endpoints) != units:
-        raise ParawireError(f"--endpoint: got {len(endpoints)}; need one per unit ({units})")
-    spec = ArchitectureSpec.load(spec_file)
-    arch = build_architecture(spec)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        part = partition_architecture(arch, units, partitioner, eps, params=partitioner_params)
-    plan = plan_for(arch, part, get_profile(profile), units=units)
-    x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
-    net = build_network(arch).eval()
-    with torch.inference_mode():
-        reference = net(x)
+    with progress.timed(f"building and partitioning {spec.generator}, {spec.nodes} vertices, {units} units"):
+        arch = build_architecture(spec)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            part = partition_architecture(arch, units, partitioner, eps, params=partitioner_params)
+        plan = plan_for(arch, part, get_profile(profile), units=units)
+        x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
+        net = build_network(arch).eval()
+        with torch.inference_mode():
+            reference = net(x)
 
-    workers = LocalWorkers(units, transport, endpoint_kind, transport_params=transport_params) if local else None
+    workers = None
     try:
+        if local:
+            with progress.timed(f"starting {units} local worker processes"):
+                workers = LocalWorkers(units, transport, endpoint_kind, transport_params=transport_params,
+                                       startup_timeout=timeout)
         with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout,
-                             transport_params=transport_params) as cluster:
-            cluster.deploy(spec, plan)
+                             transport_params=transport_params, curve_secret=curve_secret,
+                             curve_server=curve_server) as cluster:
+            with progress.timed(f"deploying to {units} workers"):
+                cluster.deploy(spec, plan, timeout=timeout)
             if not torch.allclose(cluster.infer(x), reference, rtol=1e-4, atol=1e-5):
                 raise ParawireError("distributed logits differ from the single-process ones")
-            distributed = timings(lambda: cluster.infer(x), runs)
+            kind = f"{transport}{'-' + endpoint_kind if transport == 'zmq' and local else ''}"
+            distributed = timed_row(progress, f"{units} worker{'s' if units > 1 else ''} ({kind})", units, None,
+                                    lambda: cluster.infer(x), runs)
             stats = cluster.stats()
     finally:
         if workers is not None:
             workers.close()
     cores = os.cpu_count() or 1
-    rows = [
-        (f"{units} workers ({transport}{'-' + endpoint_kind if transport == 'zmq' else ''})", distributed),
-        ("1 process, 1 thread", single_process(net, x, runs, 1)),
-        (f"1 process, {cores} threads", single_process(net, x, runs, cores)),
-    ]
-    base = summary(rows[1][1])[0]
-    table = Table(title=f"{spec_file.name}: {spec.generator}, {spec.nodes} vertices, {units} units ({partitioner})")
-    for column in ("run", "median ms", "p90 ms", "speed-up vs 1 thread"):
-        table.add_column(column, justify="right")
-    for name, times in rows:
-        median, p90 = summary(times)
-        table.add_row(name, f"{median * 1e3:.2f}", f"{p90 * 1e3:.2f}", f"{base / median:.2f}×")
-    table.add_row(f"model ({profile})", f"{plan.predicted_latency_s * 1e3:.2f}", "", f"{base / plan.predicted_latency_s:.2f}×")
-    console = Console()
-    console.print(table)
-    console.print(
-        f"bytes between units per inference: {stats.bytes_per_inference:.0f} (partition Λ = {plan.cut_bytes});"
-        f" {stats.peer_messages / max(stats.inferences, 1):.1f} messages"
-    )
-    for w in caught:
-        console.print(f"note: {w.message}")
+    rows = [distributed, single_process(progress, net, x, runs, 1), single_process(progress, net, x, runs, cores)]
+    return rows, {
+        "predicted_s": plan.predicted_latency_s, "bytes": stats.bytes_per_inference,
+        "cut_bytes": plan.cut_bytes, "messages": stats.peer_messages / max(stats.inferences, 1),
+        "notes": [str(w.message) for w in caught],
+    }

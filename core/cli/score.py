@@ -7,16 +7,16 @@ rows (with the partitions) for machines.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
-from parawire.architecture import build_architecture
+from parawire.cli.options import plugin_names
 from parawire.cli.params import param_option
-from parawire.score import DEFAULT_EPS, ScoreRow, score_architecture
-from parawire.spec import ArchitectureSpec
-from rich.console import Console
-from rich.table import Table
+from parawire.cli.printing import echo_json, json_option, print_table, table
+
+#: The paper's ε sweep as ``parawire.score.DEFAULT_EPS`` holds it (a test keeps the two
+#: equal); importing that module would cost ``--help`` a third of a second.
+DEFAULT_EPS_TEXT = "0.03 0.1 0.3"
 
 
 def _is_number(text: str) -> bool:
@@ -49,14 +49,13 @@ class NumberList(click.Option):
         return consume
 
 
-def score_table(rows: list[ScoreRow], title: str) -> Table:
-    table = Table(title=title)
+def score_table(rows, title: str):
     score_name = rows[0].score_name if rows else "score"
-    for column in ("units", "ε", "δ_W", "Λ MB", "Λ′", "η", "entropy", score_name, "balanced", ""):
-        table.add_column(column, justify="right")
+    columns = ("units", "ε", "δ_W", "Λ MB", "Λ′", "η", "entropy", score_name, "balanced", "")
+    out = table(title, columns, numeric=columns[:-2])
     for row in rows:
         m = row.metrics
-        table.add_row(
+        out.add_row(
             str(row.units),
             f"{row.eps:g}",
             f"{m.imbalance:.3f}",
@@ -68,37 +67,45 @@ def score_table(rows: list[ScoreRow], title: str) -> Table:
             "yes" if m.balanced else "[red]no[/]",
             "[green]best[/]" if row.best else "",
         )
-    return table
+    return out
 
 
 @click.command()
 @click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--units", "-n", cls=NumberList, type=click.IntRange(min=1), multiple=True,
+@click.option("--units", "-u", cls=NumberList, type=click.IntRange(min=1), multiple=True,
               required=True,
               help="unit counts, e.g. --units 4 --units 8 or --units 4 6 8")
 @click.option("--eps", cls=NumberList, type=click.FloatRange(min=0), multiple=True,
-              help=f"imbalance bounds ε (default {' '.join(map(str, DEFAULT_EPS))})")
-@click.option("--partitioner", default="multilevel", show_default=True)
+              help=f"imbalance bounds ε (default {DEFAULT_EPS_TEXT})")
+@click.option("--partitioner", default="multilevel", show_default=True,
+              shell_complete=plugin_names("partitioners"))
 @param_option("partitioner")
-@click.option("--score", "score_name", default="cs", show_default=True)
+@click.option("--score", "score_name", default="cs", show_default=True,
+              shell_complete=plugin_names("scores"))
 @param_option("score")
 @click.option("--unit-comm", type=click.IntRange(min=1), default=None,
               help="U_c in bytes (default: the architecture's smallest nonzero net cost)")
 @click.option("--seed", type=int, default=None, help="partitioner seed (default: the spec's)")
-@click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
+@json_option("the rows (with their partitions)")
 def score(spec_file: Path, units: tuple[int, ...], eps: tuple[float, ...], partitioner: str,
           partitioner_params: dict, score_name: str, score_params: dict, unit_comm: int | None,
           seed: int | None, as_json: bool) -> None:
     """Score SPEC_FILE's architecture on each unit count for each ε."""
-    arch = build_architecture(ArchitectureSpec.load(spec_file))
+    from parawire.architecture import build_architecture
+    from parawire.cli.inputs import check_units, load_spec
+    from parawire.manager import get_plugins
+    from parawire.score import DEFAULT_EPS, score_architecture
+
+    spec = load_spec(spec_file)
+    check_units(units, spec.nodes)
+    get_plugins().partitioners.get(partitioner)
+    get_plugins().scores.get(score_name)
+    arch = build_architecture(spec)
     rows = score_architecture(arch, list(units), list(eps) or list(DEFAULT_EPS),
                               partitioner=partitioner, score=score_name, seed=seed,
                               unit_comm=unit_comm, partitioner_params=partitioner_params,
                               score_params=score_params)
     if as_json:
-        click.echo(json.dumps([row.to_dict() for row in rows]))
+        echo_json([row.to_dict() for row in rows])
         return
-    console = Console()
-    if not console.is_terminal:  # rich would squeeze piped output into 80 columns
-        console = Console(width=110)
-    console.print(score_table(rows, f"{spec_file.name}: {partitioner} partitions, {score_name}"))
+    print_table(score_table(rows, f"{spec_file.name}: {partitioner} partitions, {score_name}"))

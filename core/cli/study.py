@@ -17,6 +17,14 @@ SUBCOMMANDS = {
 }
 
 
-@click.group(cls=LazyGroup, lazy=SUBCOMMANDS)
+#: See ``parawire.cli.SUMMARIES``.
+SUMMARIES = {
+    "params": "Mean and std of parameter counts per generator × staging (Table 4).",
+    "accuracy": "Train sampled architectures per generator and staging; mean/best top-1 beside baselines.",
+    "grid": "Sample, score and time the paper's grid; rerun to resume an interrupted study.",
+}
+
+
+@click.group(cls=LazyGroup, lazy=SUBCOMMANDS, summaries=SUMMARIES)
 def study() -> None:
     """Reproduce the paper's studies (grid, params, accuracy)."""

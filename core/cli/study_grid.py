@@ -1,36 +1,48 @@
-"""``parawire study grid``: the paper's §4 grid, resumable, local pool or Dask."""
+"""``parawire study grid``: the paper's §4 grid, resumable, local pool or Dask.
+
+The full grid and the ``--quick`` preset write different tables by default
+(``results/study.csv``, ``results/study-quick.csv``): following the README in order must
+not resume one into the other. Any table remembers its settings' fingerprint and a
+resume with other settings is refused (:mod:`parawire.study.store`).
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
 import click
-from parawire.study.config import StudyConfig
-from parawire.study.runner import open_store, pending_samples, run_study
-from parawire.study.summary import summary_table
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from parawire.cli.options import plugin_names
+from parawire.cli.outputs import RESULTS, check_output
+from parawire.cli.printing import echo_json, json_option, print_table, table
+
+DEFAULT_OUT = {False: RESULTS / "study.csv", True: RESULTS / "study-quick.csv"}
 
 
 @click.command()
 @click.option("--quick", is_flag=True, help="the small preset the README's main command runs")
 @click.option("--samples", type=click.IntRange(min=1), help="architectures per generator and size")
-@click.option("--generators", multiple=True, help="generator names (repeatable)")
-@click.option("--nodes", multiple=True, type=int, help="vertex counts (repeatable)")
-@click.option("--units", multiple=True, type=int, help="unit counts (repeatable)")
+@click.option("--generators", multiple=True, help="generator names (repeatable)",
+              shell_complete=plugin_names("generators"))
+@click.option("--nodes", "-n", multiple=True, type=int, help="vertex counts (repeatable)")
+@click.option("--units", "-u", multiple=True, type=int, help="unit counts (repeatable)")
 @click.option("--eps", multiple=True, type=float, help="imbalance bounds of the sweep (repeatable)")
-@click.option("--partitioner", help="partitioner plugin")
+@click.option("--partitioner", help="partitioner plugin", shell_complete=plugin_names("partitioners"))
 @click.option("--profile", help="device profile for the latency model (edge, lan, local)")
 @click.option("--batch", type=click.IntRange(min=1), help="samples per task sent to a worker")
 @click.option("--workers", type=click.IntRange(min=1), help="local processes (default: all cores)")
 @click.option("--scheduler", help="tcp://HOST:PORT of a Dask scheduler instead of the local pool")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("results/study.csv"),
-              show_default=True, help="tidy table; an existing one is resumed")
-def grid(quick, samples, generators, nodes, units, eps, partitioner, profile, batch, workers, scheduler, out):
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="tidy table (.csv); an existing one made with the same settings is resumed"
+                   f"  [default: {DEFAULT_OUT[False]}, with --quick {DEFAULT_OUT[True]}]")
+@json_option("the summary")
+def grid(quick, samples, generators, nodes, units, eps, partitioner, profile, batch, workers, scheduler, out,
+         as_json):
     """Sample, score and time the paper's grid; rerun to resume an interrupted study."""
+    from parawire.study.config import StudyConfig
+
+    out = check_output(out or DEFAULT_OUT[quick], "--out", suffixes=(".csv",))
     overrides = {
         k: v for k, v in dict(
             samples=samples, generators=tuple(generators) or None, nodes=tuple(nodes) or None,
@@ -39,28 +51,68 @@ def grid(quick, samples, generators, nodes, units, eps, partitioner, profile, ba
         ).items() if v is not None
     }
     config = StudyConfig.build(quick=quick, **overrides)
-    run_grid(config, out, workers=workers, scheduler=scheduler)
+    run_grid(config, out, workers=workers, scheduler=scheduler, as_json=as_json)
 
 
-def run_grid(config: StudyConfig, out: Path, workers=None, scheduler=None, console=None) -> None:
-    console = console or Console()
+def record_run(store, config, computed: int, elapsed: float, workers) -> None:
+    """Add this run to the table's sidecar: the config of every row so far (the union
+    with earlier runs) and the time spent computing, summed (the report's samples/s)."""
+    from parawire.study.config import StudyConfig
+    from parawire.study.store import read_meta
+
+    meta = read_meta(store.path)
+    if "config" in meta:
+        config = config.extended(StudyConfig.model_validate(meta["config"]))
+    store.update_meta(
+        config=config.model_dump(mode="json"),
+        seconds=round(meta.get("seconds", 0) + elapsed, 2),
+        samples=meta.get("samples", 0) + computed,
+        workers=workers,
+    )
+
+
+def run_grid(config, out: Path, workers=None, scheduler=None, console=None, as_json: bool = False) -> None:
+    """Compute what ``out`` lacks (progress on stderr), then print the summary."""
+    from parawire.cli.progress import Progress
+    from parawire.study.runner import open_store, pending_samples, run_study
+
     store = open_store(config, out)
     done, total = pending_samples(config, store)
     start = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]study"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
-        TimeRemainingColumn(), console=console, transient=False,
-    ) as progress:
-        task = progress.add_task("study", total=total, completed=done)
-        run_study(config, store, workers=workers, scheduler=scheduler,
-                  on_batch=lambda n: progress.advance(task, n))
-    elapsed = time.perf_counter() - start
-    computed = total - done
-    if computed:  # the report's samples/s; a pure resume keeps the first run's figures
-        Path(out).with_suffix(".meta.json").write_text(json.dumps({
-            "config": config.model_dump(mode="json"), "seconds": round(elapsed, 2),
-            "samples": computed, "workers": scheduler or workers or os.cpu_count(),
-        }, indent=2) + "\n")
-    rate = f", {computed / elapsed:.1f} samples/s" if computed and elapsed > 0 else ""
-    console.print(f"{computed} samples computed in {elapsed:.1f} s{rate}; {done} resumed from {out}")
-    console.print(summary_table(out))
+    with Progress(console) as progress:
+        if done:
+            progress.note(f"resuming {out}: {done} of {total} samples already there")
+        with progress.bar("study", total, "samples", completed=done) as bar:
+            run_study(config, store, workers=workers, scheduler=scheduler, on_batch=bar.advance)
+        elapsed = time.perf_counter() - start
+        computed = total - done
+        if computed:
+            record_run(store, config, computed, elapsed, scheduler or workers or os.cpu_count())
+        rate = f", {computed / elapsed:.1f} samples/s" if computed and elapsed > 0 else ""
+        progress.note(f"{computed} samples computed in {elapsed:.1f} s{rate}; {done} resumed from {out}")
+    from parawire.study.store import read_rows
+    from parawire.study.summary import aggregate
+
+    cells = aggregate(read_rows(out))
+    if as_json:
+        echo_json({"table": out, "computed": computed, "resumed": done, "cells": [
+            {"generator": g, "nodes": n, "units": u, **cell} for (g, n, u), cell in sorted(cells.items())
+        ]})
+        return
+    print_table(summary_table(cells, out))
+
+
+def summary_table(cells, path):
+    """Medians/means per generator × vertices × units, narrow enough for 80 columns."""
+    out = table(f"study summary ({path})", [
+        "generator", "nodes", "units", "n", "CS\nmedian", "comm\nMB", "latency\ns", "÷ FB",
+        "HEFT\ns", "bound\ns", "entropy", "params\nM",
+    ])
+    for (gen, nodes, units), c in sorted(cells.items()):
+        out.add_row(
+            gen, str(nodes), str(units), str(c["samples"]), f"{c['cs']:.2f}",
+            f"{c['comm_mb']:.1f}", f"{c['latency_s']:.3f}", f"{c['latency_vs_fb']:.2f}",
+            f"{c['latency_heft_s']:.3f}", f"{c['lower_bound_s']:.3f}", f"{c['entropy']:.3f}",
+            f"{c['params_m']:.1f}",
+        )
+    return out

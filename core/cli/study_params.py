@@ -18,10 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
-import numpy as np
-from parawire.architecture import build_architecture
-from parawire.manager import get_plugins
-from parawire.spec import ArchitectureSpec
+from parawire.cli.options import plugin_names
+from parawire.cli.outputs import RESULTS, OutputFile, prepare
+from parawire.cli.printing import echo_json, json_option, print_table, table
 
 FLOWER102 = {"input_shape": (3, 224, 224), "classes": 102}
 CHUNK = 50
@@ -41,6 +40,9 @@ class Row:
 
 def sample_params(generator: str, staging: str, seeds: list[int], settings: dict) -> list[int]:
     """Parameter counts of the architectures with these seeds (one pool task)."""
+    from parawire.architecture import build_architecture
+    from parawire.spec import ArchitectureSpec
+
     return [
         build_architecture(
             ArchitectureSpec(generator=generator, staging=staging, seed=s, **settings)
@@ -50,6 +52,8 @@ def sample_params(generator: str, staging: str, seeds: list[int], settings: dict
 
 
 def summarise(generator: str, staging: str, counts: list[int], nodes: int) -> Row:
+    import numpy as np
+
     m = np.asarray(counts, dtype=np.float64) / 1e6
     return Row(
         generator=generator,
@@ -102,40 +106,54 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 
 
 def render(rows: list[Row]):
-    from rich.table import Table
-
-    table = Table(title="Parameter size (millions), paper Table 4")
-    for column in ("generator", "staging", "samples", "mean", "std", "min", "max"):
-        table.add_column(column, justify="left" if column in ("generator", "staging") else "right")
+    out = table("Parameter size (millions), paper Table 4",
+                ["generator", "staging", "samples", "mean", "std", "min", "max"],
+                numeric=["samples", "mean", "std", "min", "max"])
     for r in rows:
-        table.add_row(
+        out.add_row(
             r.generator, r.staging, str(r.samples), f"{r.mean_params_m:.2f}",
             f"{r.std_params_m:.2f}", f"{r.min_params_m:.2f}", f"{r.max_params_m:.2f}",
         )
-    return table
+    return out
+
+
+def write_rows(path: Path, rows: list[Row], settings: dict) -> None:
+    """CSV (the rows) or JSON (``{"settings", "rows"}``), by the file's extension."""
+    prepare(path)
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps({"settings": settings, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")
+        return
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
 
 
 @click.command()
 @click.option("--samples", default=1000, show_default=True, type=click.IntRange(1))
-@click.option("--nodes", default=40, show_default=True, type=click.IntRange(2, 5000))
-@click.option("--generators", multiple=True, help="names, repeated or comma-separated [all]")
+@click.option("--nodes", "-n", default=40, show_default=True, type=click.IntRange(2, 5000))
+@click.option("--generators", multiple=True, help="names, repeated or comma-separated [all]",
+              shell_complete=plugin_names("generators"))
 @click.option(
     "--staging", "stagings", multiple=True, default=("greedy", "probabilistic"),
     show_default=True, help="staging policies, repeated or comma-separated",
+    shell_complete=plugin_names("staging"),
 )
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="first seed")
 @click.option("--base-channels", type=click.IntRange(1), help="override the spec default")
 @click.option("--channel-cap", type=click.IntRange(1), help="override the spec default")
 @click.option("--workers", default=os.cpu_count() or 1, show_default=True, type=click.IntRange(1))
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "outputs", multiple=True, type=OutputFile((".csv", ".json")),
+              default=(RESULTS / "params.csv",), show_default=True,
+              help="table file, .csv or .json by its extension (repeatable)")
+@json_option("the rows and settings")
 def params(
-    samples, nodes, generators, stagings, seed, base_channels, channel_cap, workers,
-    csv_path, json_path,
+    samples, nodes, generators, stagings, seed, base_channels, channel_cap, workers, outputs, as_json,
 ) -> None:
     """Mean and std of parameter counts per generator × staging (Table 4)."""
-    from rich.console import Console
-    from rich.progress import Progress
+    from parawire.cli.progress import Progress
+    from parawire.manager import get_plugins
+    from parawire.spec import ArchitectureSpec
 
     plugins = get_plugins()
     generators = split_names(generators) or plugins.generators.names()
@@ -149,26 +167,21 @@ def params(
     settings.update({k: v for k, v in overrides.items() if v is not None})
     spec = ArchitectureSpec.parse(settings, source="study params")  # fail before the pool starts
 
-    console = Console(stderr=True)
     total = samples * len(generators) * len(stagings)
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("architectures", total=total)
+    with Progress() as progress, progress.bar("architectures", total, "built") as bar:
         rows = run_study(
-            generators, stagings, range(seed, seed + samples), settings, workers,
-            progress=lambda n: bar.advance(task, n),
+            generators, stagings, range(seed, seed + samples), settings, workers, progress=bar.advance,
         )
-    Console().print(render(rows))
-    if csv_path:
-        with csv_path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
-            writer.writeheader()
-            writer.writerows(asdict(r) for r in rows)
-    if json_path:
-        meta = {
-            "samples": samples, "first_seed": seed, "nodes": nodes,
-            "input_shape": list(spec.input_shape), "classes": spec.classes,
-            "base_channels": spec.base_channels, "channel_cap": spec.channel_cap,
-        }
-        json_path.write_text(
-            json.dumps({"settings": meta, "rows": [asdict(r) for r in rows]}, indent=2) + "\n"
-        )
+    meta = {
+        "samples": samples, "first_seed": seed, "nodes": nodes,
+        "input_shape": list(spec.input_shape), "classes": spec.classes,
+        "base_channels": spec.base_channels, "channel_cap": spec.channel_cap,
+    }
+    for path in outputs:
+        write_rows(path, rows, meta)
+    if as_json:
+        echo_json({"settings": meta, "rows": rows, "outputs": outputs})
+        return
+    print_table(render(rows))
+    for path in outputs:
+        click.echo(f"wrote {path}")

@@ -6,30 +6,48 @@ import logging
 from pathlib import Path
 
 import click
+from parawire.cli.options import Endpoint, plugin_names, threads_option
 from parawire.cli.params import param_option
-from parawire.executor.protocol import DEFAULT_MAX_MESSAGE_BYTES
-from parawire.executor.runner import DEFAULT_MAX_PARKED_BYTES
-from parawire.executor.worker import DEFAULT_MAX_DEPLOY_BYTES
+
+#: How ``--help`` shows a limit read lazily (see :func:`executor_default`).
+EXECUTOR_DEFAULT = "the executor's default"
+
+
+def executor_default(target: str):
+    """A click default read from ``module:NAME`` only when the option is not given: the
+    executor's modules import torch, which ``--help`` must not pay for."""
+
+    def read():
+        import importlib
+
+        module, name = target.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    return read
 
 
 @click.command()
-@click.option("--bind", default="tcp://127.0.0.1:5701", show_default=True,
+@click.option("--bind", default="tcp://127.0.0.1:5701", show_default=True, type=Endpoint(any_port=True),
               help="endpoint to serve: tcp://HOST:PORT (PORT * = any free one) or ipc://PATH")
-@click.option("--transport", default="zmq", show_default=True,
+@click.option("--transport", default="zmq", show_default=True, shell_complete=plugin_names("transports"),
               help="transport plugin (see `parawire plugins --kind transports`)")
 @param_option("transport")
 @click.option("--curve-secret", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="this worker's *.key_secret file (from `parawire keys`); needed beyond loopback")
 @click.option("--curve-clients", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="directory of public keys allowed to connect (coordinator and peer workers)")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="torch intra-op threads of this worker")
-@click.option("--max-message-bytes", type=click.IntRange(min=1024), default=DEFAULT_MAX_MESSAGE_BYTES,
-              show_default=True, help="larger messages (all frames together) are dropped")
-@click.option("--max-parked-bytes", type=click.IntRange(min=1024), default=DEFAULT_MAX_PARKED_BYTES,
-              show_default=True, help="tensors held for requests in flight, all together; past it the oldest are forgotten")
-@click.option("--max-deploy-bytes", type=click.IntRange(min=1024), default=DEFAULT_MAX_DEPLOY_BYTES,
-              show_default=True, help="refuse deployments whose parameters + activations are estimated larger")
+@threads_option(what="this worker")
+@click.option("--max-message-bytes", type=click.IntRange(min=1024),
+              default=executor_default("parawire.executor.protocol:DEFAULT_MAX_MESSAGE_BYTES"),
+              show_default=EXECUTOR_DEFAULT, help="larger messages (all frames together) are dropped")
+@click.option("--max-parked-bytes", type=click.IntRange(min=1024),
+              default=executor_default("parawire.executor.runner:DEFAULT_MAX_PARKED_BYTES"),
+              show_default=EXECUTOR_DEFAULT,
+              help="tensors held for requests in flight, all together; past it the oldest are forgotten")
+@click.option("--max-deploy-bytes", type=click.IntRange(min=1024),
+              default=executor_default("parawire.executor.worker:DEFAULT_MAX_DEPLOY_BYTES"),
+              show_default=EXECUTOR_DEFAULT,
+              help="refuse deployments whose parameters + activations are estimated larger")
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 @click.option("-v", "--verbose", is_flag=True, help="log every dropped message and deployment")
 def worker(bind, transport, transport_params, curve_secret, curve_clients, threads, max_message_bytes,

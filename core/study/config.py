@@ -3,15 +3,27 @@
 The defaults are the paper's §4 grid: six generators (the four random ones, the FB
 baseline and the single chain), 1000 samples each, 40 and 80 vertices, 4–10 units, an
 ε sweep. ``quick()`` is the preset the README's main command runs (under a minute).
+
+:meth:`StudyConfig.fingerprint` is every setting that changes a row of the table; the
+store refuses to resume a table with another fingerprint. The settings left out of it
+only say *which* rows exist (generators, sizes, how many samples) or how work is cut
+into tasks (batch), so a study may be extended with more samples or generators in the
+same table. Any new field is part of the fingerprint unless it is added to
+``WHICH_ROWS``: forgetting to is safe (a refusal), the opposite would mix results.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 from parawire.errors import SpecError, describe_validation_error
 from parawire.manager import get_plugins
 from parawire.rng import derived_seed
 from parawire.spec import ArchitectureSpec
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+#: Fields that choose which rows a study has, not what is in them.
+WHICH_ROWS = frozenset({"generators", "samples", "nodes", "batch"})
 
 
 class StudyConfig(BaseModel):
@@ -19,9 +31,9 @@ class StudyConfig(BaseModel):
 
     generators: tuple[str, ...] = ("er", "ba", "ws", "dp", "fb", "chain")
     samples: int = Field(1000, ge=1, description="architectures per generator and size")
-    nodes: tuple[int, ...] = (40, 80)
-    units: tuple[int, ...] = (4, 6, 8, 10)
-    eps: tuple[float, ...] = (0.03, 0.1, 0.3)
+    nodes: tuple[Annotated[int, Field(ge=2, le=5000)], ...] = (40, 80)
+    units: tuple[Annotated[int, Field(ge=1)], ...] = (4, 6, 8, 10)
+    eps: tuple[Annotated[float, Field(ge=0)], ...] = (0.03, 0.1, 0.3)
     partitioner: str = "multilevel"
     score: str = "cs"
     staging: str = "probabilistic"
@@ -30,6 +42,37 @@ class StudyConfig(BaseModel):
     classes: int = 102
     seed: int = Field(0, ge=0, description="base seed; sample i of a cell gets its own seed")
     batch: int = Field(10, ge=1, description="samples per task sent to a worker")
+
+    @field_validator("generators", "nodes", "units", "eps")
+    @classmethod
+    def _not_empty(cls, values: tuple) -> tuple:
+        if not values:
+            raise ValueError("give at least one")
+        return values
+
+    @field_validator("units")
+    @classmethod
+    def _units_fit_nodes(cls, units: tuple[int, ...], info) -> tuple[int, ...]:
+        nodes = info.data.get("nodes")
+        if nodes and max(units) > min(nodes):
+            raise ValueError(
+                f"more units than the {min(nodes)} computation vertices of the smallest"
+                f" architecture; use at most {min(nodes)}"
+            )
+        return units
+
+    def fingerprint(self) -> dict:
+        """Every setting that changes a row, as JSON values (see the module docstring)."""
+        return {k: v for k, v in self.model_dump(mode="json").items() if k not in WHICH_ROWS}
+
+    def extended(self, other: StudyConfig) -> StudyConfig:
+        """The config of a table this study added rows to: same fingerprint, and the union
+        of the generators and sizes, the larger sample count (for the report)."""
+        return self.model_copy(update={
+            "generators": tuple(dict.fromkeys((*other.generators, *self.generators))),
+            "nodes": tuple(sorted({*other.nodes, *self.nodes})),
+            "samples": max(other.samples, self.samples),
+        })
 
     @classmethod
     def quick(cls, **overrides) -> StudyConfig:
@@ -52,6 +95,7 @@ class StudyConfig(BaseModel):
         plugins = get_plugins()
         for name in config.generators:
             plugins.generators.get(name)
+            config.spec(name, min(config.nodes), 0)  # every spec field valid for it
         plugins.partitioners.get(config.partitioner)
         plugins.scores.get(config.score)
         plugins.staging.get(config.staging)

@@ -18,7 +18,7 @@ import itertools
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import networkx as nx
@@ -42,7 +42,7 @@ COLOURS = {
     "chain": "#937860",
     "resnet50": "#555555",
 }
-DPI = 100
+DPI = 200
 WHISKERS = (1, 99)
 
 Cells = dict[tuple[str, int, int], np.ndarray]  # (generator, nodes, units) -> values
@@ -125,13 +125,22 @@ def _boxes(ax, values: Cells, nodes: int, log: bool = False) -> None:
     ax.set_xlabel("units")
     ax.set_title(f"{nodes} vertices")
     if log:
-        from matplotlib.ticker import FuncFormatter
-
-        ax.set_yscale("log")
-        plain = FuncFormatter(lambda y, _: f"{y:g}")
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+        _plain_log_axis(ax)
     ax.grid(axis="y", alpha=0.3)
+
+
+def _plain_log_axis(ax) -> None:
+    """A log y axis labelled in plain numbers (0.5, 1, 2, not 10⁻¹): every decade and,
+    when the axis spans less than about two decades, the 2× and 5× ticks inside it; the
+    other minor ticks stay unlabelled so that labels never overlap."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda y, _: f"{y:g}")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=tuple(range(2, 10))))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _boxes_by_nodes(
@@ -186,8 +195,11 @@ def fig8_latency(rows, out: Path) -> list[Path]:
     """
     base = cells(rows, "latency_s")
     panels = [
-        (relative_to(base, base), "latency ÷ FB median\n(best-CS partition)"),
-        (relative_to(cells(rows, "latency_heft_s"), base), "latency ÷ FB median\n(HEFT placement)"),
+        (relative_to(base, base), "latency (best-CS partition)\n÷ FB's median, same placement"),
+        (
+            relative_to(cells(rows, "latency_heft_s"), base),
+            "latency (HEFT placement)\n÷ FB's median, best-CS partition",
+        ),
     ]
     return _boxes_by_nodes(
         panels,
@@ -327,6 +339,8 @@ def fig11_distribution(
     their own entries in the partition are not shown as colours.
     """
     plt = _pyplot()
+    from matplotlib.lines import Line2D
+
     pos = level_layout(dag)
     fig, axes = plt.subplots(len(partitions), 1, figsize=(10, 2.6 * len(partitions)), squeeze=False)
     inner = [v for v in dag.order if v not in (dag.input, dag.output)]
@@ -353,6 +367,13 @@ def fig11_distribution(
             fontsize="small",
             loc="left",
         )
+        used = sorted({part[v] for v in inner})
+        handles = [
+            Line2D([], [], marker="o", linestyle="", markersize=6, color=f"C{u % 10}", label=f"unit {u}")
+            for u in used
+        ]
+        ax.legend(handles=handles, fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5),
+                  frameon=False, ncols=1 + len(used) // 12)
         ax.axis("off")
     fig.suptitle(f"Fig. 11  Distribution of one architecture{label}")
     fig.tight_layout()
@@ -452,29 +473,35 @@ def partitions_for(arch: Architecture, units: Sequence[int]) -> dict[int, tuple[
     return {row.units: row.partition for row in score_architecture(arch, list(units)) if row.best}
 
 
-def all_figures(
+def figure_jobs(
     rows,
     out: Path,
     params: Sequence[ParamRow] | None = None,
     arch: Architecture | None = None,
     units: Sequence[int] = (2, 4, 8),
     config: StudyConfig | None = None,
-) -> dict[str, list[Path]]:
-    """Every figure of the study; Fig. 11 draws ``arch`` or, by default, DP's median-depth
-    sample, built from the study's ``config`` when given."""
-    if arch is None:
-        gens = generators_in(r["generator"] for r in rows)
-        pick = "dp" if "dp" in gens else gens[0]
-        arch = build_architecture(
-            sample_spec(representative(rows, pick, min(int(r["nodes"]) for r in rows)), config)
-        )
-    label = f": {arch.spec.generator.upper()}, {arch.spec.nodes} vertices, seed {arch.spec.seed}"
+) -> dict[str, Callable[[], list[Path]]]:
+    """Every figure of the study as a job to run (so a caller can show progress between
+    them); Fig. 11 draws ``arch`` or, by default, DP's median-depth sample, built from
+    the study's ``config`` when given."""
+
+    def fig11() -> list[Path]:
+        shown = arch
+        if shown is None:
+            gens = generators_in(r["generator"] for r in rows)
+            pick = "dp" if "dp" in gens else gens[0]
+            shown = build_architecture(
+                sample_spec(representative(rows, pick, min(int(r["nodes"]) for r in rows)), config)
+            )
+        label = f": {shown.spec.generator.upper()}, {shown.spec.nodes} vertices, seed {shown.spec.seed}"
+        return fig11_distribution(shown.dag, partitions_for(shown, units), out, label)
+
     return {
-        "fig7": fig7_communication(rows, out),
-        "fig8": fig8_latency(rows, out),
-        "fig9": fig9_cs(rows, out),
-        "fig10": fig10_widths(rows, out),
-        "fig11": fig11_distribution(arch.dag, partitions_for(arch, units), out, label),
-        "fig12": fig12_entropy(rows, out),
-        "table4": table4_params(params or params_from_grid(rows), out),
+        "fig7": lambda: fig7_communication(rows, out),
+        "fig8": lambda: fig8_latency(rows, out),
+        "fig9": lambda: fig9_cs(rows, out),
+        "fig10": lambda: fig10_widths(rows, out),
+        "fig11": fig11,
+        "fig12": lambda: fig12_entropy(rows, out),
+        "table4": lambda: table4_params(params or params_from_grid(rows), out),
     }

@@ -58,8 +58,9 @@ def _dask(config_json: str, work: list[Batch], address: str) -> Iterator[list[di
 
 
 def open_store(config: StudyConfig, out: str | Path) -> ResultStore:
-    """The study's table at ``out``, torn tail dropped and finished samples read."""
-    return ResultStore.open(out, COLUMNS, rows_per_key=len(config.units))
+    """The study's table at ``out``, torn tail dropped and finished samples read; a table
+    made with another fingerprint is refused (:meth:`StudyConfig.fingerprint`)."""
+    return ResultStore.open(out, COLUMNS, rows_per_key=len(config.units), settings=config.fingerprint())
 
 
 def run_study(

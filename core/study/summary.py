@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from pathlib import Path
-
-from parawire.study.store import read_rows
-from rich.table import Table
 
 
 def aggregate(rows: list[dict]) -> dict[tuple[str, int, int], dict[str, float]]:
@@ -45,19 +41,3 @@ def _relative_to_fb(out: dict) -> dict:
         fb = out.get(("fb", nodes, units))
         cell["latency_vs_fb"] = cell["latency_s"] / fb["latency_s"] if fb else float("nan")
     return out
-
-
-def summary_table(path: str | Path) -> Table:
-    cells = aggregate(read_rows(path))
-    table = Table(title=f"study summary ({path})")
-    for col in ("generator", "nodes", "units", "n", "CS (median)", "comm MB (mean)",
-                "latency s", "÷ FB", "HEFT s", "bound s", "entropy", "params M"):
-        table.add_column(col, justify="right" if col != "generator" else "left")
-    for (gen, nodes, units), c in sorted(cells.items()):
-        table.add_row(
-            gen, str(nodes), str(units), str(c["samples"]), f"{c['cs']:.2f}",
-            f"{c['comm_mb']:.1f}", f"{c['latency_s']:.3f}", f"{c['latency_vs_fb']:.2f}",
-            f"{c['latency_heft_s']:.3f}", f"{c['lower_bound_s']:.3f}", f"{c['entropy']:.3f}",
-            f"{c['params_m']:.1f}",
-        )
-    return table

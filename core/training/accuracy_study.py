@@ -17,11 +17,10 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import mean
 
-from parawire.errors import ParawireError
 from parawire.spec import ArchitectureSpec
 from parawire.study.store import ResultStore, read_rows
 from parawire.threads import torch_threads
@@ -93,8 +92,10 @@ def concurrency_score(arch, units: int) -> float:
     return min(row.score for row in score_architecture(arch, units=[units]))
 
 
-def run_job(job: Job, config: StudyConfig, data) -> dict[str, object]:
-    """Build, train and score one architecture (or baseline); one CSV row."""
+def run_job(job: Job, config: StudyConfig, data, on_batch=None) -> dict[str, object]:
+    """Build, train and score one architecture (or baseline); one CSV row.
+
+    ``on_batch(images_done, images_total)`` follows the training (progress displays)."""
     info = data[2]
     if job.staging == "-":
         model, cs = build_baseline(job.family, info.input_shape, info.classes, seed=job.seed), ""
@@ -108,7 +109,7 @@ def run_job(job: Job, config: StudyConfig, data) -> dict[str, object]:
     began = time.perf_counter()
     result = train(
         model, data, config.epochs, parse_schedule(config.schedule, config.epochs),
-        seed=job.seed, batch_size=config.batch_size,
+        seed=job.seed, batch_size=config.batch_size, on_batch=on_batch,
     )
     return {
         "generator": job.label, "family": job.family, "staging": job.staging, "nodes": job.nodes,
@@ -118,31 +119,38 @@ def run_job(job: Job, config: StudyConfig, data) -> dict[str, object]:
     }
 
 
+def fingerprint(config: StudyConfig) -> dict[str, object]:
+    """Every setting that changes a row (which jobs exist is not one of them)."""
+    which_rows = {"generators", "stagings", "baselines", "samples"}
+    return {k: v for k, v in asdict(config).items() if k not in which_rows}
+
+
 def run_study(
     config: StudyConfig, out: str | Path, threads: int = 1,
     on_row: Callable[[dict[str, object], int, int], None] | None = None, data=None,
+    on_start: Callable[[Job, int, int], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, str]]:
     """Run every job not yet in ``out``; return all rows of ``out``.
 
     ``data`` is a loaded (train, test, info) to use instead of ``config.dataset``
-    (tests pass a small slice of digits).
+    (tests pass a small slice of digits). Progress displays get ``on_start(job, n,
+    todo)`` before the n-th of the ``todo`` jobs left, ``on_batch`` during its training
+    and ``on_row(row, n, todo)`` after it. A table made with another
+    :func:`fingerprint` is refused.
 
     ``threads`` sets torch's intra-op threads for the run: these networks are small, and
     one thread per process is faster than two that spin against other work on the host.
     """
-    store = ResultStore.open(out, COLUMNS)
-    stale = {r["epochs"] for r in read_rows(out)} - {str(config.epochs)}
-    if stale:
-        raise ParawireError(
-            f"--out: {out} holds rows trained for {', '.join(sorted(stale))} epochs, this study"
-            f" {config.epochs}; use another --out or the same --epochs"
-        )
+    store = ResultStore.open(out, COLUMNS, settings=fingerprint(config))
     todo = [j for j in jobs(config) if (j.label, j.nodes, j.sample) not in store.done]
     with torch_threads(threads):
         if todo and data is None:
             data = load_dataset(config.dataset)
         for n, job in enumerate(todo, 1):
-            row = run_job(job, config, data)
+            if on_start is not None:
+                on_start(job, n, len(todo))
+            row = run_job(job, config, data, on_batch)
             store.append([row])
             if on_row is not None:
                 on_row(row, n, len(todo))

@@ -1,0 +1,45 @@
+"""Reading what a command is given, with every check that can run before the work.
+
+A spec file is validated by pydantic when it is read, but some of its names only mean
+something once looked up among the installed plugins (the staging policy, its
+parameters): :func:`load_spec` does that too, so ``parawire show`` refuses a spec that
+``parawire run`` would refuse later. :func:`check_units` refuses more units than an
+architecture has vertices to give them, instead of starting workers that get nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from parawire.errors import ParawireError
+
+
+def check_spec_plugins(spec) -> None:
+    """The spec's generator and staging policy exist and accept its parameters."""
+    from parawire.build import generator_params
+    from parawire.manager import get_plugins
+    from parawire.spec import resolve_params
+
+    generator_params(spec)
+    record = get_plugins().staging.get(spec.staging)
+    resolve_params(record.params, spec.staging_params, where=f"staging_params[{spec.staging}]")
+
+
+def load_spec(path: Path):
+    """Read a spec file (JSON or TOML) and check it against the installed plugins."""
+    from parawire.spec import ArchitectureSpec
+
+    spec = ArchitectureSpec.load(path)
+    check_spec_plugins(spec)
+    return spec
+
+
+def check_units(units: Iterable[int], vertices: int, option: str = "--units") -> None:
+    """Every unit count leaves each unit at least one computation vertex."""
+    too_many = sorted(u for u in units if u > vertices)
+    if too_many:
+        raise ParawireError(
+            f"{option}: got {', '.join(map(str, too_many))}; the architecture has {vertices}"
+            f" computation vertices, so use at most {vertices} units"
+        )

@@ -1,0 +1,78 @@
+"""Options and value types several commands share, so each means the same everywhere.
+
+Naming rule (one meaning per short option, across all commands): ``-n`` is always
+``--nodes``, ``-u`` always ``--units``, ``-o`` always an output file, ``-g``
+``--generator``, ``-s`` ``--seed``, ``-h`` help; counts of timed repetitions are
+``--runs``. Plugin-name options complete from the installed plugins in the shell
+(``eval "$(_PARAWIRE_COMPLETE=bash_source parawire)"``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import click
+from parawire.errors import ParawireError
+
+
+def plugin_names(kind: str) -> Callable:
+    """A click ``shell_complete`` callback: installed plugin names of ``kind``
+    (``generators``, ``staging``, …) that start with what was typed; after a comma,
+    the name being typed in a comma-separated list."""
+
+    def complete(ctx, param, incomplete: str) -> list:
+        from click.shell_completion import CompletionItem
+        from parawire.manager import get_plugins
+
+        head, _, last = incomplete.rpartition(",")
+        prefix = f"{head}," if head else ""
+        registry = get_plugins().kinds().get(kind)
+        if registry is None:
+            return []
+        names = {record.name: record.summary for record in registry if record.name.startswith(last)}
+        return [CompletionItem(prefix + name, help=summary) for name, summary in names.items()]
+
+    return complete
+
+
+def threads_option(default: int = 1, what: str = "this process"):
+    return click.option("--threads", type=click.IntRange(min=1), default=default, show_default=True,
+                        help=f"torch intra-op threads of {what}")
+
+
+_TCP = re.compile(r"^tcp://(?P<host>\[[^\]]+\]|[^:/]+):(?P<port>[^:/]+)$")
+
+
+_OTHER = re.compile(r"^(?!tcp://)[a-z][a-z0-9+.-]*://.+$")
+
+
+def check_endpoint(text: str, option: str, any_port: bool = False) -> str:
+    """``tcp://HOST:PORT`` with 1 ≤ PORT ≤ 65535 (``*`` when ``any_port``), or
+    ``SCHEME://ADDRESS`` of another transport (``ipc://PATH``); anything else is refused
+    here instead of ZeroMQ picking a random port or failing late."""
+    if _OTHER.match(text):
+        return text
+    match = _TCP.match(text)
+    wanted = "tcp://HOST:PORT" + (" (PORT 1-65535 or *)" if any_port else " (PORT 1-65535)") + " or ipc://PATH"
+    if match is None:
+        raise ParawireError(f"{option} {text}: not an endpoint; write {wanted}")
+    port = match["port"]
+    if port == "*" and any_port:
+        return text
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ParawireError(f"{option} {text}: port {port!r} is out of range; write {wanted}")
+    return text
+
+
+class Endpoint(click.ParamType):
+    """A ZeroMQ endpoint, checked at parse time (see :func:`check_endpoint`)."""
+
+    name = "endpoint"
+
+    def __init__(self, any_port: bool = False):
+        self.any_port = any_port
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        option = max(param.opts, key=len) if param is not None and param.opts else "endpoint"
+        return check_endpoint(str(value), option, self.any_port)

@@ -1,0 +1,144 @@
+"""Every bad input of the command line is one ``error:`` line and a non-zero exit.
+
+Each case is refused before any work: no traceback, nothing written where the command
+would have written, nothing deleted. The cases are the ones users met (issue 11) and
+their siblings: unwritable or mis-named outputs, files that are not what they claim,
+out-of-range sizes, unknown plugin names, destructive defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from parawire.cli import main
+
+SPEC = {"generator": "chain", "nodes": 3, "base_channels": 2, "channel_cap": 4}
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch) -> Path:
+    """A scratch folder (also the working directory) holding a valid spec, a file to
+    use where a folder is needed, a non-UTF-8 spec and a CSV that is not a study table."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "arch.json").write_text(json.dumps(SPEC))
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "latin1.json").write_bytes(b'{"generator": "chain", "note": "caf\xe9"}')
+    (tmp_path / "bogus-staging.json").write_text(json.dumps({**SPEC, "staging": "bogus"}))
+    (tmp_path / "other.csv").write_text("name,value\na,1\n")
+    (tmp_path / "short.csv").write_text("generator,nodes,sample\ndp,40\n")
+    return tmp_path
+
+
+def refused(capsys, argv: list[str], message: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert exit_info.value.code not in (0, None), err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert message in lines[0], err
+    return lines[0]
+
+
+CASES = {
+    # outputs: checked before any work, never half-written
+    "generate -o under a file": (["generate", "-o", "a-file/arch.json"], "a-file is a file, not a folder"),
+    "generate -o yaml": (["generate", "-o", "arch.yaml"], "cannot write .yaml; use a name ending in .json or .toml"),
+    "generate -o folder": (["generate", "-o", "."], "is a folder; give a file name"),
+    "keys into a file": (["keys", "a-file"], "is a file; give a folder"),
+    "train --checkpoint under a file": (
+        ["train", "arch.json", "--checkpoint", "a-file/ck"], "a-file is a file, not a folder"),
+    "plot --out under a file": (["plot", "other.csv", "--out", "a-file/figs"], "a-file is a file"),
+    "plot --report not markdown": (["plot", "other.csv", "--report", "r.txt"], "use a name ending in .md"),
+    "grid --out under a file": (["study", "grid", "--quick", "--out", "a-file/s.csv"], "a-file is a file"),
+    "grid --out not csv": (["study", "grid", "--quick", "--out", "s.json"], "use a name ending in .csv"),
+    "grid --out another table": (["study", "grid", "--quick", "--out", "other.csv"], "holds another kind of table"),
+    "params --out txt": (["study", "params", "--out", "t.txt"], "use a name ending in .csv or .json"),
+    "accuracy --out under a file": (["study", "accuracy", "--out", "a-file/acc.csv"], "a-file is a file"),
+    "demo --out a file": (["demo", "--out", "a-file"], "is a file; give a folder"),
+    # input files that are not what they claim
+    "show non-UTF-8": (["show", "latin1.json"], "latin1.json: not UTF-8 text"),
+    "score non-UTF-8": (["score", "latin1.json", "--units", "2"], "not UTF-8 text"),
+    "run non-UTF-8": (["run", "latin1.json", "--local"], "not UTF-8 text"),
+    "train non-UTF-8": (["train", "latin1.json"], "not UTF-8 text"),
+    "plot a table of another kind": (["plot", "other.csv", "--out", "f"], "lacks the columns generator, nodes"),
+    "plot a table with short rows": (["plot", "short.csv", "--out", "f"], "lacks the columns"),
+    "show unknown staging": (["show", "bogus-staging.json"], "unknown staging 'bogus'"),
+    # values out of range or unknown
+    "generate unknown staging": (["generate", "--staging", "bogus"], "unknown staging 'bogus'"),
+    "score more units than vertices": (["score", "arch.json", "--units", "2", "100"], "--units: got 100"),
+    "run more units than vertices": (["run", "arch.json", "--local", "--units", "100"], "use at most 3 units"),
+    "run --endpoint not an endpoint": (["run", "arch.json", "--endpoint", "localhost:1"], "not an endpoint"),
+    "run --local and --endpoint": (
+        ["run", "arch.json", "--local", "--endpoint", "tcp://127.0.0.1:5701", "--units", "1"], "give either --local"),
+    "run half a CURVE pair": (
+        ["run", "arch.json", "--endpoint", "tcp://10.0.0.1:5701", "--units", "1", "--curve-secret", "a-file"],
+        "--curve-secret and --curve-server go together"),
+    "train --batch-size 0": (["train", "arch.json", "--batch-size", "0"], "--batch-size"),
+    "train --batch-size -5": (["train", "arch.json", "--batch-size", "-5"], "--batch-size"),
+    "train --epochs 0": (["train", "arch.json", "--epochs", "0"], "--epochs"),
+    "train --resume on an empty folder": (
+        ["train", "arch.json", "--checkpoint", ".", "--resume"], "holds no checkpoint"),
+    "train --resume without --checkpoint": (["train", "arch.json", "--resume"], "needs --checkpoint"),
+    "grid --nodes 0": (["study", "grid", "--nodes", "0", "--out", "s.csv"], "nodes.0: got 0"),
+    "grid --nodes -3": (["study", "grid", "--nodes", "-3", "--out", "s.csv"], "nodes.0: got -3"),
+    "grid --units above vertices": (
+        ["study", "grid", "--nodes", "8", "--units", "9", "--out", "s.csv"], "more units than the 8"),
+    "grid unknown generator": (["study", "grid", "--generators", "dpp", "--out", "s.csv"], "did you mean 'dp'"),
+    "params --samples 0": (["study", "params", "--samples", "0"], "--samples"),
+    "accuracy --samples 0": (["study", "accuracy", "--samples", "0"], "--samples"),
+    "accuracy unknown generator": (["study", "accuracy", "--generators", "er,dpx"], "unknown generator 'dpx'"),
+    "accuracy unknown staging": (["study", "accuracy", "--staging", "bogus"], "unknown staging 'bogus'"),
+    "accuracy unknown baseline": (["study", "accuracy", "--baselines", "vgg"], "--baselines: got 'vgg'"),
+    "accuracy units above vertices": (["study", "accuracy", "--nodes", "5", "--units", "6"], "use at most 5"),
+    "worker port out of range": (["worker", "--bind", "tcp://127.0.0.1:99999"], "port '99999' is out of range"),
+    "worker port 0": (["worker", "--bind", "tcp://127.0.0.1:0"], "port '0' is out of range"),
+    "worker not an endpoint": (["worker", "--bind", "127.0.0.1:5701"], "not an endpoint"),
+    # usage errors are one line too
+    "unknown command": (["frobnicate"], "No such command 'frobnicate'"),
+    "missing argument": (["show"], "Missing argument 'SPEC_FILE'"),
+    "unknown option": (["plugins", "--frob"], "No such option '--frob'"),
+}
+
+
+@pytest.mark.parametrize("argv, message", list(CASES.values()), ids=list(CASES))
+def test_bad_input_is_one_line_and_writes_nothing(ws, capsys, argv, message):
+    before = sorted(p.relative_to(ws) for p in ws.rglob("*"))
+    refused(capsys, argv, message)
+    assert sorted(p.relative_to(ws) for p in ws.rglob("*")) == before
+
+
+def test_an_existing_checkpoint_is_kept_without_resume(ws, capsys):
+    folder = ws / "ck"
+    folder.mkdir()
+    index = {"format": 1, "epoch": 3, "model": "model-0003.safetensors", "optimizer": "o.safetensors"}
+    (folder / "checkpoint.json").write_text(json.dumps(index))
+    (folder / "model-0003.safetensors").write_bytes(b"weights")
+    refused(capsys, ["train", "arch.json", "--checkpoint", str(folder)], "holds a checkpoint after epoch 3; add --resume")
+    assert (folder / "model-0003.safetensors").read_bytes() == b"weights"
+
+
+def test_keys_are_never_overwritten(ws, capsys):
+    main(["keys", "k"])
+    capsys.readouterr()
+    secret = (ws / "k" / "server.key_secret").read_bytes()
+    refused(capsys, ["keys", "k"], "already holds")
+    assert (ws / "k" / "server.key_secret").read_bytes() == secret
+
+
+def test_a_real_process_prints_one_line_and_no_traceback(ws):
+    done = subprocess.run([sys.executable, "-m", "parawire", "show", "latin1.json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: latin1.json: not UTF-8 text") and done.stderr.count("\n") == 1
+
+
+def test_a_foreign_file_is_refused_untouched(ws, capsys):
+    notes = ws / "notes.csv"
+    notes.write_bytes(b"name,value\na,1\nb,2")  # no final newline: would look like a torn row
+    refused(capsys, ["study", "grid", "--quick", "--out", "notes.csv"], "holds another kind of table")
+    assert notes.read_bytes() == b"name,value\na,1\nb,2"

@@ -1,0 +1,100 @@
+"""``parawire run``: says what it does before the workers are up, honours --timeout,
+and prints rows a script can read with --json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from parawire.cli import main
+from parawire.errors import ParawireError
+
+SPEC = {"generator": "dp", "nodes": 6, "seed": 1, "base_channels": 4, "channel_cap": 8,
+        "input_shape": [3, 8, 8]}
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps(SPEC))
+    return path
+
+
+class Stop(ParawireError):
+    pass
+
+
+def test_progress_is_printed_before_the_workers_finish_starting(spec_file, capsys, monkeypatch):
+    """Whatever the workers take to start, the user has been told what is happening."""
+    import parawire.executor.local as local
+
+    seen = {}
+
+    def starting(n, transport, endpoint_kind, **options):
+        seen["stderr"] = capsys.readouterr().err
+        seen["options"] = options
+        raise Stop("stopped in the test")
+
+    monkeypatch.setattr(local, "LocalWorkers", starting)
+    with pytest.raises(SystemExit):
+        main(["run", str(spec_file), "--local", "--units", "2", "--timeout", "3"])
+    assert "building and partitioning dp, 6 vertices, 2 units" in seen["stderr"]
+    assert "starting 2 local worker processes…" in seen["stderr"]
+    assert seen["options"]["startup_timeout"] == 3.0  # --timeout bounds the start too
+    assert "error: stopped in the test" in capsys.readouterr().err
+
+
+def test_timeout_bounds_the_deployment(spec_file, capsys, monkeypatch):
+    from parawire.executor.coordinator import Cluster
+
+    asked = []
+
+    def deploy(self, spec, plan, weights=None, timeout=None):
+        asked.append(timeout)
+        raise Stop("stopped in the test")
+
+    monkeypatch.setattr(Cluster, "deploy", deploy)
+    with pytest.raises(SystemExit):
+        main(["run", str(spec_file), "--local", "--transport", "inproc", "--timeout", "3"])
+    assert asked == [3.0]
+
+
+def test_json_rows_are_scriptable(spec_file, capsys):
+    main(["run", str(spec_file), "--local", "--transport", "inproc", "--units", "2", "--runs", "2", "--json"])
+    out, err = capsys.readouterr()
+    result = json.loads(out)  # stdout is the JSON document alone; progress went to stderr
+    rows = result["rows"]
+    assert [(r["run"], r["units"], r["engine"]) for r in rows][0] == ("2 workers (inproc)", 2, None)
+    assert [r["units"] for r in rows[1:]] == [1, 1]
+    for row in rows:
+        assert {"run", "units", "engine", "median_ms", "p90_ms"} <= set(row)
+        assert 0 < row["median_ms"] <= row["p90_ms"]
+    assert rows[1]["speedup"] == 1.0 and result["predicted_ms"] > 0
+    assert "timing 2 workers (inproc): 2/2 runs" in err
+
+
+@pytest.mark.slow
+def test_run_reaches_a_curve_worker_with_the_keys(spec_file, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from parawire.executor.local import READY_PREFIX
+
+    main(["keys", str(tmp_path / "k")])
+    keys = tmp_path / "k"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "parawire", "worker", "--bind", "tcp://127.0.0.1:*",
+         "--curve-secret", str(keys / "server.key_secret"), "--curve-clients", str(keys / "authorized"),
+         "--exit-with-parent"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = worker.stdout.readline()
+        assert line.startswith(READY_PREFIX), line
+        endpoint = line[len(READY_PREFIX):].strip()
+        capsys.readouterr()
+        main(["run", str(spec_file), "--units", "1", "--endpoint", endpoint, "--runs", "2", "--json",
+              "--curve-secret", str(keys / "client.key_secret"), "--curve-server", str(keys / "server.key")])
+        rows = json.loads(capsys.readouterr().out)["rows"]
+        assert rows[0]["run"] == "1 worker (zmq)" and rows[0]["median_ms"] > 0
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
