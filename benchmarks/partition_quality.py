@@ -1,6 +1,12 @@
 """Partition quality table: km1 relative to the best any partitioner found, balance, time.
 
     python benchmarks/partition_quality.py [--seeds 2] [--nodes 40 80] [--partitioners ...]
+        [--generators er ba ws dp] [--units 2 4 8 10] [--eps 0.03 0.1 0.3] [--per-instance]
+
+Large sizes (traced models reach 1000–5000 blocks), e.g.
+``--nodes 1000 5000 --seeds 1 --generators dp ws --units 2 8 32 --eps 0.03
+--partitioners multilevel mtkahypar:default --per-instance``. Mt-KaHyPar runs in
+process here (``isolate=False``) so its time is the algorithm's, not a fork's.
 
 Instances: the ER/BA/WS/DP generators with their default parameters, 40 and 80
 computation vertices, weights = FLOPs and net costs = output bytes of the real layout
@@ -43,9 +49,11 @@ class Result:
     seconds: float
 
 
-def instances(nodes: list[int], seeds: int) -> list[tuple[tuple, Hypergraph]]:
+def instances(
+    nodes: list[int], seeds: int, generators=GENERATORS
+) -> list[tuple[tuple, Hypergraph]]:
     out = []
-    for generator in GENERATORS:
+    for generator in generators:
         for n in nodes:
             for seed in range(seeds):
                 spec = ArchitectureSpec(generator=generator, nodes=n, seed=seed)
@@ -67,7 +75,9 @@ def contender(label: str) -> tuple[str, object]:
     """``name`` or ``name:preset`` (Mt-KaHyPar's presets) → (registry name, params)."""
     name, _, preset = label.partition(":")
     record = get_plugins().partitioners.get(name)
-    return name, record.params(preset=preset) if preset else record.params()
+    if name == "mtkahypar":  # in-process: time the algorithm, not the fork per call
+        return name, record.params(preset=preset or "highest_quality", isolate=False)
+    return name, record.params()
 
 
 def default_labels() -> list[str]:
@@ -75,15 +85,16 @@ def default_labels() -> list[str]:
     return [x for name in names for x in ([name, f"{name}:default"] if name == "mtkahypar" else [name])]
 
 
-def measure(names: list[str], nodes: list[int], seeds: int) -> list[Result]:
+def measure(names: list[str], nodes: list[int], seeds: int, generators=GENERATORS,
+            units=UNITS, eps_set=EPS) -> list[Result]:
     results = []
     contenders = {label: contender(label) for label in names}
-    cases = instances(nodes, seeds)
+    cases = instances(nodes, seeds, generators)
     for name, params in contenders.values():  # untimed: imports, JIT cache loads
         run_one(name, cases[0][1], 2, 0.1, params)
     for key, hg in cases:
-        for k in UNITS:
-            for eps in EPS:
+        for k in units:
+            for eps in eps_set:
                 limit = balance_limit(hg.total_weight, k, eps)
                 for label, (name, params) in contenders.items():
                     parts, seconds = run_one(name, hg, k, eps, params)
@@ -131,9 +142,17 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, nargs="+", default=[40, 80])
     parser.add_argument("--partitioners", nargs="+", default=None,
                         help="names, or name:preset for mtkahypar (default: all, both presets)")
+    parser.add_argument("--per-instance", action="store_true", help="also print every run")
+    parser.add_argument("--generators", nargs="+", default=list(GENERATORS))
+    parser.add_argument("--units", type=int, nargs="+", default=list(UNITS))
+    parser.add_argument("--eps", type=float, nargs="+", default=list(EPS))
     args = parser.parse_args()
     names = args.partitioners or default_labels()
-    rows = summarise(measure(names, args.nodes, args.seeds))
+    results = measure(names, args.nodes, args.seeds, args.generators, args.units, args.eps)
+    if args.per_instance:
+        for r in results:
+            print(*r.instance, r.partitioner, r.km1, r.balanced, f"{r.seconds:.3f}", sep=" | ")
+    rows = summarise(results)
     header = list(rows[0])
     print(" | ".join(header))
     for row in rows:

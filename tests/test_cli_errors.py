@@ -126,7 +126,7 @@ def test_keys_are_never_overwritten(ws, capsys):
     main(["keys", "k"])
     capsys.readouterr()
     secret = (ws / "k" / "server.key_secret").read_bytes()
-    refused(capsys, ["keys", "k"], "already holds")
+    refused(capsys, ["keys", "k"], "already exists")
     assert (ws / "k" / "server.key_secret").read_bytes() == secret
 
 

@@ -70,11 +70,17 @@ def test_in_sequence_the_second_coordinator_takes_over_and_the_first_is_told(wor
 def test_concurrent_coordinators_never_get_a_wrong_result_without_an_error(workers):
     outcomes = {"right": 0, "error": 0, "wrong": 0}
     lock = threading.Lock()
+    both_deployed = threading.Barrier(2)  # so that one of them surely lost some workers
 
     def client(seed: int, partition: list[int]) -> None:
         gen = torch.Generator().manual_seed(seed)
         with connect(workers, timeout=2.0) as c:
-            deployed = False
+            try:
+                c.deploy(TOY_SPEC, Plan.build(DAG, partition))
+                deployed = True
+            except ParawireError:
+                deployed = False
+            both_deployed.wait()
             for _ in range(25):
                 x = torch.randn(1, 3, 5, 5, generator=gen) + seed  # distinct per coordinator
                 try:

@@ -66,3 +66,28 @@ def test_staged_network_blocks_give_bit_identical_outputs():
                 assert torch.equal(part.rest(prepared), values[v])
                 assert len(block.aggregate.scale) == len(part.steps)  # the original is untouched
     assert split > 0
+
+
+def test_parked_tensors_stay_under_the_limit_and_forgotten_requests_are_reported():
+    dag = toy_dag()
+    partition = [0] * dag.graph.number_of_nodes()
+    partition[dag.output] = 1  # unit 1 runs the output vertex alone: it waits for two inputs
+    plan = Plan.build(dag, partition)
+    first, second = dag.preds[dag.output]
+    blocks = {v: toy_block(v) for v in plan.unit_plans[1].vertices}
+    errors, results = [], {}
+    x = torch.ones(256)  # 1 KiB
+    runner = UnitRunner(plan.unit_plans[1], blocks, dag.output, send=None, result=results.__setitem__,
+                        error=lambda r, v, m: errors.append((r, m)), max_parked_bytes=3 * x.nbytes)
+    for rid in range(1, 8):  # half of each request arrives: nothing can run
+        runner.accept(rid, first, x)
+        assert runner.parked <= 3 * x.nbytes
+    assert sorted(runner.requests) == [5, 6, 7] and runner.parked == 3 * x.nbytes
+    assert [r for r, _ in errors] == [1, 2, 3, 4]
+    assert all("exceed the worker's limit of 3072 bytes (--max-parked-bytes)" in m for _, m in errors)
+    runner.accept(7, second, x)  # no room for it: the oldest (5) goes, then 7 completes
+    assert list(results) == [7] and errors[-1][0] == 5 and runner.parked == x.nbytes
+    runner.accept(6, second, x)
+    assert list(results) == [7, 6] and runner.parked == 0 and not runner.requests
+    runner.accept(8, first, torch.ones(1024))  # alone over the limit: refused, reported
+    assert errors[-1][0] == 8 and runner.parked == 0 and not runner.requests

@@ -66,6 +66,38 @@ def test_trivial_unit_counts(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    ("weights", "k", "unbalanced"),
+    [
+        ([10, 1, 1, 1, 1, 1], 6, True),  # one vertex each, the heavy one above ⌈W/k⌉
+        ([4] * 6, 6, False),  # one vertex each, exactly ⌈W/k⌉: balanced, no warning
+        ([4] * 6, 9, True),  # more units than vertices: ⌈24/9⌉ = 3 < 4
+    ],
+)
+def test_k_at_least_vertices_warns_exactly_when_unbalanced(name, weights, k, unbalanced):
+    hg = Hypergraph.from_arrays(6, weights, [[0, 1], [1, 2, 3], [3, 4, 5]], [5, 5, 5])
+    parts, warned = run(name, hg, k, 0.03)
+    assert sorted(parts.tolist()) == list(range(6))
+    assert (part_weights(hg, parts, k).max() > balance_limit(hg.total_weight, k, 0.03)) == unbalanced
+    assert warned == unbalanced
+
+
+def test_multilevel_large_hypergraph_path_is_valid_and_deterministic():
+    from parawire.plugins.partitioners.multilevel import MultilevelParams, partition
+
+    hg = random_instance(9, n=160, p=0.03)
+    params = MultilevelParams(large=20)  # the portfolio used above `large` vertices
+    for k, eps in [(2, 0.03), (8, 0.1)]:  # both FM move finders: trees (k ≤ 4), heap
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ImbalanceWarning)
+            parts = partition(hg, k, eps, 4, params)
+        assert is_valid(hg, parts, k)
+        balanced = part_weights(hg, parts, k).max() <= balance_limit(hg.total_weight, k, eps)
+        assert balanced != any(issubclass(w.category, ImbalanceWarning) for w in caught)
+        assert np.array_equal(partition(hg, k, eps, 4, params), parts)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_all_zero_weights_are_fine(name):
     hg = Hypergraph.from_arrays(6, [0] * 6, [[0, 1], [1, 2], [3, 4], [4, 5]], [1, 1, 1, 1])
     parts, warned = run(name, hg, 2, 0.03)
@@ -167,3 +199,46 @@ def test_coarsening_preserves_km1_and_weights():
         assert level.hypergraph.total_weight == hg.total_weight
         assert state_for(level.hypergraph, k, 1.0, level.parts).km1() == km1(coarse, fine_parts, k)
         fine_parts, coarse = level.parts, level.hypergraph
+
+
+def _scan_fm_pass(state, limit, perm, stall):
+    """The FM pass by its definition: a full scan for the best feasible move each time."""
+    rank = np.empty(state.n, dtype=np.int64)
+    rank[perm] = np.arange(state.n)
+    locked, log, total, best, best_len, since = set(), [], 0, 0, 0, 0
+    while since < stall:
+        moves = [
+            (int(state.benefit[v] - state.penalty[v, t]), -int(rank[v]), -t, v, t)
+            for v in range(state.n) if v not in locked and state.counts[state.parts[v]] > 1
+            for t in range(state.k)
+            if t != state.parts[v] and state.part_weight[t] + state.weights[v] <= limit
+        ]
+        if not moves:
+            break
+        gain, _, _, v, t = max(moves)
+        log.append((v, int(state.parts[v])))
+        state.move(v, t)
+        locked.add(v)
+        total += gain
+        best, best_len, since = (total, len(log), 0) if total > best else (best, best_len, since + 1)
+    for v, s in reversed(log[best_len:]):
+        state.move(v, s)
+    return best
+
+
+@pytest.mark.parametrize("k", [2, 3, 6, 9])  # trees (k ≤ FEW) and heap
+def test_fm_pass_makes_exactly_the_moves_of_a_full_scan(k):
+    from parawire.plugins.partitioners import gains
+    from parawire.plugins.partitioners.kway import state_for
+
+    hg = random_instance(11, n=60, p=0.08)
+    rng = np.random.default_rng(k)
+    for eps in (0.03, 0.3):
+        parts = rng.integers(0, k, hg.num_vertices)
+        fast, slow = state_for(hg, k, eps, parts), state_for(hg, k, eps, parts)
+        fast.repair()
+        slow.reset(fast.parts)
+        perm = rng.permutation(hg.num_vertices)
+        kept = gains.fm_pass(fast.graph, fast._state(), fast.limit, perm, 15)
+        assert kept == _scan_fm_pass(slow, slow.limit, perm, 15)
+        assert np.array_equal(fast.parts, slow.parts)

@@ -10,25 +10,21 @@ from parawire.cli.outputs import OutputDir
 
 @click.command()
 @click.argument("directory", type=OutputDir())
-def keys(directory: Path) -> None:
+@click.option("--force", is_flag=True, help="replace keys already in DIRECTORY (they are kept otherwise)")
+def keys(directory: Path, force: bool) -> None:
     """Write server and client key pairs and an `authorized/` directory into DIRECTORY.
+
+    Secret keys (*.key_secret) are readable by you only (mode 0600).
 
     Workers: --curve-secret DIR/server.key_secret --curve-clients DIR/authorized.
     Coordinator: parawire run --curve-secret DIR/client.key_secret
     --curve-server DIR/server.key (or Cluster.connect(..., curve_secret=…, curve_server=…)).
-    A DIRECTORY that already holds keys is refused: new keys would lock out every
-    worker and coordinator still using the old ones.
+    A DIRECTORY that already holds keys is refused unless --force: new keys would lock
+    out every worker and coordinator still using the old ones.
     """
-    from parawire.errors import ParawireError
     from parawire.executor.security import generate_keys
 
-    existing = sorted(p.name for p in directory.glob("*.key*")) if directory.is_dir() else []
-    if existing:
-        raise ParawireError(
-            f"keys {directory}: already holds {', '.join(existing)}; choose an empty folder"
-            " (new keys would lock out the workers that use these)"
-        )
-    paths = generate_keys(directory)
+    paths = generate_keys(directory, force=force)
     for name in ("server", "client"):
         click.echo(f"{name}: {paths[name]} (public: {paths[name + '_public']})")
     click.echo(f"authorized public keys: {paths['authorized']}")

@@ -136,7 +136,7 @@ CODE = {
         def partition(hypergraph, k: int, eps: float, seed: int, params: NoParams) -> np.ndarray:
             """Vertex → unit in 0..k-1; ``repaired`` meets the balance limit or warns."""
             check_args(hypergraph, k, eps)
-            fixed = trivial_partition(hypergraph, k)
+            fixed = trivial_partition(hypergraph, k, eps, {name!r})  # warns if k ≥ |V| is unbalanced
             if fixed is not None:
                 return fixed
             n = hypergraph.num_vertices

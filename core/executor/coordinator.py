@@ -33,8 +33,8 @@ from typing import Any
 
 import torch
 from parawire.errors import ParawireError
-from parawire.executor.plan import Plan
 from parawire.executor.drops import Drops, describe
+from parawire.executor.plan import Plan
 from parawire.executor.protocol import (
     NO_SESSION,
     SESSION_BYTES,

@@ -117,8 +117,8 @@ class UnitRunner:
         if req is not None and vertex in req.seen:
             log.warning("request %d: vertex %d arrived twice; second copy dropped", request, vertex)
             return
-        while self.parked + tensor.nbytes > self.max_parked_bytes and self.requests:
-            oldest = next(iter(self.requests))
+        while self.parked + tensor.nbytes > self.max_parked_bytes:
+            oldest = next(iter(self.requests), request)
             self._forget(oldest, vertex, f"forgotten: tensors held for requests in flight exceed the"
                                          f" worker's limit of {self.max_parked_bytes} bytes (--max-parked-bytes)")
             if oldest == request:

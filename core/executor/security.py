@@ -15,12 +15,19 @@ reaches the worker, so it can neither deploy nor infer.
 * ``DIR/client.key`` / ``client.key_secret``: the coordinator's key pair;
 * ``DIR/authorized/``: the public keys workers accept: the client's, and the server's
   own, because workers also connect to each other as clients to send activations.
+
+Secret key files are readable by their owner only (mode 0600; written inside a private
+temporary directory and moved into place, so they are never readable by others even
+for a moment), and existing keys are never overwritten unless asked (``force``):
+replacing keys silently would lock out every worker and coordinator using them.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -65,20 +72,35 @@ def public_key(path_or_key: str | bytes | Path) -> bytes:
     return _certificate(path_or_key)[0]
 
 
-def generate_keys(directory: str | Path) -> dict[str, Path]:
-    """Write the server and client key pairs and the ``authorized`` directory."""
+def generate_keys(directory: str | Path, force: bool = False) -> dict[str, Path]:
+    """Write the server and client key pairs and the ``authorized`` directory; refuse to
+    replace existing keys unless ``force``."""
     import zmq.auth
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     authorized = directory / "authorized"
+    targets = {
+        name: (directory / f"{name}.key_secret", directory / f"{name}.key", authorized / f"{name}.key")
+        for name in ("server", "client")
+    }
+    existing = [p for paths in targets.values() for p in paths if p.exists()]
+    if existing and not force:
+        raise ParawireError(
+            f"{existing[0]} already exists; keep the existing keys, or pass --force to replace them"
+            " (every worker and coordinator using them then needs the new ones)"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
     authorized.mkdir(exist_ok=True)
     paths: dict[str, Path] = {"authorized": authorized}
-    for name in ("server", "client"):
-        public, secret = zmq.auth.create_certificates(str(directory), name)
-        shutil.copy(public, authorized / f"{name}.key")
-        paths[name] = Path(secret)
-        paths[f"{name}_public"] = Path(public)
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".keys-") as private:  # mode 0700
+        for name, (secret, public, allowed) in targets.items():
+            made_public, made_secret = map(Path, zmq.auth.create_certificates(private, name))
+            os.chmod(made_secret, 0o600)
+            os.chmod(made_public, 0o644)
+            shutil.copyfile(made_public, allowed)
+            os.replace(made_secret, secret)
+            os.replace(made_public, public)
+            paths[name], paths[f"{name}_public"] = secret, public
     return paths
 
 

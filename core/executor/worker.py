@@ -82,16 +82,21 @@ def _architecture(spec_json: str):
     return build_architecture(ArchitectureSpec.parse(json.loads(spec_json), source="deployment spec"))
 
 
-def _arch_of(spec: dict):
+def _arch_of(spec: dict, unit: UnitPlan):
+    """The spec's architecture, after checking that the unit's plan matches its DAG."""
     import json
 
-    return _architecture(json.dumps(spec, sort_keys=True))
+    arch = _architecture(json.dumps(spec, sort_keys=True))
+    for v in unit.vertices:
+        if (list(arch.dag.preds.get(v, ())) or [SOURCE]) != unit.preds[v]:
+            raise ParawireError(f"plan does not match the spec's DAG at vertex {v}; rebuild the plan")
+    return arch
 
 
 def network_bytes(spec: dict, unit: UnitPlan, weights: Any = None) -> int:
     """Estimated memory of the unit: float32 parameters of its vertices, plus one request's
     activations (every local output and every received input kept at once: an upper bound)."""
-    arch = _arch_of(spec)
+    arch = _arch_of(spec, unit)
     params = sum(int(arch.costs.params[v]) for v in unit.vertices) * 4
     outs = arch.costs.out_bytes
     image = 4 * arch.spec.input_shape[0] * arch.spec.input_shape[1] * arch.spec.input_shape[2]
@@ -103,15 +108,15 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None) -> dict[int,
     """The unit's blocks from parawire's network builder, in eval mode."""
     from parawire.nn import build_network
 
-    arch = _arch_of(spec)
-    for v in unit.vertices:
-        if (list(arch.dag.preds.get(v, ())) or [SOURCE]) != unit.preds[v]:
-            raise ParawireError(f"plan does not match the spec's DAG at vertex {v}; rebuild the plan")
+    arch = _arch_of(spec, unit)
     net = build_network(arch, unit.vertices)
     if weights is not None:
         from safetensors.torch import load
 
-        net.load_state_dict(load(bytes(weights)))
+        try:
+            net.load_state_dict(load(bytes(weights)))
+        except Exception as exc:  # safetensors or torch: say which part of the deployment is wrong
+            raise ParawireError(f"weights: not this unit's safetensors state dict ({describe(exc)})") from None
     net.eval()
     return {v: staged(net.blocks[str(v)]) for v in unit.vertices}
 

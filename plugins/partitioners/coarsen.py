@@ -36,26 +36,37 @@ def match(nptr, npins, vptr, vnets, costs, weights, parts, cap, perm):
     n = weights.size
     rating = np.zeros(n)
     cluster = np.full(n, -1, np.int64)
+    touched = np.empty(n, np.int64)  # vertices rated for u
+    seen = np.zeros(n, np.bool_)
     next_id = 0
     for u in perm:
         if cluster[u] >= 0:
             continue
         cluster[u] = next_id
+        count = 0
         for j in range(vptr[u], vptr[u + 1]):
             e = vnets[j]
             size = nptr[e + 1] - nptr[e]
             score = costs[e] / (size - 1)
             for i in range(nptr[e], nptr[e + 1]):
-                rating[npins[i]] += score
+                v = npins[i]
+                rating[v] += score
+                if not seen[v]:
+                    seen[v] = True
+                    touched[count] = v
+                    count += 1
         best = 0.0
         partner = -1
-        for v in range(n):
+        for i in range(count):
+            v = touched[i]
             r = rating[v]
             fits = weights[u] + weights[v] <= cap
-            if r > best and v != u and cluster[v] < 0 and parts[v] == parts[u] and fits:
+            top = r > best or (r == best and partner >= 0 and v < partner)  # ties: lowest id
+            if top and v != u and cluster[v] < 0 and parts[v] == parts[u] and fits:
                 best = r
                 partner = v
             rating[v] = 0.0
+            seen[v] = False
         if partner >= 0:
             cluster[partner] = next_id
         next_id += 1

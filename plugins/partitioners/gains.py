@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from parawire.plugins.partitioners import prefix_max
+from parawire.plugins.partitioners.heap import place, remove
 
 NEG = np.iinfo(np.int64).min // 4  # below any gain: "no move"
+FEW = 4  # FM finds moves with per-part trees up to this many parts, with a heap above
 
 
 @njit(cache=True)
@@ -97,6 +100,74 @@ def move(v, t, graph, state):
 
 
 @njit(cache=True)
+def best_target(v, state, weights, limit):
+    """(gain, part) of v's best feasible move, (NEG, −1) if none: the target stays
+    within ``limit``, the source keeps a vertex; ties go to the lowest part."""
+    parts, _, benefit, penalty, load, count = state
+    s = parts[v]
+    top = NEG
+    bt = -1
+    if count[s] < 2:
+        return top, bt
+    w = weights[v]
+    for t in range(load.size):
+        if t != s and load[t] + w <= limit:
+            g = benefit[v] - penalty[v, t]
+            if g > top:
+                top = g
+                bt = t
+    return top, bt
+
+
+@njit(cache=True)
+def _rekey(u, state, weights, limit, queue, key, dest, rank):
+    heap, pos, size = queue
+    g, t = best_target(u, state, weights, limit)
+    if t < 0:
+        remove(heap, pos, size, u, key, rank)
+    else:
+        key[u] = g
+        dest[u] = t
+        place(heap, pos, size, u, key, rank)
+
+
+@njit(cache=True)
+def _rekey_part(p, state, weights, limit, queue, key, dest, rank, locked):
+    """Re-key every unlocked vertex of part p (its vertex count crossed 1/2: rare)."""
+    parts = state[0]
+    for u in range(parts.size):
+        if parts[u] == p and not locked[u]:
+            _rekey(u, state, weights, limit, queue, key, dest, rank)
+
+
+@njit(cache=True)
+def _regain(u, state, locked, gain, tree, slot, rank):
+    """Row u of the gain matrix (NEG: no move, whatever the loads) and its tree leaves."""
+    parts, _, benefit, penalty, _, count = state
+    s = parts[u]
+    movable = not locked[u] and count[s] > 1
+    for t in range(gain.shape[1]):
+        gain[u, t] = benefit[u] - penalty[u, t] if movable and t != s else NEG
+        prefix_max.update(tree, t, slot[u], u, gain, rank)
+
+
+@njit(cache=True)
+def _by_trees(tree, gain, rank, sorted_w, load, limit):
+    """(gain, vertex, part) of the best feasible move, one prefix query per part."""
+    top = NEG
+    bv = -1
+    bt = -1
+    for t in range(load.size):
+        fits = np.searchsorted(sorted_w, limit - load[t], side="right")
+        v = prefix_max.best(tree, t, fits, gain, rank)
+        if v >= 0 and (gain[v, t] > top or (gain[v, t] == top and rank[v] < rank[bv])):
+            top = gain[v, t]
+            bv = v
+            bt = t
+    return top, bv, bt
+
+
+@njit(cache=True)
 def fm_pass(graph, state, limit, perm, stall):
     """One FM pass; returns the km1 improvement kept (≥ 0).
 
@@ -105,42 +176,83 @@ def fm_pass(graph, state, limit, perm, stall):
     after ``stall`` moves without a new best, and rolls back to the best prefix. Ties go
     to the vertex first in ``perm``, then the lowest part. (Letting moves overfill a part
     by one vertex, so that FM can swap, was measured worse.)
+
+    Finding that move by scanning every vertex × part made a pass O(n²·k) and
+    ``multilevel`` grow as V^1.6; two exact finders replace the scan, both picking the
+    very move the scan picked:
+
+    * up to ``FEW`` parts, per-part max trees over the weight-sorted vertices
+      (:mod:`.prefix_max`): the best move into t that fits is a prefix max, whatever the
+      loads did, so only vertices whose gains changed are updated (O(k log n) each);
+    * above, a max-heap (:mod:`.heap`) keyed by each vertex's best feasible gain (O(k)
+      to re-key, not O(k log n)). Keys that only fall through loads (the target filled
+      up, the source shrank to one vertex) are fixed lazily: the top is checked before
+      it moves, and as every other key is then at least its true value, the checked
+      top is the true best. Keys that rise are fixed at once: the vertices that now fit
+      into the lightened source (a slice of the weight-sorted vertices), re-keyed if the
+      source beats their key. With few parts that slice churns on every move (k = 2 on a
+      1000-vertex DP model: 0.40 s of FM against 0.03 s for the scan), hence the trees.
+
+    Either way a move re-keys the pins of the nets whose gains it changed (the delta
+    rules of :func:`move`) and, when a part's count rises to 2, that part's vertices
+    (its lone vertex may move again).
     """
-    weights = graph[5]
-    parts, _, benefit, penalty, load, count = state
+    nptr, npins, vptr, vnets, _, weights = graph
+    parts, phi, benefit, penalty, load, count = state
     n = parts.size
     k = load.size
     locked = np.zeros(n, np.bool_)
     moved = np.empty(n, np.int64)
     source = np.empty(n, np.int64)
+    rank = np.empty(n, np.int64)
+    rank[perm] = np.arange(n)
+    by_weight = np.argsort(weights, kind="mergesort")
+    sorted_w = weights[by_weight]
+    few = k <= FEW
+    # heap finder
+    key = np.full(n, NEG, np.int64)
+    dest = np.full(n, -1, np.int64)
+    queue = (np.empty(n, np.int64), np.full(n, -1, np.int64), np.zeros(1, np.int64))
+    heap, pos, size = queue
+    # tree finder
+    slot = np.empty(n, np.int64)
+    slot[by_weight] = np.arange(n)
+    gain = np.full((n if few else 0, k), NEG, np.int64)
+    tree = np.full((k, 2), -1, np.int64)
+    if few:
+        for v in range(n):
+            if count[parts[v]] > 1:
+                for t in range(k):
+                    if t != parts[v]:
+                        gain[v, t] = benefit[v] - penalty[v, t]
+        tree = prefix_max.build(gain, rank, by_weight)
+    else:
+        for v in range(n):
+            _rekey(v, state, weights, limit, queue, key, dest, rank)
     done = 0
     total = 0
     best = 0
     best_len = 0
     since_best = 0
     while since_best < stall:
-        top = NEG
-        bv = -1
-        bt = -1
-        for i in range(n):
-            v = perm[i]
-            s = parts[v]
-            if locked[v] or count[s] < 2:
+        if few:
+            top, bv, bt = _by_trees(tree, gain, rank, sorted_w, load, limit)
+            if bv < 0:
+                break
+        else:
+            if size[0] == 0:
+                break
+            bv = heap[0]
+            bt = dest[bv]
+            if count[parts[bv]] < 2 or load[bt] + weights[bv] > limit:  # stale: stopped fitting
+                _rekey(bv, state, weights, limit, queue, key, dest, rank)
                 continue
-            w = weights[v]
-            base = benefit[v]
-            for t in range(k):
-                if t != s and load[t] + w <= limit:
-                    g = base - penalty[v, t]
-                    if g > top:
-                        top = g
-                        bv = v
-                        bt = t
-        if bv < 0:
-            break
+            top = key[bv]
+        s = parts[bv]
         moved[done] = bv
-        source[done] = parts[bv]
+        source[done] = s
         done += 1
+        room_s = limit - load[s]
         move(bv, bt, graph, state)
         locked[bv] = True
         total += top
@@ -150,6 +262,44 @@ def fm_pass(graph, state, limit, perm, stall):
             since_best = 0
         else:
             since_best += 1
+        if few:
+            _regain(bv, state, locked, gain, tree, slot, rank)
+        else:
+            remove(heap, pos, size, bv, key, rank)
+        for j in range(vptr[bv], vptr[bv + 1]):
+            e = vnets[j]
+            if phi[e, s] > 1 and phi[e, bt] > 2:
+                continue
+            for i in range(nptr[e], nptr[e + 1]):
+                u = npins[i]
+                if locked[u]:
+                    continue
+                if few:
+                    _regain(u, state, locked, gain, tree, slot, rank)
+                else:
+                    _rekey(u, state, weights, limit, queue, key, dest, rank)
+        if few:  # movability changed only where a count crossed 1/2
+            for p in (s, bt):
+                if count[p] == 1 or (p == bt and count[p] == 2):
+                    for u in range(n):
+                        if parts[u] == p and not locked[u]:
+                            _regain(u, state, locked, gain, tree, slot, rank)
+            continue
+        # s now fits weights in (room_s, room_s + w]: only matters if s beats the key
+        lo = np.searchsorted(sorted_w, room_s, side="right")
+        hi = np.searchsorted(sorted_w, limit - load[s], side="right")
+        for i in range(lo, hi):
+            u = by_weight[i]
+            if locked[u] or parts[u] == s:
+                continue
+            g = benefit[u] - penalty[u, s]
+            better = g > key[u] or (g == key[u] and s < dest[u])
+            if count[parts[u]] > 1 and (pos[u] < 0 or better):  # s is its best (or only) move
+                key[u] = g
+                dest[u] = s
+                place(heap, pos, size, u, key, rank)
+        if count[bt] == 2:
+            _rekey_part(bt, state, weights, limit, queue, key, dest, rank, locked)
     for i in range(done - 1, best_len - 1, -1):
         move(moved[i], source[i], graph, state)
     return best

@@ -47,7 +47,7 @@ def sequential_groups(hg: Hypergraph) -> list[list[int]]:
 
 def partition(hypergraph: Hypergraph, k: int, eps: float, seed: int, params=None) -> np.ndarray:
     check_args(hypergraph, k, eps)
-    fixed = trivial_partition(hypergraph, k)
+    fixed = trivial_partition(hypergraph, k, eps, "greedy")
     if fixed is not None:
         return fixed
     weights = hypergraph.vertex_weights

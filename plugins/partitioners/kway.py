@@ -62,16 +62,20 @@ class KwayState:
         """Total weight above the limit over all parts (0 = balanced)."""
         return int(np.maximum(self.part_weight - self.limit, 0).sum())
 
-    def gains(self) -> np.ndarray:
-        """n × k matrix of km1 decrease for moving v to part t (−inf for its own part)."""
-        g = (self.benefit[:, None] - self.penalty).astype(np.float64)
-        g[self.rows, self.parts] = NEG
+    def gains(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """rows × k matrix (all vertices by default) of km1 decrease for moving v to
+        part t (−inf for its own part)."""
+        rows = self.rows if rows is None else rows
+        g = (self.benefit[rows, None] - self.penalty[rows]).astype(np.float64)
+        g[np.arange(rows.size), self.parts[rows]] = NEG
         return g
 
-    def feasible(self) -> np.ndarray:
-        """n × k mask of moves that keep the target under the limit and its source non-empty."""
-        fits = self.part_weight[None, :] + self.weights[:, None] <= self.limit
-        return fits & (self.counts[self.parts] > 1)[:, None]
+    def feasible(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """rows × k mask of moves that keep the target under the limit and its source
+        non-empty."""
+        rows = self.rows if rows is None else rows
+        fits = self.part_weight[None, :] + self.weights[rows, None] <= self.limit
+        return fits & (self.counts[self.parts[rows]] > 1)[:, None]
 
     # --- moves ---------------------------------------------------------------------
     def move(self, v: int, t: int) -> None:
@@ -98,17 +102,20 @@ class KwayState:
     def rebalance(self) -> None:
         """Move vertices out of overweight parts, least km1 damage first, until the limit
         holds; when no move fits, the single move or swap that cuts the total overload
-        most; stop when none does (then the caller warns)."""
+        most; stop when none does (then the caller warns).
+
+        Only vertices of overweight parts can lower the overload, so only their rows
+        are built (ascending, so ties still go to the lowest vertex, then part)."""
         while True:
             over = self.part_weight > self.limit
             if not over.any():
                 return
-            source = over[self.parts][:, None] & (self.weights > 0)[:, None]
-            ok = self.feasible() & source
+            rows = np.flatnonzero(over[self.parts] & (self.weights > 0))
+            ok = self.feasible(rows)
             if ok.any():
-                g = np.where(ok, self.gains(), NEG)
-                v, t = np.unravel_index(int(np.argmax(g)), g.shape)
-                self.move(int(v), int(t))
+                g = np.where(ok, self.gains(rows), NEG)
+                i, t = np.unravel_index(int(np.argmax(g)), g.shape)
+                self.move(int(rows[i]), int(t))
             elif not self._cut_overload():
                 return
 
@@ -119,27 +126,33 @@ class KwayState:
         """Apply the move or swap that lowers Σ overload most; False if none lowers it.
 
         Swaps matter at tight ε with heavy, uneven vertices (FLOPs): no vertex fits
-        anywhere, but trading a heavy one for a lighter one does."""
+        anywhere, but trading a heavy one for a lighter one does. Either way a vertex u
+        of an overweight part must leave (nothing else lowers Σ overload), so rows are
+        those u only: |U| × k and |U| × n instead of n × n."""
         w, parts, load = self.weights, self.parts, self.part_weight
+        rows = np.flatnonzero(load[parts] > self.limit)
+        wu, su = w[rows], parts[rows]
         own = load[parts]
-        before = self._excess(own)[:, None] + self._excess(load)[None, :]
-        after = self._excess(own[:, None] - w[:, None]) + self._excess(load[None, :] + w[:, None])
-        single = np.where(self.counts[parts][:, None] > 1, before - after, 0)
-        single[self.rows, parts] = 0
+        mine = own[rows][:, None]  # the load of each row's own part
+        before = self._excess(mine) + self._excess(load)[None, :]
+        after = self._excess(mine - wu[:, None]) + self._excess(load[None, :] + wu[:, None])
+        single = np.where(self.counts[su][:, None] > 1, before - after, 0)
+        single[np.arange(rows.size), su] = 0
         # swap u (in s) with v (in t): s gets w_v − w_u, t gets w_u − w_v
-        delta = w[None, :] - w[:, None]  # [u, v] = w_v − w_u
-        pair_before = self._excess(own)[:, None] + self._excess(own)[None, :]
-        pair_after = self._excess(own[:, None] + delta) + self._excess(own[None, :] - delta)
-        swap = np.where(parts[:, None] != parts[None, :], pair_before - pair_after, 0)
-        if max(single.max(), swap.max()) <= 0:
+        delta = w[None, :] - wu[:, None]  # [u, v] = w_v − w_u
+        pair_before = self._excess(mine) + self._excess(own)[None, :]
+        pair_after = self._excess(mine + delta) + self._excess(own[None, :] - delta)
+        swap = np.where(su[:, None] != parts[None, :], pair_before - pair_after, 0)
+        if max(single.max(initial=0), swap.max(initial=0)) <= 0:
             return False
         if single.max() >= swap.max():
-            v, t = np.unravel_index(int(np.argmax(single)), single.shape)
-            self.move(int(v), int(t))
+            i, t = np.unravel_index(int(np.argmax(single)), single.shape)
+            self.move(int(rows[i]), int(t))
         else:
-            u, v = np.unravel_index(int(np.argmax(swap)), swap.shape)
+            i, v = np.unravel_index(int(np.argmax(swap)), swap.shape)
+            u = int(rows[i])
             s, t = int(parts[u]), int(parts[v])
-            self.move(int(u), t)
+            self.move(u, t)
             self.move(int(v), s)
         return True
 
@@ -152,12 +165,22 @@ def check_args(hg: Hypergraph, k: int, eps: float) -> None:
         raise ParawireError(f"eps: got {eps!r}; the imbalance ε must be ≥ 0 (e.g. 0.03)")
 
 
-def trivial_partition(hg: Hypergraph, k: int) -> np.ndarray | None:
-    """The answer when there is no choice: one unit, or at most one vertex per unit."""
+def trivial_partition(
+    hg: Hypergraph, k: int, eps: float | None = None, who: str = "partitioner"
+) -> np.ndarray | None:
+    """The answer when there is no choice: one unit, or at most one vertex per unit.
+
+    With k ≥ |V| one vertex per unit is the best balance there is, yet the heaviest
+    vertex may still outweigh the limit (1+ε)·⌈W/k⌉ (always when k > |V| and the
+    weights are positive): then the promised :class:`ImbalanceWarning` names ``who``.
+    Pass ``eps`` for that (every built-in does); without it nothing is checked."""
     if k == 1:
         return np.zeros(hg.num_vertices, dtype=np.int64)
     if hg.num_vertices <= k:
-        return np.arange(hg.num_vertices, dtype=np.int64)
+        parts = np.arange(hg.num_vertices, dtype=np.int64)
+        if eps is not None:
+            warn_if_unbalanced(hg, parts, k, eps, who, stacklevel=4)
+        return parts
     return None
 
 

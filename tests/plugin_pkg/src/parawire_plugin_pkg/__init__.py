@@ -65,7 +65,7 @@ def chunks(hypergraph, k: int, eps: float, params: NoParams) -> np.ndarray:
     """Cut the topological order into k contiguous runs of near-equal weight, then let
     parawire's repair meet the balance limit (or warn)."""
     check_args(hypergraph, k, eps)
-    fixed = trivial_partition(hypergraph, k)
+    fixed = trivial_partition(hypergraph, k, eps, "chunks")
     if fixed is not None:
         return fixed
     n = hypergraph.num_vertices
