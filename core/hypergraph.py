@@ -11,6 +11,17 @@ Storage is compressed sparse rows (numpy), never a Python object per pin: ``net_
 incidence. Nets of size one (the output vertex, a vertex feeding nothing) can never be
 cut and are dropped. Zero vertex weights are legal (the input/output vertices may do no
 arithmetic); partitioners must cope with them.
+
+**Input policy** (what the input net costs). ``"stem"``: the stem (input vertex) runs on
+one unit and its output crosses to every other unit holding one of its successors, so the
+input net is ``{input} ∪ succ(input)`` at the stem's output bytes, like any other net.
+``"scatter"`` (the paper's "the first node is common to all units", Figure 11): the
+coordinator sends the raw image to every unit holding a successor of the stem and each
+of them runs the stem itself. The input net is then ``succ(input)`` at the *image's*
+bytes: λ − 1 counts the copies of the image beyond the one every run needs, and the input
+vertex, replicated wherever it is needed, has no pin and weight 0 (where the partitioner
+puts it does not matter). Λ then equals the bytes the executor's workers send each other
+plus the extra image copies the coordinator sends, under both policies.
 """
 
 from __future__ import annotations
@@ -21,7 +32,10 @@ from typing import Any
 
 import numpy as np
 from parawire.dag import Dag
+from parawire.cost import FLOAT32_BYTES
 from parawire.errors import ParawireError
+
+INPUT_POLICIES = ("stem", "scatter")
 
 
 def _csr(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -144,9 +158,14 @@ class Hypergraph:
 
     @classmethod
     def from_dag(
-        cls, dag: Dag, vertex_weights: np.ndarray, out_bytes: np.ndarray
+        cls, dag: Dag, vertex_weights: np.ndarray, out_bytes: np.ndarray,
+        scatter_bytes: int | None = None,
     ) -> Hypergraph:
-        """One vertex per DAG vertex, one net ``{v} ∪ succ(v)`` of cost ``out_bytes[v]``."""
+        """One vertex per DAG vertex, one net ``{v} ∪ succ(v)`` of cost ``out_bytes[v]``.
+
+        ``scatter_bytes`` (the image's bytes) selects the ``"scatter"`` input policy
+        (module docstring): the input net becomes ``succ(input)`` at that cost and the
+        input vertex weighs 0."""
         n = dag.graph.number_of_nodes()
         if sorted(dag.graph) != list(range(n)):
             raise ParawireError("dag: vertices must be labelled 0..|V|-1")
@@ -154,11 +173,35 @@ class Hypergraph:
         costs = np.asarray(out_bytes, dtype=np.int64)
         if costs.shape != (n,):
             raise ParawireError(f"out_bytes: got {costs.size} values for {n} DAG vertices")
+        weights = vertex_weights
+        if scatter_bytes is not None:
+            nets[dag.input] = list(dag.succs[dag.input])
+            costs = costs.copy()
+            costs[dag.input] = scatter_bytes
+            weights = np.array(vertex_weights, dtype=np.int64)
+            weights[dag.input] = 0
         return cls.from_arrays(
-            n, vertex_weights, nets, costs, order=dag.order, net_sources=range(n)
+            n, weights, nets, costs, order=dag.order, net_sources=range(n)
         )
 
 
-def hypergraph_of(arch: Any) -> Hypergraph:
+def check_input_policy(input_policy: str) -> str:
+    if input_policy not in INPUT_POLICIES:
+        raise ParawireError(f"input policy: got {input_policy!r}; use one of {', '.join(INPUT_POLICIES)}")
+    return input_policy
+
+
+def image_bytes(arch: Any) -> int:
+    """Bytes of one float32 input image of ``arch`` (what the coordinator sends a unit)."""
+    return int(np.prod(arch.spec.input_shape)) * FLOAT32_BYTES
+
+
+def scatter_bytes(arch: Any, input_policy: str) -> int | None:
+    """The ``scatter_bytes`` argument of :meth:`Hypergraph.from_dag` for a policy."""
+    return image_bytes(arch) if check_input_policy(input_policy) == "scatter" else None
+
+
+def hypergraph_of(arch: Any, input_policy: str = "stem") -> Hypergraph:
     """The hypergraph of an :class:`parawire.architecture.Architecture`: weight = FLOPs."""
-    return Hypergraph.from_dag(arch.dag, arch.costs.flops, arch.costs.out_bytes)
+    return Hypergraph.from_dag(arch.dag, arch.costs.flops, arch.costs.out_bytes,
+                               scatter_bytes=scatter_bytes(arch, input_policy))

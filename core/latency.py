@@ -26,11 +26,18 @@ simple so that a study can call it thousands of times and a person can check it 
   one at a time, but different pairs overlap. Messages are served first come, first
   served (ties: producer's position in the order, then receiving unit id). Sending
   does not stop the unit computing (ZeroMQ sends from its own I/O thread).
-* **Input and output.** The input vertex (stem) and output vertex (head) are ordinary
-  vertices of the partition: the image starts on the unit holding ``dag.input``, which
-  computes the stem and scatters its output to the units that consume it; the output
-  vertex gathers one message from every other unit holding one of its predecessors.
-  The makespan is the time the last vertex finishes (the output vertex in our DAGs).
+* **Input and output.** Under ``input_policy="stem"`` the input vertex (stem) and output
+  vertex (head) are ordinary vertices of the partition: the image starts on the unit
+  holding ``dag.input``, which computes the stem and scatters its output to the units
+  that consume it. Under ``"scatter"`` every unit holding a successor of the stem gets
+  the image and runs its own copy of the stem; the stem's output never crosses
+  (``parawire.hypergraph`` explains the policies). The output vertex gathers one message
+  from every other unit holding one of its predecessors. The makespan is the time the
+  last vertex finishes (the output vertex in our DAGs).
+* **End to end** (``source_bytes`` given, as a client measures it): the image starts on
+  a coordinator, which sends it to each unit that needs it, one message after another
+  from its own port (switched) or over the bus (shared), before those units can start;
+  the logits' return message is added at the end.
 
 Everything is plain Python over at most a few hundred vertices; see
 ``benchmarks/test_bench_latency.py`` for calls per second.
@@ -225,6 +232,8 @@ def simulate(
     order: Sequence[int] | None = None,
     policy: Literal["static", "ready"] = "static",
     trace: Trace | None = None,
+    input_policy: Literal["stem", "scatter"] = "stem",
+    source_bytes: int | None = None,
 ) -> float:
     """Makespan in seconds of one inference under ``partition`` (vertex -> unit).
 
@@ -232,7 +241,8 @@ def simulate(
     unit's vertices; ``policy`` says whether a unit follows that rank strictly
     (``"static"``) or runs the first of its vertices whose inputs have arrived
     (``"ready"``, the executor's workers). Pass a ``Trace`` to record every start,
-    finish and message.
+    finish and message. ``input_policy`` and ``source_bytes`` (the image's bytes:
+    charge its delivery and the logits' return) are described in the module docstring.
     """
     shape = dag_shape(dag)
     n = shape.n
@@ -240,6 +250,8 @@ def simulate(
     _check("partition", partition, n)
     if policy not in ("static", "ready"):
         raise ParawireError(f"policy: got {policy!r}; use 'static' or 'ready'")
+    if input_policy not in ("stem", "scatter"):
+        raise ParawireError(f"input policy: got {input_policy!r}; use 'stem' or 'scatter'")
     part = [int(p) for p in partition]
     if min(part) < 0:
         raise ParawireError(f"partition: got unit {min(part)}; units are numbered from 0")
@@ -251,10 +263,14 @@ def simulate(
         raise ParawireError(f"order: got {len(seq)} vertices; need all {n}")
 
     static = policy == "static"
+    stem = dag.input
+    scatter = input_policy == "scatter"
+    stem_units = sorted({part[w] for w in shape.succs[stem]}) if scatter else [part[stem]]
     queues: list[list[int]] = [[] for _ in range(k)]
     position = [0] * n
     for i, v in enumerate(seq):
-        queues[part[v]].append(v)
+        for u in stem_units if v == stem else (part[v],):
+            queues[u].append(v)
         position[v] = i
     head = [0] * k  # static: index of the unit's next vertex in its queue
     waiting: list[list[int]] = [[] for _ in range(k)]  # ready: positions whose inputs are all in
@@ -263,9 +279,10 @@ def simulate(
     # (time, kind, position, vertex, unit): kind 0 = an input of vertex arrives on unit,
     # kind 1 = vertex finishes; arrivals at one instant are seen before the unit picks.
     events: list[tuple[float, int, int, int, int]] = []
-    network = Network(profile.network == "shared", k)
+    network = Network(profile.network == "shared", k + 1)  # unit k: the coordinator
     makespan = 0.0
     done = 0
+    gated = set(stem_units)  # units the image has not reached yet
 
     def arrive(w: int) -> None:
         pending[w] -= 1
@@ -278,7 +295,7 @@ def simulate(
             return
         if static:
             q = queues[u]
-            if head[u] == len(q) or pending[q[head[u]]]:
+            if head[u] == len(q) or pending[q[head[u]]] or (q[head[u]] == stem and u in gated):
                 return
             v = q[head[u]]
             head[u] += 1
@@ -291,20 +308,32 @@ def simulate(
         if trace is not None:
             trace.start[v], trace.finish[v], trace.unit[v] = now, now + compute[v], u
 
-    for v in shape.order:
-        if not shape.preds[v] and not static:
-            heapq.heappush(waiting[part[v]], position[v])
-    for u in range(k):
-        pick(u, 0.0)
+    for u in stem_units:  # the image arrives: at once, or after its message from the coordinator
+        end = 0.0
+        if source_bytes is not None:
+            duration = float(profile.message_s(source_bytes))
+            end = network.book(k, u, 0.0, duration) + duration
+        heapq.heappush(events, (end, 0, position[stem], stem, u))
     while events:
         now, kind, _, v, u = heapq.heappop(events)
         if kind == 0:
-            arrive(v)
+            if v == stem:
+                gated.discard(u)
+                if not static:
+                    heapq.heappush(waiting[u], position[v])
+            else:
+                arrive(v)
             pick(u, now)
             continue
         makespan = now
         done += 1
         busy[u] = False
+        if v == stem and scatter:  # each copy feeds its own unit only
+            for w in shape.succs[v]:
+                if part[w] == u:
+                    arrive(w)
+            pick(u, now)
+            continue
         for dst in sorted({part[w] for w in shape.succs[v]} - {u}):
             begin = network.book(u, dst, now, message[v])
             end = begin + message[v]
@@ -317,8 +346,10 @@ def simulate(
             if part[w] == u:
                 arrive(w)
         pick(u, now)
-    if done < n:
+    if done < n + len(stem_units) - 1:
         raise ParawireError("order: not a topological order of the DAG; some vertex never ran")
+    if source_bytes is not None:
+        makespan += float(profile.message_s(out_bytes[dag.output]))
     return makespan
 
 

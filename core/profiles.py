@@ -243,3 +243,42 @@ def _repeat(call, seconds: float, least: int = 5) -> list:
         value = call()
         results.append(time.perf_counter() - t0 if value is None else value)
     return results
+
+
+TCP_EFFICIENCY = 1448 / 1514
+"""Payload per byte on the wire of a full TCP segment over Ethernet (1500 MTU, TCP
+timestamps): what a tbf rate, which counts whole frames, leaves for tensors."""
+
+
+def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
+                    compute_scale: float = 1.0) -> DeviceProfile:
+    """The latency model of a testbed device class (``parawire.testbed.presets.Preset``).
+
+    Compute: ``base`` (this machine on one thread, normally ``local``) slowed by the CPU
+    quota (``preset.cpu`` cores) and by ``compute_scale``, which
+    :func:`fit_compute_scale` fits from a measured single-device run (throttling,
+    CURVE decryption, other jobs on the machine). Network: the tbf rate at TCP's payload
+    efficiency, ``message_latency_s`` per message (measured round trips), the preset's
+    topology."""
+    slow = compute_scale / preset.cpu
+    return DeviceProfile(
+        name=f"testbed-{preset.name}",
+        flops_per_s=base.flops_per_s / slow,
+        bandwidth_bytes_per_s=preset.rate_mbit * 1e6 / 8 * TCP_EFFICIENCY,
+        message_latency_s=message_latency_s,
+        network=preset.network,
+        vertex_overhead_s=base.vertex_overhead_s * slow,
+        input_overhead_s=base.input_overhead_s * slow,
+        memory_bytes_per_s=None if base.memory_bytes_per_s is None else base.memory_bytes_per_s / slow,
+        source=f"testbed {preset.name}: {preset.cpu:g} core × {base.name} compute / {compute_scale:.3g}, "
+               f"tbf {preset.rate_mbit:g} Mbit/s, {message_latency_s * 1e3:.2f} ms/message",
+    )
+
+
+def fit_compute_scale(measured_s: float, compute_s: float, transfer_s: float) -> float:
+    """The ``compute_scale`` that makes a single-device prediction equal ``measured_s``:
+    one device only computes (``compute_s`` at scale 1) and moves the image and logits
+    (``transfer_s``), one after the other, so the prediction is affine in the scale."""
+    if compute_s <= 0:
+        raise ParawireError("fit_compute_scale: the network computes nothing")
+    return max((measured_s - transfer_s) / compute_s, 1e-3)

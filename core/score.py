@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from parawire.errors import ParawireError, PluginError
-from parawire.hypergraph import Hypergraph
+from parawire.hypergraph import Hypergraph, hypergraph_of
 from parawire.manager import get_plugins
 from parawire.records import PartitionContext, ScoreContext, ScorePlugin
 from parawire.metrics import (
@@ -75,9 +75,11 @@ def score_architecture(
     unit_comm: int | None = None,
     partitioner_params: dict[str, Any] | None = None,
     score_params: dict[str, Any] | None = None,
+    input_policy: str = "stem",
 ) -> list[ScoreRow]:
     """Rows for every units × ε, in that order. ``arch`` is an Architecture or a
-    ``(dag, costs)`` pair; ``seed`` defaults to the spec's seed (0 for a bare pair)."""
+    ``(dag, costs)`` pair; ``seed`` defaults to the spec's seed (0 for a bare pair);
+    ``input_policy`` sets what the input net costs (``parawire.hypergraph``)."""
     dag, costs = (arch.dag, arch.costs) if hasattr(arch, "dag") else arch
     if seed is None:
         seed = arch.spec.seed if hasattr(arch, "spec") else 0
@@ -92,7 +94,10 @@ def score_architecture(
         part_record.params, partitioner_params or {}, where=f"partitioner_params[{partitioner}]"
     )
     s_params = resolve_params(score_record.params, score_params or {}, where=f"score_params[{score}]")
-    hg = Hypergraph.from_dag(dag, costs.flops, costs.out_bytes)
+    if input_policy != "stem" and not hasattr(arch, "spec"):
+        raise ParawireError(f"input policy {input_policy!r} needs an Architecture (its input shape)")
+    hg = hypergraph_of(arch, input_policy) if hasattr(arch, "spec") else Hypergraph.from_dag(
+        dag, costs.flops, costs.out_bytes)
     uc = smallest_cost(hg) if unit_comm is None else unit_comm
     longest = longest_path_vertices(dag)
     rows: list[ScoreRow] = []

@@ -30,6 +30,7 @@ COMMANDS = {
     "keys": "parawire.cli.keys:keys",
     "train": "parawire.cli.train:train",
     "demo": "parawire.cli.demo:demo",
+    "testbed": "parawire.cli.testbed:testbed",
 }
 
 

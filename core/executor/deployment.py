@@ -105,7 +105,8 @@ def _check_plan(plan: Plan) -> None:
 def _check_unit(plan: Plan, up: UnitPlan) -> None:
     """The unit's schedule agrees with the partition: its vertices, their inputs, sends."""
     n, part, u = len(plan.partition), plan.partition, up.unit
-    mine = [v for v in range(n) if part[v] == u]
+    mine = plan.vertices_of(u)
+    held = set(mine)
     if sorted(up.vertices) != mine or len(set(up.vertices)) != len(up.vertices):
         raise DeploymentError(f"plan.unit_plans[{u}].vertices do not match the partition's vertices of unit {u}")
     if set(up.preds) != set(mine):
@@ -117,9 +118,9 @@ def _check_unit(plan: Plan, up: UnitPlan) -> None:
                 continue
             if not 0 <= p < n:
                 raise DeploymentError(f"plan.unit_plans[{u}].preds[{v}]: vertex {p} out of range 0..{n - 1}")
-            if part[p] == u and position[p] >= position[v]:
+            if p in held and position[p] >= position[v]:
                 raise DeploymentError(f"plan.unit_plans[{u}]: vertex {v} runs before its input {p}")
-            if part[p] != u and up.receives.get(p) != part[p]:
+            if p not in held and up.receives.get(p) != part[p]:
                 raise DeploymentError(f"plan.unit_plans[{u}].receives: vertex {p} must come from unit {part[p]}")
     for p, sender in up.receives.items():
         if not 0 <= p < n or part[p] != sender or sender == u:

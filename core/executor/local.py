@@ -118,17 +118,7 @@ class LocalWorkers:
             worker.stop()
         for thread in self.threads:
             thread.join(timeout=5)
-        for proc in self.processes:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.processes:
-            try:
-                proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+        stop_processes(self.processes)
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -152,3 +142,18 @@ def _read_endpoint(proc: subprocess.Popen, deadline: float) -> str:
                 raise ParawireError(f"worker process {proc.pid} exited with status {proc.wait()} before binding")
             if line.startswith(READY_PREFIX):
                 return line[len(READY_PREFIX):].strip()
+
+
+def stop_processes(processes: list[subprocess.Popen], grace: float = 3.0) -> None:
+    """Terminate worker processes, kill those still alive after ``grace`` seconds, reap all."""
+    for proc in processes:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in processes:
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -4,12 +4,16 @@ Built from a DAG and a partition (vertex → unit). Decisions where the paper is
 (its Figure 11 draws a replicated "common node" for the input and a "black unit" that
 gathers the output):
 
-* **The input vertex runs on the unit the partitioner gave it.** The coordinator sends
-  the image (the pseudo-vertex :data:`SOURCE`) only to that unit; the stem's output then
-  travels like any other activation, once to each other unit that consumes it. This keeps
-  the measured bytes between units equal to the partition's Λ (connectivity − 1 metric),
-  which is what the score optimises; replicating the stem everywhere would make Λ
-  over-count traffic that never happens.
+* **Input policy ``"stem"`` (default): the input vertex runs on the unit the partitioner
+  gave it.** The coordinator sends the image (the pseudo-vertex :data:`SOURCE`) only to
+  that unit; the stem's output then travels like any other activation, once to each other
+  unit that consumes it. The measured bytes between units equal the partition's Λ.
+* **Input policy ``"scatter"``: the paper's common first node.** The coordinator sends
+  the image to every unit holding a successor of the stem and each runs the stem itself;
+  the stem's output never crosses. The hypergraph charges this policy's input net at the
+  image's bytes (``parawire.hypergraph``), so Λ = bytes between workers + the image copies
+  beyond the first. On a slow link this wins when the stem's output is larger than the
+  image (224 px: 3.2 MB against 0.6 MB) and the stem feeds several units.
 * **The output vertex (aggregation + classifier) runs on the unit that holds it**, not
   on the coordinator: its inputs then cross the network exactly as the hypergraph counts
   them, and only the logits (``classes`` floats) go back to the coordinator. The
@@ -57,12 +61,22 @@ class Plan(BaseModel):
     input_units: list[int]
     output_unit: int
     unit_plans: list[UnitPlan]
+    input_policy: str = "stem"
+    scattered_input: int | None = None
+    """Under the ``"scatter"`` policy: the input vertex, run by every unit of ``input_units``."""
     cut_bytes: int | None = None
     predicted_latency_s: float | None = None
 
     @property
     def vertices(self) -> int:
         return len(self.partition)
+
+    def vertices_of(self, unit: int) -> list[int]:
+        """The vertices ``unit`` runs, ascending: its part of the partition, except that a
+        scattered input vertex runs on exactly the input units."""
+        stem = self.scattered_input
+        return [v for v, p in enumerate(self.partition)
+                if (unit in self.input_units if v == stem else p == unit)]
 
     @classmethod
     def build(
@@ -73,8 +87,14 @@ class Plan(BaseModel):
         out_bytes: Sequence[int] | np.ndarray | None = None,
         predicted_latency_s: float | None = None,
         units: int | None = None,
+        input_policy: str = "stem",
+        image_bytes: int | None = None,
     ) -> Plan:
-        """Derive per-unit schedules; ``out_bytes`` (per vertex) gives ``cut_bytes`` = Λ."""
+        """Derive per-unit schedules; ``out_bytes`` (per vertex) gives ``cut_bytes`` = Λ,
+        which under the ``"scatter"`` input policy also needs ``image_bytes``."""
+        from parawire.hypergraph import check_input_policy
+
+        scatter = check_input_policy(input_policy) == "scatter"
         part = np.asarray(partition, dtype=np.int64)
         n = dag.graph.number_of_nodes()
         if part.shape != (n,):
@@ -82,13 +102,18 @@ class Plan(BaseModel):
         k = int(units if units is not None else part.max() + 1)
         if part.min() < 0 or part.max() >= k:
             raise ParawireError(f"partition uses units {part.min()}..{part.max()}; allowed 0..{k - 1}")
-        order = dag.order
+        order, stem = dag.order, dag.input
         sends = {v: sorted({int(part[s]) for s in dag.succs[v]} - {int(part[v])}) for v in order}
+        input_units = [int(part[stem])]
+        if scatter:  # every unit that consumes the stem runs its own copy
+            input_units = sorted({int(part[s]) for s in dag.succs[stem]})
+            sends[stem] = []
         plans = []
         for u in range(k):
-            mine = [v for v in order if part[v] == u]
+            mine = [v for v in order if (u in input_units if v == stem and scatter else part[v] == u)]
             preds = {v: list(dag.preds[v]) or [SOURCE] for v in mine}
-            receives = {p: int(part[p]) for v in mine for p in dag.preds[v] if part[p] != u}
+            receives = {p: int(part[p]) for v in mine for p in dag.preds[v]
+                        if part[p] != u and not (scatter and p == stem)}
             plans.append(
                 UnitPlan(
                     unit=u,
@@ -100,43 +125,54 @@ class Plan(BaseModel):
             )
         cut = None
         if out_bytes is not None:
+            if scatter and image_bytes is None:
+                raise ParawireError("input policy 'scatter': give image_bytes to count Λ")
             ob = np.asarray(out_bytes, dtype=np.int64)
             cut = int(sum(int(ob[v]) * len(sends[v]) for v in order))
+            if scatter:
+                cut += int(image_bytes) * (len(input_units) - 1)
         return cls(
             units=k,
             partition=[int(p) for p in part],
             output_vertex=dag.output,
-            input_units=[int(part[dag.input])],
+            input_units=input_units,
             output_unit=int(part[dag.output]),
             unit_plans=plans,
+            input_policy=input_policy,
+            scattered_input=stem if scatter else None,
             cut_bytes=cut,
             predicted_latency_s=predicted_latency_s,
         )
 
 
 def plan_for(
-    arch, partition: Sequence[int] | np.ndarray, profile=None, units: int | None = None
+    arch, partition: Sequence[int] | np.ndarray, profile=None, units: int | None = None,
+    input_policy: str = "stem",
 ) -> Plan:
     """The plan of an :class:`~parawire.architecture.Architecture`, with Λ from its costs and,
     when a :class:`~parawire.latency.DeviceProfile` is given, the latency model's prediction."""
+    from parawire.hypergraph import image_bytes
+
     predicted = None
     if profile is not None:
         from parawire.latency import simulate
 
         predicted = float(
             simulate(arch.dag, arch.costs.flops, arch.costs.out_bytes, np.asarray(partition), profile,
-                     policy="ready")
+                     policy="ready", input_policy=input_policy)
         )
     return Plan.build(
-        arch.dag, partition, out_bytes=arch.costs.out_bytes, predicted_latency_s=predicted, units=units
+        arch.dag, partition, out_bytes=arch.costs.out_bytes, predicted_latency_s=predicted, units=units,
+        input_policy=input_policy, image_bytes=image_bytes(arch),
     )
 
 
 def partition_architecture(
     arch, units: int, partitioner: str = "multilevel", eps: float = 0.03, seed: int | None = None,
-    params: dict | None = None,
+    params: dict | None = None, input_policy: str = "stem",
 ) -> np.ndarray:
-    """Vertex → unit from a partitioner plugin on the architecture's hypergraph."""
+    """Vertex → unit from a partitioner plugin on the architecture's hypergraph (whose
+    input net depends on ``input_policy``)."""
     from parawire.hypergraph import hypergraph_of
     from parawire.manager import get_plugins
     from parawire.records import PartitionContext
@@ -149,5 +185,5 @@ def partition_architecture(
     if units == 1:
         return np.zeros(arch.dag.graph.number_of_nodes(), dtype=np.int64)
     seed = arch.spec.seed if seed is None else seed
-    parts = record.invoke(PartitionContext(hypergraph_of(arch), units, eps, seed, dag=arch.dag), params)
+    parts = record.invoke(PartitionContext(hypergraph_of(arch, input_policy), units, eps, seed, dag=arch.dag), params)
     return np.asarray(parts, dtype=np.int64)

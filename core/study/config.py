@@ -14,7 +14,7 @@ same table. Any new field is part of the fingerprint unless it is added to
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from parawire.errors import SpecError, describe_validation_error
 from parawire.manager import get_plugins
@@ -38,6 +38,8 @@ class StudyConfig(BaseModel):
     score: str = "cs"
     staging: str = "probabilistic"
     profile: str = "edge"
+    input_policy: Literal["stem", "scatter"] = Field(
+        "stem", description="stem: the stem's output crosses; scatter: the image goes to every unit that runs the stem")
     input_shape: tuple[int, int, int] = (3, 224, 224)
     classes: int = 102
     seed: int = Field(0, ge=0, description="base seed; sample i of a cell gets its own seed")

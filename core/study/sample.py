@@ -51,7 +51,7 @@ def evaluate(
     serial = simulate(dag, costs.flops, costs.out_bytes, np.zeros(len(costs.flops), int), profile)
     scored = score_architecture(
         arch, config.units, config.eps, partitioner=config.partitioner,
-        score=config.score, seed=spec.seed, unit_comm=unit_comm(arch),
+        score=config.score, seed=spec.seed, unit_comm=unit_comm(arch), input_policy=config.input_policy,
     )
     per_sample = {  # the same in every units row of this sample
         "generator": generator, "nodes": nodes, "sample": sample, "seed": spec.seed,
@@ -70,7 +70,7 @@ def evaluate(
             "eps": row.eps, "imbalance": round(m.imbalance, 6), "km1_bytes": m.km1,
             "lambda_norm": round(m.lambda_norm, 6), "eta": round(m.eta, 6),
             "entropy": round(m.entropy, 6), "cs": round(row.score, 6), "balanced": int(m.balanced),
-            "latency_s": f"{simulate(dag, costs.flops, costs.out_bytes, part, profile):.6g}",
+            "latency_s": f"{simulate(dag, costs.flops, costs.out_bytes, part, profile, input_policy=config.input_policy):.6g}",
             "latency_heft_s": f"{min(serial, simulate(dag, costs.flops, costs.out_bytes, placed, profile)):.6g}",
             "lower_bound_s": f"{lower_bound(dag, costs.flops, row.units, profile):.6g}",
         })

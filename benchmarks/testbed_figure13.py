@@ -1,0 +1,129 @@
+"""Figure 13 on the emulated edge cluster: latency against device count, measured and modelled.
+
+    sudo .venv/bin/python benchmarks/testbed_figure13.py                       # the whole figure
+    sudo .venv/bin/python benchmarks/testbed_figure13.py --sizes 32 --generators dp fb --runs 5
+
+For every generator × image size × input policy, ``parawire.testbed.runner.run_points``
+brings up one testbed of the largest device count (preset ``t2.micro`` unless
+``--preset``), runs a 40-vertex network (seed 0) on each device count with the real
+executor, checks the logits bit for bit and the bytes against Λ, and predicts each point
+with the testbed profile fitted to that network's single-device run. Results go to a
+JSON file one entry at a time (a rerun skips entries already there, so an interrupted
+run resumes; ``--fresh`` starts over) and the figure is redrawn from it. ``/proc/loadavg``
+is recorded per entry: quotas cap a device's CPU share but cannot reserve it, so on a busy
+machine the devices run slower than their quota and the spread grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+GENERATORS = ("dp", "er", "ba", "ws", "fb")
+FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def key(entry: dict) -> str:
+    return f"{entry['arch']['generator']}-{entry['arch']['input_shape'][-1]}-{entry['input_policy']}"
+
+
+def plot(entries: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted({e["arch"]["input_shape"][-1] for e in entries})
+    policies = [p for p in ("stem", "scatter") if any(e["input_policy"] == p for e in entries)]
+    fig, axes = plt.subplots(len(sizes), len(policies), figsize=(5 * len(policies), 3.6 * len(sizes)),
+                             squeeze=False)
+    colours = dict(zip(GENERATORS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for r, size in enumerate(sizes):
+        for c, policy in enumerate(policies):
+            ax = axes[r][c]
+            for e in entries:
+                if e["arch"]["input_shape"][-1] != size or e["input_policy"] != policy:
+                    continue
+                g = e["arch"]["generator"]
+                xs = [p["devices"] for p in e["points"]]
+                ax.plot(xs, [p["measured_ms"] for p in e["points"]], "o-", color=colours.get(g), label=g.upper())
+                ax.plot(xs, [p["predicted_ms"] for p in e["points"]], "x--", color=colours.get(g), alpha=0.7)
+            ax.set_title(f"{size}×{size}, input policy {policy}")
+            ax.set_xlabel("devices")
+            ax.set_ylabel("ms per inference")
+            ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8, title="measured ─  model ╌", title_fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def table(entries: list[dict]) -> str:
+    lines = ["| net | px | policy | " + " | ".join(["devices: measured / model ms (speed-up)"]) + " |",
+             "|---|---|---|---|"]
+    for e in entries:
+        cells = ", ".join(f"{p['devices']}: {p['measured_ms']:.0f} / {p['predicted_ms']:.0f}"
+                          f" ({p['speedup']:.2f}×)" for p in e["points"])
+        lines.append(f"| {e['arch']['generator'].upper()} | {e['arch']['input_shape'][-1]} | "
+                     f"{e['input_policy']} | {cells} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--generators", nargs="+", default=list(GENERATORS))
+    parser.add_argument("--sizes", nargs="+", type=int, default=[32, 224])
+    parser.add_argument("--policies", nargs="+", default=["stem", "scatter"])
+    parser.add_argument("--devices", nargs="+", type=int, default=[1, 2, 4, 6])
+    parser.add_argument("--nodes", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=int, default=5, help="timed inferences per point (224 px: a third)")
+    parser.add_argument("--preset", default="t2.micro")
+    parser.add_argument("--out", type=Path, default=FIGURES / "testbed_fig13.json")
+    parser.add_argument("--fresh", action="store_true", help="ignore the results already in --out")
+    args = parser.parse_args()
+
+    from parawire.spec import ArchitectureSpec
+    from parawire.testbed.presets import get_preset
+    from parawire.testbed.runner import run_points
+
+    preset = get_preset(args.preset)
+    entries = [] if args.fresh or not args.out.exists() else json.loads(args.out.read_text())
+    done = {key(e) for e in entries}
+    for size in args.sizes:
+        for generator in args.generators:
+            for policy in args.policies:
+                spec = ArchitectureSpec(generator=generator, nodes=args.nodes, seed=args.seed,
+                                        input_shape=(3, size, size))
+                if f"{generator}-{size}-{policy}" in done:
+                    continue
+                started, load = time.time(), loadavg()
+                entry = run_points(spec, args.devices, preset, input_policy=policy,
+                                   runs=max(1, args.runs // 3) if size >= 128 else args.runs, warmup=1)
+                entry["loadavg_before"], entry["loadavg_after"] = load, loadavg()
+                entry["seconds"] = round(time.time() - started, 1)
+                entries.append(entry)
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(entries, indent=1) + "\n")
+                worst = max(abs(p["error"]) for p in entry["points"])
+                print(f"{generator} {size}px {policy}: "
+                      + ", ".join(f"{p['devices']}: {p['measured_ms']:.0f}/{p['predicted_ms']:.0f} ms"
+                                  for p in entry["points"])
+                      + f"; worst model error {worst:.0%}; bytes = Λ: "
+                      + str(all(p["bytes"] == p["model_bytes"] for p in entry["points"]))
+                      + f"; equal: {all(p['equal'] for p in entry['points'])}; load {load}", flush=True)
+    plot(entries, args.out.with_suffix(".png"))
+    print(table(entries))
+
+
+if __name__ == "__main__":
+    main()

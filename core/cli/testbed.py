@@ -1,0 +1,132 @@
+"""``parawire testbed``: an emulated edge cluster on this machine (docs/testbed.md).
+
+``up``/``down``/``status`` manage a persistent testbed (namespaces, shaped links,
+cgroups) that a person can inspect with ``ip``/``tc``; ``run`` makes its own, measures
+one architecture on several device counts beside the latency model, and removes it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from parawire.cli.score import NumberList
+from parawire.testbed.presets import PRESETS
+
+
+def preset_options(command):
+    """--preset and the fields it may override, shared by ``up`` and ``run``."""
+    for decorator in reversed((
+        click.option("--preset", default="t2.micro", show_default=True, type=click.Choice(sorted(PRESETS)),
+                     help="device class (docs/testbed.md)"),
+        click.option("--cpu", type=click.FloatRange(min=0, min_open=True, max=1), help="cores per device"),
+        click.option("--rate-mbit", type=click.FloatRange(min=0, min_open=True), help="link rate each way"),
+        click.option("--burst-kb", type=click.IntRange(min=2), help="tbf bucket size"),
+        click.option("--network", type=click.Choice(["switched", "shared"]),
+                     help="one shaped link per device, or one shared medium"),
+    )):
+        command = decorator(command)
+    return command
+
+
+def resolve_preset(preset, cpu, rate_mbit, burst_kb, network):
+    from parawire.testbed.presets import get_preset
+
+    return get_preset(preset, cpu=cpu, rate_mbit=rate_mbit, burst_kb=burst_kb, network=network)
+
+
+@click.group()
+def testbed() -> None:
+    """Emulated devices: network namespaces, tbf-shaped links, CFS CPU quotas (root only)."""
+
+
+@testbed.command()
+@click.option("--devices", type=click.IntRange(min=1), default=2, show_default=True)
+@preset_options
+def up(devices, **preset):
+    """Create a persistent testbed (removed by `parawire testbed down`)."""
+    from parawire.testbed.lifecycle import Testbed
+
+    bed = Testbed.up(devices, resolve_preset(**preset), persistent=True)
+    click.echo(f"testbed {bed.name}: coordinator {bed.address(None)} on {bed.name}-br")
+    for i in range(devices):
+        click.echo(f"  device {i}: namespace {bed.namespace(i)}, address {bed.address(i)}, "
+                   f"cgroup /sys/fs/cgroup/cpu/{bed.name}/d{i}")
+
+
+@testbed.command()
+def down():
+    """Remove every testbed and leftover (everything named pw-XXXX)."""
+    from parawire.testbed.lifecycle import names, remove, require
+
+    require()
+    found = names()
+    for name in found:
+        remove(name)
+    click.echo(f"removed {', '.join(found)}" if found else "no testbed found")
+
+
+@testbed.command()
+@click.option("--json", "as_json", is_flag=True)
+def status(as_json):
+    """List testbeds and leftovers, and what this machine lacks for one."""
+    from parawire.testbed.lifecycle import status as found
+    from parawire.testbed.system import TestbedError, missing
+
+    lacks = missing()
+    try:
+        beds = found()
+    except TestbedError:  # no iproute2: nothing can have been built either
+        beds = []
+    if as_json:
+        click.echo(json.dumps({"missing": lacks, "testbeds": beds}, indent=2))
+        return
+    for line in lacks:
+        click.echo(f"missing: {line}")
+    for bed in beds:
+        click.echo(f"{bed['name']}: {bed['devices']} devices, {bed['state']}, subnet {bed['subnet']}")
+    if not lacks and not beds:
+        click.echo("no testbed; this machine has everything one needs")
+
+
+@testbed.command()
+@click.argument("arch")
+@click.option("--devices", cls=NumberList, type=click.IntRange(min=1), multiple=True, required=True,
+              help="device counts, e.g. --devices 1 2 4 (1 is the baseline)")
+@preset_options
+@click.option("--input-policy", type=click.Choice(["stem", "scatter"]), default="stem", show_default=True,
+              help="stem: the stem's output crosses; scatter: the image goes to every unit that runs the stem")
+@click.option("--nodes", type=click.IntRange(min=2), default=40, show_default=True, help="when ARCH is a generator")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="when ARCH is a generator")
+@click.option("--size", type=click.IntRange(min=8), default=32, show_default=True,
+              help="image side in pixels, when ARCH is a generator")
+@click.option("-n", "runs", type=click.IntRange(min=1), default=10, show_default=True, help="timed inferences")
+@click.option("--partitioner", default="multilevel", show_default=True)
+@click.option("--eps", type=click.FloatRange(min=0), default=0.03, show_default=True)
+@click.option("--no-fit", is_flag=True, help="predict without fitting compute to the 1-device run")
+@click.option("--json", "as_json", is_flag=True, help="print the points as JSON")
+def run(arch, devices, input_policy, nodes, seed, size, runs, partitioner, eps, no_fit, as_json, **preset):
+    """Measure ARCH (a spec file, or a generator name) on each device count."""
+    from parawire.spec import ArchitectureSpec
+    from parawire.testbed.runner import run_points
+
+    if Path(arch).is_file():
+        spec = ArchitectureSpec.load(Path(arch))
+    else:
+        spec = ArchitectureSpec.parse({"generator": arch, "nodes": nodes, "seed": seed,
+                                       "input_shape": (3, size, size)}, source="ARCH")
+        from parawire.manager import get_plugins
+
+        get_plugins().generators.get(spec.generator)
+
+    def show(point: dict) -> None:
+        if not as_json:
+            click.echo(f"{point['devices']} devices: {point['measured_ms']:.1f} ms measured, "
+                       f"{point['predicted_ms']:.1f} ms predicted, {point['bytes']} B "
+                       f"(model {point['model_bytes']}), outputs {'equal' if point['equal'] else 'DIFFER'}")
+
+    record = run_points(spec, devices, resolve_preset(**preset), input_policy=input_policy, runs=runs,
+                        partitioner=partitioner, eps=eps, fit=not no_fit, on_point=show)
+    if as_json:
+        click.echo(json.dumps(record, indent=2))

@@ -1,0 +1,80 @@
+"""CPU quotas: one cgroup v1 ``cpu`` group per device under ``/sys/fs/cgroup/cpu/pw-XXXX/``.
+
+A quota of ``q`` cores is ``cfs_quota_us = q · cfs_period_us``. The period is short
+(default 10 ms) so that a 25 % device runs 2.5 ms in every 10 ms instead of running
+25 ms and then stalling for 75 ms, which would add up to 75 ms to any message that
+arrives during a stall and make a quarter core look like a much slower device.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from parawire.testbed.system import CGROUP_CPU, TestbedError
+
+DEFAULT_PERIOD_US = 10_000
+CORE_BUDGET = 0.75
+"""Share of this machine's cores the devices may take together; the coordinator, the
+kernel's network stack (softirq work of the shaped links) and ZeroMQ's I/O threads need
+the rest, or the measurement shows their starvation, not the devices."""
+
+
+def check_budget(devices: int, cpu: float, cores: int | None = None) -> None:
+    cores = cores or os.cpu_count() or 1
+    total = devices * cpu
+    if total > CORE_BUDGET * cores + 1e-9:
+        fit = int(CORE_BUDGET * cores / cpu + 1e-9)
+        raise TestbedError(
+            f"--devices {devices}: {devices} × {cpu:g} cores = {total:g} cores, more than "
+            f"{CORE_BUDGET:.0%} of this machine's {cores}; use at most {fit} devices or a smaller --cpu"
+        )
+
+
+def group(name: str, i: int | None = None) -> Path:
+    """The testbed's parent group, or device ``i``'s group inside it."""
+    root = CGROUP_CPU / name
+    return root if i is None else root / f"d{i}"
+
+
+def create(name: str, devices: int, cpu: float, period_us: int = DEFAULT_PERIOD_US) -> None:
+    quota = round(cpu * period_us)
+    if quota < 1000:  # the kernel's minimum
+        raise TestbedError(f"--period-us {period_us}: a {cpu:g}-core quota would be {quota} µs, below the "
+                           f"kernel's 1000 µs minimum; use a period of at least {int(1000 / cpu) + 1} µs")
+    group(name).mkdir()
+    for i in range(devices):
+        path = group(name, i)
+        path.mkdir()
+        (path / "cpu.cfs_period_us").write_text(str(period_us))
+        (path / "cpu.cfs_quota_us").write_text(str(quota))
+
+
+def remove(path: Path) -> None:
+    """Kill the processes left in ``path`` and its children (our workers), then remove
+    the groups, children first. A group is only removable once its tasks are gone."""
+    if not path.is_dir():
+        return
+    for child in sorted((p for p in path.iterdir() if p.is_dir()), reverse=True):
+        remove(child)
+    deadline = time.monotonic() + 5
+    while True:
+        pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            path.rmdir()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TestbedError(f"cannot remove cgroup {path}: processes {pids} do not exit") from None
+            time.sleep(0.05)
+
+
+def leftovers() -> list[Path]:
+    return sorted(p for p in CGROUP_CPU.glob("pw-*") if p.is_dir()) if CGROUP_CPU.is_dir() else []

@@ -1,0 +1,116 @@
+"""``testbed run``: one architecture on 1, 2, 4 … emulated devices, measured beside the model.
+
+For each device count the architecture is partitioned (under the chosen input policy),
+deployed on the first devices of one testbed, checked against the same network in this
+process (bit for bit) and timed; the traffic counters are compared with the plan's Λ.
+
+The prediction uses :func:`parawire.profiles.preset_profile`: this machine's calibrated
+compute (``local``) under the device's CPU quota, the tbf rate, and the per-message cost
+measured here by round trips to a device. When the device counts include 1, that
+single-device run (compute plus the image's and logits' transfer, no concurrency) fits
+the one remaining free number, the compute slow-down under the quota; the other points
+are then predictions, not fits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from parawire.errors import ParawireError
+from parawire.testbed.presets import Preset
+
+ECHO_ROUNDS = 20
+
+
+def message_latency(cluster, rounds: int = ECHO_ROUNDS) -> float:
+    """Half the fastest of ``rounds`` round trips of a ping to device 0 (ZeroMQ, CURVE, the
+    shaped link). The fastest, not the median: on a busy machine a round trip mostly
+    waits for the two processes to be scheduled (measured here: median 28 ms under a load
+    of 12 on 2 cores, against 0.07 ms idle), which is not a cost of each message and which
+    the model, charging it to every message on a link, would multiply by the message count."""
+    rtts = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        if not cluster.ping(timeout=5.0, units=[0])[0]:
+            raise ParawireError("testbed: device 0 does not answer pings")
+        rtts.append(time.perf_counter() - start)
+    return min(rtts) / 2
+
+
+def run_points(
+    spec,
+    devices: Sequence[int],
+    preset: Preset,
+    *,
+    input_policy: str = "stem",
+    runs: int = 10,
+    warmup: int = 2,
+    partitioner: str = "multilevel",
+    eps: float = 0.03,
+    timeout: float = 300.0,
+    fit: bool = True,
+    on_point: Callable[[dict], None] | None = None,
+) -> dict:
+    """Measure and predict every device count; the ``{"points": [...], ...}`` record."""
+    import torch
+    from parawire.architecture import build_architecture
+    from parawire.cli.run import summary, timings
+    from parawire.executor.plan import partition_architecture, plan_for
+    from parawire.hypergraph import check_input_policy, image_bytes
+    from parawire.latency import simulate, vertex_seconds
+    from parawire.nn import build_network
+    from parawire.profiles import fit_compute_scale, get_profile, preset_profile
+    from parawire.testbed.lifecycle import Testbed, signals_interrupt
+    from parawire.threads import torch_threads
+
+    check_input_policy(input_policy)
+    counts = sorted(set(devices))
+    if not counts or counts[0] < 1:
+        raise ParawireError(f"--devices: got {list(devices)}; give device counts ≥ 1")
+    arch = build_architecture(spec)
+    dag, costs = arch.dag, arch.costs
+    image = image_bytes(arch)
+    x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
+    with torch_threads(1), torch.inference_mode():
+        reference = build_network(arch).eval()(x)
+    base = get_profile("local")
+    points: list[dict] = []
+    with signals_interrupt(), Testbed.up(counts[-1], preset) as bed:
+        bed.start_workers()
+        with bed.connect(timeout=timeout) as cluster:
+            latency = message_latency(cluster)
+            profile = preset_profile(preset, base, latency)
+            for n in counts:
+                part = partition_architecture(arch, n, partitioner, eps, input_policy=input_policy)
+                plan = plan_for(arch, part, units=n, input_policy=input_policy)
+                cluster.deploy(spec, plan)
+                equal = bool(torch.equal(cluster.infer(x), reference))
+                median, p90 = summary(timings(lambda: cluster.infer(x), runs, warmup))
+                stats = cluster.stats()
+                measured_bytes = (stats.peer_bytes + stats.input_bytes) / stats.inferences - image
+                if n == 1 and fit:
+                    transfer = float(profile.message_s(image) + profile.message_s(costs.out_bytes[dag.output]))
+                    compute = float(vertex_seconds(dag, costs.flops, costs.out_bytes, profile).sum())
+                    profile = preset_profile(preset, base, latency, fit_compute_scale(median, compute, transfer))
+                predicted = simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
+                                     input_policy=input_policy, source_bytes=image)
+                point = {
+                    "devices": n, "measured_ms": round(median * 1e3, 3), "p90_ms": round(p90 * 1e3, 3),
+                    "predicted_ms": round(predicted * 1e3, 3), "bytes": round(measured_bytes),
+                    "model_bytes": plan.cut_bytes, "messages": stats.peer_messages / stats.inferences,
+                    "input_units": plan.input_units, "equal": equal,
+                }
+                points.append(point)
+                if on_point is not None:
+                    on_point(point)
+    base_ms = points[0]["measured_ms"] if counts[0] == 1 else None
+    for p in points:
+        p["speedup"] = round(base_ms / p["measured_ms"], 3) if base_ms else None
+        p["error"] = round(p["predicted_ms"] / p["measured_ms"] - 1, 4)
+    return {
+        "arch": {"generator": spec.generator, "nodes": spec.nodes, "seed": spec.seed,
+                 "input_shape": list(spec.input_shape)},
+        "preset": preset.model_dump(), "input_policy": input_policy, "runs": runs,
+        "profile": profile.model_dump(), "image_bytes": image, "points": points,
+    }

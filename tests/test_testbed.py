@@ -1,0 +1,164 @@
+"""The emulated edge cluster: budget and presets anywhere; the real thing where root and
+the kernel features are present (CI runs as root), skipped with the missing feature named."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from parawire.architecture import build_architecture
+from parawire.cli import main
+from parawire.errors import ParawireError, SpecError
+from parawire.latency import simulate
+from parawire.profiles import fit_compute_scale, get_profile, preset_profile
+from parawire.spec import ArchitectureSpec
+from parawire.testbed import cgroups, lifecycle, network, system
+from parawire.testbed.presets import get_preset
+from parawire.testbed.system import TestbedError, owner_of
+
+MISSING = system.missing()
+needs_testbed = pytest.mark.skipif(bool(MISSING), reason="testbed: needs " + "; ".join(MISSING))
+SPEC = ArchitectureSpec(generator="dp", nodes=12, seed=0)  # its stem feeds both units under scatter
+
+
+def leftovers(name: str) -> list[str]:
+    """Every namespace, link, cgroup or state file of testbed ``name`` that still exists."""
+    found = [f"netns {n}" for n in network.namespaces() if owner_of(n) == name]
+    found += [f"link {n}" for n in network.links() if owner_of(n) == name]
+    found += [f"cgroup {p}" for p in cgroups.leftovers() if p.name == name]
+    found += [f"state {p}" for p in lifecycle.STATE_DIR.glob(f"{name}.json")]
+    return found
+
+
+def test_quotas_beyond_three_quarters_of_the_cores_are_refused():
+    cgroups.check_budget(6, 0.25, cores=2)
+    with pytest.raises(TestbedError, match=r"--devices 7: 7 × 0.25 cores = 1.75 cores, more than 75% of "
+                                           r"this machine's 2; use at most 6 devices or a smaller --cpu"):
+        cgroups.check_budget(7, 0.25, cores=2)
+
+
+def test_presets_validate_overrides_and_name_the_known_ones():
+    assert get_preset("t2.micro", rate_mbit=50).rate_mbit == 50
+    assert get_preset("t2.micro").cpu == 0.25
+    with pytest.raises(SpecError, match="cpu: got 2"):
+        get_preset("rpi3", cpu=2)
+    with pytest.raises(ParawireError, match="--preset: got 'vax'; known presets: t2.micro, rpi3, rpi4"):
+        get_preset("vax")
+
+
+def test_object_names_map_to_their_testbed():
+    assert owner_of("pw-0a1f-d3i") == owner_of("pw-0a1f") == "pw-0a1f"
+    assert owner_of("pw-0a1f-br") == "pw-0a1f"
+    assert owner_of("pw-xyz1-d0") is None and owner_of("eth0") is None
+
+
+def test_without_root_the_missing_capability_is_named(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert system.missing() == [
+        "root (uid 0): network namespaces, links, qdiscs and cgroups can only be created by root"]
+    with pytest.raises(TestbedError, match=r"^the testbed needs root \(uid 0\)"):
+        lifecycle.Testbed.up(2, get_preset("t2.micro"))
+
+
+def test_fitted_profile_reproduces_the_single_device_run():
+    arch = build_architecture(SPEC)
+    dag, costs = arch.dag, arch.costs
+    preset = get_preset("t2.micro")
+    base = preset_profile(preset, get_profile("lan"), 2e-4)
+    image = 3 * 32 * 32 * 4
+    transfer = float(base.message_s(image) + base.message_s(costs.out_bytes[dag.output]))
+    compute = float(simulate(dag, costs.flops, costs.out_bytes, np.zeros(len(costs.flops), int), base))
+    measured = 3 * compute + transfer
+    fitted = preset_profile(preset, get_profile("lan"), 2e-4, fit_compute_scale(measured, compute, transfer))
+    one = simulate(dag, costs.flops, costs.out_bytes, np.zeros(len(costs.flops), int), fitted,
+                   source_bytes=image)
+    assert one == pytest.approx(measured, rel=1e-9)
+    assert fitted.flops_per_s == pytest.approx(get_profile("lan").flops_per_s * 0.25 / 3)
+
+
+def test_run_rejects_an_unknown_architecture_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["testbed", "run", "nope", "--devices", "1", "2"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nope" in err and len(err.strip().splitlines()) == 1
+
+
+@needs_testbed
+@pytest.mark.slow
+def test_two_shaped_quota_devices_match_one_process_and_the_model():
+    from parawire.testbed.runner import run_points
+
+    preset = get_preset("t2.micro", cpu=0.5, rate_mbit=200)
+    seen = {}
+
+    def inspect(point: dict) -> None:  # while the testbed is up: is it what was asked for?
+        (name,) = [n for n in lifecycle.names() if lifecycle.read_state(n)["owner"] == os.getpid()]
+        seen["name"] = name
+        qdisc = system.sh("tc", "qdisc", "show", "dev", f"{name}-d1i", netns=f"{name}-d1")
+        seen["tbf"] = "tbf" in qdisc and "rate 200Mbit" in qdisc
+        group = cgroups.group(name, 1)
+        seen["quota"] = ((group / "cpu.cfs_quota_us").read_text().strip(),
+                         (group / "cpu.cfs_period_us").read_text().strip())
+        seen["in_cgroup"] = bool((group / "cgroup.procs").read_text().split())
+
+    record = run_points(SPEC, [1, 2], preset, input_policy="scatter", runs=2, warmup=1, on_point=inspect)
+    one, two = record["points"]
+    assert one["equal"] and two["equal"]  # bit for bit the single-process logits
+    assert two["bytes"] == two["model_bytes"] > 0 and one["bytes"] == 0
+    assert two["input_units"] == [0, 1]  # the image really went to both devices
+    assert seen["tbf"] and seen["quota"] == ("5000", "10000") and seen["in_cgroup"]
+    assert one["error"] == pytest.approx(0, abs=1e-3)  # the 1-device run is what compute is fitted to
+    assert leftovers(seen["name"]) == []
+
+
+def start_run(tmp_path: Path) -> tuple[subprocess.Popen, str]:
+    """``parawire testbed run`` in a subprocess, returned once its devices run workers."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "parawire", "testbed", "run", "dp", "--nodes", "12", "--devices", "2",
+         "--cpu", "0.5", "-n", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        mine = [n for n in lifecycle.names() if (lifecycle.read_state(n) or {}).get("owner") == proc.pid]
+        if mine and all((cgroups.group(mine[0], i) / "cgroup.procs").exists()
+                        and (cgroups.group(mine[0], i) / "cgroup.procs").read_text().split() for i in (0, 1)):
+            return proc, mine[0]
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"testbed run did not bring up its devices: {proc.communicate()[1]}")
+
+
+def test_sigterm_and_sighup_interrupt_like_ctrl_c():
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with pytest.raises(KeyboardInterrupt), lifecycle.signals_interrupt():
+            os.kill(os.getpid(), sig)
+            time.sleep(5)  # the signal arrives long before this ends
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+@needs_testbed
+@pytest.mark.slow
+def test_an_interrupted_run_removes_everything(tmp_path):
+    proc, name = start_run(tmp_path)
+    time.sleep(1.0)  # let it get into deployment or inference
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert leftovers(name) == []
+
+
+@needs_testbed
+@pytest.mark.slow
+def test_a_crashed_run_is_cleaned_by_the_next_one(tmp_path):
+    proc, name = start_run(tmp_path)
+    proc.kill()  # no chance to clean up
+    proc.wait()
+    assert leftovers(name)  # the crash left its objects behind ...
+    assert name in lifecycle.clean_leftovers()  # ... which every up/run/down removes first
+    assert leftovers(name) == []
