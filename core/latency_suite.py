@@ -87,12 +87,14 @@ def suite_group(spec: ArchitectureSpec) -> str:
     return head + "".join(f" {k}={v}" for k, v in sorted(rest.items()))
 
 
-def _predicted_ms(arch, partition, profile: str | None, units: int):
-    """(plan, predicted ms or None) of ``partition`` under the latency model's ``profile``."""
+def _predicted_ms(arch, partition, profile, units: int):
+    """(plan, predicted ms or None) of ``partition`` under the latency model's ``profile``
+    (a name, a :class:`~parawire.latency.DeviceProfile` or ``None``)."""
     from parawire.executor.plan import plan_for
     from parawire.profiles import get_profile
 
-    plan = plan_for(arch, partition, get_profile(profile) if profile is not None else None, units=units)
+    device = get_profile(profile) if isinstance(profile, str) else profile
+    plan = plan_for(arch, partition, device, units=units)
     ms = plan.predicted_latency_s * 1e3 if plan.predicted_latency_s is not None else None
     return plan, ms
 
@@ -278,6 +280,38 @@ def deploy_local(
 
     return _deploy(spec, units, engine, partitioner, eps, profile, check, start,
                    transport=transport, endpoint_kind=endpoint_kind, threads=threads)
+
+
+def deploy_testbed(
+    spec: SpecLike,
+    units: int = 2,
+    preset: str = "t2.micro",
+    engine: str | None = None,
+    partitioner: str = "multilevel",
+    *,
+    eps: float = 0.03,
+    timeout: float = 120.0,
+    check: bool = True,
+) -> LocalCluster:
+    """Deploy ``spec`` on ``units`` emulated devices of ``preset`` (docs/testbed.md: network
+    namespaces, tbf-shaped links, CPU quotas; needs root). ``predicted_ms`` uses the
+    preset's profile built on this machine's ``local`` one, with its nominal per-message
+    latency (``parawire testbed`` measures the round trip and fits the compute scale)."""
+    from parawire.profiles import get_profile, preset_profile
+    from parawire.testbed.lifecycle import Testbed
+    from parawire.testbed.presets import get_preset
+
+    device = get_preset(preset)
+    base = get_profile("local")
+    profile = preset_profile(device, base, base.message_latency_s)
+
+    def start(stack: ExitStack):
+        bed = stack.enter_context(Testbed.up(units, device))
+        bed.start_workers()
+        return bed, bed.connect(timeout=timeout)
+
+    return _deploy(spec, units, engine, partitioner, eps, profile, check, start,
+                   transport="zmq", endpoint_kind=f"tcp {device.name} testbed", threads=1)
 
 
 def _deploy(spec, units, engine, partitioner, eps, profile, check, start, **labels) -> LocalCluster:

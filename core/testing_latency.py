@@ -8,6 +8,9 @@
 * ``parawire_single``: ``parawire_single(spec, threads=1, engine=None)``, the same
   network in this process (:class:`~parawire.latency_suite.SingleProcess`), the
   baseline row.
+* ``parawire_testbed``: ``parawire_testbed(spec, units=2, preset="t2.micro", ...)``, the
+  same as ``parawire_cluster`` on emulated devices (:mod:`parawire.testbed`); skipped
+  with the reason where the machine cannot host a testbed.
 
 Both are factories, so one test may start several targets. Whatever the test does
 (fails, raises after deployment, kills a worker), everything it started is closed when
@@ -26,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
-from parawire.latency_suite import LocalCluster, SingleProcess, deploy_local
+from parawire.latency_suite import LocalCluster, SingleProcess, deploy_local, deploy_testbed
 
 
 @pytest.fixture
@@ -38,6 +41,23 @@ def parawire_cluster() -> Iterator[Callable[..., LocalCluster]]:
             return stack.enter_context(
                 deploy_local(spec, units, transport, endpoint_kind, engine, partitioner, **options)
             )
+
+        yield start
+
+
+@pytest.fixture
+def parawire_testbed() -> Iterator[Callable[..., LocalCluster]]:
+    """``parawire_testbed(spec, units=2, preset="t2.micro", engine=None, ...)`` on emulated
+    devices; the test is skipped, with what the machine lacks, where it cannot host one."""
+    from parawire.testbed.system import missing
+
+    lacks = missing()
+    if lacks:
+        pytest.skip("testbed: needs " + "; ".join(lacks))
+    with ExitStack() as stack:
+
+        def start(spec, units=2, preset="t2.micro", engine=None, partitioner="multilevel", **options):
+            return stack.enter_context(deploy_testbed(spec, units, preset, engine, partitioner, **options))
 
         yield start
 

@@ -278,3 +278,13 @@ def test_a_user_suite_outside_the_repository_needs_only_parawire_installed(tmp_p
     assert row["name"] == "test_mine" and row["group"] == "ws 8 nodes seed 2 3x8x8 base_channels=4"
     assert row["extra_info"]["bytes_per_inference"] > 0 and row["extra_info"]["predicted_ms"] > 0
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_testbed_devices_compute_the_single_process_output(parawire_testbed, benchmark):
+    cluster = parawire_testbed(SPEC, units=2, preset="rpi4")  # checked against one process on deployment
+    x = cluster.example_input(batch=2)
+    assert torch.allclose(cluster.infer(x), cluster.reference(x), rtol=1e-4, atol=1e-5)
+    measure(benchmark, cluster)
+    assert benchmark.extra_info["endpoint_kind"] == "tcp rpi4 testbed" and benchmark.extra_info["predicted_ms"] > 0
+    assert benchmark.extra_info["bytes_per_inference"] == cluster.plan.cut_bytes
