@@ -14,54 +14,32 @@ through parawire's protocol (header frame + zero-copy payload, decoded with
 from __future__ import annotations
 
 import os
-import warnings
 
 import pytest
 import torch
 import zmq
-from parawire.architecture import build_architecture
-from parawire.executor.coordinator import Cluster
-from parawire.executor.local import LocalWorkers
-from parawire.executor.plan import partition_architecture, plan_for
 from parawire.executor.protocol import Kind, decode, tensor_frames
-from parawire.nn import build_network
+from parawire.latency_suite import measure
 from parawire.spec import ArchitectureSpec
-from parawire.threads import torch_threads
 
 SPEC = ArchitectureSpec(generator="dp", nodes=40, input_shape=(3, 32, 32))
+THREADS = {"1thread": 1, "allthreads": os.cpu_count() or 1}
 
 
-@pytest.fixture(scope="module")
-def model():
-    arch = build_architecture(SPEC)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        plan = plan_for(arch, partition_architecture(arch, 2), units=2)
-    x = torch.randn(1, 3, 32, 32)
-    net = build_network(arch).eval()
-    return net, plan, x
-
-
-@pytest.mark.parametrize("threads", [1, os.cpu_count() or 1], ids=["1thread", "allthreads"])
-def test_bench_single_process(benchmark, model, threads):
-    net, _, x = model
-    with torch_threads(threads), torch.inference_mode():
-        benchmark(net, x)
+# The latency rows use the same fixtures and conventions as a user's latency suite
+# (docs/latency-suites.md): one group for the architecture, extra_info on every row.
+@pytest.mark.parametrize("threads", THREADS.values(), ids=list(THREADS))
+def test_bench_single_process(benchmark, parawire_single, threads):
+    measure(benchmark, parawire_single(SPEC, threads=threads))
 
 
 @pytest.mark.parametrize("transport, kind", [("zmq", "ipc"), ("zmq", "tcp"), ("inproc", "ipc")],
                          ids=["2workers-ipc", "2workers-tcp", "2workers-inproc"])
-def test_bench_two_workers(benchmark, model, transport, kind):
-    net, plan, x = model
-    with torch.inference_mode():
-        reference = net(x)
+def test_bench_two_workers(benchmark, parawire_cluster, transport, kind):
     # inproc: the thread count is process-wide, so each worker thread then runs one core
-    with torch_threads(1 if transport == "inproc" else None), LocalWorkers(2, transport, kind) as workers, \
-            Cluster.connect(workers.endpoints, transport) as cluster:
-        cluster.deploy(SPEC, plan)
-        assert torch.allclose(cluster.infer(x), reference, rtol=1e-4, atol=1e-5)
-        benchmark(cluster.infer, x)
-        assert cluster.stats().bytes_per_inference == plan.cut_bytes
+    cluster = parawire_cluster(SPEC, units=2, transport=transport, endpoint_kind=kind)
+    measure(benchmark, cluster)  # checks the logits against the single process
+    assert benchmark.extra_info["bytes_per_inference"] == cluster.plan.cut_bytes
 
 
 SIZES = {"64B": 16, "32KB": 8 * 1024, "320KB": 80 * 1024, "3MB": 800 * 1024}

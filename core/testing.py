@@ -18,6 +18,9 @@ A contrib package tests itself with nothing more than::
     def test_my_generator(register_plugin):
         plugins = register_plugin(my_module)
         assert "mine" in plugins.generators
+
+Latency suites get ``parawire_cluster``, ``parawire_single`` and ``parawire_testbed``
+(see :mod:`parawire.testing_latency`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import pytest
 from parawire.errors import PluginError
 from parawire.manager import PluginLoadWarning, Plugins, collect, new_manager, register, using
 from parawire.registry import QUALIFIER
+from parawire.testing_latency import parawire_cluster, parawire_single, parawire_testbed  # noqa: F401
 
 
 @pytest.fixture
