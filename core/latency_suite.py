@@ -32,8 +32,6 @@ from parawire.errors import ParawireError
 from parawire.spec import ArchitectureSpec
 
 SpecLike = ArchitectureSpec | dict | str | Path
-DEFAULT_ENGINE = "torch"
-"""What workers and one process compute with when ``engine=None``."""
 
 
 def as_spec(spec: SpecLike) -> ArchitectureSpec:
@@ -49,14 +47,15 @@ def as_spec(spec: SpecLike) -> ArchitectureSpec:
     )
 
 
-def check_engine(engine: str | None) -> str:
-    """The engine name a target runs with (``None``: the built-in torch blocks)."""
-    if engine is None:
-        return DEFAULT_ENGINE
-    raise ParawireError(
-        f"engine: got {engine!r}; this parawire has no engine plugins, workers compute with "
-        f"their built-in {DEFAULT_ENGINE} blocks; pass engine=None"
-    )
+def resolve_engine(engine: str | None) -> str:
+    """The engine plugin a target computes with (``None``: parawire's default engine, the
+    workers' default too); an unknown name fails here, listing the known ones."""
+    from parawire.engines import DEFAULT_ENGINE
+    from parawire.manager import get_plugins
+
+    name = engine or DEFAULT_ENGINE
+    get_plugins().engines.get(name)
+    return name
 
 
 def _threads(threads: int) -> int:
@@ -87,13 +86,14 @@ def suite_group(spec: ArchitectureSpec) -> str:
     return head + "".join(f" {k}={v}" for k, v in sorted(rest.items()))
 
 
-def _predicted_ms(arch, partition, profile, units: int):
+def _predicted_ms(arch, partition, profile, units: int, engine: str):
     """(plan, predicted ms or None) of ``partition`` under the latency model's ``profile``
-    (a name, a :class:`~parawire.latency.DeviceProfile` or ``None``)."""
+    (a name, ``local`` being calibrated for ``engine``; a
+    :class:`~parawire.latency.DeviceProfile`; or ``None``)."""
     from parawire.executor.plan import plan_for
     from parawire.profiles import get_profile
 
-    device = get_profile(profile) if isinstance(profile, str) else profile
+    device = get_profile(profile, engine=engine) if isinstance(profile, str) else profile
     plan = plan_for(arch, partition, device, units=units)
     ms = plan.predicted_latency_s * 1e3 if plan.predicted_latency_s is not None else None
     return plan, ms
@@ -123,7 +123,8 @@ class _Target:
 
 
 class SingleProcess(_Target):
-    """``spec``'s whole network in this process, on ``threads`` intra-op threads.
+    """``spec``'s whole network in this process, compiled by ``engine`` (its ``whole``
+    form, as ``parawire run`` measures it), on ``threads`` intra-op threads.
 
     torch's thread count is process-wide: :meth:`infer` sets it when it differs (not at
     every call, which would resize the OpenMP pool inside a timed loop) and :meth:`close`
@@ -138,15 +139,17 @@ class SingleProcess(_Target):
                  profile: str | None = "local", arch=None) -> None:
         import torch
         from parawire.architecture import build_architecture
+        from parawire.manager import get_plugins
         from parawire.nn import build_network
 
         self.spec = as_spec(spec)
         self.threads = _threads(threads)
-        self.engine = check_engine(engine)
+        self.engine = resolve_engine(engine)
         self.profile = profile
         self.arch = arch if arch is not None else build_architecture(self.spec)
-        self.network = build_network(self.arch).eval()
         self._threads_before = torch.get_num_threads()
+        self._run = get_plugins().engines.get(self.engine).whole(
+            net=build_network(self.arch).eval(), threads=self.threads)
         self._predicted: tuple | None = None
 
     @property
@@ -159,7 +162,7 @@ class SingleProcess(_Target):
             import numpy as np
 
             zeros = np.zeros(self.arch.dag.graph.number_of_nodes(), dtype=np.int64)
-            self._predicted = _predicted_ms(self.arch, zeros, self.profile, 1)
+            self._predicted = _predicted_ms(self.arch, zeros, self.profile, 1, self.engine)
         return self._predicted[1]
 
     def infer(self, x):
@@ -168,7 +171,7 @@ class SingleProcess(_Target):
         if torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
         with torch.inference_mode():
-            return self.network(x)
+            return self._run(x)
 
     def __call__(self, x):
         return self.infer(x)
@@ -302,7 +305,7 @@ def deploy_testbed(
     from parawire.testbed.presets import get_preset
 
     device = get_preset(preset)
-    base = get_profile("local")
+    base = get_profile("local", engine=resolve_engine(engine))
     profile = preset_profile(device, base, base.message_latency_s)
 
     def start(stack: ExitStack):
@@ -322,7 +325,7 @@ def _deploy(spec, units, engine, partitioner, eps, profile, check, start, **labe
     from parawire.executor.plan import partition_architecture
 
     spec = as_spec(spec)
-    engine_name = check_engine(engine)
+    engine = resolve_engine(engine)
     if not isinstance(units, int) or isinstance(units, bool) or units < 1:
         raise ParawireError(f"units: got {units!r}; use a whole number ≥ 1")
     arch = build_architecture(spec)
@@ -330,15 +333,15 @@ def _deploy(spec, units, engine, partitioner, eps, profile, check, start, **labe
         # a partitioner that cannot meet eps on a tiny DAG warns; the plan is still valid
         warnings.simplefilter("ignore")
         partition = partition_architecture(arch, units, partitioner, eps)
-    plan, predicted = _predicted_ms(arch, partition, profile, units)
+    plan, predicted = _predicted_ms(arch, partition, profile, units, engine)
     with ExitStack() as stack:
-        # the expected outputs come from parawire's own network, whatever the engine
-        reference = stack.enter_context(SingleProcess(spec, 1, None, profile=None, arch=arch))
+        # the expected outputs come from torch eager, whatever engine the workers use
+        reference = stack.enter_context(SingleProcess(spec, 1, "torch", profile=None, arch=arch))
         workers, cluster = start(stack)
         stack.enter_context(cluster)
-        cluster.deploy(spec, plan)
+        cluster.deploy(spec, plan, engine=engine)
         target = LocalCluster(spec, arch, plan, predicted, reference, workers, cluster, stack,
-                              engine=engine_name, partitioner=partitioner, **labels)
+                              engine=engine, partitioner=partitioner, **labels)
         if check:
             target.check(target.example_input())
         target._stack = stack.pop_all()  # from here on, target.close() stops everything

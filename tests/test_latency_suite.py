@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 import torch
+from parawire.engines import DEFAULT_ENGINE
 from parawire.errors import ParawireError, PluginError, SpecError
 from parawire.executor.plan import partition_architecture, plan_for
 from parawire.latency_suite import SingleProcess, benchmark_info, deploy_local, measure, suite_group
@@ -72,6 +73,21 @@ def test_inproc_cluster_equals_one_process_and_restores_threads(units):
     assert all(not t.is_alive() for t in cluster.workers.threads)
 
 
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
+def test_engines_compute_the_reference_in_one_process_and_on_workers(engine, parawire_single):
+    x = torch.randn(2, *SPEC.input_shape, generator=torch.Generator().manual_seed(3))
+    single = parawire_single(SPEC, engine=engine, profile=None)
+    with deploy_local(SPEC, units=2, transport="inproc", engine=engine, profile=None) as cluster:
+        want = cluster.reference(x)
+        assert torch.allclose(cluster.infer(x), want, rtol=1e-4, atol=1e-5)
+        assert torch.allclose(single.infer(x), want, rtol=1e-4, atol=1e-5)
+        assert (cluster.engine, single.engine, cluster.reference.engine) == (engine, engine, "torch")
+
+
+def test_engine_none_is_the_default_engine(parawire_single):
+    assert parawire_single(SPEC, profile=None).engine == DEFAULT_ENGINE
+
+
 def test_a_failed_check_stops_what_was_started(monkeypatch):
     monkeypatch.setattr(SingleProcess, "infer", lambda self, x: torch.zeros(1, self.spec.classes))
     before = set(threading.enumerate())
@@ -83,7 +99,7 @@ def test_a_failed_check_stops_what_was_started(monkeypatch):
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        ({"engine": "onnxruntime"}, ParawireError, r"engine: got 'onnxruntime'; .* pass engine=None"),
+        ({"engine": "tensorflow"}, PluginError, r"tensorflow.*onnxruntime"),
         ({"units": 0}, ParawireError, r"units: got 0; use a whole number ≥ 1"),
         ({"units": 1.5}, ParawireError, r"units: got 1.5"),
         ({"endpoint_kind": "udp"}, ParawireError, r"endpoint_kind: got 'udp'; use one of ipc, tcp"),
@@ -109,8 +125,8 @@ def test_specs_come_as_objects_mappings_or_files(tmp_path, parawire_single):
         parawire_single({"nodes": 1})
     with pytest.raises(ParawireError, match="spec: got a int; pass an ArchitectureSpec"):
         parawire_single(3)
-    with pytest.raises(ParawireError, match="engine: got 'torch'"):
-        parawire_single(SPEC, engine="torch")
+    with pytest.raises(PluginError, match="tensorflow.*onnxruntime"):
+        parawire_single(SPEC, engine="tensorflow")
 
 
 def test_single_process_sets_threads_and_the_fixture_restores_them(parawire_single):
@@ -151,7 +167,8 @@ def test_measure_fills_group_and_extra_info_for_both_rows():
     assert rows["distributed"].group == rows["single-process"].group == suite_group(SPEC)
     dist, one = rows["distributed"].extra_info, rows["single-process"].extra_info
     assert dist.keys() == one.keys()
-    assert (dist["units"], dist["transport"], dist["engine"], dist["partitioner"]) == (2, "inproc", "torch", "multilevel")
+    assert (dist["units"], dist["transport"], dist["engine"], dist["partitioner"]) == (
+        2, "inproc", DEFAULT_ENGINE, "multilevel")
     assert dist["bytes_per_inference"] == cluster.plan.cut_bytes > 0  # measured, one inference
     assert dist["predicted_ms"] == pytest.approx(cluster.plan.predicted_latency_s * 1e3)
     assert (one["units"], one["transport"], one["bytes_per_inference"], one["threads"]) == (1, None, 0, 1)
@@ -185,8 +202,9 @@ def test_example_suite_writes_every_benchmark_with_its_extra_info(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     rows = {b["name"]: b for b in json.loads(out.read_text())["benchmarks"]}
     names = {"dp", "er", "ws"}
+    engines = ("torch", "onnxruntime")
     assert rows.keys() == {f"test_distributed[{a}-{u}units]" for a in names for u in (1, 2)} | {
-        f"test_single_process[{a}-{t}]" for a in names for t in ("1thread", "allthreads")}
+        f"test_single_process[{a}-{e}-{t}]" for a in names for e in engines for t in ("1thread", "allthreads")}
     keys = {"mode", "generator", "nodes", "seed", "input_shape", "units", "engine", "transport",
             "predicted_ms", "bytes_per_inference", "threads", "partitioner", "endpoint_kind"}
     for arch in names:
@@ -196,12 +214,13 @@ def test_example_suite_writes_every_benchmark_with_its_extra_info(tmp_path):
             info = row["extra_info"]
             assert info.keys() == keys, name
             assert (info["generator"], info["nodes"], info["input_shape"]) == (arch, 16, [1, 3, 32, 32])
-            assert info["engine"] == "torch" and row["stats"]["rounds"] >= 1
+            assert info["engine"] == (name.split("-")[1] if "single" in name else DEFAULT_ENGINE)
+            assert row["stats"]["rounds"] >= 1
         two, one = mine[f"test_distributed[{arch}-2units]"]["extra_info"], mine[f"test_distributed[{arch}-1units]"]["extra_info"]
         assert (two["units"], two["transport"], two["endpoint_kind"]) == (2, "zmq", "ipc")
         assert two["bytes_per_inference"] > 0 and one["bytes_per_inference"] == 0
         assert two["predicted_ms"] > 0 and one["predicted_ms"] > 0
-        assert mine[f"test_single_process[{arch}-allthreads]"]["extra_info"]["threads"] == (os.cpu_count() or 1)
+        assert mine[f"test_single_process[{arch}-torch-allthreads]"]["extra_info"]["threads"] == (os.cpu_count() or 1)
     assert list((tmp_path / "tmp").iterdir()) == []
 
 

@@ -1,5 +1,6 @@
-"""A latency suite: three architectures on 1 and 2 local workers, and the same networks
-in one process (1 thread and all threads) as the baseline rows.
+"""A latency suite: three architectures on 1 and 2 local workers (the default engine),
+and the same networks in one process (each engine, 1 thread and all threads) as the
+baseline rows.
 
 Copy this folder, put your specs in ARCHITECTURES, and run::
 
@@ -30,6 +31,7 @@ ARCHITECTURES = {
 }
 UNITS = [1, 2]
 THREADS = {"1thread": 1, "allthreads": os.cpu_count() or 1}
+ENGINES = ["torch", "onnxruntime"]  # the baseline is the best single process, whatever computes it
 
 
 @pytest.mark.parametrize("units", UNITS, ids=[f"{u}units" for u in UNITS])
@@ -41,6 +43,7 @@ def test_distributed(benchmark, parawire_cluster, name, units):
 
 
 @pytest.mark.parametrize("threads", THREADS.values(), ids=list(THREADS))
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("name", ARCHITECTURES)
-def test_single_process(benchmark, parawire_single, name, threads):
-    measure(benchmark, parawire_single(ARCHITECTURES[name], threads=threads))
+def test_single_process(benchmark, parawire_single, name, engine, threads):
+    measure(benchmark, parawire_single(ARCHITECTURES[name], threads=threads, engine=engine))
