@@ -47,6 +47,7 @@ SUMMARIES = {
     "run": "Run SPEC_FILE (or a --model) on UNITS workers and compare with one process.",
     "worker": "Serve one unit: wait for a deployment, then run requests as inputs arrive.",
     "keys": "Write server and client key pairs and an `authorized/` directory into DIRECTORY.",
+    "testbed": "Emulated devices: network namespaces, tbf-shaped links, CFS CPU quotas (root only).",
     "train": "Train SPEC_FILE's network with SGD and report top-1 accuracy on the test split.",
     "demo": "Quick study → figures → the most concurrent architecture on 2 local workers.",
 }
