@@ -21,9 +21,12 @@ def _ort(net, vertices, threads=None, params=None):
 
 
 def _torch_whole(net, threads=None):
+    """Parawire's own networks in channels-last (oneDNN convolutions); any other module as
+    given, since channels-last breaks the ``.view`` calls arbitrary models make."""
     import torch
+    from parawire.nn import ArchitectureNet
 
-    return net.to(memory_format=torch.channels_last)
+    return net.to(memory_format=torch.channels_last) if isinstance(net, ArchitectureNet) else net
 
 
 def _ort_whole(net, threads=None):
