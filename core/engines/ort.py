@@ -19,8 +19,13 @@ from parawire.engines.onnx_graph import GraphBuilder, add_block, add_scaling
 
 def session_options(threads: int | None, optimization: str = "all", inter_op: int = 1):
     """Sequential execution on ``threads`` intra-op threads (``None``: ORT's default);
-    ``inter_op`` > 1: ORT's parallel executor with that many inter-op threads instead."""
+    ``inter_op`` > 1: ORT's parallel executor with that many inter-op threads instead.
+
+    ORT's telemetry events are switched off here, before any session exists: an inference
+    engine inside a worker has no business reporting usage anywhere."""
     import onnxruntime as ort
+
+    ort.disable_telemetry_events()
 
     levels = {
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
