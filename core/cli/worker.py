@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 
 import click
@@ -82,6 +83,9 @@ def worker(bind, transport, transport_params, curve_secret, curve_clients, threa
     except Exception as exc:  # address in use, bad endpoint, whatever a plugin transport raises
         raise ParawireError(f"--bind {bind}: {record.label} cannot bind ({exc})") from exc
     click.echo(f"parawire worker listening on {server.address}")
+    # SIGTERM is how LocalWorkers, the testbed and service managers stop a worker: a normal
+    # stop (the loop ends, sockets close, exit 0), not a failure to report on stderr.
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
     try:
         server.serve()
     except KeyboardInterrupt:
