@@ -148,8 +148,10 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     nodes = imported.dag.nodes if imported is not None else spec.nodes
     check_units([units], nodes)
     get_plugins().partitioners.get(partitioner)
-    get_plugins().transports.get(transport)
     from parawire.engines import DEFAULT_ENGINE
+    from parawire.executor.transport import transport_record
+
+    transport_record(transport, transport_params)  # unknown name or bad params: before any work
 
     if imported is not None and engine not in (None, "torch"):
         raise ParawireError(f"--engine {engine}: an imported --model runs its blocks as torch fx sub-graphs;"
