@@ -86,6 +86,7 @@ def main() -> None:
         print(f"{engine} profile: {profile.flops_per_s / 1e9:.2f} GMAC/s, {profile.vertex_overhead_s * 1e6:.0f} µs/vertex, "
               f"{profile.input_overhead_s * 1e6:.0f} µs/input, memory "
               f"{'-' if profile.memory_bytes_per_s is None else f'{profile.memory_bytes_per_s / 1e9:.2f} GB/s'}, "
+              f"weights {'-' if profile.weight_bytes_per_s is None else f'{profile.weight_bytes_per_s / 1e9:.2f} GB/s'}, "
               f"{profile.message_latency_s * 1e6:.0f} µs/message, {profile.bandwidth_bytes_per_s / 1e9:.2f} GB/s"
               f"{'' if args.cached else f' (calibrated in {time.perf_counter() - t0:.1f} s)'}")
 
@@ -95,12 +96,12 @@ def main() -> None:
         for gen in args.generators:
             spec = ArchitectureSpec(generator=gen, nodes=args.nodes, seed=args.seed, input_shape=(3, 32, 32))
             arch = build_architecture(spec)
-            dag, flops, out_bytes = arch.dag, arch.costs.flops, arch.costs.out_bytes
+            dag, flops, out_bytes, params = arch.dag, arch.costs.flops, arch.costs.out_bytes, arch.costs.params
             part = partition_architecture(arch, args.units)
             plan = plan_for(arch, part, units=args.units)
-            one = simulate(dag, flops, out_bytes, np.zeros_like(part), profile)
-            static = simulate(dag, flops, out_bytes, part, profile)
-            ready = simulate(dag, flops, out_bytes, part, profile, policy="ready")
+            one = simulate(dag, flops, out_bytes, np.zeros_like(part), profile, params=params)
+            static = simulate(dag, flops, out_bytes, part, profile, params=params)
+            ready = simulate(dag, flops, out_bytes, part, profile, policy="ready", params=params)
             net = get_plugins().engines.get(engine).whole(net=build_network(arch).eval(), threads=1)
             x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
             torch.set_num_threads(1)

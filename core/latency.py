@@ -7,7 +7,11 @@ simple so that a study can call it thousands of times and a person can check it 
 * **Compute.** Vertex ``v`` takes ``flops[v] / profile.flops_per_s`` seconds on its unit,
   plus the profile's fixed costs (:func:`vertex_seconds`): ``vertex_overhead_s`` per
   vertex, ``input_overhead_s`` per input beyond the first, and the bytes its inputs hold
-  (the inputs' ``out_bytes``) at ``memory_bytes_per_s``. ``flops`` are multiply-adds,
+  (the inputs' ``out_bytes``) at ``memory_bytes_per_s``, and its float32 parameters
+  (``params`` × 4 bytes) at ``weight_bytes_per_s``. The last term is what a FLOPs-only
+  model misses most: a 1×1 convolution of 1024 channels on a 2×2 map does 4 M
+  multiply-adds but streams 4 MB of weights, and with ONNX Runtime such vertices take
+  ten times what their MACs predict (docs/latency.md). ``flops`` are multiply-adds,
   the convention of ``parawire.cost.Costs.flops``, so ``flops_per_s`` is multiply-adds
   per second. A unit computes one vertex at a time.
 * **Order inside a unit.** ``policy="static"`` (default): each unit runs its vertices
@@ -52,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from parawire.cost import FLOAT32_BYTES
 from parawire.dag import Dag
 from parawire.errors import ParawireError
 from pydantic import BaseModel, ConfigDict, Field
@@ -75,18 +80,23 @@ class DeviceProfile(BaseModel):
     input_overhead_s: float = Field(0.0, ge=0, description="fixed cost per input beyond the first")
     memory_bytes_per_s: float | None = Field(
         None, gt=0, description="rate of reading a vertex's inputs; None: free")
+    weight_bytes_per_s: float | None = Field(
+        None, gt=0, description="rate of reading a vertex's float32 parameters; None: free")
     source: str = ""
 
     def compute_s(self, flops: np.ndarray, inputs: np.ndarray | float = 0,
-                  in_bytes: np.ndarray | float = 0) -> np.ndarray:
+                  in_bytes: np.ndarray | float = 0, weight_bytes: np.ndarray | float = 0) -> np.ndarray:
         """Seconds per vertex on one unit, from its MACs, its inputs beyond the first
-        (each adds aggregation work: scaling, sigmoid, weighted add) and the bytes all
-        its inputs hold (both default 0: then only MACs and the fixed cost)."""
+        (each adds aggregation work: scaling, sigmoid, weighted add), the bytes all
+        its inputs hold and the bytes of its parameters (all default 0: then only MACs
+        and the fixed cost)."""
         seconds = np.asarray(flops, dtype=np.float64) / self.flops_per_s + self.vertex_overhead_s
         if self.input_overhead_s:
             seconds = seconds + self.input_overhead_s * np.asarray(inputs, dtype=np.float64)
         if self.memory_bytes_per_s is not None:
             seconds = seconds + np.asarray(in_bytes, dtype=np.float64) / self.memory_bytes_per_s
+        if self.weight_bytes_per_s is not None:
+            seconds = seconds + np.asarray(weight_bytes, dtype=np.float64) / self.weight_bytes_per_s
         return seconds
 
     def message_s(self, nbytes: np.ndarray | float) -> np.ndarray | float:
@@ -209,17 +219,23 @@ def input_bytes(dag: Dag, out_bytes: np.ndarray) -> np.ndarray:
 
 
 def vertex_seconds(
-    dag: Dag, flops: np.ndarray, out_bytes: np.ndarray | None, profile: DeviceProfile
+    dag: Dag, flops: np.ndarray, out_bytes: np.ndarray | None, profile: DeviceProfile,
+    params: np.ndarray | None = None,
 ) -> np.ndarray:
     """Seconds each vertex computes on one unit (:meth:`DeviceProfile.compute_s`), with
-    its inputs beyond the first and the bytes all inputs hold taken from the DAG and ``out_bytes``
-    (``None``: no bytes term, which can only lower the result)."""
+    its inputs beyond the first and the bytes all inputs hold taken from the DAG and ``out_bytes``,
+    and its weights' bytes from ``params`` (parameters per vertex; ``None`` for either:
+    no such term, which can only lower the result)."""
     shape = dag_shape(dag)
     _check("flops", flops, shape.n)
     in_bytes = 0.0
     if out_bytes is not None and profile.memory_bytes_per_s is not None:
         in_bytes = input_bytes(dag, out_bytes)
-    return profile.compute_s(flops, shape.inputs, in_bytes)
+    weight_bytes = 0.0
+    if params is not None:
+        _check("params", params, shape.n)
+        weight_bytes = np.asarray(params, dtype=np.float64) * FLOAT32_BYTES
+    return profile.compute_s(flops, shape.inputs, in_bytes, weight_bytes)
 
 
 def simulate(
@@ -234,6 +250,7 @@ def simulate(
     trace: Trace | None = None,
     input_policy: Literal["stem", "scatter"] = "stem",
     source_bytes: int | None = None,
+    params: np.ndarray | None = None,
 ) -> float:
     """Makespan in seconds of one inference under ``partition`` (vertex -> unit).
 
@@ -243,6 +260,7 @@ def simulate(
     (``"ready"``, the executor's workers). Pass a ``Trace`` to record every start,
     finish and message. ``input_policy`` and ``source_bytes`` (the image's bytes:
     charge its delivery and the logits' return) are described in the module docstring.
+    ``params`` (parameters per vertex) feeds the profile's weight term.
     """
     shape = dag_shape(dag)
     n = shape.n
@@ -256,7 +274,7 @@ def simulate(
     if min(part) < 0:
         raise ParawireError(f"partition: got unit {min(part)}; units are numbered from 0")
     k = max(part) + 1
-    compute = vertex_seconds(dag, flops, out_bytes, profile).tolist()
+    compute = vertex_seconds(dag, flops, out_bytes, profile, params).tolist()
     message = profile.message_s(out_bytes).tolist()
     seq = order if order is not None else shape.order
     if len(seq) != n:
@@ -354,11 +372,12 @@ def simulate(
 
 
 def critical_path_s(
-    dag: Dag, flops: np.ndarray, profile: DeviceProfile, out_bytes: np.ndarray | None = None
+    dag: Dag, flops: np.ndarray, profile: DeviceProfile, out_bytes: np.ndarray | None = None,
+    params: np.ndarray | None = None,
 ) -> float:
     """Longest input-to-output path counting compute only (no unit can beat it)."""
     shape = dag_shape(dag)
-    compute = vertex_seconds(dag, flops, out_bytes, profile).tolist()
+    compute = vertex_seconds(dag, flops, out_bytes, profile, params).tolist()
     longest = [0.0] * shape.n
     for v in shape.order:
         before = max((longest[u] for u in shape.preds[v]), default=0.0)
@@ -367,13 +386,15 @@ def critical_path_s(
 
 
 def lower_bound(
-    dag: Dag, flops: np.ndarray, k: int, profile: DeviceProfile, out_bytes: np.ndarray | None = None
+    dag: Dag, flops: np.ndarray, k: int, profile: DeviceProfile, out_bytes: np.ndarray | None = None,
+    params: np.ndarray | None = None,
 ) -> float:
     """max(critical-path compute, total compute / k): no placement on k units is faster.
 
-    Without ``out_bytes`` the profile's bytes term is left out, which keeps it a bound.
+    Without ``out_bytes`` (``params``) the profile's bytes (weights) term is left out,
+    which keeps it a bound.
     """
     if k < 1:
         raise ParawireError(f"k: got {k}; need at least one unit")
-    total = float(np.sum(vertex_seconds(dag, flops, out_bytes, profile)))
-    return max(critical_path_s(dag, flops, profile, out_bytes), total / k)
+    total = float(np.sum(vertex_seconds(dag, flops, out_bytes, profile, params)))
+    return max(critical_path_s(dag, flops, profile, out_bytes, params), total / k)

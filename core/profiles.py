@@ -16,7 +16,7 @@ The numbers and the reasoning behind them are in docs/latency.md. In short:
   computes the same blocks several times faster than torch eager, so one profile cannot
   serve both): real parawire blocks (two small calibration networks built with
   ``parawire.nn``, compiled by the engine and run vertex by vertex on one thread) fitted by least squares to MACs / rate + per-vertex and per-input fixed
-  costs + bytes read / memory rate; and the executor's own message path (protocol
+  costs + bytes read / memory rate + weight bytes / weight rate; and the executor's own message path (protocol
   encode, ZeroMQ ipc, decode into a tensor) for per-message latency and bandwidth.
   Cached as JSON, so it is measured once.
 """
@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from parawire.cost import FLOAT32_BYTES
 from parawire.errors import ParawireError
 from parawire.latency import DeviceProfile
 from parawire.spec import ArchitectureSpec
@@ -54,7 +55,7 @@ LAN = DeviceProfile(
 )
 SHIPPED = {p.name: p for p in (EDGE, LAN)}
 KNOWN = (*SHIPPED, "local")
-CALIBRATION_VERSION = 3
+CALIBRATION_VERSION = 4
 # Networks whose blocks calibrate ``local``: a sparse (DP) and a dense (ER) one, so the
 # fit sees single-input blocks and wide aggregations; seeds differ from the usual 0.
 CALIBRATION_SPECS = (
@@ -104,17 +105,14 @@ def calibrate(seconds: float = 2.5, path: Path | None = None, refresh: bool = Fa
             raise ParawireError(f"profile cache {path}: unreadable ({exc.__class__.__name__}); "
                                 "delete it or calibrate with refresh=True") from exc
     features, seconds_per_vertex = measure_vertices(seconds * 2 / 3, engine)
-    rate, per_vertex, per_input, memory = fit_compute(features, seconds_per_vertex)
+    compute = fit_compute(features, seconds_per_vertex)
     latency, bandwidth = measure_messages(seconds / 3)
     profile = DeviceProfile(
         name="local",
-        flops_per_s=rate,
         bandwidth_bytes_per_s=bandwidth,
         message_latency_s=latency,
         network="switched",
-        vertex_overhead_s=per_vertex,
-        input_overhead_s=per_input,
-        memory_bytes_per_s=memory,
+        **compute,
         source=f"calibrated {time.strftime('%Y-%m-%d')} (v{CALIBRATION_VERSION}): parawire blocks on "
                f"the {engine} engine, 1 thread (CPU time), executor protocol over zmq ipc",
     )
@@ -124,7 +122,8 @@ def calibrate(seconds: float = 2.5, path: Path | None = None, refresh: bool = Fa
 
 
 def measure_vertices(seconds: float, engine: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-vertex features ``[MACs, inputs beyond the first, input bytes, 1]`` and CPU seconds of the
+    """Per-vertex features ``[MACs, inputs beyond the first, input bytes, weight bytes, 1]``
+    (:data:`FEATURES`) and CPU seconds of the
     :data:`CALIBRATION_SPECS` networks, compiled by ``engine`` (default: the default
     engine) as a worker compiles them, one thread.
 
@@ -157,7 +156,9 @@ def measure_vertices(seconds: float, engine: str | None = None) -> tuple[np.ndar
                 passes = _repeat(functools.partial(_timed_pass, dag.order, shape.preds, blocks, x),
                                  seconds / len(CALIBRATION_SPECS), least=3)
             in_bytes = input_bytes(dag, arch.costs.out_bytes)
-            features.append(np.column_stack([arch.costs.flops, shape.inputs, in_bytes, np.ones(shape.n)]))
+            weight_bytes = np.asarray(arch.costs.params, dtype=np.float64) * FLOAT32_BYTES
+            features.append(np.column_stack([arch.costs.flops, shape.inputs, in_bytes, weight_bytes,
+                                             np.ones(shape.n)]))
             times.append(np.median(np.array(passes), axis=0))
     return np.vstack(features), np.concatenate(times)
 
@@ -183,27 +184,41 @@ def _timed_pass(order, preds, blocks, x) -> list[float]:
     return spent
 
 
-def fit_compute(features: np.ndarray, seconds: np.ndarray) -> tuple[float, float, float, float | None]:
-    """Least squares ``seconds ≈ features @ [1/rate, per extra input, 1/memory rate, per vertex]``
-    with every coefficient ≥ 0: a term whose unconstrained coefficient comes out
-    negative is dropped and the rest refitted (four features, so this is exact enough
-    and needs numpy only). Returns (MAC/s, s per vertex, s per input, bytes/s or None).
+FEATURES = ("flops_per_s", "input_overhead_s", "memory_bytes_per_s", "weight_bytes_per_s", "vertex_overhead_s")
+"""The :class:`DeviceProfile` field each calibration feature column fits: rates (MACs,
+input bytes, weight bytes per second) are the reciprocals of their coefficients, fixed
+costs (per extra input, per vertex) the coefficients themselves."""
+RATES = {"flops_per_s", "memory_bytes_per_s", "weight_bytes_per_s"}
+
+
+def fit_compute(features: np.ndarray, seconds: np.ndarray) -> dict[str, float | None]:
+    """Least squares ``seconds ≈ features @ coefficients`` (columns: :data:`FEATURES`) with
+    every coefficient ≥ 0: a term whose unconstrained coefficient comes out negative is
+    dropped and the rest refitted (five features, so this is exact enough and needs
+    numpy only). Returns the profile's compute fields; a dropped rate is ``None`` (free),
+    a dropped fixed cost 0.
+
+    Why a weight term: on the calibration networks ONNX Runtime's per-vertex time is
+    dominated by streaming the parameters of wide 1×1 convolutions on small maps; with
+    it the median per-vertex error of the fit falls from 20 % to 2.4 % (docs/latency.md).
     """
-    if features.ndim != 2 or features.shape[1] != 4 or len(features) != len(seconds):
-        raise ParawireError(f"fit_compute: need an (n, 4) feature matrix and n times; got "
+    width = len(FEATURES)
+    if features.ndim != 2 or features.shape[1] != width or len(features) != len(seconds):
+        raise ParawireError(f"fit_compute: need an (n, {width}) feature matrix and n times; got "
                             f"{features.shape} and {len(seconds)}")
-    keep = [0, 1, 2, 3]
+    keep = list(range(width))
     while True:
         coef, *_ = np.linalg.lstsq(features[:, keep], seconds, rcond=None)
         if (coef >= 0).all() or len(keep) == 1:
             break
         keep.pop(int(np.argmin(coef)))
-    full = np.zeros(4)
+    full = np.zeros(width)
     full[keep] = np.maximum(coef, 0)
     if full[0] <= 0:
         raise ParawireError("calibration: compute time does not grow with MACs; the machine was "
                             "too busy to measure, calibrate again with refresh=True")
-    return 1 / full[0], float(full[3]), float(full[1]), (1 / full[2] if full[2] > 0 else None)
+    return {name: ((1 / c if c > 0 else None) if name in RATES else float(c))
+            for name, c in zip(FEATURES, full)}
 
 
 def measure_messages(seconds: float, small: int = 64, big: int = 1 << 20) -> tuple[float, float]:
@@ -294,6 +309,7 @@ def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
         vertex_overhead_s=base.vertex_overhead_s * slow,
         input_overhead_s=base.input_overhead_s * slow,
         memory_bytes_per_s=None if base.memory_bytes_per_s is None else base.memory_bytes_per_s / slow,
+        weight_bytes_per_s=None if base.weight_bytes_per_s is None else base.weight_bytes_per_s / slow,
         source=f"testbed {preset.name}: {preset.cpu:g} core × {base.name} compute / {compute_scale:.3g}, "
                f"tbf {preset.rate_mbit:g} Mbit/s, {message_latency_s * 1e3:.2f} ms/message",
     )

@@ -31,10 +31,10 @@ from parawire.latency import DeviceProfile, Network, dag_shape, simulate, vertex
 
 
 def upward_ranks(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray,
-                 profile: DeviceProfile) -> np.ndarray:
+                 profile: DeviceProfile, params: np.ndarray | None = None) -> np.ndarray:
     """HEFT's upward rank: seconds from a vertex's start to the output on the longest path."""
     shape = dag_shape(dag)
-    compute = vertex_seconds(dag, flops, out_bytes, profile).tolist()
+    compute = vertex_seconds(dag, flops, out_bytes, profile, params).tolist()
     message = profile.message_s(out_bytes).tolist()
     rank = [0.0] * shape.n
     for v in reversed(shape.order):
@@ -44,27 +44,27 @@ def upward_ranks(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray,
 
 
 def rank_order(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray,
-               profile: DeviceProfile) -> list[int]:
+               profile: DeviceProfile, params: np.ndarray | None = None) -> list[int]:
     """Vertices by decreasing upward rank, ties by ``dag.order``: a topological order."""
-    rank = upward_ranks(dag, flops, out_bytes, profile)
+    rank = upward_ranks(dag, flops, out_bytes, profile, params)
     position = {v: i for i, v in enumerate(dag_shape(dag).order)}
     return sorted(position, key=lambda v: (-rank[v], position[v]))
 
 
 def heft(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int,
-         profile: DeviceProfile) -> np.ndarray:
+         profile: DeviceProfile, params: np.ndarray | None = None) -> np.ndarray:
     """A partition (vertex -> unit in ``0..k-1``) from HEFT's earliest-finish-time rule."""
     if k < 1:
         raise ParawireError(f"k: got {k}; need at least one unit")
     shape = dag_shape(dag)
-    compute = vertex_seconds(dag, flops, out_bytes, profile).tolist()
+    compute = vertex_seconds(dag, flops, out_bytes, profile, params).tolist()
     message = profile.message_s(out_bytes).tolist()
     part = [-1] * shape.n
     finish = [0.0] * shape.n
     unit_free = [0.0] * k
     network = Network(profile.network == "shared", k)
     arrived: dict[tuple[int, int], float] = {}  # (vertex, unit) -> when its copy got there
-    for v in rank_order(dag, flops, out_bytes, profile):
+    for v in rank_order(dag, flops, out_bytes, profile, params):
         best: tuple[float, int, Network, dict] | None = None
         for q in range(k):
             trial, sent, ready = network.copy(), {}, 0.0
@@ -87,7 +87,7 @@ def heft(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int,
 
 
 def refine(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, partition: np.ndarray, k: int,
-           profile: DeviceProfile, max_evals: int = 2000) -> np.ndarray:
+           profile: DeviceProfile, max_evals: int = 2000, params: np.ndarray | None = None) -> np.ndarray:
     """Moves that strictly lower the simulated makespan, first improvement, until none helps.
 
     Two kinds of move: one vertex to a unit of one of its neighbours or to the
@@ -95,20 +95,20 @@ def refine(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, partition: np.nda
     reach when messages cost more than the parallelism saves.
     """
     part = np.array(partition, dtype=np.int64)
-    best = [simulate(dag, flops, out_bytes, part, profile)]
+    best = [simulate(dag, flops, out_bytes, part, profile, params=params)]
     budget = [max_evals - 1]
 
     def better(candidate: np.ndarray) -> bool:
         """Simulate ``candidate``; keep it in ``part`` if it is strictly faster."""
         budget[0] -= 1
-        makespan = simulate(dag, flops, out_bytes, candidate, profile)
+        makespan = simulate(dag, flops, out_bytes, candidate, profile, params=params)
         if makespan < best[0]:
             best[0] = makespan
             part[:] = candidate
             return True
         return False
 
-    compute = vertex_seconds(dag, flops, out_bytes, profile)
+    compute = vertex_seconds(dag, flops, out_bytes, profile, params)
     improved = True
     while improved and budget[0] > 0:
         improved = _vertex_moves(dag, compute, part, k, better, budget)
@@ -138,11 +138,12 @@ def _vertex_moves(dag, compute, part, k, better, budget) -> bool:
 
 
 def place(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int, profile: DeviceProfile,
-          starts: tuple[np.ndarray, ...] = (), max_evals: int = 2000) -> np.ndarray:
+          starts: tuple[np.ndarray, ...] = (), max_evals: int = 2000,
+          params: np.ndarray | None = None) -> np.ndarray:
     """The fastest (by ``simulate``) of HEFT, everything on one unit, and ``starts``
     (e.g. a km1 partition), each refined. Never slower than any of them."""
-    candidates = [heft(dag, flops, out_bytes, k, profile),
+    candidates = [heft(dag, flops, out_bytes, k, profile, params),
                   np.zeros(dag_shape(dag).n, dtype=np.int64), *starts]
-    refined = [refine(dag, flops, out_bytes, c, k, profile, max_evals) for c in candidates]
-    times = [simulate(dag, flops, out_bytes, r, profile) for r in refined]
+    refined = [refine(dag, flops, out_bytes, c, k, profile, max_evals, params) for c in candidates]
+    times = [simulate(dag, flops, out_bytes, r, profile, params=params) for r in refined]
     return refined[int(np.argmin(times))]

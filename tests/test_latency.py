@@ -157,6 +157,24 @@ def test_fixed_costs_per_vertex_per_extra_input_and_per_byte_read():
     assert lower_bound(dag, np.ones(5), 1, profile, out_bytes) == 25.5
 
 
+def test_weight_bytes_are_charged_at_the_weight_rate_and_only_with_params():
+    # input=2 -> 0 -> output=3 and input -> 1 -> output; params 4-byte floats.
+    dag = dag_of(2, [])
+    params = arr({2: 0, 0: 3, 1: 1, 3: 2}, 4)
+    profile = DeviceProfile(name="p", flops_per_s=1.0, bandwidth_bytes_per_s=1.0, message_latency_s=0.0,
+                            weight_bytes_per_s=4.0)
+    # per vertex: 1 flop + params * 4 bytes / 4 bytes/s = 1 + params
+    one_unit = np.zeros(4, int)
+    assert simulate(dag, np.ones(4), np.zeros(4), one_unit, profile, params=params) == 4 + 6
+    assert simulate(dag, np.ones(4), np.zeros(4), one_unit, profile) == 4  # no params: no weight term
+    # both branches on their own unit: the heavier one (vertex 0: 1 + 3) is on the critical path
+    split = arr({2: 0, 0: 0, 1: 1, 3: 0}, 4)
+    assert simulate(dag, np.ones(4), np.zeros(4), split, profile, params=params) == 1 + 4 + 3
+    assert lower_bound(dag, np.ones(4), 2, profile, params=params) == 1 + 4 + 3
+    with pytest.raises(ParawireError, match=r"^params: got 3 entries; need one per DAG vertex \(4\)"):
+        simulate(dag, np.ones(4), np.zeros(4), one_unit, profile, params=params[:3])
+
+
 def test_ready_policy_runs_what_has_arrived():
     # the static-order case above: with policy="ready" unit 0 runs 2 while 1's input travels.
     dag = dag_of(3, [(0, 1)])

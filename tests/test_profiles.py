@@ -6,35 +6,40 @@ import numpy as np
 import pytest
 from parawire.errors import ParawireError
 from parawire.latency import DeviceProfile
-from parawire.profiles import CALIBRATION_VERSION, cache_path, fit_compute, get_profile
+from parawire.profiles import CALIBRATION_VERSION, FEATURES, cache_path, fit_compute, get_profile
 
 
 def features(n: int = 30) -> np.ndarray:
+    """Columns as ``FEATURES``: MACs, extra inputs, input bytes, weight bytes, 1."""
     rng = np.random.default_rng(0)
-    return np.column_stack([rng.uniform(1e6, 1e7, n), rng.integers(0, 5, n), rng.uniform(0, 1e6, n), np.ones(n)])
+    return np.column_stack([rng.uniform(1e6, 1e7, n), rng.integers(0, 5, n), rng.uniform(0, 1e6, n),
+                            rng.uniform(0, 4e6, n), np.ones(n)])
 
 
 def test_fit_recovers_the_terms_of_exact_data():
     a = features()
-    seconds = a[:, 0] / 1e10 + a[:, 1] * 5e-5 + a[:, 2] / 2e9 + 1e-4
-    rate, per_vertex, per_input, memory = fit_compute(a, seconds)
-    assert (rate, per_vertex, per_input, memory) == pytest.approx((1e10, 1e-4, 5e-5, 2e9), rel=1e-6)
+    seconds = a[:, 0] / 1e10 + a[:, 1] * 5e-5 + a[:, 2] / 2e9 + a[:, 3] / 1.5e10 + 1e-4
+    fitted = fit_compute(a, seconds)
+    assert list(fitted) == list(FEATURES)
+    assert fitted == pytest.approx({"flops_per_s": 1e10, "input_overhead_s": 5e-5, "memory_bytes_per_s": 2e9,
+                                    "weight_bytes_per_s": 1.5e10, "vertex_overhead_s": 1e-4}, rel=1e-6)
+    DeviceProfile(name="fit", bandwidth_bytes_per_s=1e9, message_latency_s=0, **fitted)  # the fields exist
 
 
 def test_fit_drops_a_term_that_would_be_negative():
     a = features()
     seconds = a[:, 0] / 1e10 - a[:, 2] / 1e12 + 1e-4  # reading bytes cannot save time
-    rate, per_vertex, per_input, memory = fit_compute(a, seconds)
-    assert memory is None
-    assert rate > 0 and per_vertex >= 0 and per_input >= 0
+    fitted = fit_compute(a, seconds)
+    assert fitted["memory_bytes_per_s"] is None
+    assert fitted["flops_per_s"] > 0 and fitted["vertex_overhead_s"] >= 0 and fitted["input_overhead_s"] >= 0
 
 
 def test_fit_rejects_times_that_do_not_grow_with_macs():
     a = features()
     with pytest.raises(ParawireError, match="^calibration: compute time does not grow with MACs"):
         fit_compute(a, 1e-3 - a[:, 0] / 1e12)
-    with pytest.raises(ParawireError, match=r"^fit_compute: need an \(n, 4\) feature matrix"):
-        fit_compute(a[:, :3], np.ones(30))
+    with pytest.raises(ParawireError, match=r"^fit_compute: need an \(n, 5\) feature matrix"):
+        fit_compute(a[:, :4], np.ones(30))
 
 
 def test_local_comes_from_the_cache_without_measuring(tmp_path):

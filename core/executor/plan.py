@@ -159,7 +159,7 @@ def plan_for(
 
         predicted = float(
             simulate(arch.dag, arch.costs.flops, arch.costs.out_bytes, np.asarray(partition), profile,
-                     policy="ready", input_policy=input_policy)
+                     policy="ready", input_policy=input_policy, params=arch.costs.params)
         )
     return Plan.build(
         arch.dag, partition, out_bytes=arch.costs.out_bytes, predicted_latency_s=predicted, units=units,

@@ -48,7 +48,8 @@ def evaluate(
     arch = build_architecture(spec)
     dag, costs = arch.dag, arch.costs
     stats = dag_stats(dag)
-    serial = simulate(dag, costs.flops, costs.out_bytes, np.zeros(len(costs.flops), int), profile)
+    serial = simulate(dag, costs.flops, costs.out_bytes, np.zeros(len(costs.flops), int), profile,
+                      params=costs.params)
     scored = score_architecture(
         arch, config.units, config.eps, partitioner=config.partitioner,
         score=config.score, seed=spec.seed, unit_comm=unit_comm(arch), input_policy=config.input_policy,
@@ -64,15 +65,15 @@ def evaluate(
     for row in (r for r in scored if r.best):
         m = row.metrics
         part = np.asarray(row.partition)
-        placed = heft(dag, costs.flops, costs.out_bytes, row.units, profile)
+        placed = heft(dag, costs.flops, costs.out_bytes, row.units, profile, costs.params)
         rows.append({
             **per_sample, "units": row.units,
             "eps": row.eps, "imbalance": round(m.imbalance, 6), "km1_bytes": m.km1,
             "lambda_norm": round(m.lambda_norm, 6), "eta": round(m.eta, 6),
             "entropy": round(m.entropy, 6), "cs": round(row.score, 6), "balanced": int(m.balanced),
-            "latency_s": f"{simulate(dag, costs.flops, costs.out_bytes, part, profile, input_policy=config.input_policy):.6g}",
-            "latency_heft_s": f"{min(serial, simulate(dag, costs.flops, costs.out_bytes, placed, profile)):.6g}",
-            "lower_bound_s": f"{lower_bound(dag, costs.flops, row.units, profile):.6g}",
+            "latency_s": f"{simulate(dag, costs.flops, costs.out_bytes, part, profile, input_policy=config.input_policy, params=costs.params):.6g}",
+            "latency_heft_s": f"{min(serial, simulate(dag, costs.flops, costs.out_bytes, placed, profile, params=costs.params)):.6g}",
+            "lower_bound_s": f"{lower_bound(dag, costs.flops, row.units, profile, params=costs.params):.6g}",
         })
     return rows
 
