@@ -201,7 +201,20 @@ def scatter_bytes(arch: Any, input_policy: str) -> int | None:
     return image_bytes(arch) if check_input_policy(input_policy) == "scatter" else None
 
 
-def hypergraph_of(arch: Any, input_policy: str = "stem") -> Hypergraph:
-    """The hypergraph of an :class:`parawire.architecture.Architecture`: weight = FLOPs."""
-    return Hypergraph.from_dag(arch.dag, arch.costs.flops, arch.costs.out_bytes,
+def hypergraph_of(arch: Any, input_policy: str = "stem", profile: Any = None) -> Hypergraph:
+    """The hypergraph of an :class:`parawire.architecture.Architecture`: weight = FLOPs
+    (the paper's, what the score uses), or with a :class:`~parawire.latency.DeviceProfile`
+    the predicted nanoseconds of each vertex on one of its units.
+
+    Why both: the score compares architectures as the paper does, but a placement that
+    will *run* must balance time, and time is not proportional to FLOPs: a wide 1×1
+    convolution on a 2×2 map is 4 M MACs and 4 MB of weights, and with ONNX Runtime it
+    takes as long as a 40 M-MAC convolution on a 32×32 map."""
+    weights = arch.costs.flops
+    if profile is not None:
+        from parawire.latency import vertex_seconds
+
+        seconds = vertex_seconds(arch.dag, arch.costs.flops, arch.costs.out_bytes, profile, arch.costs.params)
+        weights = np.maximum(np.rint(seconds * 1e9), 1).astype(np.int64)
+    return Hypergraph.from_dag(arch.dag, weights, arch.costs.out_bytes,
                                scatter_bytes=scatter_bytes(arch, input_policy))

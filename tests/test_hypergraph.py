@@ -60,3 +60,28 @@ def test_from_arrays_merges_duplicate_pins_and_drops_single_pin_nets():
 def test_bad_arrays_name_the_field(args, field):
     with pytest.raises(ParawireError, match=field):
         Hypergraph.from_arrays(*args)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_profile_makes_the_run_placement_balance_predicted_time_not_flops(seed):
+    # A profile whose weight term dominates (as ONNX Runtime's does): the hypergraph's
+    # weights are the predicted nanoseconds, and the partition balances them within ε.
+    import warnings
+
+    from parawire.architecture import build_architecture
+    from parawire.executor.plan import partition_architecture
+    from parawire.hypergraph import hypergraph_of
+    from parawire.latency import DeviceProfile, vertex_seconds
+    from parawire.spec import ArchitectureSpec
+
+    profile = DeviceProfile(name="w", flops_per_s=5e10, bandwidth_bytes_per_s=1e9, message_latency_s=0,
+                            weight_bytes_per_s=1.5e10, vertex_overhead_s=1e-5)
+    arch = build_architecture(ArchitectureSpec(generator="dp", nodes=40, seed=seed, input_shape=(3, 32, 32)))
+    seconds = vertex_seconds(arch.dag, arch.costs.flops, arch.costs.out_bytes, profile, arch.costs.params)
+    assert hypergraph_of(arch, profile=profile).vertex_weights.tolist() == np.rint(seconds * 1e9).astype(int).tolist()
+    assert hypergraph_of(arch).vertex_weights.tolist() == arch.costs.flops.tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a partition outside ε would warn
+        part = partition_architecture(arch, 2, eps=0.03, profile=profile)
+    loads = np.bincount(part, weights=seconds, minlength=2)
+    assert loads.max() / loads.mean() <= 1.03 + 1e-9

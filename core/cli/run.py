@@ -4,7 +4,9 @@ Prints the measured latency of one inference on the workers (median and p90 of
 ``--runs`` runs, computed by the ``--engine`` plugin) beside what a user would run
 instead: the same network in this process with every engine (``onnxruntime``,
 ``torch``) on 1 thread and on all threads, the speed-up against the best of those, and
-the latency model's prediction for the same plan (with the engine's ``local`` profile). Each phase (build, partition, starting workers, deployment, each timing) is
+the latency model's prediction for the same plan (with the engine's ``local`` profile).
+The partition balances the time that profile predicts for each vertex, not its FLOPs
+(the score's weights): time is what a run waits for (docs/engines.md). Each phase (build, partition, starting workers, deployment, each timing) is
 announced on stderr before it starts, with a bar and ETA for the timed runs.
 
 ``--json`` prints ``{"rows": [{"run", "units", "engine", "median_ms", "p90_ms",
@@ -213,8 +215,9 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         arch = imported if imported is not None else build_architecture(spec)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            part = partition_architecture(arch, units, partitioner, eps, params=partitioner_params)
-        plan = plan_for(arch, part, get_profile(profile, engine=engine), units=units)
+            model = get_profile(profile, engine=engine)
+            part = partition_architecture(arch, units, partitioner, eps, params=partitioner_params, profile=model)
+        plan = plan_for(arch, part, model, units=units)
         x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
 
         def make_net():

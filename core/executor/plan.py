@@ -169,10 +169,11 @@ def plan_for(
 
 def partition_architecture(
     arch, units: int, partitioner: str = "multilevel", eps: float = 0.03, seed: int | None = None,
-    params: dict | None = None, input_policy: str = "stem",
+    params: dict | None = None, input_policy: str = "stem", profile=None,
 ) -> np.ndarray:
     """Vertex → unit from a partitioner plugin on the architecture's hypergraph (whose
-    input net depends on ``input_policy``)."""
+    input net depends on ``input_policy``), balancing FLOPs, or with a ``profile`` the
+    predicted time of each vertex on that device (:func:`parawire.hypergraph.hypergraph_of`)."""
     from parawire.hypergraph import hypergraph_of
     from parawire.manager import get_plugins
     from parawire.records import PartitionContext
@@ -185,5 +186,6 @@ def partition_architecture(
     if units == 1:
         return np.zeros(arch.dag.graph.number_of_nodes(), dtype=np.int64)
     seed = arch.spec.seed if seed is None else seed
-    parts = record.invoke(PartitionContext(hypergraph_of(arch, input_policy), units, eps, seed, dag=arch.dag), params)
+    parts = record.invoke(PartitionContext(hypergraph_of(arch, input_policy, profile), units, eps, seed, dag=arch.dag),
+                          params)
     return np.asarray(parts, dtype=np.int64)
