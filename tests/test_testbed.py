@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -162,3 +163,39 @@ def test_a_crashed_run_is_cleaned_by_the_next_one(tmp_path):
     assert leftovers(name)  # the crash left its objects behind ...
     assert name in lifecycle.clean_leftovers()  # ... which every up/run/down removes first
     assert leftovers(name) == []
+
+
+@needs_testbed
+def test_testbeds_coming_up_at_once_get_distinct_subnets_and_leave_nothing(monkeypatch):
+    """Three `up`s released together, with the gap between choosing a free subnet and
+    addressing the bridge widened to 0.3 s: without the allocation lock all three choose
+    the same one (and one's leftover clean-up can remove another's capability probe)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    choose = network.free_subnet
+
+    def slow_choice():
+        subnet = choose()
+        time.sleep(0.3)
+        return subnet
+
+    monkeypatch.setattr(network, "free_subnet", slow_choice)
+    start = threading.Barrier(3)
+
+    def up(_) -> lifecycle.Testbed:
+        start.wait()
+        return lifecycle.Testbed.up(1, get_preset("t2.micro"))
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(up, i) for i in range(3)]
+    beds = [f.result() for f in futures if f.exception() is None]
+    try:
+        assert [f.exception() for f in futures] == [None] * 3
+        assert len({bed.name for bed in beds}) == 3
+        assert len({bed.subnet for bed in beds}) == 3, [str(bed.subnet) for bed in beds]
+        for bed in beds:  # and each subnet is the one its bridge holds
+            assert f"{bed.address(None)}/24" in system.sh("ip", "-o", "-4", "addr", "show", "dev", f"{bed.name}-br")
+    finally:
+        for bed in beds:
+            bed.close()
+    assert [leftovers(bed.name) for bed in beds] == [[], [], []]

@@ -58,12 +58,10 @@ def up(devices, **preset):
 @testbed.command()
 def down():
     """Remove every testbed and leftover (everything named pw-XXXX)."""
-    from parawire.testbed.lifecycle import names, remove, require
+    from parawire.testbed.lifecycle import remove_all, require
 
     require()
-    found = names()
-    for name in found:
-        remove(name)
+    found = remove_all()
     click.echo(f"removed {', '.join(found)}" if found else "no testbed found")
 
 
