@@ -2,16 +2,20 @@
 
     sudo .venv/bin/python benchmarks/testbed_figure13.py                       # the whole figure
     sudo .venv/bin/python benchmarks/testbed_figure13.py --sizes 32 --generators dp fb --runs 5
+    sudo .venv/bin/python benchmarks/testbed_figure13.py --engine torch    # torch eager instead
 
 For every generator × image size × input policy, ``parawire.testbed.runner.run_points``
 brings up one testbed of the largest device count (preset ``t2.micro`` unless
 ``--preset``), runs a 40-vertex network (seed 0) on each device count with the real
-executor, checks the logits bit for bit and the bytes against Λ, and predicts each point
-with the testbed profile fitted to that network's single-device run. Results go to a
-JSON file one entry at a time (a rerun skips entries already there, so an interrupted
-run resumes; ``--fresh`` starts over) and the figure is redrawn from it. ``/proc/loadavg``
-is recorded per entry: quotas cap a device's CPU share but cannot reserve it, so on a busy
-machine the devices run slower than their quota and the spread grows.
+executor and one engine (``--engine``, default the fastest, onnxruntime; the
+single-device baseline runs the same one), checks the logits (1e-4 relative) and the
+bytes against Λ, and predicts each point with the testbed profile of that engine fitted
+to that network's single-device run. Results go to a JSON file one entry at a time,
+keyed by network, size, policy and engine (a rerun skips entries already there, so an
+interrupted run resumes; ``--fresh`` starts over); the figure and the table are redrawn
+from the entries of ``--engine``. ``/proc/loadavg`` is recorded per entry: quotas cap a
+device's CPU share but cannot reserve it, so on a busy machine the devices run slower
+than their quota and the spread grows.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import argparse
 import json
 import time
 from pathlib import Path
+
+from parawire.engines import DEFAULT_ENGINE
 
 GENERATORS = ("dp", "er", "ba", "ws", "fb")
 FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
@@ -33,7 +39,8 @@ def loadavg() -> str:
 
 
 def key(entry: dict) -> str:
-    return f"{entry['arch']['generator']}-{entry['arch']['input_shape'][-1]}-{entry['input_policy']}"
+    return (f"{entry['arch']['generator']}-{entry['arch']['input_shape'][-1]}-{entry['input_policy']}"
+            f"-{entry['engine']}")
 
 
 def plot(entries: list[dict], path: Path) -> None:
@@ -57,7 +64,7 @@ def plot(entries: list[dict], path: Path) -> None:
                 xs = [p["devices"] for p in e["points"]]
                 ax.plot(xs, [p["measured_ms"] for p in e["points"]], "o-", color=colours.get(g), label=g.upper())
                 ax.plot(xs, [p["predicted_ms"] for p in e["points"]], "x--", color=colours.get(g), alpha=0.7)
-            ax.set_title(f"{size}×{size}, input policy {policy}")
+            ax.set_title(f"{size}×{size}, input policy {policy}, {entries[0]['engine']}")
             ax.set_xlabel("devices")
             ax.set_ylabel("ms per inference")
             ax.set_yscale("log")
@@ -88,15 +95,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=int, default=5, help="timed inferences per point (224 px: a third)")
     parser.add_argument("--preset", default="t2.micro")
+    parser.add_argument("--engine", default=DEFAULT_ENGINE, help="inference engine of every device")
     parser.add_argument("--out", type=Path, default=FIGURES / "testbed_fig13.json")
     parser.add_argument("--fresh", action="store_true", help="ignore the results already in --out")
     args = parser.parse_args()
 
+    from parawire.latency_suite import resolve_engine
     from parawire.spec import ArchitectureSpec
     from parawire.testbed.presets import get_preset
     from parawire.testbed.runner import run_points
 
     preset = get_preset(args.preset)
+    resolve_engine(args.engine)  # an unknown name fails before the first testbed
     entries = [] if args.fresh or not args.out.exists() else json.loads(args.out.read_text())
     done = {key(e) for e in entries}
     for size in args.sizes:
@@ -104,10 +114,10 @@ def main() -> None:
             for policy in args.policies:
                 spec = ArchitectureSpec(generator=generator, nodes=args.nodes, seed=args.seed,
                                         input_shape=(3, size, size))
-                if f"{generator}-{size}-{policy}" in done:
+                if f"{generator}-{size}-{policy}-{args.engine}" in done:
                     continue
                 started, load = time.time(), loadavg()
-                entry = run_points(spec, args.devices, preset, input_policy=policy,
+                entry = run_points(spec, args.devices, preset, input_policy=policy, engine=args.engine,
                                    runs=max(1, args.runs // 3) if size >= 128 else args.runs, warmup=1)
                 entry["loadavg_before"], entry["loadavg_after"] = load, loadavg()
                 entry["seconds"] = round(time.time() - started, 1)
@@ -115,14 +125,16 @@ def main() -> None:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(entries, indent=1) + "\n")
                 worst = max(abs(p["error"]) for p in entry["points"])
-                print(f"{generator} {size}px {policy}: "
+                print(f"{generator} {size}px {policy} {args.engine}: "
                       + ", ".join(f"{p['devices']}: {p['measured_ms']:.0f}/{p['predicted_ms']:.0f} ms"
                                   for p in entry["points"])
                       + f"; worst model error {worst:.0%}; bytes = Λ: "
                       + str(all(p["bytes"] == p["model_bytes"] for p in entry["points"]))
                       + f"; equal: {all(p['equal'] for p in entry['points'])}; load {load}", flush=True)
-    plot(entries, args.out.with_suffix(".png"))
-    print(table(entries))
+    shown = [e for e in entries if e["engine"] == args.engine]
+    if shown:
+        plot(shown, args.out.with_suffix(".png"))
+        print(table(shown))
 
 
 if __name__ == "__main__":

@@ -305,8 +305,9 @@ def deploy_testbed(
     from parawire.testbed.presets import get_preset
 
     device = get_preset(preset)
-    base = get_profile("local", engine=resolve_engine(engine))
-    profile = preset_profile(device, base, base.message_latency_s)
+    engine = resolve_engine(engine)
+    base = get_profile("local", engine=engine)
+    profile = preset_profile(device, base, base.message_latency_s, engine=engine)
 
     def start(stack: ExitStack):
         bed = stack.enter_context(Testbed.up(units, device))

@@ -290,18 +290,21 @@ timestamps): what a tbf rate, which counts whole frames, leaves for tensors."""
 
 
 def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
-                    compute_scale: float = 1.0) -> DeviceProfile:
-    """The latency model of a testbed device class (``parawire.testbed.presets.Preset``).
+                   compute_scale: float = 1.0, *, engine: str) -> DeviceProfile:
+    """The latency model of a testbed device class (``parawire.testbed.presets.Preset``)
+    whose workers compute with ``engine``.
 
-    Compute: ``base`` (this machine on one thread, normally ``local``) slowed by the CPU
-    quota (``preset.cpu`` cores) and by ``compute_scale``, which
-    :func:`fit_compute_scale` fits from a measured single-device run (throttling,
-    CURVE decryption, other jobs on the machine). Network: the tbf rate at TCP's payload
-    efficiency, ``message_latency_s`` per message (measured round trips), the preset's
-    topology."""
+    Compute: ``base`` (this machine on one thread with ``engine``, normally ``local``
+    calibrated for it) slowed by the CPU quota (``preset.cpu`` cores) and by
+    ``compute_scale``, which :func:`fit_compute_scale` fits from a single-device run
+    measured with the same engine (throttling, CURVE decryption, other jobs on the
+    machine). The profile is named after the engine (``testbed-t2.micro-onnxruntime``):
+    a rate fitted with one engine says nothing about another. Network: the tbf rate at
+    TCP's payload efficiency, ``message_latency_s`` per message (measured round trips),
+    the preset's topology."""
     slow = compute_scale / preset.cpu
     return DeviceProfile(
-        name=f"testbed-{preset.name}",
+        name=f"testbed-{preset.name}-{engine}",
         flops_per_s=base.flops_per_s / slow,
         bandwidth_bytes_per_s=preset.rate_mbit * 1e6 / 8 * TCP_EFFICIENCY,
         message_latency_s=message_latency_s,
@@ -310,7 +313,7 @@ def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
         input_overhead_s=base.input_overhead_s * slow,
         memory_bytes_per_s=None if base.memory_bytes_per_s is None else base.memory_bytes_per_s / slow,
         weight_bytes_per_s=None if base.weight_bytes_per_s is None else base.weight_bytes_per_s / slow,
-        source=f"testbed {preset.name}: {preset.cpu:g} core × {base.name} compute / {compute_scale:.3g}, "
+        source=f"testbed {preset.name}: {preset.cpu:g} core × {base.name} {engine} compute / {compute_scale:.3g}, "
                f"tbf {preset.rate_mbit:g} Mbit/s, {message_latency_s * 1e3:.2f} ms/message",
     )
 

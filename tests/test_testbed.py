@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from parawire.architecture import build_architecture
 from parawire.cli import main
+from parawire.engines import DEFAULT_ENGINE
 from parawire.errors import ParawireError, SpecError
 from parawire.latency import simulate
 from parawire.profiles import fit_compute_scale, get_profile, preset_profile
@@ -34,6 +36,12 @@ def leftovers(name: str) -> list[str]:
     found += [f"cgroup {p}" for p in cgroups.leftovers() if p.name == name]
     found += [f"state {p}" for p in lifecycle.STATE_DIR.glob(f"{name}.json")]
     return found
+
+
+def own_testbed() -> str:
+    """The name of the one testbed this process owns now (a run_points in progress)."""
+    (name,) = [n for n in lifecycle.names() if (lifecycle.read_state(n) or {}).get("owner") == os.getpid()]
+    return name
 
 
 def test_quotas_beyond_three_quarters_of_the_cores_are_refused():
@@ -70,16 +78,18 @@ def test_fitted_profile_reproduces_the_single_device_run():
     arch = build_architecture(SPEC)
     dag, costs = arch.dag, arch.costs
     preset = get_preset("t2.micro")
-    base = preset_profile(preset, get_profile("lan"), 2e-4)
+    base = preset_profile(preset, get_profile("lan"), 2e-4, engine="onnxruntime")
     image = 3 * 32 * 32 * 4
     transfer = float(base.message_s(image) + base.message_s(costs.out_bytes[dag.output]))
     compute = float(simulate(dag, costs.flops, costs.out_bytes, np.zeros(len(costs.flops), int), base))
     measured = 3 * compute + transfer
-    fitted = preset_profile(preset, get_profile("lan"), 2e-4, fit_compute_scale(measured, compute, transfer))
+    fitted = preset_profile(preset, get_profile("lan"), 2e-4, fit_compute_scale(measured, compute, transfer),
+                            engine="onnxruntime")
     one = simulate(dag, costs.flops, costs.out_bytes, np.zeros(len(costs.flops), int), fitted,
                    source_bytes=image)
     assert one == pytest.approx(measured, rel=1e-9)
     assert fitted.flops_per_s == pytest.approx(get_profile("lan").flops_per_s * 0.25 / 3)
+    assert fitted.name == "testbed-t2.micro-onnxruntime"  # a rate fitted with one engine only
 
 
 def test_run_rejects_an_unknown_architecture_in_one_line(capsys):
@@ -88,6 +98,16 @@ def test_run_rejects_an_unknown_architecture_in_one_line(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nope" in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_rejects_an_unknown_engine_before_building_anything(capsys, monkeypatch):
+    monkeypatch.setattr(lifecycle.Testbed, "up", lambda *a, **k: pytest.fail("a testbed was built"))
+    with pytest.raises(SystemExit) as exc:
+        main(["testbed", "run", "dp", "--devices", "1", "--engine", "abacus"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "abacus" in err and "onnxruntime" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 @needs_testbed
@@ -99,8 +119,7 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
     seen = {}
 
     def inspect(point: dict) -> None:  # while the testbed is up: is it what was asked for?
-        (name,) = [n for n in lifecycle.names() if lifecycle.read_state(n)["owner"] == os.getpid()]
-        seen["name"] = name
+        seen["name"] = name = own_testbed()
         qdisc = system.sh("tc", "qdisc", "show", "dev", f"{name}-d1i", netns=f"{name}-d1")
         seen["tbf"] = "tbf" in qdisc and "rate 200Mbit" in qdisc
         group = cgroups.group(name, 1)
@@ -115,6 +134,38 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
     assert two["input_units"] == [0, 1]  # the image really went to both devices
     assert seen["tbf"] and seen["quota"] == ("5000", "10000") and seen["in_cgroup"]
     assert one["error"] == pytest.approx(0, abs=1e-3)  # the 1-device run is what compute is fitted to
+    # the fastest engine on every device, the baseline included, and the profile fitted for it
+    assert one["engine"] == two["engine"] == record["engine"] == DEFAULT_ENGINE
+    assert record["profile"]["name"] == f"testbed-t2.micro-{DEFAULT_ENGINE}"
+    assert leftovers(seen["name"]) == []
+
+
+@needs_testbed
+@pytest.mark.slow
+def test_two_devices_on_one_shared_medium_match_one_process_and_the_model():
+    from parawire.testbed.runner import run_points
+
+    preset = get_preset("t2.micro", cpu=0.5, rate_mbit=200, network="shared")
+    seen = {}
+
+    def inspect(point: dict) -> None:  # all traffic through the hub's one tbf, none per link
+        seen["name"] = name = own_testbed()
+        hub = system.sh("tc", "qdisc", "show", "dev", f"{name}-hub")
+        seen["medium"] = "tbf" in hub and "rate 200Mbit" in hub
+        filters = [system.sh("tc", "filter", "show", "dev", f"{name}-br", "parent", "1:"),
+                   *(system.sh("tc", "filter", "show", "dev", f"{name}-d{i}", "parent", "ffff:") for i in (0, 1))]
+        seen["redirected"] = all(f"Redirect to device {name}-hub" in f for f in filters)
+        seen["links_unshaped"] = all("tbf" not in system.sh("tc", "qdisc", "show", "dev", f"{name}-d{i}i",
+                                                             netns=f"{name}-d{i}") for i in (0, 1))
+        seen["quota"] = [(cgroups.group(name, i) / "cpu.cfs_quota_us").read_text().strip() for i in (0, 1)]
+
+    record = run_points(SPEC, [1, 2], preset, runs=2, warmup=1, on_point=inspect)
+    one, two = record["points"]
+    assert one["equal"] and two["equal"]
+    assert two["bytes"] == two["model_bytes"] > 0 and one["bytes"] == 0
+    assert record["profile"]["network"] == "shared"  # the model's one bus
+    assert seen["medium"] and seen["redirected"] and seen["links_unshaped"]
+    assert seen["quota"] == ["5000", "5000"]
     assert leftovers(seen["name"]) == []
 
 
@@ -162,3 +213,39 @@ def test_a_crashed_run_is_cleaned_by_the_next_one(tmp_path):
     assert leftovers(name)  # the crash left its objects behind ...
     assert name in lifecycle.clean_leftovers()  # ... which every up/run/down removes first
     assert leftovers(name) == []
+
+
+@needs_testbed
+def test_testbeds_coming_up_at_once_get_distinct_subnets_and_leave_nothing(monkeypatch):
+    """Three `up`s released together, with the gap between choosing a free subnet and
+    addressing the bridge widened to 0.3 s: without the allocation lock all three choose
+    the same one (and one's leftover clean-up can remove another's capability probe)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    choose = network.free_subnet
+
+    def slow_choice():
+        subnet = choose()
+        time.sleep(0.3)
+        return subnet
+
+    monkeypatch.setattr(network, "free_subnet", slow_choice)
+    start = threading.Barrier(3)
+
+    def up(_) -> lifecycle.Testbed:
+        start.wait()
+        return lifecycle.Testbed.up(1, get_preset("t2.micro"))
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(up, i) for i in range(3)]
+    beds = [f.result() for f in futures if f.exception() is None]
+    try:
+        assert [f.exception() for f in futures] == [None] * 3
+        assert len({bed.name for bed in beds}) == 3
+        assert len({bed.subnet for bed in beds}) == 3, [str(bed.subnet) for bed in beds]
+        for bed in beds:  # and each subnet is the one its bridge holds
+            assert f"{bed.address(None)}/24" in system.sh("ip", "-o", "-4", "addr", "show", "dev", f"{bed.name}-br")
+    finally:
+        for bed in beds:
+            bed.close()
+    assert [leftovers(bed.name) for bed in beds] == [[], [], []]

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import click
+from parawire.cli.options import plugin_names
 from parawire.cli.score import NumberList
 from parawire.testbed.presets import PRESETS
 
@@ -58,12 +59,10 @@ def up(devices, **preset):
 @testbed.command()
 def down():
     """Remove every testbed and leftover (everything named pw-XXXX)."""
-    from parawire.testbed.lifecycle import names, remove, require
+    from parawire.testbed.lifecycle import remove_all, require
 
     require()
-    found = names()
-    for name in found:
-        remove(name)
+    found = remove_all()
     click.echo(f"removed {', '.join(found)}" if found else "no testbed found")
 
 
@@ -101,12 +100,15 @@ def status(as_json):
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="when ARCH is a generator")
 @click.option("--size", type=click.IntRange(min=8), default=32, show_default=True,
               help="image side in pixels, when ARCH is a generator")
+@click.option("--engine", default=None, shell_complete=plugin_names("engines"),
+              help="inference engine of every device, the 1-device baseline included "
+                   "(default: onnxruntime, the fastest; see `parawire plugins`)")
 @click.option("-n", "runs", type=click.IntRange(min=1), default=10, show_default=True, help="timed inferences")
 @click.option("--partitioner", default="multilevel", show_default=True)
 @click.option("--eps", type=click.FloatRange(min=0), default=0.03, show_default=True)
 @click.option("--no-fit", is_flag=True, help="predict without fitting compute to the 1-device run")
 @click.option("--json", "as_json", is_flag=True, help="print the points as JSON")
-def run(arch, devices, input_policy, nodes, seed, size, runs, partitioner, eps, no_fit, as_json, **preset):
+def run(arch, devices, input_policy, nodes, seed, size, engine, runs, partitioner, eps, no_fit, as_json, **preset):
     """Measure ARCH (a spec file, or a generator name) on each device count."""
     from parawire.spec import ArchitectureSpec
     from parawire.testbed.runner import run_points
@@ -122,11 +124,11 @@ def run(arch, devices, input_policy, nodes, seed, size, runs, partitioner, eps, 
 
     def show(point: dict) -> None:
         if not as_json:
-            click.echo(f"{point['devices']} devices: {point['measured_ms']:.1f} ms measured, "
+            click.echo(f"{point['devices']} devices ({point['engine']}): {point['measured_ms']:.1f} ms measured, "
                        f"{point['predicted_ms']:.1f} ms predicted, {point['bytes']} B "
                        f"(model {point['model_bytes']}), outputs {'equal' if point['equal'] else 'DIFFER'}")
 
-    record = run_points(spec, devices, resolve_preset(**preset), input_policy=input_policy, runs=runs,
-                        partitioner=partitioner, eps=eps, fit=not no_fit, on_point=show)
+    record = run_points(spec, devices, resolve_preset(**preset), input_policy=input_policy, engine=engine,
+                        runs=runs, partitioner=partitioner, eps=eps, fit=not no_fit, on_point=show)
     if as_json:
         click.echo(json.dumps(record, indent=2))

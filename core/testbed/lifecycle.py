@@ -8,6 +8,11 @@ leftovers of a crash (SIGKILL, power loss): every ``up``, ``run`` and ``down`` r
 them before doing anything else. Normal exit, an exception, Ctrl-C and SIGTERM remove a
 testbed through :meth:`Testbed.close` (``testbed run`` turns SIGTERM/SIGHUP into the
 same KeyboardInterrupt as Ctrl-C, and ignores further signals while it cleans up).
+
+Testbeds made at the same time (two ``up``s, two test runs) take turns through
+:func:`~parawire.testbed.system.allocating` while they clean leftovers, choose a name and
+claim a subnet: each sees what the previous one created, so no two share a subnet and
+none removes another's half-built objects.
 """
 
 from __future__ import annotations
@@ -27,9 +32,8 @@ from pathlib import Path
 
 from parawire.testbed import cgroups, network
 from parawire.testbed.presets import Preset
-from parawire.testbed.system import NAME, TestbedError, missing, owner_of, tool
+from parawire.testbed.system import NAME, STATE_DIR, TestbedError, allocating, missing, owner_of, tool
 
-STATE_DIR = Path("/run/parawire-testbed")
 WORKER_PORT = 5701
 
 
@@ -86,6 +90,15 @@ def clean_leftovers() -> list[str]:
     return gone
 
 
+def remove_all() -> list[str]:
+    """``testbed down``: remove every testbed and leftover; their names."""
+    with allocating():
+        found = names()
+        for name in found:
+            remove(name)
+    return found
+
+
 def status() -> list[dict]:
     """One entry per testbed found: name, state, devices, preset, subnet."""
     out = []
@@ -127,20 +140,24 @@ class Testbed:
             raise TestbedError(f"--devices: got {devices}; at least 1")
         require()
         cgroups.check_budget(devices, preset.cpu)
-        clean_leftovers()
-        name = next(n for n in (f"pw-{secrets.token_hex(2)}" for _ in range(100)) if n not in names())
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
         owner = None if persistent else os.getpid()
         state = {"owner": owner, "owner_start": owner and _start_time(owner), "devices": devices,
                  "preset": preset.model_dump()}
-        (STATE_DIR / f"{name}.json").write_text(json.dumps(state))
-        bed = cls(name, devices, preset, None)
+        bed = None
         try:
-            bed.subnet = network.build(name, devices, preset)
+            with allocating():
+                clean_leftovers()
+                name = next(n for n in (f"pw-{secrets.token_hex(2)}" for _ in range(100)) if n not in names())
+                # the state file first: from here on the objects are owned, never leftovers
+                (STATE_DIR / f"{name}.json").write_text(json.dumps(state))
+                bed = cls(name, devices, preset, None)
+                bed.subnet = network.claim_subnet(name)
+            network.build(name, bed.subnet, devices, preset)
             cgroups.create(name, devices, preset.cpu, period_us)
             (STATE_DIR / f"{name}.json").write_text(json.dumps({**state, "subnet": str(bed.subnet)}))
         except BaseException:
-            bed.close()
+            if bed is not None:
+                bed.close()
             raise
         return bed
 

@@ -4,7 +4,8 @@ Topology: a bridge ``pw-XXXX-br`` in the root namespace holds the coordinator's 
 ``10.213.S.1``; device ``i`` is namespace ``pw-XXXX-di`` with address ``10.213.S.(i+2)``
 on the device end ``pw-XXXX-dii`` of a veth pair whose root end ``pw-XXXX-di`` is a
 bridge port. ``S`` is the first subnet no interface of this machine uses, so several
-testbeds can coexist and nothing is routed off the machine.
+testbeds can coexist (testbeds coming up at once choose one at a time, see
+:func:`claim_subnet`) and nothing is routed off the machine.
 
 Shaping (tbf; netem is not in this kernel, so there is no added delay):
 
@@ -60,13 +61,23 @@ def redirect(dev: str, hub: str, parent: str) -> None:
        "0", "0", "action", "mirred", "egress", "redirect", "dev", hub)
 
 
-def build(name: str, devices: int, preset: Preset) -> ipaddress.IPv4Network:
-    """Create the bridge, the hub (shared medium) and ``devices`` shaped device links."""
+def claim_subnet(name: str) -> ipaddress.IPv4Network:
+    """Pick a free subnet and hold it: create the bridge ``name-br`` with the
+    coordinator's address in it, which the next :func:`free_subnet` sees as used.
+    Callers serialise this (``lifecycle``'s allocation lock): between the choice and the
+    address two testbeds would otherwise take the same subnet."""
     subnet = free_subnet()
-    bridge, hub = f"{name}-br", f"{name}-hub"
+    bridge = f"{name}-br"
     sh("ip", "link", "add", bridge, "type", "bridge")
     sh("ip", "addr", "add", f"{address(subnet, None)}/24", "dev", bridge)
     sh("ip", "link", "set", bridge, "up")
+    return subnet
+
+
+def build(name: str, subnet: ipaddress.IPv4Network, devices: int, preset: Preset) -> None:
+    """On the bridge of :func:`claim_subnet`: the hub (shared medium) and ``devices``
+    shaped device links."""
+    bridge, hub = f"{name}-br", f"{name}-hub"
     if preset.network == "shared":
         sh("ip", "link", "add", hub, "type", "ifb")
         sh("ip", "link", "set", hub, "up")
@@ -88,7 +99,6 @@ def build(name: str, devices: int, preset: Preset) -> ipaddress.IPv4Network:
         else:
             tbf(outer, preset)
             tbf(inner, preset, netns=ns)
-    return subnet
 
 
 def namespaces() -> list[str]:

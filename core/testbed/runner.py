@@ -1,15 +1,20 @@
 """``testbed run``: one architecture on 1, 2, 4 … emulated devices, measured beside the model.
 
 For each device count the architecture is partitioned (under the chosen input policy),
-deployed on the first devices of one testbed, checked against the same network in this
-process (within 1e-4 relative: the torch engine runs channels-last) and timed; the traffic counters are compared with the plan's Λ.
+deployed on the first devices of one testbed with one inference engine (default: the
+fastest, :data:`parawire.engines.DEFAULT_ENGINE`; the single-device baseline runs the
+same one), checked against the same network in this process (within 1e-4 relative:
+engines compute in their own layouts and fusions) and timed; the traffic counters are
+compared with the plan's Λ.
 
-The prediction uses :func:`parawire.profiles.preset_profile`: this machine's calibrated
-compute (``local``) under the device's CPU quota, the tbf rate, and the per-message cost
-measured here by round trips to a device. When the device counts include 1, that
-single-device run (compute plus the image's and logits' transfer, no concurrency) fits
-the one remaining free number, the compute slow-down under the quota; the other points
-are then predictions, not fits.
+The prediction uses :func:`parawire.profiles.preset_profile`: this machine's compute
+calibrated for that engine (``local``) under the device's CPU quota, the tbf rate, and
+the per-message cost measured here by round trips to a device. When the device counts
+include 1, that single-device run (compute plus the image's and logits' transfer, no
+concurrency) fits the one remaining free number, the engine's compute slow-down under
+the quota; the other points are then predictions, not fits. Engines differ several-fold
+in compute rate and in how a quota slows them, so the profile and its fitted scale
+belong to one engine, and the record names it.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ def run_points(
     preset: Preset,
     *,
     input_policy: str = "stem",
+    engine: str | None = None,
     runs: int = 10,
     warmup: int = 2,
     partitioner: str = "multilevel",
@@ -52,7 +58,11 @@ def run_points(
     fit: bool = True,
     on_point: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Measure and predict every device count; the ``{"points": [...], ...}`` record."""
+    """Measure and predict every device count with ``engine`` (``None``: the default
+    engine); the ``{"points": [...], ...}`` record."""
+    from parawire.latency_suite import resolve_engine
+
+    engine = resolve_engine(engine)  # an unknown name fails here, before any work
     import torch
     from parawire.architecture import build_architecture
     from parawire.cli.run import summary, timings
@@ -74,18 +84,17 @@ def run_points(
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
     with torch_threads(1), torch.inference_mode():
         reference = build_network(arch).eval()(x)
-    # the torch engine, which the model's profile is calibrated for (docs/engines.md)
-    base = get_profile("local", engine="torch")
+    base = get_profile("local", engine=engine)  # this machine's compute with the deployed engine
     points: list[dict] = []
     with signals_interrupt(), Testbed.up(counts[-1], preset) as bed:
         bed.start_workers()
         with bed.connect(timeout=timeout) as cluster:
             latency = message_latency(cluster)
-            profile = preset_profile(preset, base, latency)
+            profile = preset_profile(preset, base, latency, engine=engine)
             for n in counts:
                 part = partition_architecture(arch, n, partitioner, eps, input_policy=input_policy)
                 plan = plan_for(arch, part, units=n, input_policy=input_policy)
-                cluster.deploy(spec, plan, engine="torch")
+                cluster.deploy(spec, plan, engine=engine)
                 # engines compute in their own layouts: equal within float rounding (1e-4 relative)
                 out = cluster.infer(x)
                 equal = bool((out - reference).abs().max() <= 1e-4 * reference.abs().max())
@@ -95,11 +104,13 @@ def run_points(
                 if n == 1 and fit:
                     transfer = float(profile.message_s(image) + profile.message_s(costs.out_bytes[dag.output]))
                     compute = float(vertex_seconds(dag, costs.flops, costs.out_bytes, profile).sum())
-                    profile = preset_profile(preset, base, latency, fit_compute_scale(median, compute, transfer))
+                    profile = preset_profile(preset, base, latency, fit_compute_scale(median, compute, transfer),
+                                             engine=engine)
                 predicted = simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
                                      input_policy=input_policy, source_bytes=image)
                 point = {
-                    "devices": n, "measured_ms": round(median * 1e3, 3), "p90_ms": round(p90 * 1e3, 3),
+                    "devices": n, "engine": engine, "measured_ms": round(median * 1e3, 3),
+                    "p90_ms": round(p90 * 1e3, 3),
                     "predicted_ms": round(predicted * 1e3, 3), "bytes": round(measured_bytes),
                     "model_bytes": plan.cut_bytes, "messages": stats.peer_messages / stats.inferences,
                     "input_units": plan.input_units, "equal": equal,
@@ -114,6 +125,6 @@ def run_points(
     return {
         "arch": {"generator": spec.generator, "nodes": spec.nodes, "seed": spec.seed,
                  "input_shape": list(spec.input_shape)},
-        "preset": preset.model_dump(), "input_policy": input_policy, "runs": runs,
+        "preset": preset.model_dump(), "input_policy": input_policy, "engine": engine, "runs": runs,
         "profile": profile.model_dump(), "image_bytes": image, "points": points,
     }

@@ -11,8 +11,11 @@ limits link names to 15 characters; ``pw-XXXX-d12i`` is 12.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,6 +26,7 @@ PREFIX = "pw-"
 NAME = re.compile(r"^pw-[0-9a-f]{4}$")
 OWNED = re.compile(r"^(pw-[0-9a-f]{4})(?:-|$)")
 CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
+STATE_DIR = Path("/run/parawire-testbed")
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 
 
@@ -59,6 +63,19 @@ def owner_of(name: str) -> str | None:
     return match.group(1) if match else None
 
 
+@contextlib.contextmanager
+def allocating():
+    """Hold the testbeds' lock, ``flock`` on ``/run/parawire-testbed/lock`` (blocks until
+    its holder lets go). Whatever creates or removes ``pw-`` objects by looking at what
+    exists (cleaning leftovers, choosing a name and a subnet, the capability probe) holds
+    it, so concurrent testbeds see each other's objects whole. The kernel drops the lock
+    when its holder dies: a crash cannot leave it held."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(STATE_DIR / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
 def missing() -> list[str]:
     """What this machine lacks for a testbed, one sentence each (empty: all present).
 
@@ -78,8 +95,15 @@ def missing() -> list[str]:
 
 
 def probe() -> list[str]:
-    """Create and delete a namespace with a shaped veth; the failing step, if any."""
-    name = f"{PREFIX}{os.getpid() % 0x10000:04x}"
+    """Create and delete a namespace with a shaped veth; the failing step, if any.
+
+    Under the lock: another testbed's leftover clean-up would otherwise remove the
+    probe's objects (prefixed, with no state file) halfway through."""
+    with allocating():
+        return _probe(f"{PREFIX}{secrets.token_hex(2)}")
+
+
+def _probe(name: str) -> list[str]:
     ns, link = f"{name}-probe", f"{name}-pr"
     steps = [
         ("network namespaces (ip netns add)", ("ip", "netns", "add", ns)),
