@@ -86,15 +86,20 @@ def suite_group(spec: ArchitectureSpec) -> str:
     return head + "".join(f" {k}={v}" for k, v in sorted(rest.items()))
 
 
-def _predicted_ms(arch, partition, profile, units: int, engine: str):
-    """(plan, predicted ms or None) of ``partition`` under the latency model's ``profile``
-    (a name, ``local`` being calibrated for ``engine``; a
-    :class:`~parawire.latency.DeviceProfile`; or ``None``)."""
-    from parawire.executor.plan import plan_for
+def _device(profile, engine: str):
+    """The latency model's profile: a name (``local`` being calibrated for ``engine``), a
+    :class:`~parawire.latency.DeviceProfile`, or ``None``."""
     from parawire.profiles import get_profile
 
-    device = get_profile(profile, engine=engine) if isinstance(profile, str) else profile
-    plan = plan_for(arch, partition, device, units=units)
+    return get_profile(profile, engine=engine) if isinstance(profile, str) else profile
+
+
+def _predicted_ms(arch, partition, profile, units: int, engine: str):
+    """(plan, predicted ms or None) of ``partition`` under the latency model's ``profile``
+    (as :func:`_device` takes it)."""
+    from parawire.executor.plan import plan_for
+
+    plan = plan_for(arch, partition, _device(profile, engine), units=units)
     ms = plan.predicted_latency_s * 1e3 if plan.predicted_latency_s is not None else None
     return plan, ms
 
@@ -333,7 +338,8 @@ def _deploy(spec, units, engine, partitioner, eps, profile, check, start, **labe
     with warnings.catch_warnings():
         # a partitioner that cannot meet eps on a tiny DAG warns; the plan is still valid
         warnings.simplefilter("ignore")
-        partition = partition_architecture(arch, units, partitioner, eps)
+        # like `parawire run`: balance the time the profile predicts (FLOPs without one)
+        partition = partition_architecture(arch, units, partitioner, eps, profile=_device(profile, engine))
     plan, predicted = _predicted_ms(arch, partition, profile, units, engine)
     with ExitStack() as stack:
         # the expected outputs come from torch eager, whatever engine the workers use

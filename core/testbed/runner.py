@@ -92,7 +92,7 @@ def run_points(
             latency = message_latency(cluster)
             profile = preset_profile(preset, base, latency, engine=engine)
             for n in counts:
-                part = partition_architecture(arch, n, partitioner, eps, input_policy=input_policy)
+                part = partition_architecture(arch, n, partitioner, eps, input_policy=input_policy, profile=profile)
                 plan = plan_for(arch, part, units=n, input_policy=input_policy)
                 cluster.deploy(spec, plan, engine=engine)
                 # engines compute in their own layouts: equal within float rounding (1e-4 relative)
@@ -103,11 +103,11 @@ def run_points(
                 measured_bytes = (stats.peer_bytes + stats.input_bytes) / stats.inferences - image
                 if n == 1 and fit:
                     transfer = float(profile.message_s(image) + profile.message_s(costs.out_bytes[dag.output]))
-                    compute = float(vertex_seconds(dag, costs.flops, costs.out_bytes, profile).sum())
+                    compute = float(vertex_seconds(dag, costs.flops, costs.out_bytes, profile, costs.params).sum())
                     profile = preset_profile(preset, base, latency, fit_compute_scale(median, compute, transfer),
                                              engine=engine)
                 predicted = simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
-                                     input_policy=input_policy, source_bytes=image)
+                                     input_policy=input_policy, source_bytes=image, params=costs.params)
                 point = {
                     "devices": n, "engine": engine, "measured_ms": round(median * 1e3, 3),
                     "p90_ms": round(p90 * 1e3, 3),
