@@ -286,11 +286,17 @@ class EnginePlugin(PluginRecord):
     for a run of vertices (:class:`parawire.executor.segments.Segment`: its ``inputs``
     in, its ``outputs`` out, in those orders), for engines whose per-call cost makes
     one call per vertex slow; workers then fuse the runs that delay no message.
+
+    ``prepare(net, vertex, positions, threads) -> callable(inputs) -> prepared`` (optional):
+    one call for the scaling steps of several inputs of ``vertex`` (those at
+    ``positions`` of its inputs, in and out in that order); workers use it for inputs
+    one run produces, which are there at the same moment.
     """
 
     compile: Callable[..., Any] = None  # type: ignore[assignment]
     whole: Callable[..., Any] = None  # type: ignore[assignment]
     fuse: Callable[..., Any] | None = None
+    prepare: Callable[..., Any] | None = None
     kind: ClassVar[str] = "engine"
     hook: ClassVar[str] = "parawire_engines"
     call_attr: ClassVar[str] = "compile"

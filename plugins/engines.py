@@ -43,6 +43,12 @@ def _ort_fuse(net, segment, threads=None, params=None):
     return fused_session(net, segment, threads)
 
 
+def _ort_prepare(net, vertex, positions, threads=None, params=None):
+    from parawire.engines.ort import steps_session
+
+    return steps_session(net, vertex, positions, threads)
+
+
 @hookimpl
 def parawire_engines():
     return [
@@ -53,6 +59,7 @@ def parawire_engines():
             compile=_ort,
             whole=_ort_whole,
             fuse=_ort_fuse,
+            prepare=_ort_prepare,
         ),
         EnginePlugin(
             name="torch",

@@ -50,6 +50,37 @@ def test_a_step_runs_when_its_input_arrives_and_the_block_when_all_are_prepared(
     assert runner.requests == {} and runner.completed == 1
 
 
+def test_a_group_of_steps_runs_once_when_all_its_inputs_are_there():
+    dag = toy_dag()
+    partition = [0] * dag.graph.number_of_nodes()
+    partition[5] = partition[dag.output] = 1
+    plan = Plan.build(dag, partition)
+    calls: list[int] = []
+
+    def both(xs):
+        calls.append(len(xs))
+        return [x * 2 for x in xs]
+
+    blocks = {v: toy_block(v) for v in plan.unit_plans[1].vertices}
+    blocks[5] = StagedBlock({}, toy_block(5), groups={(0, 1): both})
+    results = {}
+    runner = UnitRunner(plan.unit_plans[1], blocks, dag.output, send=None, result=results.__setitem__, error=None)
+    a, b, c = torch.randn(4), torch.randn(4), torch.randn(4)
+    for request in (7, 8):
+        runner.accept(request, dag.preds[5][1], b)
+        assert len(calls) == request - 7  # one of two inputs: the group waits
+        runner.accept(request, dag.preds[5][0], a)
+        assert calls[-1] == 2 and len(calls) == request - 6
+        for p in dag.preds[dag.output]:
+            if p != 5 and p not in dag.preds[5]:
+                runner.accept(request, p, c)
+    five = toy_block(5)([a * 2, b * 2])
+    feeds = {dag.preds[5][0]: a, dag.preds[5][1]: b, 5: five}
+    expected = toy_block(dag.output)([feeds.get(p, c) for p in dag.preds[dag.output]])
+    assert torch.equal(results[7], expected) and torch.equal(results[8], expected)
+    assert runner.requests == {} and runner.completed == 2 and runner.parked == 0
+
+
 def test_staged_network_blocks_give_bit_identical_outputs():
     arch = build_architecture(ArchitectureSpec(generator="dp", nodes=12, input_shape=(3, 16, 16)))
     net = build_network(arch).eval()

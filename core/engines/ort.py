@@ -100,6 +100,17 @@ def step_session(step, shape: tuple[int, int, int], threads: int | None, optimiz
     return Session(g.model([("x", shape)], [add_scaling(g, "x", step, tuple(shape[1:]))]), threads, optimization)
 
 
+def steps_session(net, v: int, positions: Sequence[int], threads: int | None, optimization: str = "all"):
+    """One session for the scaling steps of inputs ``positions`` of vertex ``v``:
+    ``call([inputs]) -> [prepared]`` in that order."""
+    steps = net.blocks[str(v)].aggregate.scaling_steps()
+    shapes = input_shapes(net.arch.layout, v)
+    g = GraphBuilder()
+    feeds = [(f"in{j}", shapes[j]) for j in positions]
+    outs = [add_scaling(g, name, steps[j], tuple(shape[1:])) for (name, shape), j in zip(feeds, positions)]
+    return Session(g.model(feeds, outs), threads, optimization).all
+
+
 def compile_ort(net, vertices: Iterable[int], threads: int | None = None, optimization: str = "all"):
     """``{vertex: block}``: one session per vertex, one per input-scaling step."""
     from parawire.executor.runner import StagedBlock

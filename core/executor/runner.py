@@ -34,7 +34,7 @@ import heapq
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from parawire.executor.drops import describe
@@ -56,21 +56,39 @@ DEFAULT_MAX_PARKED_BYTES = 1 << 30
 @dataclass(frozen=True)
 class StagedBlock:
     """A block split in two: ``steps[j](x)`` prepares input ``j`` alone (inputs without a
-    step pass through) and ``rest(prepared_inputs)`` computes the output."""
+    step pass through) and ``rest(prepared_inputs)`` computes the output.
+
+    ``groups`` (optional) prepares several inputs in one call: ``groups[(j, k, …)]``
+    takes those inputs, in that order, and returns them prepared. It runs once all of
+    them are there, so a worker groups only inputs that are there at the same moment
+    (outputs of one local task): one engine call instead of several, no step later."""
 
     steps: Mapping[int, Block1]
     rest: Block
+    groups: Mapping[tuple[int, ...], Callable[[list[torch.Tensor]], list[torch.Tensor]]] = field(
+        default_factory=dict)
+
+
+Step = tuple[tuple[int, ...], Callable[[list[torch.Tensor]], list[torch.Tensor]]]
+"""Input positions of a task prepared by one call, and the call."""
+
+
+def _steps(block: StagedBlock) -> list[Step]:
+    """Every per-input step and group of ``block`` as (positions, call on a list)."""
+    single = [((j,), (lambda step: lambda xs: [step(xs[0])])(step)) for j, step in block.steps.items()]
+    return sorted([*single, *block.groups.items()], key=lambda s: s[0])
 
 
 class _Request:
-    __slots__ = ("bytes", "left", "missing", "prepared", "ready", "seen", "uses", "values")
+    __slots__ = ("bytes", "left", "missing", "pending", "prepared", "ready", "seen", "uses", "values")
 
     def __init__(self, runner: UnitRunner) -> None:
         self.values: dict[int, torch.Tensor] = {}
         self.prepared: dict[tuple[int, int], torch.Tensor] = {}
         self.missing = dict(runner.missing)
+        self.pending: dict[tuple[int, int], int] = {}  # (task, step) → inputs it still waits for
         self.uses = dict(runner.uses)
-        self.ready: list[tuple[int, int]] = []  # (local index, input position or WHOLE)
+        self.ready: list[tuple[int, int]] = []  # (task index, step index or WHOLE)
         self.left = len(runner.tasks)
         self.seen: set[int] = set()
         self.bytes = 0  # of the tensors in ``values``
@@ -99,8 +117,10 @@ class UnitRunner:
         self.vertices = list(plan.vertices)
         self.sends = {v: list(plan.sends.get(v, ())) for v in self.vertices}
         fused = {seg.vertices[0]: (seg, call) for seg, call in blocks.items() if isinstance(seg, Segment)}
-        # One task per vertex, or per fused segment: (inputs, outputs, call, steps).
-        self.tasks: list[tuple[list[int], tuple[int, ...], Callable, dict[int, Block1]]] = []
+        # One task per vertex, or per fused segment: (inputs, outputs, call, steps), and per
+        # task the step that prepares each staged input position.
+        self.tasks: list[tuple[list[int], tuple[int, ...], Callable, list[Step]]] = []
+        self.step_of: list[dict[int, int]] = []
         inside: set[int] = set()
         for v in self.vertices:
             if v in inside:
@@ -108,10 +128,13 @@ class UnitRunner:
             if v in fused:
                 seg, call = fused[v]
                 inside.update(seg.vertices)
-                self.tasks.append((list(seg.inputs), seg.outputs, call, {}))
+                self.tasks.append((list(seg.inputs), seg.outputs, call, []))
+                self.step_of.append({})
                 continue
             block = blocks[v] if isinstance(blocks[v], StagedBlock) else StagedBlock({}, blocks[v])
-            self.tasks.append((list(plan.preds[v]), (v,), _single(block.rest), dict(block.steps)))
+            steps = _steps(block)
+            self.tasks.append((list(plan.preds[v]), (v,), _single(block.rest), steps))
+            self.step_of.append({j: g for g, (positions, _) in enumerate(steps) for j in positions})
         self.output_vertex = output_vertex
         self.consumers: dict[int, list[tuple[int, int]]] = {}  # vertex → (task index, input position)
         for i, (preds, _, _, _) in enumerate(self.tasks):
@@ -174,10 +197,14 @@ class UnitRunner:
         req.bytes += tensor.nbytes
         self.parked += tensor.nbytes
         for i, j in consumers:
-            if j in self.tasks[i][3]:
-                heapq.heappush(req.ready, (i, j))
-            else:
+            g = self.step_of[i].get(j)
+            if g is None:
                 self._arrived(req, i)
+                continue
+            left = req.pending.get((i, g), len(self.tasks[i][3][g][0])) - 1
+            req.pending[i, g] = left
+            if left == 0:
+                heapq.heappush(req.ready, (i, g))
 
     @staticmethod
     def _arrived(req: _Request, i: int) -> None:
@@ -198,12 +225,16 @@ class UnitRunner:
             i, j = heapq.heappop(req.ready)
             preds, outputs, call, steps = self.tasks[i]
             try:
-                if j != WHOLE:  # one input's step; the task runs when all are there
-                    req.prepared[i, j] = steps[j](req.values[preds[j]])
-                    self._used(req, preds[j])
-                    self._arrived(req, i)
+                if j != WHOLE:  # a step on inputs that are all there; the task runs when all are
+                    positions, prepare = steps[j]
+                    del req.pending[i, j]
+                    for k, x in zip(positions, prepare([req.values[preds[k]] for k in positions])):
+                        req.prepared[i, k] = x
+                        self._used(req, preds[k])
+                        self._arrived(req, i)
                     continue
-                inputs = [req.prepared.pop((i, k)) if k in steps else req.values[p] for k, p in enumerate(preds)]
+                staged = self.step_of[i]
+                inputs = [req.prepared.pop((i, k)) if k in staged else req.values[p] for k, p in enumerate(preds)]
                 outs = call(inputs)
             except Exception as exc:  # a broken block must not take the worker down
                 v = outputs[-1]
@@ -213,7 +244,7 @@ class UnitRunner:
                 self.error(request, v, f"{type(exc).__name__}: {exc}")
                 return
             for k, p in enumerate(preds):
-                if k not in steps:
+                if k not in staged:
                     self._used(req, p)
             for v, out in zip(outputs, outs):
                 for unit in self.sends[v]:

@@ -23,6 +23,11 @@ the peers see:
   so there is nothing to overlap.
 
 A unit with no input from another unit is therefore one call.
+
+The staged vertices left alone still make one call per scaled input. Inputs that are
+outputs of the same local run are there at the same moment, so :func:`step_groups`
+prepares them with one call (:attr:`StagedBlock.groups
+<parawire.executor.runner.StagedBlock>`), which delays no step.
 """
 
 from __future__ import annotations
@@ -79,3 +84,15 @@ def segments(unit: UnitPlan, output_vertex: int, staged: Collection[int] = ()) -
         outputs = [v for v in run if v in used_outside or unit.sends.get(v) or v == output_vertex]
         out.append(Segment(tuple(run), tuple(inputs), tuple(outputs)))
     return out
+
+
+def step_groups(runs: list[Segment], vertex: int, preds: list[int], positions: Collection[int]) -> list[tuple[int, ...]]:
+    """Positions among ``positions`` (staged inputs of ``vertex``, whose inputs are
+    ``preds``) whose tensors are outputs of one local run, grouped by run; only groups
+    of two or more (a lone step gains nothing from grouping)."""
+    run_of = {v: i for i, run in enumerate(runs) for v in run.vertices}
+    groups: dict[int, list[int]] = {}
+    for j in sorted(positions):
+        if preds[j] in run_of:
+            groups.setdefault(run_of[preds[j]], []).append(j)
+    return [tuple(g) for g in groups.values() if len(g) > 1]
