@@ -77,7 +77,8 @@ def worker(bind, transport, transport_params, curve_secret, curve_clients, threa
         server = Worker(record.invoke(None, params), bind, curve=curve, threads=threads,
                         builder=deployment_builder(allow_models),
                         max_bytes=max_message_bytes, max_parked_bytes=max_parked_bytes,
-                        max_deploy_bytes=max_deploy_bytes, exit_with_parent=exit_with_parent)
+                        max_deploy_bytes=max_deploy_bytes, exit_with_parent=exit_with_parent,
+                        owns_process=True)
     except ParawireError:
         raise
     except Exception as exc:  # address in use, bad endpoint, whatever a plugin transport raises
