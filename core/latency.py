@@ -82,6 +82,8 @@ class DeviceProfile(BaseModel):
         None, gt=0, description="rate of reading a vertex's inputs; None: free")
     weight_bytes_per_s: float | None = Field(
         None, gt=0, description="rate of reading a vertex's float32 parameters; None: free")
+    burst_bytes: float = Field(
+        0.0, ge=0, description="payload bytes an idle link passes at once (a tbf bucket); 0: none")
     source: str = ""
 
     def compute_s(self, flops: np.ndarray, inputs: np.ndarray | float = 0,
@@ -100,8 +102,13 @@ class DeviceProfile(BaseModel):
         return seconds
 
     def message_s(self, nbytes: np.ndarray | float) -> np.ndarray | float:
-        """Seconds one message of ``nbytes`` keeps its resource busy."""
+        """Seconds one message of ``nbytes`` keeps its resource busy (on a link whose
+        bucket is empty, or that has none)."""
         return self.message_latency_s + np.asarray(nbytes, dtype=np.float64) / self.bandwidth_bytes_per_s
+
+    def idle_message_s(self, nbytes: float) -> float:
+        """Seconds one message of ``nbytes`` takes on an idle link (its bucket full)."""
+        return self.message_latency_s + max(nbytes - self.burst_bytes, 0.0) / self.bandwidth_bytes_per_s
 
 
 @dataclass(frozen=True)
@@ -179,29 +186,55 @@ class Network:
     """When the network's resources are free: one bus (``shared``), or one send and one
     receive port per unit (``switched``). ``book`` serves a message as early as its
     resources allow after ``ready``; callers book in the order messages are served.
+
+    With the profile's ``burst_bytes`` each resource is also a token bucket, as Linux's
+    ``tbf`` shapes the testbed's links: an idle link lets that many bytes pass at once
+    and refills at the link rate, so a message waits only for the bytes its buckets
+    lack (both ports' on a switched network). Without a burst every byte goes at the
+    rate, and a message takes :meth:`DeviceProfile.message_s`.
     """
 
-    __slots__ = ("bus", "recv", "send", "shared")
+    __slots__ = ("burst", "bus", "latency", "rate", "recv", "send", "shared", "tokens")
 
-    def __init__(self, shared: bool, k: int) -> None:
-        self.shared = shared
+    def __init__(self, k: int, profile: DeviceProfile) -> None:
+        self.shared = profile.network == "shared"
+        self.latency = profile.message_latency_s
+        self.rate = profile.bandwidth_bytes_per_s
+        self.burst = profile.burst_bytes
         self.bus = 0.0
         self.send = [0.0] * k
         self.recv = [0.0] * k
+        self.tokens: dict[tuple[str, int], tuple[float, float]] = {}  # resource → (tokens, as of when)
 
-    def book(self, src: int, dst: int, ready: float, duration: float) -> float:
-        """Reserve the resources for one message; return the time it starts."""
+    def book(self, src: int, dst: int, ready: float, nbytes: float) -> tuple[float, float]:
+        """Reserve the resources for one message of ``nbytes``; return when it starts and ends."""
         if self.shared:
             begin = max(self.bus, ready)
-            self.bus = begin + duration
+            resources = (("bus", 0),)
         else:
             begin = max(ready, self.send[src], self.recv[dst])
-            self.send[src] = self.recv[dst] = begin + duration
-        return begin
+            resources = (("send", src), ("recv", dst))
+        if self.burst:
+            held = {r: self._tokens(r, begin) for r in resources}
+            end = begin + self.latency + max(nbytes - min(held.values()), 0.0) / self.rate
+            for r, tokens in held.items():
+                self.tokens[r] = (min(self.burst, tokens - nbytes + (end - begin) * self.rate), end)
+        else:  # the common case, kept cheap: thousands of simulations per study
+            end = begin + self.latency + nbytes / self.rate
+        if self.shared:
+            self.bus = end
+        else:
+            self.send[src] = self.recv[dst] = end
+        return begin, end
+
+    def _tokens(self, resource: tuple[str, int], now: float) -> float:
+        tokens, when = self.tokens.get(resource, (self.burst, 0.0))
+        return min(self.burst, tokens + (now - when) * self.rate)
 
     def copy(self) -> Network:
-        other = Network(self.shared, 0)
-        other.bus, other.send, other.recv = self.bus, self.send[:], self.recv[:]
+        other = object.__new__(Network)
+        other.shared, other.latency, other.rate, other.burst = self.shared, self.latency, self.rate, self.burst
+        other.bus, other.send, other.recv, other.tokens = self.bus, self.send[:], self.recv[:], dict(self.tokens)
         return other
 
 
@@ -275,7 +308,7 @@ def simulate(
         raise ParawireError(f"partition: got unit {min(part)}; units are numbered from 0")
     k = max(part) + 1
     compute = vertex_seconds(dag, flops, out_bytes, profile, params).tolist()
-    message = profile.message_s(out_bytes).tolist()
+    out_bytes_list = [float(b) for b in out_bytes]
     seq = order if order is not None else shape.order
     if len(seq) != n:
         raise ParawireError(f"order: got {len(seq)} vertices; need all {n}")
@@ -297,7 +330,7 @@ def simulate(
     # (time, kind, position, vertex, unit): kind 0 = an input of vertex arrives on unit,
     # kind 1 = vertex finishes; arrivals at one instant are seen before the unit picks.
     events: list[tuple[float, int, int, int, int]] = []
-    network = Network(profile.network == "shared", k + 1)  # unit k: the coordinator
+    network = Network(k + 1, profile)  # unit k: the coordinator
     makespan = 0.0
     done = 0
     gated = set(stem_units)  # units the image has not reached yet
@@ -329,8 +362,7 @@ def simulate(
     for u in stem_units:  # the image arrives: at once, or after its message from the coordinator
         end = 0.0
         if source_bytes is not None:
-            duration = float(profile.message_s(source_bytes))
-            end = network.book(k, u, 0.0, duration) + duration
+            end = network.book(k, u, 0.0, source_bytes)[1]
         heapq.heappush(events, (end, 0, position[stem], stem, u))
     while events:
         now, kind, _, v, u = heapq.heappop(events)
@@ -353,8 +385,7 @@ def simulate(
             pick(u, now)
             continue
         for dst in sorted({part[w] for w in shape.succs[v]} - {u}):
-            begin = network.book(u, dst, now, message[v])
-            end = begin + message[v]
+            begin, end = network.book(u, dst, now, out_bytes_list[v])
             for w in shape.succs[v]:
                 if part[w] == dst:
                     heapq.heappush(events, (end, 0, position[w], w, dst))
@@ -367,7 +398,7 @@ def simulate(
     if done < n + len(stem_units) - 1:
         raise ParawireError("order: not a topological order of the DAG; some vertex never ran")
     if source_bytes is not None:
-        makespan += float(profile.message_s(out_bytes[dag.output]))
+        makespan += profile.idle_message_s(float(out_bytes[dag.output]))
     return makespan
 
 

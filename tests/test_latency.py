@@ -201,3 +201,24 @@ def test_ready_policy_keeps_the_bounds(instance):
     assert len(trace.start) == len(flops)
     if k == 1:
         assert makespan == pytest.approx(simulate(dag, flops, out_bytes, part, profile))
+
+
+def test_a_token_bucket_lets_a_burst_through_at_once_and_refills_at_the_rate():
+    # input=3 -> 0, 1, 2 -> output=4; the stem and head on unit 0, the three branches on unit 1.
+    dag = dag_of(3, [])
+    part = arr({3: 0, 0: 1, 1: 1, 2: 1, 4: 0}, 5)
+    out_bytes = arr({3: 4, 0: 6, 1: 6, 2: 6, 4: 0}, 5)
+    # 1 byte/s, bucket 8 bytes, every vertex 1 s. The stem's 4 bytes pass at once (t=1);
+    # unit 1 computes 0, 1, 2 in [1,2], [2,3], [3,4]. Vertex 0's 6 bytes at t=2 find full
+    # buckets on unit 1's send and unit 0's receive port: at once. Vertex 1's at t=3 find
+    # 2 + 1 tokens: 3 s, until 6. Vertex 2's then find none: 6 s, until 12. Head: [12, 13].
+    bucket = DeviceProfile(name="b", flops_per_s=1.0, bandwidth_bytes_per_s=1.0, message_latency_s=0.0,
+                           network="switched", burst_bytes=8)
+    trace = Trace()
+    assert simulate(dag, np.ones(5), out_bytes, part, bucket, policy="ready", trace=trace) == 13
+    assert [(t.vertex, t.start, t.end) for t in trace.transfers] == [(3, 1, 1), (0, 2, 2), (1, 3, 6), (2, 6, 12)]
+    # without the bucket every byte waits for the rate: stem [1,5], branches [5,8],
+    # messages [6,12], [12,18], [18,24], head [24,25]
+    plain = bucket.model_copy(update={"burst_bytes": 0})
+    assert simulate(dag, np.ones(5), out_bytes, part, plain, policy="ready") == 25
+    assert bucket.idle_message_s(20) == 12 and plain.idle_message_s(20) == 20

@@ -80,7 +80,7 @@ def test_fitted_profile_reproduces_the_single_device_run():
     preset = get_preset("t2.micro")
     base = preset_profile(preset, get_profile("lan"), 2e-4, engine="onnxruntime")
     image = 3 * 32 * 32 * 4
-    transfer = float(base.message_s(image) + base.message_s(costs.out_bytes[dag.output]))
+    transfer = base.idle_message_s(image) + base.idle_message_s(float(costs.out_bytes[dag.output]))
     compute = float(simulate(dag, costs.flops, costs.out_bytes, np.zeros(len(costs.flops), int), base))
     measured = 3 * compute + transfer
     fitted = preset_profile(preset, get_profile("lan"), 2e-4, fit_compute_scale(measured, compute, transfer),

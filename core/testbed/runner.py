@@ -102,7 +102,7 @@ def run_points(
                 stats = cluster.stats()
                 measured_bytes = (stats.peer_bytes + stats.input_bytes) / stats.inferences - image
                 if n == 1 and fit:
-                    transfer = float(profile.message_s(image) + profile.message_s(costs.out_bytes[dag.output]))
+                    transfer = profile.idle_message_s(image) + profile.idle_message_s(float(costs.out_bytes[dag.output]))
                     compute = float(vertex_seconds(dag, costs.flops, costs.out_bytes, profile, costs.params).sum())
                     profile = preset_profile(preset, base, latency, fit_compute_scale(median, compute, transfer),
                                              engine=engine)
