@@ -4,7 +4,9 @@
 
 Rows: torch eager (NCHW, as workers ran before engines), torch channels-last, ONNX
 Runtime (one session; sequential on 1 and 2 intra-op threads, and the parallel executor
-with 2 inter-op threads), and 2 local worker processes over zmq ipc per engine. The
+with 2 inter-op threads), 2 local worker processes over zmq ipc per engine (placed as
+``parawire run --engine`` places them: balancing the engine's predicted time), and the
+latency model's prediction for each. The
 rows are measured in interleaved rounds (each round times every row ``--runs`` times)
 and the median of the round medians is printed, so a load that comes and goes on a
 shared machine hits every row alike. Distributed outputs are checked against torch.
@@ -33,13 +35,16 @@ def main() -> None:
     from parawire.executor.local import LocalWorkers
     from parawire.executor.plan import partition_architecture, plan_for
     from parawire.nn import build_network
+    from parawire.profiles import get_profile
     from parawire.spec import ArchitectureSpec
     from parawire.threads import torch_threads
 
     warnings.filterwarnings("ignore")
     spec = ArchitectureSpec.load(args.spec)
     arch = build_architecture(spec)
-    plan = plan_for(arch, partition_architecture(arch, 2), units=2)
+    profiles = {e: get_profile("local", engine=e) for e in ("onnxruntime", "torch")}
+    # each engine's workers get the placement `parawire run --engine` would make
+    plans = {e: plan_for(arch, partition_architecture(arch, 2, profile=p), p, units=2) for e, p in profiles.items()}
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
     torch.set_grad_enabled(False)
     net = build_network(arch).eval()
@@ -70,7 +75,7 @@ def main() -> None:
             workers = LocalWorkers(2)
             cluster = Cluster.connect(workers.endpoints)
             clusters.append((workers, cluster))
-            cluster.deploy(spec, plan, engine=engine)
+            cluster.deploy(spec, plans[engine], engine=engine)
             assert torch.allclose(cluster.infer(x), reference, rtol=1e-4, atol=1e-4 * float(reference.abs().max()))
             rows[f"parawire, 2 local workers over ipc, {engine}"] = (lambda c: lambda: c.infer(x))(cluster)
         medians: dict[str, list[float]] = {name: [] for name in rows}
@@ -95,6 +100,9 @@ def main() -> None:
     for name, values in medians.items():
         ms = statistics.median(values)
         print(f"| {name} | {ms * 1e3:.1f} | {best[0] / ms:.2f}× |")
+    for engine, plan in plans.items():
+        print(f"| latency model, 2 workers, {engine} | {plan.predicted_latency_s * 1e3:.1f} | "
+              f"{best[0] / plan.predicted_latency_s:.2f}× |")
     print(f"best single process: {best[1]}")
 
 
