@@ -40,7 +40,7 @@ def loadavg() -> str:
 
 def key(entry: dict) -> str:
     return (f"{entry['arch']['generator']}-{entry['arch']['input_shape'][-1]}-{entry['input_policy']}"
-            f"-{entry['engine']}")
+            f"-{entry['engine']}-{entry.get('placement', 'partition')}")
 
 
 def plot(entries: list[dict], path: Path) -> None:
@@ -64,7 +64,8 @@ def plot(entries: list[dict], path: Path) -> None:
                 xs = [p["devices"] for p in e["points"]]
                 ax.plot(xs, [p["measured_ms"] for p in e["points"]], "o-", color=colours.get(g), label=g.upper())
                 ax.plot(xs, [p["predicted_ms"] for p in e["points"]], "x--", color=colours.get(g), alpha=0.7)
-            ax.set_title(f"{size}×{size}, input policy {policy}, {entries[0]['engine']}")
+            ax.set_title(f"{size}×{size}, input policy {policy}, {entries[0]['engine']}, "
+                         f"{entries[0].get('placement', 'partition')} placement", fontsize=9)
             ax.set_xlabel("devices")
             ax.set_ylabel("ms per inference")
             ax.set_yscale("log")
@@ -96,6 +97,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed inferences per point (224 px: a third)")
     parser.add_argument("--preset", default="t2.micro")
     parser.add_argument("--engine", default=DEFAULT_ENGINE, help="inference engine of every device")
+    parser.add_argument("--placement", default="partition", choices=["partition", "schedule"],
+                        help="the paper's partition (default) or the latency model's schedule")
     parser.add_argument("--out", type=Path, default=FIGURES / "testbed_fig13.json")
     parser.add_argument("--fresh", action="store_true", help="ignore the results already in --out")
     args = parser.parse_args()
@@ -114,10 +117,11 @@ def main() -> None:
             for policy in args.policies:
                 spec = ArchitectureSpec(generator=generator, nodes=args.nodes, seed=args.seed,
                                         input_shape=(3, size, size))
-                if f"{generator}-{size}-{policy}-{args.engine}" in done:
+                if f"{generator}-{size}-{policy}-{args.engine}-{args.placement}" in done:
                     continue
                 started, load = time.time(), loadavg()
                 entry = run_points(spec, args.devices, preset, input_policy=policy, engine=args.engine,
+                                   placement=args.placement,
                                    runs=max(1, args.runs // 3) if size >= 128 else args.runs, warmup=1)
                 entry["loadavg_before"], entry["loadavg_after"] = load, loadavg()
                 entry["seconds"] = round(time.time() - started, 1)
@@ -125,15 +129,16 @@ def main() -> None:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(entries, indent=1) + "\n")
                 worst = max(abs(p["error"]) for p in entry["points"])
-                print(f"{generator} {size}px {policy} {args.engine}: "
+                print(f"{generator} {size}px {policy} {args.engine} {args.placement}: "
                       + ", ".join(f"{p['devices']}: {p['measured_ms']:.0f}/{p['predicted_ms']:.0f} ms"
                                   for p in entry["points"])
                       + f"; worst model error {worst:.0%}; bytes = Λ: "
                       + str(all(p["bytes"] == p["model_bytes"] for p in entry["points"]))
                       + f"; equal: {all(p['equal'] for p in entry['points'])}; load {load}", flush=True)
-    shown = [e for e in entries if e["engine"] == args.engine]
+    shown = [e for e in entries if e["engine"] == args.engine and e.get("placement", "partition") == args.placement]
     if shown:
-        plot(shown, args.out.with_suffix(".png"))
+        suffix = "" if args.placement == "partition" else f"-{args.placement}"
+        plot(shown, args.out.with_name(args.out.stem + suffix + ".png"))
         print(table(shown))
 
 

@@ -87,7 +87,8 @@ def heft(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int,
 
 
 def refine(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, partition: np.ndarray, k: int,
-           profile: DeviceProfile, max_evals: int = 2000, params: np.ndarray | None = None) -> np.ndarray:
+           profile: DeviceProfile, max_evals: int = 2000, params: np.ndarray | None = None,
+           input_policy: str = "stem") -> np.ndarray:
     """Moves that strictly lower the simulated makespan, first improvement, until none helps.
 
     Two kinds of move: one vertex to a unit of one of its neighbours or to the
@@ -95,13 +96,13 @@ def refine(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, partition: np.nda
     reach when messages cost more than the parallelism saves.
     """
     part = np.array(partition, dtype=np.int64)
-    best = [simulate(dag, flops, out_bytes, part, profile, params=params)]
+    best = [simulate(dag, flops, out_bytes, part, profile, params=params, input_policy=input_policy)]
     budget = [max_evals - 1]
 
     def better(candidate: np.ndarray) -> bool:
         """Simulate ``candidate``; keep it in ``part`` if it is strictly faster."""
         budget[0] -= 1
-        makespan = simulate(dag, flops, out_bytes, candidate, profile, params=params)
+        makespan = simulate(dag, flops, out_bytes, candidate, profile, params=params, input_policy=input_policy)
         if makespan < best[0]:
             best[0] = makespan
             part[:] = candidate
@@ -139,11 +140,11 @@ def _vertex_moves(dag, compute, part, k, better, budget) -> bool:
 
 def place(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int, profile: DeviceProfile,
           starts: tuple[np.ndarray, ...] = (), max_evals: int = 2000,
-          params: np.ndarray | None = None) -> np.ndarray:
+          params: np.ndarray | None = None, input_policy: str = "stem") -> np.ndarray:
     """The fastest (by ``simulate``) of HEFT, everything on one unit, and ``starts``
     (e.g. a km1 partition), each refined. Never slower than any of them."""
     candidates = [heft(dag, flops, out_bytes, k, profile, params),
                   np.zeros(dag_shape(dag).n, dtype=np.int64), *starts]
-    refined = [refine(dag, flops, out_bytes, c, k, profile, max_evals, params) for c in candidates]
-    times = [simulate(dag, flops, out_bytes, r, profile, params=params) for r in refined]
+    refined = [refine(dag, flops, out_bytes, c, k, profile, max_evals, params, input_policy) for c in candidates]
+    times = [simulate(dag, flops, out_bytes, r, profile, params=params, input_policy=input_policy) for r in refined]
     return refined[int(np.argmin(times))]

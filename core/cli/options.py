@@ -76,3 +76,14 @@ class Endpoint(click.ParamType):
     def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
         option = max(param.opts, key=len) if param is not None and param.opts else "endpoint"
         return check_endpoint(str(value), option, self.any_port)
+
+
+def placement_option(fn: Callable) -> Callable:
+    """``--placement``: how a run places vertices (:mod:`parawire.placement`)."""
+    from parawire.placement import PLACEMENTS
+
+    return click.option(
+        "--placement", type=click.Choice(PLACEMENTS), default=PLACEMENTS[0], show_default=True,
+        help="partition: the partitioner, balancing predicted time (the paper's way); schedule: the "
+             "fastest the latency model finds (HEFT and the partition, refined), units may stay idle",
+    )(fn)

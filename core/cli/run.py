@@ -6,7 +6,9 @@ instead: the same network in this process with every engine (``onnxruntime``,
 ``torch``) on 1 thread and on all threads, the speed-up against the best of those, and
 the latency model's prediction for the same plan (with the engine's ``local`` profile).
 The partition balances the time that profile predicts for each vertex, not its FLOPs
-(the score's weights): time is what a run waits for (docs/engines.md). Each phase (build, partition, starting workers, deployment, each timing) is
+(the score's weights): time is what a run waits for (docs/engines.md); ``--placement
+schedule`` places by the model's makespan instead (:mod:`parawire.placement`). Each
+phase (build, partition, starting workers, deployment, each timing) is
 announced on stderr before it starts, with a bar and ETA for the timed runs.
 
 ``--json`` prints ``{"rows": [{"run", "units", "engine", "median_ms", "p90_ms",
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
-from parawire.cli.options import Endpoint, plugin_names
+from parawire.cli.options import Endpoint, placement_option, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
 from parawire.models.cli import load_model, model_options, one_source
@@ -113,6 +115,7 @@ def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str
               shell_complete=plugin_names("partitioners"))
 @param_option("partitioner")
 @click.option("--eps", type=click.FloatRange(min=0), default=0.03, show_default=True, help="imbalance bound")
+@placement_option
 @click.option("--profile", default="local", show_default=True,
               help="latency model profile for the prediction (local = calibrated here, edge, lan)")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
@@ -126,7 +129,7 @@ def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str
 @json_option("the measured rows and the prediction")
 @model_options
 def run(spec_file, units, local, endpoints, transport, transport_params, endpoint_kind, runs, partitioner,
-        partitioner_params, eps, profile, timeout, curve_secret, curve_server, engine, as_json,
+        partitioner_params, eps, placement, profile, timeout, curve_secret, curve_server, engine, as_json,
         model, input_shape, min_flops, merge_elementwise):
     """Run SPEC_FILE (or a --model) on UNITS workers and compare with one process."""
     from parawire.cli.inputs import check_units, load_spec
@@ -162,8 +165,8 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     get_plugins().engines.get(engine)  # an unknown name fails before any work, listing the known ones
     with Progress() as progress:
         measured, extra = measure(progress, spec, units, local, endpoints, transport, transport_params,
-                                  endpoint_kind, runs, partitioner, partitioner_params, eps, profile, timeout,
-                                  curve_secret, curve_server, engine, imported)
+                                  endpoint_kind, runs, partitioner, partitioner_params, eps, placement, profile,
+                                  timeout, curve_secret, curve_server, engine, imported)
     best = min(measured[1:], key=lambda row: summary(list(row.times))[0])
     base_s = summary(list(best.times))[0]
     rows = [row.to_dict(base_s) for row in measured]
@@ -172,7 +175,7 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
         echo_json({
             "spec": str(spec_file) if spec_file else None, "model": model,
             "generator": getattr(spec, "generator", None), "nodes": nodes, "units": units,
-            "partitioner": partitioner, "transport": transport, "runs": runs, "rows": rows,
+            "partitioner": partitioner, "placement": placement, "transport": transport, "runs": runs, "rows": rows,
             "predicted_ms": predicted_ms, "profile": profile,
             "bytes_per_inference": extra["bytes"], "cut_bytes": extra["cut_bytes"],
             "max_abs_diff": extra["max_abs_diff"], "notes": extra["notes"],
@@ -182,7 +185,7 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
 
     console = Console()
     what = f"{model}: {nodes} blocks" if model else f"{spec_file.name}: {spec.generator}, {nodes} vertices"
-    title = f"{what}, {units} units ({partitioner})"
+    title = f"{what}, {units} units ({partitioner}{'' if placement == 'partition' else ', schedule placement'})"
     print_table(result_table(title, rows, predicted_ms, profile, base_s * 1e3), console)
     console.print(f"best single process: {best.engine}, {best.run.split(', ')[1]}")
     console.print(
@@ -194,7 +197,7 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
 
 
 def measure(progress, spec, units, local, endpoints, transport, transport_params, endpoint_kind, runs,
-            partitioner, partitioner_params, eps, profile, timeout, curve_secret,
+            partitioner, partitioner_params, eps, placement, profile, timeout, curve_secret,
             curve_server, engine: str, imported=None) -> tuple[list[Row], dict]:
     """Every timed row (workers first, then one process per engine on 1 and all threads)
     and the extras. ``imported``: a traced model (``--model``) to run instead of ``spec``'s
@@ -205,9 +208,10 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     from parawire.errors import ParawireError
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
-    from parawire.executor.plan import partition_architecture, plan_for
+    from parawire.executor.plan import plan_for
     from parawire.manager import get_plugins
     from parawire.nn import build_network
+    from parawire.placement import place_architecture
     from parawire.profiles import get_profile
 
     what = f"{imported.dag.nodes} blocks" if imported else f"{spec.generator}, {spec.nodes} vertices"
@@ -216,7 +220,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = get_profile(profile, engine=engine)
-            part = partition_architecture(arch, units, partitioner, eps, params=partitioner_params, profile=model)
+            part = place_architecture(arch, units, model, placement, partitioner, eps, params=partitioner_params)
         plan = plan_for(arch, part, model, units=units)
         x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
 

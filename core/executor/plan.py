@@ -189,3 +189,4 @@ def partition_architecture(
     parts = record.invoke(PartitionContext(hypergraph_of(arch, input_policy, profile), units, eps, seed, dag=arch.dag),
                           params)
     return np.asarray(parts, dtype=np.int64)
+

@@ -54,6 +54,7 @@ def run_points(
     warmup: int = 2,
     partitioner: str = "multilevel",
     eps: float = 0.03,
+    placement: str = "partition",
     timeout: float = 300.0,
     fit: bool = True,
     on_point: Callable[[dict], None] | None = None,
@@ -66,7 +67,8 @@ def run_points(
     import torch
     from parawire.architecture import build_architecture
     from parawire.cli.run import summary, timings
-    from parawire.executor.plan import partition_architecture, plan_for
+    from parawire.executor.plan import plan_for
+    from parawire.placement import PLACEMENTS, place_architecture
     from parawire.hypergraph import check_input_policy, image_bytes
     from parawire.latency import simulate, vertex_seconds
     from parawire.nn import build_network
@@ -75,6 +77,8 @@ def run_points(
     from parawire.threads import torch_threads
 
     check_input_policy(input_policy)
+    if placement not in PLACEMENTS:
+        raise ParawireError(f"placement: got {placement!r}; use one of {', '.join(PLACEMENTS)}")
     counts = sorted(set(devices))
     if not counts or counts[0] < 1:
         raise ParawireError(f"--devices: got {list(devices)}; give device counts ≥ 1")
@@ -92,7 +96,7 @@ def run_points(
             latency = message_latency(cluster)
             profile = preset_profile(preset, base, latency, engine=engine)
             for n in counts:
-                part = partition_architecture(arch, n, partitioner, eps, input_policy=input_policy, profile=profile)
+                part = place_architecture(arch, n, profile, placement, partitioner, eps, input_policy=input_policy)
                 plan = plan_for(arch, part, units=n, input_policy=input_policy)
                 cluster.deploy(spec, plan, engine=engine)
                 # engines compute in their own layouts: equal within float rounding (1e-4 relative)
@@ -125,6 +129,7 @@ def run_points(
     return {
         "arch": {"generator": spec.generator, "nodes": spec.nodes, "seed": spec.seed,
                  "input_shape": list(spec.input_shape)},
-        "preset": preset.model_dump(), "input_policy": input_policy, "engine": engine, "runs": runs,
+        "preset": preset.model_dump(), "input_policy": input_policy, "engine": engine, "placement": placement,
+        "runs": runs,
         "profile": profile.model_dump(), "image_bytes": image, "points": points,
     }
