@@ -37,13 +37,22 @@ class MetisParams(BaseModel):
     model: Literal["clique", "star"] = "clique"
 
 
-def graph_model(hg: Hypergraph, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def graph_model(hg: Hypergraph, model: str, clique_max: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The clique or star expansion as CSR: ``xadj``, ``adjncy`` (ascending within each
     row) and float edge weights. Sparse because a dense n × n matrix was 200 MB and
-    most of a call's time at 5000 vertices."""
+    most of a call's time at 5000 vertices.
+
+    ``clique_max`` (clique model only): nets with more pins become stars from their
+    producer, each edge weighted cost/(|e|−1) like a clique pair. A DP model's 833-pin
+    net was 700k of its 710k clique edges, made METIS 10× slower, and priced a balanced
+    split of that one net at ≈ 208× its cost, so METIS kept it whole at any price."""
     n = hg.num_vertices
     costs = hg.net_costs.astype(np.float64)
-    rows, cols, values = _expand(hg.net_ptr, hg.net_pins, costs, model == "clique")
+    centre = hg.net_pins[hg.net_ptr[:-1]]  # the lowest pin
+    if model == "clique" and hg.net_sources is not None:
+        centre = hg.net_sources
+    limit = -1 if model == "star" else (clique_max or hg.net_pins.size)
+    rows, cols, values = _expand(hg.net_ptr, hg.net_pins, costs, centre, limit)
     keys = rows * n + cols
     order = np.argsort(keys, kind="stable")  # stable: sums add up in net order
     keys = keys[order]
@@ -55,36 +64,48 @@ def graph_model(hg: Hypergraph, model: str) -> tuple[np.ndarray, np.ndarray, np.
 
 
 @njit(cache=True)
-def _expand(nptr, npins, costs, clique):
-    """Every (u, v, weight) pair of the expansion, duplicates included."""
+def _expand(nptr, npins, costs, centre, clique_max):
+    """Every (u, v, weight) pair of the expansion, duplicates included: nets of up to
+    ``clique_max`` pins as cliques (pairs cost/(|e|−1)), larger ones as stars from
+    ``centre`` (edges cost/(|e|−1)); ``clique_max`` < 0: the star model (edges cost)."""
     total = 0
     for e in range(nptr.size - 1):
         size = nptr[e + 1] - nptr[e]
-        total += size * (size - 1) if clique else 2 * (size - 1)
+        total += size * (size - 1) if size <= clique_max else 2 * size
     rows = np.empty(total, np.int64)
     cols = np.empty(total, np.int64)
     values = np.empty(total)
     at = 0
     for e in range(nptr.size - 1):
         start, end = nptr[e], nptr[e + 1]
-        if clique:
-            w = costs[e] / (end - start - 1)
+        w = costs[e] / (end - start - 1)
+        if end - start <= clique_max:
             for i in range(start, end):
                 for j in range(start, end):
                     if i != j:
                         rows[at], cols[at], values[at] = npins[i], npins[j], w
                         at += 1
-        else:  # star from the first (lowest) pin
-            for i in range(start + 1, end):
-                rows[at], cols[at], values[at] = npins[start], npins[i], costs[e]
-                rows[at + 1], cols[at + 1], values[at + 1] = npins[i], npins[start], costs[e]
-                at += 2
-    return rows, cols, values
+        else:
+            if clique_max < 0:
+                w = costs[e]
+            c = centre[e]
+            for i in range(start, end):
+                if npins[i] != c:
+                    rows[at], cols[at], values[at] = c, npins[i], w
+                    rows[at + 1], cols[at + 1], values[at + 1] = npins[i], c, w
+                    at += 2
+    return rows[:at], cols[:at], values[:at]
 
 
-def metis_parts(hg: Hypergraph, k: int, eps: float, seed: int, model: str = "clique") -> np.ndarray:
-    """METIS's own answer on the graph model, before any repair (``k`` < |V|)."""
-    xadj, cols, values = graph_model(hg, model)
+def metis_parts(
+    hg: Hypergraph, k: int, eps: float, seed: int, model: str = "clique", *,
+    clique_max: int | None = None, recursive: bool = False, graph: tuple | None = None,
+) -> np.ndarray:
+    """METIS's own answer on the graph model, before any repair (``k`` < |V|).
+
+    ``recursive``: METIS's recursive bisection instead of its direct k-way; ``graph``:
+    a :func:`graph_model` already built (callers that run METIS several times)."""
+    xadj, cols, values = graph or graph_model(hg, model, clique_max)
     weights = hg.vertex_weights
     if not values.size:
         return heaviest_first(weights, k)
@@ -104,6 +125,7 @@ def metis_parts(hg: Hypergraph, k: int, eps: float, seed: int, model: str = "cli
         vweights=vweights,
         eweights=eweights,
         options=options,
+        recursive=recursive,
     )
     return np.asarray(membership, dtype=np.int64)
 

@@ -3,10 +3,13 @@
 1. A portfolio of initial partitions (:mod:`.initial`: greedy hypergraph growing,
    topological chunks; plus METIS on the clique expansion, which is
    cheap and often lands in a good basin), each repaired (no empty unit, balance limit)
-   and polished by k-way FM (:mod:`.gains`, compiled). If none meets the balance
-   limit, a heaviest-first (LPT) start is polished too.
-2. The best few go through V-cycles (:mod:`.coarsen`): contract inside the current
-   parts, refine from the coarsest level back down, keep the result if it is better.
+   and polished by k-way FM (:mod:`.gains`, compiled). Above ``large`` vertices the
+   portfolio is METIS's recursive bisection on two graph models (:func:`_starts`). If
+   none meets the balance limit and a better balance is possible, a heaviest-first
+   (LPT) start is polished too.
+2. The best few (one above ``large``) go through V-cycles (:mod:`.coarsen`): contract
+   inside the current parts, refine from the coarsest level back down, keep the result
+   if it is better.
 3. The winner is the balanced one with the least km1; if none is balanced, the least
    overloaded, with an :class:`parawire.metrics.ImbalanceWarning`.
 
@@ -33,6 +36,7 @@ SMALL = 120  # below this many vertices the tries grow as SMALL // n
 # the default FM stall n/8 + 10 stops growing here (from 1120 vertices on): at 5000
 # vertices (DP, k 2/8/32) a stall of 150 instead of 635 gave the same km1 in half the time
 STALL_CAP = 150
+CLIQUES = (50, 200)  # METIS graph models above `large` vertices: nets up to this many pins as cliques
 
 
 class MultilevelParams(BaseModel):
@@ -44,7 +48,9 @@ class MultilevelParams(BaseModel):
     stall: int = Field(
         0, ge=0, description="FM moves without improvement before a pass stops; 0 = min(n/8 + 10, 150)"
     )
-    large: int = Field(400, ge=1, description="above this many vertices: METIS and one chunks start only")
+    large: int = Field(
+        400, ge=1, description="above this many vertices: two METIS starts, the better one V-cycled"
+    )
 
 
 Candidate = tuple[int, float, int, np.ndarray]  # (overload, km1, tie-break index, parts)
@@ -103,33 +109,50 @@ def partition(
     return parts
 
 
+def _starts(hypergraph, k, eps, seed, rng, params) -> list[np.ndarray]:
+    """The initial partitions FM polishes: a diverse pool on small hypergraphs, METIS's
+    recursive bisection on two graph models above ``large`` vertices."""
+    weights = hypergraph.vertex_weights
+    n = weights.size
+    if n > params.large:
+        # Growing is O(n²) each, and on 1000–5000-vertex DP/WS/BA models FM polishing
+        # and V-cycles barely move a start (a few %), so the start decides: METIS's
+        # recursive bisection beat its k-way there, and which graph model wins varies,
+        # so both, nets above CLIQUES pins as stars (their cliques were 98 % of the
+        # edges and METIS's time on a 5000-vertex DP model).
+        return [metis_parts(hypergraph, k, eps, seed, clique_max=m, recursive=True) for m in CLIQUES]
+    order = hypergraph.order if hypergraph.order is not None else np.arange(n)
+    tries = max(params.tries, SMALL // n)  # tiny hypergraphs: tries are cheap, so more
+    # measured on ER/BA/WS/DP at 80 vertices: growing and METIS starts win most often,
+    # chunks sometimes (chain-like DAGs), random starts almost never (so not used here).
+    starts = [initial.growing(hypergraph, k, rng) for _ in range(tries)]
+    starts += [initial.chunks(order, weights, k, rng) for _ in range(max(1, tries // 2))]
+    starts.append(metis_parts(hypergraph, k, eps, seed))
+    return starts
+
+
+def _unavoidable(weights: np.ndarray, limit: int) -> int:
+    """Overload no partition avoids: each vertex heavier than the limit overfills its part."""
+    return int(np.maximum(weights - limit, 0).sum())
+
+
 def _portfolio(hypergraph, k, eps, seed, limit, rng, params) -> np.ndarray:
     """Initial portfolio, FM polish, V-cycles on the best few; the best partition."""
     weights = hypergraph.vertex_weights
     n = weights.size
     stall = params.stall or min(n // 8 + 10, STALL_CAP)
-    order = hypergraph.order if hypergraph.order is not None else np.arange(n)
-
-    tries = max(params.tries, SMALL // n)  # tiny hypergraphs: tries are cheap, so more
-    # measured on ER/BA/WS/DP at 80 vertices: growing and METIS starts win most often,
-    # chunks sometimes (chain-like DAGs), random starts almost never (so not used here).
-    # Above `large` vertices growing (O(n²) each) lost to the METIS start polished and
-    # V-cycled (DP/WS, 1000 vertices, k 2–32: best or within 0.7 %), so it is left out.
-    growing = tries if n <= params.large else 0
-    starts = [initial.growing(hypergraph, k, rng) for _ in range(growing)]
-    starts += [initial.chunks(order, weights, k, rng) for _ in range(max(1, growing // 2))]
-    starts.append(metis_parts(hypergraph, k, eps, seed))
     pool: list[Candidate] = []
-    for index, start in enumerate(starts):
+    for index, start in enumerate(_starts(hypergraph, k, eps, seed, rng, params)):
         state = _polish(hypergraph, k, limit, start, rng, stall)
         pool.append((state.overload(), state.km1(), index, state.parts.copy()))
-    if min(pool, key=lambda c: c[:3])[0] > 0:  # the limit is the hard part: try LPT too
+    if min(pool, key=lambda c: c[:3])[0] > _unavoidable(weights, limit):  # balance is hard: LPT too
         state = _polish(hypergraph, k, limit, initial.heaviest_first(weights, k), rng, stall)
         pool.append((state.overload(), state.km1(), len(pool), state.parts.copy()))
     pool.sort(key=lambda c: c[:3])
 
     best = pool[0]
-    for overload, cut, index, parts in pool[: params.keep]:
+    keep = params.keep if n <= params.large else 1
+    for overload, cut, index, parts in pool[:keep]:
         state = _vcycles(KwayState(hypergraph, k, limit, parts), rng, stall, params.vcycles)
         candidate = (state.overload(), state.km1(), index, state.parts.copy())
         best = min(best, candidate, key=lambda c: c[:3])
