@@ -37,7 +37,9 @@ class MetisParams(BaseModel):
     model: Literal["clique", "star"] = "clique"
 
 
-def graph_model(hg: Hypergraph, model: str, clique_max: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def graph_model(
+    hg: Hypergraph, model: str, clique_max: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The clique or star expansion as CSR: ``xadj``, ``adjncy`` (ascending within each
     row) and float edge weights. Sparse because a dense n × n matrix was 200 MB and
     most of a call's time at 5000 vertices.
