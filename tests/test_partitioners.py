@@ -226,19 +226,26 @@ def _scan_fm_pass(state, limit, perm, stall):
     return best
 
 
-@pytest.mark.parametrize("k", [2, 3, 6, 9])  # trees (k ≤ FEW) and heap
-def test_fm_pass_makes_exactly_the_moves_of_a_full_scan(k):
+@pytest.mark.parametrize(
+    ("k", "instance", "n", "p", "seed", "stall"),
+    [(k, 11, 60, 0.08, k, 15) for k in (2, 3, 6, 9)]  # trees (k ≤ FEW) and heap
+    # larger, with more stalled moves: parts that gain room hand moves back to held
+    # vertices, ties included (these four caught a tie between two parts)
+    + [(6, 9, 200, 0.03, 906, 40), (6, 11, 200, 0.03, 1106, 40), (16, 4, 200, 0.03, 416, 40),
+       (32, 3, 200, 0.03, 332, 40)],
+)
+def test_fm_pass_makes_exactly_the_moves_of_a_full_scan(k, instance, n, p, seed, stall):
     from parawire.plugins.partitioners import gains
     from parawire.plugins.partitioners.kway import state_for
 
-    hg = random_instance(11, n=60, p=0.08)
-    rng = np.random.default_rng(k)
+    hg = random_instance(instance, n=n, p=p)
+    rng = np.random.default_rng(seed)
     for eps in (0.03, 0.3):
         parts = rng.integers(0, k, hg.num_vertices)
         fast, slow = state_for(hg, k, eps, parts), state_for(hg, k, eps, parts)
         fast.repair()
         slow.reset(fast.parts)
         perm = rng.permutation(hg.num_vertices)
-        kept = gains.fm_pass(fast.graph, fast._state(), fast.limit, perm, 15)
-        assert kept == _scan_fm_pass(slow, slow.limit, perm, 15)
+        kept = gains.fm_pass(fast.graph, fast._state(), fast.limit, perm, stall)
+        assert kept == _scan_fm_pass(slow, slow.limit, perm, stall)
         assert np.array_equal(fast.parts, slow.parts)

@@ -120,9 +120,56 @@ def best_target(v, state, weights, limit):
 
 
 @njit(cache=True)
-def _rekey(u, state, weights, limit, queue, key, dest, rank):
+def _unconstrained(u, state):
+    """(gain, part) of u's best move whatever the loads, (NEG, −1) if u's part must keep
+    it; ties go to the lowest part."""
+    parts, _, benefit, penalty, _, count = state
+    s = parts[u]
+    top = NEG
+    bt = -1
+    if count[s] < 2:
+        return top, bt
+    for t in range(penalty.shape[1]):
+        if t != s:
+            g = benefit[u] - penalty[u, t]
+            if g > top:
+                top = g
+                bt = t
+    return top, bt
+
+
+@njit(cache=True)
+def _drop(u, held):
+    """Take u out of the held set (no-op when absent)."""
+    members, at, size = held
+    i = at[u]
+    if i < 0:
+        return
+    size[0] -= 1
+    last = members[size[0]]
+    members[i] = last
+    at[last] = i
+    at[u] = -1
+
+
+@njit(cache=True)
+def _hold(u, held):
+    members, at, size = held
+    if at[u] < 0:
+        members[size[0]] = u
+        at[u] = size[0]
+        size[0] += 1
+
+
+@njit(cache=True)
+def _rekey(u, state, queue, key, dest, rank, best, held):
+    """Key u by its best move whatever the loads (an upper bound on its best feasible
+    move, checked when u reaches the top); ``best`` keeps that move (gain, part)."""
     heap, pos, size = queue
-    g, t = best_target(u, state, weights, limit)
+    g, t = _unconstrained(u, state)
+    best[u, 0] = g
+    best[u, 1] = t
+    _drop(u, held)
     if t < 0:
         remove(heap, pos, size, u, key, rank)
     else:
@@ -132,12 +179,56 @@ def _rekey(u, state, weights, limit, queue, key, dest, rank):
 
 
 @njit(cache=True)
-def _rekey_part(p, state, weights, limit, queue, key, dest, rank, locked):
+def _settle(u, state, weights, limit, queue, key, dest, rank, best, held):
+    """The top u's move does not fit: key it by its best feasible move instead, and hold
+    it while that is not its best move (a part's room may bring that back; a tie in
+    gain still counts, as the lower part wins it)."""
+    heap, pos, size = queue
+    g, t = best_target(u, state, weights, limit)
+    if t < 0:
+        remove(heap, pos, size, u, key, rank)
+        key[u] = NEG
+        dest[u] = -1
+    else:
+        key[u] = g
+        dest[u] = t
+        place(heap, pos, size, u, key, rank)
+    if g != best[u, 0] or t != best[u, 1]:
+        _hold(u, held)
+
+
+@njit(cache=True)
+def _room(s, state, weights, limit, queue, key, dest, rank, best, held, locked):
+    """Part s gained room: a held vertex whose move into s now fits and beats its key
+    takes it; one whose key is back at its best move is let go."""
+    parts, _, benefit, penalty, load, count = state
+    heap, pos, size = queue
+    members, _, held_size = held
+    i = held_size[0] - 1
+    while i >= 0:
+        u = members[i]
+        i -= 1
+        if locked[u]:
+            _drop(u, held)
+            continue
+        if parts[u] == s or count[parts[u]] < 2 or load[s] + weights[u] > limit:
+            continue
+        g = benefit[u] - penalty[u, s]
+        if g > key[u] or (g == key[u] and s < dest[u]):
+            key[u] = g
+            dest[u] = s
+            place(heap, pos, size, u, key, rank)
+            if g == best[u, 0] and s == best[u, 1]:
+                _drop(u, held)
+
+
+@njit(cache=True)
+def _rekey_part(p, state, queue, key, dest, rank, best, held, locked):
     """Re-key every unlocked vertex of part p (its vertex count crossed 1/2: rare)."""
     parts = state[0]
     for u in range(parts.size):
         if parts[u] == p and not locked[u]:
-            _rekey(u, state, weights, limit, queue, key, dest, rank)
+            _rekey(u, state, queue, key, dest, rank, best, held)
 
 
 @njit(cache=True)
@@ -184,14 +275,18 @@ def fm_pass(graph, state, limit, perm, stall):
     * up to ``FEW`` parts, per-part max trees over the weight-sorted vertices
       (:mod:`.prefix_max`): the best move into t that fits is a prefix max, whatever the
       loads did, so only vertices whose gains changed are updated (O(k log n) each);
-    * above, a max-heap (:mod:`.heap`) keyed by each vertex's best feasible gain (O(k)
-      to re-key, not O(k log n)). Keys that only fall through loads (the target filled
-      up, the source shrank to one vertex) are fixed lazily: the top is checked before
-      it moves, and as every other key is then at least its true value, the checked
-      top is the true best. Keys that rise are fixed at once: the vertices that now fit
-      into the lightened source (a slice of the weight-sorted vertices), re-keyed if the
-      source beats their key. With few parts that slice churns on every move (k = 2 on a
-      1000-vertex DP model: 0.40 s of FM against 0.03 s for the scan), hence the trees.
+    * above, a max-heap (:mod:`.heap`) keyed by each vertex's best move whatever the
+      loads, an upper bound on its best feasible one (O(k) to re-key). The top is
+      checked before it moves; if its move does not fit (the target is full, or its
+      source down to one vertex) it is re-keyed by its best feasible move and, while
+      that is below its best move, held. As every key is at least its vertex's true
+      value, a top that passes the check is the true best. Only held vertices can
+      gain from a part's new room, so after a move only they are checked against the
+      lightened source. (Keys by best feasible move had to be raised for every vertex
+      that now fit into the source, a slice of the weight-sorted vertices: ≈ 4300 of
+      5000 vertices a move on a BA model at k = 32.) With few parts that slice churned
+      on every move (k = 2 on a 1000-vertex DP model: 0.40 s of FM against 0.03 s for
+      the scan), hence the trees.
 
     Either way a move re-keys the pins of the nets whose gains it changed (the delta
     rules of :func:`move`) and, when a part's count rises to 2, that part's vertices
@@ -212,7 +307,9 @@ def fm_pass(graph, state, limit, perm, stall):
     # heap finder
     key = np.full(n, NEG, np.int64)
     dest = np.full(n, -1, np.int64)
+    best_move = np.full((n, 2), NEG, np.int64)
     queue = (np.empty(n, np.int64), np.full(n, -1, np.int64), np.zeros(1, np.int64))
+    held = (np.empty(n, np.int64), np.full(n, -1, np.int64), np.zeros(1, np.int64))
     heap, pos, size = queue
     # tree finder
     slot = np.empty(n, np.int64)
@@ -228,7 +325,7 @@ def fm_pass(graph, state, limit, perm, stall):
         tree = prefix_max.build(gain, rank, by_weight)
     else:
         for v in range(n):
-            _rekey(v, state, weights, limit, queue, key, dest, rank)
+            _rekey(v, state, queue, key, dest, rank, best_move, held)
     done = 0
     total = 0
     best = 0
@@ -244,15 +341,14 @@ def fm_pass(graph, state, limit, perm, stall):
                 break
             bv = heap[0]
             bt = dest[bv]
-            if count[parts[bv]] < 2 or load[bt] + weights[bv] > limit:  # stale: stopped fitting
-                _rekey(bv, state, weights, limit, queue, key, dest, rank)
+            if count[parts[bv]] < 2 or load[bt] + weights[bv] > limit:  # does not fit
+                _settle(bv, state, weights, limit, queue, key, dest, rank, best_move, held)
                 continue
             top = key[bv]
         s = parts[bv]
         moved[done] = bv
         source[done] = s
         done += 1
-        room_s = limit - load[s]
         move(bv, bt, graph, state)
         locked[bv] = True
         total += top
@@ -266,6 +362,7 @@ def fm_pass(graph, state, limit, perm, stall):
             _regain(bv, state, locked, gain, tree, slot, rank)
         else:
             remove(heap, pos, size, bv, key, rank)
+            _drop(bv, held)
         for j in range(vptr[bv], vptr[bv + 1]):
             e = vnets[j]
             if phi[e, s] > 1 and phi[e, bt] > 2:
@@ -277,7 +374,7 @@ def fm_pass(graph, state, limit, perm, stall):
                 if few:
                     _regain(u, state, locked, gain, tree, slot, rank)
                 else:
-                    _rekey(u, state, weights, limit, queue, key, dest, rank)
+                    _rekey(u, state, queue, key, dest, rank, best_move, held)
         if few:  # movability changed only where a count crossed 1/2
             for p in (s, bt):
                 if count[p] == 1 or (p == bt and count[p] == 2):
@@ -285,21 +382,9 @@ def fm_pass(graph, state, limit, perm, stall):
                         if parts[u] == p and not locked[u]:
                             _regain(u, state, locked, gain, tree, slot, rank)
             continue
-        # s now fits weights in (room_s, room_s + w]: only matters if s beats the key
-        lo = np.searchsorted(sorted_w, room_s, side="right")
-        hi = np.searchsorted(sorted_w, limit - load[s], side="right")
-        for i in range(lo, hi):
-            u = by_weight[i]
-            if locked[u] or parts[u] == s:
-                continue
-            g = benefit[u] - penalty[u, s]
-            better = g > key[u] or (g == key[u] and s < dest[u])
-            if count[parts[u]] > 1 and (pos[u] < 0 or better):  # s is its best (or only) move
-                key[u] = g
-                dest[u] = s
-                place(heap, pos, size, u, key, rank)
+        _room(s, state, weights, limit, queue, key, dest, rank, best_move, held, locked)
         if count[bt] == 2:
-            _rekey_part(bt, state, weights, limit, queue, key, dest, rank, locked)
+            _rekey_part(bt, state, queue, key, dest, rank, best_move, held, locked)
     for i in range(done - 1, best_len - 1, -1):
         move(moved[i], source[i], graph, state)
     return best
