@@ -4,7 +4,8 @@
    topological chunks; plus METIS on the clique expansion, which is
    cheap and often lands in a good basin), each repaired (no empty unit, balance limit)
    and polished by k-way FM (:mod:`.gains`, compiled). Above ``large`` vertices the
-   start is the better of METIS's recursive bisection on two graph models. If
+   start is the best of METIS's recursive bisection on two graph models and (k ≤ 8)
+   its k-way. If
    none meets the balance limit and a better balance is possible, a heaviest-first
    (LPT) start is polished too.
 2. The best few (one above ``large``) go through V-cycles (:mod:`.coarsen`): contract
@@ -36,8 +37,11 @@ SMALL = 120  # below this many vertices the tries grow as SMALL // n
 # the default FM stall n/8 + 10 stops growing here (from 1120 vertices on): at 5000
 # vertices (DP, k 2/8/32) a stall of 150 instead of 635 gave the same km1 in half the time
 STALL_CAP = 150
-# METIS graph models above `large` vertices: nets up to this many pins as cliques
-CLIQUES = (50, 200)
+# METIS starts above `large` vertices: (nets up to this many pins as cliques, recursive
+# bisection); the k-way one only up to KWAY_MAX_K parts (4x slower than recursive
+# bisection at k = 32 on BA models, and never the better start there)
+METIS_STARTS = ((50, True), (200, True), (50, False))
+KWAY_MAX_K = 8
 
 
 class MultilevelParams(BaseModel):
@@ -50,7 +54,7 @@ class MultilevelParams(BaseModel):
         0, ge=0, description="FM moves without improvement before a pass stops; 0 = min(n/8 + 10, 150)"
     )
     large: int = Field(
-        400, ge=1, description="above this many vertices: the better of two METIS starts only"
+        400, ge=1, description="above this many vertices: the best of a few METIS starts only"
     )
 
 
@@ -112,22 +116,24 @@ def partition(
 
 def _starts(hypergraph, k, eps, seed, limit, rng, params) -> list[np.ndarray]:
     """The initial partitions FM polishes: a diverse pool on small hypergraphs; above
-    ``large`` vertices the better of two METIS starts, repaired."""
+    ``large`` vertices the best of a few METIS starts, repaired."""
     weights = hypergraph.vertex_weights
     n = weights.size
     if n > params.large:
         # Growing is O(n²) each, and on 1000–5000-vertex DP/WS/BA models FM polishing
         # and V-cycles move a start by a few % only, so the start decides: METIS's
-        # recursive bisection beat its k-way there, and which graph model wins varies,
-        # so both (nets above CLIQUES pins as stars: their cliques were 98 % of the
-        # edges and of METIS's time on a 5000-vertex DP model). Polishing is most of a
-        # call's time, so only the better one after repair goes on (polishing both:
-        # the same median km1 in 1.3× the time).
+        # recursive bisection won most often there, its k-way sometimes (DP at 5000
+        # vertices, k = 2: 18 % less km1), and which graph model wins varies (nets
+        # above 50 or 200 pins as stars: their cliques were 98 % of the edges and of
+        # METIS's time on a 5000-vertex DP model). Polishing is most of a call's time,
+        # so only the best one after repair goes on (polishing two: the same median
+        # km1 in 1.3× the time).
         states = []
-        for most in CLIQUES:
-            parts = metis_parts(hypergraph, k, eps, seed, clique_max=most, recursive=True)
-            states.append(KwayState(hypergraph, k, limit, parts))
-            states[-1].repair()
+        for most, recursive in METIS_STARTS:
+            if recursive or k <= KWAY_MAX_K:
+                parts = metis_parts(hypergraph, k, eps, seed, clique_max=most, recursive=recursive)
+                states.append(KwayState(hypergraph, k, limit, parts))
+                states[-1].repair()
         return [min(states, key=lambda state: (state.overload(), state.km1())).parts]
     order = hypergraph.order if hypergraph.order is not None else np.arange(n)
     tries = max(params.tries, SMALL // n)  # tiny hypergraphs: tries are cheap, so more
