@@ -128,12 +128,17 @@ def _starts(hypergraph, k, eps, seed, limit, rng, params) -> list[np.ndarray]:
         # METIS's time on a 5000-vertex DP model). Polishing is most of a call's time,
         # so only the best one after repair goes on (polishing two: the same median
         # km1 in 1.3× the time).
+        sizes = hypergraph.net_sizes
+        runs = dict.fromkeys(  # models that expand the same nets as cliques are the same graph
+            (int(sizes[sizes <= most].max(initial=1)), recursive)
+            for most, recursive in METIS_STARTS
+            if recursive or k <= KWAY_MAX_K
+        )
         states = []
-        for most, recursive in METIS_STARTS:
-            if recursive or k <= KWAY_MAX_K:
-                parts = metis_parts(hypergraph, k, eps, seed, clique_max=most, recursive=recursive)
-                states.append(KwayState(hypergraph, k, limit, parts))
-                states[-1].repair()
+        for most, recursive in runs:
+            parts = metis_parts(hypergraph, k, eps, seed, clique_max=most, recursive=recursive)
+            states.append(KwayState(hypergraph, k, limit, parts))
+            states[-1].repair()
         return [min(states, key=lambda state: (state.overload(), state.km1())).parts]
     order = hypergraph.order if hypergraph.order is not None else np.arange(n)
     tries = max(params.tries, SMALL // n)  # tiny hypergraphs: tries are cheap, so more
