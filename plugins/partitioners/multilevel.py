@@ -4,10 +4,9 @@
    topological chunks; plus METIS on the clique expansion, which is
    cheap and often lands in a good basin), each repaired (no empty unit, balance limit)
    and polished by k-way FM (:mod:`.gains`, compiled). Above ``large`` vertices the
-   start is the best of METIS's recursive bisection on two graph models and (k ≤ 8)
-   its k-way. If
-   none meets the balance limit and a better balance is possible, a heaviest-first
-   (LPT) start is polished too.
+   start is the best of METIS's recursive bisection on two graph models (one at
+   k = 2) and, for k ≤ 8, its k-way. If none meets the balance limit and a better
+   balance is possible, a heaviest-first (LPT) start is polished too.
 2. The best few (one above ``large``) go through V-cycles (:mod:`.coarsen`): contract
    inside the current parts, refine from the coarsest level back down, keep the result
    if it is better.
@@ -38,10 +37,11 @@ SMALL = 120  # below this many vertices the tries grow as SMALL // n
 # vertices (DP, k 2/8/32) a stall of 150 instead of 635 gave the same km1 in half the time
 STALL_CAP = 150
 # METIS starts above `large` vertices: (nets up to this many pins as cliques, recursive
-# bisection); the k-way one only up to KWAY_MAX_K parts (4x slower than recursive
-# bisection at k = 32 on BA models, and never the better start there)
-METIS_STARTS = ((50, True), (200, True), (50, False))
-KWAY_MAX_K = 8
+# bisection, the k they are tried for). On DP/WS/BA at 1000 and 5000 vertices (seeds
+# 0-1): the k-way start was 4x slower than recursive bisection at k = 32 and never the
+# better one there; the 200-pin model never the better one at k = 2, where it cost
+# 1.6x the 50-pin model's METIS time (BA, 5000 vertices).
+METIS_STARTS = ((50, True, range(2, 2**31)), (200, True, range(3, 2**31)), (50, False, range(2, 9)))
 
 
 class MultilevelParams(BaseModel):
@@ -131,8 +131,8 @@ def _starts(hypergraph, k, eps, seed, limit, rng, params) -> list[np.ndarray]:
         sizes = hypergraph.net_sizes
         runs = dict.fromkeys(  # models that expand the same nets as cliques are the same graph
             (int(sizes[sizes <= most].max(initial=1)), recursive)
-            for most, recursive in METIS_STARTS
-            if recursive or k <= KWAY_MAX_K
+            for most, recursive, ks in METIS_STARTS
+            if k in ks
         )
         states = []
         for most, recursive in runs:
