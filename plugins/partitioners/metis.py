@@ -113,12 +113,13 @@ def _adjacency(nptr, npins, vptr, vnets, costs, centre, clique_max):
 
 def metis_parts(
     hg: Hypergraph, k: int, eps: float, seed: int, model: str = "clique", *,
-    clique_max: int | None = None, recursive: bool = False, graph: tuple | None = None,
+    clique_max: int | None = None, recursive: bool | None = None, graph: tuple | None = None,
 ) -> np.ndarray:
     """METIS's own answer on the graph model, before any repair (``k`` < |V|).
 
-    ``recursive``: METIS's recursive bisection instead of its direct k-way; ``graph``:
-    a :func:`graph_model` already built (callers that run METIS several times)."""
+    ``recursive``: METIS's recursive bisection (True) or its direct k-way (False);
+    None is pymetis's choice, recursive up to 8 parts. ``graph``: a
+    :func:`graph_model` already built (callers that run METIS several times)."""
     xadj, cols, values = graph or graph_model(hg, model, clique_max)
     weights = hg.vertex_weights
     if not values.size:
