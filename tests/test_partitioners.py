@@ -246,6 +246,7 @@ def test_fm_pass_makes_exactly_the_moves_of_a_full_scan(k, instance, n, p, seed,
         fast.repair()
         slow.reset(fast.parts)
         perm = rng.permutation(hg.num_vertices)
-        kept = gains.fm_pass(fast.graph, fast._state(), fast.limit, perm, stall)
+        order = gains.weight_order(fast.weights, k)
+        kept = gains.fm_pass(fast.graph, fast._state(), fast.limit, perm, stall, order)
         assert kept == _scan_fm_pass(slow, slow.limit, perm, stall)
         assert np.array_equal(fast.parts, slow.parts)

@@ -277,8 +277,9 @@ def _by_trees(tree, gain, rank, sorted_w, load, limit):
 
 
 @njit(cache=True)
-def fm_pass(graph, state, limit, perm, stall):
-    """One FM pass; returns the km1 improvement kept (≥ 0).
+def fm_pass(graph, state, limit, perm, stall, by_weight):
+    """One FM pass; returns the km1 improvement kept (≥ 0). ``by_weight``: see
+    :func:`weight_order`.
 
     Repeatedly applies the best feasible move of an unlocked vertex (the target stays
     within ``limit``, the source keeps a vertex; negative gains allowed), locks it, stops
@@ -321,7 +322,6 @@ def fm_pass(graph, state, limit, perm, stall):
     source = np.empty(n, np.int64)
     rank = np.empty(n, np.int64)
     rank[perm] = np.arange(n)
-    by_weight = np.argsort(weights, kind="mergesort")
     sorted_w = weights[by_weight]
     few = k <= FEW
     # heap finder
@@ -333,7 +333,7 @@ def fm_pass(graph, state, limit, perm, stall):
     heap, pos, size = queue
     # tree finder
     slot = np.empty(n, np.int64)
-    slot[by_weight] = np.arange(n)
+    slot[by_weight] = np.arange(by_weight.size)
     gain = np.full((n if few else 0, k), NEG, np.int64)
     tree = np.full((k, 2), -1, np.int64)
     if few:
@@ -421,7 +421,18 @@ def fm_pass(graph, state, limit, perm, stall):
 def refine(graph, state, limit, stall, max_passes, seed):
     """FM passes, each with a fresh random tie-break order, until one finds nothing."""
     np.random.seed(seed)
+    by_weight = weight_order(graph[5], state[4].size)
     for _ in range(max_passes):
         perm = np.random.permutation(state[0].size)
-        if fm_pass(graph, state, limit, perm, stall) <= 0:
+        if fm_pass(graph, state, limit, perm, stall, by_weight) <= 0:
             return
+
+
+@njit(cache=True)
+def weight_order(weights, k):
+    """The vertices by ascending weight (stable) where the tree finder needs them (k ≤
+    FEW), else none: sorted once per :func:`refine`, not per pass (0.44 ms of a pass's
+    ≈ 0.9 ms set-up at 5000 vertices)."""
+    if k <= FEW:
+        return np.argsort(weights, kind="mergesort")
+    return np.empty(0, np.int64)

@@ -28,7 +28,7 @@ from parawire.metrics import balance_limit, warn_if_unbalanced
 from parawire.plugins.partitioners import initial
 from parawire.plugins.partitioners.coarsen import hierarchy
 from parawire.plugins.partitioners.kway import KwayState, check_args, trivial_partition
-from parawire.plugins.partitioners.metis import metis_parts
+from parawire.plugins.partitioners.metis import graph_model, metis_parts
 from parawire.rng import rng as make_rng
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -134,9 +134,11 @@ def _starts(hypergraph, k, eps, seed, limit, rng, params) -> list[np.ndarray]:
             for most, recursive, ks in METIS_STARTS
             if k in ks
         )
-        states = []
+        states, graphs = [], {}
         for most, recursive in runs:
-            parts = metis_parts(hypergraph, k, eps, seed, clique_max=most, recursive=recursive)
+            if most not in graphs:  # recursive and k-way on one model: one expansion
+                graphs[most] = graph_model(hypergraph, "clique", most)
+            parts = metis_parts(hypergraph, k, eps, seed, recursive=recursive, graph=graphs[most])
             states.append(KwayState(hypergraph, k, limit, parts))
             states[-1].repair()
         return [min(states, key=lambda state: (state.overload(), state.km1())).parts]
