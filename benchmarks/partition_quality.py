@@ -2,6 +2,7 @@
 
     python benchmarks/partition_quality.py [--seeds 2] [--nodes 40 80] [--partitioners ...]
         [--generators er ba ws dp] [--units 2 4 8 10] [--eps 0.03 0.1 0.3] [--per-instance]
+        [--repeat 1]
 
 Large sizes (traced models reach 1000–5000 blocks), e.g.
 ``--nodes 1000 5000 --seeds 1 --generators dp ws --units 2 8 32 --eps 0.03
@@ -86,21 +87,32 @@ def default_labels() -> list[str]:
 
 
 def measure(names: list[str], nodes: list[int], seeds: int, generators=GENERATORS,
-            units=UNITS, eps_set=EPS) -> list[Result]:
-    results = []
+            units=UNITS, eps_set=EPS, repeat: int = 1) -> list[Result]:
+    """Every partitioner on every instance. With ``repeat`` > 1 the whole grid runs that
+    many times and each call's time is its least (as timeit: other jobs on a shared
+    machine only ever add time, and rounds far apart are unlikely to all meet one
+    burst); km1 and balance are the first round's."""
     contenders = {label: contender(label) for label in names}
     cases = instances(nodes, seeds, generators)
     for name, params in contenders.values():  # untimed: imports, JIT cache loads
         run_one(name, cases[0][1], 2, 0.1, params)
-    for key, hg in cases:
-        for k in units:
-            for eps in eps_set:
-                limit = balance_limit(hg.total_weight, k, eps)
-                for label, (name, params) in contenders.items():
-                    parts, seconds = run_one(name, hg, k, eps, params)
-                    results.append(Result((*key, k, eps), label, km1(hg, parts, k),
-                                          bool(part_weights(hg, parts, k).max() <= limit), seconds))
-    return results
+    first: dict[tuple, Result] = {}
+    for _ in range(repeat):
+        for key, hg in cases:
+            for k in units:
+                for eps in eps_set:
+                    limit = balance_limit(hg.total_weight, k, eps)
+                    for label, (name, params) in contenders.items():
+                        parts, seconds = run_one(name, hg, k, eps, params)
+                        case = ((*key, k, eps), label)
+                        if case in first:
+                            old = first[case]
+                            seconds = min(old.seconds, seconds)
+                            first[case] = Result(*case, old.km1, old.balanced, seconds)
+                        else:
+                            balanced = bool(part_weights(hg, parts, k).max() <= limit)
+                            first[case] = Result(*case, km1(hg, parts, k), balanced, seconds)
+    return list(first.values())
 
 
 def summarise(results: list[Result], reference: str = "mtkahypar") -> list[dict]:
@@ -146,9 +158,12 @@ def main() -> None:
     parser.add_argument("--generators", nargs="+", default=list(GENERATORS))
     parser.add_argument("--units", type=int, nargs="+", default=list(UNITS))
     parser.add_argument("--eps", type=float, nargs="+", default=list(EPS))
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds over the grid; each call's least time counts")
     args = parser.parse_args()
     names = args.partitioners or default_labels()
-    results = measure(names, args.nodes, args.seeds, args.generators, args.units, args.eps)
+    results = measure(names, args.nodes, args.seeds, args.generators, args.units, args.eps,
+                      args.repeat)
     if args.per_instance:
         for r in results:
             print(*r.instance, r.partitioner, r.km1, r.balanced, f"{r.seconds:.3f}", sep=" | ")

@@ -226,19 +226,51 @@ def _scan_fm_pass(state, limit, perm, stall):
     return best
 
 
-@pytest.mark.parametrize("k", [2, 3, 6, 9])  # trees (k ≤ FEW) and heap
-def test_fm_pass_makes_exactly_the_moves_of_a_full_scan(k):
+@pytest.mark.parametrize(
+    ("k", "instance", "n", "p", "seed", "stall"),
+    [(k, 11, 60, 0.08, k, 15) for k in (2, 3, 6, 9)]  # trees (k ≤ FEW) and heap
+    # larger, with more stalled moves: parts that gain room hand moves back to held
+    # vertices, ties included (these four caught a tie between two parts)
+    + [(6, 9, 200, 0.03, 906, 40), (6, 11, 200, 0.03, 1106, 40), (16, 4, 200, 0.03, 416, 40),
+       (32, 3, 200, 0.03, 332, 40)],
+)
+def test_fm_pass_makes_exactly_the_moves_of_a_full_scan(k, instance, n, p, seed, stall):
     from parawire.plugins.partitioners import gains
     from parawire.plugins.partitioners.kway import state_for
 
-    hg = random_instance(11, n=60, p=0.08)
-    rng = np.random.default_rng(k)
+    hg = random_instance(instance, n=n, p=p)
+    rng = np.random.default_rng(seed)
     for eps in (0.03, 0.3):
         parts = rng.integers(0, k, hg.num_vertices)
         fast, slow = state_for(hg, k, eps, parts), state_for(hg, k, eps, parts)
         fast.repair()
         slow.reset(fast.parts)
         perm = rng.permutation(hg.num_vertices)
-        kept = gains.fm_pass(fast.graph, fast._state(), fast.limit, perm, 15)
-        assert kept == _scan_fm_pass(slow, slow.limit, perm, 15)
+        order = gains.weight_order(fast.weights, k)
+        kept = gains.fm_pass(fast.graph, fast._state(), fast.limit, perm, stall, order)
+        assert kept == _scan_fm_pass(slow, slow.limit, perm, stall)
         assert np.array_equal(fast.parts, slow.parts)
+
+
+def test_metis_graph_models_expand_nets_as_cliques_or_stars():
+    from parawire.plugins.partitioners.metis import graph_model
+
+    # net 0: {0, 1, 2} from producer 1, cost 6; net 1: {2, 3}, cost 4
+    hg = Hypergraph.from_arrays(4, [1] * 4, [[0, 1, 2], [2, 3]], [6, 4], net_sources=[1, 2])
+
+    def edges(xadj, adjncy, weights):
+        return {
+            (u, int(adjncy[i])): float(weights[i])
+            for u in range(4)
+            for i in range(xadj[u], xadj[u + 1])
+        }
+
+    both = {(2, 3): 4.0, (3, 2): 4.0}
+    clique = {(0, 1): 3.0, (1, 0): 3.0, (0, 2): 3.0, (2, 0): 3.0, (1, 2): 3.0, (2, 1): 3.0}
+    assert edges(*graph_model(hg, "clique")) == clique | both
+    # above clique_max pins: a star from the producer, edges cost/(|e|−1)
+    star = {(1, 0): 3.0, (0, 1): 3.0, (1, 2): 3.0, (2, 1): 3.0}
+    assert edges(*graph_model(hg, "clique", clique_max=2)) == star | both
+    # the star model: every net a star from its lowest pin, edges the net's cost
+    first = {(0, 1): 6.0, (1, 0): 6.0, (0, 2): 6.0, (2, 0): 6.0}
+    assert edges(*graph_model(hg, "star")) == first | both

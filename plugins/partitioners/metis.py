@@ -37,54 +37,90 @@ class MetisParams(BaseModel):
     model: Literal["clique", "star"] = "clique"
 
 
-def graph_model(hg: Hypergraph, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def graph_model(
+    hg: Hypergraph, model: str, clique_max: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The clique or star expansion as CSR: ``xadj``, ``adjncy`` (ascending within each
     row) and float edge weights. Sparse because a dense n × n matrix was 200 MB and
-    most of a call's time at 5000 vertices."""
-    n = hg.num_vertices
+    most of a call's time at 5000 vertices.
+
+    ``clique_max`` (clique model only): nets with more pins become stars from their
+    producer, each edge weighted cost/(|e|−1) like a clique pair. A DP model's 833-pin
+    net was 700k of its 710k clique edges, made METIS 10× slower, and priced a balanced
+    split of that one net at ≈ 208× its cost, so METIS kept it whole at any price."""
     costs = hg.net_costs.astype(np.float64)
-    rows, cols, values = _expand(hg.net_ptr, hg.net_pins, costs, model == "clique")
-    keys = rows * n + cols
-    order = np.argsort(keys, kind="stable")  # stable: sums add up in net order
-    keys = keys[order]
-    first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else keys
-    sums = np.add.reduceat(values[order], first) if keys.size else values
-    unique, sums = keys[first][sums > 0], sums[sums > 0]  # zero-cost nets add no edge
-    xadj = np.searchsorted(unique // n, np.arange(n + 1))
-    return xadj, unique % n, sums
+    centre = hg.net_pins[hg.net_ptr[:-1]]  # the lowest pin
+    if model == "clique" and hg.net_sources is not None:
+        centre = hg.net_sources
+    limit = -1 if model == "star" else (clique_max or hg.net_pins.size)
+    return _adjacency(hg.net_ptr, hg.net_pins, hg.vertex_ptr, hg.vertex_nets, costs, centre, limit)
 
 
 @njit(cache=True)
-def _expand(nptr, npins, costs, clique):
-    """Every (u, v, weight) pair of the expansion, duplicates included."""
-    total = 0
-    for e in range(nptr.size - 1):
-        size = nptr[e + 1] - nptr[e]
-        total += size * (size - 1) if clique else 2 * (size - 1)
-    rows = np.empty(total, np.int64)
-    cols = np.empty(total, np.int64)
-    values = np.empty(total)
+def _adjacency(nptr, npins, vptr, vnets, costs, centre, clique_max):
+    """The expansion's CSR, row by row: nets of up to ``clique_max`` pins as cliques
+    (pairs cost/(|e|−1)), larger ones as stars from ``centre`` (edges cost/(|e|−1));
+    ``clique_max`` < 0: the star model (edges cost). A row adds its nets in net order
+    and keeps positive sums only (zero-cost nets add no edge). Summing per row with a
+    scratch array, not sorting all pairs: the sort of ≈ 1M pairs was most of a
+    5000-vertex BA model's METIS start."""
+    n = vptr.size - 1
+    bound = 0
+    for u in range(n):
+        for j in range(vptr[u], vptr[u + 1]):
+            e = vnets[j]
+            size = nptr[e + 1] - nptr[e]
+            bound += size if size <= clique_max or centre[e] == u else 1
+    xadj = np.zeros(n + 1, np.int64)
+    adjncy = np.empty(bound, np.int64)
+    weights = np.empty(bound)
+    total = np.zeros(n)
+    touched = np.zeros(n, np.bool_)
+    row = np.empty(n, np.int64)
     at = 0
-    for e in range(nptr.size - 1):
-        start, end = nptr[e], nptr[e + 1]
-        if clique:
-            w = costs[e] / (end - start - 1)
-            for i in range(start, end):
-                for j in range(start, end):
-                    if i != j:
-                        rows[at], cols[at], values[at] = npins[i], npins[j], w
-                        at += 1
-        else:  # star from the first (lowest) pin
-            for i in range(start + 1, end):
-                rows[at], cols[at], values[at] = npins[start], npins[i], costs[e]
-                rows[at + 1], cols[at + 1], values[at + 1] = npins[i], npins[start], costs[e]
-                at += 2
-    return rows, cols, values
+    for u in range(n):
+        count = 0
+        for j in range(vptr[u], vptr[u + 1]):
+            e = vnets[j]
+            start, end = nptr[e], nptr[e + 1]
+            w = costs[e] if clique_max < 0 else costs[e] / (end - start - 1)
+            if end - start <= clique_max or centre[e] == u:
+                for i in range(start, end):
+                    v = npins[i]
+                    if v != u:
+                        if not touched[v]:
+                            touched[v] = True
+                            row[count] = v
+                            count += 1
+                        total[v] += w
+            else:
+                v = centre[e]
+                if not touched[v]:
+                    touched[v] = True
+                    row[count] = v
+                    count += 1
+                total[v] += w
+        for v in np.sort(row[:count]):
+            if total[v] > 0:
+                adjncy[at] = v
+                weights[at] = total[v]
+                at += 1
+            total[v] = 0.0
+            touched[v] = False
+        xadj[u + 1] = at
+    return xadj, adjncy[:at].copy(), weights[:at].copy()
 
 
-def metis_parts(hg: Hypergraph, k: int, eps: float, seed: int, model: str = "clique") -> np.ndarray:
-    """METIS's own answer on the graph model, before any repair (``k`` < |V|)."""
-    xadj, cols, values = graph_model(hg, model)
+def metis_parts(
+    hg: Hypergraph, k: int, eps: float, seed: int, model: str = "clique", *,
+    clique_max: int | None = None, recursive: bool | None = None, graph: tuple | None = None,
+) -> np.ndarray:
+    """METIS's own answer on the graph model, before any repair (``k`` < |V|).
+
+    ``recursive``: METIS's recursive bisection (True) or its direct k-way (False);
+    None is pymetis's choice, recursive up to 8 parts. ``graph``: a
+    :func:`graph_model` already built (callers that run METIS several times)."""
+    xadj, cols, values = graph or graph_model(hg, model, clique_max)
     weights = hg.vertex_weights
     if not values.size:
         return heaviest_first(weights, k)
@@ -104,6 +140,7 @@ def metis_parts(hg: Hypergraph, k: int, eps: float, seed: int, model: str = "cli
         vweights=vweights,
         eweights=eweights,
         options=options,
+        recursive=recursive,
     )
     return np.asarray(membership, dtype=np.int64)
 

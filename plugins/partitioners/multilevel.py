@@ -3,10 +3,13 @@
 1. A portfolio of initial partitions (:mod:`.initial`: greedy hypergraph growing,
    topological chunks; plus METIS on the clique expansion, which is
    cheap and often lands in a good basin), each repaired (no empty unit, balance limit)
-   and polished by k-way FM (:mod:`.gains`, compiled). If none meets the balance
-   limit, a heaviest-first (LPT) start is polished too.
-2. The best few go through V-cycles (:mod:`.coarsen`): contract inside the current
-   parts, refine from the coarsest level back down, keep the result if it is better.
+   and polished by k-way FM (:mod:`.gains`, compiled). Above ``large`` vertices the
+   start is the best of METIS's recursive bisection on two graph models (one at
+   k = 2) and, for k ≤ 8, its k-way. If none meets the balance limit and a better
+   balance is possible, a heaviest-first (LPT) start is polished too.
+2. The best few (one above ``large``, then with one V-cycle at k = 2) go through
+   V-cycles (:mod:`.coarsen`): contract inside the current parts, refine from the
+   coarsest level back down, keep the result if it is better.
 3. The winner is the balanced one with the least km1; if none is balanced, the least
    overloaded, with an :class:`parawire.metrics.ImbalanceWarning`.
 
@@ -25,7 +28,7 @@ from parawire.metrics import balance_limit, warn_if_unbalanced
 from parawire.plugins.partitioners import initial
 from parawire.plugins.partitioners.coarsen import hierarchy
 from parawire.plugins.partitioners.kway import KwayState, check_args, trivial_partition
-from parawire.plugins.partitioners.metis import metis_parts
+from parawire.plugins.partitioners.metis import graph_model, metis_parts
 from parawire.rng import rng as make_rng
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +36,12 @@ SMALL = 120  # below this many vertices the tries grow as SMALL // n
 # the default FM stall n/8 + 10 stops growing here (from 1120 vertices on): at 5000
 # vertices (DP, k 2/8/32) a stall of 150 instead of 635 gave the same km1 in half the time
 STALL_CAP = 150
+# METIS starts above `large` vertices: (nets up to this many pins as cliques, recursive
+# bisection, the k they are tried for). On DP/WS/BA at 1000 and 5000 vertices (seeds
+# 0-1): the k-way start was 4x slower than recursive bisection at k = 32 and never the
+# better one there; the 200-pin model never the better one at k = 2, where it cost
+# 1.6x the 50-pin model's METIS time (BA, 5000 vertices).
+METIS_STARTS = ((50, True, range(2, 2**31)), (200, True, range(3, 2**31)), (50, False, range(2, 9)))
 
 
 class MultilevelParams(BaseModel):
@@ -40,11 +49,15 @@ class MultilevelParams(BaseModel):
 
     tries: int = Field(4, ge=1, description="initial partitions per randomised algorithm (at least 120/n)")
     keep: int = Field(3, ge=1, description="best initial partitions that enter V-cycles")
-    vcycles: int = Field(2, ge=0, description="V-cycles per kept partition (stops early)")
+    vcycles: int = Field(
+        2, ge=0, description="V-cycles per kept partition (stops early; ≤ 1 for k = 2 above `large`)"
+    )
     stall: int = Field(
         0, ge=0, description="FM moves without improvement before a pass stops; 0 = min(n/8 + 10, 150)"
     )
-    large: int = Field(400, ge=1, description="above this many vertices: METIS and one chunks start only")
+    large: int = Field(
+        400, ge=1, description="above this many vertices: the best of a few METIS starts only"
+    )
 
 
 Candidate = tuple[int, float, int, np.ndarray]  # (overload, km1, tie-break index, parts)
@@ -103,34 +116,72 @@ def partition(
     return parts
 
 
+def _starts(hypergraph, k, eps, seed, limit, rng, params) -> list[np.ndarray]:
+    """The initial partitions FM polishes: a diverse pool on small hypergraphs; above
+    ``large`` vertices the best of a few METIS starts, repaired."""
+    weights = hypergraph.vertex_weights
+    n = weights.size
+    if n > params.large:
+        # Growing is O(n²) each, and on 1000–5000-vertex DP/WS/BA models FM polishing
+        # and V-cycles move a start by a few % only, so the start decides: METIS's
+        # recursive bisection won most often there, its k-way sometimes (DP at 5000
+        # vertices, k = 2: 18 % less km1), and which graph model wins varies (nets
+        # above 50 or 200 pins as stars: their cliques were 98 % of the edges and of
+        # METIS's time on a 5000-vertex DP model). Polishing is most of a call's time,
+        # so only the best one after repair goes on (polishing two: the same median
+        # km1 in 1.3× the time).
+        sizes = hypergraph.net_sizes
+        runs = dict.fromkeys(  # models that expand the same nets as cliques are the same graph
+            (int(sizes[sizes <= most].max(initial=1)), recursive)
+            for most, recursive, ks in METIS_STARTS
+            if k in ks
+        )
+        states, graphs = [], {}
+        for most, recursive in runs:
+            if most not in graphs:  # recursive and k-way on one model: one expansion
+                graphs[most] = graph_model(hypergraph, "clique", most)
+            parts = metis_parts(hypergraph, k, eps, seed, recursive=recursive, graph=graphs[most])
+            states.append(KwayState(hypergraph, k, limit, parts))
+            states[-1].repair()
+        return [min(states, key=lambda state: (state.overload(), state.km1())).parts]
+    order = hypergraph.order if hypergraph.order is not None else np.arange(n)
+    tries = max(params.tries, SMALL // n)  # tiny hypergraphs: tries are cheap, so more
+    # measured on ER/BA/WS/DP at 80 vertices: growing and METIS starts win most often,
+    # chunks sometimes (chain-like DAGs), random starts almost never (so not used here).
+    starts = [initial.growing(hypergraph, k, rng) for _ in range(tries)]
+    starts += [initial.chunks(order, weights, k, rng) for _ in range(max(1, tries // 2))]
+    starts.append(metis_parts(hypergraph, k, eps, seed))
+    return starts
+
+
+def _unavoidable(weights: np.ndarray, limit: int) -> int:
+    """Overload no partition avoids: each vertex heavier than the limit overfills its part."""
+    return int(np.maximum(weights - limit, 0).sum())
+
+
 def _portfolio(hypergraph, k, eps, seed, limit, rng, params) -> np.ndarray:
     """Initial portfolio, FM polish, V-cycles on the best few; the best partition."""
     weights = hypergraph.vertex_weights
     n = weights.size
     stall = params.stall or min(n // 8 + 10, STALL_CAP)
-    order = hypergraph.order if hypergraph.order is not None else np.arange(n)
-
-    tries = max(params.tries, SMALL // n)  # tiny hypergraphs: tries are cheap, so more
-    # measured on ER/BA/WS/DP at 80 vertices: growing and METIS starts win most often,
-    # chunks sometimes (chain-like DAGs), random starts almost never (so not used here).
-    # Above `large` vertices growing (O(n²) each) lost to the METIS start polished and
-    # V-cycled (DP/WS, 1000 vertices, k 2–32: best or within 0.7 %), so it is left out.
-    growing = tries if n <= params.large else 0
-    starts = [initial.growing(hypergraph, k, rng) for _ in range(growing)]
-    starts += [initial.chunks(order, weights, k, rng) for _ in range(max(1, growing // 2))]
-    starts.append(metis_parts(hypergraph, k, eps, seed))
     pool: list[Candidate] = []
-    for index, start in enumerate(starts):
+    for index, start in enumerate(_starts(hypergraph, k, eps, seed, limit, rng, params)):
         state = _polish(hypergraph, k, limit, start, rng, stall)
         pool.append((state.overload(), state.km1(), index, state.parts.copy()))
-    if min(pool, key=lambda c: c[:3])[0] > 0:  # the limit is the hard part: try LPT too
+    if min(pool, key=lambda c: c[:3])[0] > _unavoidable(weights, limit):  # balance is hard: LPT too
         state = _polish(hypergraph, k, limit, initial.heaviest_first(weights, k), rng, stall)
         pool.append((state.overload(), state.km1(), len(pool), state.parts.copy()))
     pool.sort(key=lambda c: c[:3])
 
     best = pool[0]
-    for overload, cut, index, parts in pool[: params.keep]:
-        state = _vcycles(KwayState(hypergraph, k, limit, parts), rng, stall, params.vcycles)
+    keep, vcycles = params.keep, params.vcycles
+    if n > params.large:
+        keep = 1
+        if k == 2:  # the second V-cycle gained ≤ 1.4 % km1 at 5000 vertices (DP/WS/BA, seeds
+            # 0-1; 4 % on one 1000-vertex DP model) for 25-30 % of the call's time
+            vcycles = min(vcycles, 1)
+    for overload, cut, index, parts in pool[:keep]:
+        state = _vcycles(KwayState(hypergraph, k, limit, parts), rng, stall, vcycles)
         candidate = (state.overload(), state.km1(), index, state.parts.copy())
         best = min(best, candidate, key=lambda c: c[:3])
     return best[3]
