@@ -30,6 +30,7 @@ from parawire.plugins.partitioners import prefix_max
 from parawire.plugins.partitioners.heap import place, remove
 
 NEG = np.iinfo(np.int64).min // 4  # below any gain: "no move"
+NO_LIMIT = np.iinfo(np.int64).max // 4  # above any load: "whatever the loads"
 FEW = 4  # FM finds moves with per-part trees up to this many parts, with a heap above
 
 
@@ -100,16 +101,16 @@ def move(v, t, graph, state):
 
 
 @njit(cache=True)
-def best_target(v, state, weights, limit):
-    """(gain, part) of v's best feasible move, (NEG, −1) if none: the target stays
-    within ``limit``, the source keeps a vertex; ties go to the lowest part."""
+def _best_move(v, state, w, limit):
+    """(gain, part) of moving v (weight ``w``) to the part that gains most among those
+    whose load stays within ``limit``, (NEG, −1) if none or v's part must keep it; ties
+    go to the lowest part."""
     parts, _, benefit, penalty, load, count = state
     s = parts[v]
     top = NEG
     bt = -1
     if count[s] < 2:
         return top, bt
-    w = weights[v]
     for t in range(load.size):
         if t != s and load[t] + w <= limit:
             g = benefit[v] - penalty[v, t]
@@ -120,22 +121,17 @@ def best_target(v, state, weights, limit):
 
 
 @njit(cache=True)
+def best_target(v, state, weights, limit):
+    """(gain, part) of v's best feasible move, (NEG, −1) if none: the target stays
+    within ``limit``, the source keeps a vertex; ties go to the lowest part."""
+    return _best_move(v, state, weights[v], limit)
+
+
+@njit(cache=True)
 def _unconstrained(u, state):
     """(gain, part) of u's best move whatever the loads, (NEG, −1) if u's part must keep
     it; ties go to the lowest part."""
-    parts, _, benefit, penalty, _, count = state
-    s = parts[u]
-    top = NEG
-    bt = -1
-    if count[s] < 2:
-        return top, bt
-    for t in range(penalty.shape[1]):
-        if t != s:
-            g = benefit[u] - penalty[u, t]
-            if g > top:
-                top = g
-                bt = t
-    return top, bt
+    return _best_move(u, state, 0, NO_LIMIT)
 
 
 @njit(cache=True)
