@@ -171,9 +171,13 @@ def test_two_devices_on_one_shared_medium_match_one_process_and_the_model():
 
 def start_run(tmp_path: Path) -> tuple[subprocess.Popen, str]:
     """``parawire testbed run`` in a subprocess, returned once its devices run workers."""
+    # A suite started in the background by a non-interactive shell inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler: give the run
+    # Ctrl-C's default disposition, as a terminal would.
     proc = subprocess.Popen(
         [sys.executable, "-m", "parawire", "testbed", "run", "dp", "--nodes", "12", "--devices", "2",
-         "--cpu", "0.5", "-n", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+         "--cpu", "0.5", "-n", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         mine = [n for n in lifecycle.names() if (lifecycle.read_state(n) or {}).get("owner") == proc.pid]
