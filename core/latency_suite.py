@@ -339,8 +339,9 @@ def _deploy(spec, units, engine, partitioner, eps, profile, check, start, **labe
         # a partitioner that cannot meet eps on a tiny DAG warns; the plan is still valid
         warnings.simplefilter("ignore")
         # like `parawire run`: balance the time the profile predicts (FLOPs without one)
-        partition = partition_architecture(arch, units, partitioner, eps, profile=_device(profile, engine))
-    plan, predicted = _predicted_ms(arch, partition, profile, units, engine)
+        device = _device(profile, engine)
+        partition = partition_architecture(arch, units, partitioner, eps, profile=device)
+    plan, predicted = _predicted_ms(arch, partition, device, units, engine)
     with ExitStack() as stack:
         # the expected outputs come from torch eager, whatever engine the workers use
         reference = stack.enter_context(SingleProcess(spec, 1, "torch", profile=None, arch=arch))

@@ -30,6 +30,13 @@ if TYPE_CHECKING:
 PLACEMENTS = ("partition", "schedule")
 
 
+def check_placement(placement: str) -> str:
+    """``placement`` if it names one of :data:`PLACEMENTS`, else a one-line error."""
+    if placement not in PLACEMENTS:
+        raise ParawireError(f"placement: got {placement!r}; use one of {', '.join(PLACEMENTS)}")
+    return placement
+
+
 def place_architecture(
     arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
     eps: float = 0.03, params: dict | None = None, input_policy: str = "stem",
@@ -37,8 +44,7 @@ def place_architecture(
     """Vertex → unit for running ``arch`` on ``units`` devices described by ``profile``."""
     from parawire.executor.plan import partition_architecture
 
-    if placement not in PLACEMENTS:
-        raise ParawireError(f"placement: got {placement!r}; use one of {', '.join(PLACEMENTS)}")
+    check_placement(placement)
     part = partition_architecture(arch, units, partitioner, eps, params=params, input_policy=input_policy,
                                   profile=profile)
     if placement == "schedule" and units > 1:

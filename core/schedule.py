@@ -58,7 +58,7 @@ def heft(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int,
         raise ParawireError(f"k: got {k}; need at least one unit")
     shape = dag_shape(dag)
     compute = vertex_seconds(dag, flops, out_bytes, profile, params).tolist()
-    out_bytes = [float(b) for b in out_bytes]
+    nbytes = [float(b) for b in out_bytes]
     part = [-1] * shape.n
     finish = [0.0] * shape.n
     unit_free = [0.0] * k
@@ -74,7 +74,7 @@ def heft(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int,
                 elif (u, q) in arrived:
                     at = arrived[u, q]
                 else:
-                    at = trial.book(part[u], q, finish[u], out_bytes[u])[1]
+                    at = trial.book(part[u], q, finish[u], nbytes[u])[1]
                     sent[u, q] = at
                 ready = max(ready, at)
             end = max(unit_free[q], ready) + compute[v]

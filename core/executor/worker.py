@@ -129,7 +129,7 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
     net.eval()
     record = get_plugins().engines.get(engine or DEFAULT_ENGINE)
     threads = torch.get_num_threads()
-    runs = segments(unit, arch.dag.output, staged=set(arch.layout.scaling))
+    runs = segments(unit, arch.dag.output, staged=set(arch.layout.scaling)) if record.fuse or record.prepare else []
     fused = [s for s in runs if len(s.vertices) > 1] if record.fuse is not None else []
     inside = {v for s in fused for v in s.vertices}
     blocks: dict = dict(record.compile(net=net, vertices=[v for v in unit.vertices if v not in inside], threads=threads))

@@ -68,7 +68,7 @@ def run_points(
     from parawire.architecture import build_architecture
     from parawire.cli.run import summary, timings
     from parawire.executor.plan import plan_for
-    from parawire.placement import PLACEMENTS, place_architecture
+    from parawire.placement import check_placement, place_architecture
     from parawire.hypergraph import check_input_policy, image_bytes
     from parawire.latency import simulate, vertex_seconds
     from parawire.nn import build_network
@@ -77,8 +77,7 @@ def run_points(
     from parawire.threads import torch_threads
 
     check_input_policy(input_policy)
-    if placement not in PLACEMENTS:
-        raise ParawireError(f"placement: got {placement!r}; use one of {', '.join(PLACEMENTS)}")
+    check_placement(placement)  # before any testbed exists
     counts = sorted(set(devices))
     if not counts or counts[0] < 1:
         raise ParawireError(f"--devices: got {list(devices)}; give device counts ≥ 1")
