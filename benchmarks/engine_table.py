@@ -29,15 +29,16 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from parawire.architecture import build_architecture
+    from parawire.calibration.local import get_profile
     from parawire.engines.ort import unit_session
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
-    from parawire.executor.plan import partition_architecture, plan_for
-    from parawire.nn import build_network
-    from parawire.profiles import get_profile
-    from parawire.spec import ArchitectureSpec
-    from parawire.threads import torch_threads
+    from parawire.executor.plan import plan_for
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.network.nn import build_network
+    from parawire.network.threads import torch_threads
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.placement import partition_architecture
 
     warnings.filterwarnings("ignore")
     spec = ArchitectureSpec.load(args.spec)

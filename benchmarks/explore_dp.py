@@ -13,10 +13,10 @@ import itertools
 
 import networkx as nx
 import numpy as np
-from parawire.dag import to_dag
+from parawire.graph.dag import to_dag
+from parawire.graph.seeds import rng
+from parawire.graph.stats import dag_stats
 from parawire.plugins.generators import dp
-from parawire.rng import rng
-from parawire.stats import dag_stats
 
 
 def summarise(nodes: int, params: dp.DpParams, seeds: int) -> dict[str, float]:

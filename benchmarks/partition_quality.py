@@ -29,12 +29,12 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from parawire.architecture import build_architecture
-from parawire.hypergraph import Hypergraph, hypergraph_of
-from parawire.manager import get_plugins
-from parawire.metrics import ImbalanceWarning, balance_limit, km1, part_weights
-from parawire.records import PartitionContext
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
+from parawire.pipeline.build import build_architecture
+from parawire.registry.manager import get_plugins
+from parawire.registry.records import PartitionContext
+from parawire.score.hypergraph import Hypergraph, hypergraph_of
+from parawire.score.metrics import ImbalanceWarning, balance_limit, km1, part_weights
 
 GENERATORS = ("er", "ba", "ws", "dp")
 UNITS = (2, 4, 8, 10)

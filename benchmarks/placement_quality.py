@@ -15,13 +15,12 @@ import statistics
 import warnings
 
 import numpy as np
-
-from parawire.architecture import build_architecture
-from parawire.executor.plan import partition_architecture
-from parawire.latency import lower_bound, simulate
-from parawire.profiles import get_profile
-from parawire.schedule import heft, place, refine
-from parawire.spec import ArchitectureSpec
+from parawire.calibration.local import get_profile
+from parawire.graph.spec import ArchitectureSpec
+from parawire.latency.model import lower_bound, simulate
+from parawire.latency.schedule import heft, place, refine
+from parawire.pipeline.build import build_architecture
+from parawire.pipeline.placement import partition_architecture
 
 UNITS = (4, 6, 8, 10)
 COLUMNS = ("one unit", "greedy", "km1", "km1 + refine", "HEFT", "place")

@@ -65,15 +65,16 @@ def main() -> None:
 
     import numpy as np
     import torch
-    from parawire.architecture import build_architecture
+    from parawire.calibration.local import calibrate, get_profile
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
-    from parawire.executor.plan import partition_architecture, plan_for
-    from parawire.latency import simulate
-    from parawire.manager import get_plugins
-    from parawire.nn import build_network
-    from parawire.profiles import calibrate, get_profile
-    from parawire.spec import ArchitectureSpec
+    from parawire.executor.plan import plan_for
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.latency.model import simulate
+    from parawire.network.nn import build_network
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.placement import partition_architecture
+    from parawire.registry.manager import get_plugins
 
     warnings.filterwarnings("ignore")
     print(f"load average before: {loadavg()}  (cores: {os.cpu_count()})")

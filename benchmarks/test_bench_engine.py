@@ -20,18 +20,19 @@ from functools import cache
 
 import pytest
 import torch
-from parawire.architecture import build_architecture
 from parawire.engines.ort import unit_session
 from parawire.executor.coordinator import Cluster
 from parawire.executor.local import LocalWorkers
-from parawire.executor.plan import partition_architecture, plan_for
+from parawire.executor.plan import plan_for
 from parawire.executor.protocol import SOURCE
 from parawire.executor.runner import UnitRunner
 from parawire.executor.worker import network_blocks
-from parawire.manager import get_plugins
-from parawire.nn import build_network
-from parawire.spec import ArchitectureSpec
-from parawire.threads import torch_threads
+from parawire.graph.spec import ArchitectureSpec
+from parawire.network.nn import build_network
+from parawire.network.threads import torch_threads
+from parawire.pipeline.build import build_architecture
+from parawire.pipeline.placement import partition_architecture
+from parawire.registry.manager import get_plugins
 
 ENGINES = ("onnxruntime", "torch")
 CASES = {

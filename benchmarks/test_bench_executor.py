@@ -19,8 +19,8 @@ import pytest
 import torch
 import zmq
 from parawire.executor.protocol import Kind, decode, tensor_frames
-from parawire.latency_suite import measure
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
+from parawire.testing.suite import measure
 
 SPEC = ArchitectureSpec(generator="dp", nodes=40, input_shape=(3, 32, 32))
 THREADS = {"1thread": 1, "allthreads": os.cpu_count() or 1}

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from parawire.architecture import build_architecture
-from parawire.latency import simulate
-from parawire.profiles import EDGE
-from parawire.schedule import heft, place
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
+from parawire.latency.model import simulate
+from parawire.latency.profiles import EDGE
+from parawire.latency.schedule import heft, place
+from parawire.pipeline.build import build_architecture
 
 
 @pytest.fixture(scope="module", params=[40, 80])

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 from parawire.models import import_model
-from parawire.score import score_architecture
-from parawire.threads import torch_threads
+from parawire.network.threads import torch_threads
+from parawire.pipeline.score import score_architecture
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from parawire.architecture import build_architecture
-from parawire.nn import build_network
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
+from parawire.network.nn import build_network
+from parawire.pipeline.build import build_architecture
 
 
 @pytest.mark.parametrize("generator", ["er", "dp"])

@@ -20,8 +20,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from parawire.manager import get_plugins
-from parawire.metrics import balance_limit, km1, part_weights
+from parawire.registry.manager import get_plugins
+from parawire.score.metrics import balance_limit, km1, part_weights
 from partition_quality import EPS, GENERATORS, UNITS, instances, run_one
 
 REGISTRY = get_plugins().partitioners

@@ -11,10 +11,10 @@ benchmarked: on a shared 2-core host OpenMP's spinning threads made one epoch 35
 from __future__ import annotations
 
 import torch
-from parawire.architecture import build_architecture
-from parawire.nn import build_network
-from parawire.spec import ArchitectureSpec
-from parawire.threads import torch_threads
+from parawire.graph.spec import ArchitectureSpec
+from parawire.network.nn import build_network
+from parawire.network.threads import torch_threads
+from parawire.pipeline.build import build_architecture
 from parawire.training.datasets import fit_spec, load_dataset
 from parawire.training.trainer import deterministic, train_epoch
 

@@ -25,7 +25,7 @@ import json
 import time
 from pathlib import Path
 
-from parawire.engines import DEFAULT_ENGINE
+from parawire.registry.records import DEFAULT_ENGINE
 
 GENERATORS = ("dp", "er", "ba", "ws", "fb")
 FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
@@ -103,8 +103,8 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="ignore the results already in --out")
     args = parser.parse_args()
 
-    from parawire.latency_suite import resolve_engine
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.registry.manager import resolve_engine
     from parawire.testbed.presets import get_preset
     from parawire.testbed.runner import run_points
 

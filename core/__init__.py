@@ -14,7 +14,7 @@ def __getattr__(name: str):
     """``parawire.ArchitectureSpec`` on first use: importing the package (as ``parawire
     --help`` does) then costs no pydantic."""
     if name == "ArchitectureSpec":
-        from parawire.spec import ArchitectureSpec
+        from parawire.graph.spec import ArchitectureSpec
 
         return ArchitectureSpec
     raise AttributeError(f"module 'parawire' has no attribute {name!r}")

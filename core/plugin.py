@@ -31,8 +31,8 @@ import importlib
 from typing import Any
 
 from parawire.errors import ParawireError, PluginError, SpecError
-from parawire.hookspecs import hookimpl
-from parawire.records import (
+from parawire.registry.hookspecs import hookimpl
+from parawire.registry.records import (
     EnginePlugin,
     GeneratorContext,
     GeneratorPlugin,
@@ -48,23 +48,23 @@ from parawire.records import (
 
 _LAZY = {
     # what the callables receive
-    "ArchitectureSpec": "parawire.spec",
-    "Dag": "parawire.dag",
-    "to_dag": "parawire.dag",
-    "Hypergraph": "parawire.hypergraph",
-    "Metrics": "parawire.metrics",
+    "ArchitectureSpec": "parawire.graph.spec",
+    "Dag": "parawire.graph.dag",
+    "to_dag": "parawire.graph.dag",
+    "Hypergraph": "parawire.score.hypergraph",
+    "Metrics": "parawire.score.metrics",
     # staging policies: respect the channel cap as the built-ins do
-    "cap_stages": "parawire.shapes",
-    "staged_channels": "parawire.shapes",
+    "cap_stages": "parawire.network.shapes",
+    "staged_channels": "parawire.network.shapes",
     # partitioners: argument checks, the balance limit, and repair-then-warn
     "check_args": "parawire.plugins.partitioners.kway",
     "trivial_partition": "parawire.plugins.partitioners.kway",
     "repaired": "parawire.plugins.partitioners.kway",
-    "balance_limit": "parawire.metrics",
-    "part_weights": "parawire.metrics",
-    "km1": "parawire.metrics",
-    "is_valid": "parawire.metrics",
-    "ImbalanceWarning": "parawire.metrics",
+    "balance_limit": "parawire.score.metrics",
+    "part_weights": "parawire.score.metrics",
+    "km1": "parawire.score.metrics",
+    "is_valid": "parawire.score.metrics",
+    "ImbalanceWarning": "parawire.score.metrics",
     # transports: the interface, and the ZeroMQ one to build on
     "Transport": "parawire.executor.transport",
     "Inbox": "parawire.executor.transport",
@@ -75,12 +75,12 @@ _LAZY = {
     "ZmqTransport": "parawire.executor.transport_zmq",
     "get_transport": "parawire.executor.transport",
     # engines: the network they compile, and the staged-block form of a vertex
-    "build_architecture": "parawire.architecture",
-    "build_network": "parawire.nn",
+    "build_architecture": "parawire.pipeline.build",
+    "build_network": "parawire.network.nn",
     "StagedBlock": "parawire.executor.runner",
     "Segment": "parawire.executor.segments",
     # randomness derived from a seed, as parawire derives it
-    "rng": "parawire.rng",
+    "rng": "parawire.graph.seeds",
 }
 
 __all__ = [

@@ -1,11 +1,11 @@
 """Built-in inference engines: ``onnxruntime`` (the default, fastest measured) and ``torch``.
 
-Both compile the same :class:`parawire.nn.ArchitectureNet` blocks, so a worker rebuilds
+Both compile the same :class:`parawire.network.nn.ArchitectureNet` blocks, so a worker rebuilds
 its weights once, from the seed or the deployer's safetensors, whatever the engine.
 """
 
-from parawire.hookspecs import hookimpl
-from parawire.records import EnginePlugin, NoParams
+from parawire.registry.hookspecs import hookimpl
+from parawire.registry.records import EnginePlugin, NoParams
 
 
 def _torch(net, vertices, threads=None, params=None):
@@ -24,7 +24,7 @@ def _torch_whole(net, threads=None):
     """Parawire's own networks in channels-last (oneDNN convolutions); any other module as
     given, since channels-last breaks the ``.view`` calls arbitrary models make."""
     import torch
-    from parawire.nn import ArchitectureNet
+    from parawire.network.nn import ArchitectureNet
 
     return net.to(memory_format=torch.channels_last) if isinstance(net, ArchitectureNet) else net
 

@@ -2,18 +2,18 @@
 and doubles the channels.
 
 Each policy returns one flag per DAG vertex (``True``: vertex v's block stages). The
-cap rule is shared (:func:`parawire.shapes.cap_stages`): a block may stage only while
+cap rule is shared (:func:`parawire.network.shapes.cap_stages`): a block may stage only while
 the channels entering it are below ``spec.channel_cap``, and staging doubles them up to
 the cap. The input (stem) and output vertices never stage. ``fb`` DAGs carry their own
-RandWire stage marks, which replace the policy (see :func:`parawire.shapes.stage_flags`).
+RandWire stage marks, which replace the policy (see :func:`parawire.pipeline.build.stage_flags`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from parawire.hookspecs import hookimpl
-from parawire.records import NoParams, StagingPlugin
-from parawire.shapes import cap_stages
+from parawire.network.shapes import cap_stages
+from parawire.registry.hookspecs import hookimpl
+from parawire.registry.records import NoParams, StagingPlugin
 from pydantic import BaseModel, ConfigDict, Field
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import cache
 
 import torch
-from parawire.architecture import build_architecture
-from parawire.executor.plan import Plan, partition_architecture, plan_for
-from parawire.nn import build_network
-from parawire.spec import ArchitectureSpec
+from parawire.executor.plan import Plan, plan_for
+from parawire.graph.spec import ArchitectureSpec
+from parawire.network.nn import build_network
+from parawire.pipeline.build import build_architecture
+from parawire.pipeline.placement import partition_architecture
 
 GENERATORS = ("er", "ba", "ws", "dp", "chain", "fb")
 UNITS = (1, 2, 4)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import torch
-from parawire.dag import Dag, to_dag
+from parawire.graph.dag import Dag, to_dag
 
 
 def toy_dag() -> Dag:

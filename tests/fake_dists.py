@@ -24,8 +24,8 @@ def install_fake_dist(site: Path, dist: str, module: str, source: str, ep_name: 
 
 GENERATOR_SOURCE = """
     import networkx as nx
-    from parawire.hookspecs import hookimpl
-    from parawire.records import GeneratorPlugin, NoParams
+    from parawire.registry.hookspecs import hookimpl
+    from parawire.registry.records import GeneratorPlugin, NoParams
 
     def generate(nodes, params, rng):
         return nx.path_graph(nodes)

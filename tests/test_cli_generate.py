@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from parawire.build import build_dag
 from parawire.cli import main
-from parawire.cli.params import parse_value
-from parawire.spec import ArchitectureSpec
-from parawire.stats import dag_stats
+from parawire.graph.spec import ArchitectureSpec
+from parawire.graph.stats import dag_stats
+from parawire.pipeline.build import build_dag
+from parawire.registry.params import parse_value
 
 PARAWIRE = Path(sys.executable).with_name("parawire")
 

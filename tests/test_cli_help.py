@@ -82,6 +82,6 @@ def test_plugin_names_complete_in_the_shell(words, expected):
 
 def test_score_help_shows_the_real_eps_sweep():
     from parawire.cli.score import DEFAULT_EPS_TEXT
-    from parawire.score import DEFAULT_EPS
+    from parawire.pipeline.score import DEFAULT_EPS
 
     assert DEFAULT_EPS_TEXT == " ".join(map(str, DEFAULT_EPS))

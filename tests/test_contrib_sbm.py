@@ -81,7 +81,7 @@ def test_bad_sbm_param_names_the_field(tmp_path):
 
 
 def test_a_fresh_manager_in_process_sees_the_plugin():
-    from parawire.manager import collect, new_manager
+    from parawire.registry.manager import collect, new_manager
 
     plugins = collect(*new_manager())
     assert plugins.generators.providers["sbm"] == "parawire-sbm"

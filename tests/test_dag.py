@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
-from parawire.build import build_dag
-from parawire.dag import dfs_discovery_order, orient, to_dag
-from parawire.spec import ArchitectureSpec
+from parawire.graph.dag import dfs_discovery_order, orient, to_dag
+from parawire.graph.spec import ArchitectureSpec
+from parawire.pipeline.build import build_dag
 
 
 def hand_made() -> nx.Graph:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from parawire.errors import ParawireError
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
 from parawire.training.cifar import TEST_FILE, TRAIN_FILES
 from parawire.training.datasets import fit_spec, load_dataset
 from parawire.training.transforms import Augment, random_crop, random_hflip

@@ -7,15 +7,15 @@ from __future__ import annotations
 import pytest
 import torch
 from executor_real import GENERATORS, UNITS, case
-from parawire.architecture import build_architecture
 from parawire.errors import PluginError
 from parawire.executor.coordinator import Cluster
 from parawire.executor.local import LocalWorkers
 from parawire.executor.runner import StagedBlock
-from parawire.manager import get_plugins
-from parawire.nn import ScalingBlock, build_network
-from parawire.shapes import Scaling
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
+from parawire.network.nn import ScalingBlock, build_network
+from parawire.network.shapes import Scaling
+from parawire.pipeline.build import build_architecture
+from parawire.registry.manager import get_plugins
 
 ENGINES = ("onnxruntime", "torch")
 

@@ -11,7 +11,16 @@ import zmq
 from executor_real import case
 from parawire.errors import ParawireError
 from parawire.executor.coordinator import Cluster
-from parawire.executor.protocol import HEADER, MAGIC, MAX_NDIM, VERSION, Kind, decode, json_frames, tensor_frames
+from parawire.executor.protocol import (
+    HEADER,
+    MAGIC,
+    MAX_NDIM,
+    VERSION,
+    Kind,
+    decode,
+    json_frames,
+    tensor_frames,
+)
 
 SPEC, PLAN, X, REFERENCE = case("dp", 1)
 OUT = PLAN.output_vertex

@@ -18,7 +18,7 @@ from parawire.executor.plan import Plan
 from parawire.executor.protocol import COORDINATOR, SOURCE, Kind, json_frames, tensor_frames
 from parawire.executor.transport import InprocTransport, inproc_address
 from parawire.executor.worker import Worker, network_blocks
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
 
 DAG = toy_dag()
 TWO = [0, 1, 0, 1, 1, 0, 1, 0, 0, 1]
@@ -192,7 +192,7 @@ def test_a_deployment_over_the_memory_limit_is_refused_before_anything_is_alloca
     thread = worker.start()
     rss = psutil.Process().memory_info().rss
     try:
-        from parawire.architecture import build_architecture
+        from parawire.pipeline.build import build_architecture
 
         arch = build_architecture(HUGE)
         plan = Plan.build(arch.dag, [0] * arch.dag.graph.number_of_nodes())
@@ -210,8 +210,8 @@ def test_a_deployment_over_the_memory_limit_is_refused_before_anything_is_alloca
 
 
 def test_the_default_limit_refuses_the_reported_26_gb_deployment():
-    from parawire.architecture import build_architecture
     from parawire.executor.worker import DEFAULT_MAX_DEPLOY_BYTES, network_bytes
+    from parawire.pipeline.build import build_architecture
 
     spec = HUGE.model_copy(update={"base_channels": 4096, "channel_cap": 16384})
     arch = build_architecture(spec)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 from executor_toy import toy_block, toy_dag
-from parawire.architecture import build_architecture
 from parawire.executor.plan import Plan
 from parawire.executor.runner import StagedBlock, UnitRunner
 from parawire.executor.worker import staged
-from parawire.nn import build_network
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
+from parawire.network.nn import build_network
+from parawire.pipeline.build import build_architecture
 
 
 def test_a_step_runs_when_its_input_arrives_and_the_block_when_all_are_prepared():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from executor_real import GENERATORS, case
-from parawire.architecture import build_architecture
 from parawire.executor.segments import segments
+from parawire.pipeline.build import build_architecture
 
 
 def reached_from(unit, first: int) -> set[int]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-from parawire.build import build_dag
 from parawire.errors import SpecError
-from parawire.manager import get_plugins
+from parawire.graph.seeds import rng
+from parawire.graph.spec import ArchitectureSpec, resolve_params
+from parawire.pipeline.build import build_dag
 from parawire.plugins.generators import ba, chain, dp, er, fb, ws
-from parawire.rng import rng
-from parawire.spec import ArchitectureSpec, resolve_params
+from parawire.registry.manager import get_plugins
 
 SEEDS = range(200)
 

@@ -3,9 +3,9 @@
 import networkx as nx
 import numpy as np
 import pytest
-from parawire.dag import to_dag
 from parawire.errors import ParawireError
-from parawire.hypergraph import Hypergraph
+from parawire.graph.dag import to_dag
+from parawire.score.hypergraph import Hypergraph
 
 
 def net_lists(hg):
@@ -68,11 +68,11 @@ def test_a_profile_makes_the_run_placement_balance_predicted_time_not_flops(seed
     # weights are the predicted nanoseconds, and the partition balances them within ε.
     import warnings
 
-    from parawire.architecture import build_architecture
-    from parawire.executor.plan import partition_architecture
-    from parawire.hypergraph import hypergraph_of
-    from parawire.latency import DeviceProfile, vertex_seconds
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.latency.model import DeviceProfile, vertex_seconds
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.placement import partition_architecture
+    from parawire.score.hypergraph import hypergraph_of
 
     profile = DeviceProfile(name="w", flops_per_s=5e10, bandwidth_bytes_per_s=1e9, message_latency_s=0,
                             weight_bytes_per_s=1.5e10, vertex_overhead_s=1e-5)

@@ -7,16 +7,17 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from parawire.architecture import build_architecture
 from parawire.errors import ParawireError
 from parawire.executor.coordinator import Cluster
 from parawire.executor.local import LocalWorkers
-from parawire.executor.plan import Plan, partition_architecture, plan_for
-from parawire.hypergraph import hypergraph_of, image_bytes
-from parawire.latency import Trace, simulate
-from parawire.metrics import km1
-from parawire.nn import build_network
-from parawire.spec import ArchitectureSpec
+from parawire.executor.plan import Plan, plan_for
+from parawire.graph.spec import ArchitectureSpec
+from parawire.latency.model import Trace, simulate
+from parawire.network.nn import build_network
+from parawire.pipeline.build import build_architecture
+from parawire.pipeline.placement import partition_architecture
+from parawire.score.hypergraph import hypergraph_of, image_bytes
+from parawire.score.metrics import km1
 from parawire.study.config import StudyConfig
 from parawire.study.sample import evaluate
 from test_latency import arr, dag_of, unit_profile

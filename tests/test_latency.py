@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from parawire.dag import to_dag
 from parawire.errors import ParawireError
-from parawire.latency import DeviceProfile, Trace, lower_bound, simulate
+from parawire.graph.dag import to_dag
+from parawire.latency.model import DeviceProfile, Trace, lower_bound, simulate
 from pydantic import ValidationError
 
 

@@ -14,12 +14,19 @@ from pathlib import Path
 import psutil
 import pytest
 import torch
-from parawire.engines import DEFAULT_ENGINE
 from parawire.errors import ParawireError, PluginError, SpecError
-from parawire.executor.plan import partition_architecture, plan_for
-from parawire.latency_suite import SingleProcess, benchmark_info, deploy_local, measure, suite_group
-from parawire.profiles import EDGE
-from parawire.spec import ArchitectureSpec
+from parawire.executor.plan import plan_for
+from parawire.graph.spec import ArchitectureSpec
+from parawire.latency.profiles import EDGE
+from parawire.pipeline.placement import partition_architecture
+from parawire.registry.records import DEFAULT_ENGINE
+from parawire.testing.suite import (
+    SingleProcess,
+    benchmark_info,
+    deploy_local,
+    measure,
+    suite_group,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "latency-suite"
@@ -235,7 +242,7 @@ import os
 from pathlib import Path
 
 import pytest
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
 
 SPEC = ArchitectureSpec(generator="dp", nodes=6, input_shape=(3, 8, 8), base_channels=4)
 
@@ -286,7 +293,7 @@ def test_failing_tests_leave_no_worker_process_and_no_socket_file(tmp_path):
 @pytest.mark.slow
 def test_a_user_suite_outside_the_repository_needs_only_parawire_installed(tmp_path):
     (tmp_path / "test_mine.py").write_text(textwrap.dedent('''
-        from parawire.latency_suite import measure
+        from parawire.testing.suite import measure
 
         SPEC = {"generator": "ws", "nodes": 8, "seed": 2, "input_shape": [3, 8, 8], "base_channels": 4}
 

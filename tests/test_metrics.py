@@ -5,9 +5,10 @@ import itertools
 import networkx as nx
 import numpy as np
 import pytest
-from parawire.dag import to_dag
-from parawire.hypergraph import Hypergraph
-from parawire.metrics import (
+from parawire.graph.dag import to_dag
+from parawire.plugins.scores import CsParams, concurrency_score
+from parawire.score.hypergraph import Hypergraph
+from parawire.score.metrics import (
     balance_limit,
     compute_metrics,
     is_valid,
@@ -15,7 +16,6 @@ from parawire.metrics import (
     load_entropy,
     longest_path_vertices,
 )
-from parawire.plugins.scores import CsParams, concurrency_score
 
 
 def chain_dag(n):

@@ -12,15 +12,16 @@ from parawire.cli import main
 from parawire.errors import ParawireError
 from parawire.executor.coordinator import Cluster
 from parawire.executor.local import LocalWorkers
-from parawire.executor.plan import partition_architecture, plan_for
-from parawire.hypergraph import hypergraph_of
-from parawire.metrics import compute_metrics, longest_path_vertices
+from parawire.executor.plan import plan_for
 from parawire.models import import_model
-from parawire.models.deploy import deployment, unit_weights
+from parawire.models.deploy import deployment, deployment_builder, unit_weights
 from parawire.models.imported import sample_input
+from parawire.pipeline.placement import partition_architecture
+from parawire.score.hypergraph import hypergraph_of
+from parawire.score.metrics import compute_metrics, longest_path_vertices
 
 ZOO = str(Path(__file__).with_name("model_zoo.py"))
-pytestmark = pytest.mark.filterwarnings("ignore::parawire.metrics.ImbalanceWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::parawire.score.metrics.ImbalanceWarning")
 MODELS = {
     "resnet20": ("parawire.models.examples:resnet20", (3, 32, 32)),
     "cifarnet": ("parawire.models.examples:cifarnet", (3, 32, 32)),
@@ -56,7 +57,7 @@ def test_two_worker_processes_match_the_model_and_send_lambda_bytes(workers, nam
 
 
 def _in_threads(allow=()):
-    return LocalWorkers(2, "inproc", allow_models=allow)
+    return LocalWorkers(2, "inproc", allow_models=allow, builder=deployment_builder(allow))
 
 
 def test_a_worker_refuses_a_factory_its_operator_did_not_allow():

@@ -5,14 +5,15 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 import torch
-from parawire.architecture import Architecture, build_architecture
-from parawire.cost import costs
-from parawire.dag import to_dag
 from parawire.errors import ParawireError
-from parawire.manager import get_plugins
-from parawire.nn import ScalingBlock, build_network
-from parawire.shapes import layout
-from parawire.spec import ArchitectureSpec
+from parawire.graph.dag import to_dag
+from parawire.graph.spec import ArchitectureSpec
+from parawire.network.architecture import Architecture
+from parawire.network.cost import costs
+from parawire.network.nn import ScalingBlock, build_network
+from parawire.network.shapes import layout
+from parawire.pipeline.build import build_architecture
+from parawire.registry.manager import get_plugins
 from torch.utils.flop_counter import FlopCounterMode
 
 GENERATORS = get_plugins().generators.names()

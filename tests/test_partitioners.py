@@ -6,13 +6,13 @@ import warnings
 import networkx as nx
 import numpy as np
 import pytest
-from parawire.dag import to_dag
 from parawire.errors import ParawireError
-from parawire.hypergraph import Hypergraph
-from parawire.manager import get_plugins
-from parawire.metrics import ImbalanceWarning, balance_limit, is_valid, km1, part_weights
+from parawire.graph.dag import to_dag
 from parawire.plugins.partitioners.greedy import sequential_groups
-from parawire.records import PartitionContext
+from parawire.registry.manager import get_plugins
+from parawire.registry.records import PartitionContext
+from parawire.score.hypergraph import Hypergraph
+from parawire.score.metrics import ImbalanceWarning, balance_limit, is_valid, km1, part_weights
 
 NAMES = get_plugins().partitioners.names()
 

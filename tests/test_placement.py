@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from parawire.architecture import build_architecture
 from parawire.errors import ParawireError
-from parawire.latency import DeviceProfile, simulate
-from parawire.placement import place_architecture
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
+from parawire.latency.model import DeviceProfile, simulate
+from parawire.pipeline.build import build_architecture
+from parawire.pipeline.placement import place_architecture
 
 # a slow shaped link beside quarter-core compute: what the testbed emulates
 SLOW_LINK = DeviceProfile(name="slow", flops_per_s=1e10, bandwidth_bytes_per_s=12e6, message_latency_s=2e-4,

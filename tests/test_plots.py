@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from parawire.errors import ParawireError
-from parawire.spec import ArchitectureSpec
-from parawire.stats import dag_stats
+from parawire.graph.spec import ArchitectureSpec
+from parawire.graph.stats import dag_stats
 from parawire.study import plots
 
 FIGURES = (

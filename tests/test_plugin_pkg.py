@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from parawire.manager import get_plugins
 from parawire.plugin import NoParams
+from parawire.registry.manager import get_plugins
 from parawire_plugin_pkg import chunks
 
 PKG = Path(__file__).parent / "plugin_pkg"
@@ -52,9 +52,8 @@ def test_installed_and_imports_only_the_public_module():
 
 
 def test_generate_uses_its_generator_and_staging(arch_file):
-    from parawire.architecture import build_architecture
-    from parawire.shapes import stage_flags
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture, stage_flags
 
     spec = ArchitectureSpec.load(arch_file)
     assert (spec.generator, spec.params, spec.staging, spec.staging_params) == (
@@ -71,9 +70,9 @@ def test_generate_uses_its_generator_and_staging(arch_file):
 
 
 def test_score_uses_its_partitioner_and_score(arch_file):
-    from parawire.architecture import build_architecture
-    from parawire.hypergraph import hypergraph_of
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
+    from parawire.score.hypergraph import hypergraph_of
 
     out = parawire("score", str(arch_file), "--units", "2", "3", "--eps", "0.1", "--partitioner", "chunks",
                    "--score", "cutfrac", "--score-param", "weighted=true", "--json")

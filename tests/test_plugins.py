@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from fake_dists import GENERATOR_SOURCE, install_fake_dist
 from parawire.errors import PluginError, SpecError
-from parawire.manager import PluginLoadWarning, collect, get_plugins, new_manager
 from parawire.plugin import (
     GeneratorContext,
     GeneratorPlugin,
@@ -22,6 +21,7 @@ from parawire.plugin import (
     ScorePlugin,
     hookimpl,
 )
+from parawire.registry.manager import PluginLoadWarning, collect, get_plugins, new_manager
 
 BUILTIN_GENERATORS = {"er", "ba", "ws", "dp", "chain", "fb"}
 
@@ -92,8 +92,8 @@ def test_same_name_from_two_distributions_is_a_conflict_not_a_crash(tmp_path, mo
 
 
 def test_clash_with_a_builtin_keeps_the_builtin_selectable(register_plugin):
-    from parawire.build import build_dag
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_dag
 
     before = build_dag(ArchitectureSpec(generator="er", nodes=10, seed=3)).graph
     register_plugin(generator("er"), name="clash:er")
@@ -130,7 +130,7 @@ def test_misspelt_hook_marks_only_its_distribution_failed(tmp_path, monkeypatch)
         plugins = collect(*new_manager())
     [failure] = plugins.failures
     assert failure.distribution == "parawire-typo"
-    from parawire.hookspecs import HOOKS
+    from parawire.registry.hookspecs import HOOKS
 
     assert failure.describe() == (
         "PluginError: unknown hook 'parawire_generator' (did you mean 'parawire_generators'?);"
@@ -265,9 +265,9 @@ def test_a_plain_value_error_reaches_the_command_line_as_one_line(register_plugi
 
 
 def test_score_context_carries_the_partition_hypergraph_and_dag(register_plugin):
-    from parawire.architecture import build_architecture
-    from parawire.score import score_architecture
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.score import score_architecture
 
     seen: list[ScoreContext] = []
 
@@ -295,7 +295,7 @@ def test_score_context_carries_the_partition_hypergraph_and_dag(register_plugin)
 
 
 def test_a_score_that_returns_no_number_is_named(register_plugin):
-    from parawire.score import score_architecture
+    from parawire.pipeline.score import score_architecture
 
     class Bad:
         @hookimpl
@@ -303,7 +303,7 @@ def test_a_score_that_returns_no_number_is_named(register_plugin):
             return [ScorePlugin(name="bad", summary="", params=NoParams, score=lambda metrics: "low")]
 
     register_plugin(Bad(), name="baddist:x")
-    dag = __import__("parawire.dag", fromlist=["to_dag"]).to_dag(nx.path_graph(6))
+    dag = __import__("parawire.graph.dag", fromlist=["to_dag"]).to_dag(nx.path_graph(6))
     costs = __import__("types").SimpleNamespace(flops=np.ones(8, dtype=np.int64), out_bytes=np.ones(8, dtype=np.int64))
     with pytest.raises(PluginError, match=r"score 'bad' \(baddist\): returned 'low'; a score must be a number"):
         score_architecture((dag, costs), [2], [0.1], score="bad")
@@ -361,7 +361,7 @@ def test_plugins_command_shows_conflicts_and_failures_and_other_commands_still_w
 @pytest.mark.slow
 def test_plugin_new_writes_a_working_package_of_every_kind(tmp_path, capsys):
     from parawire.cli import main
-    from parawire.records import KINDS
+    from parawire.registry.records import KINDS
 
     for kind in KINDS:
         main(["plugin", "new", f"my_{kind}", "--kind", kind, "-d", str(tmp_path)])
@@ -394,7 +394,7 @@ def doc_examples():
 
 
 def test_every_kind_has_a_worked_example_in_the_docs():
-    from parawire.records import KINDS
+    from parawire.registry.records import KINDS
 
     hooks = {record.hook for record in KINDS.values()}
     assert {h for b in doc_examples() for h in hooks if f"def {h}()" in b} == hooks
@@ -404,10 +404,10 @@ def test_every_kind_has_a_worked_example_in_the_docs():
 def test_doc_examples_register_and_run(register_plugin, index, tmp_path):
     import types
 
-    from parawire.architecture import build_architecture
     from parawire.executor.transport import get_transport
-    from parawire.score import score_architecture
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.score import score_architecture
 
     module = types.ModuleType(f"doc_example_{index}")
     exec(compile(doc_examples()[index], module.__name__, "exec"), module.__dict__)
@@ -436,8 +436,9 @@ def test_doc_examples_register_and_run(register_plugin, index, tmp_path):
         import torch
         from parawire.executor.coordinator import Cluster
         from parawire.executor.local import LocalWorkers
-        from parawire.executor.plan import partition_architecture, plan_for
-        from parawire.nn import build_network
+        from parawire.executor.plan import plan_for
+        from parawire.network.nn import build_network
+        from parawire.pipeline.placement import partition_architecture
 
         arch = build_architecture(ArchitectureSpec(generator="dp", input_shape=(3, 16, 16), **spec))
         plan = plan_for(arch, partition_architecture(arch, 2), units=2)

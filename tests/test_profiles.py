@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from parawire.calibration.local import CALIBRATION_VERSION, cache_path, get_profile
 from parawire.errors import ParawireError
-from parawire.latency import DeviceProfile
-from parawire.profiles import CALIBRATION_VERSION, FEATURES, cache_path, fit_compute, get_profile
+from parawire.latency.model import DeviceProfile
+from parawire.latency.profiles import FEATURES, fit_compute
 
 
 def features(n: int = 30) -> np.ndarray:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from parawire.dag import to_dag
 from parawire.errors import ParawireError
-from parawire.latency import DeviceProfile, lower_bound, simulate, vertex_seconds
-from parawire.schedule import heft, place, rank_order, refine, upward_ranks
+from parawire.graph.dag import to_dag
+from parawire.latency.model import DeviceProfile, lower_bound, simulate, vertex_seconds
+from parawire.latency.schedule import heft, place, rank_order, refine, upward_ranks
 
 FAST_NET = DeviceProfile(name="fast", flops_per_s=1.0, bandwidth_bytes_per_s=1e9,
                          message_latency_s=0.01, network="switched")

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from parawire.cli import cli
-from parawire.cost import Costs
-from parawire.dag import to_dag
 from parawire.errors import ParawireError
-from parawire.score import DEFAULT_EPS, score_architecture
-from parawire.spec import ArchitectureSpec
+from parawire.graph.dag import to_dag
+from parawire.graph.spec import ArchitectureSpec
+from parawire.network.cost import Costs
+from parawire.pipeline.score import DEFAULT_EPS, score_architecture
 
 
 def chains_pair(k=3, length=4):

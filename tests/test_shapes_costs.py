@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
-from parawire.architecture import build_architecture
-from parawire.cost import costs
-from parawire.dag import to_dag
-from parawire.shapes import Scaling, layout
-from parawire.spec import ArchitectureSpec
+from parawire.graph.dag import to_dag
+from parawire.graph.spec import ArchitectureSpec
+from parawire.network.cost import costs
+from parawire.network.shapes import Scaling, layout
+from parawire.pipeline.build import build_architecture
 
 
 def diamond():

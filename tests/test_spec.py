@@ -6,7 +6,7 @@ import json
 
 import pytest
 from parawire.errors import SpecError
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
 
 
 def test_json_and_toml_round_trip(tmp_path):
@@ -47,7 +47,7 @@ def test_unreadable_and_malformed_files(tmp_path):
 
 
 def test_generator_params_validated_against_the_plugin_model():
-    from parawire.build import generator_params
+    from parawire.pipeline.build import generator_params
 
     with pytest.raises(SpecError) as err:
         generator_params(ArchitectureSpec(generator="er", params={"p": 1.5}))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-from parawire.dag import to_dag
 from parawire.errors import SpecError
-from parawire.manager import get_plugins
-from parawire.rng import rng
-from parawire.shapes import layout, stage_flags
-from parawire.spec import ArchitectureSpec, resolve_params
+from parawire.graph.dag import to_dag
+from parawire.graph.seeds import rng
+from parawire.graph.spec import ArchitectureSpec, resolve_params
+from parawire.network.shapes import layout
+from parawire.pipeline.build import stage_flags
+from parawire.registry.manager import get_plugins
 
 
 def chain_dag(n: int):
@@ -26,7 +27,7 @@ def assign(name: str, dag, spec, seed: int = 0, **params):
 def test_uniform_never_stages_and_keeps_base_channels():
     spec = ArchitectureSpec(nodes=8, staging="uniform", base_channels=16)
     dag = chain_dag(8)
-    out = layout(spec, dag).out_shape
+    out = layout(spec, dag, stage_flags(spec, dag)).out_shape
     assert not assign("uniform", dag, spec).any()
     assert (out[:8] == (16, 32, 32)).all()
 
@@ -50,7 +51,7 @@ def test_greedy_cap_that_is_not_a_power_of_two_times_base_is_reached_exactly():
 
 def test_greedy_stages_exactly_the_blocks_entered_below_the_cap():
     spec = ArchitectureSpec(generator="er", nodes=20, seed=3, base_channels=8, channel_cap=64)
-    from parawire.build import build_dag
+    from parawire.pipeline.build import build_dag
 
     dag = build_dag(spec)
     flags = assign("greedy", dag, spec)
@@ -61,7 +62,7 @@ def test_greedy_stages_exactly_the_blocks_entered_below_the_cap():
 
 def test_probabilistic_extremes_match_uniform_and_greedy():
     spec = ArchitectureSpec(generator="ba", nodes=16, seed=1, base_channels=8, channel_cap=64)
-    from parawire.build import build_dag
+    from parawire.pipeline.build import build_dag
 
     dag = build_dag(spec)
     assert not assign("probabilistic", dag, spec, p=0.0).any()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import networkx as nx
-from parawire.build import build_dag
-from parawire.dag import to_dag
-from parawire.spec import ArchitectureSpec
-from parawire.stats import dag_stats, depth_levels
+from parawire.graph.dag import to_dag
+from parawire.graph.spec import ArchitectureSpec
+from parawire.graph.stats import dag_stats, depth_levels
+from parawire.pipeline.build import build_dag
 
 
 def test_chain_depth_counts_input_and_output():

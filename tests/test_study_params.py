@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from parawire.architecture import build_architecture
 from parawire.cli import cli, main
 from parawire.cli.study_params import FLOWER102, run_study
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
+from parawire.pipeline.build import build_architecture
 
 
 def expected_mean(generator, staging, seeds, nodes):

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from parawire.architecture import build_architecture
+from parawire.calibration.local import get_profile
 from parawire.cli import main
-from parawire.engines import DEFAULT_ENGINE
 from parawire.errors import ParawireError, SpecError
-from parawire.latency import simulate
-from parawire.profiles import fit_compute_scale, get_profile, preset_profile
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
+from parawire.latency.model import simulate
+from parawire.latency.profiles import fit_compute_scale, preset_profile
+from parawire.pipeline.build import build_architecture
+from parawire.registry.records import DEFAULT_ENGINE
 from parawire.testbed import cgroups, lifecycle, network, system
 from parawire.testbed.presets import get_preset
 from parawire.testbed.system import TestbedError, owner_of

@@ -10,16 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from parawire.cli.models import load_model, model_options, one_source, show_model
 from parawire.cli.options import plugin_names
 from parawire.cli.outputs import OutputFile, prepare
 from parawire.cli.params import param_option, parse_params
-from parawire.cli.printing import echo_json, json_option, print_table
-from parawire.models.cli import load_model, model_options, one_source, show_model
+from parawire.cli.printing import echo_json, json_option, print_table, width_table
 
 
 def summary(spec, stats):
     """One two-column table: what was asked for, and the shape it produced."""
-    from parawire.build import generator_params
+    from parawire.pipeline.build import generator_params
     from rich.table import Table
 
     _, params = generator_params(spec)
@@ -41,18 +41,6 @@ def summary(spec, stats):
     }
     for key, value in rows.items():
         table.add_row(key, str(value))
-    return table
-
-
-def width_table(stats):
-    """Figure 10's histogram as text: one bar per depth level."""
-    from rich.table import Table
-
-    table = Table(title="width per depth level")
-    for column in ("level", "width", ""):
-        table.add_column(column)
-    for level, width in enumerate(stats.widths):
-        table.add_row(str(level), str(width), "█" * width)
     return table
 
 
@@ -85,10 +73,10 @@ def document(spec, stats) -> dict:
 @json_option("the spec and its statistics")
 def generate(generator, nodes, seed, params, staging, staging_params, output, as_json) -> None:
     """Draw an architecture, print its statistics and save its spec."""
-    from parawire.build import build_dag
     from parawire.cli.inputs import check_spec_plugins
-    from parawire.spec import ArchitectureSpec
-    from parawire.stats import dag_stats
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.graph.stats import dag_stats
+    from parawire.pipeline.build import build_dag
     from rich.console import Console
 
     fields = {"generator": generator, "nodes": nodes, "seed": seed, "staging": staging}
@@ -115,9 +103,9 @@ def generate(generator, nodes, seed, params, staging, staging_params, output, as
 @model_options
 def show(spec_file: Path | None, as_json: bool, model, input_shape, min_flops, merge_elementwise) -> None:
     """Print a saved spec (or a --model's import), its DAG statistics and its width per depth level."""
-    from parawire.build import build_dag
     from parawire.cli.inputs import load_spec
-    from parawire.stats import dag_stats
+    from parawire.graph.stats import dag_stats
+    from parawire.pipeline.build import build_dag
     from rich.console import Console
 
     one_source(spec_file, model)

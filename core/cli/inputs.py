@@ -17,9 +17,9 @@ from parawire.errors import ParawireError
 
 def check_spec_plugins(spec) -> None:
     """The spec's generator and staging policy exist and accept its parameters."""
-    from parawire.build import generator_params
-    from parawire.manager import get_plugins
-    from parawire.spec import resolve_params
+    from parawire.graph.spec import resolve_params
+    from parawire.pipeline.build import generator_params
+    from parawire.registry.manager import get_plugins
 
     generator_params(spec)
     record = get_plugins().staging.get(spec.staging)
@@ -28,7 +28,7 @@ def check_spec_plugins(spec) -> None:
 
 def load_spec(path: Path):
     """Read a spec file (JSON or TOML) and check it against the installed plugins."""
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.spec import ArchitectureSpec
 
     spec = ArchitectureSpec.load(path)
     check_spec_plugins(spec)

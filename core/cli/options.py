@@ -23,7 +23,7 @@ def plugin_names(kind: str) -> Callable:
 
     def complete(ctx, param, incomplete: str) -> list:
         from click.shell_completion import CompletionItem
-        from parawire.manager import get_plugins
+        from parawire.registry.manager import get_plugins
 
         head, _, last = incomplete.rpartition(",")
         prefix = f"{head}," if head else ""
@@ -79,8 +79,8 @@ class Endpoint(click.ParamType):
 
 
 def placement_option(fn: Callable) -> Callable:
-    """``--placement``: how a run places vertices (:mod:`parawire.placement`)."""
-    from parawire.placement import PLACEMENTS
+    """``--placement``: how a run places vertices (:mod:`parawire.pipeline.placement`)."""
+    from parawire.pipeline.placement import PLACEMENTS
 
     return click.option(
         "--placement", type=click.Choice(PLACEMENTS), default=PLACEMENTS[0], show_default=True,

@@ -10,27 +10,10 @@ pydantic model then validates and converts them, so a bad value is one line nami
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
-
-
-def parse_value(text: str) -> Any:
-    """``true``/``false`` → bool, then int, then float, then JSON, else the text itself."""
-    if text.lower() in {"true", "false"}:
-        return text.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    if text[:1] in '[{"':
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            pass
-    return text
+from parawire.registry.params import parse_value
 
 
 def parse_params(pairs: tuple[str, ...], option: str = "--param") -> dict[str, Any]:
@@ -42,11 +25,6 @@ def parse_params(pairs: tuple[str, ...], option: str = "--param") -> dict[str, A
             raise click.BadParameter(f"got {pair!r}; write NAME=VALUE", param_hint=option)
         params[name.strip()] = parse_value(value.strip())
     return params
-
-
-def format_params(values: dict[str, Any]) -> list[str]:
-    """The inverse of :func:`parse_params` for JSON-able values (to start a subprocess)."""
-    return [f"{k}={v if isinstance(v, str) and parse_value(v) == v else json.dumps(v)}" for k, v in values.items()]
 
 
 def param_option(kind: str):

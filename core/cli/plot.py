@@ -31,7 +31,8 @@ def read_meta(path: Path | None, study: Path) -> dict | None:
     """``--meta`` when given, else the table's sidecar; None when there is neither."""
     import json
 
-    from parawire.study.store import meta_path, read_meta as sidecar
+    from parawire.study.store import meta_path
+    from parawire.study.store import read_meta as sidecar
 
     if path is None:
         return sidecar(study) if meta_path(study).exists() else None
@@ -113,7 +114,7 @@ def plot(study, params_path, out, arch_path, units, report_path, meta_path) -> N
         params = plots.load_params(params_path) if params_path else plots.params_from_grid(rows, staging)
         arch = None
         if arch_path:
-            from parawire.architecture import build_architecture
+            from parawire.pipeline.build import build_architecture
 
             arch = build_architecture(load_spec(arch_path))
         jobs = plots.figure_jobs(rows, out, params=params, arch=arch, units=units, config=config)

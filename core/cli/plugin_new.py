@@ -132,7 +132,14 @@ CODE = {
         """Partitioner {name!r}: deal the vertices round-robin in topological order."""
 
         import numpy as np
-        from parawire.plugin import NoParams, PartitionerPlugin, check_args, hookimpl, repaired, trivial_partition
+        from parawire.plugin import (
+            NoParams,
+            PartitionerPlugin,
+            check_args,
+            hookimpl,
+            repaired,
+            trivial_partition,
+        )
 
 
         def partition(hypergraph, k: int, eps: float, seed: int, params: NoParams) -> np.ndarray:

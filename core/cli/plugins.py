@@ -15,7 +15,7 @@ from functools import cache
 
 import click
 from parawire.cli.printing import echo_json, json_option, print_table
-from parawire.records import KINDS
+from parawire.registry.records import KINDS
 
 
 @cache
@@ -44,7 +44,7 @@ def describe_params(defaults: dict) -> str:
 
 def listing(kind: str | None) -> dict:
     """What ``--json`` prints; the table shows the same."""
-    from parawire.manager import get_plugins
+    from parawire.registry.manager import get_plugins
 
     registries = get_plugins()
     rows = []

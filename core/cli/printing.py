@@ -103,3 +103,15 @@ def print_table(tab, console=None) -> None:
         console.print(tab)
     finally:
         console.width = width
+
+
+def width_table(stats):
+    """Figure 10's histogram as text: one bar per depth level."""
+    from rich.table import Table
+
+    table = Table(title="width per depth level")
+    for column in ("level", "width", ""):
+        table.add_column(column)
+    for level, width in enumerate(stats.widths):
+        table.add_row(str(level), str(width), "█" * width)
+    return table

@@ -101,8 +101,14 @@ class Progress:
         self.live = None
         if self.console.is_terminal:
             from rich.progress import (
-                BarColumn, MofNCompleteColumn, Progress as Live, TextColumn, TimeElapsedColumn,
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeElapsedColumn,
                 TimeRemainingColumn,
+            )
+            from rich.progress import (
+                Progress as Live,
             )
 
             self.live = Live(

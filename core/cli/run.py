@@ -7,7 +7,7 @@ instead: the same network in this process with every engine (``onnxruntime``,
 the latency model's prediction for the same plan (with the engine's ``local`` profile).
 The partition balances the time that profile predicts for each vertex, not its FLOPs
 (the score's weights): time is what a run waits for (docs/engines.md); ``--placement
-schedule`` places by the model's makespan instead (:mod:`parawire.placement`). Each
+schedule`` places by the model's makespan instead (:mod:`parawire.pipeline.placement`). Each
 phase (build, partition, starting workers, deployment, each timing) is
 announced on stderr before it starts, with a bar and ETA for the timed runs.
 
@@ -19,39 +19,17 @@ null where none was chosen.
 from __future__ import annotations
 
 import os
-import statistics
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from parawire.calibration.timing import summary, timings
+from parawire.cli.models import load_model, model_options, one_source
 from parawire.cli.options import Endpoint, placement_option, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
-from parawire.models.cli import load_model, model_options, one_source
-
-
-def timings(fn: Callable[[], object], n: int, warmup: int = 3,
-            on_run: Callable[[], None] | None = None) -> list[float]:
-    """Seconds per call, ``n`` calls after ``warmup`` untimed ones; ``on_run`` after each."""
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-        if on_run is not None:
-            on_run()
-    return out
-
-
-def summary(times: list[float]) -> tuple[float, float]:
-    """Median and 90th percentile."""
-    ordered = sorted(times)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
 @dataclass(frozen=True)
@@ -80,8 +58,8 @@ def single_process(progress, make_net, engine: str, x, runs: int, threads: int) 
     """The whole network (a fresh one from ``make_net()``: engines may convert it in place)
     in this process with ``engine`` on ``threads`` threads."""
     import torch
-    from parawire.manager import get_plugins
-    from parawire.threads import torch_threads
+    from parawire.network.threads import torch_threads
+    from parawire.registry.manager import get_plugins
 
     name = f"1 process, {threads} thread{'s' if threads > 1 else ''}"
     with torch_threads(threads), torch.inference_mode():
@@ -135,7 +113,7 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     from parawire.cli.inputs import check_units, load_spec
     from parawire.cli.progress import Progress
     from parawire.errors import ParawireError
-    from parawire.manager import get_plugins
+    from parawire.registry.manager import get_plugins
 
     if local == bool(endpoints):
         raise ParawireError("give either --local (start workers here) or one --endpoint per unit")
@@ -153,8 +131,8 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     nodes = imported.dag.nodes if imported is not None else spec.nodes
     check_units([units], nodes)
     get_plugins().partitioners.get(partitioner)
-    from parawire.engines import DEFAULT_ENGINE
     from parawire.executor.transport import transport_record
+    from parawire.registry.records import DEFAULT_ENGINE
 
     transport_record(transport, transport_params)  # unknown name or bad params: before any work
 
@@ -204,15 +182,17 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     architecture; its blocks are fx sub-graphs, so it runs on the torch engine only."""
     progress.step("loading torch")
     import torch
-    from parawire.architecture import build_architecture
+    from parawire.calibration.local import get_profile
     from parawire.errors import ParawireError
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
     from parawire.executor.plan import plan_for
-    from parawire.manager import get_plugins
-    from parawire.nn import build_network
-    from parawire.placement import place_architecture
-    from parawire.profiles import get_profile
+    from parawire.executor.transport import transport_record
+    from parawire.models.deploy import deployment_builder
+    from parawire.network.nn import build_network
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.placement import place_architecture
+    from parawire.registry.manager import get_plugins
 
     what = f"{imported.dag.nodes} blocks" if imported else f"{spec.generator}, {spec.nodes} vertices"
     with progress.timed(f"building and partitioning {what}, {units} units"):
@@ -235,9 +215,11 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     try:
         if local:
             with progress.timed(f"starting {units} local worker processes"):
+                allow = [imported.spec.factory] if imported else []
+                in_process = transport_record(transport, transport_params)[0].in_process
                 workers = LocalWorkers(units, transport, endpoint_kind, transport_params=transport_params,
-                                       startup_timeout=timeout,
-                                       allow_models=[imported.spec.factory] if imported else ())
+                                       startup_timeout=timeout, allow_models=allow,
+                                       builder=deployment_builder(allow) if allow and in_process else None)
         with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout,
                              transport_params=transport_params, curve_secret=curve_secret,
                              curve_server=curve_server) as cluster:

@@ -14,10 +14,10 @@ from parawire.cli.options import plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
-#: The paper's ε sweep as ``parawire.score.DEFAULT_EPS`` holds it (a test keeps the two
+#: The paper's ε sweep as ``parawire.pipeline.score.DEFAULT_EPS`` holds it (a test keeps the two
 #: equal); importing that module would cost ``--help`` a third of a second.
 DEFAULT_EPS_TEXT = "0.03 0.1 0.3"
-from parawire.models.cli import load_model, model_options, one_source
+from parawire.cli.models import load_model, model_options, one_source
 
 
 def _is_number(text: str) -> bool:
@@ -93,10 +93,10 @@ def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...]
           partitioner_params: dict, score_name: str, score_params: dict, unit_comm: int | None,
           seed: int | None, as_json: bool, model, input_shape, min_flops, merge_elementwise) -> None:
     """Score SPEC_FILE's architecture (or a --model's) on each unit count for each ε."""
-    from parawire.architecture import build_architecture
     from parawire.cli.inputs import check_units, load_spec
-    from parawire.manager import get_plugins
-    from parawire.score import DEFAULT_EPS, score_architecture
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.score import DEFAULT_EPS, score_architecture
+    from parawire.registry.manager import get_plugins
 
     one_source(spec_file, model)
     get_plugins().partitioners.get(partitioner)

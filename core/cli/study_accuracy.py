@@ -24,7 +24,7 @@ def _names(text: str) -> tuple[str, ...]:
 def check_config(config) -> None:
     """Every plugin and baseline named exists and every sample's spec is valid."""
     from parawire.errors import ParawireError
-    from parawire.manager import get_plugins
+    from parawire.registry.manager import get_plugins
     from parawire.training.accuracy_study import Job, spec_for
     from parawire.training.baselines import BASELINES
 

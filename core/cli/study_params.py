@@ -2,7 +2,7 @@
 
 For every generator × staging policy, ``--samples`` architectures (seeds ``--seed`` …
 ``--seed + samples − 1``) of ``--nodes`` blocks at the Flower-102 shape (3×224×224,
-102 classes) are built without torch (:func:`parawire.architecture.build_architecture`)
+102 classes) are built without torch (:func:`parawire.pipeline.build.build_architecture`)
 and their parameter counts summarised: mean and sample standard deviation, in millions.
 Samples run in a process pool in chunks, so pool overhead stays small next to the
 ~1–2 ms each architecture costs.
@@ -40,8 +40,8 @@ class Row:
 
 def sample_params(generator: str, staging: str, seeds: list[int], settings: dict) -> list[int]:
     """Parameter counts of the architectures with these seeds (one pool task)."""
-    from parawire.architecture import build_architecture
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
 
     return [
         build_architecture(
@@ -152,8 +152,8 @@ def params(
 ) -> None:
     """Mean and std of parameter counts per generator × staging (Table 4)."""
     from parawire.cli.progress import Progress
-    from parawire.manager import get_plugins
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.registry.manager import get_plugins
 
     plugins = get_plugins()
     generators = split_names(generators) or plugins.generators.names()

@@ -112,7 +112,7 @@ def status(as_json):
 def run(arch, devices, input_policy, nodes, seed, size, engine, runs, partitioner, eps, placement, no_fit, as_json,
         **preset):
     """Measure ARCH (a spec file, or a generator name) on each device count."""
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.spec import ArchitectureSpec
     from parawire.testbed.runner import run_points
 
     if Path(arch).is_file():
@@ -120,7 +120,7 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, runs, partitione
     else:
         spec = ArchitectureSpec.parse({"generator": arch, "nodes": nodes, "seed": seed,
                                        "input_shape": (3, size, size)}, source="ARCH")
-        from parawire.manager import get_plugins
+        from parawire.registry.manager import get_plugins
 
         get_plugins().generators.get(spec.generator)
 

@@ -18,8 +18,8 @@ def build_model(spec, baseline: str | None):
         from parawire.training.baselines import build_baseline
 
         return build_baseline(baseline, spec.input_shape, spec.classes, seed=spec.seed)
-    from parawire.architecture import build_architecture
-    from parawire.nn import build_network
+    from parawire.network.nn import build_network
+    from parawire.pipeline.build import build_architecture
 
     return build_network(build_architecture(spec))
 
@@ -64,8 +64,8 @@ def train(spec_file, dataset, epochs, schedule, batch_size, seed, checkpoint, re
     """Train SPEC_FILE's network with SGD and report top-1 accuracy on the test split."""
     from parawire.cli.inputs import load_spec
     from parawire.cli.progress import Progress
-    from parawire.spec import ArchitectureSpec
-    from parawire.threads import torch_threads
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.network.threads import torch_threads
     from parawire.training.baselines import count_params
     from parawire.training.datasets import fit_spec, load_dataset
     from parawire.training.schedule import parse_schedule

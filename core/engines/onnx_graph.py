@@ -3,7 +3,7 @@
 Built on the worker from the blocks it already holds (weights rebuilt from the seed or
 loaded from the deployer's safetensors), so no opaque model file ever travels and no
 exporter sits between the architecture and the graph: each block of
-:mod:`parawire.nn` maps to a handful of ONNX operators, written here once.
+:mod:`parawire.network.nn` maps to a handful of ONNX operators, written here once.
 
 * BatchNorm (eval) is folded into the convolution before it (bias = β − μ·γ/σ), the
   transformation ONNX Runtime's optimiser would make anyway; it changes results by
@@ -136,7 +136,7 @@ def add_adaptive_max_pool(g: GraphBuilder, x: str, size: tuple[int, int], out: t
 
 
 def add_scaling(g: GraphBuilder, x: str, block: nn.Module, size: tuple[int, int]) -> str:
-    """A :class:`~parawire.nn.ScalingBlock` (max-pool, then bias-free 1×1 conv) on an
+    """A :class:`~parawire.network.nn.ScalingBlock` (max-pool, then bias-free 1×1 conv) on an
     input of spatial ``size``."""
     if isinstance(block.pool, nn.AdaptiveMaxPool2d):
         target = block.pool.output_size
@@ -149,7 +149,7 @@ def add_scaling(g: GraphBuilder, x: str, block: nn.Module, size: tuple[int, int]
 
 def add_aggregation(g: GraphBuilder, inputs: Sequence[str], aggregate: nn.Module,
                     sizes: Sequence[tuple[int, int]], prescaled: bool) -> str:
-    """The weighted sum of :class:`~parawire.nn.Aggregation` (scaling first unless the
+    """The weighted sum of :class:`~parawire.network.nn.Aggregation` (scaling first unless the
     inputs arrive ``prescaled``)."""
     steps = aggregate.scaling_steps()
     scaled = [
@@ -171,8 +171,8 @@ def add_aggregation(g: GraphBuilder, inputs: Sequence[str], aggregate: nn.Module
 
 def add_block(g: GraphBuilder, block: nn.Module, inputs: Sequence[str],
               sizes: Sequence[tuple[int, int]], prescaled: bool = False) -> str:
-    """Any block of :mod:`parawire.nn` (stem, conv vertex, output vertex)."""
-    from parawire.nn import ConvBlock, OutputBlock, StemBlock
+    """Any block of :mod:`parawire.network.nn` (stem, conv vertex, output vertex)."""
+    from parawire.network.nn import ConvBlock, OutputBlock, StemBlock
 
     if isinstance(block, StemBlock):
         return add_conv(g, inputs[0], block.conv, block.bn)

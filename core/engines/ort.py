@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
-
 from parawire.engines.onnx_graph import GraphBuilder, add_block, add_scaling
 
 

@@ -1,4 +1,4 @@
-"""The ``torch`` engine: the blocks of :mod:`parawire.nn` as they are, in eager mode.
+"""The ``torch`` engine: the blocks of :mod:`parawire.network.nn` as they are, in eager mode.
 
 Blocks whose aggregation scales inputs are split into per-input steps and the rest
 (:func:`parawire.executor.worker.staged`) so the runner scales each input as it arrives.
@@ -18,7 +18,7 @@ def compile_torch(net, vertices: Iterable[int], threads: int | None = None, chan
     """``{vertex: block}`` running ``net``'s own modules (converted in place).
 
     ``threads`` is not applied here: torch's thread count is process-wide, and the
-    worker (or :func:`parawire.threads.torch_threads`) has set it already."""
+    worker (or :func:`parawire.network.threads.torch_threads`) has set it already."""
     from parawire.executor.worker import staged
 
     if channels_last:

@@ -131,15 +131,15 @@ class Cluster:
     ) -> None:
         """Send every unit its part of ``plan`` and wait until all have built their blocks.
 
-        ``spec`` is an :class:`~parawire.spec.ArchitectureSpec` or its JSON mapping;
+        ``spec`` is an :class:`~parawire.graph.spec.ArchitectureSpec` or its JSON mapping;
         ``weights`` optionally maps unit → safetensors bytes of that unit's sub-network;
         ``engine`` names the inference engine plugin the workers compute with (``None``:
-        the workers' default, :data:`parawire.engines.DEFAULT_ENGINE`).
+        the workers' default, :data:`parawire.registry.records.DEFAULT_ENGINE`).
         """
         if plan.units > len(self.endpoints):
             raise ParawireError(f"plan has {plan.units} units; the cluster has {len(self.endpoints)} endpoints")
         if engine is not None:
-            from parawire.manager import get_plugins
+            from parawire.registry.manager import get_plugins
 
             get_plugins().engines.get(engine)  # an unknown name fails here, with the known ones
         spec_json = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
@@ -378,7 +378,7 @@ def _classes(spec: Any) -> int | None:
     classes = getattr(spec, "classes", None)
     if classes is None and isinstance(spec, dict) and "generator" in spec:
         try:
-            from parawire.spec import ArchitectureSpec
+            from parawire.graph.spec import ArchitectureSpec
 
             classes = ArchitectureSpec.parse(spec, source="deployment spec").classes
         except Exception:

@@ -27,9 +27,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from parawire.cli.params import format_params
 from parawire.errors import ParawireError
 from parawire.executor.transport import get_transport, inproc_address, transport_record
+from parawire.registry.params import format_params
 
 ALLOCATOR_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(32 << 20),  # glibc's maximum: activations stay on the heap
@@ -83,13 +83,15 @@ class LocalWorkers:
             raise
 
     def _start_threads(self, binds: list[str], builder: Callable | None) -> None:
-        from parawire.executor.worker import Worker
-        from parawire.models.deploy import deployment_builder
+        from parawire.executor.worker import Worker, network_blocks
 
+        if self.allow_models and builder is None:
+            raise ParawireError("allow_models: workers in threads build imported models only with "
+                                "builder=parawire.models.deploy.deployment_builder(allow_models)")
         for bind in binds:
             address = inproc_address() if self.record.in_process else bind
             worker = Worker(get_transport(self.transport, self.params), address,
-                            builder=builder or deployment_builder(self.allow_models), threads=None)
+                            builder=builder or network_blocks, threads=None)
             self.workers.append(worker)
             self.threads.append(worker.start())
             self.endpoints.append(worker.address)

@@ -11,7 +11,7 @@ gathers the output):
 * **Input policy ``"scatter"``: the paper's common first node.** The coordinator sends
   the image to every unit holding a successor of the stem and each runs the stem itself;
   the stem's output never crosses. The hypergraph charges this policy's input net at the
-  image's bytes (``parawire.hypergraph``), so Λ = bytes between workers + the image copies
+  image's bytes (``parawire.score.hypergraph``), so Λ = bytes between workers + the image copies
   beyond the first. On a slow link this wins when the stem's output is larger than the
   image (224 px: 3.2 MB against 0.6 MB) and the stem feeds several units.
 * **The output vertex (aggregation + classifier) runs on the unit that holds it**, not
@@ -27,9 +27,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from parawire.dag import Dag
 from parawire.errors import ParawireError
 from parawire.executor.protocol import SOURCE
+from parawire.graph.dag import Dag
+from parawire.latency.model import simulate
+from parawire.score.hypergraph import check_input_policy, image_bytes
 from pydantic import BaseModel, ConfigDict
 
 
@@ -92,8 +94,6 @@ class Plan(BaseModel):
     ) -> Plan:
         """Derive per-unit schedules; ``out_bytes`` (per vertex) gives ``cut_bytes`` = Λ,
         which under the ``"scatter"`` input policy also needs ``image_bytes``."""
-        from parawire.hypergraph import check_input_policy
-
         scatter = check_input_policy(input_policy) == "scatter"
         part = np.asarray(partition, dtype=np.int64)
         n = dag.graph.number_of_nodes()
@@ -149,14 +149,10 @@ def plan_for(
     arch, partition: Sequence[int] | np.ndarray, profile=None, units: int | None = None,
     input_policy: str = "stem",
 ) -> Plan:
-    """The plan of an :class:`~parawire.architecture.Architecture`, with Λ from its costs and,
-    when a :class:`~parawire.latency.DeviceProfile` is given, the latency model's prediction."""
-    from parawire.hypergraph import image_bytes
-
+    """The plan of an :class:`~parawire.network.architecture.Architecture`, with Λ from its costs and,
+    when a :class:`~parawire.latency.model.DeviceProfile` is given, the latency model's prediction."""
     predicted = None
     if profile is not None:
-        from parawire.latency import simulate
-
         predicted = float(
             simulate(arch.dag, arch.costs.flops, arch.costs.out_bytes, np.asarray(partition), profile,
                      policy="ready", input_policy=input_policy, params=arch.costs.params)
@@ -165,28 +161,3 @@ def plan_for(
         arch.dag, partition, out_bytes=arch.costs.out_bytes, predicted_latency_s=predicted, units=units,
         input_policy=input_policy, image_bytes=image_bytes(arch),
     )
-
-
-def partition_architecture(
-    arch, units: int, partitioner: str = "multilevel", eps: float = 0.03, seed: int | None = None,
-    params: dict | None = None, input_policy: str = "stem", profile=None,
-) -> np.ndarray:
-    """Vertex → unit from a partitioner plugin on the architecture's hypergraph (whose
-    input net depends on ``input_policy``), balancing FLOPs, or with a ``profile`` the
-    predicted time of each vertex on that device (:func:`parawire.hypergraph.hypergraph_of`)."""
-    from parawire.hypergraph import hypergraph_of
-    from parawire.manager import get_plugins
-    from parawire.records import PartitionContext
-    from parawire.spec import resolve_params
-
-    if units < 1:
-        raise ParawireError(f"units: got {units}; at least 1")
-    record = get_plugins().partitioners.get(partitioner)
-    params = resolve_params(record.params, params or {}, where=f"partitioner_params[{partitioner}]")
-    if units == 1:
-        return np.zeros(arch.dag.graph.number_of_nodes(), dtype=np.int64)
-    seed = arch.spec.seed if seed is None else seed
-    parts = record.invoke(PartitionContext(hypergraph_of(arch, input_policy, profile), units, eps, seed, dag=arch.dag),
-                          params)
-    return np.asarray(parts, dtype=np.int64)
-

@@ -110,7 +110,7 @@ KINDS: dict[int, Kind] = {int(k): k for k in Kind}
 # machine the Python side of a small message is a measurable share of its cost.
 
 # Zero-copy receive: tensors view the frames ZeroMQ hands out, which are read-only (and
-# bytes on the in-process path). Blocks never write to their inputs (parawire.nn has no
+# bytes on the in-process path). Blocks never write to their inputs (parawire.network.nn has no
 # in-place ops), so the view is safe and the copy torch's warning suggests would cost what
 # zero-copy saves. A process-wide filter for this one message, because catch_warnings()
 # is not thread-safe (inproc workers).

@@ -78,8 +78,8 @@ def _architecture(spec_json: str):
     """The architecture of a spec (estimate and build of one deployment share it)."""
     import json
 
-    from parawire.architecture import build_architecture
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
 
     return build_architecture(ArchitectureSpec.parse(json.loads(spec_json), source="deployment spec"))
 
@@ -108,14 +108,14 @@ def network_bytes(spec: dict, unit: UnitPlan, weights: Any = None) -> int:
 
 def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str | None = None) -> dict[int, Block]:
     """The unit's blocks from parawire's network builder, in eval mode, compiled by the
-    inference ``engine`` plugin (default :data:`parawire.engines.DEFAULT_ENGINE`) for the
+    inference ``engine`` plugin (default :data:`parawire.registry.records.DEFAULT_ENGINE`) for the
     thread count this worker runs with; runs of vertices that delay no message are fused
     into one call when the engine can (:mod:`parawire.executor.segments`), and so are the
     scaling steps of inputs that one run produces."""
-    from parawire.engines import DEFAULT_ENGINE
     from parawire.executor.segments import segments, step_groups
-    from parawire.manager import get_plugins
-    from parawire.nn import build_network
+    from parawire.network.nn import build_network
+    from parawire.registry.manager import get_plugins
+    from parawire.registry.records import DEFAULT_ENGINE
 
     arch = _arch_of(spec, unit)
     net = build_network(arch, unit.vertices)
@@ -154,7 +154,7 @@ def staged(block: torch.nn.Module) -> Block | StagedBlock:
     scaling blocks) and the rest (the same block seeing already-scaled inputs), so the
     runner can scale each input as soon as it arrives (see :mod:`~parawire.executor.runner`).
 
-    The rest is the same block called with ``prescaled=True`` (parawire.nn's public
+    The rest is the same block called with ``prescaled=True`` (parawire.network.nn's public
     contract), so outputs are bit-identical. Blocks without scaling steps run whole.
     """
     aggregate = getattr(block, "aggregate", None)

@@ -3,9 +3,9 @@
 :func:`import_model` loads the factory, traces it (:mod:`~parawire.models.trace`),
 measures every node on a sample input (:mod:`~parawire.models.measure`), groups nodes
 into blocks (:mod:`~parawire.models.blocks`) and builds the same values a generated
-architecture has: a :class:`~parawire.dag.Dag` with one input vertex (the image,
+architecture has: a :class:`~parawire.graph.dag.Dag` with one input vertex (the image,
 no work) and one output vertex (the returned tensor, no work) and per-vertex
-:class:`~parawire.cost.Costs`. Hypergraph, partitioners, scores, latency model and plans
+:class:`~parawire.network.cost.Costs`. Hypergraph, partitioners, scores, latency model and plans
 then apply unchanged.
 
 Costs, measured rather than derived: ``flops`` = multiply-accumulates the block runs
@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 import torch
-from parawire.cost import Costs
-from parawire.dag import Dag
 from parawire.errors import ParawireError, SpecError, describe_validation_error
+from parawire.graph.dag import Dag
 from parawire.models.blocks import activation_inputs, group
 from parawire.models.factory import build_model
 from parawire.models.measure import probe
 from parawire.models.subgraph import BlockModule, block_modules
 from parawire.models.trace import Traced, functionalize, trace
+from parawire.network.cost import Costs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import fx
 

@@ -3,7 +3,7 @@
 Per node: whether its value is a tensor that depends on the image (an *activation*,
 the only values that may cross between units), its output bytes for one image, and
 its multiply-accumulates as ``torch.utils.flop_counter.FlopCounterMode`` counts them
-divided by two (the project's convention, :mod:`parawire.cost`: a MAC is two FLOPs;
+divided by two (the project's convention, :mod:`parawire.network.cost`: a MAC is two FLOPs;
 element-wise work, pooling and normalisation count 0).
 
 :class:`MacCounter` applies FlopCounterMode's own formulas (``flop_registry``) the way

@@ -32,9 +32,10 @@ def run_model(imported, units: int = 2, *, transport: str = "zmq", endpoint_kind
     """Run ``imported`` (an :class:`~parawire.models.ImportedModel`) on ``units`` local workers."""
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
-    from parawire.executor.plan import partition_architecture, plan_for
-    from parawire.models.deploy import deployment, unit_weights
+    from parawire.executor.plan import plan_for
+    from parawire.models.deploy import deployment, deployment_builder, unit_weights
     from parawire.models.imported import sample_input
+    from parawire.pipeline.placement import partition_architecture
 
     part = partition_architecture(imported, units, partitioner, eps) if partition is None else partition
     plan = plan_for(imported, part, units=units)
@@ -42,7 +43,8 @@ def run_model(imported, units: int = 2, *, transport: str = "zmq", endpoint_kind
     with torch.inference_mode():
         reference = imported.model(x.clone())
     with LocalWorkers(units, transport, endpoint_kind, in_threads=in_threads,
-                      allow_models=[imported.spec.factory]) as workers, \
+                      allow_models=[imported.spec.factory],
+                      builder=deployment_builder([imported.spec.factory]) if in_threads else None) as workers, \
             Cluster.connect(workers.endpoints, transport, timeout=timeout) as cluster:
         cluster.deploy(deployment(imported), plan, unit_weights(imported, plan))
         out = cluster.infer(x)

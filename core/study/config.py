@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from parawire.errors import SpecError, describe_validation_error
-from parawire.manager import get_plugins
-from parawire.rng import derived_seed
-from parawire.spec import ArchitectureSpec
+from parawire.graph.seeds import derived_seed
+from parawire.graph.spec import ArchitectureSpec
+from parawire.registry.manager import get_plugins
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 #: Fields that choose which rows a study has, not what is in them.
@@ -101,7 +101,7 @@ class StudyConfig(BaseModel):
         plugins.partitioners.get(config.partitioner)
         plugins.scores.get(config.score)
         plugins.staging.get(config.staging)
-        from parawire.profiles import get_profile
+        from parawire.calibration.local import get_profile
 
         get_profile(config.profile)
         return config

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
-from parawire.architecture import Architecture, build_architecture
-from parawire.build import build_dag
-from parawire.dag import Dag, to_dag
 from parawire.errors import ParawireError
-from parawire.score import score_architecture
-from parawire.spec import ArchitectureSpec
-from parawire.stats import dag_stats, depth_levels
+from parawire.graph.dag import Dag, to_dag
+from parawire.graph.spec import ArchitectureSpec
+from parawire.graph.stats import dag_stats, depth_levels
+from parawire.network.architecture import Architecture
+from parawire.pipeline.build import build_architecture, build_dag
+from parawire.pipeline.score import score_architecture
 from parawire.study.config import StudyConfig
 
 ORDER = ("er", "ba", "ws", "dp", "fb", "chain")
@@ -237,7 +237,7 @@ def resnet50_dag() -> Dag:
     1×1 projection convolution) only in the first block of each stage; elsewhere it is
     the identity, which computes nothing and so is an edge, not a vertex. ``to_dag``
     adds the input vertex before the stem and the output vertex (pool + FC) after the
-    last add, so the same :func:`parawire.stats.dag_stats` measures it: 69 computation
+    last add, so the same :func:`parawire.graph.stats.dag_stats` measures it: 69 computation
     vertices, depth 67, width 2 only beside the four projections.
     """
     g = nx.DiGraph()

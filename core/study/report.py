@@ -385,7 +385,7 @@ def render(
             "Verdicts: *holds* when the claim's check passes in every (vertices, units) cell "
             "(for a trend over units: at every step between unit counts), "
             "*does not hold* when it passes in none, *partly* otherwise. Latencies are the simulated "
-            "makespans of `parawire.latency` on the study's device profile, not measurements on "
+            "makespans of `parawire.latency.model` on the study's device profile, not measurements on "
             "devices as in the paper."
         ),
         "",

@@ -20,12 +20,13 @@ comparison the study exists for.
 from __future__ import annotations
 
 import numpy as np
-from parawire.architecture import Architecture, build_architecture
-from parawire.latency import DeviceProfile, lower_bound, simulate
-from parawire.profiles import get_profile
-from parawire.schedule import heft
-from parawire.score import score_architecture
-from parawire.stats import dag_stats
+from parawire.calibration.local import get_profile
+from parawire.graph.stats import dag_stats
+from parawire.latency.model import DeviceProfile, lower_bound, simulate
+from parawire.latency.schedule import heft
+from parawire.network.architecture import Architecture
+from parawire.pipeline.build import build_architecture
+from parawire.pipeline.score import score_architecture
 from parawire.study.config import StudyConfig
 
 COLUMNS = (

@@ -32,7 +32,15 @@ from pathlib import Path
 
 from parawire.testbed import cgroups, network
 from parawire.testbed.presets import Preset
-from parawire.testbed.system import NAME, STATE_DIR, TestbedError, allocating, missing, owner_of, tool
+from parawire.testbed.system import (
+    NAME,
+    STATE_DIR,
+    TestbedError,
+    allocating,
+    missing,
+    owner_of,
+    tool,
+)
 
 WORKER_PORT = 5701
 

@@ -2,12 +2,12 @@
 
 For each device count the architecture is partitioned (under the chosen input policy),
 deployed on the first devices of one testbed with one inference engine (default: the
-fastest, :data:`parawire.engines.DEFAULT_ENGINE`; the single-device baseline runs the
+fastest, :data:`parawire.registry.records.DEFAULT_ENGINE`; the single-device baseline runs the
 same one), checked against the same network in this process (within 1e-4 relative:
 engines compute in their own layouts and fusions) and timed; the traffic counters are
 compared with the plan's Λ.
 
-The prediction uses :func:`parawire.profiles.preset_profile`: this machine's compute
+The prediction uses :func:`parawire.latency.profiles.preset_profile`: this machine's compute
 calibrated for that engine (``local``) under the device's CPU quota, the tbf rate, and
 the per-message cost measured here by round trips to a device. When the device counts
 include 1, that single-device run (compute plus the image's and logits' transfer, no
@@ -61,20 +61,21 @@ def run_points(
 ) -> dict:
     """Measure and predict every device count with ``engine`` (``None``: the default
     engine); the ``{"points": [...], ...}`` record."""
-    from parawire.latency_suite import resolve_engine
+    from parawire.registry.manager import resolve_engine
 
     engine = resolve_engine(engine)  # an unknown name fails here, before any work
     import torch
-    from parawire.architecture import build_architecture
-    from parawire.cli.run import summary, timings
+    from parawire.calibration.local import get_profile
+    from parawire.calibration.timing import summary, timings
     from parawire.executor.plan import plan_for
-    from parawire.placement import check_placement, place_architecture
-    from parawire.hypergraph import check_input_policy, image_bytes
-    from parawire.latency import simulate, vertex_seconds
-    from parawire.nn import build_network
-    from parawire.profiles import fit_compute_scale, get_profile, preset_profile
+    from parawire.latency.model import simulate, vertex_seconds
+    from parawire.latency.profiles import fit_compute_scale, preset_profile
+    from parawire.network.nn import build_network
+    from parawire.network.threads import torch_threads
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.placement import check_placement, place_architecture
+    from parawire.score.hypergraph import check_input_policy, image_bytes
     from parawire.testbed.lifecycle import Testbed, signals_interrupt
-    from parawire.threads import torch_threads
 
     check_input_policy(input_policy)
     check_placement(placement)  # before any testbed exists

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import mean
 
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
+from parawire.network.threads import torch_threads
 from parawire.study.store import ResultStore, read_rows
-from parawire.threads import torch_threads
 from parawire.training.baselines import build_baseline, count_params
 from parawire.training.datasets import fit_spec, load_dataset
 from parawire.training.schedule import parse_schedule
@@ -87,7 +87,7 @@ def spec_for(job: Job, config: StudyConfig) -> ArchitectureSpec:
 
 def concurrency_score(arch, units: int) -> float:
     """The best (lowest) CS over the ε sweep on ``units`` units."""
-    from parawire.score import score_architecture
+    from parawire.pipeline.score import score_architecture
 
     return min(row.score for row in score_architecture(arch, units=[units]))
 
@@ -100,8 +100,8 @@ def run_job(job: Job, config: StudyConfig, data, on_batch=None) -> dict[str, obj
     if job.staging == "-":
         model, cs = build_baseline(job.family, info.input_shape, info.classes, seed=job.seed), ""
     else:
-        from parawire.architecture import build_architecture
-        from parawire.nn import build_network
+        from parawire.network.nn import build_network
+        from parawire.pipeline.build import build_architecture
 
         spec, _ = fit_spec(spec_for(job, config), info)
         arch = build_architecture(spec)

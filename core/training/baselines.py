@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 from parawire.errors import ParawireError
-from parawire.rng import derived_seed
+from parawire.graph.seeds import derived_seed
 from torch import nn
 
 

@@ -13,7 +13,7 @@ digits without editing (the CLI prints the override).
 from __future__ import annotations
 
 from parawire.errors import ParawireError
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
 from parawire.training.data import DatasetInfo, ImageSet
 
 KINDS = "digits, cifar10:PATH or folder:PATH"

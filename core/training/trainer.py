@@ -3,7 +3,7 @@
 A run is a pure function of (initial weights, data, schedule, seed, batch size) on one
 machine: deterministic algorithms are switched on for the run, and each epoch draws its
 shuffle order, augmentation and any other torch randomness (dropout) from generators
-seeded by ``(seed, epoch)`` via :func:`parawire.rng.derived_seed`. Resuming after
+seeded by ``(seed, epoch)`` via :func:`parawire.graph.seeds.derived_seed`. Resuming after
 epoch ``e`` therefore replays epoch ``e + 1`` exactly as an uninterrupted run would,
 and the final weights are bit-identical (tested).
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from parawire.errors import ParawireError
-from parawire.rng import derived_seed
+from parawire.graph.seeds import derived_seed
 from parawire.training.checkpoint import load_checkpoint, read_index, save_checkpoint
 from parawire.training.data import ImageSet
 from parawire.training.schedule import Schedule, default_schedule

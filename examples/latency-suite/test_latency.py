@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 
 import pytest
-from parawire.latency_suite import measure
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
+from parawire.testing.suite import measure
 
 HERE = Path(__file__).parent
 ARCHITECTURES = {

@@ -5,9 +5,9 @@ pydantic parameter model; this module only registers them (through parawire's ow
 entry point, the door a third-party plugin uses). Rules and defaults: docs/generators.md.
 """
 
-from parawire.hookspecs import hookimpl
 from parawire.plugins.generators import ba, chain, dp, er, fb, ws
-from parawire.records import GeneratorPlugin, NoParams
+from parawire.registry.hookspecs import hookimpl
+from parawire.registry.records import GeneratorPlugin, NoParams
 
 SUMMARIES = {
     "er": "Erdős–Rényi: each pair an edge with probability p",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
-from parawire.records import NoParams
+from parawire.registry.records import NoParams
 
 
 def generate(nodes: int, params: NoParams, rng: np.random.Generator) -> nx.Graph:

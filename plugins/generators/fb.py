@@ -3,7 +3,7 @@
 ``nodes`` counts every vertex, merge vertices included: S stages need S−1 merge
 vertices, and the other ``nodes − (S−1)`` are split as evenly as possible over the
 stages (earlier stages get the extra ones). Each stage is a Watts–Strogatz graph
-(RandWire's K=4, P=0.75) oriented by the paper's DFS rule (``parawire.dag.orient``) and
+(RandWire's K=4, P=0.75) oriented by the paper's DFS rule (``parawire.graph.dag.orient``) and
 relabelled in its DFS discovery order, so every edge of the result goes from a lower to
 a higher label. Between stage s and s+1 one merge vertex receives every sink of stage s
 and feeds every source of stage s+1: that is the synchronisation point the paper
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
-from parawire.dag import dfs_discovery_order, orient
 from parawire.errors import SpecError
+from parawire.graph.dag import dfs_discovery_order, orient
 from parawire.plugins.generators import ws
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -3,11 +3,11 @@
 Each one is ``partition(hypergraph, k, eps, seed, params) -> vertex→unit array``, keeps
 every unit non-empty when |V| ≥ k, honours max part weight ≤ (1+ε)·⌈W/k⌉ whenever it
 can, and otherwise returns its best effort with an
-:class:`parawire.metrics.ImbalanceWarning`. Same seed, same partition.
+:class:`parawire.score.metrics.ImbalanceWarning`. Same seed, same partition.
 """
 
-from parawire.hookspecs import hookimpl
-from parawire.records import NoParams, PartitionerPlugin
+from parawire.registry.hookspecs import hookimpl
+from parawire.registry.records import NoParams, PartitionerPlugin
 
 
 @hookimpl

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
-from parawire.hypergraph import Hypergraph
+from parawire.score.hypergraph import Hypergraph
 
 
 @dataclass

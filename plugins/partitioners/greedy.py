@@ -17,9 +17,9 @@ the same seed trivially gives the same partition.
 from __future__ import annotations
 
 import numpy as np
-from parawire.hypergraph import Hypergraph
-from parawire.metrics import balance_limit
 from parawire.plugins.partitioners.kway import check_args, repaired, trivial_partition
+from parawire.score.hypergraph import Hypergraph
+from parawire.score.metrics import balance_limit
 
 
 def sequential_groups(hg: Hypergraph) -> list[list[int]]:

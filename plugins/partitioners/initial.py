@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from parawire.hypergraph import Hypergraph
+from parawire.score.hypergraph import Hypergraph
 
 
 def chunks(order: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 from parawire.errors import ParawireError
-from parawire.hypergraph import Hypergraph
-from parawire.metrics import balance_limit, warn_if_unbalanced
 from parawire.plugins.partitioners import gains
+from parawire.score.hypergraph import Hypergraph
+from parawire.score.metrics import balance_limit, warn_if_unbalanced
 
 NEG = -np.inf
 

@@ -22,10 +22,10 @@ from typing import Literal
 import numpy as np
 import pymetis
 from numba import njit
-from parawire.hypergraph import Hypergraph
+from parawire.graph.seeds import derived_seed
 from parawire.plugins.partitioners.initial import heaviest_first
 from parawire.plugins.partitioners.kway import check_args, repaired, trivial_partition
-from parawire.rng import derived_seed
+from parawire.score.hypergraph import Hypergraph
 from pydantic import BaseModel, ConfigDict
 
 SCALE = 1_000_000  # total vertex weight and largest edge weight METIS sees

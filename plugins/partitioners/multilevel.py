@@ -11,7 +11,7 @@
    V-cycles (:mod:`.coarsen`): contract inside the current parts, refine from the
    coarsest level back down, keep the result if it is better.
 3. The winner is the balanced one with the least km1; if none is balanced, the least
-   overloaded, with an :class:`parawire.metrics.ImbalanceWarning`.
+   overloaded, with an :class:`parawire.score.metrics.ImbalanceWarning`.
 
 KaHyPar does not coarsen graphs this small before its initial partitioning at all (its
 contraction limit is 160·k vertices), so quality here comes from the portfolio and
@@ -23,13 +23,13 @@ the work is fixed by ``tries`` and ``vcycles``.
 from __future__ import annotations
 
 import numpy as np
-from parawire.hypergraph import Hypergraph
-from parawire.metrics import balance_limit, warn_if_unbalanced
+from parawire.graph.seeds import rng as make_rng
 from parawire.plugins.partitioners import initial
 from parawire.plugins.partitioners.coarsen import hierarchy
 from parawire.plugins.partitioners.kway import KwayState, check_args, trivial_partition
 from parawire.plugins.partitioners.metis import graph_model, metis_parts
-from parawire.rng import rng as make_rng
+from parawire.score.hypergraph import Hypergraph
+from parawire.score.metrics import balance_limit, warn_if_unbalanced
 from pydantic import BaseModel, ConfigDict, Field
 
 SMALL = 120  # below this many vertices the tries grow as SMALL // n

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from parawire.hypergraph import Hypergraph
+from parawire.score.hypergraph import Hypergraph
 
 
 def warm() -> float:

@@ -14,7 +14,7 @@ wrapper never hands it any of them:
 
 Rescaled weights only approximate the true ones, so the result is checked against the
 true limit (1+ε)·⌈W/k⌉, repaired by parawire's shared least-damage moves if needed, and
-an :class:`parawire.metrics.ImbalanceWarning` is issued if it still fails.
+an :class:`parawire.score.metrics.ImbalanceWarning` is issued if it still fails.
 """
 
 from __future__ import annotations

@@ -50,8 +50,8 @@ def load_model(model: str, input_shape, min_flops: int, merge_elementwise: bool)
 
 def show_model(imported, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """``parawire show --model``: the import's spec, block costs and DAG statistics."""
-    from parawire.cli.generate import width_table
-    from parawire.stats import dag_stats
+    from parawire.cli.printing import width_table
+    from parawire.graph.stats import dag_stats
     from rich.console import Console
     from rich.table import Table
 

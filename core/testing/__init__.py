@@ -3,7 +3,7 @@
 Fixtures:
 
 * ``parawire_plugins``: a fresh plugin manager and registries, built from the installed
-  entry points, in force (via :func:`parawire.manager.using`) for the test.
+  entry points, in force (via :func:`parawire.registry.manager.using`) for the test.
 * ``register_plugin``: ``register_plugin(obj, name=...)`` registers an object with
   ``@hookimpl`` functions into that manager, rebuilds the registries and makes them the
   ones in force; everything is unregistered when the test ends. ``name`` is
@@ -20,7 +20,7 @@ A contrib package tests itself with nothing more than::
         assert "mine" in plugins.generators
 
 Latency suites get ``parawire_cluster``, ``parawire_single`` and ``parawire_testbed``
-(see :mod:`parawire.testing_latency`).
+(see :mod:`parawire.testing.latency`).
 """
 
 from __future__ import annotations
@@ -31,9 +31,16 @@ from contextlib import ExitStack
 
 import pytest
 from parawire.errors import PluginError
-from parawire.manager import PluginLoadWarning, Plugins, collect, new_manager, register, using
-from parawire.registry import QUALIFIER
-from parawire.testing_latency import parawire_cluster, parawire_single, parawire_testbed  # noqa: F401
+from parawire.registry.kinds import QUALIFIER
+from parawire.registry.manager import (
+    PluginLoadWarning,
+    Plugins,
+    collect,
+    new_manager,
+    register,
+    using,
+)
+from parawire.testing.latency import parawire_cluster, parawire_single, parawire_testbed  # noqa: F401
 
 
 @pytest.fixture

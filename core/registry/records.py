@@ -14,7 +14,7 @@ it needs, and arguments added to a context later never break an older plugin (th
 pluggy rule, applied to the callables too).
 
 Adding a kind is one record class (with ``kind``, ``hook`` and ``call_attr``), one
-context class if it gets data, one ``@hookspec`` in :mod:`parawire.hookspecs` and one
+context class if it gets data, one ``@hookspec`` in :mod:`parawire.registry.hookspecs` and one
 entry in :data:`KINDS`.
 """
 
@@ -31,10 +31,10 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:  # annotations only: importing records must stay cheap
     import numpy as np
-    from parawire.dag import Dag
-    from parawire.hypergraph import Hypergraph
-    from parawire.metrics import Metrics
-    from parawire.spec import ArchitectureSpec
+    from parawire.graph.dag import Dag
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.score.hypergraph import Hypergraph
+    from parawire.score.metrics import Metrics
 
 
 class NoParams(BaseModel):
@@ -51,7 +51,7 @@ class GeneratorContext:
     """A generator draws ``nodes`` vertices labelled ``0..nodes-1`` with ``rng`` (a
     ``numpy.random.Generator`` derived from the spec's seed: the only randomness a
     generator may use, so the same spec always gives the same graph). ``spec`` is the
-    whole :class:`~parawire.spec.ArchitectureSpec`, for generators that care about more
+    whole :class:`~parawire.graph.spec.ArchitectureSpec`, for generators that care about more
     than the size."""
 
     nodes: int
@@ -90,7 +90,7 @@ class PartitionContext:
 class ScoreContext:
     """A score judges one partition: ``partition[v]`` is vertex v's unit (``0..units-1``)
     on ``hypergraph`` (from ``dag``), at imbalance bound ``eps``; ``metrics`` are the
-    paper's measures of it, already computed (see :class:`~parawire.metrics.Metrics`)."""
+    paper's measures of it, already computed (see :class:`~parawire.score.metrics.Metrics`)."""
 
     partition: np.ndarray
     hypergraph: Hypergraph
@@ -214,7 +214,7 @@ class GeneratorPlugin(PluginRecord):
 class StagingPlugin(PluginRecord):
     """``assign(dag, spec, rng, params[, context]) -> bool array of length dag.nodes + 2``:
     entry v says whether vertex v's block stages. See :class:`StagingContext`; use
-    :func:`~parawire.shapes.cap_stages` to respect ``spec.channel_cap``. The input and
+    :func:`~parawire.network.shapes.cap_stages` to respect ``spec.channel_cap``. The input and
     output vertices are never staged, whatever the array says there."""
 
     assign: Callable[..., Any] = None  # type: ignore[assignment]
@@ -230,7 +230,7 @@ class PartitionerPlugin(PluginRecord):
     :class:`PartitionContext`.
 
     Must honour max part weight ≤ (1+eps)·ceil(W/k) whenever that is possible, and
-    warn (:class:`~parawire.metrics.ImbalanceWarning`) when it is not:
+    warn (:class:`~parawire.score.metrics.ImbalanceWarning`) when it is not:
     :func:`~parawire.plugin.repaired` does both for any assignment.
     """
 
@@ -269,11 +269,18 @@ class TransportPlugin(PluginRecord):
     call_attr: ClassVar[str] = "factory"
 
 
+DEFAULT_ENGINE = "onnxruntime"
+"""The engine plugin used when none is named: the fastest measured on the reference
+machine (docs/engines.md). Kept beside :class:`EnginePlugin` because workers, the
+calibration and the command line all need the name, and none of them may import the
+engines themselves."""
+
+
 @dataclass(frozen=True)
 class EnginePlugin(PluginRecord):
     """``compile(net, vertices, threads, params) -> {vertex: block}`` for inference.
 
-    ``net`` is a :class:`parawire.nn.ArchitectureNet` in eval mode holding at least
+    ``net`` is a :class:`parawire.network.nn.ArchitectureNet` in eval mode holding at least
     ``vertices`` (weights rebuilt from the seed or loaded); each block is a callable
     ``block(inputs) -> tensor`` or a :class:`parawire.executor.runner.StagedBlock`, and
     must compute what ``net.blocks[str(v)]`` computes (within float rounding).

@@ -1,7 +1,7 @@
 """Shapes through the DAG: staging, scaling blocks, and every vertex's tensor shape.
 
 Pure Python and numpy, no torch: studies call this thousands of times a minute and the
-torch module (``parawire.nn``) is built *from* the layout, so shapes are decided once,
+torch module (``parawire.network.nn``) is built *from* the layout, so shapes are decided once,
 here, and the module only follows them.
 
 The rules (docs/network.md explains why):
@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from parawire.dag import Dag
-from parawire.spec import ArchitectureSpec
+from parawire.graph.dag import Dag
+from parawire.graph.spec import ArchitectureSpec
 
 STEM_STRIDE2_FROM = 128
 """Images whose smaller side has at least this many pixels get a stride-2 stem."""
@@ -118,30 +118,15 @@ def marked_stages(dag: Dag) -> np.ndarray | None:
     return flags if flags.any() else None
 
 
-def stage_flags(spec: ArchitectureSpec, dag: Dag) -> np.ndarray:
-    """The generator's marks if it set any, else the spec's staging policy."""
-    flags = marked_stages(dag)
-    if flags is not None:
-        return flags
-    from parawire.manager import get_plugins
-    from parawire.records import StagingContext
-    from parawire.rng import rng
-    from parawire.spec import resolve_params
-
-    record = get_plugins().staging.get(spec.staging)
-    params = resolve_params(record.params, spec.staging_params, where=f"staging_params[{spec.staging}]")
-    flags = record.invoke(StagingContext(dag=dag, spec=spec, rng=rng(spec.seed, "staging")), params)
-    return np.asarray(flags, dtype=bool)
-
-
-def layout(spec: ArchitectureSpec, dag: Dag, staging_flags: np.ndarray | None = None) -> Layout:
+def layout(spec: ArchitectureSpec, dag: Dag, staging_flags: np.ndarray) -> Layout:
     """Propagate shapes from the stem to the classifier.
 
-    ``staging_flags`` (bool per vertex) overrides the policy; a set flag stages even
+    ``staging_flags`` (bool per vertex) are decided above this layer, by the staging
+    policy (``parawire.pipeline.build.stage_flags``) or by hand; a set flag stages even
     at the cap (then only the spatial size halves), so hand-made tests can place
     stages freely.
     """
-    flags = stage_flags(spec, dag) if staging_flags is None else np.asarray(staging_flags, bool)
+    flags = np.asarray(staging_flags, bool)
     if flags.shape != (dag.nodes + 2,):
         raise ValueError(f"staging flags need one entry per vertex ({dag.nodes + 2})")
     size = dag.nodes + 2

@@ -1,6 +1,6 @@
 """The hook specifications: one ``parawire_*`` hook per plugin kind.
 
-Every hook returns an iterable of records (see :mod:`parawire.records`, whose ``KINDS``
+Every hook returns an iterable of records (see :mod:`parawire.registry.records`, whose ``KINDS``
 table names each kind's record type and hook); the manager flattens them into one
 registry per kind. The common prefix lets the manager catch a misspelt implementation
 at start-up and name the distribution it came from.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pluggy
-from parawire.records import (
+from parawire.registry.records import (
     KINDS,
     EnginePlugin,
     GeneratorPlugin,
@@ -57,4 +57,4 @@ def parawire_engines() -> Iterable[EnginePlugin]:
 
 
 HOOKS = {kind: record.hook for kind, record in KINDS.items()}
-"""Registry name → hook name, derived from :data:`parawire.records.KINDS`."""
+"""Registry name → hook name, derived from :data:`parawire.registry.records.KINDS`."""

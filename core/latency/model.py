@@ -12,7 +12,7 @@ simple so that a study can call it thousands of times and a person can check it 
   model misses most: a 1×1 convolution of 1024 channels on a 2×2 map does 4 M
   multiply-adds but streams 4 MB of weights, and with ONNX Runtime such vertices take
   ten times what their MACs predict (docs/latency.md). ``flops`` are multiply-adds,
-  the convention of ``parawire.cost.Costs.flops``, so ``flops_per_s`` is multiply-adds
+  the convention of ``parawire.network.cost.Costs.flops``, so ``flops_per_s`` is multiply-adds
   per second. A unit computes one vertex at a time.
 * **Order inside a unit.** ``policy="static"`` (default): each unit runs its vertices
   in one fixed order, the global topological order (``dag.order`` unless ``order`` is
@@ -35,7 +35,7 @@ simple so that a study can call it thousands of times and a person can check it 
   holding ``dag.input``, which computes the stem and scatters its output to the units
   that consume it. Under ``"scatter"`` every unit holding a successor of the stem gets
   the image and runs its own copy of the stem; the stem's output never crosses
-  (``parawire.hypergraph`` explains the policies). The output vertex gathers one message
+  (``parawire.score.hypergraph`` explains the policies). The output vertex gathers one message
   from every other unit holding one of its predecessors. The makespan is the time the
   last vertex finishes (the output vertex in our DAGs).
 * **End to end** (``source_bytes`` given, as a client measures it): the image starts on
@@ -56,9 +56,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from parawire.cost import FLOAT32_BYTES
-from parawire.dag import Dag
 from parawire.errors import ParawireError
+from parawire.graph.dag import Dag
+from parawire.network.cost import FLOAT32_BYTES
 from pydantic import BaseModel, ConfigDict, Field
 
 

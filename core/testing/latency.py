@@ -3,10 +3,10 @@
 * ``parawire_cluster``: ``parawire_cluster(spec, units=2, transport="zmq",
   endpoint_kind="ipc", engine=None, partitioner="multilevel", **options)`` starts local
   workers, partitions and deploys ``spec`` and returns a
-  :class:`~parawire.latency_suite.LocalCluster` (``infer``, ``plan``, ``predicted_ms``,
-  ``reference``); ``options`` are :func:`~parawire.latency_suite.deploy_local`'s.
+  :class:`~parawire.testing.suite.LocalCluster` (``infer``, ``plan``, ``predicted_ms``,
+  ``reference``); ``options`` are :func:`~parawire.testing.suite.deploy_local`'s.
 * ``parawire_single``: ``parawire_single(spec, threads=1, engine=None)``, the same
-  network in this process (:class:`~parawire.latency_suite.SingleProcess`), the
+  network in this process (:class:`~parawire.testing.suite.SingleProcess`), the
   baseline row.
 * ``parawire_testbed``: ``parawire_testbed(spec, units=2, preset="t2.micro", ...)``, the
   same as ``parawire_cluster`` on emulated devices (:mod:`parawire.testbed`); skipped
@@ -17,7 +17,7 @@ Both are factories, so one test may start several targets. Whatever the test doe
 it ends: worker processes stopped (terminate, then kill), ipc socket directories removed,
 torch's thread count restored. A typical suite::
 
-    from parawire.latency_suite import measure
+    from parawire.testing.suite import measure
 
     def test_mine_2_units(benchmark, parawire_cluster):
         measure(benchmark, parawire_cluster("mine.json", units=2))
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
-from parawire.latency_suite import LocalCluster, SingleProcess, deploy_local, deploy_testbed
+from parawire.testing.suite import LocalCluster, SingleProcess, deploy_local, deploy_testbed
 
 
 @pytest.fixture

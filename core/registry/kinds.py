@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from parawire.errors import PluginError
-from parawire.records import PluginRecord
+from parawire.registry.records import PluginRecord
 
 R = TypeVar("R", bound=PluginRecord)
 

@@ -6,7 +6,7 @@ hMETIS/KaHyPar's customary tight bound, 30 % lets the partitioner trade balance 
 much less communication, and 10 % sits between. For each number of units the row with
 the lowest score is marked best (ties: the smaller ε, i.e. the better balanced one).
 
-U_c (see :mod:`parawire.metrics`) defaults to the smallest nonzero net cost of the
+U_c (see :mod:`parawire.score.metrics`) defaults to the smallest nonzero net cost of the
 architecture; a study passes ``unit_comm`` to keep one constant across samples.
 """
 
@@ -20,17 +20,17 @@ from typing import Any
 
 import numpy as np
 from parawire.errors import ParawireError, PluginError
-from parawire.hypergraph import Hypergraph, hypergraph_of
-from parawire.manager import get_plugins
-from parawire.records import PartitionContext, ScoreContext, ScorePlugin
-from parawire.metrics import (
+from parawire.graph.spec import resolve_params
+from parawire.registry.manager import get_plugins
+from parawire.registry.records import PartitionContext, ScoreContext, ScorePlugin
+from parawire.score.hypergraph import Hypergraph, hypergraph_of
+from parawire.score.metrics import (
     ImbalanceWarning,
     Metrics,
     compute_metrics,
     longest_path_vertices,
     smallest_cost,
 )
-from parawire.spec import resolve_params
 
 DEFAULT_EPS = (0.03, 0.1, 0.3)
 
@@ -79,7 +79,7 @@ def score_architecture(
 ) -> list[ScoreRow]:
     """Rows for every units × ε, in that order. ``arch`` is an Architecture or a
     ``(dag, costs)`` pair; ``seed`` defaults to the spec's seed (0 for a bare pair);
-    ``input_policy`` sets what the input net costs (``parawire.hypergraph``)."""
+    ``input_policy`` sets what the input net costs (``parawire.score.hypergraph``)."""
     dag, costs = (arch.dag, arch.costs) if hasattr(arch, "dag") else arch
     if seed is None:
         seed = arch.spec.seed if hasattr(arch, "spec") else 0

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from parawire.shapes import Layout
+from parawire.network.shapes import Layout
 
 FLOAT32_BYTES = 4
 

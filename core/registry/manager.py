@@ -31,10 +31,10 @@ from importlib import metadata
 from typing import Any
 
 import pluggy
-from parawire import hookspecs
 from parawire.errors import PluginError
-from parawire.records import KINDS, PluginRecord
-from parawire.registry import QUALIFIER, LoadFailure, Registry
+from parawire.registry import hookspecs
+from parawire.registry.kinds import QUALIFIER, LoadFailure, Registry
+from parawire.registry.records import DEFAULT_ENGINE, KINDS, PluginRecord
 from pydantic import BaseModel
 
 ENTRY_POINT_GROUP = "parawire"
@@ -125,7 +125,7 @@ def new_manager(*, autoload: bool | None = None) -> tuple[pluggy.PluginManager, 
 
 class Plugins:
     """The registries in force, one per kind: ``plugins.generators``, ``plugins.scores``,
-    … (an attribute per entry of :data:`parawire.records.KINDS`), with the manager and
+    … (an attribute per entry of :data:`parawire.registry.records.KINDS`), with the manager and
     the load failures they came from."""
 
     def __init__(
@@ -231,3 +231,11 @@ def using(plugins: Plugins) -> Iterator[Plugins]:
         yield plugins
     finally:
         _override.remove(plugins)
+
+
+def resolve_engine(engine: str | None) -> str:
+    """The engine plugin a target computes with (``None``: parawire's default engine, the
+    workers' default too); an unknown name fails here, listing the known ones."""
+    name = engine or DEFAULT_ENGINE
+    get_plugins().engines.get(name)
+    return name

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import networkx as nx
 import numpy as np
-from parawire.dag import Dag
+from parawire.graph.dag import Dag
 
 
 @dataclass(frozen=True)

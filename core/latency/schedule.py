@@ -12,7 +12,7 @@ stretches on different units while a short one gets a unit of its own. Here:
   simulator's own pieces (``latency.vertex_seconds`` durations, ``latency.Network``
   for the bus or ports, one message per consuming unit), booking messages in rank order with
   no insertion into idle gaps. The estimate can therefore differ slightly from
-  :func:`parawire.latency.simulate`, which serves messages first come, first served
+  :func:`parawire.latency.model.simulate`, which serves messages first come, first served
   and runs each unit in ``dag.order``; the makespan we report is always simulate's.
 * :func:`refine` — hill climbing on any partition with ``simulate`` itself as the
   objective: move one vertex to a unit of one of its neighbours (or the least-loaded
@@ -25,9 +25,9 @@ stretches on different units while a short one gets a unit of its own. Here:
 from __future__ import annotations
 
 import numpy as np
-from parawire.dag import Dag
 from parawire.errors import ParawireError
-from parawire.latency import DeviceProfile, Network, dag_shape, simulate, vertex_seconds
+from parawire.graph.dag import Dag
+from parawire.latency.model import DeviceProfile, Network, dag_shape, simulate, vertex_seconds
 
 
 def upward_ranks(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray,

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from parawire.dag import Dag
-from parawire.cost import FLOAT32_BYTES
 from parawire.errors import ParawireError
+from parawire.graph.dag import Dag
+from parawire.latency.model import vertex_seconds
+from parawire.network.cost import FLOAT32_BYTES
 
 INPUT_POLICIES = ("stem", "scatter")
 
@@ -202,8 +203,8 @@ def scatter_bytes(arch: Any, input_policy: str) -> int | None:
 
 
 def hypergraph_of(arch: Any, input_policy: str = "stem", profile: Any = None) -> Hypergraph:
-    """The hypergraph of an :class:`parawire.architecture.Architecture`: weight = FLOPs
-    (the paper's, what the score uses), or with a :class:`~parawire.latency.DeviceProfile`
+    """The hypergraph of an :class:`parawire.network.architecture.Architecture`: weight = FLOPs
+    (the paper's, what the score uses), or with a :class:`~parawire.latency.model.DeviceProfile`
     the predicted nanoseconds of each vertex on one of its units.
 
     Why both: the score compares architectures as the paper does, but a placement that
@@ -212,8 +213,6 @@ def hypergraph_of(arch: Any, input_policy: str = "stem", profile: Any = None) ->
     takes as long as a 40 M-MAC convolution on a 32×32 map."""
     weights = arch.costs.flops
     if profile is not None:
-        from parawire.latency import vertex_seconds
-
         seconds = vertex_seconds(arch.dag, arch.costs.flops, arch.costs.out_bytes, profile, arch.costs.params)
         weights = np.maximum(np.rint(seconds * 1e9), 1).astype(np.int64)
     return Hypergraph.from_dag(arch.dag, weights, arch.costs.out_bytes,

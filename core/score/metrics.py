@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 
 import networkx as nx
 import numpy as np
-from parawire.dag import Dag
 from parawire.errors import ParawireError
-from parawire.hypergraph import Hypergraph
+from parawire.graph.dag import Dag
+from parawire.score.hypergraph import Hypergraph
 
 
 class ImbalanceWarning(UserWarning):

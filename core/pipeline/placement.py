@@ -1,12 +1,12 @@
 """Where each vertex runs when an architecture is *run* (``--placement``).
 
 The score partitions as the paper does (FLOPs-balanced km1); a run wants the lowest
-latency on its devices, described by a :class:`~parawire.latency.DeviceProfile`:
+latency on its devices, described by a :class:`~parawire.latency.model.DeviceProfile`:
 
 * ``"partition"`` (default, the paper's method): the partitioner on the hypergraph,
   balancing the time the profile predicts per vertex;
 * ``"schedule"``: that partition and HEFT, each refined against the latency model
-  (:func:`parawire.schedule.place`), the fastest predicted kept. It may leave units
+  (:func:`parawire.latency.schedule.place`), the fastest predicted kept. It may leave units
   idle and is never predicted slower than one unit.
 
 Why both: a km1 partition balances load and minimises bytes but sees neither the
@@ -14,18 +14,20 @@ critical path nor the link time; on the t2.micro testbed it put DP-40 on 4 devic
 233 ms predicted (210 ms measured) where the schedule predicts 25 ms (docs/testbed.md).
 The default stays the paper's, so Figure 13 measures what the paper measured.
 
-Kept out of :mod:`parawire.executor.plan` so that command-line options can name the
-choices without importing torch.
+Partitioning looks a plugin up, so it lives here, above the plugin registry; the
+executor's :mod:`~parawire.executor.plan` only turns a partition into per-unit schedules.
+Nothing here imports torch, so command-line options can name the choices cheaply.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import numpy as np
 from parawire.errors import ParawireError
-
-if TYPE_CHECKING:
-    import numpy as np
+from parawire.graph.spec import resolve_params
+from parawire.latency.schedule import place
+from parawire.registry.manager import get_plugins
+from parawire.registry.records import PartitionContext
+from parawire.score.hypergraph import hypergraph_of
 
 PLACEMENTS = ("partition", "schedule")
 
@@ -42,15 +44,31 @@ def place_architecture(
     eps: float = 0.03, params: dict | None = None, input_policy: str = "stem",
 ) -> np.ndarray:
     """Vertex → unit for running ``arch`` on ``units`` devices described by ``profile``."""
-    from parawire.executor.plan import partition_architecture
-
     check_placement(placement)
     part = partition_architecture(arch, units, partitioner, eps, params=params, input_policy=input_policy,
                                   profile=profile)
     if placement == "schedule" and units > 1:
-        from parawire.schedule import place
-
         costs = arch.costs
         part = place(arch.dag, costs.flops, costs.out_bytes, units, profile, starts=(part,),
                      params=costs.params, input_policy=input_policy)
     return part
+
+
+def partition_architecture(
+    arch, units: int, partitioner: str = "multilevel", eps: float = 0.03, seed: int | None = None,
+    params: dict | None = None, input_policy: str = "stem", profile=None,
+) -> np.ndarray:
+    """Vertex → unit from a partitioner plugin on the architecture's hypergraph (whose
+    input net depends on ``input_policy``), balancing FLOPs, or with a ``profile`` the
+    predicted time of each vertex on that device (:func:`parawire.score.hypergraph.hypergraph_of`)."""
+    if units < 1:
+        raise ParawireError(f"units: got {units}; at least 1")
+    record = get_plugins().partitioners.get(partitioner)
+    params = resolve_params(record.params, params or {}, where=f"partitioner_params[{partitioner}]")
+    if units == 1:
+        return np.zeros(arch.dag.graph.number_of_nodes(), dtype=np.int64)
+    seed = arch.spec.seed if seed is None else seed
+    parts = record.invoke(PartitionContext(hypergraph_of(arch, input_policy, profile), units, eps, seed, dag=arch.dag),
+                          params)
+    return np.asarray(parts, dtype=np.int64)
+

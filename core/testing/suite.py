@@ -15,7 +15,7 @@ two targets with the same face (``spec``, ``infer(x)``, ``example_input()``,
 and single-process rows sit side by side) and ``benchmark.extra_info`` (what a reader of
 ``pytest-benchmark compare`` needs to know what a row ran), runs the benchmark and checks
 the distributed output against the single-process one. The pytest fixtures that start
-and always clean up these targets are in :mod:`parawire.testing_latency`; the decisions
+and always clean up these targets are in :mod:`parawire.testing.latency`; the decisions
 are in docs/latency-suites.md.
 
 torch is imported lazily (at first use), like everywhere in the study path.
@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from parawire.errors import ParawireError
-from parawire.spec import ArchitectureSpec
+from parawire.graph.spec import ArchitectureSpec
+from parawire.registry.manager import resolve_engine
 
 SpecLike = ArchitectureSpec | dict | str | Path
 
@@ -45,17 +46,6 @@ def as_spec(spec: SpecLike) -> ArchitectureSpec:
     raise ParawireError(
         f"spec: got a {type(spec).__name__}; pass an ArchitectureSpec, its dict, or a .json/.toml file path"
     )
-
-
-def resolve_engine(engine: str | None) -> str:
-    """The engine plugin a target computes with (``None``: parawire's default engine, the
-    workers' default too); an unknown name fails here, listing the known ones."""
-    from parawire.engines import DEFAULT_ENGINE
-    from parawire.manager import get_plugins
-
-    name = engine or DEFAULT_ENGINE
-    get_plugins().engines.get(name)
-    return name
 
 
 def _threads(threads: int) -> int:
@@ -88,8 +78,8 @@ def suite_group(spec: ArchitectureSpec) -> str:
 
 def _device(profile, engine: str):
     """The latency model's profile: a name (``local`` being calibrated for ``engine``), a
-    :class:`~parawire.latency.DeviceProfile`, or ``None``."""
-    from parawire.profiles import get_profile
+    :class:`~parawire.latency.model.DeviceProfile`, or ``None``."""
+    from parawire.calibration.local import get_profile
 
     return get_profile(profile, engine=engine) if isinstance(profile, str) else profile
 
@@ -143,9 +133,9 @@ class SingleProcess(_Target):
     def __init__(self, spec: SpecLike, threads: int = 1, engine: str | None = None, *,
                  profile: str | None = "local", arch=None) -> None:
         import torch
-        from parawire.architecture import build_architecture
-        from parawire.manager import get_plugins
-        from parawire.nn import build_network
+        from parawire.network.nn import build_network
+        from parawire.pipeline.build import build_architecture
+        from parawire.registry.manager import get_plugins
 
         self.spec = as_spec(spec)
         self.threads = _threads(threads)
@@ -270,7 +260,7 @@ def deploy_local(
     """
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import ENDPOINT_KINDS, LocalWorkers
-    from parawire.manager import get_plugins
+    from parawire.registry.manager import get_plugins
 
     threads = _threads(threads)
     if endpoint_kind not in ENDPOINT_KINDS:
@@ -280,7 +270,7 @@ def deploy_local(
     def start(stack: ExitStack):
         if transport == "inproc":
             # in-process workers share this process's thread count: one per worker thread
-            from parawire.threads import torch_threads
+            from parawire.network.threads import torch_threads
 
             stack.enter_context(torch_threads(threads))
         workers = stack.enter_context(LocalWorkers(units, transport, endpoint_kind, threads=threads))
@@ -305,7 +295,8 @@ def deploy_testbed(
     namespaces, tbf-shaped links, CPU quotas; needs root). ``predicted_ms`` uses the
     preset's profile built on this machine's ``local`` one, with its nominal per-message
     latency (``parawire testbed`` measures the round trip and fits the compute scale)."""
-    from parawire.profiles import get_profile, preset_profile
+    from parawire.calibration.local import get_profile
+    from parawire.latency.profiles import preset_profile
     from parawire.testbed.lifecycle import Testbed
     from parawire.testbed.presets import get_preset
 
@@ -327,8 +318,8 @@ def _deploy(spec, units, engine, partitioner, eps, profile, check, start, **labe
     """The steps every deployment shares: validate, partition, plan and predict, then
     ``start(stack)`` → (workers, coordinator) with everything entered in ``stack``,
     deploy, check. Whatever fails after ``start`` closes what it started."""
-    from parawire.architecture import build_architecture
-    from parawire.executor.plan import partition_architecture
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.placement import partition_architecture
 
     spec = as_spec(spec)
     engine = resolve_engine(engine)

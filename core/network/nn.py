@@ -1,6 +1,6 @@
 """The torch module of an architecture: one block per DAG vertex, graph-based forward.
 
-Built *from* a :class:`parawire.architecture.Architecture`: shapes and scaling blocks
+Built *from* a :class:`parawire.network.architecture.Architecture`: shapes and scaling blocks
 are read from its layout, never re-derived, so the analytical costs and the module
 cannot drift apart (tests check ``sum(p.numel())`` and FLOPs against them).
 
@@ -31,10 +31,10 @@ import math
 from collections.abc import Iterable
 
 import torch
-from parawire.architecture import Architecture
 from parawire.errors import ParawireError
-from parawire.rng import derived_seed
-from parawire.shapes import Layout, Scaling
+from parawire.graph.seeds import derived_seed
+from parawire.network.architecture import Architecture
+from parawire.network.shapes import Layout, Scaling
 from torch import nn
 
 
