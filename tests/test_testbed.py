@@ -261,3 +261,29 @@ def test_testbeds_coming_up_at_once_get_distinct_subnets_and_leave_nothing(monke
         for bed in beds:
             bed.close()
     assert [leftovers(bed.name) for bed in beds] == [[], [], []]
+
+
+def test_breakdown_per_unit_and_task_per_inference():
+    from parawire.testbed.breakdown import compare
+
+    before = [{"unit": 0, "tasks": [[[0, 1], 0.010, 0.004, 2]]}, {"unit": 1, "tasks": [[[2], 0.0, 0.0, 0]]}]
+    after = [{"unit": 0, "tasks": [[[0, 1], 0.030, 0.012, 6]]}, {"unit": 1, "tasks": [[[2], 0.002, 0.002, 4]]}]
+    rows = compare(before, after, 2, [0.001, 0.002, 0.0005])
+    assert rows[0] == {"unit": 0, "wall_ms": 10.0, "cpu_ms": 4.0, "calls": 2.0, "model_ms": 3.0,
+                       "tasks": [{"vertices": [0, 1], "wall_ms": 10.0, "cpu_ms": 4.0, "calls": 2.0,
+                                  "model_ms": 3.0}]}
+    assert (rows[1]["wall_ms"], rows[1]["model_ms"], rows[1]["calls"]) == (1.0, 0.5, 2.0)
+
+
+def test_kernel_counters_per_inference():
+    from parawire.testbed.counters import per_inference
+
+    zero = {"cpu": {"nr_periods": 0, "nr_throttled": 0, "throttled_time": 0, "process_ns": 0},
+            "out": {"bytes": 0, "packets": 0, "overlimits": 0, "drops": 0},
+            "in": {"bytes": 0, "packets": 0, "overlimits": 0, "drops": 0}}
+    later = {"cpu": {"nr_periods": 8, "nr_throttled": 4, "throttled_time": 6_000_000, "process_ns": 10_000_000},
+             "out": {"bytes": 25_000, "packets": 20, "overlimits": 2, "drops": 0},
+             "in": {"bytes": 0, "packets": 0, "overlimits": 0, "drops": 0}}
+    (row,) = per_inference({0: zero}, {0: later}, 2, 12.5e6)
+    assert (row["periods"], row["throttled"], row["throttled_ms"], row["process_cpu_ms"]) == (4, 2, 3.0, 5.0)
+    assert row["out"] == {"bytes": 12500, "frames": 10.0, "token_waits": 1.0, "drops": 0.0, "busy_ms": 1.0}
