@@ -93,8 +93,8 @@ TARGET = 0.15
 def breakdown(point: dict) -> str:
     """Where an off point's time went: per unit the workers' compute (wall, CPU) against the
     model's, its engine calls, CFS throttling and link busy time per inference."""
-    lines = [f"  {point['devices']} devices off by {point['error']:+.0%}: per unit wall / CPU / model ms, calls, "
-             "throttled periods (ms), link out / in busy ms"]
+    lines = [(f"  {point['devices']} devices off by {point['error']:+.0%}: per unit wall / CPU / model ms, "
+              "calls, throttled periods (ms), link out / in busy ms")]
     kernel = {k["device"]: k for k in point.get("kernel", [])}
     for u in point.get("units", []):
         k = kernel.get(u["unit"], {})

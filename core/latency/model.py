@@ -123,6 +123,10 @@ at evenly spread phases, and the makespans averaged: where a period boundary fal
 decides whether a short slice of work runs at once or waits up to ``period − budget``."""
 
 
+GOLDEN = (5 ** 0.5 - 1) / 2
+"""Spreads the units' period phases evenly (the fractional parts of u × GOLDEN)."""
+
+
 class Quota:
     """When each unit computes under a CPU quota (Linux CFS bandwidth control, as the
     testbed limits its devices). The profile's rates are the *unthrottled* ones.
@@ -163,10 +167,6 @@ class Quota:
         i += 1 + int(full)
         self.left[u], self.index[u] = budget - rest, i
         return offset + i * period + rest - now
-
-
-GOLDEN = (5 ** 0.5 - 1) / 2
-"""Spreads the units' period phases evenly (the fractional parts of u × GOLDEN)."""
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ engines compute in their own layouts and fusions) and timed; the traffic counter
 compared with the plan's Λ.
 
 The prediction uses :func:`parawire.latency.profiles.preset_profile`: this machine's compute
-calibrated for that engine (``local``) under the device's CPU quota, the tbf rate, and
-the per-message cost measured here by round trips to a device. When the device counts
+calibrated for that engine (``local``) under the device's CPU quota as a CFS budget, the
+tbf rate, the link latency measured here by round trips to a device, and each message's
+CPU time on the devices from ``parawire testbed calibrate`` (measured first if not saved).
+Timed inferences are spaced by two CFS periods, so each starts on idle devices. When the device counts
 include 1, that single-device run (compute plus the image's and logits' transfer, no
 concurrency) fits the one remaining free number, the engine's compute slow-down under
 the quota; the other points are then predictions, not fits. Engines differ several-fold
