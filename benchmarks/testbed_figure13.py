@@ -86,6 +86,37 @@ def table(entries: list[dict]) -> str:
     return "\n".join(lines)
 
 
+TARGET = 0.15
+"""Issue 28: every point within 15 % of measured."""
+
+
+def breakdown(point: dict) -> str:
+    """Where an off point's time went: per unit the workers' compute (wall, CPU) against the
+    model's, its engine calls, CFS throttling and link busy time per inference."""
+    lines = [(f"  {point['devices']} devices off by {point['error']:+.0%}: per unit wall / CPU / model ms, "
+              "calls, throttled periods (ms), link out / in busy ms")]
+    kernel = {k["device"]: k for k in point.get("kernel", [])}
+    for u in point.get("units", []):
+        k = kernel.get(u["unit"], {})
+        lines.append(f"    unit {u['unit']}: {u['wall_ms']:.1f} / {u['cpu_ms']:.1f} / {u['model_ms']:.1f}, "
+                     f"{u['calls']:g} calls, {k.get('throttled', 0):g} ({k.get('throttled_ms', 0):.1f} ms), "
+                     f"{k.get('out', {}).get('busy_ms', 0):.1f} / {k.get('in', {}).get('busy_ms', 0):.1f}")
+    return "\n".join(lines)
+
+
+def errors(entries: list[dict]) -> str:
+    """The model's error per device count over every entry: median, worst, points within the target."""
+    import statistics
+
+    lines = []
+    for n in sorted({p["devices"] for e in entries for p in e["points"]}):
+        errs = [p["error"] for e in entries for p in e["points"] if p["devices"] == n]
+        lines.append(f"{n} devices: median error {statistics.median(errs):+.1%}, worst "
+                     f"{max(errs, key=abs):+.1%}, {sum(abs(x) <= TARGET for x in errs)} of {len(errs)} within "
+                     f"{TARGET:.0%}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--generators", nargs="+", default=list(GENERATORS))
@@ -135,11 +166,15 @@ def main() -> None:
                       + f"; worst model error {worst:.0%}; bytes = Λ: "
                       + str(all(p["bytes"] == p["model_bytes"] for p in entry["points"]))
                       + f"; equal: {all(p['equal'] for p in entry['points'])}; load {load}", flush=True)
+                for p in entry["points"]:
+                    if abs(p["error"]) > TARGET:
+                        print(breakdown(p), flush=True)
     shown = [e for e in entries if e["engine"] == args.engine and e.get("placement", "partition") == args.placement]
     if shown:
         suffix = "" if args.placement == "partition" else f"-{args.placement}"
         plot(shown, args.out.with_name(args.out.stem + suffix + ".png"))
         print(table(shown))
+        print(errors(shown))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from parawire.errors import ParawireError
 from parawire.graph.dag import to_dag
-from parawire.latency.model import DeviceProfile, Trace, lower_bound, simulate
+from parawire.latency.model import QUOTA_PHASES, DeviceProfile, Quota, Trace, lower_bound, simulate
 from pydantic import ValidationError
 
 
@@ -222,3 +222,44 @@ def test_a_token_bucket_lets_a_burst_through_at_once_and_refills_at_the_rate():
     plain = bucket.model_copy(update={"burst_bytes": 0})
     assert simulate(dag, np.ones(5), out_bytes, part, plain, policy="ready") == 25
     assert bucket.idle_message_s(20) == 12 and plain.idle_message_s(20) == 20
+
+
+def quota_profile(**fields) -> DeviceProfile:
+    """1 MAC/s, a quarter core per 10 s period: a 2.5 s budget."""
+    return DeviceProfile(name="quota", flops_per_s=1.0, bandwidth_bytes_per_s=1.0, message_latency_s=0.0,
+                         cpu_quota=0.25, cpu_period_s=10.0, **fields)
+
+
+def test_quota_runs_the_budget_at_full_speed_then_waits_for_the_period():
+    quota = Quota(1, quota_profile(), phase=0.125)  # periods start at 1.25 + 10 i
+    # from t = 1: 0.25 s left before the boundary, then 2.5 s per period
+    assert [Quota(1, quota_profile(), 0.125).run(0, 1.0, w) for w in (1.0, 2.6, 3.0, 5.1)] == \
+        pytest.approx([1.0, 2.6, 10.5, 12.6])
+    # the budget carries from one call to the next inside a period
+    t = 1.0
+    for expected in (2.0, 3.0, 11.5, 12.5):
+        t += quota.run(0, t, 1.0)
+        assert t == pytest.approx(expected)
+
+
+def test_simulate_averages_the_quota_over_the_period_phases():
+    # input=1 -> 0 -> output=2 on one unit, 3 s of work from t = 0; period offsets 1.25,
+    # 3.75, 6.25, 8.75: ends at 1.25 + 1.75, 3.75 + 0.5, 6.25 + 0.5, 8.75 + 0.5
+    dag = dag_of(1, [])
+    flops = arr({1: 0, 0: 3, 2: 0}, 3)
+    assert QUOTA_PHASES == 4
+    assert simulate(dag, flops, np.zeros(3), np.zeros(3, int), quota_profile()) == \
+        pytest.approx((3.0 + 4.25 + 6.75 + 9.25) / 4)
+
+
+def test_each_message_costs_cpu_on_both_units():
+    # input=2 -> 0 -> 1 -> output=3; 0 on unit 0, 1 on unit 1. v0: 1 s + 0.25 s to send;
+    # the message 0.5 s; unit 1 takes it in (0.25 s), then v1: 1 s
+    dag = dag_of(2, [(0, 1)])
+    flops = arr({2: 0, 0: 1, 1: 1, 3: 0}, 4)
+    part = arr({2: 0, 0: 0, 1: 1, 3: 1}, 4)
+    profile = unit_profile(0.5, "switched")
+    assert simulate(dag, flops, np.zeros(4), part, profile) == 2.5
+    costly = profile.model_copy(update={"message_cpu_s": 0.25})
+    assert simulate(dag, flops, np.zeros(4), part, costly) == pytest.approx(3.0)
+    assert simulate(dag, flops, np.zeros(4), np.zeros(4, int), costly) == 2.0  # no message, no cost

@@ -46,14 +46,18 @@ CALIBRATION_SPECS = (
 )
 
 
+def cache_dir() -> Path:
+    """$XDG_CACHE_HOME/parawire or ~/.cache/parawire: measured profiles live there."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "parawire"
+
+
 def cache_path(engine: str | None = None) -> Path:
     """Where ``local`` is cached: $XDG_CACHE_HOME/parawire or ~/.cache/parawire.
 
     The file name carries the engine and the calibration's version, so a profile
     measured for another engine, or by an older calibration, is not silently reused.
     """
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "parawire" / f"profile-local-{engine or DEFAULT_ENGINE}-v{CALIBRATION_VERSION}.json"
+    return cache_dir() / f"profile-local-{engine or DEFAULT_ENGINE}-v{CALIBRATION_VERSION}.json"
 
 
 def get_profile(name: str, path: Path | None = None, engine: str | None = None) -> DeviceProfile:

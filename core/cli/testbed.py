@@ -90,6 +90,28 @@ def status(as_json):
 
 
 @testbed.command()
+@preset_options
+@click.option("--engine", default=None, shell_complete=plugin_names("engines"),
+              help="inference engine of the devices (default: onnxruntime)")
+@click.option("-n", "runs", type=click.IntRange(min=5), default=30, show_default=True, help="timed inferences")
+def calibrate(engine, runs, **preset):
+    """Measure what a message costs a device (link latency, CPU on both ends) and save it
+    for this preset and engine; `testbed run` uses it (docs/testbed.md)."""
+    from parawire.registry.manager import resolve_engine
+    from parawire.testbed import calibrate as measure
+    from parawire.testbed.lifecycle import Testbed, signals_interrupt
+
+    engine = resolve_engine(engine)
+    with signals_interrupt(), Testbed.up(2, resolve_preset(**preset)) as bed:
+        bed.start_workers()
+        with bed.connect() as cluster:
+            record = measure.calibrate(bed, cluster, engine, runs)
+    click.echo(f"{record['preset']} ({engine}): {record['message_latency_s'] * 1e3:.3f} ms per message on the "
+               f"link, {record['message_cpu_s'] * 1e3:.3f} ms CPU per message on each device "
+               f"(load {record['loadavg']}); saved to {record['path']}")
+
+
+@testbed.command()
 @click.argument("arch")
 @click.option("--devices", cls=NumberList, type=click.IntRange(min=1), multiple=True, required=True,
               help="device counts, e.g. --devices 1 2 4 (1 is the baseline)")

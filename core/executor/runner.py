@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -121,6 +122,7 @@ class UnitRunner:
         # task the step that prepares each staged input position.
         self.tasks: list[tuple[list[int], tuple[int, ...], Callable, list[Step]]] = []
         self.step_of: list[dict[int, int]] = []
+        self.task_vertices: list[tuple[int, ...]] = []  # every vertex each task computes
         inside: set[int] = set()
         for v in self.vertices:
             if v in inside:
@@ -129,11 +131,13 @@ class UnitRunner:
                 seg, call = fused[v]
                 inside.update(seg.vertices)
                 self.tasks.append((list(seg.inputs), seg.outputs, call, []))
+                self.task_vertices.append(seg.vertices)
                 self.step_of.append({})
                 continue
             block = blocks[v] if isinstance(blocks[v], StagedBlock) else StagedBlock({}, blocks[v])
             steps = _steps(block)
             self.tasks.append((list(plan.preds[v]), (v,), _single(block.rest), steps))
+            self.task_vertices.append((v,))
             self.step_of.append({j: g for g, (positions, _) in enumerate(steps) for j in positions})
         self.output_vertex = output_vertex
         self.consumers: dict[int, list[tuple[int, int]]] = {}  # vertex → (task index, input position)
@@ -148,6 +152,9 @@ class UnitRunner:
         self.requests: OrderedDict[int, _Request] = OrderedDict()
         self.completed = 0
         self.parked = 0  # bytes held in every request's ``values``
+        # Per task: [wall s, thread CPU s, calls] since deployment, as the worker sees its
+        # compute (reported in STATS; the testbed compares it with the latency model).
+        self.task_time = [[0.0, 0.0, 0] for _ in self.tasks]
 
     def accept(self, request: int, vertex: int, tensor: torch.Tensor) -> None:
         """A tensor for ``vertex`` of ``request`` arrived: store it and run what is ready."""
@@ -220,10 +227,18 @@ class UnitRunner:
             req.bytes -= n
             self.parked -= n
 
+    def _timed(self, i: int, wall: float, cpu: float) -> None:
+        """Add one call of task ``i`` (started at ``wall``/``cpu``) to its compute time."""
+        spent = self.task_time[i]
+        spent[0] += time.perf_counter() - wall
+        spent[1] += time.thread_time() - cpu
+        spent[2] += 1
+
     def _drain(self, request: int, req: _Request) -> None:
         while req.ready:
             i, j = heapq.heappop(req.ready)
             preds, outputs, call, steps = self.tasks[i]
+            wall, cpu = time.perf_counter(), time.thread_time()
             try:
                 if j != WHOLE:  # a step on inputs that are all there; the task runs when all are
                     positions, prepare = steps[j]
@@ -232,10 +247,12 @@ class UnitRunner:
                         req.prepared[i, k] = x
                         self._used(req, preds[k])
                         self._arrived(req, i)
+                    self._timed(i, wall, cpu)
                     continue
                 staged = self.step_of[i]
                 inputs = [req.prepared.pop((i, k)) if k in staged else req.values[p] for k, p in enumerate(preds)]
                 outs = call(inputs)
+                self._timed(i, wall, cpu)
             except Exception as exc:  # a broken block must not take the worker down
                 v = outputs[-1]
                 log.warning("request %d: vertex %d failed: %s", request, v, describe(exc))

@@ -383,7 +383,9 @@ class Worker:
         body = dict(self.counters, unit=self.unit, dropped=self.dropped, rss=psutil.Process().memory_info().rss)
         if self.runner is not None:
             body.update(completed=self.runner.completed, in_flight=len(self.runner.requests),
-                        parked_bytes=self.runner.parked)
+                        parked_bytes=self.runner.parked,
+                        tasks=[[list(vs), *spent] for vs, spent in zip(self.runner.task_vertices,
+                                                                      self.runner.task_time)])
         self.inbox.reply(token, json_frames(Kind.STATS, body, request=msg.request, unit=self._unit_field(),
                                             session=msg.session))
 

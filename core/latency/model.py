@@ -50,6 +50,7 @@ Everything is plain Python over at most a few hundred vertices; see
 from __future__ import annotations
 
 import heapq
+import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,11 @@ class DeviceProfile(BaseModel):
         None, gt=0, description="rate of reading a vertex's float32 parameters; None: free")
     burst_bytes: float = Field(
         0.0, ge=0, description="payload bytes an idle link passes at once (a tbf bucket); 0: none")
+    cpu_quota: float | None = Field(
+        None, gt=0, le=1, description="CFS bandwidth control: share of a core each unit may use; None: none")
+    cpu_period_s: float = Field(0.01, gt=0, description="CFS period over which cpu_quota is enforced")
+    message_cpu_s: float = Field(
+        0.0, ge=0, description="CPU time a unit spends on each message it sends or receives")
     source: str = ""
 
     def compute_s(self, flops: np.ndarray, inputs: np.ndarray | float = 0,
@@ -109,6 +115,58 @@ class DeviceProfile(BaseModel):
     def idle_message_s(self, nbytes: float) -> float:
         """Seconds one message of ``nbytes`` takes on an idle link (its bucket full)."""
         return self.message_latency_s + max(nbytes - self.burst_bytes, 0.0) / self.bandwidth_bytes_per_s
+
+
+QUOTA_PHASES = 4
+"""A profile with a CPU quota is simulated this many times, with the units' CFS periods
+at evenly spread phases, and the makespans averaged: where a period boundary falls
+decides whether a short slice of work runs at once or waits up to ``period − budget``."""
+
+
+GOLDEN = (5 ** 0.5 - 1) / 2
+"""Spreads the units' period phases evenly (the fractional parts of u × GOLDEN)."""
+
+
+class Quota:
+    """When each unit computes under a CPU quota (Linux CFS bandwidth control, as the
+    testbed limits its devices). The profile's rates are the *unthrottled* ones.
+
+    CFS gives a group ``budget = quota × period`` of CPU time at every period boundary
+    and stops it, until the next boundary, once that is spent; unused budget is not
+    carried over. So a quarter-core device runs 2.5 ms of work at full speed, then
+    waits for the next 10 ms boundary: short slices cost their CPU time, a slice that
+    arrives after the budget is spent waits up to 7.5 ms, and a long run averages a
+    quarter of full speed. Each unit's periods start at its own ``offset`` (its cgroup's
+    timer), so :func:`simulate` averages over :data:`QUOTA_PHASES` phases. Measured on
+    the testbed (docs/latency.md): a 4-device DP-40 whose units compute 4–5 ms per
+    inference in short slices ran them at 1.1–1.5× their CPU time, not the 4× a
+    uniformly slower unit would take.
+    """
+
+    __slots__ = ("budget", "index", "left", "offset", "period")
+
+    def __init__(self, k: int, profile: DeviceProfile, phase: float = 0.0) -> None:
+        self.period = profile.cpu_period_s
+        self.budget = profile.cpu_quota * profile.cpu_period_s
+        self.offset = [((phase + u * GOLDEN) % 1.0) * self.period for u in range(k)]
+        self.index = [-(1 << 62)] * k  # the period ``left`` belongs to
+        self.left = [0.0] * k
+
+    def run(self, u: int, now: float, work: float) -> float:
+        """Wall seconds unit ``u`` takes from ``now`` for ``work`` unthrottled seconds."""
+        period, budget, offset = self.period, self.budget, self.offset[u]
+        i = math.floor((now - offset) / period)
+        left = self.left[u] if self.index[u] == i else budget
+        usable = min(left, offset + (i + 1) * period - now)  # budget is lost at the boundary
+        if work <= usable:
+            self.left[u], self.index[u] = left - work, i
+            return work
+        full, rest = divmod(work - usable, budget)  # whole budgets after this period, and the rest
+        if rest <= 0:
+            full, rest = full - 1, budget
+        i += 1 + int(full)
+        self.left[u], self.index[u] = budget - rest, i
+        return offset + i * period + rest - now
 
 
 @dataclass(frozen=True)
@@ -323,85 +381,118 @@ def simulate(
         for u in stem_units if v == stem else (part[v],):
             queues[u].append(v)
         position[v] = i
-    head = [0] * k  # static: index of the unit's next vertex in its queue
-    waiting: list[list[int]] = [[] for _ in range(k)]  # ready: positions whose inputs are all in
-    busy = [False] * k
-    pending = [len(p) for p in shape.preds]
-    # (time, kind, position, vertex, unit): kind 0 = an input of vertex arrives on unit,
-    # kind 1 = vertex finishes; arrivals at one instant are seen before the unit picks.
-    events: list[tuple[float, int, int, int, int]] = []
-    network = Network(k + 1, profile)  # unit k: the coordinator
-    makespan = 0.0
-    done = 0
-    gated = set(stem_units)  # units the image has not reached yet
+    receive = profile.message_cpu_s
+    if receive:  # a unit's CPU time for each message it sends (beside the one per message it receives)
+        for v in range(n):
+            sends = len({part[w] for w in shape.succs[v]} - {part[v]}) if not (scatter and v == stem) else 0
+            compute[v] += receive * (sends + (source_bytes is not None and v == dag.output))
 
-    def arrive(w: int) -> None:
-        pending[w] -= 1
-        if pending[w] == 0 and not static:
-            heapq.heappush(waiting[part[w]], position[w])
+    def run(quota: Quota | None, trace: Trace | None) -> float:
+        head = [0] * k  # static: index of the unit's next vertex in its queue
+        waiting: list[list[int]] = [[] for _ in range(k)]  # ready: positions whose inputs are all in
+        inbox: list[list[int]] = [[] for _ in range(k)]  # messages a unit has yet to take in (their vertex)
+        busy = [False] * k
+        pending = [len(p) for p in shape.preds]
+        # (time, kind, position, vertex, unit): kind 0 = an input of vertex arrives on unit,
+        # kind 1 = vertex finishes, kind 2 = the unit has taken in the message of vertex;
+        # arrivals at one instant are seen before the unit picks.
+        events: list[tuple[float, int, int, int, int]] = []
+        network = Network(k + 1, profile)  # unit k: the coordinator
+        makespan = 0.0
+        done = 0
+        gated = set(stem_units)  # units the image has not reached yet
 
-    def pick(u: int, now: float) -> None:
-        """If unit ``u`` is idle, start the vertex its policy allows, if any is ready."""
-        if busy[u]:
-            return
-        if static:
-            q = queues[u]
-            if head[u] == len(q) or pending[q[head[u]]] or (q[head[u]] == stem and u in gated):
-                return
-            v = q[head[u]]
-            head[u] += 1
-        else:
-            if not waiting[u]:
-                return
-            v = seq[heapq.heappop(waiting[u])]
-        busy[u] = True
-        heapq.heappush(events, (now + compute[v], 1, position[v], v, u))
-        if trace is not None:
-            trace.start[v], trace.finish[v], trace.unit[v] = now, now + compute[v], u
+        def arrive(w: int) -> None:
+            pending[w] -= 1
+            if pending[w] == 0 and not static:
+                heapq.heappush(waiting[part[w]], position[w])
 
-    for u in stem_units:  # the image arrives: at once, or after its message from the coordinator
-        end = 0.0
-        if source_bytes is not None:
-            end = network.book(k, u, 0.0, source_bytes)[1]
-        heapq.heappush(events, (end, 0, position[stem], stem, u))
-    while events:
-        now, kind, _, v, u = heapq.heappop(events)
-        if kind == 0:
-            if v == stem:
+        def took_in(v: int, u: int) -> None:
+            """Unit ``u`` holds the message of ``v`` (the image when ``v`` is the stem)."""
+            if v == stem and u in gated:
                 gated.discard(u)
                 if not static:
                     heapq.heappush(waiting[u], position[v])
+                return
+            for w in shape.succs[v]:
+                if part[w] == u:
+                    arrive(w)
+
+        def start(u: int, now: float, seconds: float) -> float:
+            busy[u] = True
+            return now + (seconds if quota is None else quota.run(u, now, seconds))
+
+        def pick(u: int, now: float) -> None:
+            """If unit ``u`` is idle, take in a message or start the vertex its policy allows."""
+            if busy[u]:
+                return
+            if inbox[u]:
+                v = inbox[u].pop(0)
+                heapq.heappush(events, (start(u, now, receive), 2, position[v], v, u))
+                return
+            if static:
+                q = queues[u]
+                if head[u] == len(q) or pending[q[head[u]]] or (q[head[u]] == stem and u in gated):
+                    return
+                v = q[head[u]]
+                head[u] += 1
             else:
-                arrive(v)
-            pick(u, now)
-            continue
-        makespan = now
-        done += 1
-        busy[u] = False
-        if v == stem and scatter:  # each copy feeds its own unit only
+                if not waiting[u]:
+                    return
+                v = seq[heapq.heappop(waiting[u])]
+            end = start(u, now, compute[v])
+            heapq.heappush(events, (end, 1, position[v], v, u))
+            if trace is not None:
+                trace.start[v], trace.finish[v], trace.unit[v] = now, end, u
+
+        for u in stem_units:  # the image arrives: at once, or after its message from the coordinator
+            end = 0.0
+            if source_bytes is not None:
+                end = network.book(k, u, 0.0, source_bytes)[1]
+            heapq.heappush(events, (end, 0, position[stem], stem, u))
+        while events:
+            now, kind, _, v, u = heapq.heappop(events)
+            if kind == 0:
+                if receive and not (v == stem and u in gated and source_bytes is None):
+                    inbox[u].append(v)
+                else:
+                    took_in(v, u)
+                pick(u, now)
+                continue
+            busy[u] = False
+            if kind == 2:
+                took_in(v, u)
+                pick(u, now)
+                continue
+            makespan = now
+            done += 1
+            if v == stem and scatter:  # each copy feeds its own unit only
+                for w in shape.succs[v]:
+                    if part[w] == u:
+                        arrive(w)
+                pick(u, now)
+                continue
+            for dst in sorted({part[w] for w in shape.succs[v]} - {u}):
+                begin, end = network.book(u, dst, now, out_bytes_list[v])
+                heapq.heappush(events, (end, 0, position[v], v, dst))
+                if trace is not None:
+                    trace.transfers.append(Transfer(v, u, dst, begin, end))
             for w in shape.succs[v]:
                 if part[w] == u:
                     arrive(w)
             pick(u, now)
-            continue
-        for dst in sorted({part[w] for w in shape.succs[v]} - {u}):
-            begin, end = network.book(u, dst, now, out_bytes_list[v])
-            for w in shape.succs[v]:
-                if part[w] == dst:
-                    heapq.heappush(events, (end, 0, position[w], w, dst))
-            if trace is not None:
-                trace.transfers.append(Transfer(v, u, dst, begin, end))
-        for w in shape.succs[v]:
-            if part[w] == u:
-                arrive(w)
-        pick(u, now)
-    if done < n + len(stem_units) - 1:
-        raise ParawireError("order: not a topological order of the DAG; some vertex never ran")
+        if done < n + len(stem_units) - 1:
+            raise ParawireError("order: not a topological order of the DAG; some vertex never ran")
+        return makespan
+
+    if profile.cpu_quota is None:
+        makespan = run(None, trace)
+    else:  # the mean over the phases of the units' CFS periods (they are not aligned)
+        makespan = sum(run(Quota(k, profile, (j + 0.5) / QUOTA_PHASES), trace if j == 0 else None)
+                       for j in range(QUOTA_PHASES)) / QUOTA_PHASES
     if source_bytes is not None:
         makespan += profile.idle_message_s(float(out_bytes[dag.output]))
     return makespan
-
-
 def critical_path_s(
     dag: Dag, flops: np.ndarray, profile: DeviceProfile, out_bytes: np.ndarray | None = None,
     params: np.ndarray | None = None,

@@ -86,21 +86,25 @@ timestamps): what a tbf rate, which counts whole frames, leaves for tensors."""
 
 
 def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
-                   compute_scale: float = 1.0, *, engine: str) -> DeviceProfile:
+                   compute_scale: float = 1.0, *, engine: str, period_s: float = 0.01,
+                   message_cpu_s: float = 0.0) -> DeviceProfile:
     """The latency model of a testbed device class (``parawire.testbed.presets.Preset``)
     whose workers compute with ``engine``.
 
     Compute: ``base`` (this machine on one thread with ``engine``, normally ``local``
-    calibrated for it) slowed by the CPU quota (``preset.cpu`` cores) and by
-    ``compute_scale``, which :func:`fit_compute_scale` fits from a single-device run
-    measured with the same engine (throttling, CURVE decryption, other jobs on the
-    machine). The profile is named after the engine (``testbed-t2.micro-onnxruntime``):
-    a rate fitted with one engine says nothing about another. Network: the tbf rate and
-    bucket at TCP's payload efficiency, ``message_latency_s`` per message (measured round
-    trips), the preset's topology. The bucket matters at 32 px: most activations there
-    (16 KB) fit in the 32 KB bucket and cross at once, where the rate alone charged each
-    1.4 ms and over-predicted 4 devices by 84 %."""
-    slow = compute_scale / preset.cpu
+    calibrated for it) slowed by ``compute_scale``, which :func:`fit_compute_scale` fits
+    from a single-device run measured with the same engine, and limited by the device's
+    CFS quota (``preset.cpu`` cores per ``period_s``), which the model applies as a
+    budget of CPU time (:class:`parawire.latency.model.Quota`), not as a slower rate: a
+    quarter-core device computes short slices at full speed (docs/latency.md). The
+    profile is named after the engine (``testbed-t2.micro-onnxruntime``): a rate fitted
+    with one engine says nothing about another. ``message_cpu_s``: each message's CPU
+    time on both devices (``parawire testbed calibrate``). Network: the tbf rate and bucket at TCP's
+    payload efficiency, ``message_latency_s`` per message (measured round trips), the
+    preset's topology. The bucket matters at 32 px: most activations there (16 KB) fit in
+    the 32 KB bucket and cross at once, where the rate alone charged each 1.4 ms and
+    over-predicted 4 devices by 84 %."""
+    slow = compute_scale
     return DeviceProfile(
         name=f"testbed-{preset.name}-{engine}",
         flops_per_s=base.flops_per_s / slow,
@@ -112,15 +116,31 @@ def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
         input_overhead_s=base.input_overhead_s * slow,
         memory_bytes_per_s=None if base.memory_bytes_per_s is None else base.memory_bytes_per_s / slow,
         weight_bytes_per_s=None if base.weight_bytes_per_s is None else base.weight_bytes_per_s / slow,
-        source=f"testbed {preset.name}: {preset.cpu:g} core × {base.name} {engine} compute / {compute_scale:.3g}, "
-               f"tbf {preset.rate_mbit:g} Mbit/s, {message_latency_s * 1e3:.2f} ms/message",
+        cpu_quota=preset.cpu if preset.cpu < 1 else None,
+        cpu_period_s=period_s,
+        message_cpu_s=message_cpu_s,
+        source=f"testbed {preset.name}: {base.name} {engine} compute / {compute_scale:.3g} under a "
+               f"{preset.cpu:g}-core quota per {period_s * 1e3:g} ms, tbf {preset.rate_mbit:g} Mbit/s, "
+               f"{message_latency_s * 1e3:.2f} ms + {message_cpu_s * 1e3:.2f} ms CPU per message",
     )
 
 
-def fit_compute_scale(measured_s: float, compute_s: float, transfer_s: float) -> float:
-    """The ``compute_scale`` that makes a single-device prediction equal ``measured_s``:
-    one device only computes (``compute_s`` at scale 1) and moves the image and logits
-    (``transfer_s``), one after the other, so the prediction is affine in the scale."""
-    if compute_s <= 0:
-        raise ParawireError("fit_compute_scale: the network computes nothing")
-    return max((measured_s - transfer_s) / compute_s, 1e-3)
+def fit_compute_scale(measured_s: float, predict, low: float = 1e-3, high: float = 1e3) -> float:
+    """The ``compute_scale`` whose single-device prediction ``predict(scale)`` (seconds,
+    growing with the scale) equals ``measured_s``, by bisection on a log scale to 0.1 %.
+
+    One device only computes and moves the image and the logits, so its run fixes the one
+    number the calibration cannot: how much slower than ``local`` the engine computes this
+    network on a device. Under a CPU quota the prediction is not affine in the scale
+    (short runs fit in one period's budget, long ones average the quota), hence the search."""
+    if not predict(high) > predict(low):
+        raise ParawireError("fit_compute_scale: the prediction does not grow with compute; the network computes nothing")
+    for _ in range(60):
+        mid = (low * high) ** 0.5
+        if predict(mid) < measured_s:
+            low = mid
+        else:
+            high = mid
+        if high / low < 1.001:
+            break
+    return (low * high) ** 0.5

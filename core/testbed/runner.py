@@ -8,8 +8,10 @@ engines compute in their own layouts and fusions) and timed; the traffic counter
 compared with the plan's Λ.
 
 The prediction uses :func:`parawire.latency.profiles.preset_profile`: this machine's compute
-calibrated for that engine (``local``) under the device's CPU quota, the tbf rate, and
-the per-message cost measured here by round trips to a device. When the device counts
+calibrated for that engine (``local``) under the device's CPU quota as a CFS budget, the
+tbf rate, the link latency measured here by round trips to a device, and each message's
+CPU time on the devices from ``parawire testbed calibrate`` (measured first if not saved).
+Timed inferences are spaced by two CFS periods, so each starts on idle devices. When the device counts
 include 1, that single-device run (compute plus the image's and logits' transfer, no
 concurrency) fits the one remaining free number, the engine's compute slow-down under
 the quota; the other points are then predictions, not fits. Engines differ several-fold
@@ -19,28 +21,10 @@ belong to one engine, and the record names it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 from parawire.errors import ParawireError
 from parawire.testbed.presets import Preset
-
-ECHO_ROUNDS = 20
-
-
-def message_latency(cluster, rounds: int = ECHO_ROUNDS) -> float:
-    """Half the fastest of ``rounds`` round trips of a ping to device 0 (ZeroMQ, CURVE, the
-    shaped link). The fastest, not the median: on a busy machine a round trip mostly
-    waits for the two processes to be scheduled (measured here: median 28 ms under a load
-    of 12 on 2 cores, against 0.07 ms idle), which is not a cost of each message and which
-    the model, charging it to every message on a link, would multiply by the message count."""
-    rtts = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        if not cluster.ping(timeout=5.0, units=[0])[0]:
-            raise ParawireError("testbed: device 0 does not answer pings")
-        rtts.append(time.perf_counter() - start)
-    return min(rtts) / 2
 
 
 def run_points(
@@ -69,12 +53,14 @@ def run_points(
     from parawire.calibration.timing import summary, timings
     from parawire.executor.plan import plan_for
     from parawire.latency.model import simulate, vertex_seconds
-    from parawire.latency.profiles import fit_compute_scale, preset_profile
+    from parawire.latency.profiles import TCP_EFFICIENCY, fit_compute_scale, preset_profile
     from parawire.network.nn import build_network
     from parawire.network.threads import torch_threads
     from parawire.pipeline.build import build_architecture
     from parawire.pipeline.placement import check_placement, place_architecture
     from parawire.score.hypergraph import check_input_policy, image_bytes
+    from parawire.testbed import calibrate, counters
+    from parawire.testbed.breakdown import compare
     from parawire.testbed.lifecycle import Testbed, signals_interrupt
 
     check_input_policy(input_policy)
@@ -93,31 +79,49 @@ def run_points(
     with signals_interrupt(), Testbed.up(counts[-1], preset) as bed:
         bed.start_workers()
         with bed.connect(timeout=timeout) as cluster:
-            latency = message_latency(cluster)
-            profile = preset_profile(preset, base, latency, engine=engine)
+            saved = calibrate.load(preset, engine)
+            if saved is None and counts[-1] >= 2:
+                saved = calibrate.calibrate(bed, cluster, engine)
+            latency = calibrate.message_latency(cluster)  # this testbed's own, now
+            costs_of = {"engine": engine, "period_s": calibrate.PERIOD_S,
+                        "message_cpu_s": saved["message_cpu_s"] if saved else 0.0}
+            profile = preset_profile(preset, base, latency, **costs_of)
+            shared = preset.network == "shared"
             for n in counts:
+                pids = [w.pid for w in bed.workers[:n]]
                 part = place_architecture(arch, n, profile, placement, partitioner, eps, input_policy=input_policy)
                 plan = plan_for(arch, part, units=n, input_policy=input_policy)
                 cluster.deploy(spec, plan, engine=engine)
                 # engines compute in their own layouts: equal within float rounding (1e-4 relative)
                 out = cluster.infer(x)
                 equal = bool((out - reference).abs().max() <= 1e-4 * reference.abs().max())
-                median, p90 = summary(timings(lambda: cluster.infer(x), runs, warmup))
+                for _ in range(warmup):
+                    cluster.infer(x)
+                first, kernel = cluster.stats(), counters.snapshot(bed.name, pids, shared)
+                # idle devices at every start (full CFS budgets), as the model assumes
+                median, p90 = summary(timings(lambda: cluster.infer(x), runs, 0, on_run=calibrate.idle))
+                kernel = counters.per_inference(kernel, counters.snapshot(bed.name, pids, shared),
+                                                runs, profile.bandwidth_bytes_per_s / TCP_EFFICIENCY)
                 stats = cluster.stats()
                 measured_bytes = (stats.peer_bytes + stats.input_bytes) / stats.inferences - image
+                def predict(profile, part=part):
+                    return simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
+                                    input_policy=input_policy, source_bytes=image, params=costs.params)
+
                 if n == 1 and fit:
-                    transfer = profile.idle_message_s(image) + profile.idle_message_s(float(costs.out_bytes[dag.output]))
-                    compute = float(vertex_seconds(dag, costs.flops, costs.out_bytes, profile, costs.params).sum())
-                    profile = preset_profile(preset, base, latency, fit_compute_scale(median, compute, transfer),
-                                             engine=engine)
-                predicted = simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
-                                     input_policy=input_policy, source_bytes=image, params=costs.params)
+                    profile = preset_profile(preset, base, latency, fit_compute_scale(
+                        median, lambda scale: predict(preset_profile(preset, base, latency, scale, **costs_of))),
+                        **costs_of)
+                predicted = predict(profile)
+                model_s = vertex_seconds(dag, costs.flops, costs.out_bytes, profile, costs.params).tolist()
                 point = {
                     "devices": n, "engine": engine, "measured_ms": round(median * 1e3, 3),
                     "p90_ms": round(p90 * 1e3, 3),
                     "predicted_ms": round(predicted * 1e3, 3), "bytes": round(measured_bytes),
                     "model_bytes": plan.cut_bytes, "messages": stats.peer_messages / stats.inferences,
-                    "input_units": plan.input_units, "equal": equal,
+                    "input_units": plan.input_units, "equal": equal, "partition": [int(u) for u in part],
+                    "units": compare(first.per_unit, stats.per_unit, runs, model_s), "kernel": kernel,
+                    "loadavg": counters.loadavg(),
                 }
                 points.append(point)
                 if on_point is not None:
@@ -131,5 +135,5 @@ def run_points(
                  "input_shape": list(spec.input_shape)},
         "preset": preset.model_dump(), "input_policy": input_policy, "engine": engine, "placement": placement,
         "runs": runs,
-        "profile": profile.model_dump(), "image_bytes": image, "points": points,
+        "profile": profile.model_dump(), "image_bytes": image, "points": points, "calibration": saved,
     }

@@ -1,0 +1,44 @@
+"""Per-unit compute as the workers saw it, beside the latency model's.
+
+Each worker reports, per task (one vertex, or a fused run of vertices), the wall and
+thread-CPU seconds it spent computing and the number of calls since its deployment
+(``tasks`` in its STATS reply). The difference of two such reports over ``n``
+inferences is the unit's compute per inference; next to the model's seconds for the
+same vertices it shows which unit, and which task, a wrong prediction comes from.
+Wall time includes the CFS quota's throttling inside a call; CPU time does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def task_times(per_unit: Sequence[dict]) -> dict[int, dict[tuple[int, ...], list[float]]]:
+    """``{unit: {vertices: [wall s, cpu s, calls]}}`` from a stats reply's per-unit bodies."""
+    out: dict[int, dict[tuple[int, ...], list[float]]] = {}
+    for body in per_unit:
+        out[body["unit"]] = {tuple(t[0]): [float(x) for x in t[1:]] for t in body.get("tasks", ())}
+    return out
+
+
+def compare(before: Sequence[dict], after: Sequence[dict], inferences: int,
+            model_s: Sequence[float]) -> list[dict]:
+    """Per unit, per inference: measured wall and CPU ms of its tasks, calls, and the
+    model's ms for the same vertices (``model_s``: seconds per vertex); with the tasks
+    themselves, largest error first."""
+    old, new = task_times(before), task_times(after)
+    rows = []
+    for unit in sorted(new):
+        tasks = []
+        for vertices, (wall, cpu, calls) in new[unit].items():
+            w0, c0, n0 = old.get(unit, {}).get(vertices, (0.0, 0.0, 0))
+            model = sum(model_s[v] for v in vertices)
+            tasks.append({"vertices": list(vertices), "wall_ms": round((wall - w0) / inferences * 1e3, 3),
+                          "cpu_ms": round((cpu - c0) / inferences * 1e3, 3),
+                          "calls": round((calls - n0) / inferences, 2), "model_ms": round(model * 1e3, 3)})
+        tasks.sort(key=lambda t: -abs(t["wall_ms"] - t["model_ms"]))
+        rows.append({"unit": unit, "wall_ms": round(sum(t["wall_ms"] for t in tasks), 3),
+                     "cpu_ms": round(sum(t["cpu_ms"] for t in tasks), 3),
+                     "calls": round(sum(t["calls"] for t in tasks), 2),
+                     "model_ms": round(sum(t["model_ms"] for t in tasks), 3), "tasks": tasks})
+    return rows

@@ -1,0 +1,118 @@
+"""``testbed calibrate``: what a message costs a device, measured once per preset and engine.
+
+The latency model charges every message twice: on the link (``message_latency_s`` plus
+its bytes at the tbf rate) and on the CPU of both devices (``message_cpu_s``: ZeroMQ's
+I/O thread, CURVE, encoding and decoding, and the engine call each arriving input
+starts). Under a CFS quota the second one matters more than its size suggests: a
+device that has spent its budget cannot even take a message in until the next period
+(docs/latency.md). Both are measured on the testbed itself:
+
+* ``message_latency_s``: half the fastest ping round trip to a device;
+* ``message_cpu_s``: the calibration network (``parawire.calibration.local``'s DP-40)
+  deployed on two devices and run ``runs`` times; each device's CPU time (all its
+  worker's threads) minus the time its tasks computed, summed, over the messages the
+  devices sent and received (peer messages count twice, the image and the logits once).
+
+Saved as JSON per preset and engine (``$XDG_CACHE_HOME/parawire/testbed-<preset>-<engine>.json``);
+``testbed run`` uses it, and measures it first when it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from parawire.calibration.local import CALIBRATION_SPECS, cache_dir
+from parawire.errors import ParawireError
+from parawire.testbed import counters
+from parawire.testbed.cgroups import DEFAULT_PERIOD_US
+from parawire.testbed.presets import Preset
+
+RUNS = 30
+IDLE_PERIODS = 2
+"""CFS periods the devices idle between timed inferences, so that each starts with its
+full CPU budget: the latency of one request on idle devices, which the model predicts
+(back to back, a device's budget at the start depends on how the previous inference ended)."""
+ECHO_ROUNDS = 20
+PERIOD_S = DEFAULT_PERIOD_US / 1e6
+
+
+def path_for(preset: Preset, engine: str) -> Path:
+    """One file per device class as emulated (every field a command line may override) and engine."""
+    return cache_dir() / (f"testbed-{preset.name}-{preset.cpu:g}cpu-{preset.rate_mbit:g}mbit-{preset.burst_kb}kb-"
+                          f"{preset.network}-{engine}.json")
+
+
+def idle() -> None:
+    """Wait until every device has its full CPU budget again."""
+    time.sleep(IDLE_PERIODS * PERIOD_S)
+
+
+def message_latency(cluster, rounds: int = ECHO_ROUNDS) -> float:
+    """Half the fastest of ``rounds`` round trips of a ping to device 0 (ZeroMQ, CURVE, the
+    shaped link). The fastest, not the median: on a busy machine a round trip mostly
+    waits for the two processes to be scheduled (measured here: median 28 ms under a load
+    of 12 on 2 cores, against 0.07 ms idle), which is not a cost of each message and which
+    the model, charging it to every message on a link, would multiply by the message count."""
+    rtts = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        if not cluster.ping(timeout=5.0, units=[0])[0]:
+            raise ParawireError("testbed: device 0 does not answer pings")
+        rtts.append(time.perf_counter() - start)
+        idle()
+    return min(rtts) / 2
+
+
+def message_cpu(bed, cluster, engine: str, runs: int = RUNS) -> float:
+    """CPU seconds a device spends per message it sends or receives (see the module
+    docstring), on the first two devices of ``bed``."""
+    import torch
+    from parawire.executor.plan import plan_for
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.placement import partition_architecture
+    from parawire.testbed.breakdown import task_times
+
+    spec = CALIBRATION_SPECS[0]
+    arch = build_architecture(spec)
+    part = partition_architecture(arch, 2, "multilevel", 0.03)
+    plan = plan_for(arch, part, units=2)
+    cluster.deploy(spec, plan, engine=engine)
+    x = torch.randn(1, *spec.input_shape)
+    for _ in range(2):
+        cluster.infer(x)
+    pids = [w.pid for w in bed.workers[:2]]
+    before, kernel = cluster.stats(), counters.snapshot(bed.name, pids, bed.preset.network == "shared")
+    for _ in range(runs):
+        cluster.infer(x)
+        idle()
+    after, kernel2 = cluster.stats(), counters.snapshot(bed.name, pids, bed.preset.network == "shared")
+    process = sum(kernel2[i]["cpu"]["process_ns"] - kernel[i]["cpu"]["process_ns"] for i in range(2)) / 1e9
+    old, new = task_times(before.per_unit), task_times(after.per_unit)
+    tasks = sum(cpu - old[u].get(vs, (0.0, 0.0))[1] for u in new for vs, (_, cpu, _) in new[u].items())
+    sides = 2 * (after.peer_messages - before.peer_messages) + runs * (len(plan.input_units) + 1)
+    return max(process - tasks, 0.0) / sides
+
+
+def calibrate(bed, cluster, engine: str, runs: int = RUNS) -> dict:
+    """Measure and save the message costs of ``bed``'s preset with ``engine``; the record."""
+    if bed.devices < 2:
+        raise ParawireError("testbed calibrate: needs 2 devices (a message needs two ends)")
+    record = {"preset": bed.preset.name, "engine": engine, "message_latency_s": message_latency(cluster),
+              "message_cpu_s": message_cpu(bed, cluster, engine, runs), "runs": runs,
+              "loadavg": counters.loadavg(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    path = path_for(bed.preset, engine)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    record["path"] = str(path)
+    return record
+
+
+def load(preset: Preset, engine: str) -> dict | None:
+    """The saved calibration of ``preset`` with ``engine``, if any."""
+    path = path_for(preset, engine)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
