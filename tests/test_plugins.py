@@ -210,14 +210,14 @@ def test_callables_receive_only_the_keywords_they_declare():
     seen = {}
 
     def takes_nodes(nodes):
-        return nodes
+        return nx.path_graph(nodes)
 
     def takes_everything(**kwargs):
         seen.update(kwargs)
-        return 1
+        return nx.path_graph(kwargs["nodes"])
 
     context = GeneratorContext(nodes=5, rng=np.random.default_rng(0))
-    assert GeneratorPlugin("a", "", NoParams, takes_nodes).invoke(context, NoParams()) == 5
+    assert GeneratorPlugin("a", "", NoParams, takes_nodes).invoke(context, NoParams()).number_of_nodes() == 5
     GeneratorPlugin("b", "", NoParams, takes_everything).invoke(context, NoParams())
     assert set(seen) == {"nodes", "rng", "spec", "context", "params"}
     assert seen["context"] is context
@@ -469,6 +469,8 @@ def test_a_transport_failing_to_connect_is_one_line_naming_it(register_plugin):
     class Refuses:
         def client(self, addresses, curve=None, server_keys=()):
             raise OSError("no route to host")
+
+        bind = link = client
 
     class Plugin:
         @hookimpl
