@@ -61,7 +61,8 @@ def test_timeout_bounds_the_deployment(spec_file, capsys, monkeypatch):
 
 
 def test_json_rows_are_scriptable(spec_file, capsys):
-    main(["run", str(spec_file), "--local", "--transport", "inproc", "--units", "2", "--runs", "2", "--json"])
+    main(["run", str(spec_file), "--local", "--transport", "inproc", "--units", "2", "--runs", "2", "--json",
+          "--baseline-engine", "onnxruntime", "--baseline-engine", "torch"])
     out, err = capsys.readouterr()
     result = json.loads(out)  # stdout is the JSON document alone; progress went to stderr
     rows = result["rows"]

@@ -369,13 +369,16 @@ def test_plugin_new_writes_a_working_package_of_every_kind(tmp_path, capsys):
     assert [r.name for r in roots] == sorted(f"parawire-my-{k}" for k in KINDS)
     pyproject = (tmp_path / "parawire-my-scores" / "pyproject.toml").read_text()
     assert '[project.entry-points.parawire]\nmy_scores = "parawire_my_scores"' in pyproject
-    # the packages' own tests pass without installing them (register_plugin does the rest)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(r / "src") for r in roots)}
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          *[str(r / "tests") for r in roots]],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
-    assert out.returncode == 0, out.stdout[-3000:]
-    assert f"{len(KINDS)} passed" in out.stdout
+    assert 'dependencies = ["parawire>=0.1,<0.2",' in pyproject  # the releases with its plugin API
+    source = (tmp_path / "parawire-my-scores" / "src" / "parawire_my_scores" / "__init__.py").read_text()
+    assert 'PARAWIRE_API = "1.0"' in source
+    # each package's own test passes as written, before it is installed (pythonpath = src)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for root in roots:
+        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                             capture_output=True, text=True, env=env, cwd=root, timeout=300)
+        assert out.returncode == 0, out.stdout[-3000:]
+        assert "1 passed" in out.stdout
     with pytest.raises(SystemExit):
         main(["plugin", "new", "my_scores", "--kind", "scores", "-d", str(tmp_path)])
     assert "already exists" in capsys.readouterr().err
@@ -780,3 +783,57 @@ def test_row6_a_plugin_exiting_at_import_is_isolated_and_warned_once_without_int
          " '-n', '8']).returncode)"], capture_output=True, text=True, env=env, timeout=120)
     assert child.returncode == 0, child.stderr  # other commands unaffected
     assert child.stderr.count("PluginLoadWarning") == 2
+
+
+@pytest.fixture(scope="module")
+def clashing_run(tmp_path_factory):
+    """``run --engine parawire:torch`` with a third-party ``er`` generator and an engine
+    whose ``whole()`` raises installed: the issue's rows 1 and 2 in one command."""
+    from parawire.graph.spec import ArchitectureSpec
+
+    root = tmp_path_factory.mktemp("clash")
+    site = root / "site"
+    install_fake_dist(site, "dist-er", "clash_er", CLASH_ER, "er")
+    install_fake_dist(site, "parawire-bad", "bad_outputs_run", BAD, "bad")
+    ArchitectureSpec(generator="parawire:dp", nodes=8, seed=1, base_channels=8, input_shape=(3, 16, 16)).save(
+        root / "arch.json")
+    env = {k: v for k, v in os.environ.items() if k != "PARAWIRE_PLUGIN_WARNINGS_SHOWN"}
+    env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(root / "cache"))  # calibrates `local` afresh
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "parawire", "run", str(root / "arch.json"), "--units", "2",
+                               "--local", "--transport", "inproc", "--runs", "1", "--json", *extra],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    return run
+
+
+@pytest.mark.slow
+def test_row1_a_third_party_er_does_not_break_run(clashing_run):
+    out = clashing_run("--engine", "parawire:torch")  # --profile local: calibrates on parawire's dp and er
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)["rows"]
+    assert {r["engine"] for r in rows} == {"parawire:torch", "torch", "onnxruntime"}
+    assert all(r["error"] is None for r in rows) and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_row2_a_failing_engine_is_a_row_with_its_error_and_only_asked_engines_run(clashing_run):
+    default = clashing_run("--profile", "edge")
+    assert default.returncode == 0, default.stderr
+    assert {r["engine"] for r in json.loads(default.stdout)["rows"]} == {"onnxruntime"}  # boom is not run
+    out = clashing_run("--profile", "edge", "--baseline-engine", "boom", "--baseline-engine", "torch")
+    assert out.returncode == 0, out.stderr
+    rows = {(r["engine"], r["run"]): r for r in json.loads(out.stdout)["rows"]}
+    failed = rows[("boom", "1 process, 1 thread")]
+    assert failed["error"] == "engine 'boom' (parawire-bad) failed: RuntimeError: no accelerator here"
+    assert failed["median_ms"] is None
+    assert rows[("torch", "1 process, 1 thread")]["median_ms"] > 0
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_row3_an_engine_missing_a_vertex_stops_run_with_one_line(clashing_run):
+    out = clashing_run("--profile", "edge", "--engine", "missing")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "engine 'missing' (parawire-bad): compile returned no block for vertex" in out.stderr
