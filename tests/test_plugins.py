@@ -655,8 +655,8 @@ def test_row5_imbalance_is_one_warning_naming_the_partitioner(register_plugin):
     with pytest.warns(ImbalanceWarning) as caught:
         parts = record.invoke(PartitionContext(hg, 2, 0.03, 0), {})
     assert [str(w.message) for w in caught] == [
-        "partitioner 'lopsided' (lop): heaviest unit weighs 10 > limit 6 for k=2, eps=0.03;"
-        " the balance limit could not be met"]
+        ("partitioner 'lopsided' (lop): heaviest unit weighs 10 > limit 6 for k=2, eps=0.03;"
+         " the balance limit could not be met")]
     assert parts.dtype == np.int64
 
 
@@ -718,6 +718,9 @@ def test_row7_engine_params_are_validated_and_every_engine_call_goes_through_inv
     register_plugin(Engine(), name="scaled-dist:x")
     err = cli_error(capsys, "run", str(arch_json), "--local", "--engine", "scaled", "--engine-param", "factr=2")
     assert err == "error: engine_params[scaled].factr: got 2; Extra inputs are not permitted"
+    err = cli_error(capsys, "testbed", "run", str(arch_json), "--devices", "1", "--engine", "scaled",
+                    "--engine-param", "factor=-")  # before any testbed (or root) is needed
+    assert err.startswith("error: engine_params[scaled].factor: got '-';")
     arch = build_architecture(ArchitectureSpec.load(arch_json))
     plan = plan_for(arch, partition_architecture(arch, 2), units=2)
     with torch.inference_mode():
@@ -757,7 +760,7 @@ def test_row6_a_plugin_exiting_at_import_is_isolated_and_warned_once_without_int
     env = {k: v for k, v in os.environ.items() if k != "PARAWIRE_PLUGIN_WARNINGS_SHOWN"}
     env["PYTHONPATH"] = str(site)
     out = subprocess.run([sys.executable, "-m", "parawire", "plugins", "--json"], capture_output=True, text=True,
-                         env=env, timeout=120)
+                         env=env, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     listed = json.loads(out.stdout)
     assert listed["api_version"] == "1.0"
@@ -769,18 +772,19 @@ def test_row6_a_plugin_exiting_at_import_is_isolated_and_warned_once_without_int
     assert "Traceback" not in out.stderr and "manager.py" not in out.stderr
     warned = [line for line in out.stderr.splitlines() if "PluginLoadWarning" in line]
     assert warned == [
-        "<parawire-exits>:0: PluginLoadWarning: parawire plugin 'exits' from distribution 'parawire-exits' failed"
-        " to load (SystemExit: 3); it is skipped (`parawire plugins` lists it)",
-        "<parawire-future>:0: PluginLoadWarning: parawire plugin 'future' from distribution 'parawire-future'"
-        " failed to load (PluginError: written for parawire plugin API 2.0; this parawire provides 1.0 (install"
-        " a release of the plugin for API 1.x, or a parawire that provides 2.0)); it is skipped"
-        " (`parawire plugins` lists it)",
+        ("<parawire-exits>:0: PluginLoadWarning: parawire plugin 'exits' from distribution 'parawire-exits' failed"
+         " to load (SystemExit: 3); it is skipped (`parawire plugins` lists it)"),
+        ("<parawire-future>:0: PluginLoadWarning: parawire plugin 'future' from distribution 'parawire-future'"
+         " failed to load (PluginError: written for parawire plugin API 2.0; this parawire provides 1.0 (install"
+         " a release of the plugin for API 1.x, or a parawire that provides 2.0)); it is skipped"
+         " (`parawire plugins` lists it)"),
     ]
     # a process this one starts (as run --local starts workers) does not repeat the warnings
-    child = subprocess.run(
-        [sys.executable, "-c", "import os, subprocess, sys; from parawire.registry.manager import get_plugins;"
-         " get_plugins(); sys.exit(subprocess.run([sys.executable, '-m', 'parawire', 'generate', '-g', 'dp',"
-         " '-n', '8']).returncode)"], capture_output=True, text=True, env=env, timeout=120)
+    parent = ("from parawire.registry.manager import get_plugins; import subprocess, sys; get_plugins();"
+              " sys.exit(subprocess.run([sys.executable, '-m', 'parawire', 'generate', '-g', 'dp', '-n', '8'],"
+              " check=False).returncode)")
+    child = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, env=env, timeout=120,
+                           check=False)
     assert child.returncode == 0, child.stderr  # other commands unaffected
     assert child.stderr.count("PluginLoadWarning") == 2
 
@@ -803,7 +807,7 @@ def clashing_run(tmp_path_factory):
     def run(*extra):
         return subprocess.run([sys.executable, "-m", "parawire", "run", str(root / "arch.json"), "--units", "2",
                                "--local", "--transport", "inproc", "--runs", "1", "--json", *extra],
-                              capture_output=True, text=True, env=env, timeout=300)
+                              capture_output=True, text=True, env=env, timeout=300, check=False)
 
     return run
 

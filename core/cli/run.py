@@ -86,7 +86,7 @@ def single_process(progress, make_net, record, params, x, reference, runs: int, 
             return timed_row(progress, name, 1, record.name, lambda: call(x), runs)
     except ParawireError as exc:
         return Row(name, 1, record.name, (), error=str(exc))
-    except Exception as exc:  # raised by what whole() returned, i.e. by the plugin's code
+    except Exception as exc:  # noqa: BLE001 - raised by what whole() returned: the plugin's code
         return Row(name, 1, record.name, (), error=f"{record.label} failed: {type(exc).__name__}: {exc}")
 
 

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 from parawire.errors import ParawireError
 from parawire.registry.manager import get_plugins
 from parawire.registry.records import PartitionContext, ScoreContext

@@ -154,7 +154,7 @@ def new_manager(*, autoload: bool | None = None) -> tuple[pluggy.PluginManager, 
             register(pm, plugin, name)
         except KeyboardInterrupt:
             raise
-        except BaseException as exc:  # SystemExit at import included: it is the plugin's fault
+        except BaseException as exc:  # noqa: BLE001 - SystemExit at import included: the plugin's fault
             _fail(failures, ep.name, dist, exc)
     return pm, failures
 

@@ -13,9 +13,15 @@ keywords its signature names (all of them with ``**kwargs``), so a plugin declar
 it needs, and arguments added to a context later never break an older plugin (the
 pluggy rule, applied to the callables too).
 
-Adding a kind is one record class (with ``kind``, ``hook`` and ``call_attr``), one
-context class if it gets data, one ``@hookspec`` in :mod:`parawire.registry.hookspecs` and one
-entry in :data:`KINDS`.
+The same invocation validates the parameters (unknown names refused, whatever the
+model says about extras) and checks the output against the kind's contract
+(:mod:`parawire.registry.contracts`), so every plugin error, in its code or in what it
+returns, is one line naming the plugin and its distribution.
+
+Adding a kind is one record class (with ``kind``, ``hook``, ``call_attr``,
+``params_field`` and a ``check`` of its output), one context class if it gets data, one
+check in :mod:`parawire.registry.contracts`, one ``@hookspec`` in
+:mod:`parawire.registry.hookspecs` and one entry in :data:`KINDS`.
 """
 
 from __future__ import annotations
@@ -399,6 +405,11 @@ engines themselves."""
 @dataclass(frozen=True)
 class EnginePlugin(PluginRecord):
     """``compile(net, vertices, threads, params) -> {vertex: block}`` for inference.
+
+    Four callables, one invocation: the context's type picks the one called
+    (:class:`CompileContext` → ``compile``, :class:`WholeContext` → ``whole``,
+    :class:`FuseContext` → ``fuse``, :class:`PrepareContext` → ``prepare``), each with
+    the engine's validated ``params`` (``--engine-param``) if it takes them.
 
     ``net`` is a :class:`parawire.network.nn.ArchitectureNet` in eval mode holding at least
     ``vertices`` (weights rebuilt from the seed or loaded); each block is a callable

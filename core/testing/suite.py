@@ -30,8 +30,7 @@ from typing import Any
 
 from parawire.errors import ParawireError
 from parawire.graph.spec import ArchitectureSpec
-from parawire.registry.kinds import builtin
-from parawire.registry.manager import resolve_engine
+from parawire.registry.manager import get_plugins, resolve_engine
 from parawire.registry.records import WholeContext
 
 SpecLike = ArchitectureSpec | dict | str | Path
@@ -137,7 +136,6 @@ class SingleProcess(_Target):
         import torch
         from parawire.network.nn import build_network
         from parawire.pipeline.build import build_architecture
-        from parawire.registry.manager import get_plugins
 
         self.spec = as_spec(spec)
         self.threads = _threads(threads)
@@ -262,7 +260,6 @@ def deploy_local(
     """
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import ENDPOINT_KINDS, LocalWorkers
-    from parawire.registry.manager import get_plugins
 
     threads = _threads(threads)
     if endpoint_kind not in ENDPOINT_KINDS:
@@ -337,7 +334,8 @@ def _deploy(spec, units, engine, partitioner, eps, profile, check, start, **labe
     plan, predicted = _predicted_ms(arch, partition, device, units, engine)
     with ExitStack() as stack:
         # the expected outputs come from torch eager, whatever engine the workers use
-        reference = stack.enter_context(SingleProcess(spec, 1, builtin("torch"), profile=None, arch=arch))
+        reference = stack.enter_context(SingleProcess(spec, 1, get_plugins().engines.own("torch"), profile=None,
+                                                      arch=arch))
         workers, cluster = start(stack)
         stack.enter_context(cluster)
         cluster.deploy(spec, plan, engine=engine)

@@ -28,7 +28,6 @@ from parawire.plugin import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-
 PARAWIRE_API = "1.0"  # the plugin API this package is written for (parawire.plugin.API_VERSION)
 
 
