@@ -13,13 +13,21 @@ staging         parawire_staging_…   StagingPlugin         StagingContext fiel
 partitioners    parawire_partitioners PartitionerPlugin    PartitionContext fields
 scores          parawire_scores      ScorePlugin           ScoreContext fields
 transports      parawire_transports  TransportPlugin       params only
-engines         parawire_engines     EnginePlugin          net, vertices, threads
+engines         parawire_engines     EnginePlugin          CompileContext fields
+                                                           (WholeContext, …)
 =============== ==================== ===================== =======================
+
+Every callable is called through :meth:`PluginRecord.invoke`, which validates its
+``params`` (extra names refused) and checks what it returns against its kind's contract,
+so a broken output is one line naming the plugin. :data:`API_VERSION` is the plugin API
+this parawire provides; declare the one you wrote for as ``PARAWIRE_API = "1.0"`` in the
+module of your entry point and parawire refuses it, with one line, where it cannot work.
 
 Errors: raise :class:`SpecError` for bad input (parameters, a graph too small for the
 parameters, …) with a one-line message naming the field and the fix. Any other
 exception escaping a plugin is shown as one line naming the plugin (``ValueError`` as a
-``SpecError``), the original kept as ``__cause__``.
+``SpecError``), the original kept as ``__cause__``. :class:`ProtocolError` is the one a
+transport (or anything a worker calls) raises for a message to drop and count.
 
 Names below the hook layer are imported on first use, so importing this module (which
 every plugin does at start-up, for ``parawire plugins`` too) stays cheap.
@@ -33,17 +41,22 @@ from typing import Any
 from parawire.errors import ParawireError, PluginError, SpecError
 from parawire.registry.hookspecs import hookimpl
 from parawire.registry.records import (
+    API_VERSION,
+    CompileContext,
     EnginePlugin,
+    FuseContext,
     GeneratorContext,
     GeneratorPlugin,
     NoParams,
     PartitionContext,
     PartitionerPlugin,
+    PrepareContext,
     ScoreContext,
     ScorePlugin,
     StagingContext,
     StagingPlugin,
     TransportPlugin,
+    WholeContext,
 )
 
 _LAZY = {
@@ -73,6 +86,7 @@ _LAZY = {
     "Incoming": "parawire.executor.transport",
     "Frames": "parawire.executor.transport",
     "ZmqTransport": "parawire.executor.transport_zmq",
+    "ProtocolError": "parawire.executor.protocol",
     "get_transport": "parawire.executor.transport",
     # engines: the network they compile, and the staged-block form of a vertex
     "build_architecture": "parawire.pipeline.build",
@@ -84,6 +98,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "API_VERSION",
     "hookimpl",
     "GeneratorPlugin",
     "StagingPlugin",
@@ -96,6 +111,10 @@ __all__ = [
     "StagingContext",
     "PartitionContext",
     "ScoreContext",
+    "CompileContext",
+    "WholeContext",
+    "FuseContext",
+    "PrepareContext",
     "ParawireError",
     "SpecError",
     "PluginError",

@@ -42,7 +42,7 @@ def arch_file(tmp_path_factory) -> Path:
 def test_installed_and_imports_only_the_public_module():
     plugins = get_plugins()
     for kind, name in [("generators", "lanes"), ("staging", "every"), ("partitioners", "chunks"),
-                       ("scores", "cutfrac"), ("transports", "counting")]:
+                       ("scores", "cutfrac"), ("transports", "counting"), ("engines", "logged")]:
         assert plugins.kinds()[kind].get(name).distribution == "parawire-plugin-pkg"
     source = (PKG / "src" / "parawire_plugin_pkg" / "__init__.py").read_text()
     imported = {
@@ -91,13 +91,25 @@ def test_score_uses_its_partitioner_and_score(arch_file):
 
 
 @pytest.mark.slow
-def test_run_local_uses_its_transport_on_worker_processes(arch_file, tmp_path):
-    log = tmp_path / "log"
+def test_run_local_uses_its_transport_and_engine_with_params_on_worker_processes(arch_file, tmp_path):
+    log, engine_log = tmp_path / "log", tmp_path / "engine"
     log.mkdir()
+    engine_log.mkdir()
     # run exits 2 if the distributed logits differ from the single-process ones
-    parawire("run", str(arch_file), "--units", "2", "--local", "--transport", "counting",
-             "--transport-param", f"log_dir={log}", "--partitioner", "chunks", "--runs", "2",
-             "--profile", "edge")
+    out = parawire("run", str(arch_file), "--units", "2", "--local", "--transport", "counting",
+                   "--transport-param", f"log_dir={log}", "--partitioner", "chunks", "--runs", "2",
+                   "--profile", "edge", "--engine", "logged", "--engine-param", f"log_dir={engine_log}",
+                   "--engine-param", "channels_last=true", "--json")
+    rows = json.loads(out.stdout)["rows"]
+    assert [r["engine"] for r in rows] == ["logged"] * (1 + len({1, os.cpu_count() or 1})) + ["onnxruntime"] * len(
+        {1, os.cpu_count() or 1})
+    calls = [json.loads(p.read_text()) for p in engine_log.iterdir()]
+    assert {c["params"]["channels_last"] for c in calls} == {True}  # the parameters reached every call
+    compiled = [c for c in calls if c["call"] == "compile"]
+    assert len({c["pid"] for c in compiled}) == 2 and os.getpid() not in {c["pid"] for c in compiled}
+    arch_vertices = 14 + 2
+    assert sorted(v for c in compiled for v in c["vertices"]) == list(range(arch_vertices))  # each vertex once
+    assert {c["pid"] for c in calls if c["call"] == "whole"}.isdisjoint({c["pid"] for c in compiled})
     logs = [json.loads(p.read_text()) for p in log.iterdir()]
     inboxes = [c for c in logs if c["role"] == "inbox"]
     [client] = [c for c in logs if c["role"] == "client"]

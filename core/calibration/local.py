@@ -34,15 +34,18 @@ from parawire.network.cost import FLOAT32_BYTES
 from parawire.network.nn import build_network
 from parawire.network.threads import torch_threads
 from parawire.pipeline.build import build_architecture
-from parawire.registry.manager import get_plugins
-from parawire.registry.records import DEFAULT_ENGINE
+from parawire.registry.kinds import builtin
+from parawire.registry.manager import get_plugins, resolve_engine
+from parawire.registry.records import DEFAULT_ENGINE, CompileContext
 
 CALIBRATION_VERSION = 4
 # Networks whose blocks calibrate ``local``: a sparse (DP) and a dense (ER) one, so the
 # fit sees single-input blocks and wide aggregations; seeds differ from the usual 0.
-CALIBRATION_SPECS = (
-    ArchitectureSpec(generator="dp", nodes=40, seed=101, input_shape=(3, 32, 32)),
-    ArchitectureSpec(generator="er", nodes=40, seed=101, input_shape=(3, 32, 32)),
+# parawire's own plugins by qualified name: another distribution's `er` changes nothing.
+CALIBRATION_SPECS = tuple(
+    ArchitectureSpec(generator=builtin(g), staging=builtin("probabilistic"), nodes=40, seed=101,
+                     input_shape=(3, 32, 32))
+    for g in ("dp", "er")
 )
 
 
@@ -57,7 +60,8 @@ def cache_path(engine: str | None = None) -> Path:
     The file name carries the engine and the calibration's version, so a profile
     measured for another engine, or by an older calibration, is not silently reused.
     """
-    return cache_dir() / f"profile-local-{engine or DEFAULT_ENGINE}-v{CALIBRATION_VERSION}.json"
+    name = (engine or DEFAULT_ENGINE).removeprefix(builtin(""))  # parawire:torch is torch
+    return cache_dir() / f"profile-local-{name}-v{CALIBRATION_VERSION}.json"
 
 
 def get_profile(name: str, path: Path | None = None, engine: str | None = None) -> DeviceProfile:
@@ -77,7 +81,6 @@ def calibrate(seconds: float = 2.5, path: Path | None = None, refresh: bool = Fa
 
     An existing cache is returned as is unless ``refresh``.
     """
-    engine = engine or DEFAULT_ENGINE
     path = Path(path) if path is not None else cache_path(engine)
     if path.exists() and not refresh:
         try:
@@ -95,7 +98,7 @@ def calibrate(seconds: float = 2.5, path: Path | None = None, refresh: bool = Fa
         network="switched",
         **compute,
         source=f"calibrated {time.strftime('%Y-%m-%d')} (v{CALIBRATION_VERSION}): parawire blocks on "
-               f"the {engine} engine, 1 thread (CPU time), executor protocol over zmq ipc",
+               f"the {engine or DEFAULT_ENGINE} engine, 1 thread (CPU time), executor protocol over zmq ipc",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(profile.model_dump(), indent=2) + "\n")
@@ -116,7 +119,7 @@ def measure_vertices(seconds: float, engine: str | None = None) -> tuple[np.ndar
     """
     import torch
 
-    record = get_plugins().engines.get(engine or DEFAULT_ENGINE)
+    record = get_plugins().engines.get(resolve_engine(engine))
 
     features, times = [], []
     with torch_threads(1):
@@ -126,7 +129,7 @@ def measure_vertices(seconds: float, engine: str | None = None) -> tuple[np.ndar
             dag, shape = arch.dag, dag_shape(arch.dag)
             x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(0))
             with torch.inference_mode():
-                compiled = record.compile(net=net, vertices=dag.order, threads=1)
+                compiled = record.invoke(CompileContext(net, dag.order, 1))
                 blocks = [_whole(compiled[v]) for v in range(shape.n)]
                 passes = _repeat(functools.partial(_timed_pass, dag.order, shape.preds, blocks, x),
                                  seconds / len(CALIBRATION_SPECS), least=3)

@@ -17,13 +17,10 @@ from parawire.errors import ParawireError
 
 def check_spec_plugins(spec) -> None:
     """The spec's generator and staging policy exist and accept its parameters."""
-    from parawire.graph.spec import resolve_params
-    from parawire.pipeline.build import generator_params
-    from parawire.registry.manager import get_plugins
+    from parawire.pipeline.build import generator_params, staging_params
 
     generator_params(spec)
-    record = get_plugins().staging.get(spec.staging)
-    resolve_params(record.params, spec.staging_params, where=f"staging_params[{spec.staging}]")
+    staging_params(spec)
 
 
 def load_spec(path: Path):

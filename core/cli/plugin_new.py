@@ -5,17 +5,25 @@ working plugin of the chosen kind in ``src/parawire_NAME/__init__.py`` (importin
 :mod:`parawire.plugin`), a test that uses the ``register_plugin`` fixture, and a README
 saying how to install and use it. The package is complete as written: ``pip install -e``
 it and ``parawire plugins`` lists the plugin; ``pytest`` passes before and after
-installing (datasette and llm ship the same kind of template).
+installing (``pythonpath = ["src"]`` in its pytest settings; datasette and llm ship the
+same kind of template).
+
+The package pins the parawire releases it can work with (``parawire>=0.1,<0.2`` for
+this 0.1: before 1.0 a minor release may break, after it a major one) and its module
+declares the plugin API it is written for (``PARAWIRE_API``), so a parawire that cannot
+run it refuses it in one line instead of failing somewhere inside.
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
+from importlib import metadata
 from pathlib import Path
 
 import click
 from parawire.errors import ParawireError
+from parawire.registry.records import API_VERSION
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -30,13 +38,16 @@ version = "0.1.0"
 description = "A parawire {kind} plugin: {name}."
 readme = "README.md"
 requires-python = ">=3.10"
-dependencies = ["parawire", "numpy>=1.24", "networkx>=3.0", "pydantic>=2.5"]
+dependencies = ["{parawire}", "numpy>=1.24", "networkx>=3.0", "pydantic>=2.5"]
 
 [project.entry-points.parawire]
 {name} = "{module}"
 
 [tool.setuptools.packages.find]
 where = ["src"]
+
+[tool.pytest.ini_options]
+pythonpath = ["src"]  # its test passes before the package is installed too
 """
 
 README = """\
@@ -329,7 +340,7 @@ TESTS = {
     ''',
     "engines": '''
         import torch
-        from parawire.plugin import ArchitectureSpec, build_architecture, build_network
+        from parawire.plugin import ArchitectureSpec, CompileContext, build_architecture, build_network
 
 
         def test_vertex_by_vertex_equals_the_network(register_plugin):
@@ -339,7 +350,8 @@ TESTS = {
             net = build_network(arch).eval()
             x = torch.randn(1, 3, 16, 16)
             with torch.inference_mode():
-                blocks, outs = record.compile(net=net, vertices=arch.dag.order, threads=1), {{}}
+                blocks = record.invoke(CompileContext(net, arch.dag.order, 1), record.params())
+                outs = {{}}
                 for v in arch.dag.order:
                     outs[v] = blocks[v]([outs[p] for p in arch.dag.preds[v]] or [x])
                 assert torch.allclose(outs[arch.dag.output], net(x), atol=1e-5)
@@ -347,15 +359,26 @@ TESTS = {
 }
 
 
+def compatible(version: str) -> str:
+    """The requirement on parawire for a plugin written against ``version``: the same
+    minor before 1.0, the same major after (the releases that keep its API)."""
+    major, minor = (int(x) for x in re.findall(r"\d+", version)[:2])
+    upper = f"{major}.{minor + 1}" if major == 0 else f"{major + 1}"
+    return f"parawire>={major}.{minor},<{upper}"
+
+
 def render(name: str, kind: str) -> dict[str, str]:
     """The files of package ``parawire-NAME`` (relative path → text)."""
     module = f"parawire_{name}"
     dist = f"parawire-{name.replace('_', '-')}"
-    fields = {"name": name, "kind": kind.rstrip("s"), "module": module, "dist": dist, "record": RECORD[kind]}
+    fields = {"name": name, "kind": kind.rstrip("s"), "module": module, "dist": dist, "record": RECORD[kind],
+              "parawire": compatible(metadata.version("parawire"))}
+    code = textwrap.dedent(CODE[kind]).lstrip().format(name=name).replace(
+        "\n\n@hookimpl", f'\n\nPARAWIRE_API = "{API_VERSION}"  # the plugin API this module is written for\n\n\n@hookimpl', 1)
     return {
         "pyproject.toml": PYPROJECT.format(**fields),
         "README.md": README.format(**fields, usage=USAGE[kind].format(name=name)),
-        f"src/{module}/__init__.py": textwrap.dedent(CODE[kind]).lstrip().format(name=name),
+        f"src/{module}/__init__.py": code,
         f"tests/test_{module}.py": (
             f"import {module}\n" + textwrap.dedent(TESTS[kind]).format(name=name, module=module)
         ),

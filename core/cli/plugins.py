@@ -4,9 +4,10 @@ and version), its parameters, its status.
 Status is ``ok``; ``conflict`` when another distribution provides the same name (both
 rows are shown, each with the ``distribution:name`` that selects it; the bare name is
 ambiguous); or ``failed`` for an entry point that did not load (import error, misspelt
-hook, bad records), with its one-line reason. The command itself never fails because
-of a plugin: it is how a user finds out what is broken. ``--json`` prints the same as
-``{"plugins": […], "failures": […]}``.
+hook, bad records, written for another plugin API), with its one-line reason. The
+command itself never fails because of a plugin: it is how a user finds out what is
+broken. ``--json`` prints the same as ``{"api_version": "1.0", "plugins": […],
+"failures": […]}``, ``api_version`` being the plugin API this parawire provides.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import cache
 
 import click
 from parawire.cli.printing import echo_json, json_option, print_table
-from parawire.registry.records import KINDS
+from parawire.registry.records import API_VERSION, KINDS
 
 
 @cache
@@ -75,7 +76,7 @@ def listing(kind: str | None) -> dict:
         }
         for failure in registries.failures
     ]
-    return {"plugins": rows, "failures": failures}
+    return {"api_version": API_VERSION, "plugins": rows, "failures": failures}
 
 
 @click.command()
@@ -89,7 +90,7 @@ def plugins(kind: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(found)
         return
-    out = table("parawire plugins", ["kind", "name", "description", "from", "parameters", "status"],
+    out = table(f"parawire plugins (plugin API {found['api_version']})", ["kind", "name", "description", "from", "parameters", "status"],
                 numeric=(), fold=("description", "from", "parameters", "status"))
     for row in found["plugins"]:
         source = f"{row['distribution']} {row['version'] or ''}".strip()

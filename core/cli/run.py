@@ -1,9 +1,10 @@
 """``parawire run``: one architecture, distributed over workers, timed against one process.
 
 Prints the measured latency of one inference on the workers (median and p90 of
-``--runs`` runs, computed by the ``--engine`` plugin) beside what a user would run
-instead: the same network in this process with every engine (``onnxruntime``,
-``torch``) on 1 thread and on all threads, the speed-up against the best of those, and
+``--runs`` runs, computed by the ``--engine`` plugin with its ``--engine-param``s) beside
+what a user would run instead: the same network in this process with each
+``--baseline-engine`` (default: the selected engine and ``onnxruntime``, parawire's
+fastest) on 1 thread and on all threads, the speed-up against the best of those, and
 the latency model's prediction for the same plan (with the engine's ``local`` profile).
 The partition balances the time that profile predicts for each vertex, not its FLOPs
 (the score's weights): time is what a run waits for (docs/engines.md); ``--placement
@@ -12,8 +13,10 @@ phase (build, partition, starting workers, deployment, each timing) is
 announced on stderr before it starts, with a bar and ETA for the timed runs.
 
 ``--json`` prints ``{"rows": [{"run", "units", "engine", "median_ms", "p90_ms",
-"speedup"}, …], "predicted_ms", …}``: one row per measured configuration, ``engine``
-null where none was chosen.
+"speedup", "error"}, …], "predicted_ms", …}``: one row per measured configuration. A
+single-process row whose engine fails (its ``whole()`` raises, returns something that is
+not callable, or computes another shape) is kept with its one-line ``error`` and null
+times: one broken engine plugin never takes the comparison down.
 """
 
 from __future__ import annotations
@@ -34,17 +37,26 @@ from parawire.cli.printing import echo_json, json_option, print_table, table
 
 @dataclass(frozen=True)
 class Row:
-    """One measured configuration: what ran, on how many units, which engine, its times."""
+    """One measured configuration: what ran, on how many units, which engine, its times
+    (none, and the one-line ``error``, when its engine failed)."""
 
     run: str
     units: int
     engine: str | None
     times: tuple[float, ...]
+    error: str | None = None
+
+    @property
+    def median_s(self) -> float:
+        return summary(list(self.times))[0]
 
     def to_dict(self, base_s: float) -> dict:
+        if self.error is not None:
+            return {"run": self.run, "units": self.units, "engine": self.engine, "median_ms": None,
+                    "p90_ms": None, "speedup": None, "error": self.error}
         median, p90 = summary(list(self.times))
         return {"run": self.run, "units": self.units, "engine": self.engine,
-                "median_ms": median * 1e3, "p90_ms": p90 * 1e3, "speedup": base_s / median}
+                "median_ms": median * 1e3, "p90_ms": p90 * 1e3, "speedup": base_s / median, "error": None}
 
 
 def timed_row(progress, run: str, units: int, engine: str | None, fn: Callable[[], object],
@@ -54,22 +66,54 @@ def timed_row(progress, run: str, units: int, engine: str | None, fn: Callable[[
         return Row(run, units, engine, tuple(timings(fn, runs, on_run=bar.advance)))
 
 
-def single_process(progress, make_net, engine: str, x, runs: int, threads: int) -> Row:
+def single_process(progress, make_net, record, params, x, reference, runs: int, threads: int) -> Row:
     """The whole network (a fresh one from ``make_net()``: engines may convert it in place)
-    in this process with ``engine`` on ``threads`` threads."""
+    in this process with the engine ``record`` on ``threads`` threads; a row with the
+    engine's one-line error if it fails, so the other rows are still measured."""
     import torch
+    from parawire.errors import ParawireError
     from parawire.network.threads import torch_threads
-    from parawire.registry.manager import get_plugins
+    from parawire.registry.records import WholeContext
 
     name = f"1 process, {threads} thread{'s' if threads > 1 else ''}"
-    with torch_threads(threads), torch.inference_mode():
-        call = get_plugins().engines.get(engine).whole(net=make_net(), threads=threads)
-        return timed_row(progress, name, 1, engine, lambda: call(x), runs)
+    try:
+        with torch_threads(threads), torch.inference_mode():
+            call = record.invoke(WholeContext(make_net(), threads), params)
+            out = call(x)
+            if getattr(out, "shape", None) != reference.shape:
+                raise ParawireError(f"{record.label}: whole() computes {_shape(out)} for this input;"
+                                    f" the network's output is {tuple(reference.shape)}")
+            return timed_row(progress, name, 1, record.name, lambda: call(x), runs)
+    except ParawireError as exc:
+        return Row(name, 1, record.name, (), error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - raised by what whole() returned: the plugin's code
+        return Row(name, 1, record.name, (), error=f"{record.label} failed: {type(exc).__name__}: {exc}")
+
+
+def _shape(value) -> str:
+    shape = getattr(value, "shape", None)
+    return str(tuple(shape)) if shape is not None else type(value).__name__
+
+
+def baseline_engines(engine: str, names: tuple[str, ...], imported: bool) -> list:
+    """The engine records of the single-process rows: those named (``--baseline-engine``),
+    else the selected one and parawire's fastest (the selected one alone for an imported
+    model, which runs on torch only); each once. An unknown name fails here."""
+    from parawire.registry.manager import get_plugins
+    from parawire.registry.records import DEFAULT_ENGINE
+
+    engines = get_plugins().engines
+    wanted = names or ((engine,) if imported else (engine, engines.own(DEFAULT_ENGINE)))
+    records = [engines.get(name) for name in wanted]
+    return list({(r.distribution, r.name): r for r in records}.values())
 
 
 def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str, base_ms: float):
     out = table(title, ["run", "engine", "median ms", "p90 ms", "speed-up vs best single process"])
     for row in rows:
+        if row["error"] is not None:
+            out.add_row(row["run"], row["engine"], "failed", "", row["error"])
+            continue
         out.add_row(row["run"], row["engine"], f"{row['median_ms']:.2f}", f"{row['p90_ms']:.2f}",
                     f"{row['speedup']:.2f}×")
     out.add_row(f"model ({profile})", rows[0]["engine"], f"{predicted_ms:.2f}", "", f"{base_ms / predicted_ms:.2f}×")
@@ -104,11 +148,14 @@ def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str
               help="the workers' public key file (DIR/server.key)")
 @click.option("--engine", default=None, shell_complete=plugin_names("engines"),
               help="inference engine of the workers (default: onnxruntime; see `parawire plugins`)")
+@param_option("engine")
+@click.option("--baseline-engine", "baselines", multiple=True, shell_complete=plugin_names("engines"),
+              help="engine of the single-process rows (repeat; default: --engine and onnxruntime)")
 @json_option("the measured rows and the prediction")
 @model_options
 def run(spec_file, units, local, endpoints, transport, transport_params, endpoint_kind, runs, partitioner,
-        partitioner_params, eps, placement, profile, timeout, curve_secret, curve_server, engine, as_json,
-        model, input_shape, min_flops, merge_elementwise):
+        partitioner_params, eps, placement, profile, timeout, curve_secret, curve_server, engine, engine_params,
+        baselines, as_json, model, input_shape, min_flops, merge_elementwise):
     """Run SPEC_FILE (or a --model) on UNITS workers and compare with one process."""
     from parawire.cli.inputs import check_units, load_spec
     from parawire.cli.progress import Progress
@@ -132,21 +179,26 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     check_units([units], nodes)
     get_plugins().partitioners.get(partitioner)
     from parawire.executor.transport import transport_record
+    from parawire.registry.kinds import builtin
     from parawire.registry.records import DEFAULT_ENGINE
 
     transport_record(transport, transport_params)  # unknown name or bad params: before any work
 
-    if imported is not None and engine not in (None, "torch"):
+    engines = get_plugins().engines
+    if imported is not None and engine not in (None, "torch", builtin("torch")):
         raise ParawireError(f"--engine {engine}: an imported --model runs its blocks as torch fx sub-graphs;"
                             " use --engine torch (or leave it out)")
-    engine = "torch" if imported is not None else engine or DEFAULT_ENGINE
-    get_plugins().engines.get(engine)  # an unknown name fails before any work, listing the known ones
+    engine = engine or engines.own("torch" if imported is not None else DEFAULT_ENGINE)
+    # unknown names and bad parameters fail before any work, listing the known ones
+    engine_params = engines.get(engine).resolve(engine_params).model_dump(mode="json", exclude_unset=True)
+    compared = baseline_engines(engine, baselines, imported is not None)
     with Progress() as progress:
         measured, extra = measure(progress, spec, units, local, endpoints, transport, transport_params,
                                   endpoint_kind, runs, partitioner, partitioner_params, eps, placement, profile,
-                                  timeout, curve_secret, curve_server, engine, imported)
-    best = min(measured[1:], key=lambda row: summary(list(row.times))[0])
-    base_s = summary(list(best.times))[0]
+                                  timeout, curve_secret, curve_server, engine, imported, engine_params, compared)
+    best = min((row for row in measured[1:] if row.error is None), key=lambda row: row.median_s,
+               default=measured[0])  # every single-process row failed: compare with the workers
+    base_s = best.median_s
     rows = [row.to_dict(base_s) for row in measured]
     predicted_ms = extra["predicted_s"] * 1e3
     if as_json:
@@ -165,7 +217,8 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     what = f"{model}: {nodes} blocks" if model else f"{spec_file.name}: {spec.generator}, {nodes} vertices"
     title = f"{what}, {units} units ({partitioner}{'' if placement == 'partition' else ', schedule placement'})"
     print_table(result_table(title, rows, predicted_ms, profile, base_s * 1e3), console)
-    console.print(f"best single process: {best.engine}, {best.run.split(', ')[1]}")
+    if best is not measured[0]:
+        console.print(f"best single process: {best.engine}, {best.run.split(', ')[1]}")
     console.print(
         f"bytes between units per inference: {extra['bytes']:.0f} (partition Λ = {extra['cut_bytes']});"
         f" {extra['messages']:.1f} messages"
@@ -176,9 +229,10 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
 
 def measure(progress, spec, units, local, endpoints, transport, transport_params, endpoint_kind, runs,
             partitioner, partitioner_params, eps, placement, profile, timeout, curve_secret,
-            curve_server, engine: str, imported=None) -> tuple[list[Row], dict]:
-    """Every timed row (workers first, then one process per engine on 1 and all threads)
-    and the extras. ``imported``: a traced model (``--model``) to run instead of ``spec``'s
+            curve_server, engine: str, imported=None, engine_params: dict | None = None,
+            compared: list | None = None) -> tuple[list[Row], dict]:
+    """Every timed row (workers first, then one process per ``compared`` engine record on
+    1 and all threads) and the extras. ``imported``: a traced model (``--model``) to run instead of ``spec``'s
     architecture; its blocks are fx sub-graphs, so it runs on the torch engine only."""
     progress.step("loading torch")
     import torch
@@ -218,7 +272,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                 allow = [imported.spec.factory] if imported else []
                 in_process = transport_record(transport, transport_params)[0].in_process
                 workers = LocalWorkers(units, transport, endpoint_kind, transport_params=transport_params,
-                                       startup_timeout=timeout, allow_models=allow,
+                                       engine_params=engine_params, startup_timeout=timeout, allow_models=allow,
                                        builder=deployment_builder(allow) if allow and in_process else None)
         with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout,
                              transport_params=transport_params, curve_secret=curve_secret,
@@ -241,11 +295,15 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         if workers is not None:
             workers.close()
     cores = os.cpu_count() or 1
-    engines = ["torch"] if imported is not None else get_plugins().engines.names()
-    rows = [distributed] + [single_process(progress, make_net, name, x, runs, threads)
-                            for name in engines for threads in sorted({1, cores})]
+    selected = get_plugins().engines.get(engine)
+    rows = [distributed] + [
+        single_process(progress, make_net, record, engine_params if record is selected else None, x, reference,
+                       runs, threads)
+        for record in compared or [selected] for threads in sorted({1, cores})
+    ]
+    notes = [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))]
     return rows, {
         "predicted_s": plan.predicted_latency_s, "bytes": stats.bytes_per_inference,
         "cut_bytes": plan.cut_bytes, "messages": stats.peer_messages / max(stats.inferences, 1),
-        "max_abs_diff": max_abs_diff, "notes": [str(w.message) for w in caught],
+        "max_abs_diff": max_abs_diff, "notes": list(dict.fromkeys(notes)),
     }

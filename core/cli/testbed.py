@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from parawire.cli.options import placement_option, plugin_names
+from parawire.cli.params import param_option
 from parawire.cli.score import NumberList
 from parawire.testbed.presets import PRESETS
 
@@ -125,14 +126,15 @@ def calibrate(engine, runs, **preset):
 @click.option("--engine", default=None, shell_complete=plugin_names("engines"),
               help="inference engine of every device, the 1-device baseline included "
                    "(default: onnxruntime, the fastest; see `parawire plugins`)")
+@param_option("engine")
 @click.option("-n", "runs", type=click.IntRange(min=1), default=10, show_default=True, help="timed inferences")
 @click.option("--partitioner", default="multilevel", show_default=True)
 @click.option("--eps", type=click.FloatRange(min=0), default=0.03, show_default=True)
 @placement_option
 @click.option("--no-fit", is_flag=True, help="predict without fitting compute to the 1-device run")
 @click.option("--json", "as_json", is_flag=True, help="print the points as JSON")
-def run(arch, devices, input_policy, nodes, seed, size, engine, runs, partitioner, eps, placement, no_fit, as_json,
-        **preset):
+def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, runs, partitioner, eps, placement,
+        no_fit, as_json, **preset):
     """Measure ARCH (a spec file, or a generator name) on each device count."""
     from parawire.graph.spec import ArchitectureSpec
     from parawire.testbed.runner import run_points
@@ -153,7 +155,7 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, runs, partitione
                        f"(model {point['model_bytes']}), outputs {'equal' if point['equal'] else 'DIFFER'}")
 
     record = run_points(spec, devices, resolve_preset(**preset), input_policy=input_policy, engine=engine,
-                        runs=runs, partitioner=partitioner, eps=eps, placement=placement, fit=not no_fit,
+                        engine_params=engine_params, runs=runs, partitioner=partitioner, eps=eps, placement=placement, fit=not no_fit,
                         on_point=show)
     if as_json:
         click.echo(json.dumps(record, indent=2))

@@ -33,6 +33,7 @@ def executor_default(target: str):
 @click.option("--transport", default="zmq", show_default=True, shell_complete=plugin_names("transports"),
               help="transport plugin (see `parawire plugins --kind transports`)")
 @param_option("transport")
+@param_option("engine")
 @click.option("--curve-secret", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="this worker's *.key_secret file (from `parawire keys`); needed beyond loopback")
 @click.option("--curve-clients", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -54,7 +55,7 @@ def executor_default(target: str):
                    " make this worker import; importing runs its code (repeat for several)")
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 @click.option("-v", "--verbose", is_flag=True, help="log every dropped message and deployment")
-def worker(bind, transport, transport_params, curve_secret, curve_clients, threads, max_message_bytes,
+def worker(bind, transport, transport_params, engine_params, curve_secret, curve_clients, threads, max_message_bytes,
            max_parked_bytes, max_deploy_bytes, allow_models, exit_with_parent, verbose) -> None:
     """Serve one unit: wait for a deployment, then run requests as inputs arrive."""
     from parawire.errors import ParawireError
@@ -78,7 +79,7 @@ def worker(bind, transport, transport_params, curve_secret, curve_clients, threa
                         builder=deployment_builder(allow_models),
                         max_bytes=max_message_bytes, max_parked_bytes=max_parked_bytes,
                         max_deploy_bytes=max_deploy_bytes, exit_with_parent=exit_with_parent,
-                        owns_process=True)
+                        owns_process=True, engine_params=engine_params)
     except ParawireError:
         raise
     except Exception as exc:  # address in use, bad endpoint, whatever a plugin transport raises

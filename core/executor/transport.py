@@ -171,13 +171,10 @@ class InprocTransport:
 def transport_record(name: str, params: Any = None) -> tuple[Any, Any]:
     """The transport plugin called ``name`` and ``params`` (a mapping, or an instance of
     its model) validated by the plugin's own model: one line naming the field if not."""
-    from parawire.graph.spec import resolve_params
     from parawire.registry.manager import get_plugins
 
     record = get_plugins().transports.get(name)
-    if isinstance(params, record.params):
-        return record, params
-    return record, resolve_params(record.params, dict(params or {}), where=f"transport_params[{name}]")
+    return record, record.resolve(params)
 
 
 def get_transport(name: str, params: Any = None) -> Transport:

@@ -58,8 +58,9 @@ from parawire.executor.transport import Link, Transport
 log = logging.getLogger("parawire.worker")
 
 Builder = Callable[..., Mapping[int, Block]]
-"""``builder(spec, unit_plan, weights_or_None[, engine=NAME]) -> {vertex: block}`` (``engine``
-is passed only when the deployment names one). A builder may have an
+"""``builder(spec, unit_plan, weights_or_None[, engine=NAME, engine_params=DICT]) -> {vertex: block}``
+(``engine`` is passed only when the deployment names one, ``engine_params`` only when the
+worker was given some: ``parawire worker --engine-param``). A builder may have an
 ``estimate(spec, unit_plan, weights_or_None) -> bytes`` attribute (parameter plus activation
 memory); the worker then refuses a deployment over its limit before building anything."""
 
@@ -106,17 +107,22 @@ def network_bytes(spec: dict, unit: UnitPlan, weights: Any = None) -> int:
     return params + sum(int(outs[v]) for v in unit.vertices) + received
 
 
-def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str | None = None) -> dict[int, Block]:
+def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str | None = None,
+                   engine_params: dict | None = None) -> dict[int, Block]:
     """The unit's blocks from parawire's network builder, in eval mode, compiled by the
-    inference ``engine`` plugin (default :data:`parawire.registry.records.DEFAULT_ENGINE`) for the
-    thread count this worker runs with; runs of vertices that delay no message are fused
-    into one call when the engine can (:mod:`parawire.executor.segments`), and so are the
-    scaling steps of inputs that one run produces."""
+    inference ``engine`` plugin (default :data:`parawire.registry.records.DEFAULT_ENGINE`,
+    parawire's own) with ``engine_params`` for the thread count this worker runs with;
+    runs of vertices that delay no message are fused into one call when the engine can
+    (:mod:`parawire.executor.segments`), and so are the scaling steps of inputs that one
+    run produces. Every call goes through the plugin's invocation: its parameters are
+    validated, its errors and outputs (a block for every vertex) name it."""
     from parawire.executor.segments import segments, step_groups
     from parawire.network.nn import build_network
-    from parawire.registry.manager import get_plugins
-    from parawire.registry.records import DEFAULT_ENGINE
+    from parawire.registry.manager import get_plugins, resolve_engine
+    from parawire.registry.records import CompileContext, FuseContext, PrepareContext
 
+    record = get_plugins().engines.get(resolve_engine(engine))
+    params = record.resolve(engine_params)
     arch = _arch_of(spec, unit)
     net = build_network(arch, unit.vertices)
     if weights is not None:
@@ -127,13 +133,13 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
         except Exception as exc:  # safetensors or torch: say which part of the deployment is wrong
             raise ParawireError(f"weights: not this unit's safetensors state dict ({describe(exc)})") from None
     net.eval()
-    record = get_plugins().engines.get(engine or DEFAULT_ENGINE)
     threads = torch.get_num_threads()
     runs = segments(unit, arch.dag.output, staged=set(arch.layout.scaling)) if record.fuse or record.prepare else []
     fused = [s for s in runs if len(s.vertices) > 1] if record.fuse is not None else []
     inside = {v for s in fused for v in s.vertices}
-    blocks: dict = dict(record.compile(net=net, vertices=[v for v in unit.vertices if v not in inside], threads=threads))
-    blocks.update({s: record.fuse(net=net, segment=s, threads=threads) for s in fused})
+    vertices = [v for v in unit.vertices if v not in inside]
+    blocks: dict = dict(record.invoke(CompileContext(net, vertices, threads), params))
+    blocks.update({s: record.invoke(FuseContext(net, s, threads), params) for s in fused})
     if record.prepare is not None:
         for v, block in list(blocks.items()):
             groups = step_groups(runs, v, unit.preds[v], block.steps) if isinstance(block, StagedBlock) else []
@@ -141,7 +147,7 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
                 grouped = {j for g in groups for j in g}
                 blocks[v] = StagedBlock(
                     {j: step for j, step in block.steps.items() if j not in grouped}, block.rest,
-                    {g: record.prepare(net=net, vertex=v, positions=g, threads=threads) for g in groups},
+                    {g: record.invoke(PrepareContext(net, v, g, threads), params) for g in groups},
                 )
     return blocks
 
@@ -185,8 +191,10 @@ class Worker:
         max_deploy_bytes: int = DEFAULT_MAX_DEPLOY_BYTES,
         exit_with_parent: bool = False,
         owns_process: bool = False,
+        engine_params: Mapping[str, Any] | None = None,
     ) -> None:
         self.transport = transport
+        self.engine_params = dict(engine_params or {})
         self.owns_process = owns_process
         self.curve = curve
         self.builder = builder
@@ -314,8 +322,10 @@ class Worker:
                     f" over this worker's limit of {self.max_deploy_bytes / 2**20:.0f} MiB;"
                     " use more units, a smaller network, or raise --max-deploy-bytes"
                 )
-        engine = {"engine": deployment.engine} if deployment.engine else {}
-        return self.builder(deployment.spec, deployment.unit_plan, weights, **engine)
+        options: dict[str, Any] = {"engine": deployment.engine} if deployment.engine else {}
+        if self.engine_params:
+            options["engine_params"] = self.engine_params
+        return self.builder(deployment.spec, deployment.unit_plan, weights, **options)
 
     def _links(self, deployment: Deployment) -> dict[int, Link]:
         links: dict[int, Link] = {}

@@ -106,13 +106,14 @@ def deployment_builder(allowed_models: Iterable[str] = ()):  # type: ignore[no-u
 
     from parawire.executor import worker
 
-    def build(spec: dict, unit, weights: Any = None, engine: str | None = None):  # type: ignore[no-untyped-def]
+    def build(spec: dict, unit, weights: Any = None, engine: str | None = None,  # type: ignore[no-untyped-def]
+              engine_params: dict | None = None):
         if "model" in spec:
             if engine not in (None, "torch"):
                 raise ParawireError(f"engine {engine!r}: an imported model's blocks are torch fx sub-graphs;"
                                     " deploy it with engine 'torch' or none")
             return model_blocks(spec["model"], unit, weights, allowed)
-        return worker.network_blocks(spec, unit, weights, engine)
+        return worker.network_blocks(spec, unit, weights, engine, engine_params)
 
     def estimate(spec: dict, unit, weights: Any = None) -> int:  # type: ignore[no-untyped-def]
         if "model" in spec:

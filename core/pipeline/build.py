@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from parawire.graph.dag import Dag, to_dag
 from parawire.graph.seeds import rng
-from parawire.graph.spec import ArchitectureSpec, resolve_params
+from parawire.graph.spec import ArchitectureSpec
 from parawire.network.architecture import Architecture, assemble
 from parawire.network.shapes import marked_stages
 from parawire.registry.manager import get_plugins
@@ -19,13 +19,21 @@ from parawire.registry.records import GeneratorContext, StagingContext
 
 
 def generator_params(spec: ArchitectureSpec):
-    """The spec's generator parameters validated against the generator's model."""
+    """The spec's generator and its parameters validated against its model."""
     record = get_plugins().generators.get(spec.generator)
-    return record, resolve_params(record.params, spec.params, where=f"params[{spec.generator}]")
+    return record, record.resolve(spec.params)
+
+
+def staging_params(spec: ArchitectureSpec):
+    """The spec's staging policy and its parameters validated against its model."""
+    record = get_plugins().staging.get(spec.staging)
+    return record, record.resolve(spec.staging_params)
 
 
 def build_dag(spec: ArchitectureSpec) -> Dag:
-    """The DAG the spec describes; the same spec always gives the same DAG."""
+    """The DAG the spec describes; the same spec always gives the same DAG. The
+    generator's graph is checked (vertices as asked, no self-loop, acyclic) by its
+    invocation, so a bad one is an error naming the generator, not the DFS."""
     record, params = generator_params(spec)
     graph = record.invoke(GeneratorContext(nodes=spec.nodes, rng=rng(spec.seed, "graph"), spec=spec), params)
     return to_dag(graph)
@@ -36,10 +44,8 @@ def stage_flags(spec: ArchitectureSpec, dag: Dag) -> np.ndarray:
     flags = marked_stages(dag)
     if flags is not None:
         return flags
-    record = get_plugins().staging.get(spec.staging)
-    params = resolve_params(record.params, spec.staging_params, where=f"staging_params[{spec.staging}]")
-    flags = record.invoke(StagingContext(dag=dag, spec=spec, rng=rng(spec.seed, "staging")), params)
-    return np.asarray(flags, dtype=bool)
+    record, params = staging_params(spec)
+    return record.invoke(StagingContext(dag=dag, spec=spec, rng=rng(spec.seed, "staging")), params)
 
 
 def build_architecture(spec: ArchitectureSpec) -> Architecture:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 from parawire.errors import ParawireError
-from parawire.graph.spec import resolve_params
 from parawire.latency.schedule import place
 from parawire.registry.manager import get_plugins
 from parawire.registry.records import PartitionContext
@@ -64,11 +63,10 @@ def partition_architecture(
     if units < 1:
         raise ParawireError(f"units: got {units}; at least 1")
     record = get_plugins().partitioners.get(partitioner)
-    params = resolve_params(record.params, params or {}, where=f"partitioner_params[{partitioner}]")
+    params = record.resolve(params)
     if units == 1:
         return np.zeros(arch.dag.graph.number_of_nodes(), dtype=np.int64)
     seed = arch.spec.seed if seed is None else seed
-    parts = record.invoke(PartitionContext(hypergraph_of(arch, input_policy, profile), units, eps, seed, dag=arch.dag),
-                          params)
-    return np.asarray(parts, dtype=np.int64)
+    return record.invoke(PartitionContext(hypergraph_of(arch, input_policy, profile), units, eps, seed, dag=arch.dag),
+                         params)
 

@@ -12,17 +12,14 @@ architecture; a study passes ``unit_comm`` to keep one constant across samples.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-from parawire.errors import ParawireError, PluginError
-from parawire.graph.spec import resolve_params
+from parawire.errors import ParawireError
 from parawire.registry.manager import get_plugins
-from parawire.registry.records import PartitionContext, ScoreContext, ScorePlugin
+from parawire.registry.records import PartitionContext, ScoreContext
 from parawire.score.hypergraph import Hypergraph, hypergraph_of
 from parawire.score.metrics import (
     ImbalanceWarning,
@@ -54,17 +51,6 @@ class ScoreRow:
         return data
 
 
-def score_value(record: ScorePlugin, value: Any) -> float:
-    """A score plugin's answer as a float, or one line naming the plugin."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise PluginError(f"{record.label}: returned {value!r}; a score must be a number") from None
-    if math.isnan(number):
-        raise PluginError(f"{record.label}: returned NaN; a score must be a number (lower is better)")
-    return number
-
-
 def score_architecture(
     arch: Any,
     units: Sequence[int],
@@ -90,10 +76,8 @@ def score_architecture(
     plugins = get_plugins()
     part_record = plugins.partitioners.get(partitioner)
     score_record = plugins.scores.get(score)
-    part_params = resolve_params(
-        part_record.params, partitioner_params or {}, where=f"partitioner_params[{partitioner}]"
-    )
-    s_params = resolve_params(score_record.params, score_params or {}, where=f"score_params[{score}]")
+    part_params = part_record.resolve(partitioner_params)
+    s_params = score_record.resolve(score_params)
     if input_policy != "stem" and not hasattr(arch, "spec"):
         raise ParawireError(f"input policy {input_policy!r} needs an Architecture (its input shape)")
     hg = hypergraph_of(arch, input_policy) if hasattr(arch, "spec") else Hypergraph.from_dag(
@@ -106,14 +90,12 @@ def score_architecture(
         for e in eps:
             with warnings.catch_warnings():  # imbalance is reported in the row instead
                 warnings.simplefilter("ignore", ImbalanceWarning)
-                parts = np.asarray(part_record.invoke(
-                    PartitionContext(hg, int(n), float(e), seed, dag=dag), part_params
-                ))
+                parts = part_record.invoke(PartitionContext(hg, int(n), float(e), seed, dag=dag), part_params)
             metrics = compute_metrics(
                 hg, parts, int(n), eps=float(e), longest_path=longest, unit_comm=uc
             )
             context = ScoreContext(parts, hg, dag, metrics, int(n), float(e))
-            value = score_value(score_record, score_record.invoke(context, s_params))
+            value = score_record.invoke(context, s_params)
             group.append(
                 ScoreRow(int(n), float(e), partitioner, score, value, metrics,
                          tuple(int(p) for p in parts))

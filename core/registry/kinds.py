@@ -24,6 +24,16 @@ R = TypeVar("R", bound=PluginRecord)
 QUALIFIER = ":"
 """Separates a distribution from a plugin name: ``parawire:er``, ``parawire-sbm:sbm``."""
 
+OWN_DISTRIBUTION = "parawire"
+
+
+def builtin(name: str) -> str:
+    """How parawire selects one of its own plugins: ``parawire:er``. Every name parawire
+    picks by itself (a default, the calibration's networks) goes through here, so a
+    third party registering the same name never breaks a command whose user did not
+    type the name; a bare name is only ever one the user typed."""
+    return f"{OWN_DISTRIBUTION}{QUALIFIER}{name}"
+
 
 @dataclass(frozen=True)
 class LoadFailure:
@@ -79,6 +89,13 @@ class Registry(Generic[R]):
             )
         self._raise_failed(name)
         self._raise_unknown(name)
+
+    def own(self, name: str) -> str:
+        """The name that selects parawire's own plugin ``name`` here: the bare name while
+        no other distribution provides it (so labels stay ``onnxruntime``), else
+        ``parawire:name``; for defaults that are also shown to the user."""
+        others = [r for r in self.entries.get(name, []) if r.distribution != OWN_DISTRIBUTION]
+        return builtin(name) if others else name
 
     def qualified(self, name: str) -> list[str]:
         """``distribution:name`` of every record called ``name``."""

@@ -33,12 +33,16 @@ from typing import Any
 import pluggy
 from parawire.errors import PluginError
 from parawire.registry import hookspecs
-from parawire.registry.kinds import QUALIFIER, LoadFailure, Registry
-from parawire.registry.records import DEFAULT_ENGINE, KINDS, PluginRecord
+from parawire.registry.kinds import OWN_DISTRIBUTION, QUALIFIER, LoadFailure, Registry
+from parawire.registry.records import API_VERSION, DEFAULT_ENGINE, KINDS, PluginRecord
 from pydantic import BaseModel
 
 ENTRY_POINT_GROUP = "parawire"
-OWN_DISTRIBUTION = "parawire"
+WARNED = "PARAWIRE_PLUGIN_WARNINGS_SHOWN"
+"""Environment variable listing the load failures already warned about (``dist:entry``,
+comma-separated): set by the first process that warns, inherited by every process it
+starts (``parawire worker`` processes of ``run --local``, the testbed's), so a broken
+plugin is reported once per process tree, not once per worker."""
 
 
 class PluginLoadWarning(UserWarning):
@@ -61,13 +65,42 @@ def _fail(failures: list[LoadFailure], ep_name: str, dist: str, exc: BaseExcepti
         raise PluginError(
             f"plugin {ep_name!r} from distribution {dist!r} failed to load: {failure.describe()}"
         ) from exc
-    warnings.warn(
-        f"parawire plugin {ep_name!r} from distribution {dist!r} failed to load"
-        f" ({failure.describe()}); it is skipped",
-        PluginLoadWarning,
-        stacklevel=3,
-    )
     failures.append(failure)
+    _warn_once(failure)
+
+
+def _warn_once(failure: LoadFailure) -> None:
+    """A :class:`PluginLoadWarning` for ``failure`` unless this process or the one that
+    started it warned already (:data:`WARNED`). It is attributed to the distribution,
+    not to a line of parawire's code: the user can act on the one, not on the other."""
+    key = f"{failure.distribution}{QUALIFIER}{failure.entry_point}"
+    shown = set(filter(None, os.environ.get(WARNED, "").split(",")))
+    if key in shown:
+        return
+    os.environ[WARNED] = ",".join(sorted(shown | {key}))
+    warnings.warn_explicit(
+        f"parawire plugin {failure.entry_point!r} from distribution {failure.distribution!r} failed to load"
+        f" ({failure.describe()}); it is skipped (`parawire plugins` lists it)",
+        PluginLoadWarning, filename=f"<{failure.distribution}>", lineno=0, module="parawire.plugins",
+    )
+
+
+def check_api(plugin: object) -> None:
+    """Refuse a plugin module written for another plugin API (``PARAWIRE_API`` in it,
+    see :data:`~parawire.registry.records.API_VERSION`); one without the attribute is taken."""
+    declared = getattr(plugin, "PARAWIRE_API", None)
+    if declared is None:
+        return
+    ours = tuple(int(x) for x in API_VERSION.split("."))
+    try:
+        wanted = tuple(int(x) for x in str(declared).split("."))[:2]
+    except ValueError:
+        raise PluginError(f"PARAWIRE_API: got {declared!r}; write it as MAJOR.MINOR, e.g. {API_VERSION!r}") from None
+    if wanted[0] != ours[0] or wanted > ours:
+        raise PluginError(
+            f"written for parawire plugin API {declared}; this parawire provides {API_VERSION}"
+            f" (install a release of the plugin for API {ours[0]}.x, or a parawire that provides {declared})"
+        )
 
 
 def unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
@@ -117,8 +150,11 @@ def new_manager(*, autoload: bool | None = None) -> tuple[pluggy.PluginManager, 
             plugin = ep.load()
             if pm.is_registered(plugin):  # two entry points naming one module
                 continue
+            check_api(plugin)
             register(pm, plugin, name)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit at import included: the plugin's fault
             _fail(failures, ep.name, dist, exc)
     return pm, failures
 
@@ -174,7 +210,9 @@ def records_of(pm: pluggy.PluginManager, plugin: object) -> list[tuple[str, Plug
                 continue
             try:
                 returned = list(impl.function() or ())
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
                 raise PluginError(f"{hook_name}() raised {type(exc).__name__}: {exc}") from exc
             for record in returned:
                 _check(record, kind, hook_name)
@@ -235,7 +273,9 @@ def using(plugins: Plugins) -> Iterator[Plugins]:
 
 def resolve_engine(engine: str | None) -> str:
     """The engine plugin a target computes with (``None``: parawire's default engine, the
-    workers' default too); an unknown name fails here, listing the known ones."""
-    name = engine or DEFAULT_ENGINE
-    get_plugins().engines.get(name)
+    workers' default too, selected as parawire's own even if another distribution
+    provides the name); an unknown name fails here, listing the known ones."""
+    engines = get_plugins().engines
+    name = engine or engines.own(DEFAULT_ENGINE)
+    engines.get(name)
     return name

@@ -13,28 +13,45 @@ keywords its signature names (all of them with ``**kwargs``), so a plugin declar
 it needs, and arguments added to a context later never break an older plugin (the
 pluggy rule, applied to the callables too).
 
-Adding a kind is one record class (with ``kind``, ``hook`` and ``call_attr``), one
-context class if it gets data, one ``@hookspec`` in :mod:`parawire.registry.hookspecs` and one
-entry in :data:`KINDS`.
+The same invocation validates the parameters (unknown names refused, whatever the
+model says about extras) and checks the output against the kind's contract
+(:mod:`parawire.registry.contracts`), so every plugin error, in its code or in what it
+returns, is one line naming the plugin and its distribution.
+
+Adding a kind is one record class (with ``kind``, ``hook``, ``call_attr``,
+``params_field`` and a ``check`` of its output), one context class if it gets data, one
+check in :mod:`parawire.registry.contracts`, one ``@hookspec`` in
+:mod:`parawire.registry.hookspecs` and one entry in :data:`KINDS`.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from parawire.errors import ParawireError, PluginError, SpecError
+from parawire.graph.spec import resolve_params
+from parawire.registry import contracts
+from parawire.score.metrics import ImbalanceWarning
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:  # annotations only: importing records must stay cheap
+if TYPE_CHECKING:  # annotations only
     import numpy as np
     from parawire.graph.dag import Dag
     from parawire.graph.spec import ArchitectureSpec
     from parawire.score.hypergraph import Hypergraph
     from parawire.score.metrics import Metrics
+
+API_VERSION = "1.0"
+"""The plugin API this parawire provides, ``MAJOR.MINOR``: what :mod:`parawire.plugin`
+exports and the contracts of the records and contexts. A plugin module may declare the
+version it was written for as ``PARAWIRE_API = "1.0"``; the manager refuses one of
+another major version, or of a newer minor (it may use what this parawire lacks), with
+one line naming its distribution. A new minor only adds; a new major may break."""
 
 
 class NoParams(BaseModel):
@@ -100,6 +117,45 @@ class ScoreContext:
     eps: float
 
 
+@dataclass(frozen=True)
+class CompileContext:
+    """An engine compiles ``vertices`` (a unit's, in topological order) of ``net`` (an
+    ``ArchitectureNet`` in eval mode, weights in place) for ``threads`` intra-op threads
+    (``None``: leave the setting alone)."""
+
+    net: Any
+    vertices: Sequence[int]
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class WholeContext:
+    """An engine runs the complete ``net`` as one process would (``whole``)."""
+
+    net: Any
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class FuseContext:
+    """An engine computes a run of vertices, ``segment`` (a
+    :class:`~parawire.executor.segments.Segment`), in one call (``fuse``)."""
+
+    net: Any
+    segment: Any
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class PrepareContext:
+    """An engine scales the inputs of ``vertex`` at ``positions`` in one call (``prepare``)."""
+
+    net: Any
+    vertex: int
+    positions: tuple[int, ...]
+    threads: int | None = None
+
+
 # -- records -------------------------------------------------------------------------------
 
 
@@ -132,6 +188,15 @@ def _signature_names(function: Callable[..., Any]) -> tuple[frozenset[str] | Non
     return (None if open_ended else frozenset(names)), frozenset(required)
 
 
+@lru_cache(maxsize=256)
+def _strict(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` with extra fields forbidden: a misspelt optional parameter is an error
+    whether or not the plugin's author remembered ``extra="forbid"``."""
+    if model.model_config.get("extra") == "forbid":
+        return model
+    return type(model.__name__, (model,), {"model_config": ConfigDict(extra="forbid"), "__module__": model.__module__})
+
+
 @dataclass(frozen=True)
 class PluginRecord:
     """Fields every kind shares. ``distribution`` is filled in by the plugin manager
@@ -145,6 +210,8 @@ class PluginRecord:
     kind: ClassVar[str] = "plugin"
     hook: ClassVar[str] = ""
     call_attr: ClassVar[str] = ""
+    params_field: ClassVar[str] = "params"
+    """Where bad parameters are reported: ``partitioner_params[chunks].rounds: …``."""
 
     @property
     def function(self) -> Callable[..., Any]:
@@ -156,30 +223,51 @@ class PluginRecord:
         where = f" ({self.distribution})" if self.distribution else ""
         return f"{self.kind} {self.name!r}{where}"
 
-    def invoke(self, context: Any = None, params: BaseModel | None = None) -> Any:
-        """Call the plugin with the keywords it declares (see the module docstring).
+    def resolve(self, values: BaseModel | Mapping[str, Any] | None = None) -> BaseModel:
+        """``values`` validated by the plugin's params model, extra names refused (whatever
+        the model says about extras), as one line naming the field: an instance of the
+        model passes as it is."""
+        if isinstance(values, self.params):
+            return values
+        values = dict(values or {})
+        where = f"{self.params_field}[{self.name}]"
+        resolve_params(_strict(self.params), values, where=where)
+        return resolve_params(self.params, values, where=where)
 
+    def call_for(self, context: Any) -> str:
+        """The attribute ``invoke`` calls for ``context`` (one per kind but engines)."""
+        return self.call_attr
+
+    def invoke(self, context: Any = None, params: BaseModel | Mapping[str, Any] | None = None) -> Any:
+        """Call the plugin with the keywords it declares (see the module docstring) and
+        check what it returns against its kind's contract (:meth:`check`).
+
+        ``params`` (a mapping, or an instance of the plugin's model) is validated first.
         Errors raised inside plugin code reach the user as one line naming the plugin:
         a :class:`~parawire.errors.ParawireError` keeps its type and message (prefixed
         with the plugin unless it already names it), a ``ValueError`` becomes a
         :class:`SpecError`, anything else a :class:`PluginError`; the original exception
-        stays attached as ``__cause__``.
+        stays attached as ``__cause__``. An output that breaks the contract is a
+        :class:`PluginError` naming the plugin too.
         """
+        params = self.resolve(params)
+        call = self.call_for(context)
+        function = getattr(self, call)
         offered: dict[str, Any] = {}
         if context is not None:
             offered.update({f.name: getattr(context, f.name) for f in fields(context)})
             offered["context"] = context
         offered["params"] = params
-        accepted, required = _accepted(self.function)
+        accepted, required = _accepted(function)
         missing = required - offered.keys()
         if missing:
             raise PluginError(
-                f"{self.label}: its {self.call_attr}() requires {', '.join(sorted(missing))},"
+                f"{self.label}: its {call}() requires {', '.join(sorted(missing))},"
                 f" which parawire does not pass; it may take {', '.join(sorted(offered))}"
             )
         kwargs = offered if accepted is None else {k: v for k, v in offered.items() if k in accepted}
         try:
-            return self.function(**kwargs)
+            output = self.run(function, kwargs)
         except ParawireError as exc:
             if repr(self.name) in str(exc) or f"[{self.name}]" in str(exc):
                 raise
@@ -192,6 +280,18 @@ class PluginRecord:
             raise SpecError(f"{self.label}: {exc}") from exc
         except Exception as exc:
             raise PluginError(f"{self.label} failed: {type(exc).__name__}: {exc}") from exc
+        checked = self.check(call, output, context)
+        if isinstance(checked, contracts.Breach):
+            raise PluginError(f"{self.label}: {checked.problem}")
+        return checked
+
+    def run(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        """Call the plugin's function (a kind may wrap the call, as partitioners do)."""
+        return function(**kwargs)
+
+    def check(self, call: str, output: Any, context: Any) -> Any:
+        """The output as parawire uses it, or a :class:`~parawire.registry.contracts.Breach`."""
+        return output
 
 
 @dataclass(frozen=True)
@@ -209,6 +309,9 @@ class GeneratorPlugin(PluginRecord):
     hook: ClassVar[str] = "parawire_generators"
     call_attr: ClassVar[str] = "generate"
 
+    def check(self, call: str, output: Any, context: GeneratorContext) -> Any:
+        return contracts.graph(output, context.nodes)
+
 
 @dataclass(frozen=True)
 class StagingPlugin(PluginRecord):
@@ -221,6 +324,10 @@ class StagingPlugin(PluginRecord):
     kind: ClassVar[str] = "staging"
     hook: ClassVar[str] = "parawire_staging_policies"
     call_attr: ClassVar[str] = "assign"
+    params_field: ClassVar[str] = "staging_params"
+
+    def check(self, call: str, output: Any, context: StagingContext) -> Any:
+        return contracts.flags(output, context.dag.nodes + 2)
 
 
 @dataclass(frozen=True)
@@ -238,6 +345,17 @@ class PartitionerPlugin(PluginRecord):
     kind: ClassVar[str] = "partitioner"
     hook: ClassVar[str] = "parawire_partitioners"
     call_attr: ClassVar[str] = "partition"
+    params_field: ClassVar[str] = "partitioner_params"
+
+    def run(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        """The plugin's own imbalance warnings are set aside: :meth:`check` judges the
+        partition it returns and warns once, naming it, when a part is too heavy."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ImbalanceWarning)
+            return function(**kwargs)
+
+    def check(self, call: str, output: Any, context: PartitionContext) -> Any:
+        return contracts.partition(output, context.hypergraph, context.k, context.eps, self.label)
 
 
 @dataclass(frozen=True)
@@ -249,6 +367,10 @@ class ScorePlugin(PluginRecord):
     kind: ClassVar[str] = "score"
     hook: ClassVar[str] = "parawire_scores"
     call_attr: ClassVar[str] = "score"
+    params_field: ClassVar[str] = "score_params"
+
+    def check(self, call: str, output: Any, context: ScoreContext) -> Any:
+        return contracts.number(output)
 
 
 @dataclass(frozen=True)
@@ -267,6 +389,10 @@ class TransportPlugin(PluginRecord):
     kind: ClassVar[str] = "transport"
     hook: ClassVar[str] = "parawire_transports"
     call_attr: ClassVar[str] = "factory"
+    params_field: ClassVar[str] = "transport_params"
+
+    def check(self, call: str, output: Any, context: None) -> Any:
+        return contracts.transport(output)
 
 
 DEFAULT_ENGINE = "onnxruntime"
@@ -279,6 +405,11 @@ engines themselves."""
 @dataclass(frozen=True)
 class EnginePlugin(PluginRecord):
     """``compile(net, vertices, threads, params) -> {vertex: block}`` for inference.
+
+    Four callables, one invocation: the context's type picks the one called
+    (:class:`CompileContext` → ``compile``, :class:`WholeContext` → ``whole``,
+    :class:`FuseContext` → ``fuse``, :class:`PrepareContext` → ``prepare``), each with
+    the engine's validated ``params`` (``--engine-param``) if it takes them.
 
     ``net`` is a :class:`parawire.network.nn.ArchitectureNet` in eval mode holding at least
     ``vertices`` (weights rebuilt from the seed or loaded); each block is a callable
@@ -307,6 +438,21 @@ class EnginePlugin(PluginRecord):
     kind: ClassVar[str] = "engine"
     hook: ClassVar[str] = "parawire_engines"
     call_attr: ClassVar[str] = "compile"
+    params_field: ClassVar[str] = "engine_params"
+    calls: ClassVar[dict[type, str]] = {
+        CompileContext: "compile", WholeContext: "whole", FuseContext: "fuse", PrepareContext: "prepare",
+    }
+
+    def call_for(self, context: Any) -> str:
+        call = self.calls.get(type(context))
+        if call is None or getattr(self, call) is None:
+            raise PluginError(f"{self.label}: has no {call or type(context).__name__} to call")
+        return call
+
+    def check(self, call: str, output: Any, context: Any) -> Any:
+        if call == "compile":
+            return contracts.blocks(output, context.vertices)
+        return contracts.function(output, call)
 
 
 KINDS: dict[str, type[PluginRecord]] = {

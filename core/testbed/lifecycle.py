@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from parawire.registry.params import format_params
 from parawire.testbed import cgroups, network
 from parawire.testbed.presets import Preset
 from parawire.testbed.system import (
@@ -176,9 +177,11 @@ class Testbed:
         """Device ``i``'s address (``None``: the coordinator's, on the bridge)."""
         return network.address(self.subnet, i)
 
-    def start_workers(self, timeout: float = 120.0, verbose: bool = False) -> list[str]:
+    def start_workers(self, timeout: float = 120.0, verbose: bool = False,
+                      engine_params: dict | None = None) -> list[str]:
         """One ``parawire worker`` per device, in its namespace and cgroup, with CURVE
-        keys made for this testbed (workers bind beyond loopback); their endpoints."""
+        keys made for this testbed (workers bind beyond loopback) and the deployed
+        engine's ``engine_params``; their endpoints."""
         from parawire.executor.local import ALLOCATOR_ENV, _read_endpoint
         from parawire.executor.security import generate_keys
 
@@ -192,7 +195,8 @@ class Testbed:
                    tool("ip") or "ip", "netns", "exec", self.namespace(i),
                    sys.executable, "-m", "parawire", "worker", "--bind", f"tcp://{self.address(i)}:{WORKER_PORT}",
                    "--curve-secret", str(self.keys["server"]), "--curve-clients", str(self.keys["authorized"]),
-                   "--threads", "1", "--exit-with-parent", *(["-v"] if verbose else [])]
+                   "--threads", "1", "--exit-with-parent", *(["-v"] if verbose else []),
+                   *[arg for pair in format_params(engine_params or {}) for arg in ("--engine-param", pair)]]
             self.workers.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env))
         deadline = time.monotonic() + timeout
         self.endpoints = [_read_endpoint(p, deadline) for p in self.workers]

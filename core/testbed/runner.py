@@ -34,6 +34,7 @@ def run_points(
     *,
     input_policy: str = "stem",
     engine: str | None = None,
+    engine_params: dict | None = None,
     runs: int = 10,
     warmup: int = 2,
     partitioner: str = "multilevel",
@@ -44,10 +45,12 @@ def run_points(
     on_point: Callable[[dict], None] | None = None,
 ) -> dict:
     """Measure and predict every device count with ``engine`` (``None``: the default
-    engine); the ``{"points": [...], ...}`` record."""
-    from parawire.registry.manager import resolve_engine
+    engine) and its ``engine_params`` on every worker; the ``{"points": [...], ...}`` record."""
+    from parawire.registry.manager import get_plugins, resolve_engine
 
-    engine = resolve_engine(engine)  # an unknown name fails here, before any work
+    engine = resolve_engine(engine)  # an unknown name or a bad parameter fails here, before any work
+    engine_params = get_plugins().engines.get(engine).resolve(engine_params).model_dump(mode="json",
+                                                                                          exclude_unset=True)
     import torch
     from parawire.calibration.local import get_profile
     from parawire.calibration.timing import summary, timings
@@ -77,7 +80,7 @@ def run_points(
     base = get_profile("local", engine=engine)  # this machine's compute with the deployed engine
     points: list[dict] = []
     with signals_interrupt(), Testbed.up(counts[-1], preset) as bed:
-        bed.start_workers()
+        bed.start_workers(engine_params=engine_params)
         with bed.connect(timeout=timeout) as cluster:
             saved = calibrate.load(preset, engine)
             if saved is None and counts[-1] >= 2:

@@ -30,7 +30,8 @@ from typing import Any
 
 from parawire.errors import ParawireError
 from parawire.graph.spec import ArchitectureSpec
-from parawire.registry.manager import resolve_engine
+from parawire.registry.manager import get_plugins, resolve_engine
+from parawire.registry.records import WholeContext
 
 SpecLike = ArchitectureSpec | dict | str | Path
 
@@ -135,7 +136,6 @@ class SingleProcess(_Target):
         import torch
         from parawire.network.nn import build_network
         from parawire.pipeline.build import build_architecture
-        from parawire.registry.manager import get_plugins
 
         self.spec = as_spec(spec)
         self.threads = _threads(threads)
@@ -143,8 +143,8 @@ class SingleProcess(_Target):
         self.profile = profile
         self.arch = arch if arch is not None else build_architecture(self.spec)
         self._threads_before = torch.get_num_threads()
-        self._run = get_plugins().engines.get(self.engine).whole(
-            net=build_network(self.arch).eval(), threads=self.threads)
+        self._run = get_plugins().engines.get(self.engine).invoke(
+            WholeContext(build_network(self.arch).eval(), self.threads))
         self._predicted: tuple | None = None
 
     @property
@@ -260,7 +260,6 @@ def deploy_local(
     """
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import ENDPOINT_KINDS, LocalWorkers
-    from parawire.registry.manager import get_plugins
 
     threads = _threads(threads)
     if endpoint_kind not in ENDPOINT_KINDS:
@@ -335,7 +334,8 @@ def _deploy(spec, units, engine, partitioner, eps, profile, check, start, **labe
     plan, predicted = _predicted_ms(arch, partition, device, units, engine)
     with ExitStack() as stack:
         # the expected outputs come from torch eager, whatever engine the workers use
-        reference = stack.enter_context(SingleProcess(spec, 1, "torch", profile=None, arch=arch))
+        reference = stack.enter_context(SingleProcess(spec, 1, get_plugins().engines.own("torch"), profile=None,
+                                                      arch=arch))
         workers, cluster = start(stack)
         stack.enter_context(cluster)
         cluster.deploy(spec, plan, engine=engine)

@@ -10,6 +10,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 from parawire.plugin import (
+    EnginePlugin,
     GeneratorPlugin,
     NoParams,
     PartitionerPlugin,
@@ -26,6 +27,8 @@ from parawire.plugin import (
     trivial_partition,
 )
 from pydantic import BaseModel, ConfigDict, Field
+
+PARAWIRE_API = "1.0"  # the plugin API this package is written for (parawire.plugin.API_VERSION)
 
 
 class Strict(BaseModel):
@@ -146,6 +149,43 @@ class CountingTransport:
 
     def close(self) -> None:
         self.zmq.close()
+
+
+# -- engine ----------------------------------------------------------------------------------
+class LoggedParams(Strict):
+    log_dir: str = Field(description="directory where each compile and whole writes what it was given")
+    channels_last: bool = Field(False, description="convert the network to channels-last first")
+
+
+def _logged(params: LoggedParams, call: str, **given) -> None:
+    path = Path(params.log_dir) / f"{call}-{os.getpid()}-{next(_ids)}.json"
+    path.write_text(json.dumps({"call": call, "pid": os.getpid(), "params": params.model_dump(), **given}))
+
+
+def _layout(net, params: LoggedParams):
+    if params.channels_last:
+        import torch
+
+        return net.to(memory_format=torch.channels_last)
+    return net
+
+
+def logged_compile(net, vertices, params: LoggedParams) -> dict:
+    """Each vertex's own torch block; logs the vertices and parameters it was given."""
+    _logged(params, "compile", vertices=[int(v) for v in vertices])
+    net = _layout(net, params)
+    return {v: net.blocks[str(v)] for v in vertices}
+
+
+def logged_whole(net, params: LoggedParams):
+    _logged(params, "whole")
+    return _layout(net, params)
+
+
+@hookimpl
+def parawire_engines():
+    return [EnginePlugin(name="logged", summary="torch blocks, logging what compile receives",
+                         params=LoggedParams, compile=logged_compile, whole=logged_whole)]
 
 
 @hookimpl
