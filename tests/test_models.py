@@ -103,7 +103,7 @@ def test_shared_module_inplace_and_functional_calls_come_out_right():
     assert torch.equal(run_blocks(m, x)[m.dag.output], expected)
     # the shared conv is used by several blocks but its parameters count once
     shared = {id(p) for p in m.model.shared.parameters()}
-    users = [v for v in range(m.dag.nodes) if shared & set(m._tensors[v])]
+    users = [v for v in range(m.dag.nodes) if shared & {id(t) for t in m._tensors[v].values()}]
     assert len(users) >= 2
     assert m.costs.total_params == sum(p.numel() for p in m.model.parameters())
     # the in-place ReLU was rewritten: the graph module holds no in-place node any more

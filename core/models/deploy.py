@@ -69,7 +69,7 @@ def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str]) -> 
     """The unit's blocks of a deployed model (worker side; see the module docstring)."""
     from parawire.executor.protocol import SOURCE
     from parawire.models.factory import build_model
-    from parawire.models.imported import ModelSpec, graph_digest, traced
+    from parawire.models.imported import ATTRIBUTE, ModelSpec, graph_digest, set_attributes, traced
     from parawire.models.subgraph import block_modules
 
     spec = ModelSpec.parse(payload.get("spec", {}), source="deployment model")
@@ -79,18 +79,21 @@ def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str]) -> 
             f" start it with --allow-model {spec.factory}"
         )
     model = build_model(spec.factory, spec.input_shape)
+    received = {}
     if weights is not None:
         from safetensors.torch import load
 
-        state = load(bytes(weights))
-        unexpected = model.load_state_dict(state, strict=False).unexpected_keys
-        if unexpected:
-            raise ParawireError(f"weights name {unexpected[0]!r}, which {spec.factory} does not have")
+        received = load(bytes(weights))
+    state = {k: t for k, t in received.items() if not k.startswith(ATTRIBUTE)}
+    unexpected = model.load_state_dict(state, strict=False).unexpected_keys
+    if unexpected:
+        raise ParawireError(f"weights name {unexpected[0]!r}, which {spec.factory} here does not have; deploy the same code")
     gm = traced(model, spec)
     if graph_digest(gm) != payload.get("graph_sha256"):
         raise ParawireError(
             f"{spec.factory} traces to another program here than on the coordinator; deploy the same code"
         )
+    set_attributes(gm, {k: t for k, t in received.items() if k.startswith(ATTRIBUTE)}, spec.factory)
     assignment = {str(k): int(v) for k, v in payload.get("assignment", {}).items()}
     source = max(assignment.values(), default=-1) + 1
     blocks, preds = block_modules(gm, assignment, source, source + 1, unit.vertices)
