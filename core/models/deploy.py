@@ -31,6 +31,7 @@ def deployment(imported) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             "spec": imported.spec.model_dump(mode="json"),
             "assignment": imported.assignment,
             "graph_sha256": imported.digest,
+            "packed": {name: how.to_json() for name, how in imported.packed.items()},
             "out_bytes": [int(b) for b in imported.costs.out_bytes],
         }
     }
@@ -70,6 +71,7 @@ def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str]) -> 
     from parawire.executor.protocol import SOURCE
     from parawire.models.factory import build_model
     from parawire.models.imported import ATTRIBUTE, ModelSpec, graph_digest, set_attributes, traced
+    from parawire.models.packing import Packing
     from parawire.models.subgraph import block_modules
 
     spec = ModelSpec.parse(payload.get("spec", {}), source="deployment model")
@@ -96,7 +98,8 @@ def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str]) -> 
     set_attributes(gm, {k: t for k, t in received.items() if k.startswith(ATTRIBUTE)}, spec.factory)
     assignment = {str(k): int(v) for k, v in payload.get("assignment", {}).items()}
     source = max(assignment.values(), default=-1) + 1
-    blocks, preds = block_modules(gm, assignment, source, source + 1, unit.vertices)
+    packed = {str(k): Packing.from_json(v) for k, v in payload.get("packed", {}).items()}
+    blocks, preds = block_modules(gm, assignment, source, source + 1, unit.vertices, packed)
     for v in unit.vertices:
         if (preds[v] or [SOURCE]) != unit.preds[v]:
             raise ParawireError(f"plan does not match the model's DAG at vertex {v}; rebuild the plan")

@@ -31,6 +31,7 @@ from parawire.graph.dag import Dag
 from parawire.models.blocks import activation_inputs, group
 from parawire.models.factory import build_model
 from parawire.models.measure import probe
+from parawire.models.packing import Packing
 from parawire.models.subgraph import BlockModule, block_modules
 from parawire.models.trace import Traced, functionalize, trace
 from parawire.network.cost import Costs
@@ -168,12 +169,13 @@ class ImportedModel:
     costs: Costs
     assignment: dict[str, int]
     digest: str
+    packed: dict[str, Packing]  # tuple-valued activations sent packed (node name → how)
     _tensors: dict[int, dict[str, torch.Tensor]] = field(repr=False)  # vertex → tensors it uses, by name
 
     def blocks(self, vertices: Iterable[int] | None = None) -> dict[int, BlockModule]:
         """Runnable blocks (all of them by default), each taking ``dag.preds[v]``'s outputs."""
         vs = list(self.dag.order if vertices is None else vertices)
-        blocks, _ = block_modules(self.traced, self.assignment, self.dag.input, self.dag.output, vs)
+        blocks, _ = block_modules(self.traced, self.assignment, self.dag.input, self.dag.output, vs, self.packed)
         return blocks
 
     def state_for(self, vertices: Iterable[int]) -> dict[str, torch.Tensor]:
@@ -248,4 +250,5 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
         spec=spec, model=model, traced=gm, dag=Dag(graph, source, sink),
         costs=Costs(flops=flops, params=params, out_bytes=out_bytes),
         assignment=assignment, digest=graph_digest(gm), _tensors=tensors,
+        packed={n.name: info[n].packing for n in activation if info[n].packing is not None},
     )

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import torch
 from parawire.errors import ParawireError
+from parawire.models.packing import Packing, pack, unpack
 from parawire.models.trace import Traced
 from torch import fx
 
@@ -63,15 +64,23 @@ def external_reads(members: list[fx.Node], assignment: Mapping[str, int], input_
 
 
 def block_graph_module(gm: Traced, members: list[fx.Node], assignment: Mapping[str, int],
-                       input_vertex: int, exports: Mapping[int, fx.Node]) -> tuple[fx.GraphModule, list[int]]:
-    """The GraphModule of one block and its input vertices in call order."""
+                       input_vertex: int, exports: Mapping[int, fx.Node],
+                       packed: Mapping[str, Packing] = {}) -> tuple[fx.GraphModule, list[int]]:
+    """The GraphModule of one block and its input vertices in call order. A tuple in
+    ``packed`` (node name → its :class:`~parawire.models.packing.Packing`) is sent packed
+    into one tensor and rebuilt by each reader."""
     reads = external_reads(members, assignment, input_vertex)
     for owner, node in reads.items():
         if owner != input_vertex and exports[owner] is not node:
             raise ParawireError(f"vertex {assignment[members[0].name]} reads a tensor vertex {owner} does not send")
     preds = sorted(reads)
     graph = fx.Graph()
-    env: dict[fx.Node, fx.Node] = {reads[p]: graph.placeholder(f"vertex_{p}") for p in preds}
+    env: dict[fx.Node, fx.Node] = {}
+    for p in preds:
+        env[reads[p]] = graph.placeholder(f"vertex_{p}")
+        if reads[p].name in packed:
+            how = packed[reads[p].name]
+            env[reads[p]] = graph.call_function(unpack, (env[reads[p]], how.spec, how.shapes))
 
     def lookup(a: fx.Node) -> fx.Node:
         if a not in env:  # a helper, copied before its first reader
@@ -80,12 +89,14 @@ def block_graph_module(gm: Traced, members: list[fx.Node], assignment: Mapping[s
 
     for n in members:
         env[n] = graph.node_copy(n, lookup)
-    graph.output(env[members[-1]])
+    last = env[members[-1]]
+    graph.output(graph.call_function(pack, (last,)) if members[-1].name in packed else last)
     return fx.GraphModule(gm, graph, f"Block{assignment[members[0].name]}"), preds
 
 
-def block_modules(gm: Traced, assignment: Mapping[str, int], input_vertex: int,
-                  output_vertex: int, vertices: Iterable[int]) -> tuple[dict[int, BlockModule], dict[int, list[int]]]:
+def block_modules(gm: Traced, assignment: Mapping[str, int], input_vertex: int, output_vertex: int,
+                  vertices: Iterable[int], packed: Mapping[str, Packing] = {},
+                  ) -> tuple[dict[int, BlockModule], dict[int, list[int]]]:
     """Runnable blocks of ``vertices`` and each one's input vertices (``dag.preds`` order)."""
     members = members_by_vertex(gm, assignment)
     exports = {v: nodes[-1] for v, nodes in members.items()}
@@ -98,7 +109,7 @@ def block_modules(gm: Traced, assignment: Mapping[str, int], input_vertex: int,
             source = next(n for n in gm.graph.nodes if n.op == "output").args[0]
             blocks[v], preds[v] = BlockModule(None), [_vertex_of(source, assignment, input_vertex)]
         elif v in members:
-            module, preds[v] = block_graph_module(gm, members[v], assignment, input_vertex, exports)
+            module, preds[v] = block_graph_module(gm, members[v], assignment, input_vertex, exports, packed)
             blocks[v] = BlockModule(module)
         else:
             raise ParawireError(f"vertex {v} is not a block of this model")
