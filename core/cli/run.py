@@ -26,7 +26,7 @@ from pathlib import Path
 
 import click
 from parawire.calibration.timing import summary, timings
-from parawire.cli.models import load_model, model_options, one_source
+from parawire.cli.models import load_model, model_options, model_profile, one_source
 from parawire.cli.options import Endpoint, placement_option, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
@@ -182,7 +182,6 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     architecture; its blocks are fx sub-graphs, so it runs on the torch engine only."""
     progress.step("loading torch")
     import torch
-    from parawire.calibration.local import get_profile
     from parawire.errors import ParawireError
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
@@ -199,7 +198,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         arch = imported if imported is not None else build_architecture(spec)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = get_profile(profile, engine=engine)
+            model = model_profile(profile, engine)
             part = place_architecture(arch, units, model, placement, partitioner, eps, params=partitioner_params)
         plan = plan_for(arch, part, model, units=units)
         x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))

@@ -66,7 +66,13 @@ def unit_weights(imported, plan) -> dict[int, bytes]:  # type: ignore[no-untyped
     return out
 
 
-def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str]) -> dict:  # type: ignore[no-untyped-def]
+MODEL_ENGINES = ("torch", "onnxruntime")
+"""Engines that run an imported model's blocks: its fx sub-graphs in eager torch, or
+exported to ONNX on the worker (:mod:`parawire.models.onnx`)."""
+
+
+def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str],  # type: ignore[no-untyped-def]
+                 engine: str | None = None) -> dict:
     """The unit's blocks of a deployed model (worker side; see the module docstring)."""
     from parawire.executor.protocol import SOURCE
     from parawire.models.factory import build_model
@@ -103,6 +109,11 @@ def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str]) -> 
     for v in unit.vertices:
         if (preds[v] or [SOURCE]) != unit.preds[v]:
             raise ParawireError(f"plan does not match the model's DAG at vertex {v}; rebuild the plan")
+    if engine == "onnxruntime":
+        from parawire.models.imported import sample_input
+        from parawire.models.onnx import ort_blocks
+
+        return ort_blocks(gm, unit, blocks, assignment, source, source + 1, packed, sample_input(spec))
     return blocks
 
 
@@ -114,10 +125,9 @@ def deployment_builder(allowed_models: Iterable[str] = ()):  # type: ignore[no-u
 
     def build(spec: dict, unit, weights: Any = None, engine: str | None = None):  # type: ignore[no-untyped-def]
         if "model" in spec:
-            if engine not in (None, "torch"):
-                raise ParawireError(f"engine {engine!r}: an imported model's blocks are torch fx sub-graphs;"
-                                    " deploy it with engine 'torch' or none")
-            return model_blocks(spec["model"], unit, weights, allowed)
+            if engine not in (None, *MODEL_ENGINES):
+                raise ParawireError(f"engine {engine!r}: an imported model runs on {' or '.join(MODEL_ENGINES)}")
+            return model_blocks(spec["model"], unit, weights, allowed, engine)
         return worker.network_blocks(spec, unit, weights, engine)
 
     def estimate(spec: dict, unit, weights: Any = None) -> int:  # type: ignore[no-untyped-def]

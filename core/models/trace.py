@@ -40,9 +40,10 @@ _INPLACE_OPERATORS = {
 _NOT_MUTATING_METHODS = {"requires_grad_", "share_memory_"}
 
 
-_TRACING = threading.Lock()
-"""fx patches module-level functions while it traces; workers that run as threads of one
-process (``LocalWorkers(in_threads=True)``) must not trace at the same time."""
+TRACING = threading.Lock()
+"""fx patches module-level functions while it traces, and torch's ONNX exporter keeps
+global state; workers that run as threads of one process (``LocalWorkers(in_threads=True)``)
+must not trace or export at the same time."""
 
 
 class _Tracer(fx.Tracer):
@@ -123,7 +124,7 @@ def trace(model: torch.nn.Module, name: str) -> Traced:
     """``model`` traced, or one line saying which submodule failed and why."""
     tracer = _Tracer()
     try:
-        with _TRACING:
+        with TRACING:
             graph = tracer.trace(model)
     except Exception as exc:
         path, cls = tracer.failed_in or ("", type(model).__name__)
