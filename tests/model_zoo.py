@@ -151,6 +151,20 @@ class Recurrent(nn.Module):
         return self.fc(seq[:, -1]) + self.state(last[0]) + h.sum(0).mean(-1, keepdim=True)
 
 
+class Unexportable(nn.Module):
+    """A ``cummax`` (no ONNX form in opset 17) between two convolutions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.head = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return self.head(torch.cummax(self.conv2(y), dim=-1)[0] + y)
+
+
 def _seeded(cls):  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     return cls()
@@ -186,6 +200,10 @@ def attention() -> nn.Module:
 
 def recurrent() -> nn.Module:
     return _seeded(Recurrent)
+
+
+def unexportable() -> nn.Module:
+    return _seeded(Unexportable)
 
 
 def not_a_module() -> int:

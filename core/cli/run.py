@@ -30,6 +30,7 @@ from parawire.cli.models import load_model, model_options, model_profile, one_so
 from parawire.cli.options import Endpoint, placement_option, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
+from parawire.models.deploy import MODEL_ENGINES
 
 
 @dataclass(frozen=True)
@@ -47,24 +48,58 @@ class Row:
                 "median_ms": median * 1e3, "p90_ms": p90 * 1e3, "speedup": base_s / median}
 
 
-def timed_row(progress, run: str, units: int, engine: str | None, fn: Callable[[], object],
-              runs: int) -> Row:
-    """Time ``fn`` with a progress bar named after the row."""
-    with progress.bar(f"timing {run}", runs, "runs") as bar:
-        return Row(run, units, engine, tuple(timings(fn, runs, on_run=bar.advance)))
+@dataclass(frozen=True)
+class Timed:
+    """A configuration to time: its row's labels and one inference."""
+
+    run: str
+    units: int
+    engine: str | None
+    call: Callable[[], object]
 
 
-def single_process(progress, make_net, engine: str, x, runs: int, threads: int) -> Row:
+ROUNDS = 5
+"""Rounds the timed runs are spread over."""
+
+
+def interleaved(progress, configs: list[Timed], runs: int) -> list[Row]:
+    """``runs`` timed calls of every configuration, round by round (each round times every
+    configuration in turn, as ``benchmarks/engine_table.py`` does): on a shared machine a
+    load that comes and goes then weighs on every row alike, instead of flipping the
+    speed-up by landing on one of them."""
+    shares = [runs // ROUNDS + (1 if r < runs % ROUNDS else 0) for r in range(min(ROUNDS, runs))]
+    times: list[list[float]] = [[] for _ in configs]
+    for config in configs:
+        timings(config.call, 0)  # the warm-up calls
+    with progress.bar(f"timing {len(configs)} configurations, interleaved", runs * len(configs), "runs") as bar:
+        for share in shares:
+            for config, out in zip(configs, times):
+                out += timings(config.call, share, warmup=0, on_run=bar.advance)
+    return [Row(c.run, c.units, c.engine, tuple(t)) for c, t in zip(configs, times)]
+
+
+def single_process(make_net, engine: str, x, threads: int, imported=None) -> Timed:  # type: ignore[no-untyped-def]
     """The whole network (a fresh one from ``make_net()``: engines may convert it in place)
-    in this process with ``engine`` on ``threads`` threads."""
+    in this process with ``engine`` on ``threads`` threads. An imported model on ONNX
+    Runtime is its traced program exported whole by torch's exporter (it may have no
+    ONNX form: raises)."""
     import torch
     from parawire.network.threads import torch_threads
     from parawire.registry.manager import get_plugins
 
     name = f"1 process, {threads} thread{'s' if threads > 1 else ''}"
-    with torch_threads(threads), torch.inference_mode():
+    if imported is not None and engine == "onnxruntime":
+        from parawire.engines.fx_onnx import export_session
+
+        session = export_session(imported.whole(), [x], threads)
+        return Timed(name, 1, engine, lambda: session([x]))
+    with torch_threads(threads):
         call = get_plugins().engines.get(engine).whole(net=make_net(), threads=threads)
-        return timed_row(progress, name, 1, engine, lambda: call(x), runs)
+
+    def infer():  # type: ignore[no-untyped-def]
+        with torch_threads(threads), torch.inference_mode():
+            return call(x)
+    return Timed(name, 1, engine, infer)
 
 
 def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str, base_ms: float):
@@ -136,10 +171,9 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
 
     transport_record(transport, transport_params)  # unknown name or bad params: before any work
 
-    if imported is not None and engine not in (None, "torch"):
-        raise ParawireError(f"--engine {engine}: an imported --model runs its blocks as torch fx sub-graphs;"
-                            " use --engine torch (or leave it out)")
-    engine = "torch" if imported is not None else engine or DEFAULT_ENGINE
+    if imported is not None and engine not in (None, *MODEL_ENGINES):
+        raise ParawireError(f"--engine {engine}: an imported --model runs on {' or '.join(MODEL_ENGINES)}")
+    engine = engine or ("torch" if imported is not None else DEFAULT_ENGINE)
     get_plugins().engines.get(engine)  # an unknown name fails before any work, listing the known ones
     with Progress() as progress:
         measured, extra = measure(progress, spec, units, local, endpoints, transport, transport_params,
@@ -177,9 +211,10 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
 def measure(progress, spec, units, local, endpoints, transport, transport_params, endpoint_kind, runs,
             partitioner, partitioner_params, eps, placement, profile, timeout, curve_secret,
             curve_server, engine: str, imported=None) -> tuple[list[Row], dict]:
-    """Every timed row (workers first, then one process per engine on 1 and all threads)
-    and the extras. ``imported``: a traced model (``--model``) to run instead of ``spec``'s
-    architecture; its blocks are fx sub-graphs, so it runs on the torch engine only."""
+    """Every timed row (workers first, then one process per engine on 1 and all threads,
+    timed in interleaved rounds) and the extras. ``imported``: a traced model
+    (``--model``) to run instead of ``spec``'s architecture, on ``engine`` (torch or ONNX
+    Runtime) on the workers and both engines in one process."""
     progress.step("loading torch")
     import torch
     from parawire.errors import ParawireError
@@ -211,6 +246,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
             reference = net(x)
 
     workers = None
+    notes: list[str] = []
     try:
         if local:
             with progress.timed(f"starting {units} local worker processes"):
@@ -226,25 +262,36 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                 if imported is not None:
                     from parawire.models.deploy import deployment, unit_weights
 
-                    cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout)
+                    cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout,
+                                   engine=engine)
                 else:
                     cluster.deploy(spec, plan, timeout=timeout, engine=engine)
             max_abs_diff = float((cluster.infer(x) - reference).abs().max())
             if not max_abs_diff <= 1e-5 + 1e-4 * float(reference.abs().max()):
                 raise ParawireError(f"distributed outputs differ from the single-process ones (max |diff| {max_abs_diff:.3g})")
             kind = f"{transport}{'-' + endpoint_kind if transport == 'zmq' and local else ''}"
-            distributed = timed_row(progress, f"{units} worker{'s' if units > 1 else ''} ({kind})", units, engine,
-                                    lambda: cluster.infer(x), runs)
+            configs = [Timed(f"{units} worker{'s' if units > 1 else ''} ({kind})", units, engine,
+                             lambda: cluster.infer(x))]
+            cores = os.cpu_count() or 1
+            engines = MODEL_ENGINES if imported is not None else get_plugins().engines.names()
+            with progress.timed("preparing the single-process runs"):
+                for name in engines:
+                    for threads in sorted({1, cores}):
+                        try:
+                            configs.append(single_process(make_net, name, x, threads, imported))
+                        except Exception as exc:  # an imported model without an ONNX form
+                            if imported is None or name != "onnxruntime":
+                                raise
+                            notes.append(f"no single-process {name} row, the model does not export:"
+                                         f" {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}")
+                            break
+            rows = interleaved(progress, configs, runs)
             stats = cluster.stats()
     finally:
         if workers is not None:
             workers.close()
-    cores = os.cpu_count() or 1
-    engines = ["torch"] if imported is not None else get_plugins().engines.names()
-    rows = [distributed] + [single_process(progress, make_net, name, x, runs, threads)
-                            for name in engines for threads in sorted({1, cores})]
     return rows, {
         "predicted_s": plan.predicted_latency_s, "bytes": stats.bytes_per_inference,
         "cut_bytes": plan.cut_bytes, "messages": stats.peer_messages / max(stats.inferences, 1),
-        "max_abs_diff": max_abs_diff, "notes": [str(w.message) for w in caught],
+        "max_abs_diff": max_abs_diff, "notes": [str(w.message) for w in caught] + notes,
     }

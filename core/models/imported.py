@@ -178,6 +178,14 @@ class ImportedModel:
         blocks, _ = block_modules(self.traced, self.assignment, self.dag.input, self.dag.output, vs, self.packed)
         return blocks
 
+    def whole(self) -> fx.GraphModule:
+        """The traced program (in-place operations rewritten) as one module: the same
+        computation as the blocks, in one piece; what one ONNX Runtime session of the
+        whole model exports (the user's module may mutate views, which the exporter refuses)."""
+        graph = fx.Graph()
+        graph.output(graph.graph_copy(self.traced.graph, {}))
+        return fx.GraphModule(self.traced, graph, "Whole")
+
     def state_for(self, vertices: Iterable[int]) -> dict[str, torch.Tensor]:
         """The tensors ``vertices`` use: parameters and persistent buffers by their
         ``state_dict`` names, every other tensor (non-persistent buffers, plain tensor

@@ -28,9 +28,11 @@ class ModelRun:
 
 def run_model(imported, units: int = 2, *, transport: str = "zmq", endpoint_kind: str = "ipc",
               in_threads: bool = False, partitioner: str = "multilevel", eps: float = 0.03,
-              partition=None, x: torch.Tensor | None = None, timeout: float = 30.0) -> ModelRun:  # type: ignore[no-untyped-def]
+              partition=None, x: torch.Tensor | None = None, timeout: float = 30.0,
+              engine: str | None = None) -> ModelRun:  # type: ignore[no-untyped-def]
     """Run ``imported`` (an :class:`~parawire.models.ImportedModel`) on ``units`` local workers;
-    ``timeout`` bounds every wait: the workers' start-up, the deployment, the answer."""
+    ``timeout`` bounds every wait: the workers' start-up, the deployment, the answer;
+    ``engine``: ``torch`` (None) or ``onnxruntime`` (:mod:`parawire.models.onnx`)."""
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
     from parawire.executor.plan import plan_for
@@ -47,7 +49,8 @@ def run_model(imported, units: int = 2, *, transport: str = "zmq", endpoint_kind
                       allow_models=[imported.spec.factory],
                       builder=deployment_builder([imported.spec.factory]) if in_threads else None) as workers, \
             Cluster.connect(workers.endpoints, transport, timeout=timeout) as cluster:
-        cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout)
+        cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout,
+                       engine=engine)
         out = cluster.infer(x)
         stats = cluster.stats()
     return ModelRun(out, float((out - reference).abs().max()), stats.bytes_per_inference, plan)
