@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import torch
 from parawire.executor.plan import UnitPlan
 from parawire.executor.protocol import SOURCE
-from parawire.executor.segments import segments
+from parawire.executor.segments import Segment, segments
 from parawire.models.packing import Packing, pack
 from parawire.models.subgraph import BlockModule, members_by_vertex, region_graph_module
 from parawire.models.trace import TRACING, Traced
@@ -58,6 +58,15 @@ def _session(module: torch.nn.Module, inputs: list[torch.Tensor], threads: int, 
         return None
 
 
+def segment_module(gm: Traced, run: Segment, members: Mapping[int, list[fx.Node]], node_of: Mapping[int, fx.Node],
+                   packed: Mapping[str, Packing]) -> fx.GraphModule:
+    """One fx module computing ``run``'s vertices: takes its inputs, returns its outputs."""
+    position = {n: i for i, n in enumerate(gm.graph.nodes)}
+    nodes = sorted((n for v in run.vertices for n in members.get(v, ())), key=position.__getitem__)
+    return region_graph_module(gm, nodes, [(p, node_of[p]) for p in run.inputs],
+                               [node_of[v] for v in run.outputs], packed, f"Segment{run.vertices[0]}")
+
+
 def ort_blocks(gm: Traced, unit: UnitPlan, blocks: Mapping[int, BlockModule], assignment: Mapping[str, int],
                input_vertex: int, output_vertex: int, packed: Mapping[str, Packing], x: torch.Tensor) -> dict:
     """The unit's ``blocks`` (torch, :func:`~parawire.models.subgraph.block_modules`) with
@@ -66,14 +75,11 @@ def ort_blocks(gm: Traced, unit: UnitPlan, blocks: Mapping[int, BlockModule], as
     threads = torch.get_num_threads()
     values, node_of = vertex_values(gm, x, assignment, input_vertex, output_vertex, packed)
     members = members_by_vertex(gm, assignment)
-    position = {n: i for i, n in enumerate(gm.graph.nodes)}
     out: dict = dict(blocks)
     for run in segments(unit, output_vertex):
         work = [v for v in run.vertices if v in members]
         if len(run.vertices) > 1 and work:
-            nodes = sorted((n for v in work for n in members[v]), key=position.__getitem__)
-            module = region_graph_module(gm, nodes, [(p, node_of[p]) for p in run.inputs],
-                                         [node_of[v] for v in run.outputs], packed, f"Segment{run.vertices[0]}")
+            module = segment_module(gm, run, members, node_of, packed)
             session = _session(module, [values[p] for p in run.inputs], threads, f"vertices {list(run.vertices)}")
             if session is not None:
                 for v in run.vertices:
@@ -85,4 +91,3 @@ def ort_blocks(gm: Traced, unit: UnitPlan, blocks: Mapping[int, BlockModule], as
             if session is not None:
                 out[v] = session
     return out
-
