@@ -50,8 +50,7 @@ def _session(module: torch.nn.Module, inputs: list[torch.Tensor], threads: int, 
     from parawire.engines.fx_onnx import export_session
 
     try:
-        with TRACING:  # fx patches torch.nn.Module.__call__ while it traces; so does the exporter
-            return export_session(module, inputs, threads)
+        return export_session(module, inputs, threads)
     except Exception as exc:  # the exporter and ORT raise many types
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log.warning("%s: no ONNX form (%s: %s); it runs on torch", what, type(exc).__name__, reason[:200])
@@ -72,6 +71,15 @@ def ort_blocks(gm: Traced, unit: UnitPlan, blocks: Mapping[int, BlockModule], as
     """The unit's ``blocks`` (torch, :func:`~parawire.models.subgraph.block_modules`) with
     every run that exports replaced by one ORT session (keyed by its
     :class:`~parawire.executor.segments.Segment`, or by the vertex for a run of one)."""
+    # The exporter's tracer sees module calls of every thread, and fx patches
+    # ``Module.__call__`` while it traces: workers that are threads of one process
+    # export one at a time, and compute nothing meanwhile
+    with TRACING:
+        return _compile(gm, unit, blocks, assignment, input_vertex, output_vertex, packed, x)
+
+
+def _compile(gm: Traced, unit: UnitPlan, blocks: Mapping[int, BlockModule], assignment: Mapping[str, int],
+             input_vertex: int, output_vertex: int, packed: Mapping[str, Packing], x: torch.Tensor) -> dict:
     threads = torch.get_num_threads()
     values, node_of = vertex_values(gm, x, assignment, input_vertex, output_vertex, packed)
     members = members_by_vertex(gm, assignment)
