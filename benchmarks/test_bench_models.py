@@ -61,3 +61,61 @@ def test_baseline_score_only(benchmark):
     imported = import_model(SPEC, model=model())
     rows = benchmark.pedantic(lambda: score_architecture(imported, UNITS, [0.03]), rounds=3, iterations=1)
     assert len(rows) == len(UNITS)
+
+
+# -- imported models on ONNX Runtime: a unit's sessions against one session of its blocks --
+#
+#     pytest benchmarks/test_bench_models.py -k ort --benchmark-only --benchmark-columns=median,min,rounds
+#
+# Target (issue 25): per unit, the worker's sessions (one per run of vertices that delays
+# no message, called in order as the runner does, no messages) within 1.2x of one ORT
+# session computing the same blocks; ResNet-18 and ViT-Tiny at 224 px, 2 units.
+
+ORT_MODELS = ["resnet18", "vit_tiny"]
+
+
+@cache
+def ort_unit(name: str, unit: int):  # type: ignore[no-untyped-def]
+    """(the worker's blocks called in order, one session of the same blocks, their inputs)."""
+    from parawire.engines.fx_onnx import export_session
+    from parawire.executor.plan import plan_for
+    from parawire.executor.segments import Segment, segments
+    from parawire.models.deploy import deployment, model_blocks, unit_weights
+    from parawire.models.imported import sample_input
+    from parawire.models.onnx import segment_module, vertex_values
+    from parawire.models.subgraph import members_by_vertex
+    from parawire.pipeline.placement import partition_architecture
+
+    m = import_model({"factory": f"parawire.models.examples:{name}", "input_shape": [3, 224, 224]})
+    plan = plan_for(m, partition_architecture(m, 2), units=2)
+    plan_unit = plan.unit_plans[unit]
+    blocks = model_blocks(deployment(m)["model"], plan_unit, unit_weights(m, plan)[unit],
+                          frozenset([m.spec.factory]), "onnxruntime")
+    n = m.dag.nodes
+    values, node_of = vertex_values(m.traced, sample_input(m.spec), m.assignment, n, n + 1, m.packed)
+    runs = segments(plan_unit, n + 1)
+    steps = [(blocks[r], r.inputs, r.outputs) if r in blocks else
+             ((lambda f: lambda xs: [f(xs)])(blocks[r.vertices[0]]), plan_unit.preds[r.vertices[0]], r.vertices)
+             for r in runs]
+
+    def worker_sessions() -> None:
+        for call, inputs, outputs in steps:
+            for v, t in zip(outputs, call([values[p] for p in inputs])):
+                values[v] = t
+
+    mine = set(plan_unit.vertices)
+    outside = list(dict.fromkeys(p for v in plan_unit.vertices for p in plan_unit.preds[v] if p not in mine))
+    sent = [v for v in plan_unit.vertices if plan_unit.sends.get(v) or v == n + 1]
+    whole = Segment(tuple(plan_unit.vertices), tuple(outside), tuple(sent))
+    module = segment_module(m.traced, whole, members_by_vertex(m.traced, m.assignment), node_of, m.packed)
+    session = export_session(module, [values[p] for p in outside], torch.get_num_threads())
+    return worker_sessions, lambda: session.all([values[p] for p in outside])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit", [0, 1])
+@pytest.mark.parametrize("name", ORT_MODELS)
+@pytest.mark.parametrize("how", ["worker sessions", "one session"])
+def test_ort_unit_sessions_against_one_session(benchmark, name, unit, how):
+    worker, one = ort_unit(name, unit)
+    benchmark.pedantic(worker if how == "worker sessions" else one, rounds=20, iterations=1, warmup_rounds=3)

@@ -82,6 +82,89 @@ class TwoOutputs(nn.Module):
         return y, y.relu()
 
 
+class Buffered(nn.Module):
+    """A persistent buffer, a non-persistent one (like Hugging Face ``position_ids``) and
+    a plain tensor attribute, the last two drawn at random: unseeded, every process
+    that builds it gets other values, so only values that travel give the right output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.register_buffer("scale", torch.linspace(0.5, 1.5, 8).view(1, 8, 1, 1))
+        self.register_buffer("position", torch.randn(1, 8, 16, 16), persistent=False)
+        self.noise = torch.randn(1, 8, 1, 1)  # neither parameter nor buffer
+        self.head = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x) * self.scale + self.position
+        return self.head(y + self.noise)
+
+
+class Encoder(nn.Module):
+    """Patch embedding, a two-layer ``nn.TransformerEncoder`` (norm on), mean, linear."""
+
+    def __init__(self, dim: int = 32, heads: int = 4, ff: int = 64, layers: int = 2) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, dim, 4, stride=4)
+        layer = nn.TransformerEncoderLayer(dim, heads, ff, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(dim), enable_nested_tensor=False)
+        self.fc = nn.Linear(dim, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        return self.fc(self.encoder(tokens).mean(1))
+
+
+class Attention(nn.Module):
+    """Single-head attention three ways: ``matmul``, ``scaled_dot_product_attention``
+    and ``einsum``; and a ``bmm``."""
+
+    def __init__(self, dim: int = 16) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, dim, 4, stride=4)
+        self.qkv = nn.Linear(dim, 3 * dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.embed(x).flatten(2).transpose(1, 2)  # (1, L, dim)
+        q, k, v = self.qkv(t).chunk(3, dim=-1)
+        a = torch.matmul(q, k.transpose(-2, -1)).softmax(-1) @ v
+        b = F.scaled_dot_product_attention(q, k, v)
+        c = torch.einsum("nls,nsd->nld", torch.einsum("nld,nsd->nls", q, k).softmax(-1), v)
+        return torch.bmm(a + b + c, k.transpose(1, 2)).mean(-1)
+
+
+class Recurrent(nn.Module):
+    """Rows of the image as a sequence: a 2-layer bidirectional LSTM and a GRU, both
+    returning tuples read by two blocks (output and final state)."""
+
+    def __init__(self, hidden: int = 12) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(3 * 8, hidden, num_layers=2, batch_first=True, bidirectional=True)
+        self.gru = nn.GRU(2 * hidden, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, 5)
+        self.state = nn.Linear(hidden, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.permute(0, 2, 1, 3).flatten(2)  # (1, 8 rows, 3·8)
+        out, (h, _) = self.lstm(rows)
+        seq, last = self.gru(out)
+        return self.fc(seq[:, -1]) + self.state(last[0]) + h.sum(0).mean(-1, keepdim=True)
+
+
+class Unexportable(nn.Module):
+    """A ``cummax`` (no ONNX form in opset 17) between two convolutions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.head = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return self.head(torch.cummax(self.conv2(y), dim=-1)[0] + y)
+
+
 def _seeded(cls):  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     return cls()
@@ -101,6 +184,26 @@ def augmented() -> nn.Module:
 
 def two_outputs() -> nn.Module:
     return _seeded(TwoOutputs)
+
+
+def buffered() -> nn.Module:
+    return Buffered()  # unseeded on purpose
+
+
+def encoder() -> nn.Module:
+    return _seeded(Encoder)
+
+
+def attention() -> nn.Module:
+    return _seeded(Attention)
+
+
+def recurrent() -> nn.Module:
+    return _seeded(Recurrent)
+
+
+def unexportable() -> nn.Module:
+    return _seeded(Unexportable)
 
 
 def not_a_module() -> int:

@@ -75,7 +75,7 @@ def test_json_rows_are_scriptable(spec_file, capsys):
         assert 0 < row["median_ms"] <= row["p90_ms"]
     assert max(r["speedup"] for r in rows[1:]) == 1.0  # against the best single process
     assert result["predicted_ms"] > 0
-    assert "timing 2 workers (inproc): 2/2 runs" in err
+    assert f"timing {len(rows)} configurations, interleaved: {2 * len(rows)}/{2 * len(rows)} runs" in err
 
 
 @pytest.mark.slow
@@ -129,3 +129,18 @@ def test_schedule_placement_runs_the_plan_the_model_finds_fastest(spec_file, cap
     assert result["placement"] == "schedule"
     assert result["bytes_per_inference"] == result["cut_bytes"] == 0
     assert result["max_abs_diff"] <= 1e-4
+
+
+def test_rows_are_timed_in_interleaved_rounds():
+    """Every round times every configuration in turn: a load that comes and goes weighs
+    on all rows alike instead of flipping the speed-up."""
+    from parawire.cli.progress import Progress
+    from parawire.cli.run import ROUNDS, Timed, interleaved
+
+    calls: list[str] = []
+    configs = [Timed(name, 1, None, (lambda n: lambda: calls.append(n))(name)) for name in "ab"]
+    with Progress() as progress:
+        rows = interleaved(progress, configs, 2 * ROUNDS)
+    timed = calls[2 * 3:]  # after three warm-up calls each
+    assert timed == ["a", "a", "b", "b"] * ROUNDS
+    assert [len(r.times) for r in rows] == [2 * ROUNDS] * 2

@@ -103,7 +103,7 @@ def test_shared_module_inplace_and_functional_calls_come_out_right():
     assert torch.equal(run_blocks(m, x)[m.dag.output], expected)
     # the shared conv is used by several blocks but its parameters count once
     shared = {id(p) for p in m.model.shared.parameters()}
-    users = [v for v in range(m.dag.nodes) if shared & set(m._tensors[v])]
+    users = [v for v in range(m.dag.nodes) if shared & {id(t) for t in m._tensors[v].values()}]
     assert len(users) >= 2
     assert m.costs.total_params == sum(p.numel() for p in m.model.parameters())
     # the in-place ReLU was rewritten: the graph module holds no in-place node any more
@@ -187,3 +187,25 @@ def test_spec_file_and_model_are_exclusive(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["score", "--units", "2"])
     assert "Missing argument 'SPEC_FILE' (or give --model" in capsys.readouterr().err
+
+
+def critical_macs(m) -> int:
+    """Multiply-adds on the heaviest input→output path of the block DAG."""
+    reach: dict[int, int] = {}
+    for v in m.dag.order:
+        reach[v] = int(m.costs.flops[v]) + max([reach[p] for p in m.dag.preds[v]], default=0)
+    return reach[m.dag.output]
+
+
+@pytest.mark.parametrize(("factory", "shape", "parallel"), [
+    ("parawire.models.examples:resnet20", (3, 32, 32), 1.0),
+    ("parawire.models.examples:inception", (3, 32, 32), 1.9),  # four branches: 1.33× when a cat joined one
+    ("parawire.models.examples:resnet18", (3, 64, 64), 1.0),
+    (f"{ZOO}:shared", (3, 16, 16), 1.4),  # chunk branches and a parallel conv: 1.03× before
+])
+def test_merging_element_wise_nodes_never_lengthens_the_critical_path(factory, shape, parallel):
+    merged = imported(factory, input_shape=list(shape))
+    fine = imported(factory, input_shape=list(shape), merge_elementwise=False)
+    assert merged.dag.nodes < fine.dag.nodes
+    assert critical_macs(merged) == critical_macs(fine)
+    assert merged.costs.total_flops / critical_macs(merged) >= parallel

@@ -13,7 +13,7 @@ from parawire.errors import ParawireError
 from parawire.executor.coordinator import Cluster
 from parawire.executor.local import LocalWorkers
 from parawire.executor.plan import plan_for
-from parawire.models import import_model
+from parawire.models import import_model, run_model
 from parawire.models.deploy import deployment, deployment_builder, unit_weights
 from parawire.models.imported import sample_input
 from parawire.pipeline.placement import partition_architecture
@@ -100,3 +100,83 @@ def test_run_cli_json_reports_max_abs_diff(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["max_abs_diff"] <= 1e-4
     assert data["bytes_per_inference"] == data["cut_bytes"]
+
+
+def test_non_persistent_buffers_and_plain_attributes_travel():
+    """``position`` (non-persistent buffer) and ``noise`` (plain attribute) are drawn at
+    random by every build: the workers get the coordinator's, not refused as weights."""
+    m = import_model({"factory": f"{ZOO}:buffered", "input_shape": [3, 16, 16]})
+    state = m.state_for(range(m.dag.nodes))
+    assert {"scale", "@position", "@noise"} <= set(state)
+    part = [i % 2 for i in range(m.dag.nodes + 2)]
+    run = run_model(m, 2, transport="inproc", in_threads=True, partition=part, timeout=10)
+    assert run.max_abs_diff <= 1e-6
+    assert run.bytes_per_inference == run.cut_bytes
+
+
+def test_a_worker_builds_the_edited_file_after_a_change(tmp_path):
+    """The same ``--allow-model FILE.py:build`` on long-running workers: after an edit,
+    the file is imported again (by content hash) and the new program deployed."""
+    source = tmp_path / "edit_me.py"
+    text = ("import torch\nfrom torch import nn\n\ndef build():\n    torch.manual_seed(0)\n"
+            "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 1){})\n")
+    source.write_text(text.format(""))
+    ref = f"{source}:build"
+    with _in_threads([ref]) as w, Cluster.connect(w.endpoints, "inproc", timeout=10) as c:
+        for extra in ("", ", nn.Flatten(), nn.Linear(2 * 6 * 6, 3)"):
+            source.write_text(text.format(extra))
+            m = import_model({"factory": ref, "input_shape": [3, 8, 8]})
+            plan = plan_for(m, [i % 2 for i in range(m.dag.nodes + 2)], units=2)
+            c.deploy(deployment(m), plan, unit_weights(m, plan))
+            x = sample_input(m.spec)
+            with torch.inference_mode():
+                assert torch.allclose(c.infer(x), m.model(x), atol=1e-6)
+    assert m.model(x).shape == (1, 3)
+
+
+@pytest.mark.parametrize(("name", "shape"), [
+    ("recurrent", (3, 8, 8)), ("encoder", (3, 16, 16)), ("buffered", (3, 16, 16)), ("unexportable", (3, 8, 8)),
+])
+def test_onnxruntime_workers_match_the_model(name, shape, caplog):
+    """Each unit's runs of vertices exported to ONNX on the worker; a vertex whose
+    operator has no ONNX form (``cummax``) stays on torch, said in one log line."""
+    m = import_model({"factory": f"{ZOO}:{name}", "input_shape": list(shape)})
+    part = partition_architecture(m, 2)
+    with caplog.at_level("WARNING", logger="parawire.worker"):
+        run = run_model(m, 2, transport="inproc", in_threads=True, partition=part, timeout=30, engine="onnxruntime")
+    assert run.max_abs_diff <= 1e-5
+    assert run.bytes_per_inference == run.cut_bytes
+    fallbacks = [r.getMessage() for r in caplog.records if "no ONNX form" in r.getMessage()]
+    if name == "unexportable":
+        assert fallbacks and all("cummax" in f and "runs on torch" in f and "\n" not in f for f in fallbacks)
+    else:
+        assert not fallbacks
+
+
+def test_onnxruntime_blocks_fuse_a_unit_into_one_session():
+    from parawire.engines.ort import Session
+    from parawire.executor.segments import Segment
+    from parawire.models.deploy import model_blocks
+
+    m = import_model({"factory": f"{ZOO}:shared", "input_shape": [3, 16, 16]})
+    plan = plan_for(m, [0] * (m.dag.nodes + 2), units=1)
+    unit = plan.unit_plans[0]
+    blocks = model_blocks(deployment(m)["model"], unit, unit_weights(m, plan)[0], frozenset([m.spec.factory]),
+                          "onnxruntime")
+    (segment,) = [k for k in blocks if isinstance(k, Segment)]
+    assert isinstance(blocks[segment].__self__, Session) and len(segment.vertices) == m.dag.nodes + 2
+    x = sample_input(m.spec)
+    (out,) = blocks[segment]([x])
+    with torch.inference_mode():
+        assert torch.allclose(out, m.model(x), atol=1e-5)
+
+
+def test_score_and_run_partition_alike_and_print_the_same_lambda(capsys):
+    """`score --model` weighs blocks by the time run's profile predicts: at run's ε its
+    Λ is the partition run uses and the bytes it measures."""
+    args = ["--model", f"{ZOO}:shared", "--input-shape", "3", "16", "16", "--units", "2"]
+    main(["score", *args, "--eps", "0.03", "--json"])
+    (row,) = json.loads(capsys.readouterr().out)
+    main(["run", *args, "--local", "--transport", "inproc", "--runs", "2", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert row["metrics"]["km1"] == data["cut_bytes"] == data["bytes_per_inference"] > 0

@@ -48,6 +48,17 @@ def load_model(model: str, input_shape, min_flops: int, merge_elementwise: bool)
     }, source="--model"))
 
 
+def model_profile(profile: str, engine: str):  # type: ignore[no-untyped-def]
+    """The device profile that weighs an imported model's blocks by predicted time: one
+    rule for `score --model` and `run --model`, so both partition alike (``local`` is
+    measured once per engine and cached)."""
+    from parawire.calibration.local import get_profile
+    from parawire.registry.manager import get_plugins
+
+    get_plugins().engines.get(engine)  # an unknown name: one line listing the known ones
+    return get_profile(profile, engine=engine)
+
+
 def show_model(imported, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """``parawire show --model``: the import's spec, block costs and DAG statistics."""
     from parawire.cli.printing import width_table

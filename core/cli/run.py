@@ -29,10 +29,11 @@ from pathlib import Path
 
 import click
 from parawire.calibration.timing import summary, timings
-from parawire.cli.models import load_model, model_options, one_source
+from parawire.cli.models import load_model, model_options, model_profile, one_source
 from parawire.cli.options import Endpoint, placement_option, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
+from parawire.models.deploy import MODEL_ENGINES
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,45 @@ class Row:
                 "median_ms": median * 1e3, "p90_ms": p90 * 1e3, "speedup": base_s / median, "error": None}
 
 
-def timed_row(progress, run: str, units: int, engine: str | None, fn: Callable[[], object],
-              runs: int) -> Row:
-    """Time ``fn`` with a progress bar named after the row."""
-    with progress.bar(f"timing {run}", runs, "runs") as bar:
-        return Row(run, units, engine, tuple(timings(fn, runs, on_run=bar.advance)))
+@dataclass(frozen=True)
+class Timed:
+    """A configuration to time: its row's labels and one inference."""
+
+    run: str
+    units: int
+    engine: str | None
+    call: Callable[[], object]
 
 
-def single_process(progress, make_net, record, params, x, reference, runs: int, threads: int) -> Row:
+ROUNDS = 5
+"""Rounds the timed runs are spread over."""
+
+
+def interleaved(progress, configs: list[Timed | Row], runs: int) -> list[Row]:
+    """``runs`` timed calls of every configuration, round by round (each round times every
+    configuration in turn, as ``benchmarks/engine_table.py`` does): on a shared machine a
+    load that comes and goes then weighs on every row alike, instead of flipping the
+    speed-up by landing on one of them. A configuration that already failed (a
+    :class:`Row` with its error) keeps its place."""
+    timed = [c for c in configs if isinstance(c, Timed)]
+    shares = [runs // ROUNDS + (1 if r < runs % ROUNDS else 0) for r in range(min(ROUNDS, runs))]
+    times: list[list[float]] = [[] for _ in timed]
+    for config in timed:
+        timings(config.call, 0)  # the warm-up calls
+    with progress.bar(f"timing {len(timed)} configurations, interleaved", runs * len(timed), "runs") as bar:
+        for share in shares:
+            for config, out in zip(timed, times):
+                out += timings(config.call, share, warmup=0, on_run=bar.advance)
+    rows = iter(Row(c.run, c.units, c.engine, tuple(t)) for c, t in zip(timed, times))
+    return [next(rows) if isinstance(c, Timed) else c for c in configs]
+
+
+def single_process(make_net, record, params, x, reference, threads: int, imported=None) -> Timed | Row:  # type: ignore[no-untyped-def]
     """The whole network (a fresh one from ``make_net()``: engines may convert it in place)
-    in this process with the engine ``record`` on ``threads`` threads; a row with the
-    engine's one-line error if it fails, so the other rows are still measured."""
+    in this process with the engine ``record`` on ``threads`` threads, ready to time; a row
+    with the engine's one-line error if it fails, so the other rows are still measured. An
+    imported model on ONNX Runtime is its traced program exported whole by torch's
+    exporter (a model with no ONNX form gets the exporter's error in its row)."""
     import torch
     from parawire.errors import ParawireError
     from parawire.network.threads import torch_threads
@@ -77,17 +106,30 @@ def single_process(progress, make_net, record, params, x, reference, runs: int, 
 
     name = f"1 process, {threads} thread{'s' if threads > 1 else ''}"
     try:
-        with torch_threads(threads), torch.inference_mode():
-            call = record.invoke(WholeContext(make_net(), threads), params)
-            out = call(x)
-            if getattr(out, "shape", None) != reference.shape:
-                raise ParawireError(f"{record.label}: whole() computes {_shape(out)} for this input;"
-                                    f" the network's output is {tuple(reference.shape)}")
-            return timed_row(progress, name, 1, record.name, lambda: call(x), runs)
+        if imported is not None and record.name == "onnxruntime":
+            from parawire.engines.fx_onnx import export_session
+
+            session = export_session(imported.whole(), [x], threads)
+
+            def infer():  # type: ignore[no-untyped-def]
+                return session([x])
+        else:
+            with torch_threads(threads):
+                call = record.invoke(WholeContext(make_net(), threads), params)
+
+            def infer():  # type: ignore[no-untyped-def]
+                with torch_threads(threads), torch.inference_mode():
+                    return call(x)
+        out = infer()
+        if getattr(out, "shape", None) != reference.shape:
+            raise ParawireError(f"{record.label}: whole() computes {_shape(out)} for this input;"
+                                f" the network's output is {tuple(reference.shape)}")
+        return Timed(name, 1, record.name, infer)
     except ParawireError as exc:
         return Row(name, 1, record.name, (), error=str(exc))
-    except Exception as exc:  # noqa: BLE001 - raised by what whole() returned: the plugin's code
-        return Row(name, 1, record.name, (), error=f"{record.label} failed: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - raised by what whole() returned (the plugin's code) or the exporter
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return Row(name, 1, record.name, (), error=f"{record.label} failed: {type(exc).__name__}: {first}")
 
 
 def _shape(value) -> str:
@@ -97,14 +139,18 @@ def _shape(value) -> str:
 
 def baseline_engines(engine: str, names: tuple[str, ...], imported: bool) -> list:
     """The engine records of the single-process rows: those named (``--baseline-engine``),
-    else the selected one and parawire's fastest (the selected one alone for an imported
-    model, which runs on torch only); each once. An unknown name fails here."""
+    else the selected one and parawire's fastest; each once. An unknown name, or for an
+    imported model an engine it cannot run on, fails here."""
+    from parawire.errors import ParawireError
     from parawire.registry.manager import get_plugins
     from parawire.registry.records import DEFAULT_ENGINE
 
     engines = get_plugins().engines
-    wanted = names or ((engine,) if imported else (engine, engines.own(DEFAULT_ENGINE)))
-    records = [engines.get(name) for name in wanted]
+    records = [engines.get(name) for name in names or (engine, engines.own(DEFAULT_ENGINE))]
+    for record in records:
+        if imported and record.name not in MODEL_ENGINES:
+            raise ParawireError(f"--baseline-engine {record.name}: an imported --model runs on "
+                                f"{' or '.join(MODEL_ENGINES)}")
     return list({(r.distribution, r.name): r for r in records}.values())
 
 
@@ -185,9 +231,8 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     transport_record(transport, transport_params)  # unknown name or bad params: before any work
 
     engines = get_plugins().engines
-    if imported is not None and engine not in (None, "torch", builtin("torch")):
-        raise ParawireError(f"--engine {engine}: an imported --model runs its blocks as torch fx sub-graphs;"
-                            " use --engine torch (or leave it out)")
+    if imported is not None and engine is not None and engine.removeprefix(builtin("")) not in MODEL_ENGINES:
+        raise ParawireError(f"--engine {engine}: an imported --model runs on {' or '.join(MODEL_ENGINES)}")
     engine = engine or engines.own("torch" if imported is not None else DEFAULT_ENGINE)
     # unknown names and bad parameters fail before any work, listing the known ones
     engine_params = engines.get(engine).resolve(engine_params).model_dump(mode="json", exclude_unset=True)
@@ -232,11 +277,11 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
             curve_server, engine: str, imported=None, engine_params: dict | None = None,
             compared: list | None = None) -> tuple[list[Row], dict]:
     """Every timed row (workers first, then one process per ``compared`` engine record on
-    1 and all threads) and the extras. ``imported``: a traced model (``--model``) to run instead of ``spec``'s
-    architecture; its blocks are fx sub-graphs, so it runs on the torch engine only."""
+    1 and all threads, timed in interleaved rounds) and the extras. ``imported``: a traced
+    model (``--model``) to run instead of ``spec``'s architecture, on ``engine`` (torch or
+    ONNX Runtime)."""
     progress.step("loading torch")
     import torch
-    from parawire.calibration.local import get_profile
     from parawire.errors import ParawireError
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
@@ -253,7 +298,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         arch = imported if imported is not None else build_architecture(spec)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = get_profile(profile, engine=engine)
+            model = model_profile(profile, engine)
             part = place_architecture(arch, units, model, placement, partitioner, eps, params=partitioner_params)
         plan = plan_for(arch, part, model, units=units)
         x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
@@ -281,26 +326,27 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                 if imported is not None:
                     from parawire.models.deploy import deployment, unit_weights
 
-                    cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout)
+                    cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout,
+                                   engine=engine)
                 else:
                     cluster.deploy(spec, plan, timeout=timeout, engine=engine)
             max_abs_diff = float((cluster.infer(x) - reference).abs().max())
             if not max_abs_diff <= 1e-5 + 1e-4 * float(reference.abs().max()):
                 raise ParawireError(f"distributed outputs differ from the single-process ones (max |diff| {max_abs_diff:.3g})")
             kind = f"{transport}{'-' + endpoint_kind if transport == 'zmq' and local else ''}"
-            distributed = timed_row(progress, f"{units} worker{'s' if units > 1 else ''} ({kind})", units, engine,
-                                    lambda: cluster.infer(x), runs)
+            configs = [Timed(f"{units} worker{'s' if units > 1 else ''} ({kind})", units, engine,
+                             lambda: cluster.infer(x))]
+            cores = os.cpu_count() or 1
+            selected = get_plugins().engines.get(engine)
+            with progress.timed("preparing the single-process runs"):
+                configs += [single_process(make_net, record, engine_params if record is selected else None, x,
+                                           reference, threads, imported)
+                            for record in compared or [selected] for threads in sorted({1, cores})]
+            rows = interleaved(progress, configs, runs)
             stats = cluster.stats()
     finally:
         if workers is not None:
             workers.close()
-    cores = os.cpu_count() or 1
-    selected = get_plugins().engines.get(engine)
-    rows = [distributed] + [
-        single_process(progress, make_net, record, engine_params if record is selected else None, x, reference,
-                       runs, threads)
-        for record in compared or [selected] for threads in sorted({1, cores})
-    ]
     notes = [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))]
     return rows, {
         "predicted_s": plan.predicted_latency_s, "bytes": stats.bytes_per_inference,

@@ -17,7 +17,7 @@ from parawire.cli.printing import echo_json, json_option, print_table, table
 #: The paper's ε sweep as ``parawire.pipeline.score.DEFAULT_EPS`` holds it (a test keeps the two
 #: equal); importing that module would cost ``--help`` a third of a second.
 DEFAULT_EPS_TEXT = "0.03 0.1 0.3"
-from parawire.cli.models import load_model, model_options, one_source
+from parawire.cli.models import load_model, model_options, model_profile, one_source
 
 
 def _is_number(text: str) -> bool:
@@ -87,12 +87,20 @@ def score_table(rows, title: str):
 @click.option("--unit-comm", type=click.IntRange(min=1), default=None,
               help="U_c in bytes (default: the architecture's smallest nonzero net cost)")
 @click.option("--seed", type=int, default=None, help="partitioner seed (default: the spec's)")
+@click.option("--profile", default="local", show_default=True,
+              help="with --model: latency profile whose predicted block times the partition balances, as `run` does")
+@click.option("--engine", default="torch", show_default=True, shell_complete=plugin_names("engines"),
+              help="with --model: the engine of that profile (as `run --model --engine`)")
 @json_option("the rows (with their partitions)")
 @model_options
 def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...], partitioner: str,
           partitioner_params: dict, score_name: str, score_params: dict, unit_comm: int | None,
-          seed: int | None, as_json: bool, model, input_shape, min_flops, merge_elementwise) -> None:
-    """Score SPEC_FILE's architecture (or a --model's) on each unit count for each ε."""
+          seed: int | None, profile: str, engine: str, as_json: bool, model, input_shape, min_flops,
+          merge_elementwise) -> None:
+    """Score SPEC_FILE's architecture (or a --model's) on each unit count for each ε.
+
+    A --model is partitioned as `run --model` places it (balancing each block's time
+    predicted by --profile for --engine), so Λ at run's ε is the bytes run moves."""
     from parawire.cli.inputs import check_units, load_spec
     from parawire.pipeline.build import build_architecture
     from parawire.pipeline.score import DEFAULT_EPS, score_architecture
@@ -101,9 +109,12 @@ def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...]
     one_source(spec_file, model)
     get_plugins().partitioners.get(partitioner)
     get_plugins().scores.get(score_name)
+    timing = None
     if model is not None:
-        arch, name = load_model(model, input_shape, min_flops, merge_elementwise), model
+        arch = load_model(model, input_shape, min_flops, merge_elementwise)
         check_units(units, arch.dag.nodes)
+        timing = model_profile(profile, engine)
+        name = f"{model} (blocks weighed by predicted time, profile {profile}, {engine}: the partition run uses)"
     else:
         spec = load_spec(spec_file)
         check_units(units, spec.nodes)
@@ -111,7 +122,7 @@ def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...]
     rows = score_architecture(arch, list(units), list(eps) or list(DEFAULT_EPS),
                               partitioner=partitioner, score=score_name, seed=seed,
                               unit_comm=unit_comm, partitioner_params=partitioner_params,
-                              score_params=score_params)
+                              score_params=score_params, profile=timing)
     if as_json:
         echo_json([row.to_dict() for row in rows])
         return

@@ -9,18 +9,19 @@ A block is a set of activation nodes with exactly one node read outside it, its 
 that tensor is what the vertex sends. Starting from one block per activation node:
 
 1. **Element-wise chains** (``merge_elementwise``): a node that does no multiply-adds
-   (ReLU, BatchNorm, add, cat, pooling, views) joins the heaviest of its input blocks
-   whose output only it reads (see :func:`_join_target` for the cycle check); then
-   any node takes in the input blocks that do no multiply-adds and feed only it (a
-   max-pool joins the conv after it, an ``nn.Identity`` shortcut its ``add``). A conv → BN → ReLU chain becomes one block; the ``add`` of a residual
-   block joins its long branch, leaving a projection shortcut parallel to it.
+   (ReLU, BatchNorm, add, cat, pooling, views) joins its latest input block when only
+   it reads that block and every other input block leads to it (:func:`_join_target`:
+   the merge never lengthens the critical path); then any node takes in the input
+   blocks that do no multiply-adds and feed only it (a max-pool joins the conv after
+   it). A conv → BN → ReLU chain becomes one block; the ``add`` of a residual block with
+   an identity shortcut joins its long branch; a projection shortcut's ``add`` and a
+   ``cat`` of parallel branches stay apart, so the branches stay parallel.
 2. **Minimum size** (``min_flops``, multiply-adds): a smaller block joins its latest input
    block when that block feeds only it, else its successor when it feeds only that one.
 
 Both merges keep the DAG acyclic (joining the *latest* input block, or the *only*
 successor, cannot close a cycle: a second path would need a later input or a second
-successor; any other input block is joined only after a search finds no path from it
-to the other inputs) and keep one output per block. A block that has no such neighbour stays
+successor) and keep one output per block. A block that has no such neighbour stays
 below the minimum: the best the rule can do without sending two tensors.
 """
 
@@ -104,7 +105,7 @@ def group(gm: Traced, info: dict[fx.Node, NodeInfo], merge_elementwise: bool = T
         inputs = {g.of[a] for a in reads[n] if a in g.of}
         if not (merge_elementwise and inputs):
             continue
-        target = _join_target(n, inputs, g, nodes, readers, info)
+        target = _join_target(n, inputs, g, nodes, readers) if info[n].macs == 0 else None
         if target is not None:
             g.merge(target, gid)
             gid = target
@@ -117,24 +118,26 @@ def group(gm: Traced, info: dict[fx.Node, NodeInfo], merge_elementwise: bool = T
     return Grouping([sorted(g.members[k], key=pos.__getitem__) for k in order], out_node.args[0])
 
 
-def _join_target(n: fx.Node, inputs: set[int], g: _Groups, nodes: list[fx.Node], readers, info) -> int | None:  # type: ignore[no-untyped-def]
+def _join_target(n: fx.Node, inputs: set[int], g: _Groups, nodes: list[fx.Node], readers) -> int | None:  # type: ignore[no-untyped-def]
     """The input block an element-wise node ``n`` joins in step 1, or None.
 
-    The *heaviest* input block read by ``n`` alone, if no other input block depends on
-    that one (which would close a cycle); the latest input block always qualifies.
-    Heaviest, not latest: the ``add`` of a residual block then joins the long branch,
-    and a projection shortcut stays a block of its own, in parallel. (Input blocks that
-    do no multiply-adds and feed only ``n`` are taken in afterwards: they have no other
-    successor, so that cannot close a cycle either.)
+    The *latest* input block, when ``n`` alone reads it and every other input block
+    already leads to it: ``n`` then lies on that block's own path, so the merged block
+    starts no later and the longest MAC-weighted path stays as long as it was. Joining
+    any other input block would make its work wait for the remaining inputs: a ``cat``
+    of four Inception branches that joined its heaviest branch serialised the others
+    before it (work ÷ critical path 1.15× instead of 1.45×), and a projection shortcut's
+    ``add`` that joined the long branch made that branch wait for the shortcut. Those
+    stay blocks of no work of their own, taken in by their reader below when it is
+    their only one. (Input blocks that do no multiply-adds and feed only ``n`` are
+    taken in afterwards: they have no other successor, so that cannot close a cycle,
+    and they add nothing to the MAC-weighted path.)
     """
-    if info[n].macs != 0:
-        return None
     latest = max(inputs, key=g.export.__getitem__)
-    sole = [k for k in inputs if readers[nodes[g.export[k]]] == {n}]
-    for k in sorted(sole, key=lambda k: (-g.flops[k], -g.export[k])):
-        if k == latest or not _reaches(k, inputs - {k}, g, nodes, readers):
-            return k
-    return None
+    if readers[nodes[g.export[latest]]] != {n}:
+        return None
+    others = inputs - {latest}
+    return latest if all(_reaches(k, {latest}, g, nodes, readers) for k in others) else None
 
 
 def _reaches(start: int, targets: set[int], g: _Groups, nodes: list[fx.Node], readers) -> bool:  # type: ignore[no-untyped-def]

@@ -31,6 +31,7 @@ def deployment(imported) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             "spec": imported.spec.model_dump(mode="json"),
             "assignment": imported.assignment,
             "graph_sha256": imported.digest,
+            "packed": {name: how.to_json() for name, how in imported.packed.items()},
             "out_bytes": [int(b) for b in imported.costs.out_bytes],
         }
     }
@@ -65,11 +66,18 @@ def unit_weights(imported, plan) -> dict[int, bytes]:  # type: ignore[no-untyped
     return out
 
 
-def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str]) -> dict:  # type: ignore[no-untyped-def]
+MODEL_ENGINES = ("torch", "onnxruntime")
+"""Engines that run an imported model's blocks: its fx sub-graphs in eager torch, or
+exported to ONNX on the worker (:mod:`parawire.models.onnx`)."""
+
+
+def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str],  # type: ignore[no-untyped-def]
+                 engine: str | None = None) -> dict:
     """The unit's blocks of a deployed model (worker side; see the module docstring)."""
     from parawire.executor.protocol import SOURCE
     from parawire.models.factory import build_model
-    from parawire.models.imported import ModelSpec, graph_digest, traced
+    from parawire.models.imported import ATTRIBUTE, ModelSpec, graph_digest, set_attributes, traced
+    from parawire.models.packing import Packing
     from parawire.models.subgraph import block_modules
 
     spec = ModelSpec.parse(payload.get("spec", {}), source="deployment model")
@@ -79,24 +87,33 @@ def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str]) -> 
             f" start it with --allow-model {spec.factory}"
         )
     model = build_model(spec.factory, spec.input_shape)
+    received = {}
     if weights is not None:
         from safetensors.torch import load
 
-        state = load(bytes(weights))
-        unexpected = model.load_state_dict(state, strict=False).unexpected_keys
-        if unexpected:
-            raise ParawireError(f"weights name {unexpected[0]!r}, which {spec.factory} does not have")
+        received = load(bytes(weights))
+    state = {k: t for k, t in received.items() if not k.startswith(ATTRIBUTE)}
+    unexpected = model.load_state_dict(state, strict=False).unexpected_keys
+    if unexpected:
+        raise ParawireError(f"weights name {unexpected[0]!r}, which {spec.factory} here does not have; deploy the same code")
     gm = traced(model, spec)
     if graph_digest(gm) != payload.get("graph_sha256"):
         raise ParawireError(
             f"{spec.factory} traces to another program here than on the coordinator; deploy the same code"
         )
+    set_attributes(gm, {k: t for k, t in received.items() if k.startswith(ATTRIBUTE)}, spec.factory)
     assignment = {str(k): int(v) for k, v in payload.get("assignment", {}).items()}
     source = max(assignment.values(), default=-1) + 1
-    blocks, preds = block_modules(gm, assignment, source, source + 1, unit.vertices)
+    packed = {str(k): Packing.from_json(v) for k, v in payload.get("packed", {}).items()}
+    blocks, preds = block_modules(gm, assignment, source, source + 1, unit.vertices, packed)
     for v in unit.vertices:
         if (preds[v] or [SOURCE]) != unit.preds[v]:
             raise ParawireError(f"plan does not match the model's DAG at vertex {v}; rebuild the plan")
+    if engine == "onnxruntime":
+        from parawire.models.imported import sample_input
+        from parawire.models.onnx import ort_blocks
+
+        return ort_blocks(gm, unit, blocks, assignment, source, source + 1, packed, sample_input(spec))
     return blocks
 
 
@@ -109,10 +126,9 @@ def deployment_builder(allowed_models: Iterable[str] = ()):  # type: ignore[no-u
     def build(spec: dict, unit, weights: Any = None, engine: str | None = None,  # type: ignore[no-untyped-def]
               engine_params: dict | None = None):
         if "model" in spec:
-            if engine not in (None, "torch"):
-                raise ParawireError(f"engine {engine!r}: an imported model's blocks are torch fx sub-graphs;"
-                                    " deploy it with engine 'torch' or none")
-            return model_blocks(spec["model"], unit, weights, allowed)
+            if engine not in (None, *MODEL_ENGINES):
+                raise ParawireError(f"engine {engine!r}: an imported model runs on {' or '.join(MODEL_ENGINES)}")
+            return model_blocks(spec["model"], unit, weights, allowed, engine)
         return worker.network_blocks(spec, unit, weights, engine, engine_params)
 
     def estimate(spec: dict, unit, weights: Any = None) -> int:  # type: ignore[no-untyped-def]

@@ -8,7 +8,13 @@ allowed to build them: ``--allow-model parawire.models.examples:inception``).
   image between the second and third module). Its four branches are
   independent work, the concurrency the score looks for; it also exercises in-place
   ReLUs, functional calls and ``torch.cat``.
+* :func:`resnet18`: torchvision's ResNet-18 layout, written here (no torchvision
+  dependency): 1.81 G multiply-adds at 224 × 224.
+* :func:`vit_tiny`: a ViT-Tiny-like model (16 × 16 patches, width 192, 12 pre-norm
+  encoder layers of 3 heads, MLP 768, class token): 1.25 G multiply-adds at
+  224 × 224; its encoder layers become blocks of their own.
 """
+
 
 from __future__ import annotations
 
@@ -55,6 +61,71 @@ class Inception(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+class BasicBlock(nn.Module):
+    """ResNet's two 3×3 convolutions with an identity or 1×1/stride-2 projection shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + shortcut)
+
+
+class ResNet18(nn.Module):
+    """torchvision's ``resnet18`` layout: 7×7/2 stem, 3×3/2 max-pool, four stages of two
+    basic blocks (64, 128, 256, 512 channels), global average pool, linear."""
+
+    def __init__(self, input_shape: tuple[int, int, int] = (3, 224, 224), classes: int = 1000) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(input_shape[0], 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        stages, cin = [], 64
+        for i, cout in enumerate((64, 128, 256, 512)):
+            stages.append(nn.Sequential(BasicBlock(cin, cout, 1 if i == 0 else 2), BasicBlock(cout, cout, 1)))
+            cin = cout
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.fc = nn.Linear(512, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class ViT(nn.Module):
+    """Patch embedding (a strided convolution), class token, learned positions, pre-norm
+    transformer encoder layers, final norm, linear head on the class token."""
+
+    def __init__(self, input_shape: tuple[int, int, int] = (3, 224, 224), patch: int = 16, dim: int = 192,
+                 depth: int = 12, heads: int = 3, mlp: int = 768, classes: int = 1000) -> None:
+        super().__init__()
+        c, h, w = input_shape
+        self.embed = nn.Conv2d(c, dim, patch, stride=patch)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos = nn.Parameter(torch.randn(1, (h // patch) * (w // patch) + 1, dim) * 0.02)
+        layer = nn.TransformerEncoderLayer(dim, heads, mlp, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, depth, norm=nn.LayerNorm(dim), enable_nested_tensor=False)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        tokens = torch.cat([self.cls.expand(tokens.shape[0], -1, -1), tokens], dim=1) + self.pos
+        return self.head(self.encoder(tokens)[:, 0])
+
+
 def _seeded(build) -> nn.Module:  # type: ignore[no-untyped-def]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -75,3 +146,11 @@ def cifarnet(input_shape: tuple[int, int, int] = (3, 32, 32)) -> nn.Module:
 
 def inception(input_shape: tuple[int, int, int] = (3, 32, 32)) -> nn.Module:
     return _seeded(lambda: Inception(tuple(input_shape)))
+
+
+def resnet18(input_shape: tuple[int, int, int] = (3, 224, 224)) -> nn.Module:
+    return _seeded(lambda: ResNet18(tuple(input_shape)))
+
+
+def vit_tiny(input_shape: tuple[int, int, int] = (3, 224, 224)) -> nn.Module:
+    return _seeded(lambda: ViT(tuple(input_shape)))

@@ -36,21 +36,28 @@ def split_ref(ref: str) -> tuple[str, str]:
 
 
 def _module_from_file(path: str) -> object:
+    """The module of a ``FILE.py``, imported again whenever the file's content changed:
+    a long-running worker then builds what the coordinator deploys after an edit (the
+    deployment's digest says whether both traced the same program)."""
     file = Path(path).resolve()
     if not file.is_file():
         raise ParawireError(f"--model: file {path!r} does not exist (looked at {file})")
+    source = file.read_bytes()
+    content = hashlib.sha256(source).hexdigest()
     # A stable, private module name per file: fx-generated code and pickling-free
     # tooling look classes up by module name, so it must be registered in sys.modules.
     name = "parawire_model_" + hashlib.sha256(str(file).encode()).hexdigest()[:16]
-    if name in sys.modules:
-        return sys.modules[name]
+    known = sys.modules.get(name)
+    if known is not None and getattr(known, "__parawire_sha256__", None) == content:
+        return known
     spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None:
         raise ParawireError(f"--model: cannot load {path!r} as a Python file")
     module = importlib.util.module_from_spec(spec)
+    module.__parawire_sha256__ = content  # type: ignore[attr-defined]
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, str(file), "exec"), module.__dict__)
     except Exception as exc:
         del sys.modules[name]
         raise ParawireError(f"--model: importing {path!r} failed ({type(exc).__name__}: {exc})") from exc

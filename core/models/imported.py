@@ -31,6 +31,7 @@ from parawire.graph.dag import Dag
 from parawire.models.blocks import activation_inputs, group
 from parawire.models.factory import build_model
 from parawire.models.measure import probe
+from parawire.models.packing import Packing
 from parawire.models.subgraph import BlockModule, block_modules
 from parawire.models.trace import Traced, functionalize, trace
 from parawire.network.cost import Costs
@@ -91,29 +92,57 @@ def graph_digest(gm: Traced) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def parameter_names(model: torch.nn.Module) -> dict[int, str]:
-    """id(tensor) → its first qualified name in ``model`` (tied weights: one name)."""
+def state_names(model: torch.nn.Module) -> dict[int, str]:
+    """id(tensor) → its first name in ``model.state_dict()`` (tied weights: one name).
+
+    Only what ``load_state_dict`` accepts: parameters and *persistent* buffers. A
+    non-persistent buffer (Hugging Face ``position_ids``, rotary caches, anchors) or a
+    plain tensor attribute is not state; it travels as an attribute (:data:`ATTRIBUTE`)."""
     names: dict[int, str] = {}
-    for name, t in [*model.named_parameters(), *model.named_buffers()]:
-        names.setdefault(id(t), name)
+    for name, t in model.state_dict(keep_vars=True).items():
+        if isinstance(t, torch.Tensor):
+            names.setdefault(id(t), name)
     return names
 
 
-def _used_tensors(gm: Traced, nodes: Iterable[fx.Node]) -> dict[int, torch.Tensor]:
-    """Parameters and buffers the nodes' modules and attributes hold, by id."""
-    found: dict[int, torch.Tensor] = {}
+ATTRIBUTE = "@"
+"""Prefix of a unit's tensors that are not in the model's ``state_dict`` (non-persistent
+buffers, plain tensor attributes, fx's tensor constants): named by their path in the
+traced graph, set on the worker's trace after its digest matched."""
+
+
+def _attribute(gm: Traced, path: str) -> torch.Tensor | None:
+    t = gm
+    for part in path.split("."):
+        t = getattr(t, part, None)
+    return t if isinstance(t, torch.Tensor) else None
+
+
+def _used_tensors(gm: Traced, nodes: Iterable[fx.Node], state: dict[int, str]) -> dict[str, torch.Tensor]:
+    """Tensors the nodes' modules and attributes hold, by state name or ``@path``."""
+    found: dict[str, torch.Tensor] = {}
     for n in nodes:
         if n.op == "call_module":
-            module = gm.get_submodule(n.target)
-            for t in [*module.parameters(), *module.buffers()]:
-                found[id(t)] = t
+            named = gm.get_submodule(n.target).named_parameters(prefix=n.target, remove_duplicate=False)
+            buffers = gm.get_submodule(n.target).named_buffers(prefix=n.target, remove_duplicate=False)
+            for path, t in [*named, *buffers]:
+                found[state.get(id(t), ATTRIBUTE + path)] = t
         elif n.op == "get_attr":
-            t = gm
-            for part in n.target.split("."):
-                t = getattr(t, part)
-            if isinstance(t, torch.Tensor):
-                found[id(t)] = t
+            t = _attribute(gm, n.target)
+            if t is not None:
+                found[state.get(id(t), ATTRIBUTE + n.target)] = t
     return found
+
+
+def set_attributes(gm: Traced, tensors: dict[str, torch.Tensor], factory: str) -> None:
+    """Put the received ``@path`` tensors into a worker's trace (see :data:`ATTRIBUTE`)."""
+    for key, t in tensors.items():
+        path = key.removeprefix(ATTRIBUTE)
+        parent, _, name = path.rpartition(".")
+        owner = gm.get_submodule(parent) if parent else gm
+        if _attribute(gm, path) is None:
+            raise ParawireError(f"deployment: {factory} here has no tensor attribute {path!r}; deploy the same code")
+        setattr(owner, name, t)
 
 
 def _helpers(members: list[fx.Node], activation: set[fx.Node]) -> list[fx.Node]:
@@ -140,23 +169,29 @@ class ImportedModel:
     costs: Costs
     assignment: dict[str, int]
     digest: str
-    _tensors: dict[int, list[int]] = field(repr=False)  # vertex → ids of tensors it uses
+    packed: dict[str, Packing]  # tuple-valued activations sent packed (node name → how)
+    _tensors: dict[int, dict[str, torch.Tensor]] = field(repr=False)  # vertex → tensors it uses, by name
 
     def blocks(self, vertices: Iterable[int] | None = None) -> dict[int, BlockModule]:
         """Runnable blocks (all of them by default), each taking ``dag.preds[v]``'s outputs."""
         vs = list(self.dag.order if vertices is None else vertices)
-        blocks, _ = block_modules(self.traced, self.assignment, self.dag.input, self.dag.output, vs)
+        blocks, _ = block_modules(self.traced, self.assignment, self.dag.input, self.dag.output, vs, self.packed)
         return blocks
 
+    def whole(self) -> fx.GraphModule:
+        """The traced program (in-place operations rewritten) as one module: the same
+        computation as the blocks, in one piece; what one ONNX Runtime session of the
+        whole model exports (the user's module may mutate views, which the exporter refuses)."""
+        graph = fx.Graph()
+        graph.output(graph.graph_copy(self.traced.graph, {}))
+        return fx.GraphModule(self.traced, graph, "Whole")
+
     def state_for(self, vertices: Iterable[int]) -> dict[str, torch.Tensor]:
-        """The parameters and buffers ``vertices`` use, by their names in the model."""
-        names = parameter_names(self.model)
-        ids = {i for v in vertices for i in self._tensors.get(v, ())}
-        by_id = {id(t): t for t in [*self.model.parameters(), *self.model.buffers()]}
-        # tensors the model does not own (fx's ``_tensor_constant``s) come from the
-        # worker's own trace of the same code
-        owned = sorted((names[i], i) for i in ids if i in names)
-        return {name: by_id[i] for name, i in owned}
+        """The tensors ``vertices`` use: parameters and persistent buffers by their
+        ``state_dict`` names, every other tensor (non-persistent buffers, plain tensor
+        attributes, fx constants) as ``@path`` in the trace (:data:`ATTRIBUTE`). All
+        travel, so a factory that draws any of them at random still gives these values."""
+        return {name: t for v in vertices for name, t in self._tensors.get(v, {}).items()}
 
 
 def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -> ImportedModel:
@@ -202,16 +237,18 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
     params = np.zeros(n + 2, dtype=np.int64)
     out_bytes = np.zeros(n + 2, dtype=np.int64)
     counted: set[int] = set()
-    tensors: dict[int, list[int]] = {}
+    state = state_names(model)
+    tensors: dict[int, dict[str, torch.Tensor]] = {}
     for v, nodes in enumerate(grouping.blocks):
         for node in nodes:
             graph.add_edges_from((vertex.get(a, source), v) for a in reads[node] if vertex.get(a) != v)
         helpers = _helpers(nodes, activation)
         flops[v] = sum(info[m].macs for m in [*nodes, *helpers])
-        used = _used_tensors(gm, [*nodes, *helpers])
-        tensors[v] = list(used)
-        params[v] = sum(t.numel() for i, t in used.items() if i not in counted and isinstance(t, torch.nn.Parameter))
-        counted |= used.keys()
+        used = _used_tensors(gm, [*nodes, *helpers], state)
+        tensors[v] = used
+        fresh = {id(t): t for t in used.values() if isinstance(t, torch.nn.Parameter) and id(t) not in counted}
+        params[v] = sum(t.numel() for t in fresh.values())
+        counted |= {id(t) for t in used.values()}
         out_bytes[v] = info[nodes[-1]].out_bytes
     out = grouping.source
     graph.add_edge(vertex.get(out, source), sink)
@@ -221,4 +258,5 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
         spec=spec, model=model, traced=gm, dag=Dag(graph, source, sink),
         costs=Costs(flops=flops, params=params, out_bytes=out_bytes),
         assignment=assignment, digest=graph_digest(gm), _tensors=tensors,
+        packed={n.name: info[n].packing for n in activation if info[n].packing is not None},
     )

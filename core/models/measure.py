@@ -2,8 +2,10 @@
 
 Per node: whether its value is a tensor that depends on the image (an *activation*,
 the only values that may cross between units), its output bytes for one image, and
-its multiply-accumulates as ``torch.utils.flop_counter.FlopCounterMode`` counts them
-divided by two (the project's convention, :mod:`parawire.network.cost`: a MAC is two FLOPs;
+its multiply-accumulates: by the node's own formula where :mod:`parawire.models.macs`
+has one (convolutions, linears, attention, ``matmul``, recurrent layers, ``einsum``),
+else as ``torch.utils.flop_counter.FlopCounterMode`` counts its operators, divided by
+two (the project's convention, :mod:`parawire.network.cost`: a MAC is two FLOPs;
 element-wise work, pooling and normalisation count 0).
 
 :class:`MacCounter` applies FlopCounterMode's own formulas (``flop_registry``) the way
@@ -20,8 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from parawire.models.macs import node_macs
+from parawire.models.packing import Packing, packing_of
 from parawire.models.trace import Traced
 from torch import fx
+from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
@@ -56,9 +61,12 @@ class MacCounter(TorchDispatchMode):
 
 @dataclass(frozen=True)
 class NodeInfo:
+    """``packing``: set for a tuple-valued activation (sent packed, :mod:`~parawire.models.packing`)."""
+
     activation: bool
     macs: int
     out_bytes: int
+    packing: Packing | None = None
 
 
 class _Probe(fx.Interpreter):
@@ -71,15 +79,25 @@ class _Probe(fx.Interpreter):
     def run_node(self, n: fx.Node):  # type: ignore[no-untyped-def]
         before = self.counter.flops
         value = super().run_node(n)
-        flops = self.counter.flops - before
+        macs = int(self.counter.flops - before) // 2
+        if n.op in ("call_module", "call_function", "call_method"):
+            args, kwargs = self.fetch_args_kwargs_from_env(n)
+            module = self.fetch_attr(n.target) if n.op == "call_module" else None
+            formula = node_macs(n, module, args, kwargs, value)
+            macs = macs if formula is None else formula
         depends = n.op == "placeholder" or any(a in self.dependent for a in n.all_input_nodes)
         if depends:
             self.dependent.add(n)
-        tensor = isinstance(value, torch.Tensor)
+        computed = depends and n.op in ("call_module", "call_function", "call_method")
+        # a tuple is computed once, in one block, when it costs anything to compute;
+        # a free one (``chunk``, ``split``, indexing) stays a helper copied to its readers
+        packing = packing_of(value) if computed and (n.op == "call_module" or macs > 0) else None
+        tensors = [value] if isinstance(value, torch.Tensor) else pytree.tree_leaves(value) if packing else []
         self.info[n] = NodeInfo(
-            activation=tensor and depends and n.op in ("call_module", "call_function", "call_method"),
-            macs=int(flops) // 2,
-            out_bytes=int(value.numel() * value.element_size()) if tensor else 0,
+            activation=computed and (isinstance(value, torch.Tensor) or packing is not None),
+            macs=macs,
+            out_bytes=sum(int(t.numel() * t.element_size()) for t in tensors if isinstance(t, torch.Tensor)),
+            packing=packing,
         )
         return value
 

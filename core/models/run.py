@@ -28,8 +28,11 @@ class ModelRun:
 
 def run_model(imported, units: int = 2, *, transport: str = "zmq", endpoint_kind: str = "ipc",
               in_threads: bool = False, partitioner: str = "multilevel", eps: float = 0.03,
-              partition=None, x: torch.Tensor | None = None, timeout: float = 30.0) -> ModelRun:  # type: ignore[no-untyped-def]
-    """Run ``imported`` (an :class:`~parawire.models.ImportedModel`) on ``units`` local workers."""
+              partition=None, x: torch.Tensor | None = None, timeout: float = 30.0,
+              engine: str | None = None) -> ModelRun:  # type: ignore[no-untyped-def]
+    """Run ``imported`` (an :class:`~parawire.models.ImportedModel`) on ``units`` local workers;
+    ``timeout`` bounds every wait: the workers' start-up, the deployment, the answer;
+    ``engine``: ``torch`` (None) or ``onnxruntime`` (:mod:`parawire.models.onnx`)."""
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
     from parawire.executor.plan import plan_for
@@ -42,11 +45,12 @@ def run_model(imported, units: int = 2, *, transport: str = "zmq", endpoint_kind
     x = sample_input(imported.spec) if x is None else x
     with torch.inference_mode():
         reference = imported.model(x.clone())
-    with LocalWorkers(units, transport, endpoint_kind, in_threads=in_threads,
+    with LocalWorkers(units, transport, endpoint_kind, in_threads=in_threads, startup_timeout=timeout,
                       allow_models=[imported.spec.factory],
                       builder=deployment_builder([imported.spec.factory]) if in_threads else None) as workers, \
             Cluster.connect(workers.endpoints, transport, timeout=timeout) as cluster:
-        cluster.deploy(deployment(imported), plan, unit_weights(imported, plan))
+        cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout,
+                       engine=engine)
         out = cluster.infer(x)
         stats = cluster.stats()
     return ModelRun(out, float((out - reference).abs().max()), stats.bytes_per_inference, plan)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import torch
 from parawire.errors import ParawireError
+from parawire.models.packing import Packing, pack, unpack
 from parawire.models.trace import Traced
 from torch import fx
 
@@ -62,30 +63,53 @@ def external_reads(members: list[fx.Node], assignment: Mapping[str, int], input_
     return found
 
 
-def block_graph_module(gm: Traced, members: list[fx.Node], assignment: Mapping[str, int],
-                       input_vertex: int, exports: Mapping[int, fx.Node]) -> tuple[fx.GraphModule, list[int]]:
-    """The GraphModule of one block and its input vertices in call order."""
-    reads = external_reads(members, assignment, input_vertex)
-    for owner, node in reads.items():
-        if owner != input_vertex and exports[owner] is not node:
-            raise ParawireError(f"vertex {assignment[members[0].name]} reads a tensor vertex {owner} does not send")
-    preds = sorted(reads)
+def region_graph_module(gm: Traced, members: list[fx.Node], inputs: list[tuple[int, fx.Node]],
+                        outputs: list[fx.Node], packed: Mapping[str, Packing], name: str) -> fx.GraphModule:
+    """A GraphModule computing ``members`` (activation nodes in program order, of one
+    vertex or of a run of them) from ``inputs`` (vertex id and the node whose value
+    arrives, in call order) and returning the values of ``outputs`` (one: the tensor;
+    several: a tuple). Helpers are copied in front of their first reader; a tuple in
+    ``packed`` (node name → :class:`~parawire.models.packing.Packing`) arrives and
+    leaves packed into one tensor."""
     graph = fx.Graph()
-    env: dict[fx.Node, fx.Node] = {reads[p]: graph.placeholder(f"vertex_{p}") for p in preds}
+    env: dict[fx.Node, fx.Node] = {}
+    for p, node in inputs:
+        env[node] = graph.placeholder(f"vertex_{p}" if p >= 0 else "image")
+        if node.name in packed:
+            how = packed[node.name]
+            env[node] = graph.call_function(unpack, (env[node], how.spec, how.shapes))
+    mine = set(members)
 
     def lookup(a: fx.Node) -> fx.Node:
         if a not in env:  # a helper, copied before its first reader
+            if a.op == "placeholder" or a in mine:
+                raise ParawireError(f"{name} reads {a.name} before it is computed or received")
             env[a] = graph.node_copy(a, lookup)
         return env[a]
 
     for n in members:
         env[n] = graph.node_copy(n, lookup)
-    graph.output(env[members[-1]])
-    return fx.GraphModule(gm, graph, f"Block{assignment[members[0].name]}"), preds
+    out = [graph.call_function(pack, (env[n],)) if n.name in packed else lookup(n) for n in outputs]
+    graph.output(out[0] if len(out) == 1 else tuple(out))
+    return fx.GraphModule(gm, graph, name)
 
 
-def block_modules(gm: Traced, assignment: Mapping[str, int], input_vertex: int,
-                  output_vertex: int, vertices: Iterable[int]) -> tuple[dict[int, BlockModule], dict[int, list[int]]]:
+def block_graph_module(gm: Traced, members: list[fx.Node], assignment: Mapping[str, int],
+                       input_vertex: int, exports: Mapping[int, fx.Node],
+                       packed: Mapping[str, Packing] = {}) -> tuple[fx.GraphModule, list[int]]:
+    """The GraphModule of one block and its input vertices in call order (``dag.preds``)."""
+    reads = external_reads(members, assignment, input_vertex)
+    for owner, node in reads.items():
+        if owner != input_vertex and exports[owner] is not node:
+            raise ParawireError(f"vertex {assignment[members[0].name]} reads a tensor vertex {owner} does not send")
+    preds = sorted(reads)
+    name = f"Block{assignment[members[0].name]}"
+    return region_graph_module(gm, members, [(p, reads[p]) for p in preds], [members[-1]], packed, name), preds
+
+
+def block_modules(gm: Traced, assignment: Mapping[str, int], input_vertex: int, output_vertex: int,
+                  vertices: Iterable[int], packed: Mapping[str, Packing] = {},
+                  ) -> tuple[dict[int, BlockModule], dict[int, list[int]]]:
     """Runnable blocks of ``vertices`` and each one's input vertices (``dag.preds`` order)."""
     members = members_by_vertex(gm, assignment)
     exports = {v: nodes[-1] for v, nodes in members.items()}
@@ -98,7 +122,7 @@ def block_modules(gm: Traced, assignment: Mapping[str, int], input_vertex: int,
             source = next(n for n in gm.graph.nodes if n.op == "output").args[0]
             blocks[v], preds[v] = BlockModule(None), [_vertex_of(source, assignment, input_vertex)]
         elif v in members:
-            module, preds[v] = block_graph_module(gm, members[v], assignment, input_vertex, exports)
+            module, preds[v] = block_graph_module(gm, members[v], assignment, input_vertex, exports, packed)
             blocks[v] = BlockModule(module)
         else:
             raise ParawireError(f"vertex {v} is not a block of this model")

@@ -40,9 +40,10 @@ _INPLACE_OPERATORS = {
 _NOT_MUTATING_METHODS = {"requires_grad_", "share_memory_"}
 
 
-_TRACING = threading.Lock()
-"""fx patches module-level functions while it traces; workers that run as threads of one
-process (``LocalWorkers(in_threads=True)``) must not trace at the same time."""
+TRACING = threading.Lock()
+"""fx patches module-level functions while it traces, and torch's ONNX exporter keeps
+global state; workers that run as threads of one process (``LocalWorkers(in_threads=True)``)
+must not trace or export at the same time."""
 
 
 class _Tracer(fx.Tracer):
@@ -56,6 +57,9 @@ class _Tracer(fx.Tracer):
     def call_module(self, m, forward, args, kwargs):  # type: ignore[no-untyped-def]
         self.path.append(self.path_of_module(m))
         try:
+            unrolled = _encoder_forward(m, args, kwargs)
+            if unrolled is not None:  # traced through, like any module outside torch.nn
+                return unrolled(*args)
             return super().call_module(m, forward, args, kwargs)
         except Exception:
             if self.failed_in is None:
@@ -63,6 +67,33 @@ class _Tracer(fx.Tracer):
             raise
         finally:
             self.path.pop()
+
+
+def _encoder_forward(m: torch.nn.Module, args: tuple, kwargs: dict):  # type: ignore[no-untyped-def]
+    """For ``nn.TransformerEncoder`` and ``nn.TransformerEncoderLayer`` called on one
+    tensor without masks: their eval-mode computation written out (PyTorch's own
+    "slow path", equal to the fused fast path within float rounding), so each layer's
+    attention, feed-forward and norms become nodes of their own that the blocks and the
+    partitioner can separate. fx would otherwise keep each as one opaque leaf (a module
+    of ``torch.nn``), and their Python forward branches on tensor properties fx cannot
+    trace. Any other call (masks, causal flags): None, the module stays a leaf."""
+    if len(args) != 1 or any(v is not None and v is not False for v in kwargs.values()):
+        return None
+    if isinstance(m, torch.nn.TransformerEncoder):
+        def encoder(src):  # type: ignore[no-untyped-def]
+            for layer in m.layers:
+                src = layer(src)
+            return src if m.norm is None else m.norm(src)
+        return encoder
+    if isinstance(m, torch.nn.TransformerEncoderLayer):
+        def layer(x):  # type: ignore[no-untyped-def]
+            if m.norm_first:
+                x = x + m._sa_block(m.norm1(x), None, None)
+                return x + m._ff_block(m.norm2(x))
+            x = m.norm1(x + m._sa_block(x, None, None))
+            return m.norm2(x + m._ff_block(x))
+        return layer
+    return None
 
 
 class Traced(torch.nn.Module):
@@ -93,7 +124,7 @@ def trace(model: torch.nn.Module, name: str) -> Traced:
     """``model`` traced, or one line saying which submodule failed and why."""
     tracer = _Tracer()
     try:
-        with _TRACING:
+        with TRACING:
             graph = tracer.trace(model)
     except Exception as exc:
         path, cls = tracer.failed_in or ("", type(model).__name__)

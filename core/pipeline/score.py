@@ -62,10 +62,13 @@ def score_architecture(
     partitioner_params: dict[str, Any] | None = None,
     score_params: dict[str, Any] | None = None,
     input_policy: str = "stem",
+    profile: Any = None,
 ) -> list[ScoreRow]:
     """Rows for every units × ε, in that order. ``arch`` is an Architecture or a
     ``(dag, costs)`` pair; ``seed`` defaults to the spec's seed (0 for a bare pair);
-    ``input_policy`` sets what the input net costs (``parawire.score.hypergraph``)."""
+    ``input_policy`` sets what the input net costs (``parawire.score.hypergraph``);
+    ``profile`` (a DeviceProfile) partitions by the time it predicts per vertex instead of
+    FLOPs: the partition :func:`parawire.pipeline.placement.place_architecture` gives a run."""
     dag, costs = (arch.dag, arch.costs) if hasattr(arch, "dag") else arch
     if seed is None:
         seed = arch.spec.seed if hasattr(arch, "spec") else 0
@@ -80,7 +83,7 @@ def score_architecture(
     s_params = score_record.resolve(score_params)
     if input_policy != "stem" and not hasattr(arch, "spec"):
         raise ParawireError(f"input policy {input_policy!r} needs an Architecture (its input shape)")
-    hg = hypergraph_of(arch, input_policy) if hasattr(arch, "spec") else Hypergraph.from_dag(
+    hg = hypergraph_of(arch, input_policy, profile) if hasattr(arch, "spec") else Hypergraph.from_dag(
         dag, costs.flops, costs.out_bytes)
     uc = smallest_cost(hg) if unit_comm is None else unit_comm
     longest = longest_path_vertices(dag)

@@ -1,0 +1,45 @@
+"""ONNX Runtime sessions for arbitrary torch modules: the blocks and fused segments of an
+imported model (:mod:`parawire.models.onnx`), and a whole imported model in one process.
+
+Parawire's own networks are written node by node (:mod:`parawire.engines.onnx_graph`);
+an imported model can hold any operator, so its fx sub-graphs go through torch's
+exporter, on the worker, from the weights it loaded: no model file travels. The
+TorchScript-based exporter (``dynamo=False``), because it needs no further package
+(the torch.export-based one requires ``onnxscript``) and exports a block in
+milliseconds where the other re-traces through the dispatcher. Shapes are fixed to the
+example inputs (one image, the batch every run sends).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Sequence
+
+import torch
+from parawire.engines.onnx_graph import OPSET
+from parawire.engines.ort import Session
+
+
+def export_session(module: torch.nn.Module, inputs: Sequence[torch.Tensor], threads: int | None = None) -> Session:
+    """``module`` exported for ``inputs`` and loaded in one ORT session; raises what the
+    exporter or ONNX Runtime raises (an operator without an ONNX form).
+
+    Traced with autograd on: in eval mode without it, ``nn.MultiheadAttention`` and the
+    transformer layers take their fused fast path (``_native_multi_head_attention``),
+    which has no ONNX form; with it they take the plain path, same values. The
+    exporter's global state is not thread-safe: callers in threads serialise calls."""
+    import onnx
+
+    buffer = io.BytesIO()
+    quiet = io.StringIO()
+    with warnings.catch_warnings(), torch.enable_grad(), contextlib.redirect_stdout(quiet), \
+            contextlib.redirect_stderr(quiet):
+        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes
+        torch.onnx.export(module, tuple(inputs), buffer, dynamo=False, opset_version=OPSET,
+                          input_names=[f"in{i}" for i in range(len(inputs))], do_constant_folding=True)
+    session = Session(onnx.load_from_string(buffer.getvalue()), threads)
+    if len(session.inputs) != len(inputs):  # the exporter dropped an input no output depends on
+        raise ValueError(f"the exported graph takes {len(session.inputs)} inputs, not {len(inputs)}")
+    return session
