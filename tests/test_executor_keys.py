@@ -21,7 +21,8 @@ def test_secret_keys_are_written_owner_only_and_public_keys_readable(tmp_path, c
     assert mode(d / "server.key") == mode(d / "client.key") == 0o644
     assert sorted(p.name for p in (d / "authorized").iterdir()) == ["client.key", "server.key"]
     assert sorted(p.name for p in d.iterdir()) == ["authorized", "client.key", "client.key_secret",
-                                                   "server.key", "server.key_secret"]  # no temporary left
+                                                   "owner.secret", "server.key", "server.key_secret"]
+    assert mode(d / "owner.secret") == 0o600
     assert Curve.load(d / "server.key_secret", d / "authorized").secret
 
 
