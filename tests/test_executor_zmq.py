@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from executor_real import case
 import torch
 from executor_real import GENERATORS, UNITS, case
 from parawire.errors import ParawireError

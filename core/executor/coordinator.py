@@ -58,6 +58,10 @@ from parawire.executor.transport import Client, Incoming, get_transport
 
 log = logging.getLogger("parawire.coordinator")
 
+DIAGNOSE_PING_S = 0.5
+"""How long a timed-out request waits for pongs before naming the units that did not answer
+(so the caller has its error within ``timeout`` + this)."""
+
 
 @dataclass
 class ClusterStats:
@@ -376,7 +380,7 @@ class Cluster:
     def _diagnose(self, rid: int) -> str:
         """After a timeout: which units still answer?"""
         units = range(self.plan.units) if self.plan else range(len(self.endpoints))
-        alive = self.ping(timeout=min(1.0, self.timeout), units=units)
+        alive = self.ping(timeout=min(DIAGNOSE_PING_S, self.timeout), units=units)
         dead = [u for u, ok in alive.items() if not ok]
         if dead:
             names = ", ".join(self._name(u) for u in dead)

@@ -194,7 +194,7 @@ class UnitRunner:
     def _forget(self, request: int, vertex: int, why: str) -> None:
         self.note("forgot a request", f"request {request} {why}")
         self._close(request)
-        self.error(request, vertex, why)
+        self.error(request, vertex, f"request {request} {why}")
 
     def _open(self, request: int) -> _Request:
         if len(self.requests) >= self.max_in_flight:
