@@ -8,6 +8,7 @@ digit runs, strings hiding brackets). A decoded tensor must agree with its heade
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -17,12 +18,17 @@ from parawire.executor.protocol import (
     HEADER,
     ITEMSIZES,
     MAGIC,
+    MAX_CONTROL_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_JSON_ELEMENTS,
     MAX_NDIM,
+    SCAN_CHUNK,
     TENSOR_KINDS,
     VERSION,
     Kind,
     ProtocolError,
     decode,
+    scan_json,
 )
 
 LIMIT = 1 << 16
@@ -96,15 +102,96 @@ def test_control_payloads_decode_or_raise_protocol_error(body, depth):
     decoded_or_refused([header, payload])
 
 
+def control(kind: Kind, payload: bytes) -> list[bytes]:
+    return [HEADER.pack(MAGIC, VERSION, kind, 0, 0, 1, 0, 0, 0, *[0] * MAX_NDIM, len(payload), b"\0" * 16), payload]
+
+
 @pytest.mark.parametrize("payload, reason", [
-    (b"[" * 100_000 + b"]" * 100_000, "nests 100000 levels deep"),
+    (b"[" * 100_000 + b"]" * 100_000, f"nests more than {MAX_JSON_DEPTH} levels deep"),
     (b'{"a":' + b"7" * 100_000 + b"}", "integer of more than 20 digits"),
+    (b'{"a":1.' + b"5" * 100 + b"}", "number literal of more than 64 characters"),
+    (b"[" + b"[]," * MAX_JSON_ELEMENTS + b"[]]", f"holds more than {MAX_JSON_ELEMENTS} values"),
     (b'{"a":"' + b"[" * 1000 + b'"}', None),  # brackets inside a string are text
+    (b'{"a":"\\\\","b":[[1]]}', None),  # an escaped backslash ends before the quote
 ])
 def test_deep_and_huge_json_is_refused_before_parsing(payload, reason):
-    header = HEADER.pack(MAGIC, VERSION, Kind.PING, 0, 0, 1, 0, 0, 0, *[0] * MAX_NDIM, len(payload), b"\0" * 16)
     if reason is None:
-        assert decode([header, payload]).body == {"a": "[" * 1000}
+        assert decode(control(Kind.DEPLOY, payload)).body == json.loads(payload)
     else:
         with pytest.raises(ProtocolError, match=reason):
-            decode([header, payload])
+            decode(control(Kind.DEPLOY, payload))
+
+
+@pytest.mark.parametrize("kind", [k for k in Kind if k not in TENSOR_KINDS and k is not Kind.DEPLOY])
+def test_only_a_deployment_may_carry_more_than_a_few_kb_of_json(kind):
+    body = b'{"a":"' + b"x" * (MAX_CONTROL_BYTES - 8) + b'"}'
+    with pytest.raises(ProtocolError, match=f"{kind.name} payload of {MAX_CONTROL_BYTES + 1} bytes exceeds"):
+        decode(control(kind, body[:6] + b"x" + body[6:]))
+    assert decode(control(kind, body)).body["a"] == "x" * (MAX_CONTROL_BYTES - 8)
+    assert len(decode(control(Kind.DEPLOY, body + b" " * MAX_CONTROL_BYTES)).body["a"]) == MAX_CONTROL_BYTES - 8
+
+
+def _reference_scan(raw: bytes) -> tuple[int, int]:
+    """Depth and elements, byte by byte (what scan_json must agree with)."""
+    inside = escaped = False
+    depth = deepest = 0
+    elements = 1
+    for ch in raw:
+        was, escaped = escaped, (ch == 0x5C and not escaped)
+        if inside:
+            inside = not (ch == 0x22 and not was)
+        elif ch == 0x22 and not was:
+            inside = True
+        elif ch in b"[{":
+            depth += 1
+            deepest, elements = max(deepest, depth), elements + 1
+        elif ch in b"]}":
+            depth -= 1
+        elif ch in b",:":
+            elements += 1
+    return deepest, elements
+
+
+@settings(FUZZ, max_examples=1000)
+@given(st.lists(fragments, max_size=60).map(b"".join), st.sampled_from([1, 2, 3, 7, 64, SCAN_CHUNK]))
+def test_the_chunked_scan_agrees_with_a_byte_by_byte_one(raw, chunk):
+    """Chunk boundaries anywhere (inside a run of backslashes, a string, a number) change nothing."""
+    found = scan_json(raw, max_depth=10**9, max_elements=10**9, chunk=chunk)
+    assert (found.depth, found.elements) == _reference_scan(raw) and found.scanned == len(raw)
+
+
+HOSTILE = {  # the payloads of the issue's table, row 1 and row 4
+    "unterminated escapes": b'"\\',
+    "empty lists": b"[],",
+    "spaces": b" ",
+}
+
+
+@pytest.mark.parametrize("unit", HOSTILE.values(), ids=list(HOSTILE))
+def test_hostile_payloads_cost_one_pass_or_are_refused_early(unit):
+    """Linear by counting, not timing: the scan examines each byte once (its ``scanned``
+    equals the payload's length however the payload is built), and stops at the first chunk
+    past the element limit; a payload over its kind's size limit is never scanned."""
+    for size in (1 << 12, 1 << 16, 1 << 20, 1 << 22):
+        raw = (b"[" + unit * (size // len(unit)) + b"[]]")[:size]
+        try:
+            found = scan_json(raw)
+        except ProtocolError as exc:
+            assert "more than" in str(exc) and unit == b"[],"
+            assert size >= 2 * MAX_JSON_ELEMENTS  # refused once the elements pass the limit
+            continue
+        assert found.scanned == len(raw) and found.depth <= 2
+    with pytest.raises(ProtocolError, match="PING payload of 65536 bytes exceeds 16384"):
+        decode(control(Kind.PING, HOSTILE["unterminated escapes"] * (1 << 15)))
+
+
+def test_the_scan_of_a_refused_payload_stops_at_the_chunk_that_passes_the_limit(monkeypatch):
+    import parawire.executor.protocol as protocol
+
+    seen = []
+    real = protocol.np.frombuffer
+    monkeypatch.setattr(protocol.np, "frombuffer", lambda b, **kw: seen.append(len(b)) or real(b, **kw))
+    raw = b"[" + b"[]," * (4 * MAX_JSON_ELEMENTS)
+    with pytest.raises(ProtocolError, match="values"):
+        scan_json(raw)
+    assert sum(seen) < 3 * MAX_JSON_ELEMENTS + SCAN_CHUNK < len(raw)

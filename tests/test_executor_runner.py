@@ -109,16 +109,18 @@ def test_parked_tensors_stay_under_the_limit_and_forgotten_requests_are_reported
     errors, results = [], {}
     x = torch.ones(256)  # 1 KiB
     runner = UnitRunner(plan.unit_plans[1], blocks, dag.output, send=None, result=results.__setitem__,
-                        error=lambda r, v, m: errors.append((r, m)), max_parked_bytes=3 * x.nbytes)
+                        error=lambda r, v, m: errors.append((r, m)))
+    each = x.nbytes + runner.request_bytes  # a request's tensor and its bookkeeping, under one budget
+    runner.max_parked_bytes = 3 * each
     for rid in range(1, 8):  # half of each request arrives: nothing can run
         runner.accept(rid, first, x)
-        assert runner.parked <= 3 * x.nbytes
-    assert sorted(runner.requests) == [5, 6, 7] and runner.parked == 3 * x.nbytes
+        assert runner.parked <= 3 * each
+    assert sorted(runner.requests) == [5, 6, 7] and runner.parked == 3 * each
     assert [r for r, _ in errors] == [1, 2, 3, 4]
-    assert all("exceed the worker's limit of 3072 bytes (--max-parked-bytes)" in m for _, m in errors)
+    assert all(f"exceed the worker's limit of {3 * each} bytes (--max-parked-bytes)" in m for _, m in errors)
     runner.accept(7, second, x)  # no room for it: the oldest (5) goes, then 7 completes
-    assert list(results) == [7] and errors[-1][0] == 5 and runner.parked == x.nbytes
+    assert list(results) == [7] and errors[-1][0] == 5 and runner.parked == each
     runner.accept(6, second, x)
     assert list(results) == [7, 6] and runner.parked == 0 and not runner.requests
-    runner.accept(8, first, torch.ones(1024))  # alone over the limit: refused, reported
+    runner.accept(8, first, torch.ones(3 * each // 4))  # alone over the limit: refused, reported
     assert errors[-1][0] == 8 and runner.parked == 0 and not runner.requests

@@ -55,9 +55,13 @@ def test_only_loopback_binds_go_without_keys(address, local):
             check_bind(address, None)
 
 
-def test_shutdown_stops_every_worker_process():
+def test_shutdown_stops_the_deployed_worker_processes_only():
+    spec, plan, x, reference = case("dp", 2)
     with LocalWorkers(2, transport="zmq", endpoint_kind="ipc") as workers:
         with Cluster.connect(workers.endpoints, transport="zmq", timeout=10.0) as c:
+            c.shutdown()  # nothing deployed: no session, so nobody's to stop (issue 21, row 2)
+            assert c.ping(timeout=5.0) == {0: True, 1: True}
+            c.deploy(spec, plan)
             c.shutdown()
             codes = [proc.wait(timeout=10) for proc in workers.processes]
     assert codes == [0, 0]

@@ -14,11 +14,14 @@ from parawire.cli.outputs import OutputDir
 def keys(directory: Path, force: bool) -> None:
     """Write server and client key pairs and an `authorized/` directory into DIRECTORY.
 
-    Secret keys (*.key_secret) are readable by you only (mode 0600).
+    Secret keys (*.key_secret) and owner.secret are readable by you only (mode 0600);
+    DIRECTORY and its authorized/ must be yours and not writable by others.
 
     Workers: --curve-secret DIR/server.key_secret --curve-clients DIR/authorized.
     Coordinator: parawire run --curve-secret DIR/client.key_secret
     --curve-server DIR/server.key (or Cluster.connect(..., curve_secret=…, curve_server=…)).
+    Without CURVE (loopback): workers --owner-secret DIR/owner.secret accept deployments
+    only from Cluster.connect(..., owner_secret="DIR/owner.secret").
     A DIRECTORY that already holds keys is refused unless --force: new keys would lock
     out every worker and coordinator still using the old ones.
     """
@@ -28,3 +31,4 @@ def keys(directory: Path, force: bool) -> None:
     for name in ("server", "client"):
         click.echo(f"{name}: {paths[name]} (public: {paths[name + '_public']})")
     click.echo(f"authorized public keys: {paths['authorized']}")
+    click.echo(f"owner secret: {paths['owner']}")

@@ -38,6 +38,9 @@ def executor_default(target: str):
               help="this worker's *.key_secret file (from `parawire keys`); needed beyond loopback")
 @click.option("--curve-clients", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="directory of public keys allowed to connect (coordinator and peer workers)")
+@click.option("--owner-secret", type=click.Path(dir_okay=False, path_type=Path),
+              help="accept deployments only from coordinators holding this secret (owner.secret from"
+                   " `parawire keys`); without it anyone who reaches the socket may deploy")
 @threads_option(what="this worker")
 @click.option("--max-message-bytes", type=click.IntRange(min=1024),
               default=executor_default("parawire.executor.protocol:DEFAULT_MAX_MESSAGE_BYTES"),
@@ -55,11 +58,11 @@ def executor_default(target: str):
                    " make this worker import; importing runs its code (repeat for several)")
 @click.option("--exit-with-parent", is_flag=True, hidden=True)
 @click.option("-v", "--verbose", is_flag=True, help="log every dropped message and deployment")
-def worker(bind, transport, transport_params, engine_params, curve_secret, curve_clients, threads, max_message_bytes,
-           max_parked_bytes, max_deploy_bytes, allow_models, exit_with_parent, verbose) -> None:
+def worker(bind, transport, transport_params, engine_params, curve_secret, curve_clients, owner_secret, threads,
+           max_message_bytes, max_parked_bytes, max_deploy_bytes, allow_models, exit_with_parent, verbose) -> None:
     """Serve one unit: wait for a deployment, then run requests as inputs arrive."""
     from parawire.errors import ParawireError
-    from parawire.executor.security import Curve, check_bind
+    from parawire.executor.security import Curve, check_bind, load_owner_secret
     from parawire.executor.transport import transport_record
     from parawire.executor.worker import Worker
     from parawire.models.deploy import deployment_builder
@@ -70,6 +73,7 @@ def worker(bind, transport, transport_params, engine_params, curve_secret, curve
         raise ParawireError("--curve-clients needs --curve-secret (this worker's key pair)")
     curve = Curve.load(curve_secret, curve_clients) if curve_secret is not None else None
     check_bind(bind, curve)
+    owner = load_owner_secret(owner_secret) if owner_secret is not None else None
     record, params = transport_record(transport, transport_params)
     if record.in_process:
         raise ParawireError(f"--transport {transport}: works only inside one process; use it with"
@@ -78,7 +82,7 @@ def worker(bind, transport, transport_params, engine_params, curve_secret, curve
         server = Worker(record.invoke(None, params), bind, curve=curve, threads=threads,
                         builder=deployment_builder(allow_models),
                         max_bytes=max_message_bytes, max_parked_bytes=max_parked_bytes,
-                        max_deploy_bytes=max_deploy_bytes, exit_with_parent=exit_with_parent,
+                        max_deploy_bytes=max_deploy_bytes, owner_secret=owner, exit_with_parent=exit_with_parent,
                         owns_process=True, engine_params=engine_params)
     except ParawireError:
         raise

@@ -17,7 +17,14 @@ never cross between coordinators. A worker taken over by another coordinator's
 deployment says so, and this cluster then fails with that reason. Every result is
 checked (sender unit, vertex, request, dtype, shape) before it is handed out, and
 whatever a misbehaving worker sends, the only exceptions raised here are
-:class:`~parawire.errors.ParawireError`.
+:class:`~parawire.errors.ParawireError`, and every wait ends at its deadline whatever
+arrives meanwhile (each loop turn checks it; replies are bounded per kind by
+:func:`~parawire.executor.protocol.decode`, so none costs more than its size to refuse).
+
+Ownership without CURVE: ``owner_secret`` (a file written by ``parawire keys``) proves to
+workers started with the same ``--owner-secret`` that this coordinator may deploy: each
+``DEPLOY`` carries an HMAC of its session token under the secret (the secret itself never
+travels), and such a worker refuses every deployment without it.
 """
 
 from __future__ import annotations
@@ -46,10 +53,14 @@ from parawire.executor.protocol import (
     json_frames,
     tensor_frames,
 )
-from parawire.executor.security import Curve, public_key
+from parawire.executor.security import Curve, load_owner_secret, owner_proof, public_key
 from parawire.executor.transport import Client, Incoming, get_transport
 
 log = logging.getLogger("parawire.coordinator")
+
+DIAGNOSE_PING_S = 0.5
+"""How long a timed-out request waits for pongs before naming the units that did not answer
+(so the caller has its error within ``timeout`` + this)."""
 
 
 @dataclass
@@ -71,8 +82,10 @@ class ClusterStats:
 class Cluster:
     """A coordinator's connection to a set of workers (see module docstring)."""
 
-    def __init__(self, client: Client, endpoints: Sequence[str], timeout: float, server_keys: Sequence[bytes | None]):
+    def __init__(self, client: Client, endpoints: Sequence[str], timeout: float, server_keys: Sequence[bytes | None],
+                 owner_secret: bytes | None = None):
         self.client = client
+        self.owner_secret = owner_secret
         self.endpoints = list(endpoints)
         self.timeout = timeout
         self.server_keys = list(server_keys)
@@ -97,15 +110,18 @@ class Cluster:
         curve_secret: str | Path | None = None,
         curve_server: str | Path | bytes | Sequence[str | Path | bytes] | None = None,
         transport_params: Any = None,
+        owner_secret: str | Path | None = None,
     ) -> Cluster:
         """Connect to workers. With CURVE: ``curve_secret`` is the coordinator's
         ``*.key_secret`` file, ``curve_server`` the workers' public key (one for all, or
         one per endpoint; file or Z85 text). ``transport_params`` go to the transport
-        plugin, validated by its model."""
+        plugin, validated by its model. ``owner_secret``: the ``owner.secret`` file of
+        workers started with ``--owner-secret`` (they refuse deployments without it)."""
         if not endpoints:
             raise ParawireError("Cluster.connect needs at least one endpoint")
         if timeout <= 0:
             raise ParawireError(f"timeout: got {timeout}; must be positive seconds")
+        owner = load_owner_secret(owner_secret) if owner_secret is not None else None
         curve = None
         keys: list[bytes | None] = [None] * len(endpoints)
         if curve_secret is not None:
@@ -122,7 +138,7 @@ class Cluster:
             raise
         except Exception as exc:  # raised inside a transport plugin: one line naming it
             raise ParawireError(f"transport {transport!r} cannot connect: {type(exc).__name__}: {exc}") from exc
-        return cls(client, endpoints, timeout, keys)
+        return cls(client, endpoints, timeout, keys, owner)
 
     # -- deployment --------------------------------------------------------------------
     def deploy(
@@ -160,6 +176,8 @@ class Cluster:
             body = {"spec": spec_json, "plan": plan_json, "unit": u, "peers": peers}
             if engine is not None:
                 body["engine"] = engine
+            if self.owner_secret is not None:
+                body["owner"] = owner_proof(self.owner_secret, self.session)
             self.client.send(u, json_frames(Kind.DEPLOY, body, weights=(weights or {}).get(u), session=self.session))
         waiting = set(range(plan.units))
         deadline = time.monotonic() + (timeout or max(self.timeout, 60.0))
@@ -187,9 +205,12 @@ class Cluster:
             raise ParawireError(f"request {rid}: not submitted since the last deploy (or already collected)")
         deadline = time.monotonic() + (timeout or self.timeout)
         while rid not in self._results:
-            item = self.client.recv(max(0.0, deadline - time.monotonic()))
-            if item is None and time.monotonic() >= deadline:
+            # The deadline is checked on every turn, whatever arrives: a peer streaming
+            # replies (of another session, malformed, …) must not keep the caller waiting.
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 self._fail(self._diagnose(rid))
+            item = self.client.recv(remaining)
             if item is not None:
                 self._take(item, units=range(self.plan.units) if self.plan else ())
         self._pending.pop(rid, None)
@@ -217,7 +238,7 @@ class Cluster:
         waiting = set(units)
         while waiting and time.monotonic() < deadline:
             item = self.client.recv(max(0.0, deadline - time.monotonic()))
-            if item is not None and item.frames is not None:
+            if item is not None and item.event is None:
                 msg = self._decode(item)
                 if msg is not None and msg.kind is Kind.PONG and item.index in waiting:
                     alive[item.index] = True
@@ -251,7 +272,9 @@ class Cluster:
         )
 
     def shutdown(self) -> None:
-        """Ask every worker to stop serving; a worker process then exits with status 0."""
+        """Ask every worker of the current deployment to stop serving; a worker process then
+        exits with status 0. Only the deployment's session stops a worker: one that is idle,
+        or deployed by another coordinator, ignores it (stop those with a signal)."""
         for u in range(len(self.endpoints)):
             self.client.send(u, json_frames(Kind.SHUTDOWN, session=self.session))
 
@@ -277,6 +300,9 @@ class Cluster:
 
     def _decode(self, item: Incoming) -> Message | None:
         """The message, if it decodes and belongs to this deployment's session."""
+        if item.dropped is not None:
+            self.drops(f"reply from {self._name(item.index)}: {item.dropped}")
+            return None
         try:
             msg = decode(item.frames)
         except ProtocolError as exc:
@@ -354,7 +380,7 @@ class Cluster:
     def _diagnose(self, rid: int) -> str:
         """After a timeout: which units still answer?"""
         units = range(self.plan.units) if self.plan else range(len(self.endpoints))
-        alive = self.ping(timeout=min(1.0, self.timeout), units=units)
+        alive = self.ping(timeout=min(DIAGNOSE_PING_S, self.timeout), units=units)
         dead = [u for u, ok in alive.items() if not ok]
         if dead:
             names = ", ".join(self._name(u) for u in dead)

@@ -47,6 +47,8 @@ class DeployBody(BaseModel):
     unit: int = Field(ge=0, lt=COORDINATOR)
     peers: dict[int, Peer] = Field(default_factory=dict)
     engine: str | None = Field(None, min_length=1, max_length=100)
+    owner: str | None = Field(None, max_length=64)
+    """HMAC proving the sender holds the worker's owner secret (:func:`~parawire.executor.security.owner_proof`)."""
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,12 @@ Frames of one message (ZeroMQ multipart, or the same list on the in-process queu
 Nothing that crosses a socket is ever pickled. :func:`decode` checks every field against
 the frames it came with, before anything is allocated: integer comparisons on the
 unpacked header for tensors (no JSON on the tensor path), and for control messages a
-size and nesting-depth check of the raw bytes before ``json.loads`` sees them, so a
-hostile message costs the receiver no more than its own size. Any mismatch raises
-:class:`ProtocolError` and the receiver drops the message (one counted log line) instead
-of crashing.
+size limit *per kind* (only ``DEPLOY`` may be large) and then one linear scan of the raw
+bytes (:func:`scan_json`: nesting depth and element count, chunk by chunk, never
+backtracking) before ``json.loads`` sees them, so a hostile message costs the receiver
+CPU and memory proportional to its own size, and little of either unless it is a
+deployment. Any mismatch raises :class:`ProtocolError` and the receiver drops the
+message (one counted log line) instead of crashing.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from __future__ import annotations
 import enum
 import json
 import math
-import re
 import struct
 import warnings
 from collections.abc import Sequence
@@ -51,16 +52,32 @@ NO_SESSION = bytes(SESSION_BYTES)
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 """Largest whole message (all frames together) a receiver accepts unless configured otherwise (1 GiB)."""
 
-MAX_JSON_BYTES = 64 << 20
-"""Largest control payload: a deployment's spec and plan are kilobytes (a 5,000-vertex plan
-is about 1 MB), so 64 MiB leaves room and keeps ``json.loads`` of hostile bytes cheap."""
+MAX_JSON_BYTES = 16 << 20
+"""Largest ``DEPLOY`` payload: a deployment of the largest spec (5,000 vertices, 8 units) is
+about 230 KB of JSON, so 16 MiB leaves room for imported models' node maps."""
+
+MAX_JSON_ELEMENTS = 1 << 17
+"""Most JSON values and keys in a ``DEPLOY`` (that 5,000-vertex deployment has about 57,000).
+Parsed, every element is a Python object of up to about 80 bytes, and pydantic copies the
+plan once more: the cap keeps a deployment's parse within tens of MiB whatever its shape."""
+
+MAX_CONTROL_BYTES = 16 << 10
+"""Largest JSON payload of every other kind (ping, pong, stats, ready, error, cancel,
+shutdown): their bodies are a few fields, so a few KB is plenty, and a hostile one is
+refused by its length alone."""
 
 MAX_JSON_DEPTH = 32
 """Deepest nesting of control JSON; deployments nest 5 levels (plan → unit_plans → preds)."""
 
 MAX_JSON_DIGITS = 20
 """Longest integer literal in control JSON (2**64 has 20 digits); longer ones are refused
-before Python parses them (a 10**6-digit literal costs seconds of CPU)."""
+before Python converts them (a 10**6-digit literal costs seconds of CPU)."""
+
+MAX_JSON_FLOAT_CHARS = 64
+"""Longest float literal in control JSON (a float64 needs 24 characters)."""
+
+SCAN_CHUNK = 1 << 18
+"""Bytes :func:`scan_json` examines per vectorised step (its working memory is about 16×)."""
 
 FLAG_WEIGHTS = 1
 """``DEPLOY`` carries a third frame with the unit's weights as safetensors bytes."""
@@ -91,6 +108,12 @@ class Kind(enum.IntEnum):
 
 
 TENSOR_KINDS = frozenset({Kind.INPUT, Kind.TENSOR, Kind.RESULT})
+
+JSON_LIMITS: dict[Kind, tuple[int, int]] = {
+    kind: (MAX_JSON_BYTES, MAX_JSON_ELEMENTS) if kind is Kind.DEPLOY else (MAX_CONTROL_BYTES, MAX_CONTROL_BYTES)
+    for kind in Kind if kind not in TENSOR_KINDS
+}
+"""Per JSON kind: (most payload bytes, most elements). Checked before the payload is read."""
 
 DTYPES: dict[int, torch.dtype] = {
     1: torch.float32,
@@ -233,7 +256,7 @@ def decode(frames: Sequence[Any], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) ->
     if kind in TENSOR_KINDS:
         message.tensor = _tensor(payload, dtype, ndim, dims, max_bytes)
     else:
-        message.body = _json(payload)
+        message.body = _json(payload, *JSON_LIMITS[kind], kind.name)
         if flags:
             message.weights = _buffer(frames[2])
     return message
@@ -260,27 +283,92 @@ def _tensor(payload: memoryview, code: int, ndim: int, dims: Sequence[int], max_
     return torch.frombuffer(payload, dtype=dtype, count=count).view(shape)
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_LONG_NUMBER = re.compile(rb"[0-9]{%d,}" % (MAX_JSON_DIGITS + 1))
-_OPEN = np.frombuffer(b"[{", dtype=np.uint8)
-_CLOSE = np.frombuffer(b"]}", dtype=np.uint8)
+@dataclass(frozen=True)
+class JsonScan:
+    """What :func:`scan_json` found: bytes examined (its work), deepest nesting, elements."""
+
+    scanned: int
+    depth: int
+    elements: int
 
 
-def _json(payload: memoryview) -> dict[str, Any]:
-    """Parse control JSON after checking size, integer literals and nesting depth on the
-    raw bytes (outside strings), so ``json.loads`` never recurses deep or builds huge ints."""
-    if payload.nbytes > MAX_JSON_BYTES:
-        raise ProtocolError(f"control payload of {payload.nbytes} bytes exceeds {MAX_JSON_BYTES}")
-    raw = payload.tobytes()
-    bare = _STRING.sub(b'""', raw)
-    if _LONG_NUMBER.search(bare):
+_BACKSLASH, _QUOTE = 0x5C, 0x22
+_OPENERS = np.array([0x5B, 0x7B], dtype=np.uint8)  # [ {
+_CLOSERS = np.array([0x5D, 0x7D], dtype=np.uint8)  # ] }
+_SEPARATORS = np.array([0x2C, 0x3A], dtype=np.uint8)  # , :
+_INDEX = np.arange(SCAN_CHUNK, dtype=np.int32)
+
+
+def scan_json(payload: bytes | memoryview, max_depth: int = MAX_JSON_DEPTH,
+              max_elements: int = MAX_JSON_ELEMENTS, chunk: int = SCAN_CHUNK) -> JsonScan:
+    """Nesting depth and element count of JSON text outside its strings, in one pass.
+
+    Why not a regex: the string pattern the protocol used before backtracked, so an
+    unterminated run of ``"\\`` cost time quadratic in its length, and the depth check
+    materialised an int64 per byte. Here the bytes are examined once, :data:`SCAN_CHUNK` at a
+    time (``chunk``), with vectorised steps whose working memory is a fixed multiple of the chunk: a
+    byte is escaped when an odd run of backslashes precedes it, a quote that is not escaped
+    toggles "inside a string", and outside strings ``[{`` open, ``]}`` close and ``,:``
+    separate (elements = openers + separators + 1 bounds the values and keys ``json.loads``
+    will create). The state carried between chunks is three integers. It refuses as soon as
+    a chunk passes ``max_depth`` or ``max_elements`` (:class:`ProtocolError`), so a hostile
+    payload is not even read to its end. Malformed JSON may be scanned "wrongly" only past
+    its first error, where ``json.loads`` stops anyway.
+    """
+    view = memoryview(payload).cast("B")
+    inside = escape = 0  # in a string at the chunk's start; parity of the backslashes ending the last chunk
+    depth = deepest = 0
+    elements = 1
+    scanned = 0
+    for start in range(0, view.nbytes, chunk):
+        c = np.frombuffer(view[start : start + chunk], dtype=np.uint8)
+        m = c.size
+        index = _INDEX[:m] if m <= SCAN_CHUNK else np.arange(m, dtype=np.int32)
+        backslash = c == _BACKSLASH
+        last = np.where(backslash, -1, index)  # the last byte at or before i that is not a backslash
+        np.maximum.accumulate(last, out=last)
+        before = np.empty(m, dtype=np.int32)  # backslashes right before byte i
+        before[0] = escape
+        before[1:] = index[:-1] - last[:-1] + np.where(last[:-1] < 0, escape, 0)
+        quote = (c == _QUOTE) & ((before & 1) == 0)
+        outside = (np.cumsum(quote, dtype=np.int32) + inside) & 1 == 0
+        opens = np.isin(c, _OPENERS) & outside
+        closes = np.isin(c, _CLOSERS) & outside
+        level = np.cumsum(opens.view(np.int8) - closes.view(np.int8), dtype=np.int32)
+        deepest = max(deepest, depth + int(level.max()))
+        depth += int(level[-1])
+        elements += int(np.count_nonzero(opens)) + int(np.count_nonzero(np.isin(c, _SEPARATORS) & outside))
+        inside = int(not outside[-1])
+        escape = (int(before[-1]) + 1) & 1 if backslash[-1] else 0
+        scanned += m
+        if deepest > max_depth:
+            raise ProtocolError(f"control JSON nests more than {max_depth} levels deep")
+        if elements > max_elements:
+            raise ProtocolError(f"control JSON holds more than {max_elements} values; at most {max_elements}")
+    return JsonScan(scanned, deepest, elements)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_DIGITS:
         raise ProtocolError(f"control JSON holds an integer of more than {MAX_JSON_DIGITS} digits")
-    codes = np.frombuffer(bare, dtype=np.uint8)
-    depth = np.cumsum(np.isin(codes, _OPEN).astype(np.int64) - np.isin(codes, _CLOSE))
-    if depth.size and int(depth.max()) > MAX_JSON_DEPTH:
-        raise ProtocolError(f"control JSON nests {int(depth.max())} levels deep; at most {MAX_JSON_DEPTH}")
+    return int(text)
+
+
+def _bounded_float(text: str) -> float:
+    if len(text) > MAX_JSON_FLOAT_CHARS:
+        raise ProtocolError(f"control JSON holds a number literal of more than {MAX_JSON_FLOAT_CHARS} characters")
+    return float(text)
+
+
+def _json(payload: memoryview, max_bytes: int, max_elements: int, kind: str) -> dict[str, Any]:
+    """Parse control JSON after its per-kind size limit and one linear scan
+    (:func:`scan_json`), so ``json.loads`` never recurses deep, never creates more objects
+    than the kind allows, and never converts a huge number literal."""
+    if payload.nbytes > max_bytes:
+        raise ProtocolError(f"{kind} payload of {payload.nbytes} bytes exceeds {max_bytes}")
+    scan_json(payload, MAX_JSON_DEPTH, max_elements)
     try:
-        body = json.loads(raw)
+        body = json.loads(bytes(payload), parse_int=_bounded_int, parse_float=_bounded_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"control payload is not JSON ({exc})") from None
     if not isinstance(body, dict):

@@ -22,10 +22,14 @@ once per segment. The segment is one task; its outputs are sent and stored as a
 vertex's are. :mod:`~parawire.executor.segments` says which runs can be fused without
 delaying any message.
 
-**Bounded memory.** The bytes of tensors held for requests in flight ("parked") are
-counted; a received tensor that would take the total past ``max_parked_bytes`` makes the
-runner forget the oldest requests first (each reported through ``error``, so its caller
-fails with a reason instead of waiting for a timeout), as does the 1025th request in flight.
+**Bounded memory.** The bytes held for requests in flight ("parked") are counted under
+one budget: the tensors kept for each request and each request's own bookkeeping
+(:meth:`UnitRunner.request_bytes`, charged when the request opens, so a peer opening many
+requests with one small tensor each fills the budget as surely as one with large ones).
+A received tensor that would take the total past ``max_parked_bytes`` makes the runner
+forget the oldest requests first (each reported through ``error``, so its caller fails
+with a reason instead of waiting for a timeout), as does the 1025th request in flight.
+Warnings go through ``note`` (rate-limited by the worker: one line per class a second).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
-from parawire.executor.drops import describe
+from parawire.executor.drops import RateLimitedLog, describe
 from parawire.executor.plan import UnitPlan
 from parawire.executor.segments import Segment
 
@@ -51,7 +55,13 @@ WHOLE = -1
 """The ``input`` field of a task that runs a vertex's block (not one per-input step)."""
 
 DEFAULT_MAX_PARKED_BYTES = 1 << 30
-"""Bytes of tensors a unit holds for its requests in flight, all together (1 GiB)."""
+"""Bytes of tensors and bookkeeping a unit holds for its requests in flight, all together (1 GiB)."""
+
+REQUEST_BYTES = 2048
+"""Charged per request in flight for its fixed state (the object, its dicts, the heap)."""
+
+ENTRY_BYTES = 128
+"""Charged per request for each of its per-task and per-input entries (dict slots, ints)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,7 @@ class UnitRunner:
         error: Callable[[int, int, str], None],
         max_in_flight: int = 1024,
         max_parked_bytes: int = DEFAULT_MAX_PARKED_BYTES,
+        note: Callable[[str, str], None] | None = None,
     ) -> None:
         self.vertices = list(plan.vertices)
         self.sends = {v: list(plan.sends.get(v, ())) for v in self.vertices}
@@ -151,7 +162,9 @@ class UnitRunner:
         self.max_parked_bytes = max_parked_bytes
         self.requests: OrderedDict[int, _Request] = OrderedDict()
         self.completed = 0
-        self.parked = 0  # bytes held in every request's ``values``
+        self.parked = 0  # bytes held for requests in flight: their tensors and bookkeeping
+        self.request_bytes = REQUEST_BYTES + ENTRY_BYTES * (2 * len(self.tasks) + len(self.uses))
+        self.note = note or RateLimitedLog(log, "unit runner")
         # Per task: [wall s, thread CPU s, calls] since deployment, as the worker sees its
         # compute (reported in STATS; the testbed compares it with the latency model).
         self.task_time = [[0.0, 0.0, 0] for _ in self.tasks]
@@ -159,13 +172,14 @@ class UnitRunner:
     def accept(self, request: int, vertex: int, tensor: torch.Tensor) -> None:
         """A tensor for ``vertex`` of ``request`` arrived: store it and run what is ready."""
         if vertex not in self.consumers:
-            log.warning("request %d: no local vertex consumes vertex %d; dropped", request, vertex)
+            self.note("dropped a tensor", f"request {request}: no local vertex consumes vertex {vertex}")
             return
         req = self.requests.get(request)
         if req is not None and vertex in req.seen:
-            log.warning("request %d: vertex %d arrived twice; second copy dropped", request, vertex)
+            self.note("dropped a tensor", f"request {request}: vertex {vertex} arrived twice; second copy dropped")
             return
-        while self.parked + tensor.nbytes > self.max_parked_bytes:
+        need = tensor.nbytes + (self.request_bytes if req is None else 0)
+        while self.parked + need > self.max_parked_bytes:
             oldest = next(iter(self.requests), request)
             self._forget(oldest, vertex, f"forgotten: tensors held for requests in flight exceed the"
                                          f" worker's limit of {self.max_parked_bytes} bytes (--max-parked-bytes)")
@@ -182,17 +196,18 @@ class UnitRunner:
     def _close(self, request: int) -> None:
         req = self.requests.pop(request, None)
         if req is not None:
-            self.parked -= req.bytes
+            self.parked -= req.bytes + self.request_bytes
 
     def _forget(self, request: int, vertex: int, why: str) -> None:
-        log.warning("request %d %s", request, why)
+        self.note("forgot a request", f"request {request} {why}")
         self._close(request)
-        self.error(request, vertex, why)
+        self.error(request, vertex, f"request {request} {why}")
 
     def _open(self, request: int) -> _Request:
         if len(self.requests) >= self.max_in_flight:
             self._forget(next(iter(self.requests)), -1, f"forgotten: more than {self.max_in_flight} requests in flight")
         req = self.requests[request] = _Request(self)
+        self.parked += self.request_bytes
         return req
 
     def _store(self, req: _Request, vertex: int, tensor: torch.Tensor) -> None:
@@ -255,7 +270,7 @@ class UnitRunner:
                 self._timed(i, wall, cpu)
             except Exception as exc:  # a broken block must not take the worker down
                 v = outputs[-1]
-                log.warning("request %d: vertex %d failed: %s", request, v, describe(exc))
+                self.note("had a vertex fail", f"request {request}: vertex {v} failed: {describe(exc)}")
                 log.debug("traceback of the failed vertex", exc_info=True)
                 self._close(request)
                 self.error(request, v, f"{type(exc).__name__}: {exc}")

@@ -16,18 +16,30 @@ reaches the worker, so it can neither deploy nor infer.
 * ``DIR/authorized/``: the public keys workers accept: the client's, and the server's
   own, because workers also connect to each other as clients to send activations.
 
-Secret key files are readable by their owner only (mode 0600; written inside a private
-temporary directory and moved into place, so they are never readable by others even
-for a moment), and existing keys are never overwritten unless asked (``force``):
-replacing keys silently would lock out every worker and coordinator using them.
+* ``DIR/owner.secret``: 32 random bytes (hex) that make a coordinator the *owner* of the
+  workers started with ``--owner-secret DIR/owner.secret``: they accept a deployment only
+  with the HMAC of its session token under that secret (:func:`owner_proof`). This is
+  what establishes ownership on loopback without CURVE, where every local user can reach
+  the socket (docs/executor.md, threat model).
+
+A folder prepared by someone else must not decide what gets written or trusted: ``DIR``
+and ``DIR/authorized`` are refused when they are symlinks, not ours, or writable by
+group or others; every file is created with ``O_EXCL | O_NOFOLLOW`` (a planted symlink
+is never followed; with ``force`` an existing entry is unlinked first, never written
+through), secret files with mode 0600 from their creation on, public ones 0644 whatever
+the umask. Existing keys are never overwritten unless asked (``force``): replacing keys
+silently would lock out every worker and coordinator using them. Workers refuse an
+``authorized`` folder or an owner secret that others could change or read.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
-import shutil
-import tempfile
+import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -51,6 +63,8 @@ class Curve:
             raise ParawireError(f"{secret_file}: holds no secret key; pass the *.key_secret file")
         if authorized is not None and not Path(authorized).is_dir():
             raise ParawireError(f"--curve-clients {authorized}: not a directory of *.key files")
+        if authorized is not None:
+            check_private_dir(Path(authorized), "--curve-clients")
         return cls(public, secret, Path(authorized) if authorized is not None else None)
 
 
@@ -72,10 +86,76 @@ def public_key(path_or_key: str | bytes | Path) -> bytes:
     return _certificate(path_or_key)[0]
 
 
+OWNER_SECRET = "owner.secret"
+OWNER_SECRET_BYTES = 32
+
+
+def owner_proof(secret: bytes, session: bytes) -> str:
+    """What a deployment carries to prove its sender holds the worker's owner secret: an
+    HMAC-SHA256 of its session token (fresh per deployment), never the secret itself."""
+    return hmac.new(secret, b"parawire-deploy:" + session, hashlib.sha256).hexdigest()
+
+
+def load_owner_secret(path: str | Path) -> bytes:
+    """An owner secret file (``parawire keys`` writes one): ours, not a symlink, readable
+    by us only, at least :data:`OWNER_SECRET_BYTES` bytes of hex."""
+    path = Path(path)
+    try:
+        info = path.lstat()
+    except OSError as exc:
+        raise ParawireError(f"--owner-secret {path}: {exc.strerror}; make one with `parawire keys DIR`") from None
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
+        raise ParawireError(f"--owner-secret {path}: not a regular file (symlinks are refused)")
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ParawireError(f"--owner-secret {path}: readable or owned by someone else; chmod 600 it as its owner")
+    try:
+        secret = bytes.fromhex(path.read_text().strip())
+    except ValueError:
+        secret = b""
+    if len(secret) < OWNER_SECRET_BYTES:
+        raise ParawireError(f"--owner-secret {path}: expected {OWNER_SECRET_BYTES} bytes of hex;"
+                            " make one with `parawire keys DIR`")
+    return secret
+
+
+def check_private_dir(path: Path, what: str) -> None:
+    """Refuse a folder that someone else could change: a symlink, not ours, or writable by
+    group or others (a key planted there would be trusted, a symlink would redirect writes)."""
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise ParawireError(f"{what} {path}: not a directory (symlinks are refused)")
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise ParawireError(f"{what} {path}: owned or writable by someone else; use a folder only you can"
+                            " write (chmod go-w), or a new one")
+
+
+def _write_new(path: Path, text: str, mode: int, force: bool) -> None:
+    """Create ``path`` with ``mode`` exactly (umask aside), never through a symlink; with
+    ``force`` an existing entry (file or symlink) is unlinked first, never written through."""
+    if force and os.path.lexists(path):
+        path.unlink()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    except FileExistsError:
+        raise ParawireError(f"{path} already exists; keep the existing keys, or pass --force to replace them") from None
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(fd, mode)
+        f.write(text)
+
+
+def _certificate_text(public: bytes, secret: bytes | None = None) -> str:
+    """A ZeroMQ certificate as ``zmq.auth.load_certificate`` reads it."""
+    lines = ["#   ZeroMQ CURVE " + ("**Secret** Certificate" if secret else "Public Certificate") + " (parawire keys)",
+             "metadata", "curve", f'    public-key = "{public.decode()}"']
+    if secret:
+        lines.append(f'    secret-key = "{secret.decode()}"')
+    return "\n".join(lines) + "\n"
+
+
 def generate_keys(directory: str | Path, force: bool = False) -> dict[str, Path]:
-    """Write the server and client key pairs and the ``authorized`` directory; refuse to
-    replace existing keys unless ``force``."""
-    import zmq.auth
+    """Write the server and client key pairs, the ``authorized`` directory and the owner
+    secret; refuse to replace existing keys unless ``force``, and refuse folders others control."""
+    import zmq
 
     directory = Path(directory)
     authorized = directory / "authorized"
@@ -83,24 +163,28 @@ def generate_keys(directory: str | Path, force: bool = False) -> dict[str, Path]
         name: (directory / f"{name}.key_secret", directory / f"{name}.key", authorized / f"{name}.key")
         for name in ("server", "client")
     }
-    existing = [p for paths in targets.values() for p in paths if p.exists()]
+    owner = directory / OWNER_SECRET
+    existing = [p for paths in targets.values() for p in paths if os.path.lexists(p)]
+    existing += [owner] if os.path.lexists(owner) else []
     if existing and not force:
         raise ParawireError(
             f"{existing[0]} already exists; keep the existing keys, or pass --force to replace them"
             " (every worker and coordinator using them then needs the new ones)"
         )
-    directory.mkdir(parents=True, exist_ok=True)
-    authorized.mkdir(exist_ok=True)
+    for folder in (directory, authorized):
+        if not os.path.lexists(folder):
+            folder.mkdir(mode=0o755, parents=folder is directory)
+            os.chmod(folder, 0o755)
+        check_private_dir(folder, "keys folder")
     paths: dict[str, Path] = {"authorized": authorized}
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".keys-") as private:  # mode 0700
-        for name, (secret, public, allowed) in targets.items():
-            made_public, made_secret = map(Path, zmq.auth.create_certificates(private, name))
-            os.chmod(made_secret, 0o600)
-            os.chmod(made_public, 0o644)
-            shutil.copyfile(made_public, allowed)
-            os.replace(made_secret, secret)
-            os.replace(made_public, public)
-            paths[name], paths[f"{name}_public"] = secret, public
+    for name, (secret_path, public_path, allowed) in targets.items():
+        public, secret = zmq.curve_keypair()
+        _write_new(secret_path, _certificate_text(public, secret), 0o600, force)
+        _write_new(public_path, _certificate_text(public), 0o644, force)
+        _write_new(allowed, _certificate_text(public), 0o644, force)
+        paths[name], paths[f"{name}_public"] = secret_path, public_path
+    _write_new(owner, secrets.token_hex(OWNER_SECRET_BYTES) + "\n", 0o600, force)
+    paths["owner"] = owner
     return paths
 
 

@@ -32,11 +32,13 @@ Frames = list[Any]
 
 @dataclass
 class Incoming:
-    """One thing the coordinator received: frames from worker ``index``, or an event."""
+    """One thing the coordinator received: frames from worker ``index``, an event, or
+    ``dropped``: why a message was discarded while it was received (over a bound)."""
 
     index: int
     frames: Frames | None = None
     event: str | None = None
+    dropped: str | None = None
 
 
 class Inbox(Protocol):

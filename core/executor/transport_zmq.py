@@ -12,9 +12,15 @@ Choices, with the measurements behind them (2-core machine, see docs/executor.md
 * Blocking poll, no busy-polling and no CPU pinning: both made latency worse on 2 cores.
 * Sends to peers never block (``NOBLOCK``): a dead peer must not freeze a worker; a
   dropped activation shows up at the coordinator as a timeout naming the unit.
-* A worker's inbox bounds the *whole* multipart message (libzmq's ``MAXMSGSIZE`` is per
-  frame): frames past the limit, or past the protocol's three, are received and thrown
-  away at once, so a message of many frames each under the limit costs no memory.
+* Both ends bound the *whole* multipart message (libzmq's ``MAXMSGSIZE`` is per frame):
+  the worker's inbox and the coordinator's sockets alike (:func:`recv_bounded`). Every
+  frame is charged :data:`FRAME_COST` bytes on top of its length, so empty frames count
+  too; frames past the limit, or past the protocol's three, are received and thrown away
+  one by one, so Python never holds more than three. What this cannot bound: libzmq
+  delivers a multipart message only once all of its frames have arrived, and holds each
+  frame meanwhile (64 bytes for an empty one, against 2 on the wire), so a message of
+  millions of empty frames briefly costs libzmq 32× its wire size; no socket option
+  limits the frames of one message (docs/executor.md, threat model).
 * The coordinator watches each DEALER with a socket monitor, so a worker that dies mid-
   request is reported at once (``disconnected``) instead of after the full timeout, and a
   refused CURVE handshake is reported as such.
@@ -27,7 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import zmq
-from parawire.executor.protocol import ProtocolError
+from parawire.executor.protocol import DEFAULT_MAX_MESSAGE_BYTES, ProtocolError
 from parawire.executor.security import Curve
 from parawire.executor.transport import Frames, Incoming
 from zmq.utils.monitor import recv_monitor_message
@@ -36,6 +42,12 @@ log = logging.getLogger("parawire.transport")
 
 MAX_FRAMES = 3
 """Frames of the longest protocol message (header, JSON, weights), after the identity."""
+
+FRAME_COST = 64
+"""Bytes each received frame is charged on top of its length: libzmq's ``zmq_msg_t``."""
+
+MAXMSGSIZE_SLACK = 4096
+"""libzmq's per-frame ``MAXMSGSIZE`` sits this far above the whole-message limit (headers)."""
 
 MONITORED = {
     zmq.EVENT_DISCONNECTED: "disconnected",
@@ -68,7 +80,7 @@ class ZmqInbox:
         self.sock.linger = 0
         if max_bytes is not None:
             # libzmq drops the connection of a peer that sends more; decode() checks again.
-            self.sock.setsockopt(zmq.MAXMSGSIZE, max_bytes + 4096)
+            self.sock.setsockopt(zmq.MAXMSGSIZE, max_bytes + MAXMSGSIZE_SLACK)
         if curve is not None:
             from zmq.auth.thread import ThreadAuthenticator
 
@@ -87,24 +99,11 @@ class ZmqInbox:
         ms = None if timeout_s is None else int(timeout_s * 1000)
         if not self.poller.poll(ms):
             return None
-        return self._recv_bounded()
-
-    def _recv_bounded(self) -> tuple[Any, Frames]:
-        """One whole message, or :class:`ProtocolError` once it has been drained past a limit."""
-        frame = self.sock.recv(copy=False)
-        token, frames, size, dropped = frame.bytes, [], 0, 0
-        limit = self.max_bytes if self.max_bytes is not None else float("inf")
-        while frame.more:
-            frame = self.sock.recv(copy=False)
-            size += len(frame)
-            if dropped or len(frames) == MAX_FRAMES or size > limit:
-                dropped += 1
-                frames = []
-            else:
-                frames.append(frame)
-        if dropped:
-            raise ProtocolError(f"message of more than {MAX_FRAMES} frames or over {limit} bytes in all; discarded")
-        return token, frames
+        token = self.sock.recv(copy=False)
+        frames = recv_bounded(self.sock, token.more, self.max_bytes)
+        if isinstance(frames, str):
+            raise ProtocolError(frames)
+        return token.bytes, frames
 
     def reply(self, token: Any, frames: Frames) -> None:
         if token is not None:
@@ -115,6 +114,28 @@ class ZmqInbox:
         if self.auth is not None:
             self.auth.stop()
         self.ctx.term()
+
+
+def recv_bounded(sock: zmq.Socket, more: bool, max_bytes: int | None) -> Frames | str:
+    """The rest of a message whose first frame was read (``more``: it has others): its
+    frames, or, once it passed :data:`MAX_FRAMES` or ``max_bytes`` (each frame charged
+    :data:`FRAME_COST` more than its length), the rest drained and a one-line reason."""
+    frames: Frames = []
+    count = size = 0
+    limit = max_bytes if max_bytes is not None else float("inf")
+    while more:
+        frame = sock.recv(copy=False)
+        more = frame.more
+        count += 1
+        size += len(frame) + FRAME_COST
+        if count <= MAX_FRAMES and size <= limit:
+            frames.append(frame)
+        elif frames:
+            frames = []
+    if count > MAX_FRAMES or size > limit:
+        return (f"message of {count} frames and {size} bytes (counting {FRAME_COST} per frame); at most"
+                f" {MAX_FRAMES} frames and {limit} bytes; discarded")
+    return frames
 
 
 class ZmqLink:
@@ -140,8 +161,10 @@ class ZmqLink:
 class ZmqClient:
     """The coordinator's DEALERs, one per worker, with a monitor on each."""
 
-    def __init__(self, addresses: Sequence[str], curve: Curve | None, server_keys: Sequence[bytes | None]):
+    def __init__(self, addresses: Sequence[str], curve: Curve | None, server_keys: Sequence[bytes | None],
+                 max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
         self.addresses = list(addresses)
+        self.max_bytes = max_bytes
         self.ctx = zmq.Context()
         keys = list(server_keys) or [None] * len(self.addresses)
         self.socks = []
@@ -149,6 +172,7 @@ class ZmqClient:
         self.poller = zmq.Poller()
         for address, key in zip(self.addresses, keys):
             sock = _client_socket(self.ctx, curve, key)
+            sock.setsockopt(zmq.MAXMSGSIZE, max_bytes + MAXMSGSIZE_SLACK)
             monitor = sock.get_monitor_socket(sum(MONITORED))
             sock.connect(address)
             self.socks.append(sock)
@@ -169,7 +193,11 @@ class ZmqClient:
         ready = self.poller.poll(ms)
         for sock, _ in ready:  # replies first: a result that beat a disconnect still counts
             if sock in self.socks:
-                return Incoming(self.index[sock], frames=sock.recv_multipart(copy=False))
+                first = sock.recv(copy=False)
+                rest = recv_bounded(sock, first.more, self.max_bytes)
+                if isinstance(rest, str):
+                    return Incoming(self.index[sock], dropped=rest)
+                return Incoming(self.index[sock], frames=[first, *rest])
         for sock, _ in ready:
             event = recv_monitor_message(sock)
             name = MONITORED.get(event["event"])

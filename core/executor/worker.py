@@ -9,8 +9,12 @@ worker and never prints a traceback.
 Isolation. Each deployment carries a session token (16 random bytes drawn by the
 coordinator); the worker accepts an ``INPUT`` only from the connection that deployed it,
 a ``TENSOR`` for vertex v only from the unit the plan says produces v, and both only
-with the session's token; control messages (stats, cancel, shutdown) of a deployed
-worker only from its coordinator. A ``DEPLOY`` from another coordinator takes over once
+with the session's token; control messages (stats, cancel, shutdown) only from the
+coordinator of the current deployment, with its session: an idle worker takes ``DEPLOY``
+and ``PING`` and nothing else, so no stranger can stop it (a local signal can). Who may
+deploy: anyone who reaches the socket, unless the worker has an owner secret
+(``--owner-secret``, :mod:`~parawire.executor.security`), when a ``DEPLOY`` must carry
+the HMAC of its session token under that secret. A ``DEPLOY`` from another coordinator takes over once
 it has been checked completely (:mod:`~parawire.executor.deployment`, the resource
 estimate and the build); the previous coordinator gets an ``ERROR`` naming the takeover
 at once and again on each later request, so it fails with a clear error, never with
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import hmac
 import logging
 import os
 import threading
@@ -39,7 +44,7 @@ import torch
 from parawire.errors import ParawireError
 from parawire.executor.deployment import Deployment, DeploymentError, check_deployment
 from parawire.executor.drops import Drops, describe
-from parawire.executor.plan import SOURCE, UnitPlan
+from parawire.executor.plan import SOURCE, Plan, UnitPlan
 from parawire.executor.protocol import (
     COORDINATOR,
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -52,7 +57,7 @@ from parawire.executor.protocol import (
     tensor_frames,
 )
 from parawire.executor.runner import DEFAULT_MAX_PARKED_BYTES, Block, StagedBlock, UnitRunner
-from parawire.executor.security import Curve
+from parawire.executor.security import Curve, owner_proof
 from parawire.executor.transport import Link, Transport
 
 log = logging.getLogger("parawire.worker")
@@ -72,6 +77,12 @@ DEFAULT_MAX_DEPLOY_BYTES = 4 << 30
 
 SUPERSEDED_KEPT = 16
 """Previous coordinators remembered, to tell each why its requests are refused."""
+
+REFUSED = "refused a deployment"
+"""Log class of refused deployments (rate-limited like drops, not counted as drops)."""
+
+ERROR_CHARS = 1000
+"""Longest error text a worker sends (an ``ERROR`` payload stays far below its kind's limit)."""
 
 
 @functools.lru_cache(maxsize=2)
@@ -99,7 +110,42 @@ def _arch_of(spec: dict, unit: UnitPlan):
 def network_bytes(spec: dict, unit: UnitPlan, weights: Any = None) -> int:
     """Estimated memory of the unit: float32 parameters of its vertices, plus one request's
     activations (every local output and every received input kept at once: an upper bound)."""
-    arch = _arch_of(spec, unit)
+    return _unit_bytes(_arch_of(spec, unit), unit)
+
+
+def planned_bytes(spec: dict, plan: Plan, unit: UnitPlan) -> int:
+    """:func:`network_bytes` from the plan's own DAG, *before* the spec's graph is generated.
+
+    Why: generating the graph is the expensive step of a deployment (a 5,000-vertex ``dp``
+    spec: about 6 s and 265 MiB), and a deployment over the worker's limit must be refused
+    before it. The plan carries every vertex's inputs, so the layout and costs (cheap,
+    numpy) follow from it and the spec's staging policy; a plan whose DAG is not the
+    spec's is refused after generation anyway (:func:`_arch_of`), and one that does not
+    even have the spec's vertex count is refused here at once. Generators that mark their
+    own stages (``fb``) are estimated with the spec's staging policy instead."""
+    import networkx as nx
+
+    from parawire.graph.dag import Dag
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.network.architecture import assemble
+    from parawire.pipeline.build import stage_flags
+
+    parsed = ArchitectureSpec.parse(spec, source="deployment spec")
+    n = len(plan.partition)
+    if n != parsed.nodes + 2:
+        raise DeploymentError(f"plan.partition: {n} vertices, but the spec describes {parsed.nodes + 2}"
+                              f" (nodes {parsed.nodes} + input + output); rebuild the plan from this spec")
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from((p, v) for up in plan.unit_plans for v, ps in up.preds.items() for p in ps if p != SOURCE)
+    inputs = [v for up in plan.unit_plans for v, ps in up.preds.items() if ps == [SOURCE]]
+    if len(inputs) != 1 or not nx.is_directed_acyclic_graph(graph):
+        raise DeploymentError("plan: needs exactly one input vertex and no cycle; rebuild the plan")
+    dag = Dag(graph, inputs[0], plan.output_vertex)
+    return _unit_bytes(assemble(parsed, dag, stage_flags(parsed, dag)), unit)
+
+
+def _unit_bytes(arch, unit: UnitPlan) -> int:
     params = sum(int(arch.costs.params[v]) for v in unit.vertices) * 4
     outs = arch.costs.out_bytes
     image = 4 * arch.spec.input_shape[0] * arch.spec.input_shape[1] * arch.spec.input_shape[2]
@@ -174,8 +220,9 @@ class Worker:
     """Serves one unit at ``address`` until told to stop (``SHUTDOWN`` or :meth:`stop`).
 
     Limits (all configurable, see ``parawire worker --help``): ``max_bytes`` for a whole
-    message, ``max_parked_bytes`` for the tensors held for requests in flight, and
-    ``max_deploy_bytes`` for a deployment's estimated memory.
+    message, ``max_parked_bytes`` for the tensors and bookkeeping held for requests in
+    flight, and ``max_deploy_bytes`` for a deployment's estimated memory. With
+    ``owner_secret`` only deployments proving it are accepted (see the module docstring).
     """
 
     def __init__(
@@ -189,12 +236,14 @@ class Worker:
         max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         max_parked_bytes: int = DEFAULT_MAX_PARKED_BYTES,
         max_deploy_bytes: int = DEFAULT_MAX_DEPLOY_BYTES,
+        owner_secret: bytes | None = None,
         exit_with_parent: bool = False,
         owns_process: bool = False,
         engine_params: Mapping[str, Any] | None = None,
     ) -> None:
         self.transport = transport
         self.engine_params = dict(engine_params or {})
+        self.owner_secret = owner_secret
         self.owns_process = owns_process
         self.curve = curve
         self.builder = builder
@@ -247,6 +296,7 @@ class Worker:
                         self.drops(str(exc))
                         continue
                     if item is None:
+                        self.drops.flush()
                         if self.parent is not None and os.getppid() != self.parent:
                             log.warning("parent process is gone; worker stops")
                             break
@@ -286,18 +336,19 @@ class Worker:
         started = time.perf_counter()
         links: dict[int, Link] = {}
         try:
+            self._check_owner(msg)
             deployment = check_deployment(msg.body)
             blocks = self.build_blocks(deployment, msg.weights)
             links = self._links(deployment)
             runner = UnitRunner(
                 deployment.unit_plan, blocks, deployment.plan.output_vertex,
                 send=self._send_peer, result=self._send_result, error=self._send_error,
-                max_parked_bytes=self.max_parked_bytes,
+                max_parked_bytes=self.max_parked_bytes, note=self.drops.note,
             )
         except Exception as exc:  # refused: the current deployment (if any) keeps serving
             self._close_links(links)
-            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            log.warning("worker %s refused a deployment: %s", self.address, text)
+            text = (str(exc).splitlines() or [type(exc).__name__])[0][:ERROR_CHARS]
+            self.drops.note(REFUSED, text)
             self.inbox.reply(token, json_frames(Kind.ERROR, {"message": f"deployment failed: {text}"},
                                                 session=msg.session))
             return
@@ -310,22 +361,37 @@ class Worker:
         body = {"unit": deployment.unit, "vertices": len(deployment.unit_plan.vertices), "build_s": build_s}
         self.inbox.reply(token, json_frames(Kind.READY, body, unit=deployment.unit, session=msg.session))
 
+    def _check_owner(self, msg: Message) -> None:
+        """With an owner secret, a deployment must carry the HMAC of its session under it."""
+        if self.owner_secret is None:
+            return
+        proof = msg.body.get("owner")
+        if not isinstance(proof, str) or not hmac.compare_digest(proof, owner_proof(self.owner_secret, msg.session)):
+            raise DeploymentError("this worker takes deployments only from its owner: connect with"
+                                  " owner_secret= the file given to its --owner-secret")
+
     def build_blocks(self, deployment: Deployment, weights: Any) -> Mapping[int, Block]:
-        """The unit's blocks from a checked deployment: the builder's estimate against
-        ``max_deploy_bytes`` first (nothing allocated when refused), then the build."""
+        """The unit's blocks from a checked deployment: the estimate against
+        ``max_deploy_bytes`` first (nothing built when refused), then the build. A generated
+        network's spec (one naming its ``generator``) is estimated from the plan before its graph is generated (:func:`planned_bytes`),
+        then by the builder's own ``estimate``, if it has one."""
+        if "generator" in deployment.spec:  # a generated network's spec (Cluster.deploy always names it)
+            self._charge(deployment, planned_bytes(deployment.spec, deployment.plan, deployment.unit_plan))
         estimate = getattr(self.builder, "estimate", None)
         if estimate is not None:
-            need = estimate(deployment.spec, deployment.unit_plan, weights)
-            if need > self.max_deploy_bytes:
-                raise DeploymentError(
-                    f"unit {deployment.unit} needs about {need / 2**20:.0f} MiB (parameters + activations),"
-                    f" over this worker's limit of {self.max_deploy_bytes / 2**20:.0f} MiB;"
-                    " use more units, a smaller network, or raise --max-deploy-bytes"
-                )
+            self._charge(deployment, estimate(deployment.spec, deployment.unit_plan, weights))
         options: dict[str, Any] = {"engine": deployment.engine} if deployment.engine else {}
         if self.engine_params:
             options["engine_params"] = self.engine_params
         return self.builder(deployment.spec, deployment.unit_plan, weights, **options)
+
+    def _charge(self, deployment: Deployment, need: int) -> None:
+        if need > self.max_deploy_bytes:
+            raise DeploymentError(
+                f"unit {deployment.unit} needs about {need / 2**20:.0f} MiB (parameters + activations),"
+                f" over this worker's limit of {self.max_deploy_bytes / 2**20:.0f} MiB;"
+                " use more units, a smaller network, or raise --max-deploy-bytes"
+            )
 
     def _links(self, deployment: Deployment) -> dict[int, Link]:
         links: dict[int, Link] = {}
@@ -373,9 +439,10 @@ class Worker:
         self.runner.accept(msg.request, msg.vertex, msg.tensor)
 
     def _owner_only(self, token: Any, msg: Message) -> bool:
-        """Control of a deployed worker is its coordinator's; an idle worker obeys anyone."""
+        """Control belongs to the coordinator of the current deployment, with its session;
+        an idle worker has none, so it takes no control message at all."""
         if self.runner is None:
-            return True
+            raise ProtocolError(f"not deployed; {msg.kind.name} refused (an idle worker takes DEPLOY and PING)")
         if token == self.coordinator and msg.session == self.session:
             return True
         self._refuse(token, msg, "control of a deployed worker belongs to its coordinator")
@@ -400,7 +467,7 @@ class Worker:
                                             session=msg.session))
 
     def _cancel(self, token: Any, msg: Message) -> None:
-        if self._owner_only(token, msg) and self.runner is not None:
+        if self._owner_only(token, msg):
             self.runner.cancel(msg.request)
 
     def _shutdown(self, token: Any, msg: Message) -> None:
@@ -436,7 +503,7 @@ class Worker:
         self.inbox.reply(self.coordinator, frames)
 
     def _send_error(self, request: int, vertex: int, message: str) -> None:
-        body = {"unit": self.unit, "vertex": vertex, "message": message}
+        body = {"unit": self.unit, "vertex": vertex, "message": message[:ERROR_CHARS]}
         self.inbox.reply(self.coordinator, json_frames(Kind.ERROR, body, request=request, vertex=vertex,
                                                        unit=self.unit, session=self.session))
 

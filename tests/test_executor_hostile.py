@@ -1,0 +1,409 @@
+"""Issue 21's table, one test per row, against real ``parawire worker`` processes.
+
+Each attack comes from a raw ZeroMQ socket (a stranger on loopback, a peer that leaked
+the session token, or a fake worker answering a coordinator). After it: the worker
+answers its owner within 1 s (a ping with a 1 s deadline, then a correct inference), a
+coordinator under attack raises ``ParawireError`` within its timeout + 1 s, the worker's
+peak RSS (``VmHWM``, reset before the attack) grew by at most 2× the attack's bytes +
+64 MiB, and its log got at most a few lines a second. Messages are a few MiB, not the
+60 MiB of the report: the bounds are per byte, so small attacks show the same thing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import zmq
+from executor_real import case
+from parawire.errors import ParawireError
+from parawire.executor.coordinator import Cluster
+from parawire.executor.local import READY_PREFIX
+from parawire.executor.protocol import (
+    HEADER,
+    MAGIC,
+    MAX_NDIM,
+    VERSION,
+    Kind,
+    decode,
+    json_frames,
+    tensor_frames,
+)
+from parawire.executor.runner import REQUEST_BYTES
+from parawire.executor.security import generate_keys
+
+SPEC, PLAN, X, REFERENCE = case("dp", 2)
+MiB = 1 << 20
+SLACK = 64 * MiB
+
+
+def control(kind: Kind, payload: bytes, session: bytes = bytes(16)) -> list[bytes]:
+    head = HEADER.pack(MAGIC, VERSION, kind, 0, 0, 1, 0, 0, 0, *[0] * MAX_NDIM, len(payload), session)
+    return [head, payload]
+
+
+class WorkerProcess:
+    """``parawire worker`` on a free loopback port, its stderr in a file."""
+
+    def __init__(self, log: Path, *options: str):
+        self.log = log
+        with open(log, "w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "parawire", "worker", "--bind", "tcp://127.0.0.1:*", "--exit-with-parent",
+                 *options], stdout=subprocess.PIPE, stderr=err, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith(READY_PREFIX), line
+        self.endpoint = line[len(READY_PREFIX):].strip()
+        self.lines = 0
+
+    def reset_peak(self) -> int:
+        """Reset the kernel's peak-RSS mark; the current RSS."""
+        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+        return self.status("VmRSS")
+
+    def status(self, field: str) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError(field)
+
+    def new_log_lines(self) -> list[str]:
+        lines = self.log.read_text().splitlines()
+        new, self.lines = lines[self.lines:], len(lines)
+        return new
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    started: list[WorkerProcess] = []
+
+    def start(*options: str) -> WorkerProcess:
+        started.append(WorkerProcess(tmp_path / f"worker{len(started)}.log", *options))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.close()
+
+
+class Raw:
+    """A raw DEALER: a stranger, or a peer that knows what it should not."""
+
+    def __init__(self, endpoint: str):
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.linger = 0
+        self.sock.sndhwm = 0
+        self.sock.connect(endpoint)
+
+    def send(self, frames) -> None:
+        self.sock.send_multipart([bytes(f) for f in frames], copy=False)
+
+    def close(self) -> None:
+        self.sock.close()
+        self.ctx.term()
+
+
+def attack(worker: WorkerProcess, frames_list, *, settle: list | None = None) -> float:
+    """Send every message, then wait until the worker has handled them all (its pong to a
+    ping sent last on the same connection); the seconds the attack took."""
+    raw = Raw(worker.endpoint)
+    try:
+        started = time.monotonic()
+        for frames in frames_list:
+            raw.send(frames)
+        raw.send(json_frames(Kind.PING, request=777))
+        while raw.sock.poll(60_000):
+            reply = raw.sock.recv_multipart()
+            if settle is not None:
+                settle.append(reply)
+            if HEADER.unpack(reply[0])[2] == Kind.PONG and HEADER.unpack(reply[0])[5] == 777:
+                return time.monotonic() - started
+        raise AssertionError("the worker did not answer after the attack")
+    finally:
+        raw.close()
+
+
+def assert_owner_served(workers: list[WorkerProcess], owner_secret=None) -> None:
+    """Alive, answering a ping within 1 s, and a fresh deployment gives the right logits."""
+    assert all(w.proc.poll() is None for w in workers)
+    with Cluster.connect([w.endpoint for w in workers], timeout=20.0, owner_secret=owner_secret) as owner:
+        assert all(owner.ping(timeout=1.0).values())
+        if len(workers) == PLAN.units:
+            owner.deploy(SPEC, PLAN)
+            assert torch.allclose(owner.infer(X), REFERENCE, rtol=1e-5, atol=1e-6)
+
+
+def assert_bounded(worker: WorkerProcess, before: int, message_bytes: int) -> None:
+    grown = worker.status("VmHWM") - before
+    assert grown <= 2 * message_bytes + SLACK, f"peak RSS grew by {grown / MiB:.0f} MiB"
+
+
+def assert_few_lines(worker: WorkerProcess, seconds: float, classes: int = 1) -> None:
+    lines = worker.new_log_lines()
+    assert len(lines) <= classes * (seconds + 2), f"{len(lines)} log lines in {seconds:.1f} s"
+    assert not any("Traceback" in line for line in lines)
+
+
+class FakeWorker:
+    """A ROUTER that answers a coordinator as a hostile worker would: ``reply(session)``
+    gives the frames to answer each message with."""
+
+    def __init__(self, reply):
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.linger = 0
+        self.sock.sndhwm = 0
+        self.endpoint = f"tcp://127.0.0.1:{self.sock.bind_to_random_port('tcp://127.0.0.1')}"
+        self.reply, self.stop = reply, threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        peer, session = None, bytes(16)
+        while not self.stop.is_set():
+            if self.sock.poll(10):
+                identity, *frames = self.sock.recv_multipart()
+                peer, session = identity, decode(frames).session
+            if peer is not None:
+                for frames in self.reply(session):
+                    self.sock.send_multipart([peer, *frames])
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+        self.ctx.term()
+
+
+def coordinator_fails_in_time(fake: FakeWorker, call, timeout: float = 2.0) -> str:
+    with Cluster.connect([fake.endpoint], timeout=timeout) as cluster:
+        started = time.monotonic()
+        with pytest.raises(ParawireError) as info:
+            call(cluster, timeout)
+        assert time.monotonic() - started <= timeout + 1.0
+    return str(info.value)
+
+
+# -- row 1: a quadratic string check -------------------------------------------------------
+
+def test_row1_a_ping_of_unterminated_escapes_is_refused_by_its_size(spawn):
+    worker = spawn("--max-message-bytes", str(8 * MiB))
+    hostile = [control(Kind.PING, b'"\\' * (n // 2)) for n in (16 << 10, 32 << 10, 64 << 10, 4 * MiB)]
+    before = worker.reset_peak()
+    seconds = attack(worker, hostile)
+    assert_bounded(worker, before, 4 * MiB)
+    assert_few_lines(worker, seconds)
+    assert_owner_served([worker])
+
+
+@pytest.mark.parametrize("kind", [Kind.READY, Kind.ERROR])
+def test_row1_a_fake_workers_hostile_reply_does_not_hold_the_coordinator_past_its_deadline(kind):
+    fake = FakeWorker(lambda session: [control(kind, b'"\\' * (1 << 15), session)])
+    try:
+        spec, plan, _, _ = case("dp", 1)
+        message = coordinator_fails_in_time(fake, lambda c, t: c.deploy(spec, plan, timeout=t))
+    finally:
+        fake.close()
+    assert "deployment: no answer from unit 0" in message
+
+
+# -- row 2: strangers stopping workers -----------------------------------------------------
+
+def test_row2_no_stranger_stops_a_worker_idle_or_deployed(spawn, tmp_path):
+    keys = generate_keys(tmp_path / "keys")
+    open_worker = spawn()
+    owned = [spawn("--owner-secret", str(keys["owner"])) for _ in range(2)]
+    stranger = json_frames(Kind.SHUTDOWN, session=b"s" * 16)
+    attack(open_worker, [stranger, json_frames(Kind.SHUTDOWN)])  # an idle worker takes DEPLOY and PING only
+    assert open_worker.proc.poll() is None
+    body = {"spec": SPEC.model_dump(mode="json"), "plan": PLAN.model_dump(mode="json"), "unit": 0,
+            "peers": {"0": {"address": owned[0].endpoint}, "1": {"address": owned[1].endpoint}}}
+    replies: list = []
+    attack(owned[0], [json_frames(Kind.DEPLOY, body, session=b"s" * 16), stranger], settle=replies)
+    assert b"takes deployments only from its owner" in replies[0][1]  # refused, so its SHUTDOWN is too
+    with Cluster.connect([w.endpoint for w in owned], timeout=20.0, owner_secret=keys["owner"]) as owner:
+        owner.deploy(SPEC, PLAN)
+        attack(owned[1], [stranger, json_frames(Kind.SHUTDOWN, session=bytes(16))])
+        assert torch.allclose(owner.infer(X), REFERENCE, rtol=1e-5, atol=1e-6)
+        with Cluster.connect([w.endpoint for w in owned], timeout=2.0) as intruder:
+            with pytest.raises(ParawireError, match="takes deployments only from its owner"):
+                intruder.deploy(SPEC, PLAN)
+        assert torch.allclose(owner.infer(X), REFERENCE, rtol=1e-5, atol=1e-6)  # still the owner's
+        owner.shutdown()  # the owner can
+        assert [w.proc.wait(timeout=10) for w in owned] == [0, 0]
+
+
+# -- row 3: a stream of foreign replies ----------------------------------------------------
+
+def test_row3_foreign_pongs_back_to_back_do_not_extend_an_inference(spawn):
+    def reply(session):
+        if session == bytes(16) or getattr(reply, "deployed", False):
+            return [json_frames(Kind.PONG, session=b"x" * 16)] * 50
+        reply.deployed = True
+        return [json_frames(Kind.READY, {"unit": 0}, session=session)]
+
+    fake = FakeWorker(reply)
+    try:
+        spec, plan, x, _ = case("dp", 1)
+
+        def infer(cluster, timeout):
+            cluster.deploy(spec, plan, timeout=timeout)
+            cluster.infer(x)
+
+        message = coordinator_fails_in_time(fake, infer)
+    finally:
+        fake.close()
+    assert "no result within 2 s" in message and "does not answer" in message
+
+
+# -- row 4: memory of a large message ------------------------------------------------------
+
+def test_row4_nested_lists_and_spaces_cost_no_more_than_their_size(spawn):
+    worker = spawn("--max-message-bytes", str(32 * MiB))
+    size = 8 * MiB
+    lists = b"[" + b"[]," * (size // 3) + b"[]]"
+    hostile = [control(Kind.PING, lists), control(Kind.DEPLOY, b'{"spec":' + lists + b"}", b"s" * 16),
+               control(Kind.DEPLOY, b" " * size, b"s" * 16), control(Kind.STATS, b" " * size)]
+    before = worker.reset_peak()
+    seconds = attack(worker, hostile)
+    assert_bounded(worker, before, size)
+    assert_few_lines(worker, seconds)
+    assert_owner_served([worker])
+
+
+# -- row 5: deployments that are expensive before they are refused -------------------------
+
+def test_row5_a_huge_partition_and_a_5000_node_spec_are_refused_before_building(spawn):
+    worker = spawn()
+    partition = b'{"spec":{},"unit":0,"plan":{"units":1,"partition":[' + b"0," * (2 * MiB) + b'0]}}'
+    tiny = {"spec": {**SPEC.model_dump(mode="json"), "nodes": 5000, "input_shape": [3, 512, 512]},
+            "plan": PLAN.model_dump(mode="json"), "unit": 0,
+            "peers": {"0": {"address": "tcp://127.0.0.1:1"}, "1": {"address": "tcp://127.0.0.1:1"}}}
+    before = worker.reset_peak()
+    cpu = sum(worker_cpu(worker))
+    replies: list = []
+    seconds = attack(worker, [control(Kind.DEPLOY, partition, b"s" * 16),
+                              json_frames(Kind.DEPLOY, tiny, session=b"t" * 16)], settle=replies)
+    assert b"the spec describes 5002" in replies[-2][1]  # the DEPLOY of the huge partition is a drop
+    assert sum(worker_cpu(worker)) - cpu < 2.0  # not the 5-7 s of generating a 5,000-vertex graph
+    assert_bounded(worker, before, len(partition))
+    assert_few_lines(worker, seconds, classes=2)
+    assert_owner_served([worker])
+
+
+def worker_cpu(worker: WorkerProcess) -> tuple[float, float]:
+    fields = Path(f"/proc/{worker.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / 100, int(fields[12]) / 100
+
+
+def test_row5_a_consistent_plan_over_the_limit_is_refused_before_the_graph_is_generated(monkeypatch):
+    """The estimate comes from the plan's own DAG (:func:`planned_bytes`): the spec's graph,
+    the expensive part of a build, is never generated for a deployment over the limit."""
+    from parawire.executor import worker as worker_module
+    from parawire.executor.deployment import check_deployment
+    from parawire.executor.plan import Plan
+    from parawire.executor.transport import InprocTransport, inproc_address
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
+
+    spec = ArchitectureSpec(generator="dp", nodes=60, input_shape=(3, 224, 224))
+    arch = build_architecture(spec)
+    plan = Plan.build(arch.dag, [0] * arch.dag.graph.number_of_nodes())
+    deployment = check_deployment({"spec": spec.model_dump(mode="json"), "plan": plan.model_dump(mode="json"),
+                                   "unit": 0})
+    assert worker_module.planned_bytes(deployment.spec, plan, deployment.unit_plan) == \
+        worker_module.network_bytes(deployment.spec, deployment.unit_plan)  # the same estimate, earlier
+    generated = []
+    monkeypatch.setattr(worker_module, "_architecture", generated.append)
+    worker = worker_module.Worker(InprocTransport(), inproc_address(), threads=None, max_deploy_bytes=16 * MiB)
+    try:
+        with pytest.raises(ParawireError, match=r"unit 0 needs about \d+ MiB .* over this worker's limit of 16 MiB"):
+            worker.build_blocks(deployment, None)
+    finally:
+        worker.inbox.close()
+    assert generated == []
+
+
+# -- row 6: frames without bytes -----------------------------------------------------------
+
+@pytest.mark.slow
+def test_row6_many_empty_frames_are_drained_and_counted(spawn):
+    worker = spawn("--max-message-bytes", str(MiB))
+    frames = 1_000_000
+    before = worker.reset_peak()
+    seconds = attack(worker, [[b""] * frames])
+    # libzmq holds every frame of a message (64 bytes each) until the last one arrives;
+    # the worker then drains them one at a time, holding none (docs/executor.md).
+    assert_bounded(worker, before, 2 * frames + 32 * frames)
+    assert_few_lines(worker, seconds)
+    assert_owner_served([worker])
+
+
+def test_row6_the_coordinator_bounds_the_frames_of_a_reply():
+    fake = FakeWorker(lambda session: [[b""] * 100_000, json_frames(Kind.READY, {"unit": 0}, session=session)])
+    try:
+        spec, plan, _, _ = case("dp", 1)
+        with Cluster.connect([fake.endpoint], timeout=5.0) as cluster:
+            cluster.deploy(spec, plan)  # the flood is dropped, the READY behind it counts
+            assert cluster.drops.count >= 1
+    finally:
+        fake.close()
+
+
+# -- row 7: refusals flood the log ---------------------------------------------------------
+
+def test_row7_three_thousand_refused_deployments_log_a_few_lines(spawn):
+    worker = spawn()
+    worker.new_log_lines()
+    refused = [json_frames(Kind.DEPLOY, {"unit": i}, session=b"s" * 16) for i in range(3000)]
+    replies: list = []
+    seconds = attack(worker, refused, settle=replies)
+    assert sum(b"deployment failed" in r[1] for r in replies) == 3000  # each refusal is answered
+    lines = worker.new_log_lines()
+    assert 1 <= len(lines) <= seconds + 2 and "refused a deployment" in lines[0]
+    assert_owner_served([worker])
+
+
+# -- parked tensors: a peer holding the session token fills the budget ---------------------
+
+def test_parked_tensors_from_a_peer_with_the_session_token_fill_the_budget_and_no_more(spawn):
+    budget = MiB
+    workers = [spawn("--max-parked-bytes", str(budget)) for _ in range(2)]
+    target = 1
+    vertex, producer = next(iter(PLAN.unit_plans[target].receives.items()))
+    with Cluster.connect([w.endpoint for w in workers], timeout=20.0) as owner:
+        owner.deploy(SPEC, PLAN)
+        assert torch.allclose(owner.infer(X), REFERENCE, rtol=1e-5, atol=1e-6)
+        shape = owner_shape(vertex)
+        tensor = torch.ones(shape)
+        count = 2 * budget // (tensor.nbytes + REQUEST_BYTES) + 10  # twice the budget, bookkeeping included
+        before = workers[target].reset_peak()
+        forged = [tensor_frames(Kind.TENSOR, tensor, request=10_000 + i, vertex=vertex, unit=producer,
+                                session=owner.session) for i in range(count)]
+        seconds = attack(workers[target], forged)
+        assert count < 1024  # the budget, not the count of requests in flight, is what trips
+        with pytest.raises(ParawireError, match=rf"unit 1 \(.*\) failed at vertex \d+: request 10000 forgotten: tensors held for"
+                                                rf" requests in flight exceed the worker's limit of {budget} bytes"):
+            owner.infer(X)
+        assert_bounded(workers[target], before, budget)
+        assert_few_lines(workers[target], seconds, classes=2)
+        owner.deploy(SPEC, PLAN)
+        assert torch.allclose(owner.infer(X), REFERENCE, rtol=1e-5, atol=1e-6)
+        assert all(u["parked_bytes"] == 0 for u in owner.stats().per_unit)
+
+
+def owner_shape(vertex: int) -> tuple[int, ...]:
+    from parawire.pipeline.build import build_architecture
+
+    return (1, *map(int, build_architecture(SPEC).layout.out_shape[vertex]))
