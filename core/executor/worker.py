@@ -138,10 +138,11 @@ def planned_bytes(spec: dict, plan: Plan, unit: UnitPlan) -> int:
     graph = nx.DiGraph()
     graph.add_nodes_from(range(n))
     graph.add_edges_from((p, v) for up in plan.unit_plans for v, ps in up.preds.items() for p in ps if p != SOURCE)
-    inputs = [v for up in plan.unit_plans for v, ps in up.preds.items() if ps == [SOURCE]]
+    # one input vertex, however many units run it (the "scatter" input policy replicates it)
+    inputs = {v for up in plan.unit_plans for v, ps in up.preds.items() if ps == [SOURCE]}
     if len(inputs) != 1 or not nx.is_directed_acyclic_graph(graph):
         raise DeploymentError("plan: needs exactly one input vertex and no cycle; rebuild the plan")
-    dag = Dag(graph, inputs[0], plan.output_vertex)
+    dag = Dag(graph, inputs.pop(), plan.output_vertex)
     return _unit_bytes(assemble(parsed, dag, stage_flags(parsed, dag)), unit)
 
 
