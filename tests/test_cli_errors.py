@@ -99,7 +99,7 @@ CASES = {
     "worker port 0": (["worker", "--bind", "tcp://127.0.0.1:0"], "port '0' is out of range"),
     "worker not an endpoint": (["worker", "--bind", "127.0.0.1:5701"], "not an endpoint"),
     # usage errors are one line too
-    "unknown command": (["frobnicate"], "No such command 'frobnicate'"),
+    "unknown command": (["frobnicate"], "no command 'frobnicate'; choose from completion, demo"),
     "missing argument": (["show"], "Missing argument 'SPEC_FILE'"),
     "unknown option": (["plugins", "--frob"], "No such option '--frob'"),
 }

@@ -111,7 +111,7 @@ def test_load_params_reads_the_params_study_json_and_csv(tmp_path):
 def test_load_params_rejects_another_table(tmp_path):
     bad = tmp_path / "study.csv"
     bad.write_text("generator,nodes\ndp,40\n")
-    with pytest.raises(ParawireError, match=r"--params .*study.csv: not a `parawire study params"):
+    with pytest.raises(ParawireError, match=r"--params .*study.csv: lacks the column 'staging'; .* --out PATH.csv"):
         plots.load_params(bad)
 
 

@@ -27,9 +27,10 @@ from pathlib import Path
 import click
 from parawire.calibration.timing import summary, timings
 from parawire.cli.models import load_model, model_options, one_source
-from parawire.cli.options import Endpoint, placement_option, plugin_names
+from parawire.cli.options import Endpoint, finite_floats, placement_option, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
+from parawire.cli.startup import start_timeout, starting_workers
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+                required=False)
 @click.option("--units", "-u", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--local", "local", is_flag=True, help="start the workers here, on loopback")
 @click.option("--endpoint", "endpoints", multiple=True, type=Endpoint(),
@@ -92,12 +94,13 @@ def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str
 @click.option("--partitioner", default="multilevel", show_default=True,
               shell_complete=plugin_names("partitioners"))
 @param_option("partitioner")
-@click.option("--eps", type=click.FloatRange(min=0), default=0.03, show_default=True, help="imbalance bound")
+@click.option("--eps", type=finite_floats(), default=0.03, show_default=True, help="imbalance bound")
 @placement_option
 @click.option("--profile", default="local", show_default=True,
               help="latency model profile for the prediction (local = calibrated here, edge, lan)")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              help="seconds to wait for the workers at each step (start, deployment, each answer)")
+              help="seconds to wait for the workers at each step (deployment, each answer; their start:"
+                   " this times the load per core, at least this)")
 @click.option("--curve-secret", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="this coordinator's *.key_secret file (`parawire keys DIR`: DIR/client.key_secret)")
 @click.option("--curve-server", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -214,11 +217,12 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     workers = None
     try:
         if local:
-            with progress.timed(f"starting {units} local worker processes"):
+            limit = start_timeout(timeout)
+            with progress.timed(f"starting {units} local worker processes"), starting_workers(units, timeout, limit):
                 allow = [imported.spec.factory] if imported else []
                 in_process = transport_record(transport, transport_params)[0].in_process
                 workers = LocalWorkers(units, transport, endpoint_kind, transport_params=transport_params,
-                                       startup_timeout=timeout, allow_models=allow,
+                                       startup_timeout=limit, allow_models=allow,
                                        builder=deployment_builder(allow) if allow and in_process else None)
         with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout,
                              transport_params=transport_params, curve_secret=curve_secret,

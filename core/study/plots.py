@@ -384,7 +384,8 @@ ParamRow = dict  # generator, staging, nodes, group (legend label), mean, std (m
 
 
 def load_params(path: str | Path) -> list[ParamRow]:
-    """Rows of ``parawire study params --csv/--json`` as (generator, group=staging, mean, std)."""
+    """Rows of a ``parawire study params --out`` table (.csv or .json) as (generator,
+    group=staging, mean, std)."""
     path = Path(path)
     try:
         if path.suffix == ".json":
@@ -403,10 +404,12 @@ def load_params(path: str | Path) -> list[ParamRow]:
             }
             for r in raw
         ]
-    except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
-        raise ParawireError(
-            f"--params {path}: not a `parawire study params --csv/--json` file ({exc}); rerun that command"
-        ) from None
+    except KeyError as exc:
+        raise ParawireError(f"--params {path}: lacks the column {exc}; not a table of `parawire study params`,"
+                            " which writes one with --out PATH.csv (or .json)") from None
+    except (OSError, TypeError, ValueError, json.JSONDecodeError) as exc:
+        raise ParawireError(f"--params {path}: not a table of `parawire study params` ({exc}); write one"
+                            " with `parawire study params --out PATH.csv` (or .json)") from None
 
 
 def params_from_grid(rows, staging: str = "probabilistic") -> list[ParamRow]:
