@@ -22,21 +22,37 @@ from parawire.cli.printing import echo_json, json_option, print_table, table
 
 DEFAULT_OUT = {False: RESULTS / "study.csv", True: RESULTS / "study-quick.csv"}
 
+#: ``StudyConfig``'s defaults and its quick preset's, as ``--help`` shows them (a test keeps
+#: them equal; importing the config would cost ``--help`` a second).
+DEFAULTS = {
+    "samples": ("1000", "20"), "generators": ("er ba ws dp fb chain", "er ba ws dp fb chain"),
+    "nodes": ("40 80", "40"), "units": ("4 6 8 10", "2 4 8"), "eps": ("0.03 0.1 0.3", "0.03 0.3"),
+    "partitioner": ("multilevel", "multilevel"), "profile": ("edge", "edge"), "batch": ("10", "10"),
+}
+
+
+def shown(field: str) -> str:
+    """`` [default: 1000; --quick: 20]`` for a help text."""
+    full, quick = DEFAULTS[field]
+    return f"  [default: {full}{'' if quick == full else f'; --quick: {quick}'}]"
+
 
 @click.command()
 @click.option("--quick", is_flag=True, help="the small preset the README's main command runs")
-@click.option("--samples", type=click.IntRange(min=1), help="architectures per generator and size")
-@click.option("--generators", multiple=True, help="generator names (repeatable)",
+@click.option("--samples", type=click.IntRange(min=1), help="architectures per generator and size" + shown("samples"))
+@click.option("--generators", multiple=True, help="generator names (repeatable)" + shown("generators"),
               shell_complete=plugin_names("generators"))
-@click.option("--nodes", "-n", multiple=True, type=int, help="vertex counts (repeatable)")
-@click.option("--units", "-u", multiple=True, type=int, help="unit counts (repeatable)")
-@click.option("--eps", multiple=True, type=finite_floats(), help="imbalance bounds of the sweep (repeatable)")
-@click.option("--partitioner", help="partitioner plugin", shell_complete=plugin_names("partitioners"))
-@click.option("--profile", help="device profile for the latency model (edge, lan, local)")
-@click.option("--batch", type=click.IntRange(min=1), help="samples per task sent to a worker")
-@click.option("--workers", type=click.IntRange(min=1), help="local processes (default: all cores)")
+@click.option("--nodes", "-n", multiple=True, type=int, help="vertex counts (repeatable)" + shown("nodes"))
+@click.option("--units", "-u", multiple=True, type=int, help="unit counts (repeatable)" + shown("units"))
+@click.option("--eps", multiple=True, type=finite_floats(),
+              help="imbalance bounds of the sweep (repeatable)" + shown("eps"))
+@click.option("--partitioner", help="partitioner plugin" + shown("partitioner"),
+              shell_complete=plugin_names("partitioners"))
+@click.option("--profile", help="device profile for the latency model (edge, lan, local)" + shown("profile"))
+@click.option("--batch", type=click.IntRange(min=1), help="samples per task sent to a worker" + shown("batch"))
+@click.option("--workers", type=click.IntRange(min=1), help="local processes  [default: all cores]")
 @click.option("--scheduler", type=Endpoint(),
-              help="tcp://HOST:PORT of a Dask scheduler instead of the local pool")
+              help="tcp://HOST:PORT of a Dask scheduler instead of the local pool  [default: none, the local pool]")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="tidy table (.csv); an existing one made with the same settings is resumed"
                    f"  [default: {DEFAULT_OUT[False]}, with --quick {DEFAULT_OUT[True]}]")

@@ -21,11 +21,11 @@ def preset_options(command):
     for decorator in reversed((
         click.option("--preset", default="t2.micro", show_default=True, type=click.Choice(sorted(PRESETS)),
                      help="device class (docs/testbed.md)"),
-        click.option("--cpu", type=click.FloatRange(min=0, min_open=True, max=1), help="cores per device"),
-        click.option("--rate-mbit", type=click.FloatRange(min=0, min_open=True), help="link rate each way"),
-        click.option("--burst-kb", type=click.IntRange(min=2), help="tbf bucket size"),
+        click.option("--cpu", type=click.FloatRange(min=0, min_open=True, max=1), help="cores per device  [default: the preset's]"),
+        click.option("--rate-mbit", type=click.FloatRange(min=0, min_open=True), help="link rate each way  [default: the preset's]"),
+        click.option("--burst-kb", type=click.IntRange(min=2), help="tbf bucket size  [default: the preset's]"),
         click.option("--network", type=click.Choice(["switched", "shared"]),
-                     help="one shaped link per device, or one shared medium"),
+                     help="one shaped link per device, or one shared medium  [default: the preset's]"),
     )):
         command = decorator(command)
     return command
