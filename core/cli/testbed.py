@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import click
-from parawire.cli.options import placement_option, plugin_names
+from parawire.cli.options import finite_floats, placement_option, plugin_names
 from parawire.cli.score import NumberList
 from parawire.testbed.presets import PRESETS
 
@@ -103,9 +103,10 @@ def status(as_json):
 @click.option("--engine", default=None, shell_complete=plugin_names("engines"),
               help="inference engine of every device, the 1-device baseline included "
                    "(default: onnxruntime, the fastest; see `parawire plugins`)")
-@click.option("-n", "runs", type=click.IntRange(min=1), default=10, show_default=True, help="timed inferences")
+@click.option("--runs", "-r", "runs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="timed inferences")
 @click.option("--partitioner", default="multilevel", show_default=True)
-@click.option("--eps", type=click.FloatRange(min=0), default=0.03, show_default=True)
+@click.option("--eps", type=finite_floats(), default=0.03, show_default=True, help="imbalance bound")
 @placement_option
 @click.option("--no-fit", is_flag=True, help="predict without fitting compute to the 1-device run")
 @click.option("--json", "as_json", is_flag=True, help="print the points as JSON")
