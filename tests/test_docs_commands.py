@@ -59,6 +59,7 @@ def test_every_reason_to_skip_still_matches_a_line():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the README's tour: about two minutes idle, several on a loaded 2-core machine
 @pytest.mark.parametrize("page", [p for p in PAGES if any(not skipped_by(c) for c in commands(p))],
                          ids=lambda p: p.name)
 def test_the_pages_commands_work_in_order(page, tmp_path, monkeypatch, capsys):
