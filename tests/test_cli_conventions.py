@@ -12,22 +12,14 @@ from pathlib import Path
 
 import click
 import pytest
-from parawire.cli import cli, main
+from parawire.cli import cli as root
+from parawire.cli import main
 from parawire.graph.spec import ArchitectureSpec
 
 TINY = ["--generator", "chain", "--nodes", "3", "--base-channels", "2", "--channel-cap", "4"]
 GRID = ["study", "grid", "--quick", "--generators", "chain", "--samples", "2", "--nodes", "4", "--units", "2",
         "--workers", "1"]
 
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -39,8 +31,8 @@ def ws(tmp_path: Path, monkeypatch, capsys) -> Path:
 
 
 @pytest.mark.parametrize("argv", [[], ["study"], ["plugin"], ["testbed"]], ids=lambda a: " ".join(a) or "parawire")
-def test_a_bare_group_prints_its_help_and_succeeds(capsys, argv):
-    code, out, err = run(capsys, *argv)
+def test_a_bare_group_prints_its_help_and_succeeds(argv, cli):
+    code, out, err = cli(*argv)
     assert (code, err) == (0, "")
     assert out.startswith(f"Usage: {' '.join(['parawire', *argv])} [OPTIONS] COMMAND [ARGS]...")
     assert "Commands:" in out
@@ -48,10 +40,10 @@ def test_a_bare_group_prints_its_help_and_succeeds(capsys, argv):
 
 @pytest.mark.parametrize("argv", [[], ["run"], ["study", "grid"], ["plugin", "new"], ["testbed", "run"]],
                          ids=lambda a: " ".join(a) or "parawire")
-def test_every_command_takes_dash_capital_v(capsys, argv):
+def test_every_command_takes_dash_capital_v(argv, cli):
     from importlib.metadata import version
 
-    code, out, _ = run(capsys, *argv, "-V")
+    code, out, _ = cli(*argv, "-V")
     assert (code, out) == (0, f"parawire, version {version('parawire')}\n")
 
 
@@ -60,19 +52,19 @@ def test_every_command_takes_dash_capital_v(capsys, argv):
     ("zsh", "compdef _parawire_completion parawire"),
     ("fish", "complete --no-files --command parawire"),
 ])
-def test_completion_prints_the_shells_script(capsys, shell, marker):
-    code, out, _ = run(capsys, "completion", shell)
+def test_completion_prints_the_shells_script(shell, marker, cli):
+    code, out, _ = cli("completion", shell)
     assert code == 0 and marker in out and f"_PARAWIRE_COMPLETE={shell}_complete" in out
 
 
-def test_quiet_prints_results_only_and_no_progress_keeps_the_phases(ws, capsys):
-    code, out, err = run(capsys, "-q", *GRID, "--out", "q.csv")
+def test_quiet_prints_results_only_and_no_progress_keeps_the_phases(ws, cli):
+    code, out, err = cli("-q", *GRID, "--out", "q.csv")
     assert (code, err) == (0, "") and "study summary" in out
-    code, out, err = run(capsys, "--no-progress", *GRID, "--out", "n.csv")
+    code, out, err = cli("--no-progress", *GRID, "--out", "n.csv")
     assert code == 0 and "study summary" in out
     assert err.splitlines() == [line for line in err.splitlines() if not line.startswith("study:")]
     assert "2 samples computed" in err
-    code, _, err = run(capsys, *GRID, "--out", "p.csv")
+    code, _, err = cli(*GRID, "--out", "p.csv")
     assert code == 0 and "study: 2/2 samples in" in err
 
 
@@ -80,7 +72,7 @@ def test_verbose_and_quiet_reach_every_progress_display():
     from parawire.cli.progress import Progress
     from parawire.cli.verbosity import KEY, Verbosity
 
-    with click.Context(cli) as ctx:
+    with click.Context(root) as ctx:
         assert (Progress().every, Progress().quiet, Progress().bars) == (10.0, False, True)
         ctx.meta[KEY] = Verbosity(level=1)
         assert Progress().every == 1.0
@@ -88,25 +80,25 @@ def test_verbose_and_quiet_reach_every_progress_display():
         assert Progress().quiet and not Progress().bars
 
 
-def test_a_spec_goes_through_a_pipe_with_dash(ws, capsys, monkeypatch):
-    code, out, err = run(capsys, "generate", *TINY, "--seed", "4", "-o", "-")
+def test_a_spec_goes_through_a_pipe_with_dash(ws, monkeypatch, cli):
+    code, out, err = cli("generate", *TINY, "--seed", "4", "-o", "-")
     assert (code, err) == (0, "")
     assert ArchitectureSpec.model_validate_json(out).seed == 4
     monkeypatch.setattr("sys.stdin", io.StringIO(out))
-    code, out, _ = run(capsys, "score", "-", "-u", "2", "--eps", "0.1", "--json")
+    code, out, _ = cli("score", "-", "-u", "2", "--eps", "0.1", "--json")
     document = json.loads(out)
     assert code == 0 and document["spec"] == "-" and [r["units"] for r in document["rows"]] == [2]
     monkeypatch.setattr("sys.stdin", io.StringIO('generator = "chain"\nnodes = 3\nbase_channels = 2\n'))
-    code, out, _ = run(capsys, "show", "-", "--json")
+    code, out, _ = cli("show", "-", "--json")
     assert code == 0 and json.loads(out)["spec"]["nodes"] == 3
 
 
-def test_generate_sets_every_spec_field(ws, capsys):
+def test_generate_sets_every_spec_field(ws, cli):
     from parawire.cli.generate import PARAM_FIELDS, generate
 
     options = {p.name for p in generate.params}
     assert set(ArchitectureSpec.model_fields) <= options | set(PARAM_FIELDS)
-    code, _, _ = run(capsys, "generate", "-g", "chain", "-n", "5", "-s", "2", "--staging", "uniform",
+    code, _, _ = cli("generate", "-g", "chain", "-n", "5", "-s", "2", "--staging", "uniform",
                      "--input-shape", "1", "224", "224", "--classes", "7", "--base-channels", "3",
                      "--channel-cap", "6", "--aggregation", "sigmoid-inputs", "-o", "big.json")
     assert code == 0
@@ -127,7 +119,7 @@ def every_option():
             if isinstance(param, click.Option) and not param.hidden:
                 yield " ".join(path), param
 
-    yield from walk(cli, [], click.Context(cli))
+    yield from walk(root, [], click.Context(root))
 
 
 #: Options that are simply absent when not given (nothing takes their place).
@@ -164,20 +156,20 @@ def test_the_defaults_help_repeats_are_the_real_ones():
         assert getattr(importlib.import_module(module), name) == value
 
 
-def test_score_json_is_an_object_and_the_table_names_every_column(ws, capsys):
-    code, out, _ = run(capsys, "score", "arch.json", "-u", "2", "--eps", "0.1", "0.3", "--json")
+def test_score_json_is_an_object_and_the_table_names_every_column(ws, cli):
+    code, out, _ = cli("score", "arch.json", "-u", "2", "--eps", "0.1", "0.3", "--json")
     document = json.loads(out)
     assert code == 0 and {k: document[k] for k in ("spec", "model", "partitioner", "score")} == {
         "spec": "arch.json", "model": None, "partitioner": "multilevel", "score": "cs"}
     assert sum(row["best"] for row in document["rows"]) == 1
-    code, out, _ = run(capsys, "score", "arch.json", "-u", "2", "--eps", "0.1", "0.3")
+    code, out, _ = cli("score", "arch.json", "-u", "2", "--eps", "0.1", "0.3")
     assert out.splitlines()[1].split()[-2:] == ["balanced", "kept"] and out.count("◀ best ε") == 1 and "kept: the ε with the lowest" in out
 
 
-def test_plugins_is_short_by_default_with_details_on_demand(capsys):
-    _, short, _ = run(capsys, "plugins")
-    _, verbose, _ = run(capsys, "plugins", "-v")
-    _, also_verbose, _ = run(capsys, "-v", "plugins")
+def test_plugins_is_short_by_default_with_details_on_demand(cli):
+    _, short, _ = cli("plugins")
+    _, verbose, _ = cli("plugins", "-v")
+    _, also_verbose, _ = cli("-v", "plugins")
     def header(table: str) -> list[str]:
         return next(line for line in table.splitlines() if line.startswith("kind")).split()
 
@@ -185,18 +177,18 @@ def test_plugins_is_short_by_default_with_details_on_demand(capsys):
     assert max(map(len, short.splitlines())) <= 80
     assert header(verbose) == ["kind", "name", "description", "from", "parameters", "status"]
     assert verbose == also_verbose
-    code, one, _ = run(capsys, "plugins", "dp")
+    code, one, _ = cli("plugins", "dp")
     assert code == 0 and one.splitlines()[0] == "dp (generators)" and "    p = 0.5" in one.splitlines()
 
 
-def test_grid_dry_run_says_what_would_run_and_writes_nothing(ws, capsys):
-    code, out, _ = run(capsys, *GRID, "--out", "s.csv", "--dry-run", "--json")
+def test_grid_dry_run_says_what_would_run_and_writes_nothing(ws, cli):
+    code, out, _ = cli(*GRID, "--out", "s.csv", "--dry-run", "--json")
     plan = json.loads(out)
     assert code == 0 and (plan["todo"], plan["done"]) == (2, 0) and plan["estimated_s"] > 0
     assert not (ws / "s.csv").exists() and not (ws / "s.meta.json").exists()
-    run(capsys, *GRID, "--out", "s.csv")
+    cli(*GRID, "--out", "s.csv")
     before = (ws / "s.csv").read_bytes()
-    code, out, _ = run(capsys, *GRID, "--out", "s.csv", "--dry-run")
+    code, out, _ = cli(*GRID, "--out", "s.csv", "--dry-run")
     assert code == 0 and "would compute 0 samples (2 already in s.csv)" in out
     assert (ws / "s.csv").read_bytes() == before
 
@@ -238,8 +230,8 @@ def test_the_worker_start_limit_grows_with_the_load_and_its_error_names_timeout(
 
 
 @pytest.mark.slow
-def test_train_json_is_one_document(ws, capsys):
-    code, out, err = run(capsys, "train", "arch.json", "--epochs", "1", "--json")
+def test_train_json_is_one_document(ws, cli):
+    code, out, err = cli("train", "arch.json", "--epochs", "1", "--json")
     document = json.loads(out)
     assert code == 0 and document["epochs"] == 1 and 0 <= document["accuracy"] <= 1
     assert [h["epoch"] for h in document["history"]] == [1] and "epoch   1/1" in err
