@@ -37,11 +37,12 @@ def test_progress_is_printed_before_the_workers_finish_starting(spec_file, capsy
         raise Stop("stopped in the test")
 
     monkeypatch.setattr(local, "LocalWorkers", starting)
+    monkeypatch.setattr("parawire.cli.startup.load_per_core", lambda: 4.0)
     with pytest.raises(SystemExit):
         main(["run", str(spec_file), "--local", "--units", "2", "--timeout", "3"])
     assert "building and partitioning dp, 6 vertices, 2 units" in seen["stderr"]
     assert "starting 2 local worker processes…" in seen["stderr"]
-    assert seen["options"]["startup_timeout"] == 3.0  # --timeout bounds the start too
+    assert seen["options"]["startup_timeout"] == 12.0  # --timeout × the load per core bounds the start
     assert "error: stopped in the test" in capsys.readouterr().err
 
 
