@@ -50,8 +50,9 @@ DPI = 200
 WHISKERS = (1, 99)
 #: Under every box figure: how to read a box.
 BOX_KEY = "box: 25–75 % of the samples, line: median, whiskers: 1st–99th percentile; ◆: no visible spread"
-#: A box narrower than this share of its median is drawn as a diamond.
-FLAT = 0.02
+#: A box shorter than this share of its panel's span (1st–99th percentile of every value
+#: drawn there; on a log axis, in logs) would be a dash: it is drawn as a diamond.
+FLAT = 0.015
 #: Fig. 11's unit colours (Okabe–Ito, colour-blind safe; grey for its black) and shapes:
 #: a colour and a shape per unit, so eight units stay apart in print and for every reader.
 UNIT_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
@@ -115,6 +116,9 @@ def _boxes(ax, values: Cells, nodes: int, log: bool = False) -> None:
     gens = generators_in(g for g, n, _ in values if n == nodes)
     units = sorted({u for _, n, u in values if n == nodes})
     width = 0.8 / max(len(gens), 1)
+    scale = np.log if log else np.asarray
+    every = scale(np.concatenate([v for (_, n, _), v in values.items() if n == nodes]))
+    span = float(np.subtract(*np.percentile(every, [99, 1])))
     for i, gen in enumerate(gens):
         keys = [(gen, nodes, u) for u in units if (gen, nodes, u) in values]
         if not keys:
@@ -132,7 +136,7 @@ def _boxes(ax, values: Cells, nodes: int, log: bool = False) -> None:
             patch.set(facecolor=colour(gen, i), alpha=0.8)
         for median in box["medians"]:
             median.set(color="black")
-        flat = [(p, float(np.median(values[k]))) for p, k in zip(pos, keys) if _flat(values[k])]
+        flat = [(p, float(np.median(values[k]))) for p, k in zip(pos, keys) if _flat(scale(values[k]), span)]
         if flat:
             ax.scatter(*zip(*flat), marker="D", s=36, color=colour(gen, i), edgecolors="black",
                        linewidths=0.6, zorder=3)
@@ -145,10 +149,10 @@ def _boxes(ax, values: Cells, nodes: int, log: bool = False) -> None:
     ax.grid(axis="y", alpha=0.3)
 
 
-def _flat(values: np.ndarray) -> bool:
-    """True when the middle half of the samples spans under ``FLAT`` of their median."""
-    q1, median, q3 = np.percentile(values, [25, 50, 75])
-    return q3 - q1 <= FLAT * abs(median)
+def _flat(values: np.ndarray, span: float) -> bool:
+    """True when the middle half of the samples spans under ``FLAT`` of the panel's ``span``."""
+    q1, q3 = np.percentile(values, [25, 75])
+    return q3 - q1 <= FLAT * span
 
 
 def _plain_log_axis(ax) -> None:
