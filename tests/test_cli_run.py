@@ -128,3 +128,19 @@ def test_schedule_placement_runs_the_plan_the_model_finds_fastest(spec_file, cap
     assert result["placement"] == "schedule"
     assert result["bytes_per_inference"] == result["cut_bytes"] == 0
     assert result["max_abs_diff"] <= 1e-4
+
+
+def test_a_worker_stopped_while_it_starts_says_nothing(tmp_path):
+    """`run --local` gives up on workers still importing torch on a busy machine by
+    SIGTERM; each of them printing `terminated` was noise (issue 26)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "parawire", "worker", "--bind", f"ipc://{tmp_path}/w"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # mid-start (the worker imports torch), or already serving: both stop quietly
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert "terminated" not in err and proc.returncode in (0, -signal.SIGTERM)

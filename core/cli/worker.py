@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from pathlib import Path
 
 import click
@@ -53,8 +52,10 @@ def worker(bind, transport, transport_params, curve_secret, curve_clients, threa
            max_parked_bytes, max_deploy_bytes, allow_models, exit_with_parent, verbose) -> None:
     """Serve one unit: wait for a deployment, then run requests as inputs arrive."""
     # SIGTERM while still starting (importing torch: long on a busy machine) is a stop too:
-    # `run --local` gives up on slow workers that way, and each printing "terminated" is noise.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # `run --local` gives up on slow workers that way, and each printing "terminated" was
+    # noise. The default action ends the process at once; there is nothing to clean up yet
+    # (an exception raised from a handler could instead be swallowed by an import).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from parawire.errors import ParawireError
     from parawire.executor.security import Curve, check_bind
     from parawire.executor.transport import transport_record
