@@ -11,3 +11,20 @@ def one_torch_thread():
 
     with torch_threads(1):
         yield
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli(*argv)`` → (exit status, stdout, stderr) of ``parawire ARGV`` run in this process."""
+    from parawire.cli import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            main(list(argv))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -30,6 +30,7 @@ def ws(tmp_path: Path, monkeypatch) -> Path:
     (tmp_path / "bogus-staging.json").write_text(json.dumps({**SPEC, "staging": "bogus"}))
     (tmp_path / "other.csv").write_text("name,value\na,1\n")
     (tmp_path / "short.csv").write_text("generator,nodes,sample\ndp,40\n")
+    (tmp_path / "spec.yaml").write_text("generator: chain\nnodes: 3\n")
     return tmp_path
 
 
@@ -98,10 +99,44 @@ CASES = {
     "worker port out of range": (["worker", "--bind", "tcp://127.0.0.1:99999"], "port '99999' is out of range"),
     "worker port 0": (["worker", "--bind", "tcp://127.0.0.1:0"], "port '0' is out of range"),
     "worker not an endpoint": (["worker", "--bind", "127.0.0.1:5701"], "not an endpoint"),
+    # issue 26: what a new user met
+    "grid --scheduler not an endpoint": (
+        ["study", "grid", "--quick", "--samples", "1", "--scheduler", "garbage", "--out", "r/s2.csv"],
+        "--scheduler garbage: not an endpoint"),
+    "plugin new without --kind": (
+        ["plugin", "new", "foo"],
+        "Missing option '--kind'. Choose from: generators, staging, partitioners, scores, transports, engines"),
+    "score --eps inf": (["score", "arch.json", "-u", "2", "--eps", "inf"], "got inf; give a finite number"),
+    "run --eps nan": (["run", "arch.json", "--local", "--eps", "nan"], "got nan; give a finite number"),
+    "plot --params of another table": (
+        ["plot", "other.csv", "--params", "other.csv"],
+        "--params other.csv: lacks the column 'generator'; not a table of `parawire study params`,"
+        " which writes one with --out PATH.csv"),
+    "show a yaml spec": (["show", "spec.yaml"], "spec.yaml: cannot read .yaml files; a spec is JSON (.json) or TOML"),
+    "score --input-shape without --model": (
+        ["score", "arch.json", "-u", "2", "--input-shape", "3", "64", "64"], "--input-shape: only with --model"),
+    "score --min-flops without --model": (
+        ["score", "arch.json", "-u", "2", "--min-flops", "5"], "--min-flops: only with --model"),
+    "show --no-merge-elementwise without --model": (
+        ["show", "arch.json", "--no-merge-elementwise"], "--[no-]merge-elementwise: only with --model"),
+    "train a spec and a baseline": (
+        ["train", "arch.json", "--baseline", "resnet"], "give SPEC_FILE or --baseline, not both"),
+    "train an unknown dataset": (["train", "arch.json", "--dataset", "imagenet"], "--dataset: got 'imagenet'"),
+    "train a dataset folder that is not there": (
+        ["train", "arch.json", "--dataset", "cifar10:~/no-such-folder-parawire"], "no-such-folder-parawire is not a folder"),
+    "score a --model file that is not there": (
+        ["score", "--model", "my_net.py:build", "-u", "2"], "--model my_net.py:build: file my_net.py does not exist"),
+    "plugin new with a built-in's name": (
+        ["plugin", "new", "dp", "--kind", "generators"], "'dp' is already a generators plugin (from parawire)"),
+    "plot a table that is not there": (["plot", "results/study.csv"], "STUDY results/study.csv: does not exist"),
+    "plugins NAME unknown": (["plugins", "dpp"], "no plugin 'dpp'; did you mean `dp`?"),
+    "generate -o - with --json": (["generate", "-o", "-", "--json"], "give -o - or --json, not both"),
     # usage errors are one line too
-    "unknown command": (["frobnicate"], "No such command 'frobnicate'"),
+    "unknown command": (["frobnicate"], "no command 'frobnicate'; choose from completion, demo"),
     "missing argument": (["show"], "Missing argument 'SPEC_FILE'"),
     "unknown option": (["plugins", "--frob"], "No such option '--frob'"),
+    "mistyped command": (["scroe", "arch.json"], "no command 'scroe'; did you mean `score`?"),
+    "mistyped subcommand": (["study", "gird"], "no command 'gird'; did you mean `grid`?"),
 }
 
 
@@ -142,3 +177,44 @@ def test_a_foreign_file_is_refused_untouched(ws, capsys):
     notes.write_bytes(b"name,value\na,1\nb,2")  # no final newline: would look like a torn row
     refused(capsys, ["study", "grid", "--quick", "--out", "notes.csv"], "holds another kind of table")
     assert notes.read_bytes() == b"name,value\na,1\nb,2"
+
+
+def test_a_resume_with_other_settings_is_refused_before_any_progress(ws, capsys):
+    from parawire.training.schedule import parse_schedule
+
+    folder = ws / "ck"
+    folder.mkdir()
+    index = {"format": 1, "epoch": 3, "model": "m.safetensors", "optimizer": "o.safetensors", "seed": 0,
+             "batch_size": 64, "schedule": parse_schedule(None, 5).describe()}
+    (folder / "checkpoint.json").write_text(json.dumps(index))
+    line = refused(capsys, ["train", "arch.json", "--checkpoint", "ck", "--resume", "--batch-size", "32"],
+                   "--resume: checkpoint in ck has batch_size 64, this run 32")
+    assert "resumed" not in line
+
+
+def test_the_quick_table_is_named_when_plot_is_given_the_full_ones(ws, capsys):
+    (ws / "results").mkdir()
+    (ws / "results" / "study-quick.csv").write_text("generator\n")
+    (ws / "results" / "study-quick.meta.json").write_text("{}")
+    refused(capsys, ["plot", "results/study.csv"], "does not exist; the study tables there: results/study-quick.csv")
+
+
+@pytest.mark.slow
+def test_an_unreachable_scheduler_leaves_no_table(ws, capsys):
+    refused(capsys, ["study", "grid", "--quick", "--samples", "1", "--scheduler", "tcp://127.0.0.1:1",
+                     "--out", "r/s2.csv"], "--scheduler tcp://127.0.0.1:1: cannot reach a Dask scheduler")
+    assert not (ws / "r").exists()
+
+
+def test_pool_workers_leave_ctrl_c_to_the_parent():
+    """Ctrl-C (or `timeout -s INT`) reaches the whole process group; a pool worker made by
+    the study ignores it, so only the parent reacts and no worker prints a traceback."""
+    import signal
+    from concurrent.futures import ProcessPoolExecutor
+
+    from parawire.study.runner import ignore_interrupt
+
+    with ProcessPoolExecutor(1, initializer=ignore_interrupt) as pool:
+        assert pool.submit(signal.raise_signal, signal.SIGINT).result() is None
+    with ProcessPoolExecutor(1) as pool, pytest.raises(KeyboardInterrupt):
+        pool.submit(signal.raise_signal, signal.SIGINT).result()

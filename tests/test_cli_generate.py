@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from parawire.cli import main
 from parawire.graph.spec import ArchitectureSpec
 from parawire.graph.stats import dag_stats
 from parawire.pipeline.build import build_dag
@@ -16,15 +15,6 @@ from parawire.registry.params import parse_value
 
 PARAWIRE = Path(sys.executable).with_name("parawire")
 
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize(
@@ -37,10 +27,9 @@ def test_param_values_are_typed(text, value):
 
 
 @pytest.mark.parametrize("suffix", [".json", ".toml"])
-def test_generate_writes_a_spec_that_show_reads(tmp_path, capsys, suffix):
+def test_generate_writes_a_spec_that_show_reads(tmp_path, suffix, cli):
     path = tmp_path / f"arch{suffix}"
-    code, out, _ = run(
-        capsys,
+    code, out, _ = cli(
         "generate",
         "--generator",
         "dp",
@@ -63,29 +52,29 @@ def test_generate_writes_a_spec_that_show_reads(tmp_path, capsys, suffix):
         1,
         {"alpha": 0.5, "beta": 2},
     )
-    code, out, _ = run(capsys, "show", str(path), "--json")
+    code, out, _ = cli("show", str(path), "--json")
     assert code == 0
     shown = json.loads(out)
     assert shown["spec"] == spec.model_dump(mode="json")
     assert shown["stats"] == dag_stats(build_dag(spec)).to_dict()
-    code, out, _ = run(capsys, "show", str(path))
+    code, out, _ = cli("show", str(path))
     assert code == 0 and "width per depth level" in out and "depth" in out
 
 
-def test_bad_param_exits_2_with_one_line_naming_the_field(tmp_path, capsys):
+def test_bad_param_exits_2_with_one_line_naming_the_field(tmp_path, cli):
     path = tmp_path / "arch.json"
-    code, _, err = run(capsys, "generate", "-g", "dp", "-p", "alpha=-1", "-o", str(path))
+    code, _, err = cli("generate", "-g", "dp", "-p", "alpha=-1", "-o", str(path))
     assert code == 2 and not path.exists()
     assert err.strip().splitlines() == [
         "error: params[dp].alpha: got -1; Input should be greater than or equal to 0"
     ]
 
 
-def test_unknown_param_and_draw_time_checks_fail_before_writing(tmp_path, capsys):
+def test_unknown_param_and_draw_time_checks_fail_before_writing(tmp_path, cli):
     path = tmp_path / "arch.json"
-    code, _, err = run(capsys, "generate", "-g", "ws", "-p", "q=1", "-o", str(path))
+    code, _, err = cli("generate", "-g", "ws", "-p", "q=1", "-o", str(path))
     assert code == 2 and "params[ws].q" in err and not path.exists()
-    code, _, err = run(capsys, "generate", "-g", "ws", "-n", "4", "-o", str(path))
+    code, _, err = cli("generate", "-g", "ws", "-n", "4", "-o", str(path))
     assert (
         code == 2
         and "params[ws].k: got 4; must be less than nodes (4)" in err
@@ -93,13 +82,13 @@ def test_unknown_param_and_draw_time_checks_fail_before_writing(tmp_path, capsys
     )
 
 
-def test_malformed_param_is_a_usage_error(capsys):
-    code, _, err = run(capsys, "generate", "-p", "alpha")
+def test_malformed_param_is_a_usage_error(cli):
+    code, _, err = cli("generate", "-p", "alpha")
     assert code == 2 and "write NAME=VALUE" in err
 
 
-def test_show_missing_file_is_one_line(tmp_path, capsys):
-    code, _, err = run(capsys, "show", str(tmp_path / "nope.json"))
+def test_show_missing_file_is_one_line(tmp_path, cli):
+    code, _, err = cli("show", str(tmp_path / "nope.json"))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "cannot read spec" in err
 
 

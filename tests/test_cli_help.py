@@ -56,10 +56,12 @@ def test_dash_h_is_help(argv, capsys):
 def test_short_options_mean_one_thing_everywhere():
     """-n is --nodes, -u --units, -o an output file, -r --runs, wherever they appear."""
     meaning = {"-n": "--nodes", "-u": "--units", "-o": "--output", "-r": "--runs", "-g": "--generator",
-               "-s": "--seed", "-p": "--param", "-v": "--verbose", "-h": "--help"}
+               "-s": "--seed", "-p": "--param", "-v": "--verbose", "-h": "--help",
+               "-V": "--version", "-q": "--quiet", "-d": "--directory"}
     ctx = click.Context(cli)
     commands = [cli.get_command(ctx, n) for n in COMMANDS if n != "study"]
     commands += [study.get_command(ctx, n) for n in SUBCOMMANDS]
+    commands += [sub for group in commands if isinstance(group, click.Group) for sub in group.commands.values()]
     for command in commands:
         for param in command.get_params(ctx):
             for short in (o for o in param.opts if len(o) == 2):

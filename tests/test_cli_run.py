@@ -37,11 +37,12 @@ def test_progress_is_printed_before_the_workers_finish_starting(spec_file, capsy
         raise Stop("stopped in the test")
 
     monkeypatch.setattr(local, "LocalWorkers", starting)
+    monkeypatch.setattr("parawire.cli.startup.load_per_core", lambda: 4.0)
     with pytest.raises(SystemExit):
         main(["run", str(spec_file), "--local", "--units", "2", "--timeout", "3"])
     assert "building and partitioning dp, 6 vertices, 2 units" in seen["stderr"]
     assert "starting 2 local worker processes…" in seen["stderr"]
-    assert seen["options"]["startup_timeout"] == 3.0  # --timeout bounds the start too
+    assert seen["options"]["startup_timeout"] == 12.0  # --timeout × the load per core bounds the start
     assert "error: stopped in the test" in capsys.readouterr().err
 
 
@@ -144,3 +145,19 @@ def test_rows_are_timed_in_interleaved_rounds():
     timed = calls[2 * 3:]  # after three warm-up calls each
     assert timed == ["a", "a", "b", "b"] * ROUNDS
     assert [len(r.times) for r in rows] == [2 * ROUNDS] * 2
+
+
+def test_a_worker_stopped_while_it_starts_says_nothing(tmp_path):
+    """`run --local` gives up on workers still importing torch on a busy machine by
+    SIGTERM; each of them printing `terminated` was noise (issue 26)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "parawire", "worker", "--bind", f"ipc://{tmp_path}/w"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # mid-start (the worker imports torch), or already serving: both stop quietly
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert "terminated" not in err and proc.returncode in (0, -signal.SIGTERM)

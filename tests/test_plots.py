@@ -111,7 +111,7 @@ def test_load_params_reads_the_params_study_json_and_csv(tmp_path):
 def test_load_params_rejects_another_table(tmp_path):
     bad = tmp_path / "study.csv"
     bad.write_text("generator,nodes\ndp,40\n")
-    with pytest.raises(ParawireError, match=r"--params .*study.csv: not a `parawire study params"):
+    with pytest.raises(ParawireError, match=r"--params .*study.csv: lacks the column 'staging'; .* --out PATH.csv"):
         plots.load_params(bad)
 
 
@@ -129,3 +129,52 @@ def test_sample_spec_is_the_studys_own_when_the_config_is_known():
     assert sample_spec(row, config) == spec
     bare = sample_spec(row)
     assert (bare.seed, bare.input_shape) == (spec.seed, ArchitectureSpec().input_shape)
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures a drawing function made, kept open instead of saved."""
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out, name: figures.append(fig) or [])
+    return figures
+
+
+def test_a_group_without_spread_is_a_coloured_diamond_and_one_legend_explains_the_boxes(drawn, tmp_path):
+    rows = [{"generator": g, "nodes": "40", "units": str(u), "cs": str(cs)}
+            for u in (2, 4) for g, values in (("dp", (0.5, 0.8, 1.1, 1.4)), ("chain", (0.3,) * 4))
+            for cs in values]
+    plots.fig9_cs(rows, tmp_path)
+    fig = drawn[0]
+    diamonds = [c for c in fig.axes[0].collections if c.get_offsets().shape[0]]
+    assert len(diamonds) == 1 and diamonds[0].get_offsets()[:, 1].tolist() == [0.3, 0.3]
+    assert tuple(diamonds[0].get_facecolor()[0][:3]) == pytest.approx(
+        tuple(int(plots.COLOURS["chain"][i:i + 2], 16) / 255 for i in (1, 3, 5)))
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["DP", "CHAIN"]
+    assert "CHAIN (one chain of blocks) scores low because it barely communicates" in legend.get_title().get_text()
+    assert plots.BOX_KEY in legend.get_title().get_text()
+
+
+def test_fig11_counts_and_marks_the_edges_between_units(drawn, tmp_path):
+    from parawire.pipeline.build import build_architecture
+
+    arch = build_architecture(ArchitectureSpec(generator="chain", nodes=4, base_channels=2, channel_cap=4))
+    dag = arch.dag
+    part = [0] * len(dag.order)
+    for v in dag.order[len(dag.order) // 2:]:
+        part[v] = 1
+    plots.fig11_distribution(dag, {2: part}, tmp_path, ": CHAIN, 4 vertices")
+    title = drawn[0].axes[0].get_title(loc="left")
+    assert title.startswith("2 units: 1 of 3 edges between units (dark red)")
+    assert [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts()] == ["unit 0", "unit 1", "between units"]
+
+
+@pytest.mark.parametrize("stagings, title", [
+    (("greedy", "probabilistic"), "Table 4  Parameter size per generator and staging policy (mean ± std)"),
+    (("probabilistic",), "Parameter size per generator (mean ± std), probabilistic staging only\nthe paper's"),
+])
+def test_table4_is_called_table4_only_when_it_compares_staging_policies(drawn, tmp_path, stagings, title):
+    params = [{"generator": "dp", "staging": s, "nodes": 40, "group": f"{s} staging", "mean": 1.0, "std": 0.1}
+              for s in stagings]
+    plots.table4_params(params, tmp_path)
+    assert drawn[0]._suptitle.get_text().startswith(title)

@@ -42,7 +42,7 @@ def test_unreadable_and_malformed_files(tmp_path):
         ArchitectureSpec.load(tmp_path / "missing.json")
     bad = tmp_path / "bad.toml"
     bad.write_text("nodes = = 3")
-    with pytest.raises(SpecError, match="not valid toml"):
+    with pytest.raises(SpecError, match="not valid TOML"):
         ArchitectureSpec.load(bad)
 
 

@@ -184,7 +184,7 @@ def start_run(tmp_path: Path) -> tuple[subprocess.Popen, str]:
     # Ctrl-C's default disposition, as a terminal would.
     proc = subprocess.Popen(
         [sys.executable, "-m", "parawire", "testbed", "run", "dp", "--nodes", "12", "--devices", "2",
-         "--cpu", "0.5", "-n", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+         "--cpu", "0.5", "--runs", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import click
 from parawire.cli.failures import exit_with, run_command
 from parawire.cli.lazy import LazyGroup
+from parawire.cli.verbosity import verbosity_options
 
 #: ``-h`` and ``--help`` everywhere (subcommands inherit the context settings).
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -31,6 +32,7 @@ COMMANDS = {
     "train": "parawire.cli.train:train",
     "demo": "parawire.cli.demo:demo",
     "testbed": "parawire.cli.testbed:testbed",
+    "completion": "parawire.cli.completion:completion",
 }
 
 
@@ -50,11 +52,12 @@ SUMMARIES = {
     "testbed": "Emulated devices: network namespaces, tbf-shaped links, CFS CPU quotas (root only).",
     "train": "Train SPEC_FILE's network with SGD and report top-1 accuracy on the test split.",
     "demo": "Quick study → figures → the most concurrent architecture on 2 local workers.",
+    "completion": "Print the shell completion script for SHELL (bash, zsh or fish).",
 }
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, summaries=SUMMARIES, context_settings=CONTEXT)
-@click.version_option(package_name="parawire")
+@verbosity_options
 def cli() -> None:
     """Design concurrent neural architectures, score them, run them distributed."""
 

@@ -10,14 +10,21 @@
 "Most concurrent" is the sample with the lowest concurrency score at 2 units among the
 generated architectures, leaving out the single-chain baseline: a chain's CS is low
 only because it barely communicates, while its η says there is nothing to overlap.
+
+``--json`` prints one document at the end (the files written, the chosen sample and
+``run --json``'s measurements); the steps' own tables are then not printed.
 """
 
 from __future__ import annotations
 
+import io
+import json
+from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
 
 import click
 from parawire.cli.outputs import RESULTS, OutputDir
+from parawire.cli.printing import echo_json, json_option
 
 RUN_UNITS = 2
 
@@ -34,11 +41,12 @@ def most_concurrent(rows: list[dict], units: int = RUN_UNITS) -> dict:
 @click.command()
 @click.option("--out", type=OutputDir(), default=RESULTS / "demo",
               show_default=True, help="folder for the table, figures, report and chosen spec")
-@click.option("--samples", type=click.IntRange(min=1), help="override the quick preset's samples")
+@click.option("--samples", type=click.IntRange(min=1), help="override the quick preset's samples  [default: 20]")
 @click.option("--runs", "-r", "runs", type=click.IntRange(min=1), default=20, show_default=True,
               help="timed inferences per configuration")
+@json_option("the files written, the chosen architecture and the run's measurements")
 @click.pass_context
-def demo(ctx: click.Context, out: Path, samples: int | None, runs: int) -> None:
+def demo(ctx: click.Context, out: Path, samples: int | None, runs: int, as_json: bool) -> None:
     """Quick study → figures → the most concurrent architecture on 2 local workers."""
     from parawire.cli.plot import plot
     from parawire.cli.run import run
@@ -47,19 +55,27 @@ def demo(ctx: click.Context, out: Path, samples: int | None, runs: int) -> None:
     from parawire.study.store import read_rows
     from rich.console import Console
 
-    console = Console()
     config = StudyConfig.build(quick=True, **({"samples": samples} if samples else {}))
-    table = out / "study.csv"
-    console.rule("1. quick study")
-    run_grid(config, table)
-    console.rule("2. figures and reproduction report")
-    ctx.invoke(plot, study=table, out=out / "figures", report_path=out / "reproduction.md")
-    console.rule("3. the most concurrent architecture on 2 local workers")
-    best = most_concurrent(read_rows(table))
-    spec = config.spec(best["generator"], int(best["nodes"]), int(best["sample"]))
-    spec_file = spec.save(out / "most-concurrent.json")
-    console.print(
-        f"{best['generator']} sample {best['sample']} ({best['nodes']} vertices): CS {float(best['cs']):.3f}"
-        f" at {RUN_UNITS} units → {spec_file}"
-    )
-    ctx.invoke(run, spec_file=spec_file, units=RUN_UNITS, local=True, runs=runs)
+    table, figures, report = out / "study.csv", out / "figures", out / "reproduction.md"
+    measured = io.StringIO()
+    with redirect_stdout(io.StringIO()) if as_json else nullcontext():  # --json: no step tables
+        console = Console()
+        console.rule("1. quick study")
+        run_grid(config, table)
+        console.rule("2. figures and reproduction report")
+        ctx.invoke(plot, study=table, out=figures, report_path=report)
+        console.rule("3. the most concurrent architecture on 2 local workers")
+        best = most_concurrent(read_rows(table))
+        spec = config.spec(best["generator"], int(best["nodes"]), int(best["sample"]))
+        spec_file = spec.save(out / "most-concurrent.json")
+        console.print(
+            f"{best['generator']} sample {best['sample']} ({best['nodes']} vertices): CS {float(best['cs']):.3f}"
+            f" at {RUN_UNITS} units → {spec_file}"
+        )
+        with redirect_stdout(measured) if as_json else nullcontext():
+            ctx.invoke(run, spec_file=spec_file, units=RUN_UNITS, local=True, runs=runs, as_json=as_json)
+    if as_json:
+        echo_json({"table": table, "figures": figures, "report": report, "spec": spec_file,
+                   "chosen": {k: best[k] for k in ("generator", "nodes", "sample", "cs")},
+                   "run": json.loads(measured.getvalue())})
+

@@ -34,8 +34,14 @@ def _terminate(signum, frame) -> None:
 
 
 def one_line(text: str) -> str:
-    """Join a multi-line message into one line (a plugin may raise several)."""
-    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    """Join a multi-line message into one line (a plugin may raise several). A line that
+    ends in ``:`` or ``,`` continues a list (click's ``Choose from:`` one choice a line),
+    so it is joined with a space, not a ``;``."""
+    out = ""
+    for part in (p.strip() for p in str(text).splitlines()):
+        if part:
+            out += (" " if out.endswith((":", ",")) else "; " if out else "") + part
+    return out
 
 
 def describe(exc: BaseException) -> tuple[str, int] | None:
@@ -65,6 +71,9 @@ def run_command(command: click.Command, argv: Sequence[str] | None, prog_name: s
                               prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help())  # a bare group (`parawire`, `parawire study`) asks for its help
+        return 0
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("aborted", err=True)
         return INTERRUPTED

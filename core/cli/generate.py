@@ -2,16 +2,22 @@
 
 ``generate`` validates everything (spec fields, the generator's parameters, and what
 only the draw can check, such as WS's k < nodes) before it writes anything, so a file
-on disk always describes a buildable architecture.
+on disk always describes a buildable architecture. Every field of
+:class:`~parawire.graph.spec.ArchitectureSpec` has an option, with the spec's own
+default and description (a test keeps the two in step), so no spec needs hand-editing;
+``-o -`` writes the spec to stdout for a pipe (``… | parawire score - -u 4``).
 """
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import click
+from parawire.graph.spec import Aggregation, ArchitectureSpec
 from parawire.cli.models import load_model, model_options, one_source, show_model
 from parawire.cli.options import plugin_names
+from parawire.cli.inputs import DASH
 from parawire.cli.outputs import OutputFile, prepare
 from parawire.cli.params import param_option, parse_params
 from parawire.cli.printing import echo_json, json_option, print_table, width_table
@@ -33,6 +39,8 @@ def summary(spec, stats):
         "nodes": f"{spec.nodes} (+ input and output = {stats.vertices} DAG vertices)",
         "seed": spec.seed,
         "staging": spec.staging,
+        "input": f"{' × '.join(map(str, spec.input_shape))}, {spec.classes} classes",
+        "channels": f"{spec.base_channels} after the stem, at most {spec.channel_cap}; {spec.aggregation}",
         "DAG edges": stats.edges,
         "depth": f"{stats.depth} (longest input→output path, in vertices)",
         "max width": stats.max_width,
@@ -49,43 +57,59 @@ def document(spec, stats) -> dict:
     return {"spec": spec.model_dump(mode="json"), "stats": stats.to_dict()}
 
 
+def spec_option(field: str, *flags: str, **kwargs):  # type: ignore[no-untyped-def]
+    """An option for one spec field: its default and description are the spec's."""
+    info = ArchitectureSpec.model_fields[field]
+    return click.option(*flags, field, default=info.default, show_default=True, help=info.description, **kwargs)
+
+
+#: The spec fields set through ``-p``/``--staging-param`` rather than an option of their own.
+PARAM_FIELDS = {"params": "--param", "staging_params": "--staging-param"}
+
+
 @click.command()
-@click.option("--generator", "-g", help="generator plugin name (see `parawire plugins`)",
-              shell_complete=plugin_names("generators"))
-@click.option("--nodes", "-n", type=int, help="computation vertices, input/output not counted")
-@click.option("--seed", "-s", type=int, help="fixes the whole architecture")
+@spec_option("generator", "--generator", "-g", shell_complete=plugin_names("generators"))
+@spec_option("nodes", "--nodes", "-n", type=int)
+@spec_option("seed", "--seed", "-s", type=int)
 @click.option(
     "--param",
     "-p",
     "params",
     multiple=True,
     metavar="NAME=VALUE",
-    help="generator parameter; repeat for several",
+    help="generator parameter; repeat for several (see `parawire plugins NAME`)",
 )
-@click.option("--staging", help="staging policy plugin name", shell_complete=plugin_names("staging"))
+@spec_option("staging", "--staging", shell_complete=plugin_names("staging"))
 @param_option("staging")
+@spec_option("input_shape", "--input-shape", type=int, nargs=3, metavar="C H W")
+@spec_option("classes", "--classes", type=int)
+@spec_option("base_channels", "--base-channels", type=int)
+@spec_option("channel_cap", "--channel-cap", type=int)
+@spec_option("aggregation", "--aggregation", type=click.Choice(typing.get_args(Aggregation)))
 @click.option(
     "--output",
     "-o",
-    type=OutputFile((".json", ".toml")),
-    help="write the spec here (.json or .toml, by the name's extension)",
+    type=OutputFile((".json", ".toml"), dash=True),
+    help="write the spec here (.json or .toml, by the name's extension; - for stdout, as JSON)",
 )
 @json_option("the spec and its statistics")
-def generate(generator, nodes, seed, params, staging, staging_params, output, as_json) -> None:
+def generate(params, staging_params, output, as_json, **fields) -> None:
     """Draw an architecture, print its statistics and save its spec."""
     from parawire.cli.inputs import check_spec_plugins
-    from parawire.graph.spec import ArchitectureSpec
+    from parawire.errors import ParawireError
     from parawire.graph.stats import dag_stats
     from parawire.pipeline.build import build_dag
     from rich.console import Console
 
-    fields = {"generator": generator, "nodes": nodes, "seed": seed, "staging": staging}
-    data = {k: v for k, v in fields.items() if v is not None}
-    data["params"] = parse_params(params)
-    data["staging_params"] = staging_params
+    if output == DASH and as_json:
+        raise ParawireError("-o -: stdout already gets the spec; give -o - or --json, not both")
+    data = {**fields, "params": parse_params(params), "staging_params": staging_params}
     spec = ArchitectureSpec.parse(data, source="command line")
     check_spec_plugins(spec)
     stats = dag_stats(build_dag(spec))
+    if output == DASH:
+        click.echo(spec.to_json())
+        return
     if output is not None:
         spec.save(prepare(output))
     if as_json:
@@ -98,7 +122,7 @@ def generate(generator, nodes, seed, params, staging, staging_params, output, as
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.argument("spec_file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), required=False)
 @json_option("the spec and its statistics")
 @model_options
 def show(spec_file: Path | None, as_json: bool, model, input_shape, min_flops, merge_elementwise) -> None:

@@ -5,12 +5,18 @@ something once looked up among the installed plugins (the staging policy, its
 parameters): :func:`load_spec` does that too, so ``parawire show`` refuses a spec that
 ``parawire run`` would refuse later. :func:`check_units` refuses more units than an
 architecture has vertices to give them, instead of starting workers that get nothing.
+A spec named ``-`` is read from stdin (``parawire generate -o - | parawire score - -u 4``),
+JSON or TOML by its first character.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+#: The file name that means stdin (a spec) or stdout (``generate -o -``).
+DASH = Path("-")
 
 from parawire.errors import ParawireError
 
@@ -24,10 +30,14 @@ def check_spec_plugins(spec) -> None:
 
 
 def load_spec(path: Path):
-    """Read a spec file (JSON or TOML) and check it against the installed plugins."""
+    """Read a spec file (JSON or TOML; ``-``: stdin) and check it against the installed plugins."""
     from parawire.graph.spec import ArchitectureSpec
 
-    spec = ArchitectureSpec.load(path)
+    if Path(path) == DASH:
+        text = sys.stdin.read()
+        spec = ArchitectureSpec.from_text(text, "json" if text.lstrip().startswith("{") else "toml", "stdin")
+    else:
+        spec = ArchitectureSpec.load(path)
     check_spec_plugins(spec)
     return spec
 

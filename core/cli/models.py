@@ -1,16 +1,24 @@
 """The ``--model`` options shared by ``parawire show``, ``score`` and ``run``.
 
 A command takes either a spec file or ``--model REF`` (never both); these helpers keep
-that rule, and the import of the model, in one place.
+that rule, and the import of the model, in one place. The options that only mean
+something with ``--model`` are refused without it rather than ignored, and a reference
+to a missing file or package is refused before torch loads (seconds on a busy machine).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from parawire.errors import ParawireError
+
+#: Options that only mean something with ``--model`` (parameter name → as typed).
+MODEL_ONLY = {"input_shape": "--input-shape", "min_flops": "--min-flops",
+              "merge_elementwise": "--[no-]merge-elementwise"}
 
 
 def model_options(command):  # type: ignore[no-untyped-def]
@@ -36,16 +44,40 @@ def one_source(spec_file: Path | None, model: str | None) -> None:
         raise ParawireError("Missing argument 'SPEC_FILE' (or give --model FILE.py:FACTORY)")
     if spec_file is not None and model is not None:
         raise ParawireError("give either SPEC_FILE or --model FILE.py:FACTORY, not both")
+    ctx = click.get_current_context(silent=True)
+    given = [flag for name, flag in MODEL_ONLY.items()
+             if ctx is not None and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+    if model is None and given:
+        raise ParawireError(f"{', '.join(given)}: only with --model; a spec file's input shape is its own"
+                            " (`parawire generate --input-shape C H W` sets it)")
+
+
+def check_model_ref(model: str) -> None:
+    """The reference is well formed and its file or top-level package exists (no import)."""
+    from parawire.models.factory import split_ref
+
+    where, _ = split_ref(model)
+    if where.endswith(".py"):
+        if not Path(where).is_file():
+            raise ParawireError(f"--model {model}: file {where} does not exist; check the path")
+    elif importlib.util.find_spec(where.split(".")[0]) is None:
+        raise ParawireError(f"--model {model}: no module {where.split('.')[0]!r} is installed or on"
+                            " PYTHONPATH; check the name")
 
 
 def load_model(model: str, input_shape, min_flops: int, merge_elementwise: bool):  # type: ignore[no-untyped-def]
     """The :class:`~parawire.models.ImportedModel` the options describe."""
-    from parawire.models import ModelSpec, import_model
+    from parawire.cli.progress import Progress
 
-    return import_model(ModelSpec.parse({
-        "factory": model, "input_shape": list(input_shape), "min_flops": min_flops,
-        "merge_elementwise": merge_elementwise,
-    }, source="--model"))
+    check_model_ref(model)
+    with Progress() as progress:
+        progress.step(f"loading torch and tracing {model}")
+        from parawire.models import ModelSpec, import_model
+
+        return import_model(ModelSpec.parse({
+            "factory": model, "input_shape": list(input_shape), "min_flops": min_flops,
+            "merge_elementwise": merge_elementwise,
+        }, source="--model"))
 
 
 def model_profile(profile: str, engine: str):  # type: ignore[no-untyped-def]

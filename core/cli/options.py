@@ -9,6 +9,7 @@ Naming rule (one meaning per short option, across all commands): ``-n`` is alway
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 
@@ -39,6 +40,22 @@ def plugin_names(kind: str) -> Callable:
 def threads_option(default: int = 1, what: str = "this process"):
     return click.option("--threads", type=click.IntRange(min=1), default=default, show_default=True,
                         help=f"torch intra-op threads of {what}")
+
+
+class FiniteFloat(click.FloatRange):
+    """A float in range that is also finite: ``inf`` and ``nan`` are refused when parsed
+    (``--eps inf`` would reach a partitioner's arithmetic and overflow there)."""
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"got {value}; give a finite number", param, ctx)
+        return number
+
+
+def finite_floats(minimum: float = 0.0) -> FiniteFloat:
+    """Finite floats ≥ ``minimum`` (imbalance bounds ε)."""
+    return FiniteFloat(min=minimum)
 
 
 _TCP = re.compile(r"^tcp://(?P<host>\[[^\]]+\]|[^:/]+):(?P<port>[^:/]+)$")

@@ -72,14 +72,18 @@ class OutputFile(click.ParamType):
     """A file the command will write, checked at parse time (see :func:`check_output`).
 
     A failure is raised as the project's own one-line error, naming the long option.
+    With ``dash``, ``-`` stands for stdout and is returned as ``Path("-")``.
     """
 
     name = "file"
 
-    def __init__(self, suffixes: Sequence[str] = ()):
+    def __init__(self, suffixes: Sequence[str] = (), dash: bool = False):
         self.suffixes = tuple(s.lower() for s in suffixes)
+        self.dash = dash
 
     def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        if self.dash and str(value) == "-":
+            return Path("-")
         return check_output(Path(value), _option(param), suffixes=self.suffixes)
 
 

@@ -22,6 +22,22 @@ from parawire.errors import ParawireError
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
+def check_study(study: Path) -> Path:
+    """The table exists; if not, name the study tables beside it (``study grid --quick``
+    writes ``study-quick.csv``, so a reader who plots ``study.csv`` learns where it went)."""
+    if study.is_file():
+        return study
+    if study.is_dir():
+        raise ParawireError(f"STUDY {study}: is a folder; give a study table (.csv)")
+    from parawire.study.store import meta_path
+
+    folder = study.parent if study.parent.is_dir() else Path(".")
+    tables = sorted(str(p) for p in folder.glob("*.csv") if meta_path(p).exists())
+    hint = (f"; the study tables there: {', '.join(tables)}" if tables
+            else "; make one with `parawire study grid --quick` (writes results/study-quick.csv)")
+    raise ParawireError(f"STUDY {study}: does not exist{hint}")
+
+
 def default_out(study: Path) -> Path:
     """Figures of ``results/study.csv`` go to ``results/study-figures``."""
     return study.with_name(f"{study.stem}-figures")
@@ -57,7 +73,7 @@ def study_config(meta: dict | None, source: str):
 
 
 @click.command(short_help="Draw Fig. 7–12 and Table 4 from a study table; optionally the report.")
-@click.argument("study", type=EXISTING_FILE)
+@click.argument("study", type=click.Path(path_type=Path))
 @click.option(
     "--params",
     "params_path",
@@ -99,7 +115,11 @@ def plot(study, params_path, out, arch_path, units, report_path, meta_path) -> N
     from parawire.study.sample import COLUMNS
     from parawire.study.store import read_rows
 
+    from parawire.study import plots
+
+    study = check_study(study)
     out = out or check_output(default_out(study), "--out", folder=True)
+    given_params = plots.load_params(params_path) if params_path else None
     rows = read_rows(study, columns=COLUMNS, numeric=[c for c in COLUMNS if c != "generator"])
     if not rows:
         raise ParawireError(f"{study}: no rows; run `parawire study grid --out {study}` first")
@@ -108,10 +128,9 @@ def plot(study, params_path, out, arch_path, units, report_path, meta_path) -> N
     with Progress() as progress:
         progress.step("loading the plotting libraries")
         from parawire.cli.inputs import load_spec
-        from parawire.study import plots
 
         staging = config.staging if config else "probabilistic"
-        params = plots.load_params(params_path) if params_path else plots.params_from_grid(rows, staging)
+        params = given_params or plots.params_from_grid(rows, staging)
         arch = None
         if arch_path:
             from parawire.pipeline.build import build_architecture

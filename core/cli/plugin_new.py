@@ -385,6 +385,18 @@ def render(name: str, kind: str) -> dict[str, str]:
     }
 
 
+def check_unshadowed(name: str, kind: str) -> None:
+    """Refuse a NAME an installed plugin of the kind already has: the new package would
+    make the bare name ambiguous (a ``conflict`` in ``parawire plugins``) for every user."""
+    from parawire.registry.manager import get_plugins
+
+    registry = get_plugins().kinds().get(kind)
+    taken = {record.name: record.distribution for record in registry} if registry is not None else {}
+    if name in taken:
+        raise ParawireError(f"NAME: {name!r} is already a {kind} plugin (from {taken[name]}); a package of that"
+                            " name would shadow it and make the name ambiguous; pick another NAME")
+
+
 @click.group()
 def plugin() -> None:
     """Tools for plugin authors."""
@@ -399,6 +411,7 @@ def new(name: str, kind: str, directory: Path) -> None:
     """Write a plugin package parawire-NAME with one KIND plugin called NAME and its test."""
     if not NAME.match(name):
         raise ParawireError(f"NAME: got {name!r}; use lower-case letters, digits and '_', starting with a letter")
+    check_unshadowed(name, kind)
     files = render(name, kind)
     root = directory / f"parawire-{name.replace('_', '-')}"
     if root.exists():

@@ -8,7 +8,9 @@ at most one per ``every`` seconds per bar plus the first and the last. Both go t
 stderr, so stdout carries only results (tables, ``--json``) and stays scriptable.
 
 Each bar ends with one summary line (``what: N units in T``) in both modes, so a log
-reads the same whichever way it was produced.
+reads the same whichever way it was produced. ``parawire -q`` silences all of it,
+``--no-progress`` the bars and counts, ``-v`` prints a line a second
+(:mod:`parawire.cli.verbosity`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from parawire.cli.verbosity import current
 from rich.console import Console
 
 
@@ -39,6 +42,8 @@ class Bar:
         self.completed = self.start_completed = completed
         self.started = self.last_line = time.monotonic()
         self.task = None
+        if not owner.bars:
+            return
         if owner.live is not None:
             self.task = owner.live.add_task(text, total=total, completed=completed, unit=unit)
         else:
@@ -64,6 +69,8 @@ class Bar:
         if self.task is not None:
             self.owner.live.update(self.task, completed=self.completed, description=self.text)
             return
+        if not self.owner.bars:
+            return
         now = time.monotonic()
         if now - self.last_line >= self.owner.every and self.completed < self.total:
             self.last_line = now
@@ -79,6 +86,8 @@ class Bar:
         if self.task is not None:
             self.owner.live.remove_task(self.task)
             self.task = None
+        if not self.owner.bars:
+            return
         took = format_seconds(time.monotonic() - self.started)
         if self.completed >= self.total:
             self.owner.line(f"{self.text}: {self._count()} in {took}")
@@ -96,10 +105,12 @@ class Progress:
     """The progress display of one command; use as a context manager."""
 
     def __init__(self, console: Console | None = None, every: float = 10.0):
+        settings = current()
         self.console = console or Console(stderr=True)
-        self.every = every
+        self.quiet, self.bars = settings.quiet, settings.bars
+        self.every = 1.0 if settings.level > 0 else every
         self.live = None
-        if self.console.is_terminal:
+        if self.console.is_terminal and self.bars:
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -118,7 +129,9 @@ class Progress:
             )
 
     def line(self, text: str) -> None:
-        """One plain line (above the live bars in a terminal)."""
+        """One plain line (above the live bars in a terminal); nothing with ``-q``."""
+        if self.quiet:
+            return
         if self.live is not None:
             self.live.console.print(text, highlight=False, markup=False)
         else:

@@ -1,8 +1,10 @@
 """``parawire score``: partition an architecture for several unit counts and ε, score each.
 
 One table row per (units, ε) with δ_W, Λ (MB), Λ′, η, entropy, the score and whether
-the balance limit held; the best ε per unit count is marked. ``--json`` prints the same
-rows (with the partitions) for machines.
+the balance limit held; the ε kept per unit count (the lowest score) is marked in the
+column "kept", and a caption says what each column is. ``--json`` prints ``{"spec" or "model",
+"partitioner", "score", "rows": [...]}`` (rows with their partitions), an object like
+every other command's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from parawire.cli.options import plugin_names
+from parawire.cli.options import finite_floats, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
@@ -50,10 +52,17 @@ class NumberList(click.Option):
         return consume
 
 
+#: Printed under the table: what each column is.
+CAPTION = ("δ_W: largest unit load / mean (1 = even); Λ: bytes between units per inference; Λ′: Λ /"
+           " (U_c · units); η: longest path / (vertices / units), lower = more to overlap; entropy: evenness"
+           " of the loads (1 = even); kept: the ε with the lowest score at this unit count")
+
+
 def score_table(rows, title: str):
     score_name = rows[0].score_name if rows else "score"
-    columns = ("units", "ε", "δ_W", "Λ MB", "Λ′", "η", "entropy", score_name, "balanced", "")
+    columns = ("units", "ε", "δ_W", "Λ MB", "Λ′", "η", "entropy", score_name, "balanced", "kept")
     out = table(title, columns, numeric=columns[:-2])
+    out.caption, out.caption_justify = CAPTION, "left"
     for row in rows:
         m = row.metrics
         out.add_row(
@@ -66,17 +75,18 @@ def score_table(rows, title: str):
             f"{m.entropy:.3f}",
             f"{row.score:.3f}",
             "yes" if m.balanced else "[red]no[/]",
-            "[green]best[/]" if row.best else "",
+            "[green]◀ best ε[/]" if row.best else "",
         )
     return out
 
 
 @click.command()
-@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
+@click.argument("spec_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+                required=False)
 @click.option("--units", "-u", cls=NumberList, type=click.IntRange(min=1), multiple=True,
               required=True,
               help="unit counts, e.g. --units 4 --units 8 or --units 4 6 8")
-@click.option("--eps", cls=NumberList, type=click.FloatRange(min=0), multiple=True,
+@click.option("--eps", cls=NumberList, type=finite_floats(), multiple=True,
               help=f"imbalance bounds ε (default {DEFAULT_EPS_TEXT})")
 @click.option("--partitioner", default="multilevel", show_default=True,
               shell_complete=plugin_names("partitioners"))
@@ -124,6 +134,7 @@ def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...]
                               unit_comm=unit_comm, partitioner_params=partitioner_params,
                               score_params=score_params, profile=timing)
     if as_json:
-        echo_json([row.to_dict() for row in rows])
+        echo_json({"spec": None if model else spec_file, "model": model, "partitioner": partitioner,
+                   "score": score_name, "rows": [row.to_dict() for row in rows]})
         return
     print_table(score_table(rows, f"{name}: {partitioner} partitions, {score_name}"))

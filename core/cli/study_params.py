@@ -132,7 +132,7 @@ def write_rows(path: Path, rows: list[Row], settings: dict) -> None:
 @click.command()
 @click.option("--samples", default=1000, show_default=True, type=click.IntRange(1))
 @click.option("--nodes", "-n", default=40, show_default=True, type=click.IntRange(2, 5000))
-@click.option("--generators", multiple=True, help="names, repeated or comma-separated [all]",
+@click.option("--generators", multiple=True, help="names, repeated or comma-separated  [default: all]",
               shell_complete=plugin_names("generators"))
 @click.option(
     "--staging", "stagings", multiple=True, default=("greedy", "probabilistic"),

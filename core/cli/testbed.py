@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import click
-from parawire.cli.options import placement_option, plugin_names
+from parawire.cli.options import finite_floats, placement_option, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.score import NumberList
 from parawire.testbed.presets import PRESETS
@@ -22,11 +22,11 @@ def preset_options(command):
     for decorator in reversed((
         click.option("--preset", default="t2.micro", show_default=True, type=click.Choice(sorted(PRESETS)),
                      help="device class (docs/testbed.md)"),
-        click.option("--cpu", type=click.FloatRange(min=0, min_open=True, max=1), help="cores per device"),
-        click.option("--rate-mbit", type=click.FloatRange(min=0, min_open=True), help="link rate each way"),
-        click.option("--burst-kb", type=click.IntRange(min=2), help="tbf bucket size"),
+        click.option("--cpu", type=click.FloatRange(min=0, min_open=True, max=1), help="cores per device  [default: the preset's]"),
+        click.option("--rate-mbit", type=click.FloatRange(min=0, min_open=True), help="link rate each way  [default: the preset's]"),
+        click.option("--burst-kb", type=click.IntRange(min=2), help="tbf bucket size  [default: the preset's]"),
         click.option("--network", type=click.Choice(["switched", "shared"]),
-                     help="one shaped link per device, or one shared medium"),
+                     help="one shaped link per device, or one shared medium  [default: the preset's]"),
     )):
         command = decorator(command)
     return command
@@ -94,7 +94,8 @@ def status(as_json):
 @preset_options
 @click.option("--engine", default=None, shell_complete=plugin_names("engines"),
               help="inference engine of the devices (default: onnxruntime)")
-@click.option("-n", "runs", type=click.IntRange(min=5), default=30, show_default=True, help="timed inferences")
+@click.option("--runs", "-r", "-n", "runs", type=click.IntRange(min=5), default=30, show_default=True,
+              help="timed inferences (-n kept for older scripts)")
 def calibrate(engine, runs, **preset):
     """Measure what a message costs a device (link latency, CPU on both ends) and save it
     for this preset and engine; `testbed run` uses it (docs/testbed.md)."""
@@ -127,9 +128,10 @@ def calibrate(engine, runs, **preset):
               help="inference engine of every device, the 1-device baseline included "
                    "(default: onnxruntime, the fastest; see `parawire plugins`)")
 @param_option("engine")
-@click.option("-n", "runs", type=click.IntRange(min=1), default=10, show_default=True, help="timed inferences")
+@click.option("--runs", "-r", "-n", "runs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="timed inferences (-n kept for older scripts)")
 @click.option("--partitioner", default="multilevel", show_default=True)
-@click.option("--eps", type=click.FloatRange(min=0), default=0.03, show_default=True)
+@click.option("--eps", type=finite_floats(), default=0.03, show_default=True, help="imbalance bound")
 @placement_option
 @click.option("--no-fit", is_flag=True, help="predict without fitting compute to the 1-device run")
 @click.option("--json", "as_json", is_flag=True, help="print the points as JSON")

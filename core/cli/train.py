@@ -1,4 +1,9 @@
-"""``parawire train``: train one architecture (or a baseline) and report top-1 accuracy."""
+"""``parawire train``: train one architecture (or a baseline) and report top-1 accuracy.
+
+Every check runs before the first line of progress: the spec (``-`` reads it from
+stdin), the ``--dataset`` reference and its folder, the schedule, and whether a
+checkpoint may be resumed with these settings; only then is anything loaded.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from pathlib import Path
 import click
 from parawire.cli.options import threads_option
 from parawire.cli.outputs import OutputDir
+from parawire.cli.printing import echo_json, json_option
 from parawire.errors import ParawireError
 
 DATASET_HELP = "digits (bundled, default), cifar10:PATH (python batches) or folder:PATH"
@@ -24,15 +30,15 @@ def build_model(spec, baseline: str | None):
     return build_network(build_architecture(spec))
 
 
-def check_checkpoint(folder: Path | None, resume: bool) -> int:
-    """Epochs already done in ``folder`` (0 for a fresh run).
+def check_checkpoint(folder: Path | None, resume: bool) -> dict | None:
+    """The checkpoint index to resume from (None for a fresh run).
 
     ``--resume`` needs a committed checkpoint; without it, an existing one is refused
     rather than silently overwritten (it may hold days of training)."""
     if folder is None:
         if resume:
             raise ParawireError("--resume: needs --checkpoint DIR to resume from")
-        return 0
+        return None
     from parawire.training.checkpoint import read_index
 
     index = read_index(folder) if folder.is_dir() else None
@@ -43,11 +49,11 @@ def check_checkpoint(folder: Path | None, resume: bool) -> int:
             f"--checkpoint {folder}: holds a checkpoint after epoch {index.get('epoch')}; add --resume to"
             " continue it, or give another folder"
         )
-    return int(index["epoch"]) if index is not None else 0
+    return index
 
 
 @click.command()
-@click.argument("spec_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("spec_file", required=False, type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--dataset", default="digits", show_default=True, help=DATASET_HELP)
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--schedule", default=None,
@@ -58,26 +64,37 @@ def check_checkpoint(folder: Path | None, resume: bool) -> int:
               help="folder for per-epoch checkpoints (an existing one needs --resume)")
 @click.option("--resume", is_flag=True, help="continue from the checkpoint in --checkpoint")
 @click.option("--baseline", type=click.Choice(["cifarnet", "resnet"]),
-              help="train a baseline instead of the spec's network (the spec is then optional)")
+              help="train a baseline instead of a spec's network (then give no SPEC_FILE)")
 @threads_option()
-def train(spec_file, dataset, epochs, schedule, batch_size, seed, checkpoint, resume, baseline, threads) -> None:
+@json_option("the accuracy and every epoch's statistics")
+def train(spec_file, dataset, epochs, schedule, batch_size, seed, checkpoint, resume, baseline, threads,
+          as_json) -> None:
     """Train SPEC_FILE's network with SGD and report top-1 accuracy on the test split."""
     from parawire.cli.inputs import load_spec
     from parawire.cli.progress import Progress
     from parawire.graph.spec import ArchitectureSpec
-    from parawire.network.threads import torch_threads
-    from parawire.training.baselines import count_params
-    from parawire.training.datasets import fit_spec, load_dataset
+    from parawire.training.datasets import parse_ref
     from parawire.training.schedule import parse_schedule
-    from parawire.training.trainer import train as run_training
-    from rich.console import Console
 
     if spec_file is None and baseline is None:
         raise ParawireError("SPEC_FILE: missing; give an architecture file or --baseline cifarnet|resnet")
-    done = check_checkpoint(checkpoint, resume)
-    plan = parse_schedule(schedule, epochs)
+    if spec_file is not None and baseline is not None:
+        raise ParawireError(f"--baseline {baseline}: trains the baseline, not {spec_file}'s network;"
+                            " give SPEC_FILE or --baseline, not both")
     spec = load_spec(spec_file) if spec_file is not None else ArchitectureSpec()
-    console = Console()
+    parse_ref(dataset)
+    plan = parse_schedule(schedule, epochs)
+    index = check_checkpoint(checkpoint, resume)
+    seed = spec.seed if seed is None else seed
+    from parawire.network.threads import torch_threads
+    from parawire.training.baselines import count_params
+    from parawire.training.datasets import fit_spec, load_dataset
+    from parawire.training.trainer import check_resume, run_settings
+    from parawire.training.trainer import train as run_training
+
+    if index is not None:
+        check_resume(checkpoint, index, run_settings(seed, batch_size, plan))
+    done = int(index["epoch"]) if index is not None else 0
     with Progress() as progress:
         progress.step(f"loading {dataset}")
         data = load_dataset(dataset, spec.input_shape)
@@ -86,7 +103,8 @@ def train(spec_file, dataset, epochs, schedule, batch_size, seed, checkpoint, re
             progress.note(f"note: spec {change} to match {data[2].name}")
         model = build_model(spec, baseline)
         name = baseline or f"{spec.generator}/{spec.staging} seed {spec.seed}"
-        progress.note(f"{name}: {count_params(model):,} parameters, schedule {plan.describe()}")
+        params = count_params(model)
+        progress.note(f"{name}: {params:,} parameters, schedule {plan.describe()}")
         progress.note(f"{data[2].name}: {data[2].train_size} train, {data[2].test_size} test images")
         if done:
             progress.note(f"resumed after epoch {done} from {checkpoint}")
@@ -110,8 +128,12 @@ def train(spec_file, dataset, epochs, schedule, batch_size, seed, checkpoint, re
 
         with torch_threads(threads):
             result = run_training(
-                model, data, epochs, plan, seed=spec.seed if seed is None else seed,
-                checkpoint_dir=checkpoint, resume=resume, batch_size=batch_size,
-                on_batch=on_batch, on_epoch=on_epoch,
+                model, data, epochs, plan, seed=seed, checkpoint_dir=checkpoint, resume=resume,
+                batch_size=batch_size, on_batch=on_batch, on_epoch=on_epoch,
             )
-    console.print(f"[bold]top-1 accuracy {100 * result.accuracy:.2f} %[/] after {result.epochs} epochs")
+    if as_json:
+        echo_json({"model": name, "dataset": data[2].name, "parameters": params, "accuracy": result.accuracy,
+                   "epochs": result.epochs, "resumed_from": result.resumed_from, "history": result.history,
+                   "checkpoint": checkpoint})
+        return
+    click.echo(f"top-1 accuracy {100 * result.accuracy:.2f} % after {result.epochs} epochs")

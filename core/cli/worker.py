@@ -10,21 +10,20 @@ import click
 from parawire.cli.options import Endpoint, plugin_names, threads_option
 from parawire.cli.params import param_option
 
-#: How ``--help`` shows a limit read lazily (see :func:`executor_default`).
-EXECUTOR_DEFAULT = "the executor's default"
+#: The executor's limits (``module:NAME`` → bytes), repeated here so that ``--help`` shows
+#: the numbers without importing the executor (it imports torch); a test keeps them equal.
+LIMITS = {
+    "parawire.executor.protocol:DEFAULT_MAX_MESSAGE_BYTES": 1 << 30,
+    "parawire.executor.runner:DEFAULT_MAX_PARKED_BYTES": 1 << 30,
+    "parawire.executor.worker:DEFAULT_MAX_DEPLOY_BYTES": 4 << 30,
+}
 
 
-def executor_default(target: str):
-    """A click default read from ``module:NAME`` only when the option is not given: the
-    executor's modules import torch, which ``--help`` must not pay for."""
-
-    def read():
-        import importlib
-
-        module, name = target.split(":")
-        return getattr(importlib.import_module(module), name)
-
-    return read
+def limit_option(flag: str, target: str, help: str):  # type: ignore[no-untyped-def]
+    """A byte limit whose default is the executor's, shown in ``--help`` as GiB."""
+    value = LIMITS[target]
+    return click.option(flag, type=click.IntRange(min=1024), default=value, show_default=f"{value} = {value / (1 << 30):g} GiB",
+                        help=help)
 
 
 @click.command()
@@ -42,17 +41,12 @@ def executor_default(target: str):
               help="accept deployments only from coordinators holding this secret (owner.secret from"
                    " `parawire keys`); without it anyone who reaches the socket may deploy")
 @threads_option(what="this worker")
-@click.option("--max-message-bytes", type=click.IntRange(min=1024),
-              default=executor_default("parawire.executor.protocol:DEFAULT_MAX_MESSAGE_BYTES"),
-              show_default=EXECUTOR_DEFAULT, help="larger messages (all frames together) are dropped")
-@click.option("--max-parked-bytes", type=click.IntRange(min=1024),
-              default=executor_default("parawire.executor.runner:DEFAULT_MAX_PARKED_BYTES"),
-              show_default=EXECUTOR_DEFAULT,
-              help="tensors held for requests in flight, all together; past it the oldest are forgotten")
-@click.option("--max-deploy-bytes", type=click.IntRange(min=1024),
-              default=executor_default("parawire.executor.worker:DEFAULT_MAX_DEPLOY_BYTES"),
-              show_default=EXECUTOR_DEFAULT,
-              help="refuse deployments whose parameters + activations are estimated larger")
+@limit_option("--max-message-bytes", "parawire.executor.protocol:DEFAULT_MAX_MESSAGE_BYTES",
+              "larger messages (all frames together) are dropped")
+@limit_option("--max-parked-bytes", "parawire.executor.runner:DEFAULT_MAX_PARKED_BYTES",
+              "tensors held for requests in flight, all together; past it the oldest are forgotten")
+@limit_option("--max-deploy-bytes", "parawire.executor.worker:DEFAULT_MAX_DEPLOY_BYTES",
+              "refuse deployments whose parameters + activations are estimated larger")
 @click.option("--allow-model", "allow_models", multiple=True, metavar="REF",
               help="model factory (FILE.py:FACTORY or package.module:FACTORY) a deployment may"
                    " make this worker import; importing runs its code (repeat for several)")
@@ -61,6 +55,11 @@ def executor_default(target: str):
 def worker(bind, transport, transport_params, engine_params, curve_secret, curve_clients, owner_secret, threads,
            max_message_bytes, max_parked_bytes, max_deploy_bytes, allow_models, exit_with_parent, verbose) -> None:
     """Serve one unit: wait for a deployment, then run requests as inputs arrive."""
+    # SIGTERM while still starting (importing torch: long on a busy machine) is a stop too:
+    # `run --local` gives up on slow workers that way, and each printing "terminated" was
+    # noise. The default action ends the process at once; there is nothing to clean up yet
+    # (an exception raised from a handler could instead be swallowed by an import).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from parawire.errors import ParawireError
     from parawire.executor.security import Curve, check_bind, load_owner_secret
     from parawire.executor.transport import transport_record

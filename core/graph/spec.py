@@ -27,6 +27,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 Aggregation = Literal["sigmoid-inputs", "sigmoid-weights"]
 
 
+#: Spec file formats by extension (no extension: JSON).
+FORMATS = {".json": "json", "": "json", ".toml": "toml"}
+
+
 class ArchitectureSpec(BaseModel):
     """Everything needed to rebuild one architecture bit-for-bit from a file and a seed."""
 
@@ -83,19 +87,28 @@ class ArchitectureSpec(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> ArchitectureSpec:
-        """Read JSON or TOML; any problem becomes a one-line :class:`SpecError`."""
+        """Read JSON (``.json`` or no extension) or TOML (``.toml``); any problem, another
+        extension included, becomes a one-line :class:`SpecError`."""
         path = Path(path)
+        fmt = FORMATS.get(path.suffix.lower())
+        if fmt is None:
+            raise SpecError(f"{path}: cannot read {path.suffix} files; a spec is JSON (.json) or TOML (.toml)")
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise SpecError(f"{path}: cannot read spec ({exc.strerror})") from None
         except UnicodeDecodeError as exc:
             raise SpecError(f"{path}: not UTF-8 text (byte {exc.start}); save the spec as UTF-8") from None
+        return cls.from_text(text, fmt, str(path))
+
+    @classmethod
+    def from_text(cls, text: str, fmt: str, source: str) -> ArchitectureSpec:
+        """Parse a spec's ``text`` in ``fmt`` (``json`` or ``toml``), naming ``source`` in errors."""
         try:
-            data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+            data = tomllib.loads(text) if fmt == "toml" else json.loads(text)
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise SpecError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'} ({exc})") from None
-        return cls.parse(data, source=str(path))
+            raise SpecError(f"{source}: not valid {fmt.upper()} ({exc})") from None
+        return cls.parse(data, source=source)
 
     @classmethod
     def parse(cls, data: Any, source: str = "spec") -> ArchitectureSpec:

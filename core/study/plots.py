@@ -8,7 +8,11 @@ Figures 7, 8, 9 and 12 share one layout, :func:`_boxes_by_nodes`: one panel per 
 count, unit counts along x, one box per generator inside each unit group. Their whiskers
 span the 1st–99th percentile (the paper's Fig. 12 convention, used everywhere so that
 every figure reads the same way); outliers beyond them are not drawn because with
-1000 samples a cell they only add ink.
+1000 samples a cell they only add ink. Every box figure says so in its legend, which
+sits under all panels (one legend for the figure, so no panel lacks one), and a group
+whose samples barely differ (the FB baseline normalised to itself, CHAIN, whose
+samples are all the same chain) is drawn as a diamond in its colour: as a box it would
+be a black dash with neither colour nor a place in the legend.
 """
 
 from __future__ import annotations
@@ -44,6 +48,15 @@ COLOURS = {
 }
 DPI = 200
 WHISKERS = (1, 99)
+#: Under every box figure: how to read a box.
+BOX_KEY = "box: 25–75 % of the samples, line: median, whiskers: 1st–99th percentile; ◆: no visible spread"
+#: A box shorter than this share of its panel's span (1st–99th percentile of every value
+#: drawn there; on a log axis, in logs) would be a dash: it is drawn as a diamond.
+FLAT = 0.015
+#: Fig. 11's unit colours (Okabe–Ito, colour-blind safe; grey for its black) and shapes:
+#: a colour and a shape per unit, so eight units stay apart in print and for every reader.
+UNIT_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999")
+UNIT_SHAPES = "os^Dv<>p"
 
 Cells = dict[tuple[str, int, int], np.ndarray]  # (generator, nodes, units) -> values
 
@@ -103,6 +116,9 @@ def _boxes(ax, values: Cells, nodes: int, log: bool = False) -> None:
     gens = generators_in(g for g, n, _ in values if n == nodes)
     units = sorted({u for _, n, u in values if n == nodes})
     width = 0.8 / max(len(gens), 1)
+    scale = np.log if log else np.asarray
+    every = scale(np.concatenate([v for (_, n, _), v in values.items() if n == nodes]))
+    span = float(np.subtract(*np.percentile(every, [99, 1])))
     for i, gen in enumerate(gens):
         keys = [(gen, nodes, u) for u in units if (gen, nodes, u) in values]
         if not keys:
@@ -120,6 +136,10 @@ def _boxes(ax, values: Cells, nodes: int, log: bool = False) -> None:
             patch.set(facecolor=colour(gen, i), alpha=0.8)
         for median in box["medians"]:
             median.set(color="black")
+        flat = [(p, float(np.median(values[k]))) for p, k in zip(pos, keys) if _flat(scale(values[k]), span)]
+        if flat:
+            ax.scatter(*zip(*flat), marker="D", s=36, color=colour(gen, i), edgecolors="black",
+                       linewidths=0.6, zorder=3)
         ax.plot([], [], "s", color=colour(gen, i), label=gen.upper())
     ax.set_xticks(range(len(units)), [str(u) for u in units])
     ax.set_xlabel("units")
@@ -127,6 +147,12 @@ def _boxes(ax, values: Cells, nodes: int, log: bool = False) -> None:
     if log:
         _plain_log_axis(ax)
     ax.grid(axis="y", alpha=0.3)
+
+
+def _flat(values: np.ndarray, span: float) -> bool:
+    """True when the middle half of the samples spans under ``FLAT`` of the panel's ``span``."""
+    q1, q3 = np.percentile(values, [25, 75])
+    return q3 - q1 <= FLAT * span
 
 
 def _plain_log_axis(ax) -> None:
@@ -150,16 +176,19 @@ def _boxes_by_nodes(
     name: str,
     log: bool = False,
     reference: float | None = None,
+    note: str = "",
 ) -> list[Path]:
-    """Rows of panels (one per (values, y-label)), one column per vertex count."""
+    """Rows of panels (one per (values, y-label)), one column per vertex count; one legend
+    for the whole figure under the panels, with the figure's ``note`` and how to read a box."""
     plt = _pyplot()
     nodes = sorted({n for values, _ in panels for _, n, _ in values})
     fig, axes = plt.subplots(
         len(panels),
         len(nodes),
-        figsize=(5.5 * len(nodes), 3.6 * len(panels)),
+        figsize=(5.5 * len(nodes), 3.6 * len(panels) + 1.0),
         squeeze=False,
         sharey="row",
+        layout="constrained",
     )
     for row, (values, ylabel) in enumerate(panels):
         for col, n in enumerate(nodes):
@@ -169,9 +198,13 @@ def _boxes_by_nodes(
                 ax.axhline(reference, color="grey", lw=0.8, ls="--")
             if col == 0:
                 ax.set_ylabel(ylabel)
-    axes[0][-1].legend(fontsize="small", ncols=2)
+    legend = {}
+    for ax in axes.flat:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncols=len(legend),
+               fontsize="small", title="\n".join(filter(None, [note, BOX_KEY])), title_fontsize="small",
+               frameon=False)
     fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, out, name)
 
 
@@ -179,10 +212,11 @@ def fig7_communication(rows, out: Path) -> list[Path]:
     """Fig. 7: total communication Λ (km1 of the best-CS partition) in MB."""
     mb = {k: v / 1e6 for k, v in cells(rows, "km1_bytes").items()}
     return _boxes_by_nodes(
-        [(mb, "communication (MB)")],
+        [(mb, "communication Λ (MB)")],
         "Fig. 7  Total communication with distribution",
         out,
         "fig7_communication",
+        note="Λ: bytes sent between units per inference, for the partition with the best concurrency score",
     )
 
 
@@ -203,18 +237,22 @@ def fig8_latency(rows, out: Path) -> list[Path]:
     ]
     return _boxes_by_nodes(
         panels,
-        "Fig. 8  Simulated inference time normalised to FB",
+        "Fig. 8  Simulated inference time ÷ the FB baseline's",
         out,
         "fig8_latency",
         log=True,
         reference=1.0,
+        note="FB: the FB baseline (RandWire's Watts–Strogatz stages joined by merge and downsample vertices);"
+             " below the dashed line: faster than FB",
     )
 
 
 def fig9_cs(rows, out: Path) -> list[Path]:
     """Fig. 9: concurrency score of the best ε (lower is better)."""
     return _boxes_by_nodes(
-        [(cells(rows, "cs"), "CS (lower is better)")], "Fig. 9  Concurrency scores", out, "fig9_cs"
+        [(cells(rows, "cs"), "CS (lower is better)")], "Fig. 9  Concurrency scores", out, "fig9_cs",
+        note="CHAIN (one chain of blocks) scores low because it barely communicates, not because it runs"
+             " concurrently: with nothing to overlap, its η is the worst possible",
     )
 
 
@@ -222,9 +260,10 @@ def fig12_entropy(rows, out: Path) -> list[Path]:
     """Fig. 12: normalised Shannon entropy of the unit loads (1 = perfect balance)."""
     return _boxes_by_nodes(
         [(cells(rows, "entropy"), "load-balance entropy")],
-        "Fig. 12  Load balance quality (median, 25–75 %, 1–99 %)",
+        "Fig. 12  Load balance quality",
         out,
         "fig12_entropy",
+        note="entropy of the units' loads ÷ its maximum: 1 = every unit equally loaded",
     )
 
 
@@ -296,7 +335,7 @@ def fig10_widths(rows, out: Path, nodes: int | None = None) -> list[Path]:
     shown = [(g, build_dag(sample_spec(representative(rows, g, nodes)))) for g in gens]
     shown.append(("resnet50", resnet50_dag()))
     fig, axes = plt.subplots(
-        len(shown), 1, figsize=(8, 1.5 * len(shown)), sharex=True, squeeze=False
+        len(shown), 1, figsize=(10, 1.7 * len(shown)), sharex=True, squeeze=False
     )
     for i, (ax, (gen, dag)) in enumerate(zip(axes[:, 0], shown)):
         stats = dag_stats(dag)
@@ -309,11 +348,12 @@ def fig10_widths(rows, out: Path, nodes: int | None = None) -> list[Path]:
                 for c in ("depth", "max_width")
             )
             title += f"  (median of {len(per_sample)}: depth {depth:g}, max width {width:g})"
-        ax.set_title(title, fontsize="small", loc="left")
+        ax.set_title(title, fontsize="medium", loc="left")
         ax.set_ylabel("width")
         ax.yaxis.get_major_locator().set_params(integer=True)
     axes[-1, 0].set_xlabel("depth level (longest distance from the input)")
-    fig.suptitle(f"Fig. 10  Width/depth histograms, {nodes} vertices")
+    fig.suptitle(f"Fig. 10  Width per depth level: each generator's median-depth sample of {nodes} vertices,"
+                 f" and ResNet-50's {dag_stats(shown[-1][1]).vertices - 2} blocks")
     fig.tight_layout()
     return _save(fig, out, "fig10_widths")
 
@@ -336,47 +376,51 @@ def fig11_distribution(
 
     As in the paper's appendix, the input vertex is the common node every unit computes
     (a scatter; drawn white) and the output is the extra gather unit (drawn black), so
-    their own entries in the partition are not shown as colours.
+    their own entries in the partition are not shown as colours. Each unit has a colour
+    and a shape; the edges between two units (the messages) are drawn dark and thick,
+    the others faint, and each panel counts them; its legend sits right under it.
     """
     plt = _pyplot()
     from matplotlib.lines import Line2D
 
     pos = level_layout(dag)
-    fig, axes = plt.subplots(len(partitions), 1, figsize=(10, 2.6 * len(partitions)), squeeze=False)
+    fig, axes = plt.subplots(len(partitions), 1, figsize=(10, 3.0 * len(partitions)), squeeze=False,
+                             layout="constrained")
     inner = [v for v in dag.order if v not in (dag.input, dag.output)]
     ends = (  # (vertices, style): the common input in white, the gather unit in black
         ([dag.input], {"node_color": "white", "edgecolors": "black"}),
         ([dag.output], {"node_color": "black"}),
     )
+    edges = [(a, b) for a, b in dag.graph.edges if a in inner and b in inner]
     for ax, (units, part) in zip(axes[:, 0], sorted(partitions.items())):
-        nx.draw_networkx_edges(dag.graph, pos, ax=ax, alpha=0.25, arrowsize=6, width=0.6)
-        nx.draw_networkx_nodes(
-            dag.graph,
-            pos,
-            nodelist=inner,
-            ax=ax,
-            node_size=60,
-            node_color=[f"C{part[v] % 10}" for v in inner],
-        )
+        cut = [(a, b) for a, b in edges if part[a] != part[b]]
+        kept = [e for e in dag.graph.edges if e not in set(cut)]
+        nx.draw_networkx_edges(dag.graph, pos, edgelist=kept, ax=ax, alpha=0.2, arrowsize=6, width=0.6)
+        nx.draw_networkx_edges(dag.graph, pos, edgelist=cut, ax=ax, edge_color="#b2182b", alpha=0.9,
+                               arrowsize=8, width=1.4)
+        used = sorted({part[v] for v in inner})
+        handles = []
+        for u in used:
+            style = {"node_color": UNIT_COLOURS[u % len(UNIT_COLOURS)], "node_shape": UNIT_SHAPES[u % len(UNIT_SHAPES)]}
+            nx.draw_networkx_nodes(dag.graph, pos, nodelist=[v for v in inner if part[v] == u], ax=ax,
+                                   node_size=70, edgecolors="black", linewidths=0.4, **style)
+            handles.append(Line2D([], [], marker=style["node_shape"], linestyle="", markersize=7,
+                                  color=style["node_color"], markeredgecolor="black", label=f"unit {u}"))
         for nodelist, style in ends:
             nx.draw_networkx_nodes(
                 dag.graph, pos, nodelist=nodelist, ax=ax, node_size=110, node_shape="s", **style
             )
+        handles.append(Line2D([], [], color="#b2182b", lw=1.4, label="between units"))
         ax.set_title(
-            f"{units} units (white square: common input; black: gather unit)",
-            fontsize="small",
+            f"{units} units: {len(cut)} of {len(edges)} edges between units (dark red); white square: the common"
+            " input, black: the gather unit",
+            fontsize="medium",
             loc="left",
         )
-        used = sorted({part[v] for v in inner})
-        handles = [
-            Line2D([], [], marker="o", linestyle="", markersize=6, color=f"C{u % 10}", label=f"unit {u}")
-            for u in used
-        ]
-        ax.legend(handles=handles, fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5),
-                  frameon=False, ncols=1 + len(used) // 12)
+        ax.legend(handles=handles, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                  ncols=len(handles), frameon=False, handletextpad=0.2, columnspacing=0.9)
         ax.axis("off")
     fig.suptitle(f"Fig. 11  Distribution of one architecture{label}")
-    fig.tight_layout()
     return _save(fig, out, "fig11_distribution")
 
 
@@ -384,7 +428,8 @@ ParamRow = dict  # generator, staging, nodes, group (legend label), mean, std (m
 
 
 def load_params(path: str | Path) -> list[ParamRow]:
-    """Rows of ``parawire study params --csv/--json`` as (generator, group=staging, mean, std)."""
+    """Rows of a ``parawire study params --out`` table (.csv or .json) as (generator,
+    group=staging, mean, std)."""
     path = Path(path)
     try:
         if path.suffix == ".json":
@@ -403,10 +448,12 @@ def load_params(path: str | Path) -> list[ParamRow]:
             }
             for r in raw
         ]
-    except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
-        raise ParawireError(
-            f"--params {path}: not a `parawire study params --csv/--json` file ({exc}); rerun that command"
-        ) from None
+    except KeyError as exc:
+        raise ParawireError(f"--params {path}: lacks the column {exc}; not a table of `parawire study params`,"
+                            " which writes one with --out PATH.csv (or .json)") from None
+    except (OSError, TypeError, ValueError, json.JSONDecodeError) as exc:
+        raise ParawireError(f"--params {path}: not a table of `parawire study params` ({exc}); write one"
+                            " with `parawire study params --out PATH.csv` (or .json)") from None
 
 
 def params_from_grid(rows, staging: str = "probabilistic") -> list[ParamRow]:
@@ -463,7 +510,13 @@ def table4_params(params: Sequence[ParamRow], out: Path) -> list[Path]:
     ax.set_ylabel("parameters (millions)")
     ax.legend(fontsize="small")
     ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("Table 4  Parameter size stability (mean ± std)")
+    stagings = sorted({p["staging"] for p in params})
+    if len(stagings) > 1:
+        fig.suptitle("Table 4  Parameter size per generator and staging policy (mean ± std)")
+    else:  # from the grid alone: one policy, so not yet the paper's comparison of policies
+        fig.suptitle(f"Parameter size per generator (mean ± std), {stagings[0]} staging only\nthe paper's Table 4"
+                     " compares staging policies: `parawire study params`, then `parawire plot … --params"
+                     " results/params.csv`", fontsize="medium")
     fig.tight_layout()
     return _save(fig, out, "table4_params")
 
@@ -487,13 +540,14 @@ def figure_jobs(
 
     def fig11() -> list[Path]:
         shown = arch
+        label = ""
         if shown is None:
             gens = generators_in(r["generator"] for r in rows)
             pick = "dp" if "dp" in gens else gens[0]
-            shown = build_architecture(
-                sample_spec(representative(rows, pick, min(int(r["nodes"]) for r in rows)), config)
-            )
-        label = f": {shown.spec.generator.upper()}, {shown.spec.nodes} vertices, seed {shown.spec.seed}"
+            row = representative(rows, pick, min(int(r["nodes"]) for r in rows))
+            shown = build_architecture(sample_spec(row, config))
+            label = f", the study's sample {row['sample']} (of median depth)"
+        label = f": {shown.spec.generator.upper()}, {shown.spec.nodes} vertices{label}"
         return fig11_distribution(shown.dag, partitions_for(shown, units), out, label)
 
     return {

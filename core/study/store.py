@@ -65,6 +65,23 @@ def differences(recorded: Mapping, wanted: Mapping) -> list[str]:
     ]
 
 
+def check_settings(path: Path, wanted: Mapping, has_rows: bool) -> None:
+    """Refuse (one line) to add rows made with ``wanted`` to the table at ``path`` when its
+    rows were made with other settings or with none recorded. Reads only: a dry run
+    asks it too."""
+    recorded = read_meta(path).get("settings")
+    if has_rows and recorded is None:
+        raise ParawireError(
+            f"{path}: has rows but no record of the settings that made them"
+            f" ({meta_path(path).name}); choose another --out or move that table away"
+        )
+    if has_rows and recorded != dict(wanted):
+        raise ParawireError(
+            f"{path}: made with other settings ({'; '.join(differences(recorded, wanted))});"
+            " resuming would mix two experiments: choose another --out or the same settings"
+        )
+
+
 class ResultStore:
     """Rows keyed by ``(generator, nodes, sample)``; columns fixed by the first writer."""
 
@@ -119,18 +136,7 @@ class ResultStore:
 
     def _check_settings(self, wanted: dict, has_rows: bool) -> None:
         """Refuse to add rows made with other settings; record them for a new table."""
-        meta = read_meta(self.path)
-        recorded = meta.get("settings")
-        if has_rows and recorded is None:
-            raise ParawireError(
-                f"{self.path}: has rows but no record of the settings that made them"
-                f" ({meta_path(self.path).name}); choose another --out or move that table away"
-            )
-        if has_rows and recorded != wanted:
-            raise ParawireError(
-                f"{self.path}: made with other settings ({'; '.join(differences(recorded, wanted))});"
-                " resuming would mix two experiments: choose another --out or the same settings"
-            )
+        check_settings(self.path, wanted, has_rows)
         if not has_rows:
             self.update_meta(settings=wanted)
 

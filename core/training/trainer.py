@@ -46,6 +46,22 @@ class TrainResult:
     resumed_from: int  # epochs already done when this call started (0: fresh)
 
 
+def run_settings(seed: int, batch_size: int, schedule: Schedule) -> dict:
+    """The settings a resumed run must share with its checkpoint."""
+    return {"seed": seed, "batch_size": batch_size, "schedule": schedule.describe()}
+
+
+def check_resume(folder: Path, index: dict, settings: dict) -> None:
+    """Refuse to resume the checkpoint ``index`` of ``folder`` with other :func:`run_settings`
+    (the CLI asks before it loads anything, :func:`train` again before it trains)."""
+    for key in ("seed", "batch_size", "schedule"):
+        if index.get(key) != settings[key]:
+            raise ParawireError(
+                f"--resume: checkpoint in {folder} has {key} {index.get(key)!r}, this run"
+                f" {settings[key]!r}; use the same settings or a fresh --checkpoint folder"
+            )
+
+
 @contextmanager
 def deterministic() -> Iterator[None]:
     """Deterministic torch algorithms and a private global RNG for the duration of a run."""
@@ -137,7 +153,7 @@ def train(
     train_set, test_set = dataset[0], dataset[1]
     schedule = schedule or default_schedule(epochs)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    meta = {"seed": seed, "epochs": epochs, "batch_size": batch_size, "schedule": schedule.describe()}
+    meta = {"epochs": epochs, **run_settings(seed, batch_size, schedule)}
     with deterministic():
         optimizer = torch.optim.SGD(
             model.parameters(), lr=schedule.at(0).lr, momentum=schedule.at(0).momentum,
@@ -147,12 +163,7 @@ def train(
         start = 0
         index = read_index(folder) if (folder is not None and resume) else None
         if index is not None:
-            for key in ("seed", "batch_size", "schedule"):
-                if index.get(key) != meta[key]:
-                    raise ParawireError(
-                        f"--resume: checkpoint in {folder} has {key} {index.get(key)!r}, this run"
-                        f" {meta[key]!r}; use the same settings or a fresh --checkpoint folder"
-                    )
+            check_resume(folder, index, meta)
             load_checkpoint(folder, index, model, optimizer)
             start = int(index["epoch"])
             history = [EpochStats(**h) for h in index.get("history", [])]
