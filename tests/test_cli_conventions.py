@@ -126,7 +126,8 @@ def every_option():
 NOTHING_WHEN_ABSENT = {
     "--output", "--model", "--endpoint", "--curve-secret", "--curve-server", "--curve-clients", "--report",
     "--kind", "--checkpoint", "--baseline", "--allow-model", "--param", "--staging-param",
-    "--partitioner-param", "--score-param", "--transport-param", "--arch", "--meta",
+    "--partitioner-param", "--score-param", "--transport-param", "--engine-param", "--owner-secret", "--arch",
+    "--meta",
 }
 
 
@@ -206,8 +207,10 @@ def test_the_summary_caption_names_the_two_line_headers():
 def test_run_prints_only_measurements_in_the_speedup_column():
     from parawire.cli.run import result_table
 
-    rows = [{"run": "2 workers (zmq-ipc)", "engine": "onnxruntime", "median_ms": 2.0, "p90_ms": 3.0, "speedup": 0.5},
-            {"run": "1 process, 1 thread", "engine": "torch", "median_ms": 1.0, "p90_ms": 1.0, "speedup": 1.0}]
+    rows = [{"run": "2 workers (zmq-ipc)", "engine": "onnxruntime", "median_ms": 2.0, "p90_ms": 3.0, "speedup": 0.5,
+             "error": None},
+            {"run": "1 process, 1 thread", "engine": "torch", "median_ms": 1.0, "p90_ms": 1.0, "speedup": 1.0,
+             "error": None}]
     tab = result_table("t", rows)
     assert tab.row_count == 2 and [str(c.header) for c in tab.columns][-1] == "speed-up"
 

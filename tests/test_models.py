@@ -146,8 +146,10 @@ def test_bad_models_give_one_line_errors(factory, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["score", "--model", f"{ZOO}:{factory}", "--units", "2"])
     assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+    lines = capsys.readouterr().err.splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0] and message in errors[0], lines
+    assert all(line.endswith("…") for line in lines[:-1]), lines  # announced phases only: no traceback
 
 
 @pytest.mark.parametrize(("ref", "message"), [
@@ -167,7 +169,7 @@ def test_spec_fields_are_validated():
 
 def test_score_json_for_a_model(capsys):
     main(["score", "--model", "parawire.models.examples:inception", "--units", "2", "4", "8", "--eps", "0.1", "--json"])
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["rows"]
     assert [r["units"] for r in rows] == [2, 4, 8]
     m = imported("parawire.models.examples:inception")
     assert all(len(r["partition"]) == m.dag.nodes + 2 for r in rows)

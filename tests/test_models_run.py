@@ -176,7 +176,7 @@ def test_score_and_run_partition_alike_and_print_the_same_lambda(capsys):
     Λ is the partition run uses and the bytes it measures."""
     args = ["--model", f"{ZOO}:shared", "--input-shape", "3", "16", "16", "--units", "2"]
     main(["score", *args, "--eps", "0.03", "--json"])
-    (row,) = json.loads(capsys.readouterr().out)
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
     main(["run", *args, "--local", "--transport", "inproc", "--runs", "2", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert row["metrics"]["km1"] == data["cut_bytes"] == data["bytes_per_inference"] > 0

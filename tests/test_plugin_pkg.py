@@ -76,7 +76,7 @@ def test_score_uses_its_partitioner_and_score(arch_file):
 
     out = parawire("score", str(arch_file), "--units", "2", "3", "--eps", "0.1", "--partitioner", "chunks",
                    "--score", "cutfrac", "--score-param", "weighted=true", "--json")
-    rows = json.loads(out.stdout)
+    rows = json.loads(out.stdout)["rows"]
     hg = hypergraph_of(build_architecture(ArchitectureSpec.load(arch_file)))
     assert [(r["units"], r["eps"]) for r in rows] == [(2, 0.1), (3, 0.1)]
     for row in rows:

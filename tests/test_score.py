@@ -81,7 +81,7 @@ def test_cli_json_rows(spec_file):
         cli, ["score", str(spec_file), "--units", "2", "4", "--eps", "0.03", "0.3", "--json"]
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
+    rows = json.loads(result.output)["rows"]
     assert [(r["units"], r["eps"]) for r in rows] == [(2, 0.03), (2, 0.3), (4, 0.03), (4, 0.3)]
     assert all(len(r["partition"]) == 22 for r in rows)
     assert sum(r["best"] for r in rows) == 2

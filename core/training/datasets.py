@@ -35,7 +35,8 @@ def parse_ref(ref: str) -> tuple[str, Path | None]:
     if kind in ("cifar10", "folder") and path:
         folder = Path(path).expanduser()
         if not folder.is_dir():
-            raise ParawireError(f"--dataset {ref}: {folder} is not a folder; give the folder that holds the data")
+            raise ParawireError(f"--dataset {ref}: {folder} is not a folder; expected PATH/train and PATH/test"
+                                  " (folder:) or the CIFAR-10 batches (cifar10:)")
         return kind, folder
     raise ParawireError(f"--dataset: got {ref!r}; use {KINDS}")
 
