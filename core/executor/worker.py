@@ -53,6 +53,7 @@ from parawire.executor.protocol import (
 )
 from parawire.executor.runner import DEFAULT_MAX_PARKED_BYTES, Block, StagedBlock, UnitRunner
 from parawire.executor.security import Curve
+from parawire.executor.tiles import graph_part, tile_blocks, tiled_vertices_of
 from parawire.executor.transport import Link, Transport
 
 log = logging.getLogger("parawire.worker")
@@ -98,12 +99,15 @@ def _arch_of(spec: dict, unit: UnitPlan):
 def network_bytes(spec: dict, unit: UnitPlan, weights: Any = None) -> int:
     """Estimated memory of the unit: float32 parameters of its vertices, plus one request's
     activations (every local output and every received input kept at once: an upper bound)."""
-    arch = _arch_of(spec, unit)
-    params = sum(int(arch.costs.params[v]) for v in unit.vertices) * 4
+    base = graph_part(unit)
+    arch = _arch_of(spec, base)
+    computed = [*base.vertices, *tiled_vertices_of(unit)]  # a tile unit holds whole maps at most
+    params = sum(int(arch.costs.params[v]) for v in computed) * 4
     outs = arch.costs.out_bytes
     image = 4 * arch.spec.input_shape[0] * arch.spec.input_shape[1] * arch.spec.input_shape[2]
-    received = sum(image if p == SOURCE else int(outs[p]) for p in {p for v in unit.vertices for p in unit.preds[v]})
-    return params + sum(int(outs[v]) for v in unit.vertices) + received
+    preds = {p for v in base.vertices for p in base.preds[v]} | ({SOURCE} if tiled_vertices_of(unit) else set())
+    received = sum(image if p == SOURCE else int(outs[p]) for p in preds)
+    return params + sum(int(outs[v]) for v in computed) + received
 
 
 def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str | None = None) -> dict[int, Block]:
@@ -117,8 +121,9 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
     from parawire.registry.manager import get_plugins
     from parawire.registry.records import DEFAULT_ENGINE
 
+    full, unit = unit, graph_part(unit)  # a hybrid plan's tiles and gathers are added at the end
     arch = _arch_of(spec, unit)
-    net = build_network(arch, unit.vertices)
+    net = build_network(arch, [*unit.vertices, *tiled_vertices_of(full)])
     if weights is not None:
         from safetensors.torch import load
 
@@ -143,6 +148,7 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
                     {j: step for j, step in block.steps.items() if j not in grouped}, block.rest,
                     {g: record.prepare(net=net, vertex=v, positions=g, threads=threads) for g in groups},
                 )
+    blocks.update(tile_blocks(net, full))
     return blocks
 
 

@@ -1,0 +1,132 @@
+"""Hybrid plans: the high-resolution prefix tile-parallel, the rest a graph partition.
+
+:func:`hybrid_plan` turns a tile grid (:mod:`parawire.network.halo`) and a partition of
+the untiled vertices into one :class:`~parawire.executor.plan.Plan` whose extra plan
+vertices make the existing machinery carry the tiles unchanged:
+
+* a **piece** (``Tiling.piece(a, t)``) is tile ``t``'s part of frontier map ``a``. The
+  pieces of a tile unit all come from one call (:func:`tile_blocks`: a
+  :class:`~parawire.executor.segments.Segment` whose input is the unit's image crop), so
+  the runner sends each as it sends any output, the worker accepts a piece only from
+  its tile's unit (``receives``), and the traffic counters see the gather's bytes;
+* a frontier vertex ``f`` is held by every unit of ``Tiling.gathers[f]``, with the
+  pieces as its inputs: its block puts the map together (:func:`parawire.network.tiled.gather`);
+  untiled consumers read it as any local tensor.
+
+The coordinator sends each tile unit its crop (``Plan.input_of``). Λ of the plan
+(``cut_bytes``) counts the pieces each time they cross, the untiled vertices' messages,
+and the crops' bytes beyond one image (the halos), as the ``"scatter"`` input policy
+counts the image copies beyond the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from parawire.errors import ParawireError
+from parawire.executor.plan import Plan, Tiling, UnitPlan
+from parawire.executor.protocol import SOURCE
+from parawire.executor.segments import Segment
+from parawire.latency.tiles import crop_bytes, gathers, hybrid_latency, piece_bytes
+from parawire.network.halo import TileGrid, tile_grid
+from parawire.network.nn import ArchitectureNet
+from parawire.network.tiled import gather, run_tile
+from parawire.score.hypergraph import image_bytes
+
+
+def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None) -> Plan:
+    """The plan of ``grid`` on units ``0 .. grid.tiles − 1`` and the untiled vertices on
+    ``partition`` (vertex → unit over ``units``; tiled vertices' entries are ignored);
+    with a ``profile``, the latency model's prediction (:func:`parawire.latency.tiles.hybrid_latency`)."""
+    dag = arch.dag
+    part = np.asarray(partition, dtype=np.int64)
+    n = dag.graph.number_of_nodes()
+    if part.shape != (n,):
+        raise ParawireError(f"partition has {part.size} entries; the DAG has {n} vertices")
+    if grid.tiles > units:
+        raise ParawireError(f"tile grid: {grid.rows}×{grid.cols} needs {grid.tiles} units; the plan has {units}")
+    inside = set(grid.tiled)
+    part = np.where(np.isin(np.arange(n), list(inside)), 0, part)
+    if part.min() < 0 or part.max() >= units:
+        raise ParawireError(f"partition uses units {part.min()}..{part.max()}; allowed 0..{units - 1}")
+    tiling = Tiling(rows=grid.rows, cols=grid.cols, threshold=grid.threshold, tiled=list(grid.tiled),
+                    frontier=list(grid.frontier), crops=list(grid.crops), gathers=gathers(arch, grid, part),
+                    first_piece=n)
+    owner = [int(p) for p in part] + [t for _ in grid.frontier for t in range(grid.tiles)]
+    pieces = piece_bytes(arch, grid)
+    plans, cut = [], int(crop_bytes(arch, grid).sum()) - image_bytes(arch)
+    for u in range(units):
+        mine = [tiling.piece(a, u) for a in range(len(grid.frontier))] if u < grid.tiles else []
+        preds: dict[int, list[int]] = dict.fromkeys(mine, [SOURCE])
+        sends: dict[int, list[int]] = {}
+        receives: dict[int, int] = {}
+        for a, f in enumerate(grid.frontier):
+            targets = [w for w in tiling.gathers[f] if w != u]
+            if u < grid.tiles and targets:
+                sends[tiling.piece(a, u)] = targets
+                cut += int(pieces[a, u]) * len(targets)
+            if u in tiling.gathers[f]:
+                mine.append(f)
+                preds[f] = [tiling.piece(a, t) for t in range(grid.tiles)]
+                receives.update({tiling.piece(a, t): t for t in range(grid.tiles) if t != u})
+        for v in dag.order:
+            if v in inside or part[v] != u:
+                continue
+            mine.append(v)
+            preds[v] = list(dag.preds[v])
+            receives.update({p: int(part[p]) for p in dag.preds[v] if p not in inside and part[p] != u})
+            targets = sorted({int(part[s]) for s in dag.succs[v]} - {u})
+            if targets:
+                sends[v] = targets
+                cut += int(arch.costs.out_bytes[v]) * len(targets)
+        plans.append(UnitPlan(unit=u, vertices=mine, preds=preds, sends=sends,
+                              receives=dict(sorted(receives.items())), tiling=tiling))
+    predicted = None if profile is None else float(hybrid_latency(arch, grid, part, profile))
+    return Plan(units=units, partition=owner, output_vertex=dag.output, input_units=list(range(grid.tiles)),
+                output_unit=int(part[dag.output]), unit_plans=plans, cut_bytes=cut,
+                predicted_latency_s=predicted, tiling=tiling)
+
+
+def graph_part(unit: UnitPlan) -> UnitPlan:
+    """The unit's untiled vertices alone, as a plain unit plan (what engines compile)."""
+    if unit.tiling is None:
+        return unit
+    t = unit.tiling
+    tiled = set(t.tiled)
+    mine = [v for v in unit.vertices if v < t.first_piece and v not in tiled]
+    return UnitPlan(unit=unit.unit, vertices=mine, preds={v: unit.preds[v] for v in mine},
+                    sends={v: s for v, s in unit.sends.items() if v in mine},
+                    receives={p: u for p, u in unit.receives.items() if p < t.first_piece})
+
+
+def tiled_vertices_of(unit: UnitPlan) -> list[int]:
+    """The tiled vertices a unit computes: all of them on a tile unit, none elsewhere."""
+    t = unit.tiling
+    return list(t.tiled) if t is not None and unit.unit < t.tiles else []
+
+
+def unit_grid(net: ArchitectureNet, tiling: Tiling) -> TileGrid:
+    """The grid of a plan's tiling, recomputed from the spec's layout and checked against the plan."""
+    grid = tile_grid(net.arch.layout, tiling.rows, tiling.cols, tiling.threshold)
+    if (list(grid.tiled), list(grid.frontier), list(grid.crops)) != (tiling.tiled, tiling.frontier, tiling.crops):
+        raise ParawireError("plan.tiling does not match the spec's layout; rebuild the plan")
+    return grid
+
+
+def tile_blocks(net: ArchitectureNet, unit: UnitPlan) -> Mapping:
+    """The unit's tile call (image crop → its pieces) and one gather block per frontier map it holds."""
+    t = unit.tiling
+    if t is None:
+        return {}
+    grid = unit_grid(net, t)
+    blocks: dict = {}
+    if unit.unit < t.tiles:
+        pieces = tuple(t.piece(a, unit.unit) for a in range(len(t.frontier)))
+        tile = unit.unit
+        blocks[Segment(pieces, (SOURCE,), pieces)] = lambda inputs: run_tile(net, grid, tile, inputs[0])
+    for f in t.frontier:
+        if f in unit.preds:
+            blocks[f] = lambda inputs: gather(inputs, t.rows, t.cols)
+    return blocks
+
