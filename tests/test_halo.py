@@ -10,7 +10,14 @@ from parawire.errors import ParawireError
 from parawire.graph.dag import to_dag
 from parawire.graph.spec import ArchitectureSpec
 from parawire.network.architecture import assemble
-from parawire.network.halo import conv_input, frontier, pool_input, splits, tile_grid, tiled_vertices
+from parawire.network.halo import (
+    conv_input,
+    frontier,
+    pool_input,
+    splits,
+    tile_grid,
+    tiled_vertices,
+)
 from parawire.network.nn import build_network
 from parawire.network.tiled import gather, pool_box, run_tile
 from parawire.pipeline.build import build_architecture

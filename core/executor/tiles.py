@@ -25,13 +25,15 @@ from collections.abc import Mapping
 
 import numpy as np
 from parawire.errors import ParawireError
-from parawire.executor.plan import Plan, Tiling, UnitPlan
+from parawire.executor.plan import Plan, Tiling, UnitPlan, plan_for
 from parawire.executor.protocol import SOURCE
 from parawire.executor.segments import Segment
+from parawire.latency.model import simulate
 from parawire.latency.tiles import crop_bytes, gathers, hybrid_latency, piece_bytes
 from parawire.network.halo import TileGrid, tile_grid
 from parawire.network.nn import ArchitectureNet
 from parawire.network.tiled import gather, run_tile
+from parawire.pipeline.hybrid import choose_placement
 from parawire.score.hypergraph import image_bytes
 
 
@@ -58,7 +60,7 @@ def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None) -> Pl
     plans, cut = [], int(crop_bytes(arch, grid).sum()) - image_bytes(arch)
     for u in range(units):
         mine = [tiling.piece(a, u) for a in range(len(grid.frontier))] if u < grid.tiles else []
-        preds: dict[int, list[int]] = dict.fromkeys(mine, [SOURCE])
+        preds: dict[int, list[int]] = {p: [SOURCE] for p in mine}
         sends: dict[int, list[int]] = {}
         receives: dict[int, int] = {}
         for a, f in enumerate(grid.frontier):
@@ -130,3 +132,26 @@ def tile_blocks(net: ArchitectureNet, unit: UnitPlan) -> Mapping:
             blocks[f] = lambda inputs: gather(inputs, t.rows, t.cols)
     return blocks
 
+
+
+def placed_plan(arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
+                eps: float = 0.03, params: dict | None = None, input_policy: str = "stem") -> Plan:
+    """The plan of any ``--placement`` (:func:`parawire.pipeline.hybrid.choose_placement`),
+    with the latency model's prediction."""
+    choice = choose_placement(arch, units, profile, placement, partitioner, eps, params, input_policy)
+    if choice.grid is None:
+        return plan_for(arch, choice.partition, profile, units=units, input_policy=input_policy)
+    return hybrid_plan(arch, choice.grid, choice.partition, units, profile)
+
+
+def predicted_s(arch, plan: Plan, profile, source: bool = True) -> float:
+    """The latency model's prediction of any plan; ``source``: end to end (the image's or
+    crops' delivery and the logits' return), as a client measures it."""
+    costs = arch.costs
+    if plan.tiling is None:
+        return float(simulate(arch.dag, costs.flops, costs.out_bytes, np.asarray(plan.partition), profile,
+                              policy="ready", input_policy=plan.input_policy,
+                              source_bytes=image_bytes(arch) if source else None, params=costs.params))
+    t = plan.tiling
+    grid = tile_grid(arch.layout, t.rows, t.cols, t.threshold)
+    return float(hybrid_latency(arch, grid, np.asarray(plan.partition[:t.first_piece]), profile, source=source))

@@ -113,7 +113,7 @@ def tile_grid(layout: Layout, rows: int, cols: int, threshold: int) -> TileGrid:
     edge = frontier(layout, tiled)
     small = [f for f in edge if layout.out_shape[f][1] < rows or layout.out_shape[f][2] < cols]
     if small:
-        c, h, w = (int(x) for x in layout.out_shape[small[0]])
+        _, h, w = (int(x) for x in layout.out_shape[small[0]])
         raise ParawireError(f"tile grid: {rows}×{cols} does not fit vertex {small[0]}'s {h}×{w} map;"
                             " use fewer tiles or a higher threshold")
     boxes, owned, crops = [], [], []
