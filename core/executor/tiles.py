@@ -155,3 +155,13 @@ def predicted_s(arch, plan: Plan, profile, source: bool = True) -> float:
     t = plan.tiling
     grid = tile_grid(arch.layout, t.rows, t.cols, t.threshold)
     return float(hybrid_latency(arch, grid, np.asarray(plan.partition[:t.first_piece]), profile, source=source))
+
+
+def tiling_summary(plan: Plan) -> dict | None:
+    """What ``--json`` reports of a plan's tiling (None: no tiles): the grid, the threshold
+    (map rows), how many vertices run tile-parallel and how many maps are gathered."""
+    t = plan.tiling
+    if t is None:
+        return None
+    return {"grid": [t.rows, t.cols], "threshold": t.threshold, "tiled_vertices": len(t.tiled),
+            "gathered_maps": len(t.frontier), "gather_units": sorted({u for us in t.gathers.values() for u in us})}

@@ -7,8 +7,9 @@ end (the crops' delivery and the logits' return included), over
   with at least that many rows, :mod:`parawire.network.halo`);
 * the **tile grid**: every ``rows × cols`` with 2 to ``units`` tiles (1×k, k×1, 2×2,
   2×3, …) that fits the frontier maps, on units ``0 .. rows·cols − 1``;
-* the **untiled vertices**: everything on unit 0, or the partitioner's placement of
-  them over all units, the tiled vertices weighing nothing;
+* the **untiled vertices**: everything on unit 0, or (when there are at least as many
+  as units) the partitioner's placement of them over all units, the tiled vertices
+  weighing nothing;
 
 and keeps the fastest, against two placements without tiles on the same scale: the
 partition (``--placement partition``) and **one device**. So a network whose
@@ -83,9 +84,10 @@ def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = "
                 grid = tile_grid(arch.layout, rows, cols, threshold)
             except ParawireError:  # the grid does not fit this threshold's maps
                 continue
-            if residuals is None:
-                residuals = (one, partition_architecture(arch, units, partitioner, eps, params=params,
-                                                         profile=profile, free=grid.tiled))
+            if residuals is None:  # a partition of fewer untiled vertices than units is not worth asking for
+                spread = n - len(grid.tiled) >= units
+                residuals = (one, *([partition_architecture(arch, units, partitioner, eps, params=params,
+                                                            profile=profile, free=grid.tiled)] if spread else []))
             for rest in residuals:
                 predicted = hybrid_latency(arch, grid, rest, profile, source=True)
                 if predicted < best.predicted_s:

@@ -67,13 +67,13 @@ def run_points(
     import torch
     from parawire.calibration.local import get_profile
     from parawire.calibration.timing import summary, timings
-    from parawire.executor.plan import plan_for
-    from parawire.latency.model import simulate, vertex_seconds
+    from parawire.executor.tiles import placed_plan, predicted_s, tiling_summary
+    from parawire.latency.model import vertex_seconds
     from parawire.latency.profiles import fit_compute_scale, preset_profile
     from parawire.network.nn import build_network
     from parawire.network.threads import torch_threads
     from parawire.pipeline.build import build_architecture
-    from parawire.pipeline.placement import check_placement, place_architecture
+    from parawire.pipeline.placement import check_placement
     from parawire.score.hypergraph import check_input_policy, image_bytes
     from parawire.testbed.lifecycle import Testbed, signals_interrupt
 
@@ -96,8 +96,7 @@ def run_points(
             latency = message_latency(cluster)
             profile = preset_profile(preset, base, latency, engine=engine)
             for n in counts:
-                part = place_architecture(arch, n, profile, placement, partitioner, eps, input_policy=input_policy)
-                plan = plan_for(arch, part, units=n, input_policy=input_policy)
+                plan = placed_plan(arch, n, profile, placement, partitioner, eps, input_policy=input_policy)
                 cluster.deploy(spec, plan, engine=engine)
                 # engines compute in their own layouts: equal within float rounding (1e-4 relative)
                 out = cluster.infer(x)
@@ -110,14 +109,13 @@ def run_points(
                     compute = float(vertex_seconds(dag, costs.flops, costs.out_bytes, profile, costs.params).sum())
                     profile = preset_profile(preset, base, latency, fit_compute_scale(median, compute, transfer),
                                              engine=engine)
-                predicted = simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
-                                     input_policy=input_policy, source_bytes=image, params=costs.params)
+                predicted = predicted_s(arch, plan, profile)  # end to end, tiles or not
                 point = {
                     "devices": n, "engine": engine, "measured_ms": round(median * 1e3, 3),
                     "p90_ms": round(p90 * 1e3, 3),
                     "predicted_ms": round(predicted * 1e3, 3), "bytes": round(measured_bytes),
                     "model_bytes": plan.cut_bytes, "messages": stats.peer_messages / stats.inferences,
-                    "input_units": plan.input_units, "equal": equal,
+                    "input_units": plan.input_units, "equal": equal, "tiling": tiling_summary(plan),
                 }
                 points.append(point)
                 if on_point is not None:
