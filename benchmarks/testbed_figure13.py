@@ -3,6 +3,7 @@
     sudo .venv/bin/python benchmarks/testbed_figure13.py                       # the whole figure
     sudo .venv/bin/python benchmarks/testbed_figure13.py --sizes 32 --generators dp fb --runs 5
     sudo .venv/bin/python benchmarks/testbed_figure13.py --engine torch    # torch eager instead
+    sudo .venv/bin/python benchmarks/testbed_figure13.py --sizes 224 --placement auto   # tiles where the model says so
 
 For every generator × image size × input policy, ``parawire.testbed.runner.run_points``
 brings up one testbed of the largest device count (preset ``t2.micro`` unless
@@ -25,6 +26,7 @@ import json
 import time
 from pathlib import Path
 
+from parawire.pipeline.placement import PLACEMENTS
 from parawire.registry.records import DEFAULT_ENGINE
 
 GENERATORS = ("dp", "er", "ba", "ws", "fb")
@@ -128,7 +130,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed inferences per point (224 px: a third)")
     parser.add_argument("--preset", default="t2.micro")
     parser.add_argument("--engine", default=DEFAULT_ENGINE, help="inference engine of every device")
-    parser.add_argument("--placement", default="partition", choices=["partition", "schedule"],
+    parser.add_argument("--placement", default="partition", choices=list(PLACEMENTS),
                         help="the paper's partition (default) or the latency model's schedule")
     parser.add_argument("--out", type=Path, default=FIGURES / "testbed_fig13.json")
     parser.add_argument("--fresh", action="store_true", help="ignore the results already in --out")

@@ -36,5 +36,5 @@ def test_the_schedule_is_never_predicted_slower_than_the_partition_or_one_unit(g
 def test_one_unit_and_a_bad_name():
     arch = build_architecture(ArchitectureSpec(generator="dp", nodes=12, input_shape=(3, 16, 16)))
     assert place_architecture(arch, 1, SLOW_LINK, "schedule").tolist() == [0] * arch.dag.graph.number_of_nodes()
-    with pytest.raises(ParawireError, match=r"^placement: got 'heft'; use one of partition, schedule$"):
+    with pytest.raises(ParawireError, match=r"^placement: got 'heft'; use one of partition, schedule, hybrid, auto$"):
         place_architecture(arch, 2, SLOW_LINK, "heft")

@@ -102,5 +102,7 @@ def placement_option(fn: Callable) -> Callable:
     return click.option(
         "--placement", type=click.Choice(PLACEMENTS), default=PLACEMENTS[0], show_default=True,
         help="partition: the partitioner, balancing predicted time (the paper's way); schedule: the "
-             "fastest the latency model finds (HEFT and the partition, refined), units may stay idle",
+             "fastest the latency model finds (HEFT and the partition, refined), units may stay idle; "
+             "hybrid: the high-resolution layers tile-parallel, threshold and grid by the model (or no "
+             "tiles, or one device); auto: the fastest predicted of the three",
     )(fn)

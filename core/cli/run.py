@@ -224,6 +224,9 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
             "--curve-secret/--curve-server are for remote --endpoint workers; --local ones use loopback"
         )
     one_source(spec_file, model)
+    if model is not None and placement not in ("partition", "schedule"):
+        raise ParawireError(f"--placement {placement}: tiles need parawire's own network; an imported"
+                            " --model takes partition or schedule")
     imported = load_model(model, input_shape, min_flops, merge_elementwise) if model is not None else None
     spec = imported.spec if imported is not None else load_spec(spec_file)
     nodes = imported.dag.nodes if imported is not None else spec.nodes
@@ -258,14 +261,16 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
             "partitioner": partitioner, "placement": placement, "transport": transport, "runs": runs, "rows": rows,
             "predicted_ms": predicted_ms, "profile": profile,
             "bytes_per_inference": extra["bytes"], "cut_bytes": extra["cut_bytes"],
-            "max_abs_diff": extra["max_abs_diff"], "notes": extra["notes"],
+            "max_abs_diff": extra["max_abs_diff"], "notes": extra["notes"], "tiling": extra["tiling"],
         })
         return
     from rich.console import Console
 
     console = Console()
     what = f"{model}: {nodes} blocks" if model else f"{spec_file.name}: {spec.generator}, {nodes} vertices"
-    title = f"{what}, {units} units ({partitioner}{'' if placement == 'partition' else ', schedule placement'})"
+    tiling = extra["tiling"]
+    tiles = f", {tiling['grid'][0]}×{tiling['grid'][1]} tiles above {tiling['threshold']} px" if tiling else ""
+    title = f"{what}, {units} units ({partitioner}{'' if placement == 'partition' else f', {placement} placement'}{tiles})"
     print_table(result_table(title, rows), console)
     if best is not measured[0]:
         console.print(f"best single process: {best.engine}, {best.run.split(', ')[1]}")
@@ -293,11 +298,12 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
     from parawire.executor.plan import plan_for
+    from parawire.executor.tiles import placed_plan, tiling_summary
     from parawire.executor.transport import transport_record
     from parawire.models.deploy import deployment_builder
     from parawire.network.nn import build_network
     from parawire.pipeline.build import build_architecture
-    from parawire.pipeline.placement import place_architecture
+    from parawire.pipeline.placement import PARTITIONS, place_architecture
     from parawire.registry.manager import get_plugins
 
     what = f"{imported.dag.nodes} blocks" if imported else f"{spec.generator}, {spec.nodes} vertices"
@@ -306,8 +312,11 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = model_profile(profile, engine)
-            part = place_architecture(arch, units, model, placement, partitioner, eps, params=partitioner_params)
-        plan = plan_for(arch, part, model, units=units)
+            if placement in PARTITIONS:
+                part = place_architecture(arch, units, model, placement, partitioner, eps, params=partitioner_params)
+                plan = plan_for(arch, part, model, units=units)
+            else:
+                plan = placed_plan(arch, units, model, placement, partitioner, eps, params=partitioner_params)
         x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
 
         def make_net():
@@ -360,4 +369,5 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         "predicted_s": plan.predicted_latency_s, "bytes": stats.bytes_per_inference,
         "cut_bytes": plan.cut_bytes, "messages": stats.peer_messages / max(stats.inferences, 1),
         "max_abs_diff": max_abs_diff, "notes": list(dict.fromkeys(notes)),
+        "tiling": tiling_summary(plan),
     }

@@ -193,6 +193,9 @@ class Cluster:
         rid = next(self._ids)
         frames = tensor_frames(Kind.INPUT, x, request=rid, vertex=SOURCE, session=self.session)
         for u in plan.input_units:
+            if plan.tiling is not None:  # each tile unit gets its own crop of the image
+                frames = tensor_frames(Kind.INPUT, plan.input_of(u, x), request=rid, vertex=SOURCE,
+                                       session=self.session)
             self.client.send(u, frames)
             self._counts["input_bytes"] += frames[1].nbytes
         self._pending[rid] = x

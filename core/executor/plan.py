@@ -35,6 +35,37 @@ from parawire.score.hypergraph import check_input_policy, image_bytes
 from pydantic import BaseModel, ConfigDict
 
 
+class Tiling(BaseModel):
+    """A hybrid placement's tiled prefix (:mod:`parawire.executor.tiles` builds it).
+
+    Units ``0 .. rows·cols − 1`` each run every vertex of ``tiled`` on their tile of the
+    image (tile ``t`` on unit ``t``, row-major) plus its halo (:mod:`parawire.network.halo`),
+    receiving ``crops[t]`` of the image (rows ``[r0, r1)``, columns ``[c0, c1)``). Their
+    parts of each ``frontier`` map travel as *pieces*, plan vertices numbered from
+    ``first_piece`` (:meth:`piece`), to the units of ``gathers[f]``, which put map ``f``
+    together for the untiled vertices they hold.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    rows: int
+    cols: int
+    threshold: int
+    tiled: list[int]
+    frontier: list[int]
+    crops: list[tuple[int, int, int, int]]
+    gathers: dict[int, list[int]]
+    first_piece: int
+
+    @property
+    def tiles(self) -> int:
+        return self.rows * self.cols
+
+    def piece(self, index: int, tile: int) -> int:
+        """Plan vertex of tile ``tile``'s part of ``frontier[index]``."""
+        return self.first_piece + index * self.tiles + tile
+
+
 class UnitPlan(BaseModel):
     """What one unit runs.
 
@@ -50,6 +81,8 @@ class UnitPlan(BaseModel):
     preds: dict[int, list[int]]
     sends: dict[int, list[int]]
     receives: dict[int, int]
+    tiling: Tiling | None = None
+    """Under a hybrid placement, the plan's tiling (the unit's pieces and gathers are among its vertices)."""
 
 
 class Plan(BaseModel):
@@ -68,6 +101,8 @@ class Plan(BaseModel):
     """Under the ``"scatter"`` policy: the input vertex, run by every unit of ``input_units``."""
     cut_bytes: int | None = None
     predicted_latency_s: float | None = None
+    tiling: Tiling | None = None
+    """Under a hybrid placement: the tiled prefix; ``partition`` then also maps each piece to its tile's unit."""
 
     @property
     def vertices(self) -> int:
@@ -76,9 +111,21 @@ class Plan(BaseModel):
     def vertices_of(self, unit: int) -> list[int]:
         """The vertices ``unit`` runs, ascending: its part of the partition, except that a
         scattered input vertex runs on exactly the input units."""
-        stem = self.scattered_input
+        stem, tiling = self.scattered_input, self.tiling
+        if tiling is not None:  # tiled vertices run inside the tile units' pieces; gathers where needed
+            tiled = set(tiling.tiled)
+            return [v for v, p in enumerate(self.partition)
+                    if (unit in tiling.gathers.get(v, ()) if v in tiled else p == unit)]
         return [v for v, p in enumerate(self.partition)
                 if (unit in self.input_units if v == stem else p == unit)]
+
+    def input_of(self, unit: int, x):
+        """What the coordinator sends ``unit`` of an input batch ``x``: all of it, or under a
+        tiling the unit's crop of the image."""
+        if self.tiling is None:
+            return x
+        r0, r1, c0, c1 = self.tiling.crops[unit]
+        return x[..., r0:r1, c0:c1].contiguous()
 
     @classmethod
     def build(

@@ -58,6 +58,7 @@ from parawire.executor.protocol import (
 )
 from parawire.executor.runner import DEFAULT_MAX_PARKED_BYTES, Block, StagedBlock, UnitRunner
 from parawire.executor.security import Curve, owner_proof
+from parawire.executor.tiles import graph_part, tile_blocks, tiled_vertices_of
 from parawire.executor.transport import Link, Transport
 
 log = logging.getLogger("parawire.worker")
@@ -110,7 +111,7 @@ def _arch_of(spec: dict, unit: UnitPlan):
 def network_bytes(spec: dict, unit: UnitPlan, weights: Any = None) -> int:
     """Estimated memory of the unit: float32 parameters of its vertices, plus one request's
     activations (every local output and every received input kept at once: an upper bound)."""
-    return _unit_bytes(_arch_of(spec, unit), unit)
+    return _unit_bytes(_arch_of(spec, graph_part(unit)), unit)
 
 
 def planned_bytes(spec: dict, plan: Plan, unit: UnitPlan) -> int:
@@ -147,11 +148,14 @@ def planned_bytes(spec: dict, plan: Plan, unit: UnitPlan) -> int:
 
 
 def _unit_bytes(arch, unit: UnitPlan) -> int:
-    params = sum(int(arch.costs.params[v]) for v in unit.vertices) * 4
+    base = graph_part(unit)
+    computed = [*base.vertices, *tiled_vertices_of(unit)]  # a tile unit holds whole maps at most
+    params = sum(int(arch.costs.params[v]) for v in computed) * 4
     outs = arch.costs.out_bytes
     image = 4 * arch.spec.input_shape[0] * arch.spec.input_shape[1] * arch.spec.input_shape[2]
-    received = sum(image if p == SOURCE else int(outs[p]) for p in {p for v in unit.vertices for p in unit.preds[v]})
-    return params + sum(int(outs[v]) for v in unit.vertices) + received
+    preds = {p for v in base.vertices for p in base.preds[v]} | ({SOURCE} if tiled_vertices_of(unit) else set())
+    received = sum(image if p == SOURCE else int(outs[p]) for p in preds)
+    return params + sum(int(outs[v]) for v in computed) + received
 
 
 def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str | None = None,
@@ -170,8 +174,9 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
 
     record = get_plugins().engines.get(resolve_engine(engine))
     params = record.resolve(engine_params)
+    full, unit = unit, graph_part(unit)  # a hybrid plan's tiles and gathers are added at the end
     arch = _arch_of(spec, unit)
-    net = build_network(arch, unit.vertices)
+    net = build_network(arch, [*unit.vertices, *tiled_vertices_of(full)])
     if weights is not None:
         from safetensors.torch import load
 
@@ -196,6 +201,7 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
                     {j: step for j, step in block.steps.items() if j not in grouped}, block.rest,
                     {g: record.invoke(PrepareContext(net, v, g, threads), params) for g in groups},
                 )
+    blocks.update(tile_blocks(net, full))
     return blocks
 
 
@@ -376,7 +382,9 @@ class Worker:
         ``max_deploy_bytes`` first (nothing built when refused), then the build. A generated
         network's spec (one naming its ``generator``) is estimated from the plan before its graph is generated (:func:`planned_bytes`),
         then by the builder's own ``estimate``, if it has one."""
-        if "generator" in deployment.spec:  # a generated network's spec (Cluster.deploy always names it)
+        # a generated network's spec (Cluster.deploy always names it); a hybrid plan's pieces
+        # are not vertices of the spec's DAG, so it is estimated after generation only
+        if "generator" in deployment.spec and deployment.plan.tiling is None:
             self._charge(deployment, planned_bytes(deployment.spec, deployment.plan, deployment.unit_plan))
         estimate = getattr(self.builder, "estimate", None)
         if estimate is not None:

@@ -8,6 +8,8 @@ latency on its devices, described by a :class:`~parawire.latency.model.DevicePro
 * ``"schedule"``: that partition and HEFT, each refined against the latency model
   (:func:`parawire.latency.schedule.place`), the fastest predicted kept. It may leave units
   idle and is never predicted slower than one unit.
+* ``"hybrid"`` and ``"auto"``: the high-resolution prefix may run tile-parallel
+  (:mod:`parawire.pipeline.hybrid`).
 
 Why both: a km1 partition balances load and minimises bytes but sees neither the
 critical path nor the link time; on the t2.micro testbed it put DP-40 on 4 devices at
@@ -21,6 +23,8 @@ Nothing here imports torch, so command-line options can name the choices cheaply
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from parawire.errors import ParawireError
 from parawire.latency.schedule import place
@@ -28,7 +32,10 @@ from parawire.registry.manager import get_plugins
 from parawire.registry.records import PartitionContext
 from parawire.score.hypergraph import hypergraph_of
 
-PLACEMENTS = ("partition", "schedule")
+PLACEMENTS = ("partition", "schedule", "hybrid", "auto")
+"""``hybrid`` and ``auto`` may tile the high-resolution prefix, so they give a plan, not a
+partition (:func:`parawire.pipeline.hybrid.choose_placement`)."""
+PARTITIONS = PLACEMENTS[:2]
 
 
 def check_placement(placement: str) -> str:
@@ -43,7 +50,9 @@ def place_architecture(
     eps: float = 0.03, params: dict | None = None, input_policy: str = "stem",
 ) -> np.ndarray:
     """Vertex → unit for running ``arch`` on ``units`` devices described by ``profile``."""
-    check_placement(placement)
+    if check_placement(placement) not in PARTITIONS:
+        raise ParawireError(f"placement {placement!r} may tile the image, so it gives a plan, not a partition;"
+                            " use parawire.pipeline.hybrid.choose_placement")
     part = partition_architecture(arch, units, partitioner, eps, params=params, input_policy=input_policy,
                                   profile=profile)
     if placement == "schedule" and units > 1:
@@ -55,11 +64,12 @@ def place_architecture(
 
 def partition_architecture(
     arch, units: int, partitioner: str = "multilevel", eps: float = 0.03, seed: int | None = None,
-    params: dict | None = None, input_policy: str = "stem", profile=None,
+    params: dict | None = None, input_policy: str = "stem", profile=None, free: Sequence[int] = (),
 ) -> np.ndarray:
     """Vertex → unit from a partitioner plugin on the architecture's hypergraph (whose
     input net depends on ``input_policy``), balancing FLOPs, or with a ``profile`` the
-    predicted time of each vertex on that device (:func:`parawire.score.hypergraph.hypergraph_of`)."""
+    predicted time of each vertex on that device (:func:`parawire.score.hypergraph.hypergraph_of`);
+    ``free`` vertices weigh nothing (they run tile-parallel, :mod:`parawire.pipeline.hybrid`)."""
     if units < 1:
         raise ParawireError(f"units: got {units}; at least 1")
     record = get_plugins().partitioners.get(partitioner)
@@ -67,6 +77,7 @@ def partition_architecture(
     if units == 1:
         return np.zeros(arch.dag.graph.number_of_nodes(), dtype=np.int64)
     seed = arch.spec.seed if seed is None else seed
-    return record.invoke(PartitionContext(hypergraph_of(arch, input_policy, profile), units, eps, seed, dag=arch.dag),
+    return record.invoke(PartitionContext(hypergraph_of(arch, input_policy, profile, free), units, eps, seed,
+                                          dag=arch.dag),
                          params)
 

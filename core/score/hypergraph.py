@@ -202,7 +202,7 @@ def scatter_bytes(arch: Any, input_policy: str) -> int | None:
     return image_bytes(arch) if check_input_policy(input_policy) == "scatter" else None
 
 
-def hypergraph_of(arch: Any, input_policy: str = "stem", profile: Any = None) -> Hypergraph:
+def hypergraph_of(arch: Any, input_policy: str = "stem", profile: Any = None, free: Sequence[int] = ()) -> Hypergraph:
     """The hypergraph of an :class:`parawire.network.architecture.Architecture`: weight = FLOPs
     (the paper's, what the score uses), or with a :class:`~parawire.latency.model.DeviceProfile`
     the predicted nanoseconds of each vertex on one of its units.
@@ -210,10 +210,16 @@ def hypergraph_of(arch: Any, input_policy: str = "stem", profile: Any = None) ->
     Why both: the score compares architectures as the paper does, but a placement that
     will *run* must balance time, and time is not proportional to FLOPs: a wide 1×1
     convolution on a 2×2 map is 4 M MACs and 4 MB of weights, and with ONNX Runtime it
-    takes as long as a 40 M-MAC convolution on a 32×32 map."""
+    takes as long as a 40 M-MAC convolution on a 32×32 map.
+
+    ``free`` vertices weigh nothing: they run elsewhere (a hybrid placement's tiled
+    prefix, :mod:`parawire.network.halo`), so only the rest is balanced."""
     weights = arch.costs.flops
     if profile is not None:
         seconds = vertex_seconds(arch.dag, arch.costs.flops, arch.costs.out_bytes, profile, arch.costs.params)
         weights = np.maximum(np.rint(seconds * 1e9), 1).astype(np.int64)
+    if len(free):
+        weights = np.array(weights, dtype=np.int64)
+        weights[list(free)] = 0
     return Hypergraph.from_dag(arch.dag, weights, arch.costs.out_bytes,
                                scatter_bytes=scatter_bytes(arch, input_policy))

@@ -54,13 +54,13 @@ def run_points(
     import torch
     from parawire.calibration.local import get_profile
     from parawire.calibration.timing import summary, timings
-    from parawire.executor.plan import plan_for
-    from parawire.latency.model import simulate, vertex_seconds
+    from parawire.executor.tiles import placed_plan, predicted_s, tiling_summary
+    from parawire.latency.model import vertex_seconds
     from parawire.latency.profiles import TCP_EFFICIENCY, fit_compute_scale, preset_profile
     from parawire.network.nn import build_network
     from parawire.network.threads import torch_threads
     from parawire.pipeline.build import build_architecture
-    from parawire.pipeline.placement import check_placement, place_architecture
+    from parawire.pipeline.placement import check_placement
     from parawire.score.hypergraph import check_input_policy, image_bytes
     from parawire.testbed import calibrate, counters
     from parawire.testbed.breakdown import compare
@@ -92,8 +92,7 @@ def run_points(
             shared = preset.network == "shared"
             for n in counts:
                 pids = [w.pid for w in bed.workers[:n]]
-                part = place_architecture(arch, n, profile, placement, partitioner, eps, input_policy=input_policy)
-                plan = plan_for(arch, part, units=n, input_policy=input_policy)
+                plan = placed_plan(arch, n, profile, placement, partitioner, eps, input_policy=input_policy)
                 cluster.deploy(spec, plan, engine=engine)
                 # engines compute in their own layouts: equal within float rounding (1e-4 relative)
                 out = cluster.infer(x)
@@ -107,9 +106,8 @@ def run_points(
                                                 runs, profile.bandwidth_bytes_per_s / TCP_EFFICIENCY)
                 stats = cluster.stats()
                 measured_bytes = (stats.peer_bytes + stats.input_bytes) / stats.inferences - image
-                def predict(profile, part=part):
-                    return simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
-                                    input_policy=input_policy, source_bytes=image, params=costs.params)
+                def predict(profile, plan=plan):  # end to end, tiles or not
+                    return predicted_s(arch, plan, profile)
 
                 if n == 1 and fit:
                     profile = preset_profile(preset, base, latency, fit_compute_scale(
@@ -122,9 +120,9 @@ def run_points(
                     "p90_ms": round(p90 * 1e3, 3),
                     "predicted_ms": round(predicted * 1e3, 3), "bytes": round(measured_bytes),
                     "model_bytes": plan.cut_bytes, "messages": stats.peer_messages / stats.inferences,
-                    "input_units": plan.input_units, "equal": equal, "partition": [int(u) for u in part],
+                    "input_units": plan.input_units, "equal": equal, "partition": plan.partition,
                     "units": compare(first.per_unit, stats.per_unit, runs, model_s), "kernel": kernel,
-                    "loadavg": counters.loadavg(),
+                    "loadavg": counters.loadavg(), "tiling": tiling_summary(plan),
                 }
                 points.append(point)
                 if on_point is not None:

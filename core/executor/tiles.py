@@ -1,0 +1,167 @@
+"""Hybrid plans: the high-resolution prefix tile-parallel, the rest a graph partition.
+
+:func:`hybrid_plan` turns a tile grid (:mod:`parawire.network.halo`) and a partition of
+the untiled vertices into one :class:`~parawire.executor.plan.Plan` whose extra plan
+vertices make the existing machinery carry the tiles unchanged:
+
+* a **piece** (``Tiling.piece(a, t)``) is tile ``t``'s part of frontier map ``a``. The
+  pieces of a tile unit all come from one call (:func:`tile_blocks`: a
+  :class:`~parawire.executor.segments.Segment` whose input is the unit's image crop), so
+  the runner sends each as it sends any output, the worker accepts a piece only from
+  its tile's unit (``receives``), and the traffic counters see the gather's bytes;
+* a frontier vertex ``f`` is held by every unit of ``Tiling.gathers[f]``, with the
+  pieces as its inputs: its block puts the map together (:func:`parawire.network.tiled.gather`);
+  untiled consumers read it as any local tensor.
+
+The coordinator sends each tile unit its crop (``Plan.input_of``). Λ of the plan
+(``cut_bytes``) counts the pieces each time they cross, the untiled vertices' messages,
+and the crops' bytes beyond one image (the halos), as the ``"scatter"`` input policy
+counts the image copies beyond the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from parawire.errors import ParawireError
+from parawire.executor.plan import Plan, Tiling, UnitPlan, plan_for
+from parawire.executor.protocol import SOURCE
+from parawire.executor.segments import Segment
+from parawire.latency.model import simulate
+from parawire.latency.tiles import crop_bytes, gathers, hybrid_latency, piece_bytes
+from parawire.network.halo import TileGrid, tile_grid
+from parawire.network.nn import ArchitectureNet
+from parawire.network.tiled import gather, run_tile
+from parawire.pipeline.hybrid import choose_placement
+from parawire.score.hypergraph import image_bytes
+
+
+def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None) -> Plan:
+    """The plan of ``grid`` on units ``0 .. grid.tiles − 1`` and the untiled vertices on
+    ``partition`` (vertex → unit over ``units``; tiled vertices' entries are ignored);
+    with a ``profile``, the latency model's prediction (:func:`parawire.latency.tiles.hybrid_latency`)."""
+    dag = arch.dag
+    part = np.asarray(partition, dtype=np.int64)
+    n = dag.graph.number_of_nodes()
+    if part.shape != (n,):
+        raise ParawireError(f"partition has {part.size} entries; the DAG has {n} vertices")
+    if grid.tiles > units:
+        raise ParawireError(f"tile grid: {grid.rows}×{grid.cols} needs {grid.tiles} units; the plan has {units}")
+    inside = set(grid.tiled)
+    part = np.where(np.isin(np.arange(n), list(inside)), 0, part)
+    if part.min() < 0 or part.max() >= units:
+        raise ParawireError(f"partition uses units {part.min()}..{part.max()}; allowed 0..{units - 1}")
+    tiling = Tiling(rows=grid.rows, cols=grid.cols, threshold=grid.threshold, tiled=list(grid.tiled),
+                    frontier=list(grid.frontier), crops=list(grid.crops), gathers=gathers(arch, grid, part),
+                    first_piece=n)
+    owner = [int(p) for p in part] + [t for _ in grid.frontier for t in range(grid.tiles)]
+    pieces = piece_bytes(arch, grid)
+    plans, cut = [], int(crop_bytes(arch, grid).sum()) - image_bytes(arch)
+    for u in range(units):
+        mine = [tiling.piece(a, u) for a in range(len(grid.frontier))] if u < grid.tiles else []
+        preds: dict[int, list[int]] = {p: [SOURCE] for p in mine}
+        sends: dict[int, list[int]] = {}
+        receives: dict[int, int] = {}
+        for a, f in enumerate(grid.frontier):
+            targets = [w for w in tiling.gathers[f] if w != u]
+            if u < grid.tiles and targets:
+                sends[tiling.piece(a, u)] = targets
+                cut += int(pieces[a, u]) * len(targets)
+            if u in tiling.gathers[f]:
+                mine.append(f)
+                preds[f] = [tiling.piece(a, t) for t in range(grid.tiles)]
+                receives.update({tiling.piece(a, t): t for t in range(grid.tiles) if t != u})
+        for v in dag.order:
+            if v in inside or part[v] != u:
+                continue
+            mine.append(v)
+            preds[v] = list(dag.preds[v])
+            receives.update({p: int(part[p]) for p in dag.preds[v] if p not in inside and part[p] != u})
+            targets = sorted({int(part[s]) for s in dag.succs[v]} - {u})
+            if targets:
+                sends[v] = targets
+                cut += int(arch.costs.out_bytes[v]) * len(targets)
+        plans.append(UnitPlan(unit=u, vertices=mine, preds=preds, sends=sends,
+                              receives=dict(sorted(receives.items())), tiling=tiling))
+    predicted = None if profile is None else float(hybrid_latency(arch, grid, part, profile))
+    return Plan(units=units, partition=owner, output_vertex=dag.output, input_units=list(range(grid.tiles)),
+                output_unit=int(part[dag.output]), unit_plans=plans, cut_bytes=cut,
+                predicted_latency_s=predicted, tiling=tiling)
+
+
+def graph_part(unit: UnitPlan) -> UnitPlan:
+    """The unit's untiled vertices alone, as a plain unit plan (what engines compile)."""
+    if unit.tiling is None:
+        return unit
+    t = unit.tiling
+    tiled = set(t.tiled)
+    mine = [v for v in unit.vertices if v < t.first_piece and v not in tiled]
+    return UnitPlan(unit=unit.unit, vertices=mine, preds={v: unit.preds[v] for v in mine},
+                    sends={v: s for v, s in unit.sends.items() if v in mine},
+                    receives={p: u for p, u in unit.receives.items() if p < t.first_piece})
+
+
+def tiled_vertices_of(unit: UnitPlan) -> list[int]:
+    """The tiled vertices a unit computes: all of them on a tile unit, none elsewhere."""
+    t = unit.tiling
+    return list(t.tiled) if t is not None and unit.unit < t.tiles else []
+
+
+def unit_grid(net: ArchitectureNet, tiling: Tiling) -> TileGrid:
+    """The grid of a plan's tiling, recomputed from the spec's layout and checked against the plan."""
+    grid = tile_grid(net.arch.layout, tiling.rows, tiling.cols, tiling.threshold)
+    if (list(grid.tiled), list(grid.frontier), list(grid.crops)) != (tiling.tiled, tiling.frontier, tiling.crops):
+        raise ParawireError("plan.tiling does not match the spec's layout; rebuild the plan")
+    return grid
+
+
+def tile_blocks(net: ArchitectureNet, unit: UnitPlan) -> Mapping:
+    """The unit's tile call (image crop → its pieces) and one gather block per frontier map it holds."""
+    t = unit.tiling
+    if t is None:
+        return {}
+    grid = unit_grid(net, t)
+    blocks: dict = {}
+    if unit.unit < t.tiles:
+        pieces = tuple(t.piece(a, unit.unit) for a in range(len(t.frontier)))
+        tile = unit.unit
+        blocks[Segment(pieces, (SOURCE,), pieces)] = lambda inputs: run_tile(net, grid, tile, inputs[0])
+    for f in t.frontier:
+        if f in unit.preds:
+            blocks[f] = lambda inputs: gather(inputs, t.rows, t.cols)
+    return blocks
+
+
+
+def placed_plan(arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
+                eps: float = 0.03, params: dict | None = None, input_policy: str = "stem") -> Plan:
+    """The plan of any ``--placement`` (:func:`parawire.pipeline.hybrid.choose_placement`),
+    with the latency model's prediction."""
+    choice = choose_placement(arch, units, profile, placement, partitioner, eps, params, input_policy)
+    if choice.grid is None:
+        return plan_for(arch, choice.partition, profile, units=units, input_policy=input_policy)
+    return hybrid_plan(arch, choice.grid, choice.partition, units, profile)
+
+
+def predicted_s(arch, plan: Plan, profile, source: bool = True) -> float:
+    """The latency model's prediction of any plan; ``source``: end to end (the image's or
+    crops' delivery and the logits' return), as a client measures it."""
+    costs = arch.costs
+    if plan.tiling is None:
+        return float(simulate(arch.dag, costs.flops, costs.out_bytes, np.asarray(plan.partition), profile,
+                              policy="ready", input_policy=plan.input_policy,
+                              source_bytes=image_bytes(arch) if source else None, params=costs.params))
+    t = plan.tiling
+    grid = tile_grid(arch.layout, t.rows, t.cols, t.threshold)
+    return float(hybrid_latency(arch, grid, np.asarray(plan.partition[:t.first_piece]), profile, source=source))
+
+
+def tiling_summary(plan: Plan) -> dict | None:
+    """What ``--json`` reports of a plan's tiling (None: no tiles): the grid, the threshold
+    (map rows), how many vertices run tile-parallel and how many maps are gathered."""
+    t = plan.tiling
+    if t is None:
+        return None
+    return {"grid": [t.rows, t.cols], "threshold": t.threshold, "tiled_vertices": len(t.tiled),
+            "gathered_maps": len(t.frontier), "gather_units": sorted({u for us in t.gathers.values() for u in us})}

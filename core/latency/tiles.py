@@ -1,0 +1,113 @@
+"""Predicted latency of a hybrid placement: a tiled prefix, then the graph partition.
+
+The executor runs a tiling (:mod:`parawire.network.halo`) as: the coordinator sends each
+tile unit its crop of the image; each runs the whole tiled prefix on its boxes in one
+call; its part of every frontier map goes to each unit that gathers that map; the
+untiled vertices then run as under any partition. This module predicts exactly that
+with :func:`parawire.latency.model.simulate`, on an *expanded* DAG with the same
+messages and the same compute:
+
+* a source vertex (the image, under the ``"scatter"`` input policy: every tile unit
+  receives it from the coordinator's port, one after another; each is charged the
+  largest crop's bytes);
+* one **tile** vertex per tile unit: the sum over the tiled vertices of their
+  :meth:`DeviceProfile.compute_s` with MACs and input bytes scaled by the box's share of
+  the map (so the halo's extra rows and columns are paid), weights and fixed costs whole
+  (each unit reads every weight of the prefix);
+* one **piece** vertex per (frontier map, tile): no compute, the piece's bytes;
+* one **gather** vertex per (frontier map, unit that needs it), whose inputs are that
+  map's pieces (pieces from other units are messages; one's own is not);
+* every untiled vertex with its usual cost, reading the gather on its own unit.
+
+``simulate`` is given the seconds directly (MACs = seconds × rate, the profile's other
+compute terms zeroed), so one code path books every message and every idle port.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+from parawire.graph.dag import Dag
+from parawire.latency.model import DeviceProfile, Trace, simulate, vertex_seconds
+from parawire.network.cost import FLOAT32_BYTES
+from parawire.network.halo import TileGrid, area
+
+
+def tile_seconds(arch, grid: TileGrid, profile: DeviceProfile) -> np.ndarray:
+    """Seconds each tile unit computes its tiled prefix (halo included)."""
+    layout, costs, dag = arch.layout, arch.costs, arch.dag
+    whole = np.array([int(s[1]) * int(s[2]) for s in layout.out_shape], dtype=np.float64)
+    in_bytes = np.array([sum(int(costs.out_bytes[p]) for p in dag.preds[v]) for v in range(len(whole))], float)
+    inputs = np.array([max(len(dag.preds[v]) - 1, 0) for v in range(len(whole))], float)
+    out = np.zeros(grid.tiles)
+    for t, boxes in enumerate(grid.boxes):
+        v = np.array(grid.tiled)
+        share = np.array([area(boxes[u]) for u in grid.tiled]) / whole[v]
+        out[t] = profile.compute_s(costs.flops[v] * share, inputs[v], in_bytes[v] * share,
+                                   costs.params[v] * FLOAT32_BYTES).sum()
+    return out
+
+
+def piece_bytes(arch, grid: TileGrid) -> np.ndarray:
+    """Bytes of each tile's part of each frontier map: ``[frontier index, tile]``."""
+    channels = arch.layout.out_shape[:, 0]
+    return np.array([[int(channels[f]) * area(owned[f]) * FLOAT32_BYTES for owned in grid.owned]
+                     for f in grid.frontier], dtype=np.int64).reshape(len(grid.frontier), grid.tiles)
+
+
+def crop_bytes(arch, grid: TileGrid) -> np.ndarray:
+    """Bytes of the image crop each tile unit receives."""
+    return np.array([int(arch.spec.input_shape[0]) * area(c) * FLOAT32_BYTES for c in grid.crops], dtype=np.int64)
+
+
+def gathers(arch, grid: TileGrid, partition: np.ndarray) -> dict[int, list[int]]:
+    """Frontier map → the units holding an untiled consumer of it."""
+    inside = set(grid.tiled)
+    return {f: sorted({int(partition[s]) for s in arch.dag.succs[f] if s not in inside}) for f in grid.frontier}
+
+
+def hybrid_latency(arch, grid: TileGrid, partition: np.ndarray, profile: DeviceProfile, *,
+                   source: bool = False, trace: Trace | None = None) -> float:
+    """Makespan of the tiling ``grid`` (tile ``t`` on unit ``t``) with the untiled vertices
+    on ``partition`` (vertex → unit; entries of tiled vertices are ignored). ``source``:
+    end to end, the crops' delivery and the logits' return included (as
+    ``simulate(source_bytes=…)``). A ``trace`` records the expanded DAG's vertices."""
+    dag, costs = arch.dag, arch.costs
+    inside = set(grid.tiled)
+    residual = [v for v in dag.order if v not in inside]
+    gather_units = gathers(arch, grid, partition)
+    seconds = vertex_seconds(dag, costs.flops, costs.out_bytes, profile, costs.params)
+    g = nx.DiGraph()
+    ids: dict[tuple, int] = {}
+
+    def vertex(key: tuple, unit: int, secs: float, nbytes: float) -> int:
+        ids[key] = len(ids)
+        g.add_node(ids[key], unit=unit, secs=secs, nbytes=nbytes)
+        return ids[key]
+
+    source_id = vertex(("source",), 0, 0.0, 0.0)
+    tiles = tile_seconds(arch, grid, profile)
+    pieces = piece_bytes(arch, grid)
+    for t in range(grid.tiles):
+        g.add_edge(source_id, vertex(("tile", t), t, float(tiles[t]), 0.0))
+        for a in range(len(grid.frontier)):
+            g.add_edge(ids["tile", t], vertex(("piece", a, t), t, 0.0, float(pieces[a, t])))
+    for a, f in enumerate(grid.frontier):
+        for u in gather_units[f]:
+            vertex(("gather", f, u), u, 0.0, float(costs.out_bytes[f]))
+            g.add_edges_from((ids["piece", a, t], ids["gather", f, u]) for t in range(grid.tiles))
+    for v in residual:
+        u = int(partition[v])
+        vertex(("vertex", v), u, float(seconds[v]), float(costs.out_bytes[v]))
+        g.add_edges_from((ids["gather", p, u] if p in inside else ids["vertex", p], ids["vertex", v])
+                         for p in dag.preds[v])
+    expanded = Dag(g, source_id, ids["vertex", dag.output])
+    n = len(ids)
+    units = np.array([g.nodes[i]["unit"] for i in range(n)])
+    bare = profile.model_copy(update={"vertex_overhead_s": 0.0, "input_overhead_s": 0.0,
+                                      "memory_bytes_per_s": None, "weight_bytes_per_s": None})
+    flops = np.array([g.nodes[i]["secs"] for i in range(n)]) * profile.flops_per_s
+    nbytes = np.array([g.nodes[i]["nbytes"] for i in range(n)])
+    crop = int(crop_bytes(arch, grid).max()) if source else None
+    return simulate(expanded, flops, nbytes, units, bare, policy="ready", input_policy="scatter",
+                    source_bytes=crop, trace=trace)

@@ -1,0 +1,112 @@
+"""Choosing a placement by the latency model: partition, schedule, or tiles + partition.
+
+``--placement hybrid`` searches, by :func:`parawire.latency.tiles.hybrid_latency` end to
+end (the crops' delivery and the logits' return included), over
+
+* the **threshold**: every map height of the network (the tiled prefix is every vertex
+  with at least that many rows, :mod:`parawire.network.halo`);
+* the **tile grid**: every ``rows × cols`` with 2 to ``units`` tiles (1×k, k×1, 2×2,
+  2×3, …) that fits the frontier maps, on units ``0 .. rows·cols − 1``;
+* the **untiled vertices**: everything on unit 0, or (when there are at least as many
+  as units) the partitioner's placement of them over all units, the tiled vertices
+  weighing nothing;
+
+and keeps the fastest, against two placements without tiles on the same scale: the
+partition (``--placement partition``) and **one device**. So a network whose
+high-resolution maps feed many low-resolution vertices (the gather then moves them all)
+gets "no tiling" or "one device", and is predicted no slower than one device.
+``--placement auto`` is the fastest predicted of partition, schedule and hybrid.
+
+Why the model decides: the bound in docs/testbed.md (a stem output of 3.2 MB is 269 ms
+per crossing at 100 Mbit/s) depends on the network, the grid and the device profile
+together; no fixed rule picks well for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from parawire.errors import ParawireError
+from parawire.latency.model import DeviceProfile, simulate
+from parawire.latency.tiles import hybrid_latency
+from parawire.network.halo import TileGrid, tile_grid
+from parawire.pipeline.placement import partition_architecture, place_architecture
+from parawire.score.hypergraph import image_bytes
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A placement: untiled vertices' ``partition``, the tiling (None: none) and the
+    model's end-to-end prediction."""
+
+    placement: str
+    partition: np.ndarray
+    grid: TileGrid | None
+    predicted_s: float
+
+
+def grids(units: int) -> list[tuple[int, int]]:
+    """Every ``rows × cols`` grid of 2 to ``units`` tiles."""
+    return [(r, d // r) for d in range(2, units + 1) for r in range(1, d + 1) if d % r == 0]
+
+
+def thresholds(arch) -> list[int]:
+    """Every map height of the network's vertices (the output's excepted), largest first."""
+    dag = arch.dag
+    return sorted({int(arch.layout.out_shape[v][1]) for v in dag.order if v != dag.output}, reverse=True)
+
+
+def untiled_choice(arch, placement: str, partition: np.ndarray, profile: DeviceProfile,
+                   input_policy: str = "stem") -> Choice:
+    """A placement without tiles, with its end-to-end prediction."""
+    costs = arch.costs
+    predicted = simulate(arch.dag, costs.flops, costs.out_bytes, partition, profile, policy="ready",
+                         input_policy=input_policy, source_bytes=image_bytes(arch), params=costs.params)
+    return Choice(placement, partition, None, float(predicted))
+
+
+def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = "multilevel", eps: float = 0.03,
+                  params: dict | None = None, input_policy: str = "stem") -> Choice:
+    """The fastest predicted tiling (or none, or one device) on ``units`` devices (module docstring)."""
+    n = arch.dag.graph.number_of_nodes()
+    one = np.zeros(n, dtype=np.int64)
+    best = untiled_choice(arch, "hybrid", one, profile, input_policy)
+    if units == 1:
+        return best
+    part = partition_architecture(arch, units, partitioner, eps, params=params, input_policy=input_policy,
+                                  profile=profile)
+    best = min(best, untiled_choice(arch, "hybrid", part, profile, input_policy), key=lambda c: c.predicted_s)
+    for threshold in thresholds(arch):
+        residuals = None
+        for rows, cols in grids(units):
+            try:
+                grid = tile_grid(arch.layout, rows, cols, threshold)
+            except ParawireError:  # the grid does not fit this threshold's maps
+                continue
+            if residuals is None:  # a partition of fewer untiled vertices than units is not worth asking for
+                spread = n - len(grid.tiled) >= units
+                residuals = (one, *([partition_architecture(arch, units, partitioner, eps, params=params,
+                                                            profile=profile, free=grid.tiled)] if spread else []))
+            for rest in residuals:
+                predicted = hybrid_latency(arch, grid, rest, profile, source=True)
+                if predicted < best.predicted_s:
+                    best = Choice("hybrid", rest, grid, float(predicted))
+    return best
+
+
+def choose_placement(arch, units: int, profile: DeviceProfile, placement: str = "auto",
+                     partitioner: str = "multilevel", eps: float = 0.03, params: dict | None = None,
+                     input_policy: str = "stem") -> Choice:
+    """``placement`` on ``units`` devices: ``partition``, ``schedule``, ``hybrid``, or the
+    fastest predicted of the three (``auto``)."""
+    if placement == "hybrid":
+        return hybrid_choice(arch, units, profile, partitioner, eps, params, input_policy)
+    if placement in ("partition", "schedule"):
+        part = place_architecture(arch, units, profile, placement, partitioner, eps, params, input_policy)
+        return untiled_choice(arch, placement, part, profile, input_policy)
+    if placement != "auto":
+        raise ParawireError(f"placement: got {placement!r}; use one of partition, schedule, hybrid, auto")
+    choices = [choose_placement(arch, units, profile, p, partitioner, eps, params, input_policy)
+               for p in ("partition", "schedule", "hybrid")]
+    return min(choices, key=lambda c: c.predicted_s)

@@ -1,0 +1,173 @@
+"""Hybrid plans: tiles + partition on workers equal one process; bytes equal the plan's Λ."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from parawire.errors import ParawireError
+from parawire.executor.coordinator import Cluster
+from parawire.executor.deployment import check_deployment
+from parawire.executor.local import LocalWorkers
+from parawire.executor.tiles import hybrid_plan, placed_plan, predicted_s
+from parawire.graph.spec import ArchitectureSpec
+from parawire.latency.model import Trace, vertex_seconds
+from parawire.latency.profiles import EDGE
+from parawire.latency.tiles import hybrid_latency, tile_seconds
+from parawire.network.halo import tile_grid
+from parawire.network.nn import build_network
+from parawire.pipeline.build import build_architecture
+from parawire.pipeline.hybrid import choose_placement, grids
+from parawire.pipeline.placement import partition_architecture, place_architecture
+from parawire.score.hypergraph import image_bytes
+
+
+def arch_of(generator: str, size: int, seed: int = 3):
+    return build_architecture(ArchitectureSpec(generator=generator, nodes=18 if generator == "fb" else 10,
+                                               seed=seed, base_channels=8, input_shape=(3, size, size)))
+
+
+def partitioned(arch, k, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return partition_architecture(arch, k, **kw)
+
+
+def run(arch, plan, engine="torch", transport="inproc"):
+    x = torch.randn(2, *arch.spec.input_shape, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        reference = build_network(arch).eval()(x)
+    with LocalWorkers(plan.units, transport) as w, Cluster.connect(w.endpoints, transport, timeout=60) as c:
+        c.deploy(arch.spec, plan, engine=engine)
+        out = c.infer(x)
+        stats = c.stats()
+    assert out.shape == reference.shape
+    assert float((out - reference).abs().max()) <= 1e-4 * float(reference.abs().max())
+    return stats
+
+
+CASES = [  # generator, size, grid, threshold, units: odd sizes, 1×k, k×1, 2×2, a non-tile unit
+    ("dp", 35, (1, 3), 9, 3),
+    ("er", 33, (2, 2), 9, 4),
+    ("ws", 31, (2, 1), 8, 3),
+    ("ba", 40, (1, 2), 10, 2),
+    ("sbm", 32, (2, 2), 16, 4),
+    ("chain", 29, (1, 2), 15, 3),
+    ("fb", 33, (2, 2), 17, 4),
+    ("fb", 130, (1, 4), 33, 4),
+]
+
+
+@pytest.mark.parametrize(("generator", "size", "grid", "threshold", "units"), CASES)
+def test_hybrid_equals_one_process_and_moves_the_plans_bytes(generator, size, grid, threshold, units):
+    arch = arch_of(generator, size)
+    tiles = tile_grid(arch.layout, *grid, threshold)
+    part = partitioned(arch, units, free=tiles.tiled)
+    plan = hybrid_plan(arch, tiles, part, units)
+    stats = run(arch, plan)
+    crops = (stats.input_bytes / stats.inferences) - 2 * image_bytes(arch)  # a batch of two images
+    assert (stats.peer_bytes / stats.inferences + crops) / 2 == plan.cut_bytes
+
+
+def test_hybrid_on_onnxruntime_workers():
+    arch = arch_of("dp", 35)
+    tiles = tile_grid(arch.layout, 1, 2, 9)
+    run(arch, hybrid_plan(arch, tiles, partitioned(arch, 2, free=tiles.tiled), 2), engine="onnxruntime")
+
+
+@pytest.mark.slow
+def test_hybrid_on_worker_processes():
+    arch = arch_of("ws", 33)
+    tiles = tile_grid(arch.layout, 2, 2, 9)
+    run(arch, hybrid_plan(arch, tiles, partitioned(arch, 4, free=tiles.tiled), 4), transport="zmq")
+
+
+def test_plan_shape_by_hand():
+    arch = arch_of("dp", 35)
+    tiles = tile_grid(arch.layout, 1, 2, 9)
+    part = np.zeros(arch.dag.graph.number_of_nodes(), dtype=int)
+    rest = [v for v in arch.dag.order if v not in tiles.tiled]
+    part[rest[-1]] = 2  # the output vertex on unit 2, the rest of the untiled vertices on unit 0
+    plan = hybrid_plan(arch, tiles, part, 3)
+    t = plan.tiling
+    n = arch.dag.graph.number_of_nodes()
+    assert plan.input_units == [0, 1] and t.first_piece == n
+    assert len(plan.partition) == n + 2 * len(t.frontier)
+    zero, one, _ = plan.unit_plans
+    pieces0 = [t.piece(a, 0) for a in range(len(t.frontier))]
+    assert zero.vertices[:len(pieces0)] == pieces0 and all(zero.preds[p] == [-1] for p in pieces0)
+    for a, f in enumerate(t.frontier):  # every frontier map gathered where an untiled vertex reads it
+        holders = [u.unit for u in plan.unit_plans if f in u.vertices]
+        assert holders == t.gathers[f]
+        for u in holders:
+            assert plan.unit_plans[u].preds[f] == [t.piece(a, 0), t.piece(a, 1)]
+        assert one.sends.get(t.piece(a, 1)) == t.gathers[f]  # unit 1 gathers nothing: all its pieces leave
+    assert not set(one.vertices) - set(range(n, n + 2 * len(t.frontier)))
+    for u in range(3):  # the worker's deployment check accepts every unit
+        check_deployment({"spec": arch.spec.model_dump(mode="json"), "plan": plan.model_dump(mode="json"),
+                          "unit": u, "peers": {w: {"address": f"inproc://{w}"} for w in range(3)}})
+
+
+def test_a_tiling_that_does_not_match_the_spec_is_refused():
+    arch = arch_of("dp", 35)
+    tiles = tile_grid(arch.layout, 1, 2, 9)
+    plan = hybrid_plan(arch, tiles, partitioned(arch, 2, free=tiles.tiled), 2)
+    t = plan.tiling.model_copy(update={"crops": [(0, 35, 0, 20), (0, 35, 15, 35)]})
+    bad = plan.model_copy(update={"tiling": t, "unit_plans": [u.model_copy(update={"tiling": t})
+                                                                for u in plan.unit_plans]})
+    refused = pytest.raises(ParawireError, match="plan.tiling does not match the spec's layout; rebuild the plan")
+    with LocalWorkers(2, "inproc") as w, Cluster.connect(w.endpoints, "inproc", timeout=20) as c, refused:
+        c.deploy(arch.spec, bad)
+
+
+def test_grid_larger_than_the_units_is_one_line():
+    arch = arch_of("dp", 35)
+    with pytest.raises(ParawireError, match="tile grid: 2×2 needs 4 units; the plan has 3"):
+        hybrid_plan(arch, tile_grid(arch.layout, 2, 2, 9), np.zeros(arch.dag.graph.number_of_nodes(), int), 3)
+
+
+def test_model_charges_halo_compute_gather_and_crops():
+    arch = arch_of("dp", 64)
+    tiles = tile_grid(arch.layout, 1, 2, 16)
+    part = partitioned(arch, 2, free=tiles.tiled)
+    plan = hybrid_plan(arch, tiles, part, 2)
+    trace = Trace()
+    inner = hybrid_latency(arch, tiles, part, EDGE, trace=trace)
+    # one message per (piece or untiled vertex, receiving unit), as the plan sends them
+    assert len(trace.transfers) == sum(len(s) for u in plan.unit_plans for s in u.sends.values())
+    seconds = tile_seconds(arch, tiles, EDGE)
+    tiled = list(tiles.tiled)
+    whole = vertex_seconds(arch.dag, arch.costs.flops, arch.costs.out_bytes, EDGE, arch.costs.params)[tiled].sum()
+    assert seconds.max() < whole < seconds.sum()  # each tile is faster; the halos cost extra in all
+    crop = max(3 * (c[1] - c[0]) * (c[3] - c[2]) * 4 for c in tiles.crops)
+    outer = hybrid_latency(arch, tiles, part, EDGE, source=True)
+    assert outer >= inner + EDGE.idle_message_s(crop)
+
+
+def test_placement_choices_include_one_device_and_never_lose_to_it():
+    arch = arch_of("dp", 64)
+    one = choose_placement(arch, 1, EDGE, "hybrid")
+    assert one.grid is None and not one.partition.any()
+    for placement in ("hybrid", "auto"):
+        choice = choose_placement(arch, 4, EDGE, placement)
+        assert choice.predicted_s <= one.predicted_s + 1e-12
+    plan = placed_plan(arch, 4, EDGE, "auto")
+    assert predicted_s(arch, plan, EDGE) == pytest.approx(choose_placement(arch, 4, EDGE, "auto").predicted_s)
+
+
+def test_hybrid_wins_where_tiles_are_cheap_and_links_slow():
+    # one chain of 3x3 blocks at 64 px: tiling the whole prefix moves only the last map
+    arch = build_architecture(ArchitectureSpec(generator="chain", nodes=6, seed=0, base_channels=32,
+                                               input_shape=(3, 64, 64), staging="uniform"))
+    slow = EDGE.model_copy(update={"flops_per_s": 5e7})  # 0.65 s of compute against 31 ms of gather
+    choice = choose_placement(arch, 4, slow, "hybrid")
+    assert choice.grid is not None and choice.grid.tiles >= 2
+
+
+def test_grids_and_partition_only_placements():
+    assert grids(4) == [(1, 2), (2, 1), (1, 3), (3, 1), (1, 4), (2, 2), (4, 1)]
+    arch = arch_of("dp", 35)
+    with pytest.raises(ParawireError, match="placement 'hybrid' may tile the image, so it gives a plan"):
+        place_architecture(arch, 2, EDGE, "hybrid")
