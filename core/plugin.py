@@ -14,6 +14,7 @@ partitioners    parawire_partitioners PartitionerPlugin    PartitionContext fiel
 scores          parawire_scores      ScorePlugin           ScoreContext fields
 transports      parawire_transports  TransportPlugin       params only
 engines         parawire_engines     EnginePlugin          net, vertices, threads
+codecs          parawire_codecs      CodecPlugin           params only
 =============== ==================== ===================== =======================
 
 Errors: raise :class:`SpecError` for bad input (parameters, a graph too small for the
@@ -33,6 +34,7 @@ from typing import Any
 from parawire.errors import ParawireError, PluginError, SpecError
 from parawire.registry.hookspecs import hookimpl
 from parawire.registry.records import (
+    CodecPlugin,
     EnginePlugin,
     GeneratorContext,
     GeneratorPlugin,
@@ -79,6 +81,13 @@ _LAZY = {
     "build_network": "parawire.network.nn",
     "StagedBlock": "parawire.executor.runner",
     "Segment": "parawire.executor.segments",
+    # codecs: the interface, the choice a plan carries, and the frame checks of a decoder
+    "Codec": "parawire.registry.codecs",
+    "CodecChoice": "parawire.registry.codecs",
+    "CodecFrameError": "parawire.registry.codecs",
+    "get_codec": "parawire.registry.codecs",
+    "expect_size": "parawire.registry.codecs",
+    "check_scales": "parawire.registry.codecs",
     # randomness derived from a seed, as parawire derives it
     "rng": "parawire.graph.seeds",
 }
@@ -91,6 +100,7 @@ __all__ = [
     "ScorePlugin",
     "TransportPlugin",
     "EnginePlugin",
+    "CodecPlugin",
     "NoParams",
     "GeneratorContext",
     "StagingContext",
