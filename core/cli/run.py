@@ -27,7 +27,7 @@ from pathlib import Path
 import click
 from parawire.calibration.timing import summary, timings
 from parawire.cli.models import load_model, model_options, one_source
-from parawire.cli.options import Endpoint, placement_option, plugin_names
+from parawire.cli.options import Endpoint, codec_options, codec_plan, placement_option, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
@@ -104,11 +104,14 @@ def result_table(title: str, rows: list[dict], predicted_ms: float, profile: str
               help="the workers' public key file (DIR/server.key)")
 @click.option("--engine", default=None, shell_complete=plugin_names("engines"),
               help="inference engine of the workers (default: onnxruntime; see `parawire plugins`)")
+@codec_options(auto=True)
+@click.option("--check-inputs", type=click.IntRange(min=1), default=32, show_default=True,
+              help="images whose top-1 class the workers' run is compared on (and --codec auto's calibration set)")
 @json_option("the measured rows and the prediction")
 @model_options
 def run(spec_file, units, local, endpoints, transport, transport_params, endpoint_kind, runs, partitioner,
-        partitioner_params, eps, placement, profile, timeout, curve_secret, curve_server, engine, as_json,
-        model, input_shape, min_flops, merge_elementwise):
+        partitioner_params, eps, placement, profile, timeout, curve_secret, curve_server, engine, codec,
+        codec_params, max_top1_change, check_inputs, as_json, model, input_shape, min_flops, merge_elementwise):
     """Run SPEC_FILE (or a --model) on UNITS workers and compare with one process."""
     from parawire.cli.inputs import check_units, load_spec
     from parawire.cli.progress import Progress
@@ -141,10 +144,12 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
                             " use --engine torch (or leave it out)")
     engine = "torch" if imported is not None else engine or DEFAULT_ENGINE
     get_plugins().engines.get(engine)  # an unknown name fails before any work, listing the known ones
+    codecs = codec_plan(codec, codec_params, auto=True)
+    coding = Coding(codecs, max_top1_change, check_inputs)
     with Progress() as progress:
         measured, extra = measure(progress, spec, units, local, endpoints, transport, transport_params,
                                   endpoint_kind, runs, partitioner, partitioner_params, eps, placement, profile,
-                                  timeout, curve_secret, curve_server, engine, imported)
+                                  timeout, curve_secret, curve_server, engine, imported, coding)
     best = min(measured[1:], key=lambda row: summary(list(row.times))[0])
     base_s = summary(list(best.times))[0]
     rows = [row.to_dict(base_s) for row in measured]
@@ -157,6 +162,7 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
             "predicted_ms": predicted_ms, "profile": profile,
             "bytes_per_inference": extra["bytes"], "cut_bytes": extra["cut_bytes"],
             "max_abs_diff": extra["max_abs_diff"], "notes": extra["notes"],
+            "codec": extra["codec"], "accuracy": extra["accuracy"], "codec_check": extra["codec_check"],
         })
         return
     from rich.console import Console
@@ -168,20 +174,34 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     console.print(f"best single process: {best.engine}, {best.run.split(', ')[1]}")
     console.print(
         f"bytes between units per inference: {extra['bytes']:.0f} (partition Λ = {extra['cut_bytes']});"
-        f" {extra['messages']:.1f} messages"
+        f" {extra['messages']:.1f} messages; codec {extra['codec']}"
     )
+    accuracy = extra["accuracy"]
+    console.print(f"against one exact process on {accuracy['inputs']} inputs: top-1 agreement"
+                  f" {accuracy['top1_agreement']:.1%}, max |diff| {accuracy['max_abs_diff']:.3g}")
     for note in extra["notes"]:
         console.print(f"note: {note}")
 
 
+@dataclass(frozen=True)
+class Coding:
+    """``--codec`` (a plan, or None for auto), ``--max-top1-change`` and ``--check-inputs``."""
+
+    codecs: object
+    max_top1_change: float
+    check_inputs: int
+
+
 def measure(progress, spec, units, local, endpoints, transport, transport_params, endpoint_kind, runs,
             partitioner, partitioner_params, eps, placement, profile, timeout, curve_secret,
-            curve_server, engine: str, imported=None) -> tuple[list[Row], dict]:
+            curve_server, engine: str, imported=None, coding: Coding | None = None) -> tuple[list[Row], dict]:
     """Every timed row (workers first, then one process per engine on 1 and all threads)
     and the extras. ``imported``: a traced model (``--model``) to run instead of ``spec``'s
     architecture; its blocks are fx sub-graphs, so it runs on the torch engine only."""
     progress.step("loading torch")
     import torch
+    from parawire.calibration.codec_choice import DEFAULT_MAX_TOP1_CHANGE, calibration_set, compare, exact_logits
+    from parawire.calibration.codecs import codec_cost
     from parawire.calibration.local import get_profile
     from parawire.errors import ParawireError
     from parawire.executor.coordinator import Cluster
@@ -191,25 +211,28 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     from parawire.models.deploy import deployment_builder
     from parawire.network.nn import build_network
     from parawire.pipeline.build import build_architecture
-    from parawire.pipeline.placement import place_architecture
+    from parawire.registry.codecs import RAW_PLAN, get_codec
     from parawire.registry.manager import get_plugins
 
     what = f"{imported.dag.nodes} blocks" if imported else f"{spec.generator}, {spec.nodes} vertices"
     with progress.timed(f"building and partitioning {what}, {units} units"):
         arch = imported if imported is not None else build_architecture(spec)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model = get_profile(profile, engine=engine)
-            part = place_architecture(arch, units, model, placement, partitioner, eps, params=partitioner_params)
-        plan = plan_for(arch, part, model, units=units)
-        x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
-
         def make_net():
             return imported.model if imported is not None else build_network(arch).eval()
 
         net = make_net()
+        coding = coding or Coding(RAW_PLAN, DEFAULT_MAX_TOP1_CHANGE, 32)
+        xs = calibration_set(spec.input_shape, coding.check_inputs, seed=spec.seed % 2**32)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = get_profile(profile, engine=engine)
+            codecs, part, check = place_coded(arch, net, units, model, placement, partitioner, eps,
+                                              partitioner_params, engine, coding, xs)
+        plan = plan_for(arch, part, model, units=units, codecs=codecs, cost=lambda c: codec_cost(c, engine))
+        x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
         with torch.inference_mode():
             reference = net(x)
+            references = exact_logits(net, xs)
 
     workers = None
     try:
@@ -231,8 +254,10 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                 else:
                     cluster.deploy(spec, plan, timeout=timeout, engine=engine)
             max_abs_diff = float((cluster.infer(x) - reference).abs().max())
-            if not max_abs_diff <= 1e-5 + 1e-4 * float(reference.abs().max()):
+            exact = all(get_codec(c).exact for c in codecs.choices())
+            if exact and not max_abs_diff <= 1e-5 + 1e-4 * float(reference.abs().max()):
                 raise ParawireError(f"distributed outputs differ from the single-process ones (max |diff| {max_abs_diff:.3g})")
+            accuracy = compare(references, torch.cat(cluster.infer_many([x[None] for x in xs])))
             kind = f"{transport}{'-' + endpoint_kind if transport == 'zmq' and local else ''}"
             distributed = timed_row(progress, f"{units} worker{'s' if units > 1 else ''} ({kind})", units, engine,
                                     lambda: cluster.infer(x), runs)
@@ -248,4 +273,26 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         "predicted_s": plan.predicted_latency_s, "bytes": stats.bytes_per_inference,
         "cut_bytes": plan.cut_bytes, "messages": stats.peer_messages / max(stats.inferences, 1),
         "max_abs_diff": max_abs_diff, "notes": [str(w.message) for w in caught],
+        "codec": codecs.label, "accuracy": accuracy.to_dict(), "codec_check": check,
     }
+
+
+def place_coded(arch, net, units, profile, placement, partitioner, eps, partitioner_params, engine,
+                coding: Coding, xs):
+    """(codecs, partition, the auto check's report or None): the given codecs, placed for
+    their bytes, or ``--codec auto``'s choice (:func:`parawire.calibration.codec_choice.choose`)."""
+    from parawire.calibration.codec_choice import choose
+    from parawire.calibration.codecs import codec_cost
+    from parawire.pipeline.placement import place_architecture
+    from parawire.pipeline.wire import wire_of
+
+    def cost(choice):
+        return codec_cost(choice, engine)
+
+    def place(wire):
+        return place_architecture(arch, units, profile, placement, partitioner, eps, params=partitioner_params,
+                                  wire=wire)
+
+    if coding.codecs is None:
+        return choose(arch, net, profile, place, cost, xs, coding.max_top1_change)
+    return coding.codecs, place(wire_of(arch, coding.codecs, cost)), None

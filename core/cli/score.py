@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from parawire.cli.options import plugin_names
+from parawire.cli.options import codec_options, codec_plan, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
@@ -87,11 +87,13 @@ def score_table(rows, title: str):
 @click.option("--unit-comm", type=click.IntRange(min=1), default=None,
               help="U_c in bytes (default: the architecture's smallest nonzero net cost)")
 @click.option("--seed", type=int, default=None, help="partitioner seed (default: the spec's)")
+@codec_options()
 @json_option("the rows (with their partitions)")
 @model_options
 def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...], partitioner: str,
           partitioner_params: dict, score_name: str, score_params: dict, unit_comm: int | None,
-          seed: int | None, as_json: bool, model, input_shape, min_flops, merge_elementwise) -> None:
+          seed: int | None, codec: str, codec_params: dict, as_json: bool, model, input_shape, min_flops,
+          merge_elementwise) -> None:
     """Score SPEC_FILE's architecture (or a --model's) on each unit count for each ε."""
     from parawire.cli.inputs import check_units, load_spec
     from parawire.pipeline.build import build_architecture
@@ -101,6 +103,7 @@ def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...]
     one_source(spec_file, model)
     get_plugins().partitioners.get(partitioner)
     get_plugins().scores.get(score_name)
+    codecs = codec_plan(codec, codec_params)
     if model is not None:
         arch, name = load_model(model, input_shape, min_flops, merge_elementwise), model
         check_units(units, arch.dag.nodes)
@@ -111,8 +114,9 @@ def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...]
     rows = score_architecture(arch, list(units), list(eps) or list(DEFAULT_EPS),
                               partitioner=partitioner, score=score_name, seed=seed,
                               unit_comm=unit_comm, partitioner_params=partitioner_params,
-                              score_params=score_params)
+                              score_params=score_params, codecs=codecs)
     if as_json:
         echo_json([row.to_dict() for row in rows])
         return
-    print_table(score_table(rows, f"{name}: {partitioner} partitions, {score_name}"))
+    coded = "" if codecs.default.raw else f", crossings as {codecs.label}"
+    print_table(score_table(rows, f"{name}: {partitioner} partitions, {score_name}{coded}"))

@@ -25,6 +25,7 @@ import numpy as np
 from parawire.errors import ParawireError
 from parawire.graph.spec import resolve_params
 from parawire.latency.schedule import place
+from parawire.latency.wire import Wire
 from parawire.registry.manager import get_plugins
 from parawire.registry.records import PartitionContext
 from parawire.score.hypergraph import hypergraph_of
@@ -41,22 +42,23 @@ def check_placement(placement: str) -> str:
 
 def place_architecture(
     arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
-    eps: float = 0.03, params: dict | None = None, input_policy: str = "stem",
+    eps: float = 0.03, params: dict | None = None, input_policy: str = "stem", wire: Wire | None = None,
 ) -> np.ndarray:
-    """Vertex → unit for running ``arch`` on ``units`` devices described by ``profile``."""
+    """Vertex → unit for running ``arch`` on ``units`` devices described by ``profile``,
+    crossings costing what ``wire`` says (the plan's codecs; default float32)."""
     check_placement(placement)
     part = partition_architecture(arch, units, partitioner, eps, params=params, input_policy=input_policy,
-                                  profile=profile)
+                                  profile=profile, wire=wire)
     if placement == "schedule" and units > 1:
         costs = arch.costs
         part = place(arch.dag, costs.flops, costs.out_bytes, units, profile, starts=(part,),
-                     params=costs.params, input_policy=input_policy)
+                     params=costs.params, input_policy=input_policy, wire=wire)
     return part
 
 
 def partition_architecture(
     arch, units: int, partitioner: str = "multilevel", eps: float = 0.03, seed: int | None = None,
-    params: dict | None = None, input_policy: str = "stem", profile=None,
+    params: dict | None = None, input_policy: str = "stem", profile=None, wire: Wire | None = None,
 ) -> np.ndarray:
     """Vertex → unit from a partitioner plugin on the architecture's hypergraph (whose
     input net depends on ``input_policy``), balancing FLOPs, or with a ``profile`` the
@@ -68,7 +70,7 @@ def partition_architecture(
     if units == 1:
         return np.zeros(arch.dag.graph.number_of_nodes(), dtype=np.int64)
     seed = arch.spec.seed if seed is None else seed
-    parts = record.invoke(PartitionContext(hypergraph_of(arch, input_policy, profile), units, eps, seed, dag=arch.dag),
-                          params)
+    hypergraph = hypergraph_of(arch, input_policy, profile, wire)
+    parts = record.invoke(PartitionContext(hypergraph, units, eps, seed, dag=arch.dag), params)
     return np.asarray(parts, dtype=np.int64)
 

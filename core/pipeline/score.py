@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from parawire.errors import ParawireError, PluginError
 from parawire.graph.spec import resolve_params
+from parawire.pipeline.wire import wire_of
+from parawire.registry.codecs import RAW_PLAN, CodecPlan
 from parawire.registry.manager import get_plugins
 from parawire.registry.records import PartitionContext, ScoreContext, ScorePlugin
 from parawire.score.hypergraph import Hypergraph, hypergraph_of
@@ -76,10 +78,12 @@ def score_architecture(
     partitioner_params: dict[str, Any] | None = None,
     score_params: dict[str, Any] | None = None,
     input_policy: str = "stem",
+    codecs: CodecPlan = RAW_PLAN,
 ) -> list[ScoreRow]:
     """Rows for every units × ε, in that order. ``arch`` is an Architecture or a
     ``(dag, costs)`` pair; ``seed`` defaults to the spec's seed (0 for a bare pair);
-    ``input_policy`` sets what the input net costs (``parawire.score.hypergraph``)."""
+    ``input_policy`` sets what the input net costs (``parawire.score.hypergraph``);
+    ``codecs`` what each crossing sends (Λ, Λ′ and the score count encoded bytes)."""
     dag, costs = (arch.dag, arch.costs) if hasattr(arch, "dag") else arch
     if seed is None:
         seed = arch.spec.seed if hasattr(arch, "spec") else 0
@@ -94,9 +98,10 @@ def score_architecture(
         part_record.params, partitioner_params or {}, where=f"partitioner_params[{partitioner}]"
     )
     s_params = resolve_params(score_record.params, score_params or {}, where=f"score_params[{score}]")
-    if input_policy != "stem" and not hasattr(arch, "spec"):
-        raise ParawireError(f"input policy {input_policy!r} needs an Architecture (its input shape)")
-    hg = hypergraph_of(arch, input_policy) if hasattr(arch, "spec") else Hypergraph.from_dag(
+    if (input_policy != "stem" or codecs != RAW_PLAN) and not hasattr(arch, "spec"):
+        raise ParawireError(f"input policy {input_policy!r} and codec {codecs.label!r} need an Architecture"
+                            " (its input shape); a bare (dag, costs) pair is scored as stem, raw")
+    hg = hypergraph_of(arch, input_policy, wire=wire_of(arch, codecs)) if hasattr(arch, "spec") else Hypergraph.from_dag(
         dag, costs.flops, costs.out_bytes)
     uc = smallest_cost(hg) if unit_comm is None else unit_comm
     longest = longest_path_vertices(dag)
