@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import click
-from parawire.cli.options import placement_option, plugin_names
+from parawire.cli.options import codec_options, codec_plan, placement_option, plugin_names
 from parawire.cli.score import NumberList
 from parawire.testbed.presets import PRESETS
 
@@ -108,9 +108,12 @@ def status(as_json):
 @click.option("--eps", type=click.FloatRange(min=0), default=0.03, show_default=True)
 @placement_option
 @click.option("--no-fit", is_flag=True, help="predict without fitting compute to the 1-device run")
+@codec_options(auto=True)
+@click.option("--check-inputs", type=click.IntRange(min=1), default=32, show_default=True,
+              help="images whose top-1 class each point compares with one exact process (and --codec auto's)")
 @click.option("--json", "as_json", is_flag=True, help="print the points as JSON")
-def run(arch, devices, input_policy, nodes, seed, size, engine, runs, partitioner, eps, placement, no_fit, as_json,
-        **preset):
+def run(arch, devices, input_policy, nodes, seed, size, engine, runs, partitioner, eps, placement, no_fit,
+        codec, codec_params, max_top1_change, check_inputs, as_json, **preset):
     """Measure ARCH (a spec file, or a generator name) on each device count."""
     from parawire.graph.spec import ArchitectureSpec
     from parawire.testbed.runner import run_points
@@ -123,15 +126,18 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, runs, partitione
         from parawire.registry.manager import get_plugins
 
         get_plugins().generators.get(spec.generator)
+    codecs = codec_plan(codec, codec_params, auto=True)
 
     def show(point: dict) -> None:
         if not as_json:
             click.echo(f"{point['devices']} devices ({point['engine']}): {point['measured_ms']:.1f} ms measured, "
                        f"{point['predicted_ms']:.1f} ms predicted, {point['bytes']} B "
-                       f"(model {point['model_bytes']}), outputs {'equal' if point['equal'] else 'DIFFER'}")
+                       f"(model {point['model_bytes']}), {point['codec']}, top-1 agreement "
+                       f"{point['accuracy']['top1_agreement']:.1%}"
+                       f"{'' if point['equal'] is not False else ', outputs DIFFER'}")
 
     record = run_points(spec, devices, resolve_preset(**preset), input_policy=input_policy, engine=engine,
                         runs=runs, partitioner=partitioner, eps=eps, placement=placement, fit=not no_fit,
-                        on_point=show)
+                        on_point=show, codecs=codecs, max_top1_change=max_top1_change, check_inputs=check_inputs)
     if as_json:
         click.echo(json.dumps(record, indent=2))

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from parawire.errors import ParawireError
+from parawire.registry.codecs import RAW_PLAN
 from parawire.testbed.presets import Preset
 
 ECHO_ROUNDS = 20
@@ -58,13 +60,21 @@ def run_points(
     timeout: float = 300.0,
     fit: bool = True,
     on_point: Callable[[dict], None] | None = None,
+    codecs: Any = RAW_PLAN,
+    max_top1_change: float = 0.005,
+    check_inputs: int = 32,
 ) -> dict:
     """Measure and predict every device count with ``engine`` (``None``: the default
-    engine); the ``{"points": [...], ...}`` record."""
+    engine); the ``{"points": [...], ...}`` record. ``codecs``: the crossings' codecs
+    (a :class:`~parawire.registry.codecs.CodecPlan`, or ``None`` for ``--codec auto``,
+    chosen per device count within ``max_top1_change``); every point reports its top-1
+    agreement with one exact process on ``check_inputs`` images."""
     from parawire.registry.manager import resolve_engine
 
     engine = resolve_engine(engine)  # an unknown name fails here, before any work
     import torch
+    from parawire.calibration.codec_choice import calibration_set, choose, compare, exact_logits
+    from parawire.calibration.codecs import codec_cost
     from parawire.calibration.local import get_profile
     from parawire.calibration.timing import summary, timings
     from parawire.executor.plan import plan_for
@@ -74,6 +84,8 @@ def run_points(
     from parawire.network.threads import torch_threads
     from parawire.pipeline.build import build_architecture
     from parawire.pipeline.placement import check_placement, place_architecture
+    from parawire.pipeline.wire import wire_of
+    from parawire.registry.codecs import get_codec
     from parawire.score.hypergraph import check_input_policy, image_bytes
     from parawire.testbed.lifecycle import Testbed, signals_interrupt
 
@@ -86,8 +98,11 @@ def run_points(
     dag, costs = arch.dag, arch.costs
     image = image_bytes(arch)
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
+    net = build_network(arch).eval()
+    xs = calibration_set(spec.input_shape, check_inputs, seed=spec.seed % 2**32)
     with torch_threads(1), torch.inference_mode():
-        reference = build_network(arch).eval()(x)
+        reference = net(x)
+        references = exact_logits(net, xs)
     base = get_profile("local", engine=engine)  # this machine's compute with the deployed engine
     points: list[dict] = []
     with signals_interrupt(), Testbed.up(counts[-1], preset) as bed:
@@ -96,12 +111,29 @@ def run_points(
             latency = message_latency(cluster)
             profile = preset_profile(preset, base, latency, engine=engine)
             for n in counts:
-                part = place_architecture(arch, n, profile, placement, partitioner, eps, input_policy=input_policy)
-                plan = plan_for(arch, part, units=n, input_policy=input_policy)
+                def cost(choice):
+                    return codec_cost(choice, engine)
+
+                def place(wire, n=n):
+                    return place_architecture(arch, n, profile, placement, partitioner, eps, input_policy=input_policy,
+                                              wire=wire)
+
+                check = None
+                if n == 1:
+                    coded, part = RAW_PLAN, place(None)  # nothing crosses
+                elif codecs is None:
+                    with torch_threads(1):
+                        coded, part, check = choose(arch, net, profile, place, cost, xs, max_top1_change, input_policy)
+                else:
+                    coded, part = codecs, place(wire_of(arch, codecs, cost))
+                wire = wire_of(arch, coded, cost)
+                plan = plan_for(arch, part, units=n, input_policy=input_policy, codecs=coded, cost=cost)
                 cluster.deploy(spec, plan, engine=engine)
                 # engines compute in their own layouts: equal within float rounding (1e-4 relative)
                 out = cluster.infer(x)
-                equal = bool((out - reference).abs().max() <= 1e-4 * reference.abs().max())
+                exact = all(get_codec(c).exact for c in coded.choices())
+                equal = bool((out - reference).abs().max() <= 1e-4 * reference.abs().max()) if exact else None
+                accuracy = compare(references, torch.cat(cluster.infer_many([x[None] for x in xs])))
                 median, p90 = summary(timings(lambda: cluster.infer(x), runs, warmup))
                 stats = cluster.stats()
                 measured_bytes = (stats.peer_bytes + stats.input_bytes) / stats.inferences - image
@@ -111,13 +143,14 @@ def run_points(
                     profile = preset_profile(preset, base, latency, fit_compute_scale(median, compute, transfer),
                                              engine=engine)
                 predicted = simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
-                                     input_policy=input_policy, source_bytes=image, params=costs.params)
+                                     input_policy=input_policy, source_bytes=image, params=costs.params, wire=wire)
                 point = {
                     "devices": n, "engine": engine, "measured_ms": round(median * 1e3, 3),
                     "p90_ms": round(p90 * 1e3, 3),
                     "predicted_ms": round(predicted * 1e3, 3), "bytes": round(measured_bytes),
                     "model_bytes": plan.cut_bytes, "messages": stats.peer_messages / stats.inferences,
                     "input_units": plan.input_units, "equal": equal,
+                    "codec": coded.label, "accuracy": accuracy.to_dict(), "codec_check": check,
                 }
                 points.append(point)
                 if on_point is not None:
