@@ -239,3 +239,44 @@ def test_workers_send_exactly_the_encoded_lambda_within_the_codecs_bound(cluster
         assert stats.bytes_per_inference == plan.cut_bytes
     else:  # a compressor's bytes depend on the data: the model's are an expectation
         assert 0 < stats.bytes_per_inference < km1(hypergraph_of(arch), part, 3)
+
+
+# -- --codec auto and the command line --------------------------------------------------------
+
+
+def test_auto_keeps_the_exact_plan_where_links_are_fast_and_checks_lossy_ones(arch):
+    from parawire.calibration.codec_choice import calibration_set, choose
+    from parawire.latency.model import DeviceProfile
+
+    net = build_network(arch).eval()
+    xs = calibration_set(arch.spec.input_shape, 4)
+
+    def place(wire):
+        return partition_architecture(arch, 2, wire=wire)
+
+    free = lambda choice: CodecCost()  # noqa: E731
+    fast = DeviceProfile(name="fast", flops_per_s=1e9, bandwidth_bytes_per_s=1e12, message_latency_s=0)
+    codecs, _, report = choose(arch, net, fast, place, lambda c: CodecCost(encode_fixed=1e6), xs)
+    assert codecs.default.raw and report[0]["accepted"] and report[0]["level"] == "exact"
+    slow = DeviceProfile(name="slow", flops_per_s=1e12, bandwidth_bytes_per_s=1e5, message_latency_s=0)
+    codecs, _, report = choose(arch, net, slow, place, free, xs, max_top1_change=1.0)
+    assert report[0]["level"] == "8-bit" and report[0]["accepted"] and "top1_agreement" in report[0]
+    codecs, _, report = choose(arch, net, slow, place, free, xs, max_top1_change=-1.0)
+    assert [e["accepted"] for e in report] == [False, False, True] and codecs.default.label in ("raw", "zstd")
+
+
+def test_score_counts_encoded_bytes_and_refuses_auto(tmp_path, capsys):
+    import json
+
+    from parawire.cli import main
+
+    spec = tmp_path / "arch.json"
+    spec.write_text(ArchitectureSpec(generator="dp", nodes=12, base_channels=16).model_dump_json())
+    lam = {}
+    for codec in ("raw", "fp16"):
+        main(["score", str(spec), "--units", "3", "--eps", "0.03", "--codec", codec, "--json"])
+        lam[codec] = json.loads(capsys.readouterr().out)[0]["metrics"]["km1"]
+    assert lam["raw"] == 2 * lam["fp16"] > 0
+    with pytest.raises(SystemExit):
+        main(["score", str(spec), "--units", "3", "--codec", "auto"])
+    assert "--codec auto: only a run chooses codecs" in capsys.readouterr().err
