@@ -9,7 +9,6 @@ message, as for a raw tensor.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch

@@ -11,7 +11,14 @@ from parawire.executor.codec_frames import Encoder, received
 from parawire.executor.coordinator import Cluster
 from parawire.executor.local import LocalWorkers
 from parawire.executor.plan import plan_for
-from parawire.executor.protocol import FLAG_ENCODED, HEADER, Kind, ProtocolError, decode, tensor_frames
+from parawire.executor.protocol import (
+    FLAG_ENCODED,
+    HEADER,
+    Kind,
+    ProtocolError,
+    decode,
+    tensor_frames,
+)
 from parawire.graph.spec import ArchitectureSpec
 from parawire.latency.model import simulate
 from parawire.latency.profiles import EDGE
@@ -158,7 +165,7 @@ def test_a_message_coded_otherwise_than_the_plan_says_is_dropped():
 
 
 def test_protocol_refuses_the_encoded_flag_elsewhere_and_huge_decoded_shapes():
-    _, frames, x = _encoded()
+    _, frames, _ = _encoded()
     fields = list(HEADER.unpack(frames[0]))
     fields[2] = int(Kind.INPUT)
     with pytest.raises(ProtocolError, match="only TENSOR FLAG_ENCODED"):
@@ -202,7 +209,7 @@ def test_per_tensor_choice_overrides_the_default(arch):
 def test_latency_model_charges_encoded_bytes_and_codec_work(arch):
     costs = arch.costs
     part = partition_architecture(arch, 2)
-    kw = dict(params=costs.params, policy="ready")
+    kw = {"params": costs.params, "policy": "ready"}
     raw = simulate(arch.dag, costs.flops, costs.out_bytes, part, EDGE, **kw)
     assert simulate(arch.dag, costs.flops, costs.out_bytes, part, EDGE, wire=Wire.raw(costs.out_bytes), **kw) == raw
     free = wire_of(arch, plan_of("int8"))
@@ -218,9 +225,9 @@ def test_latency_model_charges_encoded_bytes_and_codec_work(arch):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with LocalWorkers(3, transport="inproc") as workers:
-        with Cluster.connect(workers.endpoints, transport="inproc", timeout=20.0) as c:
-            yield c
+    with LocalWorkers(3, transport="inproc") as workers, \
+            Cluster.connect(workers.endpoints, transport="inproc", timeout=20.0) as c:
+        yield c
 
 
 @pytest.mark.parametrize("codec, bound", [("raw", 1e-5), ("zstd", 1e-5), ("fp16", 1e-2), ("bf16", 5e-2),
@@ -254,7 +261,7 @@ def test_auto_keeps_the_exact_plan_where_links_are_fast_and_checks_lossy_ones(ar
     def place(wire):
         return partition_architecture(arch, 2, wire=wire)
 
-    free = lambda choice: CodecCost()  # noqa: E731
+    free = lambda choice: CodecCost()
     fast = DeviceProfile(name="fast", flops_per_s=1e9, bandwidth_bytes_per_s=1e12, message_latency_s=0)
     codecs, _, report = choose(arch, net, fast, place, lambda c: CodecCost(encode_fixed=1e6), xs)
     assert codecs.default.raw and report[0]["accepted"] and report[0]["level"] == "exact"

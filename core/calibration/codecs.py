@@ -53,8 +53,9 @@ def measure(choice: CodecChoice, repeats: int = 15) -> dict[str, float]:
         for shape in SIZES:
             x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
             frame = codec.encode(x)
-            encode = _best(lambda: codec.encode(x), repeats)
-            decode = _best(lambda: codec.decode(memoryview(frame).cast("B"), x.dtype, shape), repeats)
+            encode = _best(lambda x=x: codec.encode(x), repeats)
+            decode = _best(lambda x=x, frame=frame, shape=shape: codec.decode(memoryview(frame).cast("B"), x.dtype, shape),
+                           repeats)
             points.append((x.numel() * x.element_size(), encode, decode))
     (small, e0, d0), (big, e1, d1) = points
     per_e, per_d = max(e1 - e0, 0.0) / (big - small), max(d1 - d0, 0.0) / (big - small)

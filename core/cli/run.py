@@ -200,7 +200,12 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     architecture; its blocks are fx sub-graphs, so it runs on the torch engine only."""
     progress.step("loading torch")
     import torch
-    from parawire.calibration.codec_choice import DEFAULT_MAX_TOP1_CHANGE, calibration_set, compare, exact_logits
+    from parawire.calibration.codec_choice import (
+        DEFAULT_MAX_TOP1_CHANGE,
+        calibration_set,
+        compare,
+        exact_logits,
+    )
     from parawire.calibration.codecs import codec_cost
     from parawire.calibration.local import get_profile
     from parawire.errors import ParawireError
