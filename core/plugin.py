@@ -15,6 +15,7 @@ scores          parawire_scores      ScorePlugin           ScoreContext fields
 transports      parawire_transports  TransportPlugin       params only
 engines         parawire_engines     EnginePlugin          CompileContext fields
                                                            (WholeContext, …)
+codecs          parawire_codecs      CodecPlugin           params only
 =============== ==================== ===================== =======================
 
 Every callable is called through :meth:`PluginRecord.invoke`, which validates its
@@ -42,6 +43,7 @@ from parawire.errors import ParawireError, PluginError, SpecError
 from parawire.registry.hookspecs import hookimpl
 from parawire.registry.records import (
     API_VERSION,
+    CodecPlugin,
     CompileContext,
     EnginePlugin,
     FuseContext,
@@ -93,6 +95,13 @@ _LAZY = {
     "build_network": "parawire.network.nn",
     "StagedBlock": "parawire.executor.runner",
     "Segment": "parawire.executor.segments",
+    # codecs: the interface, the choice a plan carries, and the frame checks of a decoder
+    "Codec": "parawire.registry.codecs",
+    "CodecChoice": "parawire.registry.codecs",
+    "CodecFrameError": "parawire.registry.codecs",
+    "get_codec": "parawire.registry.codecs",
+    "expect_size": "parawire.registry.codecs",
+    "check_scales": "parawire.registry.codecs",
     # randomness derived from a seed, as parawire derives it
     "rng": "parawire.graph.seeds",
 }
@@ -106,6 +115,7 @@ __all__ = [
     "ScorePlugin",
     "TransportPlugin",
     "EnginePlugin",
+    "CodecPlugin",
     "NoParams",
     "GeneratorContext",
     "StagingContext",

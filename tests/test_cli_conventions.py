@@ -126,7 +126,7 @@ def every_option():
 NOTHING_WHEN_ABSENT = {
     "--output", "--model", "--endpoint", "--curve-secret", "--curve-server", "--curve-clients", "--report",
     "--kind", "--checkpoint", "--baseline", "--allow-model", "--param", "--staging-param",
-    "--partitioner-param", "--score-param", "--transport-param", "--engine-param", "--owner-secret", "--arch",
+    "--partitioner-param", "--score-param", "--transport-param", "--engine-param", "--codec-param", "--owner-secret", "--arch",
     "--meta",
 }
 

@@ -29,6 +29,7 @@ NOT_RUN = {
     "pytest": "the latency-suite example's own commands (tests/test_latency_suite.py runs the suite)",
     "loudzmq": "the transport plugin docs/plugins.md teaches how to write; not installed",
     "--engine nhwc": "the engine plugin docs/plugins.md teaches how to write; not installed",
+    "--codec trunc": "the codec plugin docs/plugins.md teaches how to write; not installed",
     "my_net.py": "the reader's own model file",
     "cifar10:": "needs CIFAR-10 downloaded; nothing is downloaded at run time",
     "--out docs/figures/": "the measured study behind the page's figure (hours of training)",

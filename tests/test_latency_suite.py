@@ -219,7 +219,7 @@ def test_example_suite_writes_every_benchmark_with_its_extra_info(tmp_path):
     assert rows.keys() == {f"test_distributed[{a}-{u}units]" for a in names for u in (1, 2)} | {
         f"test_single_process[{a}-{e}-{t}]" for a in names for e in engines for t in ("1thread", "allthreads")}
     keys = {"mode", "generator", "nodes", "seed", "input_shape", "units", "engine", "transport",
-            "predicted_ms", "bytes_per_inference", "threads", "partitioner", "endpoint_kind"}
+            "predicted_ms", "bytes_per_inference", "threads", "partitioner", "endpoint_kind", "codec"}
     for arch in names:
         mine = {n: r for n, r in rows.items() if f"[{arch}-" in n}
         assert len({r["group"] for r in mine.values()}) == 1  # distributed beside single-process

@@ -451,6 +451,17 @@ def test_doc_examples_register_and_run(register_plugin, index, tmp_path):
         with LocalWorkers(2, "inproc") as workers, Cluster.connect(workers.endpoints, "inproc") as cluster:
             cluster.deploy(arch.spec, plan, engine=record.name)
             assert torch.allclose(cluster.infer(x), reference, atol=1e-5)
+    elif kind == "codecs":
+        import torch
+        from parawire.registry.codecs import CodecFrameError, get_codec
+
+        codec = get_codec(record.name, {"bytes_kept": 2})
+        x = torch.randn(1, 8, 4, 4)
+        frame = memoryview(codec.encode(x)).cast("B")
+        assert frame.nbytes == codec.encoded_bytes(x.dtype, tuple(x.shape)) == x.numel() * 2
+        assert torch.allclose(codec.decode(frame, x.dtype, tuple(x.shape)), x, rtol=2 ** -7, atol=0)
+        with pytest.raises(CodecFrameError):
+            codec.decode(frame[:-1], x.dtype, tuple(x.shape))
 
 
 def test_worker_refuses_an_in_process_transport_and_validates_params(capsys):

@@ -14,13 +14,13 @@ import typing
 from pathlib import Path
 
 import click
-from parawire.graph.spec import Aggregation, ArchitectureSpec
+from parawire.cli.inputs import DASH
 from parawire.cli.models import load_model, model_options, one_source, show_model
 from parawire.cli.options import plugin_names
-from parawire.cli.inputs import DASH
 from parawire.cli.outputs import OutputFile, prepare
 from parawire.cli.params import param_option, parse_params
 from parawire.cli.printing import echo_json, json_option, print_table, width_table
+from parawire.graph.spec import Aggregation, ArchitectureSpec
 
 
 def summary(spec, stats):

@@ -106,3 +106,37 @@ def placement_option(fn: Callable) -> Callable:
              "hybrid: the high-resolution layers tile-parallel, threshold and grid by the model (or no "
              "tiles, or one device); auto: the fastest predicted of the three",
     )(fn)
+
+
+def codec_options(auto: bool = False) -> Callable:
+    """``--codec NAME`` and ``--codec-param NAME=VALUE`` (with ``auto``: ``--codec auto`` and
+    ``--max-top1-change``): how each crossing travels (docs/executor.md, Codecs)."""
+    from parawire.cli.params import param_option
+
+    more = " or auto (per crossing, the fastest the latency model finds within --max-top1-change)" if auto else ""
+
+    def decorate(fn: Callable) -> Callable:
+        if auto:
+            fn = click.option("--max-top1-change", type=click.FloatRange(0, 1), default=0.005, show_default=True,
+                              help="--codec auto: largest share of calibration inputs whose top-1 class may change")(fn)
+        fn = param_option("codec")(fn)
+        return click.option("--codec", default="raw", show_default=True, shell_complete=plugin_names("codecs"),
+                            help=f"activation codec of every crossing (raw, fp16, bf16, int8, zstd, …){more}")(fn)
+
+    return decorate
+
+
+def codec_plan(codec: str, params: dict, auto: bool = False):
+    """The :class:`~parawire.registry.codecs.CodecPlan` of ``--codec``/``--codec-param``,
+    checked before any work (unknown name, bad parameter); ``None`` for ``auto``."""
+    from parawire.registry.codecs import CodecChoice, CodecPlan, get_codec
+
+    if codec == "auto":
+        if not auto:
+            raise ParawireError("--codec auto: only a run chooses codecs (run, testbed run); name one codec here")
+        if params:
+            raise ParawireError("--codec-param: goes with a codec name; --codec auto chooses codecs and their parameters")
+        return None
+    choice = CodecChoice(name=codec, params=params)
+    get_codec(choice)
+    return CodecPlan(default=choice)

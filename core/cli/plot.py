@@ -112,10 +112,9 @@ def study_config(meta: dict | None, source: str):
 def plot(study, params_path, out, arch_path, units, report_path, meta_path) -> None:
     """Draw Fig. 7–12 and Table 4 from a study table; optionally write the report."""
     from parawire.cli.progress import Progress
+    from parawire.study import plots
     from parawire.study.sample import COLUMNS
     from parawire.study.store import read_rows
-
-    from parawire.study import plots
 
     study = check_study(study)
     out = out or check_output(default_out(study), "--out", folder=True)

@@ -73,6 +73,7 @@ USAGE = {
     "scores": "parawire score arch.json --units 4 --score {name}",
     "transports": "parawire run arch.json --units 2 --local --transport {name} --transport-param max_bytes=100000000",
     "engines": "parawire run arch.json --units 2 --local --engine {name}",
+    "codecs": "parawire run arch.json --units 2 --local --codec {name}",
 }
 
 RECORD = {
@@ -82,6 +83,7 @@ RECORD = {
     "scores": "ScorePlugin",
     "transports": "TransportPlugin",
     "engines": "EnginePlugin",
+    "codecs": "CodecPlugin",
 }
 
 CODE = {
@@ -260,6 +262,36 @@ CODE = {
             return [EnginePlugin(name={name!r}, summary="torch eager, one call per vertex",
                                  params=NoParams, compile=compile, whole=whole)]
     ''',
+    "codecs": '''
+        """Codec {name!r}: float tensors as float16, saturated at ±65504 instead of overflowing."""
+
+        import math
+
+        import numpy as np
+        import torch
+        from parawire.plugin import CodecPlugin, NoParams, expect_size, hookimpl
+
+
+        class Codec:
+            exact = False  # decode(encode(x)) is not x: parawire uses it only when asked to
+            sized = True  # encoded_bytes is exactly what encode sends (the score counts it)
+
+            def encoded_bytes(self, dtype, shape):
+                return math.prod(shape) * 2
+
+            def encode(self, tensor):
+                return tensor.clamp(-65504, 65504).to(torch.float16).numpy().tobytes()
+
+            def decode(self, payload, dtype, shape):
+                expect_size(payload, self.encoded_bytes(dtype, shape), {name!r})  # before allocating
+                values = np.frombuffer(payload, dtype=np.float16).astype(np.float32)
+                return torch.from_numpy(values).view(shape).to(dtype)
+
+
+        @hookimpl
+        def parawire_codecs():
+            return [CodecPlugin(name={name!r}, summary="float16, saturated", params=NoParams, factory=Codec)]
+    ''',
 }
 
 TESTS = {
@@ -355,6 +387,23 @@ TESTS = {
                 for v in arch.dag.order:
                     outs[v] = blocks[v]([outs[p] for p in arch.dag.preds[v]] or [x])
                 assert torch.allclose(outs[arch.dag.output], net(x), atol=1e-5)
+    ''',
+    "codecs": '''
+        import pytest
+        import torch
+        from parawire.plugin import CodecFrameError, get_codec
+
+
+        def test_half_the_bytes_saturated_and_short_frames_refused(register_plugin):
+            register_plugin({module})
+            codec = get_codec({name!r})
+            x = torch.randn(1, 8, 4, 4) * 1e5
+            frame = codec.encode(x)
+            assert len(frame) == codec.encoded_bytes(x.dtype, tuple(x.shape)) == x.numel() * 2
+            y = codec.decode(memoryview(frame), x.dtype, tuple(x.shape))
+            assert torch.isfinite(y).all() and y.abs().max() <= 65504
+            with pytest.raises(CodecFrameError, match="frame is"):
+                codec.decode(memoryview(frame[:-2]), x.dtype, tuple(x.shape))
     ''',
 }
 

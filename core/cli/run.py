@@ -30,7 +30,14 @@ from pathlib import Path
 import click
 from parawire.calibration.timing import summary, timings
 from parawire.cli.models import load_model, model_options, model_profile, one_source
-from parawire.cli.options import Endpoint, finite_floats, placement_option, plugin_names
+from parawire.cli.options import (
+    Endpoint,
+    codec_options,
+    codec_plan,
+    finite_floats,
+    placement_option,
+    plugin_names,
+)
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
 from parawire.cli.startup import start_timeout, starting_workers
@@ -202,11 +209,15 @@ def result_table(title: str, rows: list[dict]):
 @param_option("engine")
 @click.option("--baseline-engine", "baselines", multiple=True, shell_complete=plugin_names("engines"),
               help="engine of the single-process rows (repeat; default: --engine and onnxruntime)")
+@codec_options(auto=True)
+@click.option("--check-inputs", type=click.IntRange(min=1), default=32, show_default=True,
+              help="images whose top-1 class the workers' run is compared on (and --codec auto's calibration set)")
 @json_option("the measured rows and the prediction")
 @model_options
 def run(spec_file, units, local, endpoints, transport, transport_params, endpoint_kind, runs, partitioner,
         partitioner_params, eps, placement, profile, timeout, curve_secret, curve_server, engine, engine_params,
-        baselines, as_json, model, input_shape, min_flops, merge_elementwise):
+        baselines, codec, codec_params, max_top1_change, check_inputs, as_json, model, input_shape, min_flops,
+        merge_elementwise):
     """Run SPEC_FILE (or a --model) on UNITS workers and compare with one process."""
     from parawire.cli.inputs import check_units, load_spec
     from parawire.cli.progress import Progress
@@ -233,6 +244,7 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     check_units([units], nodes)
     get_plugins().partitioners.get(partitioner)
     from parawire.executor.transport import transport_record
+    from parawire.pipeline.placement import check_codec_placement
     from parawire.registry.kinds import builtin
     from parawire.registry.records import DEFAULT_ENGINE
 
@@ -245,10 +257,14 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     # unknown names and bad parameters fail before any work, listing the known ones
     engine_params = engines.get(engine).resolve(engine_params).model_dump(mode="json", exclude_unset=True)
     compared = baseline_engines(engine, baselines, imported is not None)
+    codecs = codec_plan(codec, codec_params, auto=True)
+    check_codec_placement(placement, codecs)  # a tiled plan with a codec: refused before any work
+    coding = Coding(codecs, max_top1_change, check_inputs)
     with Progress() as progress:
         measured, extra = measure(progress, spec, units, local, endpoints, transport, transport_params,
                                   endpoint_kind, runs, partitioner, partitioner_params, eps, placement, profile,
-                                  timeout, curve_secret, curve_server, engine, imported, engine_params, compared)
+                                  timeout, curve_secret, curve_server, engine, imported, engine_params, compared,
+                                  coding)
     best = min((row for row in measured[1:] if row.error is None), key=lambda row: row.median_s,
                default=measured[0])  # every single-process row failed: compare with the workers
     base_s = best.median_s
@@ -262,6 +278,7 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
             "predicted_ms": predicted_ms, "profile": profile,
             "bytes_per_inference": extra["bytes"], "cut_bytes": extra["cut_bytes"],
             "max_abs_diff": extra["max_abs_diff"], "notes": extra["notes"], "tiling": extra["tiling"],
+            "codec": extra["codec"], "accuracy": extra["accuracy"], "codec_check": extra["codec_check"],
         })
         return
     from rich.console import Console
@@ -278,22 +295,42 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
                   f" {rows[0]['run']}, measured {rows[0]['median_ms']:.2f} ms")
     console.print(
         f"bytes between units per inference: {extra['bytes']:.0f} (partition Λ = {extra['cut_bytes']});"
-        f" {extra['messages']:.1f} messages"
+        f" {extra['messages']:.1f} messages; codec {extra['codec']}"
     )
+    accuracy = extra["accuracy"]
+    console.print(f"against one exact process on {accuracy['inputs']} inputs: top-1 agreement"
+                  f" {accuracy['top1_agreement']:.1%}, max |diff| {accuracy['max_abs_diff']:.3g}")
     for note in extra["notes"]:
         console.print(f"note: {note}")
+
+
+@dataclass(frozen=True)
+class Coding:
+    """``--codec`` (a plan, or None for auto), ``--max-top1-change`` and ``--check-inputs``."""
+
+    codecs: object
+    max_top1_change: float
+    check_inputs: int
 
 
 def measure(progress, spec, units, local, endpoints, transport, transport_params, endpoint_kind, runs,
             partitioner, partitioner_params, eps, placement, profile, timeout, curve_secret,
             curve_server, engine: str, imported=None, engine_params: dict | None = None,
-            compared: list | None = None) -> tuple[list[Row], dict]:
+            compared: list | None = None, coding: Coding | None = None) -> tuple[list[Row], dict]:
     """Every timed row (workers first, then one process per ``compared`` engine record on
     1 and all threads, timed in interleaved rounds) and the extras. ``imported``: a traced
     model (``--model``) to run instead of ``spec``'s architecture, on ``engine`` (torch or
-    ONNX Runtime)."""
+    ONNX Runtime). ``coding``: the crossings' codecs (``--codec``, default raw), the
+    accuracy of the workers' run measured against one exact process."""
     progress.step("loading torch")
     import torch
+    from parawire.calibration.codec_choice import (
+        DEFAULT_MAX_TOP1_CHANGE,
+        calibration_set,
+        compare,
+        exact_logits,
+    )
+    from parawire.calibration.codecs import codec_cost
     from parawire.errors import ParawireError
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
@@ -303,28 +340,36 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     from parawire.models.deploy import deployment_builder
     from parawire.network.nn import build_network
     from parawire.pipeline.build import build_architecture
-    from parawire.pipeline.placement import PARTITIONS, place_architecture
+    from parawire.pipeline.placement import PARTITIONS
+    from parawire.registry.codecs import RAW_PLAN, get_codec
     from parawire.registry.manager import get_plugins
 
     what = f"{imported.dag.nodes} blocks" if imported else f"{spec.generator}, {spec.nodes} vertices"
     with progress.timed(f"building and partitioning {what}, {units} units"):
         arch = imported if imported is not None else build_architecture(spec)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model = model_profile(profile, engine)
-            if placement in PARTITIONS:
-                part = place_architecture(arch, units, model, placement, partitioner, eps, params=partitioner_params)
-                plan = plan_for(arch, part, model, units=units)
-            else:
-                plan = placed_plan(arch, units, model, placement, partitioner, eps, params=partitioner_params)
-        x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
 
         def make_net():
             return imported.model if imported is not None else build_network(arch).eval()
 
         net = make_net()
+        coding = coding or Coding(RAW_PLAN, DEFAULT_MAX_TOP1_CHANGE, 32)
+        xs = calibration_set(spec.input_shape, coding.check_inputs, seed=spec.seed % 2**32)
+        check = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = model_profile(profile, engine)
+            if placement in PARTITIONS:
+                codecs, part, check = place_coded(arch, net, units, model, placement, partitioner, eps,
+                                                  partitioner_params, engine, coding, xs)
+                plan = plan_for(arch, part, model, units=units, codecs=codecs,
+                                cost=lambda c: codec_cost(c, engine))
+            else:  # tiles travel as float32 (run() refused any other codec with a tiled placement)
+                codecs = RAW_PLAN
+                plan = placed_plan(arch, units, model, placement, partitioner, eps, params=partitioner_params)
+        x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
         with torch.inference_mode():
             reference = net(x)
+            references = exact_logits(net, xs)
 
     workers = None
     try:
@@ -348,8 +393,10 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                 else:
                     cluster.deploy(spec, plan, timeout=timeout, engine=engine)
             max_abs_diff = float((cluster.infer(x) - reference).abs().max())
-            if not max_abs_diff <= 1e-5 + 1e-4 * float(reference.abs().max()):
+            exact = all(get_codec(c).exact for c in codecs.choices())
+            if exact and not max_abs_diff <= 1e-5 + 1e-4 * float(reference.abs().max()):
                 raise ParawireError(f"distributed outputs differ from the single-process ones (max |diff| {max_abs_diff:.3g})")
+            accuracy = compare(references, torch.cat(cluster.infer_many([x[None] for x in xs])))
             kind = f"{transport}{'-' + endpoint_kind if transport == 'zmq' and local else ''}"
             configs = [Timed(f"{units} worker{'s' if units > 1 else ''} ({kind})", units, engine,
                              lambda: cluster.infer(x))]
@@ -370,4 +417,26 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         "cut_bytes": plan.cut_bytes, "messages": stats.peer_messages / max(stats.inferences, 1),
         "max_abs_diff": max_abs_diff, "notes": list(dict.fromkeys(notes)),
         "tiling": tiling_summary(plan),
+        "codec": codecs.label, "accuracy": accuracy.to_dict(), "codec_check": check,
     }
+
+
+def place_coded(arch, net, units, profile, placement, partitioner, eps, partitioner_params, engine,
+                coding: Coding, xs):
+    """(codecs, partition, the auto check's report or None): the given codecs, placed for
+    their bytes, or ``--codec auto``'s choice (:func:`parawire.calibration.codec_choice.choose`)."""
+    from parawire.calibration.codec_choice import choose
+    from parawire.calibration.codecs import codec_cost
+    from parawire.pipeline.placement import place_architecture
+    from parawire.pipeline.wire import wire_of
+
+    def cost(choice):
+        return codec_cost(choice, engine)
+
+    def place(wire):
+        return place_architecture(arch, units, profile, placement, partitioner, eps, params=partitioner_params,
+                                  wire=wire)
+
+    if coding.codecs is None:
+        return choose(arch, net, profile, place, cost, xs, coding.max_top1_change)
+    return coding.codecs, place(wire_of(arch, coding.codecs, cost)), None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from parawire.cli.options import finite_floats, plugin_names
+from parawire.cli.options import codec_options, codec_plan, finite_floats, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
@@ -101,16 +101,18 @@ def score_table(rows, title: str):
               help="with --model: latency profile whose predicted block times the partition balances, as `run` does")
 @click.option("--engine", default="torch", show_default=True, shell_complete=plugin_names("engines"),
               help="with --model: the engine of that profile (as `run --model --engine`)")
+@codec_options()
 @json_option("the rows (with their partitions)")
 @model_options
 def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...], partitioner: str,
           partitioner_params: dict, score_name: str, score_params: dict, unit_comm: int | None,
-          seed: int | None, profile: str, engine: str, as_json: bool, model, input_shape, min_flops,
-          merge_elementwise) -> None:
+          seed: int | None, profile: str, engine: str, codec: str, codec_params: dict, as_json: bool, model,
+          input_shape, min_flops, merge_elementwise) -> None:
     """Score SPEC_FILE's architecture (or a --model's) on each unit count for each ε.
 
     A --model is partitioned as `run --model` places it (balancing each block's time
-    predicted by --profile for --engine), so Λ at run's ε is the bytes run moves."""
+    predicted by --profile for --engine), so Λ at run's ε is the bytes run moves.
+    --codec counts every crossing in its encoded bytes (Λ, Λ′ and the score)."""
     from parawire.cli.inputs import check_units, load_spec
     from parawire.pipeline.build import build_architecture
     from parawire.pipeline.score import DEFAULT_EPS, score_architecture
@@ -120,6 +122,7 @@ def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...]
     get_plugins().partitioners.get(partitioner)
     get_plugins().scores.get(score_name)
     timing = None
+    codecs = codec_plan(codec, codec_params)
     if model is not None:
         arch = load_model(model, input_shape, min_flops, merge_elementwise)
         check_units(units, arch.dag.nodes)
@@ -132,9 +135,10 @@ def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...]
     rows = score_architecture(arch, list(units), list(eps) or list(DEFAULT_EPS),
                               partitioner=partitioner, score=score_name, seed=seed,
                               unit_comm=unit_comm, partitioner_params=partitioner_params,
-                              score_params=score_params, profile=timing)
+                              score_params=score_params, profile=timing, codecs=codecs)
     if as_json:
         echo_json({"spec": None if model else spec_file, "model": model, "partitioner": partitioner,
-                   "score": score_name, "rows": [row.to_dict() for row in rows]})
+                   "score": score_name, "codec": codecs.label, "rows": [row.to_dict() for row in rows]})
         return
-    print_table(score_table(rows, f"{name}: {partitioner} partitions, {score_name}"))
+    coded = "" if codecs.default.raw else f", crossings as {codecs.label}"
+    print_table(score_table(rows, f"{name}: {partitioner} partitions, {score_name}{coded}"))

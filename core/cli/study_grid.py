@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import click
-from parawire.cli.options import Endpoint, finite_floats, plugin_names
+from parawire.cli.options import Endpoint, codec_options, codec_plan, finite_floats, plugin_names
 from parawire.cli.outputs import RESULTS, check_output
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
@@ -59,18 +59,24 @@ def shown(field: str) -> str:
 @click.option("--dry-run", is_flag=True,
               help="say what would be computed and about how long it takes (one sample per cell timed);"
                    " write nothing")
+@codec_options()
 @json_option("the summary")
 def grid(quick, samples, generators, nodes, units, eps, partitioner, profile, batch, workers, scheduler, out,
-         dry_run, as_json):
+         dry_run, codec, codec_params, as_json):
     """Sample, score and time the paper's grid; rerun to resume an interrupted study."""
     from parawire.study.config import StudyConfig
 
     out = check_output(out or DEFAULT_OUT[quick], "--out", suffixes=(".csv",))
+    choice = codec_plan(codec, codec_params).default
+    if not choice.raw:
+        from parawire.calibration.codecs import codec_cost
+
+        codec_cost(choice)  # measured once here, not by every worker process at once
     overrides = {
         k: v for k, v in dict(
             samples=samples, generators=tuple(generators) or None, nodes=tuple(nodes) or None,
             units=tuple(units) or None, eps=tuple(eps) or None, partitioner=partitioner,
-            profile=profile, batch=batch,
+            profile=profile, batch=batch, codec=None if choice.raw else choice,
         ).items() if v is not None
     }
     config = StudyConfig.build(quick=quick, **overrides)

@@ -11,7 +11,13 @@ import json
 from pathlib import Path
 
 import click
-from parawire.cli.options import finite_floats, placement_option, plugin_names
+from parawire.cli.options import (
+    codec_options,
+    codec_plan,
+    finite_floats,
+    placement_option,
+    plugin_names,
+)
 from parawire.cli.params import param_option
 from parawire.cli.score import NumberList
 from parawire.testbed.presets import PRESETS
@@ -134,9 +140,12 @@ def calibrate(engine, runs, **preset):
 @click.option("--eps", type=finite_floats(), default=0.03, show_default=True, help="imbalance bound")
 @placement_option
 @click.option("--no-fit", is_flag=True, help="predict without fitting compute to the 1-device run")
+@codec_options(auto=True)
+@click.option("--check-inputs", type=click.IntRange(min=1), default=32, show_default=True,
+              help="images whose top-1 class each point compares with one exact process (and --codec auto's)")
 @click.option("--json", "as_json", is_flag=True, help="print the points as JSON")
 def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, runs, partitioner, eps, placement,
-        no_fit, as_json, **preset):
+        no_fit, codec, codec_params, max_top1_change, check_inputs, as_json, **preset):
     """Measure ARCH (a spec file, or a generator name) on each device count."""
     from parawire.graph.spec import ArchitectureSpec
     from parawire.testbed.runner import run_points
@@ -149,15 +158,22 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, r
         from parawire.registry.manager import get_plugins
 
         get_plugins().generators.get(spec.generator)
+    codecs = codec_plan(codec, codec_params, auto=True)
+    from parawire.pipeline.placement import check_codec_placement
+
+    check_codec_placement(placement, codecs)  # a tiled plan with a codec: refused before any work
 
     def show(point: dict) -> None:
         if not as_json:
             click.echo(f"{point['devices']} devices ({point['engine']}): {point['measured_ms']:.1f} ms measured, "
                        f"{point['predicted_ms']:.1f} ms predicted, {point['bytes']} B "
-                       f"(model {point['model_bytes']}), outputs {'equal' if point['equal'] else 'DIFFER'}")
+                       f"(model {point['model_bytes']}), {point['codec']}, top-1 agreement "
+                       f"{point['accuracy']['top1_agreement']:.1%}"
+                       f"{'' if point['equal'] is not False else ', outputs DIFFER'}")
 
     record = run_points(spec, devices, resolve_preset(**preset), input_policy=input_policy, engine=engine,
-                        engine_params=engine_params, runs=runs, partitioner=partitioner, eps=eps, placement=placement, fit=not no_fit,
-                        on_point=show)
+                        engine_params=engine_params, runs=runs, partitioner=partitioner, eps=eps, placement=placement,
+                        fit=not no_fit, on_point=show, codecs=codecs, max_top1_change=max_top1_change,
+                        check_inputs=check_inputs)
     if as_json:
         click.echo(json.dumps(record, indent=2))

@@ -24,15 +24,17 @@ The plan is a pydantic model, so it travels to workers as JSON inside ``DEPLOY``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from parawire.errors import ParawireError
 from parawire.executor.protocol import SOURCE
 from parawire.graph.dag import Dag
 from parawire.latency.model import simulate
+from parawire.pipeline.wire import CodecCost, wire_of
+from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan
 from parawire.score.hypergraph import check_input_policy, image_bytes
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class Tiling(BaseModel):
@@ -103,6 +105,17 @@ class Plan(BaseModel):
     predicted_latency_s: float | None = None
     tiling: Tiling | None = None
     """Under a hybrid placement: the tiled prefix; ``partition`` then also maps each piece to its tile's unit."""
+    codecs: CodecPlan = RAW_PLAN
+    """How each crossing travels: one codec for all, or per vertex output (workers encode
+    on send and decode on arrival; ``cut_bytes`` counts the encoded bytes). Raw under a
+    tiling: tiles, pieces and gathered maps travel as float32."""
+
+    @model_validator(mode="after")
+    def _codecs_untiled(self) -> Plan:
+        if self.tiling is not None and not (self.codecs.default.raw and not self.codecs.vertices):
+            raise ValueError(f"codecs: {self.codecs.label} on a tiled plan; tiles travel as float32,"
+                             " so a tiled plan's codecs are raw")
+        return self
 
     @property
     def vertices(self) -> int:
@@ -138,9 +151,11 @@ class Plan(BaseModel):
         units: int | None = None,
         input_policy: str = "stem",
         image_bytes: int | None = None,
+        codecs: CodecPlan = RAW_PLAN,
     ) -> Plan:
-        """Derive per-unit schedules; ``out_bytes`` (per vertex) gives ``cut_bytes`` = Λ,
-        which under the ``"scatter"`` input policy also needs ``image_bytes``."""
+        """Derive per-unit schedules; ``out_bytes`` (per vertex, as one crossing sends it
+        under ``codecs``) gives ``cut_bytes`` = Λ, which under the ``"scatter"`` input
+        policy also needs ``image_bytes`` (the image always travels raw)."""
         scatter = check_input_policy(input_policy) == "scatter"
         part = np.asarray(partition, dtype=np.int64)
         n = dag.graph.number_of_nodes()
@@ -189,22 +204,26 @@ class Plan(BaseModel):
             scattered_input=stem if scatter else None,
             cut_bytes=cut,
             predicted_latency_s=predicted_latency_s,
+            codecs=codecs,
         )
 
 
 def plan_for(
     arch, partition: Sequence[int] | np.ndarray, profile=None, units: int | None = None,
-    input_policy: str = "stem",
+    input_policy: str = "stem", codecs: CodecPlan = RAW_PLAN,
+    cost: Callable[[CodecChoice], CodecCost] | None = None,
 ) -> Plan:
-    """The plan of an :class:`~parawire.network.architecture.Architecture`, with Λ from its costs and,
-    when a :class:`~parawire.latency.model.DeviceProfile` is given, the latency model's prediction."""
+    """The plan of an :class:`~parawire.network.architecture.Architecture`, with Λ from its costs
+    (encoded by ``codecs``) and, when a :class:`~parawire.latency.model.DeviceProfile` is given,
+    the latency model's prediction (with each codec's calibrated ``cost``)."""
+    wire = wire_of(arch, codecs, cost)
     predicted = None
     if profile is not None:
         predicted = float(
             simulate(arch.dag, arch.costs.flops, arch.costs.out_bytes, np.asarray(partition), profile,
-                     policy="ready", input_policy=input_policy, params=arch.costs.params)
+                     policy="ready", input_policy=input_policy, params=arch.costs.params, wire=wire)
         )
     return Plan.build(
-        arch.dag, partition, out_bytes=arch.costs.out_bytes, predicted_latency_s=predicted, units=units,
-        input_policy=input_policy, image_bytes=image_bytes(arch),
+        arch.dag, partition, out_bytes=wire.bytes, predicted_latency_s=predicted, units=units,
+        input_policy=input_policy, image_bytes=image_bytes(arch), codecs=codecs,
     )

@@ -81,7 +81,10 @@ SCAN_CHUNK = 1 << 18
 
 FLAG_WEIGHTS = 1
 """``DEPLOY`` carries a third frame with the unit's weights as safetensors bytes."""
-FLAGS = FLAG_WEIGHTS
+FLAG_ENCODED = 2
+"""``TENSOR`` whose payload is the plan's codec's frame for the header's dtype and shape
+(not the raw bytes): the receiver decodes it with the codec its plan names for the vertex."""
+FLAGS = FLAG_WEIGHTS | FLAG_ENCODED
 """Every flag bit this version knows; a message with another bit set is refused."""
 
 COORDINATOR = 0xFFFF
@@ -157,6 +160,10 @@ class Message:
     weights: bytes | memoryview | None = None
     payload_bytes: int = 0
     session: bytes = NO_SESSION
+    encoded: memoryview | None = None
+    """A ``FLAG_ENCODED`` tensor's codec frame; ``dtype`` and ``shape`` say what it decodes to."""
+    dtype: torch.dtype | None = None
+    shape: tuple[int, ...] = ()
 
 
 def tensor_frames(
@@ -195,6 +202,22 @@ def tensor_frames(
 
 
 _PAD = (0,) * MAX_NDIM
+
+
+def encoded_frames(
+    payload: Any, dtype: torch.dtype, shape: Sequence[int], *, request: int, vertex: int, unit: int,
+    session: bytes,
+) -> list[Any]:
+    """A ``TENSOR`` carrying a codec's frame (``FLAG_ENCODED``): the header names the
+    decoded tensor's dtype and shape, the payload is what the codec produced."""
+    if len(shape) > MAX_NDIM:
+        raise ProtocolError(f"tensor has {len(shape)} dimensions; at most {MAX_NDIM} travel")
+    frame = _buffer(payload).cast("B")
+    header = HEADER.pack(
+        MAGIC, VERSION, Kind.TENSOR, FLAG_ENCODED, unit, request, vertex, DTYPE_CODES[dtype], len(shape), *shape,
+        *_PAD[len(shape):], frame.nbytes, session,
+    )
+    return [header, frame]
 
 
 def json_frames(
@@ -242,18 +265,23 @@ def decode(frames: Sequence[Any], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) ->
     kind = KINDS.get(code)
     if kind is None:
         raise ProtocolError(f"unknown message kind {code}")
-    if flags & ~FLAGS or (flags and kind is not Kind.DEPLOY):
-        raise ProtocolError(f"{kind.name} with flags {flags}; only DEPLOY may set FLAG_WEIGHTS ({FLAG_WEIGHTS})")
-    if len(frames) != 2 + flags:
-        raise ProtocolError(f"{kind.name} with flags {flags} needs {2 + flags} frames, got {len(frames)}")
+    weights, encoded = flags & FLAG_WEIGHTS, flags & FLAG_ENCODED
+    if flags & ~FLAGS or (weights and kind is not Kind.DEPLOY) or (encoded and kind is not Kind.TENSOR):
+        raise ProtocolError(f"{kind.name} with flags {flags}; only DEPLOY may set FLAG_WEIGHTS ({FLAG_WEIGHTS}),"
+                            f" only TENSOR FLAG_ENCODED ({FLAG_ENCODED})")
+    if len(frames) != 2 + weights:
+        raise ProtocolError(f"{kind.name} with flags {flags} needs {2 + weights} frames, got {len(frames)}")
     payload = _buffer(frames[1])
-    total = payload.nbytes + (_buffer(frames[2]).nbytes if flags else 0)
+    total = payload.nbytes + (_buffer(frames[2]).nbytes if weights else 0)
     if length > max_bytes or total > max_bytes:
         raise ProtocolError(f"message of {max(length, total)} bytes exceeds the limit {max_bytes}")
     if payload.nbytes != length:
         raise ProtocolError(f"payload is {payload.nbytes} bytes, header says {length}")
     message = Message(kind, request, vertex, unit, payload_bytes=length, session=session)
-    if kind in TENSOR_KINDS:
+    if encoded:
+        message.dtype, message.shape = _decoded_shape(dtype, ndim, dims, max_bytes)
+        message.encoded = payload
+    elif kind in TENSOR_KINDS:
         message.tensor = _tensor(payload, dtype, ndim, dims, max_bytes)
     else:
         message.body = _json(payload, *JSON_LIMITS[kind], kind.name)
@@ -262,15 +290,30 @@ def decode(frames: Sequence[Any], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) ->
     return message
 
 
-def _tensor(payload: memoryview, code: int, ndim: int, dims: Sequence[int], max_bytes: int) -> torch.Tensor:
+def _shape_of(code: int, ndim: int, dims: Sequence[int]) -> tuple[torch.dtype, tuple[int, ...]]:
+    """A tensor header's dtype and shape: known dtype, ndim, zero dimensions past it."""
     dtype = DTYPES.get(code)
     if dtype is None:
         raise ProtocolError(f"unknown dtype code {code}")
     if ndim > MAX_NDIM:
         raise ProtocolError(f"ndim {ndim} exceeds {MAX_NDIM}")
-    shape = dims[:ndim]
     if any(dims[ndim:]):
         raise ProtocolError(f"dimensions past ndim {ndim} must be 0, got {dims}")
+    return dtype, tuple(dims[:ndim])
+
+
+def _decoded_shape(code: int, ndim: int, dims: Sequence[int], max_bytes: int) -> tuple[torch.dtype, tuple[int, ...]]:
+    """What an encoded tensor decodes to, checked as a raw tensor's header is, and its
+    decoded bytes within the message limit (so a small frame cannot make the receiver
+    allocate more than a raw message could)."""
+    dtype, shape = _shape_of(code, ndim, dims)
+    if math.prod(d or 1 for d in shape) * ITEMSIZES[code] > max_bytes:
+        raise ProtocolError(f"encoded tensor of shape {shape} decodes beyond the message limit {max_bytes}")
+    return dtype, shape
+
+
+def _tensor(payload: memoryview, code: int, ndim: int, dims: Sequence[int], max_bytes: int) -> torch.Tensor:
+    dtype, shape = _shape_of(code, ndim, dims)
     count = math.prod(shape)
     if count * ITEMSIZES[code] != payload.nbytes:
         raise ProtocolError(f"shape {shape} of {dtype} needs {count * ITEMSIZES[code]} bytes, got {payload.nbytes}")

@@ -21,7 +21,7 @@ counts the image copies beyond the first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from parawire.errors import ParawireError
@@ -34,6 +34,9 @@ from parawire.network.halo import TileGrid, tile_grid
 from parawire.network.nn import ArchitectureNet
 from parawire.network.tiled import gather, run_tile
 from parawire.pipeline.hybrid import choose_placement
+from parawire.pipeline.placement import check_codec_placement
+from parawire.pipeline.wire import CodecCost, wire_of
+from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan
 from parawire.score.hypergraph import image_bytes
 
 
@@ -135,23 +138,34 @@ def tile_blocks(net: ArchitectureNet, unit: UnitPlan) -> Mapping:
 
 
 def placed_plan(arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
-                eps: float = 0.03, params: dict | None = None, input_policy: str = "stem") -> Plan:
+                eps: float = 0.03, params: dict | None = None, input_policy: str = "stem",
+                codecs: CodecPlan = RAW_PLAN, cost: Callable[[CodecChoice], CodecCost] | None = None) -> Plan:
     """The plan of any ``--placement`` (:func:`parawire.pipeline.hybrid.choose_placement`),
-    with the latency model's prediction."""
-    choice = choose_placement(arch, units, profile, placement, partitioner, eps, params, input_policy)
+    with the latency model's prediction. ``codecs`` (with their calibrated ``cost``) go
+    with ``partition`` and ``schedule`` only: a tiled plan sends float32 tiles, so any
+    other codec with ``hybrid`` or ``auto`` is refused in one line."""
+    check_codec_placement(placement, codecs)
+    wire = None if codecs.default.raw and not codecs.vertices else wire_of(arch, codecs, cost)
+    choice = choose_placement(arch, units, profile, placement, partitioner, eps, params, input_policy, wire=wire)
     if choice.grid is None:
-        return plan_for(arch, choice.partition, profile, units=units, input_policy=input_policy)
+        return plan_for(arch, choice.partition, profile, units=units, input_policy=input_policy, codecs=codecs,
+                        cost=cost)
     return hybrid_plan(arch, choice.grid, choice.partition, units, profile)
 
 
-def predicted_s(arch, plan: Plan, profile, source: bool = True) -> float:
+def predicted_s(arch, plan: Plan, profile, source: bool = True,
+                cost: Callable[[CodecChoice], CodecCost] | None = None) -> float:
     """The latency model's prediction of any plan; ``source``: end to end (the image's or
-    crops' delivery and the logits' return), as a client measures it."""
+    crops' delivery and the logits' return), as a client measures it. A plan's codecs
+    (never on a tiled plan) count with their calibrated ``cost``."""
     costs = arch.costs
     if plan.tiling is None:
+        codecs = plan.codecs
+        wire = None if codecs.default.raw and not codecs.vertices else wire_of(arch, codecs, cost)
         return float(simulate(arch.dag, costs.flops, costs.out_bytes, np.asarray(plan.partition), profile,
                               policy="ready", input_policy=plan.input_policy,
-                              source_bytes=image_bytes(arch) if source else None, params=costs.params))
+                              source_bytes=image_bytes(arch) if source else None, params=costs.params,
+                              wire=wire))
     t = plan.tiling
     grid = tile_grid(arch.layout, t.rows, t.cols, t.threshold)
     return float(hybrid_latency(arch, grid, np.asarray(plan.partition[:t.first_piece]), profile, source=source))

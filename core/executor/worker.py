@@ -42,6 +42,7 @@ from typing import Any
 
 import torch
 from parawire.errors import ParawireError
+from parawire.executor.codec_frames import Encoder, received, unit_codecs
 from parawire.executor.deployment import Deployment, DeploymentError, check_deployment
 from parawire.executor.drops import Drops, describe
 from parawire.executor.plan import SOURCE, Plan, UnitPlan
@@ -125,7 +126,6 @@ def planned_bytes(spec: dict, plan: Plan, unit: UnitPlan) -> int:
     even have the spec's vertex count is refused here at once. Generators that mark their
     own stages (``fb``) are estimated with the spec's staging policy instead."""
     import networkx as nx
-
     from parawire.graph.dag import Dag
     from parawire.graph.spec import ArchitectureSpec
     from parawire.network.architecture import assemble
@@ -272,7 +272,8 @@ class Worker:
         return self.drops.count
 
     def _install(self, unit: int | None, runner: UnitRunner | None, session: bytes, coordinator: Any,
-                 links: dict[int, Link], senders: dict[int, int] | None = None) -> None:
+                 links: dict[int, Link], senders: dict[int, int] | None = None,
+                 codecs: dict | None = None) -> None:
         """Switch to a deployment (or to none) in one step.
 
         A worker that is its own process (``owns_process``) then collects the previous
@@ -284,6 +285,8 @@ class Worker:
         collector is that process's business, so it is left alone."""
         self.unit, self.runner, self.session, self.coordinator = unit, runner, session, coordinator
         self.links, self.senders = links, senders or {}
+        self.codecs = codecs or {}
+        self.encoder = Encoder(self.codecs)
         self.counters = {"sent_bytes": 0, "sent_messages": 0}
         if self.owns_process:
             gc.unfreeze()
@@ -345,6 +348,7 @@ class Worker:
         try:
             self._check_owner(msg)
             deployment = check_deployment(msg.body)
+            codecs = unit_codecs(deployment.plan, deployment.unit_plan)
             blocks = self.build_blocks(deployment, msg.weights)
             links = self._links(deployment)
             runner = UnitRunner(
@@ -361,7 +365,7 @@ class Worker:
             return
         previous, previous_session = self.coordinator, self.session
         self._close_links(self.links)
-        self._install(deployment.unit, runner, msg.session, token, links, deployment.senders)
+        self._install(deployment.unit, runner, msg.session, token, links, deployment.senders, codecs)
         if previous is not None and previous != token:
             self._supersede(previous, previous_session)
         build_s = time.perf_counter() - started
@@ -445,7 +449,7 @@ class Worker:
             )
         if sender == COORDINATOR and token != self.coordinator:
             raise ProtocolError(f"INPUT for request {msg.request} from a connection that did not deploy")
-        self.runner.accept(msg.request, msg.vertex, msg.tensor)
+        self.runner.accept(msg.request, msg.vertex, received(msg, self.codecs))
 
     def _owner_only(self, token: Any, msg: Message) -> bool:
         """Control belongs to the coordinator of the current deployment, with its session;
@@ -501,7 +505,7 @@ class Worker:
         return COORDINATOR if self.unit is None else self.unit
 
     def _send_peer(self, unit: int, request: int, vertex: int, tensor: torch.Tensor) -> None:
-        frames = tensor_frames(Kind.TENSOR, tensor, request=request, vertex=vertex, unit=self.unit, session=self.session)
+        frames = self.encoder.frames(tensor, request=request, vertex=vertex, unit=self.unit, session=self.session)
         if self.links[unit].send(frames):
             self.counters["sent_bytes"] += frames[1].nbytes
             self.counters["sent_messages"] += 1

@@ -59,6 +59,7 @@ from typing import Literal
 import numpy as np
 from parawire.errors import ParawireError
 from parawire.graph.dag import Dag
+from parawire.latency.wire import Wire, wire_or_raw
 from parawire.network.cost import FLOAT32_BYTES
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -342,6 +343,7 @@ def simulate(
     input_policy: Literal["stem", "scatter"] = "stem",
     source_bytes: int | None = None,
     params: np.ndarray | None = None,
+    wire: Wire | None = None,
 ) -> float:
     """Makespan in seconds of one inference under ``partition`` (vertex -> unit).
 
@@ -351,7 +353,10 @@ def simulate(
     (``"ready"``, the executor's workers). Pass a ``Trace`` to record every start,
     finish and message. ``input_policy`` and ``source_bytes`` (the image's bytes:
     charge its delivery and the logits' return) are described in the module docstring.
-    ``params`` (parameters per vertex) feeds the profile's weight term.
+    ``params`` (parameters per vertex) feeds the profile's weight term. ``wire`` (the
+    plan's codecs, :mod:`parawire.latency.wire`; default float32) sets each message's
+    bytes, adds encoding to the producer's compute when its output crosses and decoding
+    to each message's arrival.
     """
     shape = dag_shape(dag)
     n = shape.n
@@ -366,7 +371,12 @@ def simulate(
         raise ParawireError(f"partition: got unit {min(part)}; units are numbered from 0")
     k = max(part) + 1
     compute = vertex_seconds(dag, flops, out_bytes, profile, params).tolist()
-    out_bytes_list = [float(b) for b in out_bytes]
+    coded = wire_or_raw(wire, out_bytes)
+    wire_bytes = coded.bytes.astype(np.float64).tolist()
+    decode_s = (coded.decode_macs / profile.flops_per_s).tolist()
+    if coded.encode_macs.any():
+        _charge_encoding(compute, coded.encode_macs / profile.flops_per_s, part, shape,
+                         dag.input if input_policy == "scatter" else None)
     seq = order if order is not None else shape.order
     if len(seq) != n:
         raise ParawireError(f"order: got {len(seq)} vertices; need all {n}")
@@ -473,8 +483,9 @@ def simulate(
                 pick(u, now)
                 continue
             for dst in sorted({part[w] for w in shape.succs[v]} - {u}):
-                begin, end = network.book(u, dst, now, out_bytes_list[v])
-                heapq.heappush(events, (end, 0, position[v], v, dst))
+                begin, end = network.book(u, dst, now, wire_bytes[v])
+                # the message is usable once decoded (its codec's decode, on arrival)
+                heapq.heappush(events, (end + decode_s[v], 0, position[v], v, dst))
                 if trace is not None:
                     trace.transfers.append(Transfer(v, u, dst, begin, end))
             for w in shape.succs[v]:
@@ -493,6 +504,16 @@ def simulate(
     if source_bytes is not None:
         makespan += profile.idle_message_s(float(out_bytes[dag.output]))
     return makespan
+
+
+def _charge_encoding(compute: list[float], encode_s: np.ndarray, part: list[int], shape: _Shape,
+                     scattered: int | None) -> None:
+    """Add each crossing output's encoding to its producer's compute (a scattered stem never crosses)."""
+    for v in range(shape.n):
+        if v != scattered and any(part[w] != part[v] for w in shape.succs[v]):
+            compute[v] += float(encode_s[v])
+
+
 def critical_path_s(
     dag: Dag, flops: np.ndarray, profile: DeviceProfile, out_bytes: np.ndarray | None = None,
     params: np.ndarray | None = None,

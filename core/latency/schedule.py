@@ -28,14 +28,15 @@ import numpy as np
 from parawire.errors import ParawireError
 from parawire.graph.dag import Dag
 from parawire.latency.model import DeviceProfile, Network, dag_shape, simulate, vertex_seconds
+from parawire.latency.wire import Wire, wire_or_raw
 
 
 def upward_ranks(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray,
-                 profile: DeviceProfile, params: np.ndarray | None = None) -> np.ndarray:
+                 profile: DeviceProfile, params: np.ndarray | None = None, wire: Wire | None = None) -> np.ndarray:
     """HEFT's upward rank: seconds from a vertex's start to the output on the longest path."""
     shape = dag_shape(dag)
     compute = vertex_seconds(dag, flops, out_bytes, profile, params).tolist()
-    message = profile.message_s(out_bytes).tolist()
+    message = crossing_s(wire_or_raw(wire, out_bytes), profile).tolist()
     rank = [0.0] * shape.n
     for v in reversed(shape.order):
         after = max((rank[w] for w in shape.succs[v]), default=None)
@@ -43,28 +44,36 @@ def upward_ranks(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray,
     return np.array(rank)
 
 
+def crossing_s(wire: Wire, profile: DeviceProfile) -> np.ndarray:
+    """Seconds one crossing of each vertex's output costs on an idle link: encode, message, decode."""
+    return profile.message_s(wire.bytes) + (wire.encode_macs + wire.decode_macs) / profile.flops_per_s
+
+
 def rank_order(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray,
-               profile: DeviceProfile, params: np.ndarray | None = None) -> list[int]:
+               profile: DeviceProfile, params: np.ndarray | None = None, wire: Wire | None = None) -> list[int]:
     """Vertices by decreasing upward rank, ties by ``dag.order``: a topological order."""
-    rank = upward_ranks(dag, flops, out_bytes, profile, params)
+    rank = upward_ranks(dag, flops, out_bytes, profile, params, wire)
     position = {v: i for i, v in enumerate(dag_shape(dag).order)}
     return sorted(position, key=lambda v: (-rank[v], position[v]))
 
 
 def heft(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int,
-         profile: DeviceProfile, params: np.ndarray | None = None) -> np.ndarray:
-    """A partition (vertex -> unit in ``0..k-1``) from HEFT's earliest-finish-time rule."""
+         profile: DeviceProfile, params: np.ndarray | None = None, wire: Wire | None = None) -> np.ndarray:
+    """A partition (vertex -> unit in ``0..k-1``) from HEFT's earliest-finish-time rule
+    (a message of ``wire``'s bytes, arriving after its encode and decode work)."""
     if k < 1:
         raise ParawireError(f"k: got {k}; need at least one unit")
     shape = dag_shape(dag)
     compute = vertex_seconds(dag, flops, out_bytes, profile, params).tolist()
-    nbytes = [float(b) for b in out_bytes]
+    coded = wire_or_raw(wire, out_bytes)
+    nbytes = coded.bytes.astype(np.float64).tolist()
+    codec_s = ((coded.encode_macs + coded.decode_macs) / profile.flops_per_s).tolist()
     part = [-1] * shape.n
     finish = [0.0] * shape.n
     unit_free = [0.0] * k
     network = Network(k, profile)
     arrived: dict[tuple[int, int], float] = {}  # (vertex, unit) -> when its copy got there
-    for v in rank_order(dag, flops, out_bytes, profile, params):
+    for v in rank_order(dag, flops, out_bytes, profile, params, wire):
         best: tuple[float, int, Network, dict] | None = None
         for q in range(k):
             trial, sent, ready = network.copy(), {}, 0.0
@@ -74,7 +83,7 @@ def heft(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int,
                 elif (u, q) in arrived:
                     at = arrived[u, q]
                 else:
-                    at = trial.book(part[u], q, finish[u], nbytes[u])[1]
+                    at = trial.book(part[u], q, finish[u], nbytes[u])[1] + codec_s[u]
                     sent[u, q] = at
                 ready = max(ready, at)
             end = max(unit_free[q], ready) + compute[v]
@@ -88,7 +97,7 @@ def heft(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int,
 
 def refine(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, partition: np.ndarray, k: int,
            profile: DeviceProfile, max_evals: int = 2000, params: np.ndarray | None = None,
-           input_policy: str = "stem") -> np.ndarray:
+           input_policy: str = "stem", wire: Wire | None = None) -> np.ndarray:
     """Moves that strictly lower the simulated makespan, first improvement, until none helps.
 
     Two kinds of move: one vertex to a unit of one of its neighbours or to the
@@ -96,13 +105,14 @@ def refine(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, partition: np.nda
     reach when messages cost more than the parallelism saves.
     """
     part = np.array(partition, dtype=np.int64)
-    best = [simulate(dag, flops, out_bytes, part, profile, params=params, input_policy=input_policy)]
+    best = [simulate(dag, flops, out_bytes, part, profile, params=params, input_policy=input_policy, wire=wire)]
     budget = [max_evals - 1]
 
     def better(candidate: np.ndarray) -> bool:
         """Simulate ``candidate``; keep it in ``part`` if it is strictly faster."""
         budget[0] -= 1
-        makespan = simulate(dag, flops, out_bytes, candidate, profile, params=params, input_policy=input_policy)
+        makespan = simulate(dag, flops, out_bytes, candidate, profile, params=params, input_policy=input_policy,
+                            wire=wire)
         if makespan < best[0]:
             best[0] = makespan
             part[:] = candidate
@@ -140,11 +150,13 @@ def _vertex_moves(dag, compute, part, k, better, budget) -> bool:
 
 def place(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int, profile: DeviceProfile,
           starts: tuple[np.ndarray, ...] = (), max_evals: int = 2000,
-          params: np.ndarray | None = None, input_policy: str = "stem") -> np.ndarray:
+          params: np.ndarray | None = None, input_policy: str = "stem", wire: Wire | None = None) -> np.ndarray:
     """The fastest (by ``simulate``) of HEFT, everything on one unit, and ``starts``
     (e.g. a km1 partition), each refined. Never slower than any of them."""
-    candidates = [heft(dag, flops, out_bytes, k, profile, params),
+    candidates = [heft(dag, flops, out_bytes, k, profile, params, wire),
                   np.zeros(dag_shape(dag).n, dtype=np.int64), *starts]
-    refined = [refine(dag, flops, out_bytes, c, k, profile, max_evals, params, input_policy) for c in candidates]
-    times = [simulate(dag, flops, out_bytes, r, profile, params=params, input_policy=input_policy) for r in refined]
+    refined = [refine(dag, flops, out_bytes, c, k, profile, max_evals, params, input_policy, wire)
+               for c in candidates]
+    times = [simulate(dag, flops, out_bytes, r, profile, params=params, input_policy=input_policy, wire=wire)
+             for r in refined]
     return refined[int(np.argmin(times))]

@@ -30,6 +30,7 @@ import numpy as np
 from parawire.errors import ParawireError
 from parawire.latency.model import DeviceProfile, simulate
 from parawire.latency.tiles import hybrid_latency
+from parawire.latency.wire import Wire
 from parawire.network.halo import TileGrid, tile_grid
 from parawire.pipeline.placement import partition_architecture, place_architecture
 from parawire.score.hypergraph import image_bytes
@@ -58,11 +59,13 @@ def thresholds(arch) -> list[int]:
 
 
 def untiled_choice(arch, placement: str, partition: np.ndarray, profile: DeviceProfile,
-                   input_policy: str = "stem") -> Choice:
-    """A placement without tiles, with its end-to-end prediction."""
+                   input_policy: str = "stem", wire: Wire | None = None) -> Choice:
+    """A placement without tiles, with its end-to-end prediction (crossings as ``wire``
+    says: the plan's codecs, default float32)."""
     costs = arch.costs
     predicted = simulate(arch.dag, costs.flops, costs.out_bytes, partition, profile, policy="ready",
-                         input_policy=input_policy, source_bytes=image_bytes(arch), params=costs.params)
+                         input_policy=input_policy, source_bytes=image_bytes(arch), params=costs.params,
+                         wire=wire)
     return Choice(placement, partition, None, float(predicted))
 
 
@@ -97,14 +100,19 @@ def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = "
 
 def choose_placement(arch, units: int, profile: DeviceProfile, placement: str = "auto",
                      partitioner: str = "multilevel", eps: float = 0.03, params: dict | None = None,
-                     input_policy: str = "stem") -> Choice:
+                     input_policy: str = "stem", wire: Wire | None = None) -> Choice:
     """``placement`` on ``units`` devices: ``partition``, ``schedule``, ``hybrid``, or the
-    fastest predicted of the three (``auto``)."""
+    fastest predicted of the three (``auto``). ``wire``: the crossings' codecs, for
+    ``partition`` and ``schedule`` only (tiles travel as float32,
+    :func:`~parawire.pipeline.placement.check_codec_placement`)."""
+    if placement in ("partition", "schedule"):
+        part = place_architecture(arch, units, profile, placement, partitioner, eps, params, input_policy, wire=wire)
+        return untiled_choice(arch, placement, part, profile, input_policy, wire)
+    if wire is not None and (wire.bytes != np.asarray(arch.costs.out_bytes)).any():
+        raise ParawireError(f"placement {placement!r} may tile the image, and tiles travel as float32;"
+                            " a codec goes with partition or schedule")
     if placement == "hybrid":
         return hybrid_choice(arch, units, profile, partitioner, eps, params, input_policy)
-    if placement in ("partition", "schedule"):
-        part = place_architecture(arch, units, profile, placement, partitioner, eps, params, input_policy)
-        return untiled_choice(arch, placement, part, profile, input_policy)
     if placement != "auto":
         raise ParawireError(f"placement: got {placement!r}; use one of partition, schedule, hybrid, auto")
     choices = [choose_placement(arch, units, profile, p, partitioner, eps, params, input_policy)

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 from parawire.errors import ParawireError
 from parawire.latency.schedule import place
+from parawire.latency.wire import Wire
 from parawire.registry.manager import get_plugins
 from parawire.registry.records import PartitionContext
 from parawire.score.hypergraph import hypergraph_of
@@ -45,26 +46,42 @@ def check_placement(placement: str) -> str:
     return placement
 
 
+def check_codec_placement(placement: str, codecs) -> None:
+    """Refuse, in one line, a codec other than ``raw`` (``codecs``: a
+    :class:`~parawire.registry.codecs.CodecPlan`, or ``None`` for ``--codec auto``) with a
+    placement that may tile the image (``hybrid``, ``auto``): a tiled plan sends its crops,
+    pieces and gathered maps as float32 and its latency model counts them so, so a codec
+    would be either ignored by the workers or miscounted by the prediction."""
+    if placement in PARTITIONS or (codecs is not None and codecs.default.raw and not codecs.vertices):
+        return
+    label = "auto" if codecs is None else codecs.label
+    raise ParawireError(f"--codec {label} with --placement {placement}: tiled plans send tiles and halos as"
+                        " float32, so codecs apply to --placement partition or schedule; use one of those,"
+                        " or --codec raw")
+
+
 def place_architecture(
     arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
-    eps: float = 0.03, params: dict | None = None, input_policy: str = "stem",
+    eps: float = 0.03, params: dict | None = None, input_policy: str = "stem", wire: Wire | None = None,
 ) -> np.ndarray:
-    """Vertex → unit for running ``arch`` on ``units`` devices described by ``profile``."""
+    """Vertex → unit for running ``arch`` on ``units`` devices described by ``profile``,
+    crossings costing what ``wire`` says (the plan's codecs; default float32)."""
     if check_placement(placement) not in PARTITIONS:
         raise ParawireError(f"placement {placement!r} may tile the image, so it gives a plan, not a partition;"
                             " use parawire.pipeline.hybrid.choose_placement")
     part = partition_architecture(arch, units, partitioner, eps, params=params, input_policy=input_policy,
-                                  profile=profile)
+                                  profile=profile, wire=wire)
     if placement == "schedule" and units > 1:
         costs = arch.costs
         part = place(arch.dag, costs.flops, costs.out_bytes, units, profile, starts=(part,),
-                     params=costs.params, input_policy=input_policy)
+                     params=costs.params, input_policy=input_policy, wire=wire)
     return part
 
 
 def partition_architecture(
     arch, units: int, partitioner: str = "multilevel", eps: float = 0.03, seed: int | None = None,
     params: dict | None = None, input_policy: str = "stem", profile=None, free: Sequence[int] = (),
+    wire: Wire | None = None,
 ) -> np.ndarray:
     """Vertex → unit from a partitioner plugin on the architecture's hypergraph (whose
     input net depends on ``input_policy``), balancing FLOPs, or with a ``profile`` the
@@ -77,7 +94,6 @@ def partition_architecture(
     if units == 1:
         return np.zeros(arch.dag.graph.number_of_nodes(), dtype=np.int64)
     seed = arch.spec.seed if seed is None else seed
-    return record.invoke(PartitionContext(hypergraph_of(arch, input_policy, profile, free), units, eps, seed,
-                                          dag=arch.dag),
-                         params)
+    hypergraph = hypergraph_of(arch, input_policy, profile, free, wire=wire)
+    return record.invoke(PartitionContext(hypergraph, units, eps, seed, dag=arch.dag), params)
 

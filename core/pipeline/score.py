@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from parawire.errors import ParawireError
+from parawire.pipeline.wire import wire_of
+from parawire.registry.codecs import RAW_PLAN, CodecPlan
 from parawire.registry.manager import get_plugins
 from parawire.registry.records import PartitionContext, ScoreContext
 from parawire.score.hypergraph import Hypergraph, hypergraph_of
@@ -63,12 +65,14 @@ def score_architecture(
     score_params: dict[str, Any] | None = None,
     input_policy: str = "stem",
     profile: Any = None,
+    codecs: CodecPlan = RAW_PLAN,
 ) -> list[ScoreRow]:
     """Rows for every units × ε, in that order. ``arch`` is an Architecture or a
     ``(dag, costs)`` pair; ``seed`` defaults to the spec's seed (0 for a bare pair);
     ``input_policy`` sets what the input net costs (``parawire.score.hypergraph``);
     ``profile`` (a DeviceProfile) partitions by the time it predicts per vertex instead of
-    FLOPs: the partition :func:`parawire.pipeline.placement.place_architecture` gives a run."""
+    FLOPs: the partition :func:`parawire.pipeline.placement.place_architecture` gives a run;
+    ``codecs`` what each crossing sends (Λ, Λ′ and the score count encoded bytes)."""
     dag, costs = (arch.dag, arch.costs) if hasattr(arch, "dag") else arch
     if seed is None:
         seed = arch.spec.seed if hasattr(arch, "spec") else 0
@@ -81,9 +85,10 @@ def score_architecture(
     score_record = plugins.scores.get(score)
     part_params = part_record.resolve(partitioner_params)
     s_params = score_record.resolve(score_params)
-    if input_policy != "stem" and not hasattr(arch, "spec"):
-        raise ParawireError(f"input policy {input_policy!r} needs an Architecture (its input shape)")
-    hg = hypergraph_of(arch, input_policy, profile) if hasattr(arch, "spec") else Hypergraph.from_dag(
+    if (input_policy != "stem" or codecs != RAW_PLAN) and not hasattr(arch, "spec"):
+        raise ParawireError(f"input policy {input_policy!r} and codec {codecs.label!r} need an Architecture"
+                            " (its input shape); a bare (dag, costs) pair is scored as stem, raw")
+    hg = hypergraph_of(arch, input_policy, profile, wire=wire_of(arch, codecs)) if hasattr(arch, "spec") else Hypergraph.from_dag(
         dag, costs.flops, costs.out_bytes)
     uc = smallest_cost(hg) if unit_comm is None else unit_comm
     longest = longest_path_vertices(dag)

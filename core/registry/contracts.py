@@ -116,6 +116,16 @@ def transport(output: Any) -> Any:
     return output
 
 
+def codec(output: Any) -> Any:
+    """A codec: ``encode``, ``decode`` and ``encoded_bytes`` methods and an ``exact`` flag."""
+    missing = [m for m in ("encode", "decode", "encoded_bytes") if not callable(getattr(output, m, None))]
+    missing += [] if hasattr(output, "exact") else ["exact"]
+    if missing:
+        return Breach(f"factory returned {_what(output)} without {', '.join(missing)};"
+                      " return an object with encode, decode, encoded_bytes, exact (see parawire.plugin.Codec)")
+    return output
+
+
 def blocks(output: Any, vertices: Any) -> Any:
     """An engine's compiled unit: every vertex asked for, each a callable or a staged
     block (an object with ``steps`` and ``rest``)."""

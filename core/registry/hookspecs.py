@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import pluggy
 from parawire.registry.records import (
     KINDS,
+    CodecPlugin,
     EnginePlugin,
     GeneratorPlugin,
     PartitionerPlugin,
@@ -54,6 +55,12 @@ def parawire_transports() -> Iterable[TransportPlugin]:
 @hookspec
 def parawire_engines() -> Iterable[EnginePlugin]:
     """Inference engines a worker computes its vertices with (``onnxruntime``, ``torch``)."""
+
+
+@hookspec
+def parawire_codecs() -> Iterable[CodecPlugin]:
+    """Activation codecs for the tensors that cross between units (``raw``, ``fp16``, ``bf16``,
+    ``int8``, ``zstd``)."""
 
 
 HOOKS = {kind: record.hook for kind, record in KINDS.items()}

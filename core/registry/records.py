@@ -455,6 +455,33 @@ class EnginePlugin(PluginRecord):
         return contracts.function(output, call)
 
 
+DEFAULT_CODEC = "raw"
+"""The codec of every crossing unless one is named: float32 as computed, exact. A lossy
+codec is never chosen for the user (docs/executor.md, Codecs)."""
+
+
+@dataclass(frozen=True)
+class CodecPlugin(PluginRecord):
+    """``factory(params) -> Codec`` (see :class:`parawire.registry.codecs.Codec`): how one
+    activation crosses between units.
+
+    The codec object encodes one tensor into one payload frame and decodes it back
+    (checking the frame before allocating anything), says how many bytes it sends for a
+    dtype and shape (``encoded_bytes``: what the score, the latency model and the
+    placement count) and whether it is ``exact``. ``params`` is an instance of the
+    record's model, validated from ``--codec-param NAME=VALUE`` or the plan.
+    """
+
+    factory: Callable[..., Any] = None  # type: ignore[assignment]
+    kind: ClassVar[str] = "codec"
+    hook: ClassVar[str] = "parawire_codecs"
+    call_attr: ClassVar[str] = "factory"
+    params_field: ClassVar[str] = "codec_params"
+
+    def check(self, call: str, output: Any, context: None) -> Any:
+        return contracts.codec(output)
+
+
 KINDS: dict[str, type[PluginRecord]] = {
     "generators": GeneratorPlugin,
     "staging": StagingPlugin,
@@ -462,5 +489,6 @@ KINDS: dict[str, type[PluginRecord]] = {
     "scores": ScorePlugin,
     "transports": TransportPlugin,
     "engines": EnginePlugin,
+    "codecs": CodecPlugin,
 }
 """Every plugin kind: registry name → record type (which names its hook)."""

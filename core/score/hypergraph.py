@@ -34,6 +34,7 @@ import numpy as np
 from parawire.errors import ParawireError
 from parawire.graph.dag import Dag
 from parawire.latency.model import vertex_seconds
+from parawire.latency.wire import Wire, wire_or_raw
 from parawire.network.cost import FLOAT32_BYTES
 
 INPUT_POLICIES = ("stem", "scatter")
@@ -202,10 +203,14 @@ def scatter_bytes(arch: Any, input_policy: str) -> int | None:
     return image_bytes(arch) if check_input_policy(input_policy) == "scatter" else None
 
 
-def hypergraph_of(arch: Any, input_policy: str = "stem", profile: Any = None, free: Sequence[int] = ()) -> Hypergraph:
+def hypergraph_of(
+    arch: Any, input_policy: str = "stem", profile: Any = None, free: Sequence[int] = (), wire: Wire | None = None,
+) -> Hypergraph:
     """The hypergraph of an :class:`parawire.network.architecture.Architecture`: weight = FLOPs
     (the paper's, what the score uses), or with a :class:`~parawire.latency.model.DeviceProfile`
-    the predicted nanoseconds of each vertex on one of its units.
+    the predicted nanoseconds of each vertex on one of its units. Net costs are the bytes
+    one crossing sends: ``wire.bytes`` under the plan's codecs (:mod:`parawire.latency.wire`),
+    float32 ``out_bytes`` without; so Λ, Λ′, CS and every partitioner count encoded bytes.
 
     Why both: the score compares architectures as the paper does, but a placement that
     will *run* must balance time, and time is not proportional to FLOPs: a wide 1×1
@@ -221,5 +226,5 @@ def hypergraph_of(arch: Any, input_policy: str = "stem", profile: Any = None, fr
     if len(free):
         weights = np.array(weights, dtype=np.int64)
         weights[list(free)] = 0
-    return Hypergraph.from_dag(arch.dag, weights, arch.costs.out_bytes,
+    return Hypergraph.from_dag(arch.dag, weights, wire_or_raw(wire, arch.costs.out_bytes).bytes,
                                scatter_bytes=scatter_bytes(arch, input_policy))

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from parawire.errors import SpecError, describe_validation_error
 from parawire.graph.seeds import derived_seed
 from parawire.graph.spec import ArchitectureSpec
+from parawire.registry.codecs import RAW, CodecChoice
 from parawire.registry.manager import get_plugins
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -40,6 +41,7 @@ class StudyConfig(BaseModel):
     profile: str = "edge"
     input_policy: Literal["stem", "scatter"] = Field(
         "stem", description="stem: the stem's output crosses; scatter: the image goes to every unit that runs the stem")
+    codec: CodecChoice = Field(RAW, description="activation codec of every crossing (Λ and latency count its bytes)")
     input_shape: tuple[int, int, int] = (3, 224, 224)
     classes: int = 102
     seed: int = Field(0, ge=0, description="base seed; sample i of a cell gets its own seed")
@@ -65,7 +67,10 @@ class StudyConfig(BaseModel):
 
     def fingerprint(self) -> dict:
         """Every setting that changes a row, as JSON values (see the module docstring)."""
-        return {k: v for k, v in self.model_dump(mode="json").items() if k not in WHICH_ROWS}
+        fields = {k: v for k, v in self.model_dump(mode="json").items() if k not in WHICH_ROWS}
+        if self.codec.raw:  # tables written before codecs existed resume as raw ones
+            del fields["codec"]
+        return fields
 
     def extended(self, other: StudyConfig) -> StudyConfig:
         """The config of a table this study added rows to: same fingerprint, and the union

@@ -20,6 +20,7 @@ comparison the study exists for.
 from __future__ import annotations
 
 import numpy as np
+from parawire.calibration.codecs import codec_cost
 from parawire.calibration.local import get_profile
 from parawire.graph.stats import dag_stats
 from parawire.latency.model import DeviceProfile, lower_bound, simulate
@@ -27,6 +28,8 @@ from parawire.latency.schedule import heft
 from parawire.network.architecture import Architecture
 from parawire.pipeline.build import build_architecture
 from parawire.pipeline.score import score_architecture
+from parawire.pipeline.wire import wire_of
+from parawire.registry.codecs import CodecPlan
 from parawire.study.config import StudyConfig
 
 COLUMNS = (
@@ -51,9 +54,12 @@ def evaluate(
     stats = dag_stats(dag)
     serial = simulate(dag, costs.flops, costs.out_bytes, np.zeros(len(costs.flops), int), profile,
                       params=costs.params)
+    codecs = CodecPlan(default=config.codec)
+    wire = wire_of(arch, codecs, codec_cost)
     scored = score_architecture(
         arch, config.units, config.eps, partitioner=config.partitioner,
         score=config.score, seed=spec.seed, unit_comm=unit_comm(arch), input_policy=config.input_policy,
+        codecs=codecs,
     )
     per_sample = {  # the same in every units row of this sample
         "generator": generator, "nodes": nodes, "sample": sample, "seed": spec.seed,
@@ -66,14 +72,14 @@ def evaluate(
     for row in (r for r in scored if r.best):
         m = row.metrics
         part = np.asarray(row.partition)
-        placed = heft(dag, costs.flops, costs.out_bytes, row.units, profile, costs.params)
+        placed = heft(dag, costs.flops, costs.out_bytes, row.units, profile, costs.params, wire)
         rows.append({
             **per_sample, "units": row.units,
             "eps": row.eps, "imbalance": round(m.imbalance, 6), "km1_bytes": m.km1,
             "lambda_norm": round(m.lambda_norm, 6), "eta": round(m.eta, 6),
             "entropy": round(m.entropy, 6), "cs": round(row.score, 6), "balanced": int(m.balanced),
-            "latency_s": f"{simulate(dag, costs.flops, costs.out_bytes, part, profile, input_policy=config.input_policy, params=costs.params):.6g}",
-            "latency_heft_s": f"{min(serial, simulate(dag, costs.flops, costs.out_bytes, placed, profile, params=costs.params)):.6g}",
+            "latency_s": f"{simulate(dag, costs.flops, costs.out_bytes, part, profile, input_policy=config.input_policy, params=costs.params, wire=wire):.6g}",
+            "latency_heft_s": f"{min(serial, simulate(dag, costs.flops, costs.out_bytes, placed, profile, params=costs.params, wire=wire)):.6g}",
             "lower_bound_s": f"{lower_bound(dag, costs.flops, row.units, profile, params=costs.params):.6g}",
         })
     return rows

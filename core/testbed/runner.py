@@ -22,8 +22,10 @@ belong to one engine, and the record names it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from parawire.errors import ParawireError
+from parawire.registry.codecs import RAW_PLAN
 from parawire.testbed.presets import Preset
 
 
@@ -43,24 +45,41 @@ def run_points(
     timeout: float = 300.0,
     fit: bool = True,
     on_point: Callable[[dict], None] | None = None,
+    codecs: Any = RAW_PLAN,
+    max_top1_change: float = 0.005,
+    check_inputs: int = 32,
 ) -> dict:
     """Measure and predict every device count with ``engine`` (``None``: the default
-    engine) and its ``engine_params`` on every worker; the ``{"points": [...], ...}`` record."""
+    engine) and its ``engine_params`` on every worker; the ``{"points": [...], ...}`` record.
+    ``codecs``: the crossings' codecs (a :class:`~parawire.registry.codecs.CodecPlan`, or
+    ``None`` for ``--codec auto``, chosen per device count within ``max_top1_change``);
+    every point reports its top-1 agreement with one exact process on ``check_inputs``
+    images. A tiled placement (``hybrid``, ``auto``) takes raw codecs only."""
     from parawire.registry.manager import get_plugins, resolve_engine
 
     engine = resolve_engine(engine)  # an unknown name or a bad parameter fails here, before any work
     engine_params = get_plugins().engines.get(engine).resolve(engine_params).model_dump(mode="json",
                                                                                           exclude_unset=True)
     import torch
+    from parawire.calibration.codec_choice import calibration_set, choose, exact_logits
+    from parawire.calibration.codec_choice import compare as top1_compare
+    from parawire.calibration.codecs import codec_cost
     from parawire.calibration.local import get_profile
     from parawire.calibration.timing import summary, timings
+    from parawire.executor.plan import plan_for
     from parawire.executor.tiles import placed_plan, predicted_s, tiling_summary
     from parawire.latency.model import vertex_seconds
     from parawire.latency.profiles import TCP_EFFICIENCY, fit_compute_scale, preset_profile
     from parawire.network.nn import build_network
     from parawire.network.threads import torch_threads
     from parawire.pipeline.build import build_architecture
-    from parawire.pipeline.placement import check_placement
+    from parawire.pipeline.placement import (
+        PARTITIONS,
+        check_codec_placement,
+        check_placement,
+        place_architecture,
+    )
+    from parawire.registry.codecs import get_codec
     from parawire.score.hypergraph import check_input_policy, image_bytes
     from parawire.testbed import calibrate, counters
     from parawire.testbed.breakdown import compare
@@ -68,6 +87,7 @@ def run_points(
 
     check_input_policy(input_policy)
     check_placement(placement)  # before any testbed exists
+    check_codec_placement(placement, codecs)
     counts = sorted(set(devices))
     if not counts or counts[0] < 1:
         raise ParawireError(f"--devices: got {list(devices)}; give device counts ≥ 1")
@@ -75,8 +95,11 @@ def run_points(
     dag, costs = arch.dag, arch.costs
     image = image_bytes(arch)
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
+    net = build_network(arch).eval()
+    xs = calibration_set(spec.input_shape, check_inputs, seed=spec.seed % 2**32)
     with torch_threads(1), torch.inference_mode():
-        reference = build_network(arch).eval()(x)
+        reference = net(x)
+        references = exact_logits(net, xs)
     base = get_profile("local", engine=engine)  # this machine's compute with the deployed engine
     points: list[dict] = []
     with signals_interrupt(), Testbed.up(counts[-1], preset) as bed:
@@ -92,11 +115,30 @@ def run_points(
             shared = preset.network == "shared"
             for n in counts:
                 pids = [w.pid for w in bed.workers[:n]]
-                plan = placed_plan(arch, n, profile, placement, partitioner, eps, input_policy=input_policy)
+
+                def cost(choice):
+                    return codec_cost(choice, engine)
+
+                def place(wire, n=n):
+                    return place_architecture(arch, n, profile, placement, partitioner, eps, input_policy=input_policy,
+                                              wire=wire)
+
+                check = None
+                if codecs is None and n > 1 and placement in PARTITIONS:  # --codec auto
+                    with torch_threads(1):
+                        coded, part, check = choose(arch, net, profile, place, cost, xs, max_top1_change, input_policy)
+                    plan = plan_for(arch, part, units=n, input_policy=input_policy, codecs=coded, cost=cost)
+                else:  # one device: nothing crosses; a tiled plan: float32 (check_codec_placement)
+                    coded = RAW_PLAN if n == 1 or codecs is None else codecs
+                    plan = placed_plan(arch, n, profile, placement, partitioner, eps, input_policy=input_policy,
+                                       codecs=coded, cost=cost)
                 cluster.deploy(spec, plan, engine=engine)
-                # engines compute in their own layouts: equal within float rounding (1e-4 relative)
+                # engines compute in their own layouts: equal within float rounding (1e-4 relative);
+                # a lossy codec is judged by its top-1 agreement instead
                 out = cluster.infer(x)
-                equal = bool((out - reference).abs().max() <= 1e-4 * reference.abs().max())
+                exact = all(get_codec(c).exact for c in coded.choices())
+                equal = bool((out - reference).abs().max() <= 1e-4 * reference.abs().max()) if exact else None
+                accuracy = top1_compare(references, torch.cat(cluster.infer_many([x[None] for x in xs])))
                 for _ in range(warmup):
                     cluster.infer(x)
                 first, kernel = cluster.stats(), counters.snapshot(bed.name, pids, shared)
@@ -106,8 +148,8 @@ def run_points(
                                                 runs, profile.bandwidth_bytes_per_s / TCP_EFFICIENCY)
                 stats = cluster.stats()
                 measured_bytes = (stats.peer_bytes + stats.input_bytes) / stats.inferences - image
-                def predict(profile, plan=plan):  # end to end, tiles or not
-                    return predicted_s(arch, plan, profile)
+                def predict(profile, plan=plan):  # end to end, tiles or not, codecs at their calibrated cost
+                    return predicted_s(arch, plan, profile, cost=cost)
 
                 if n == 1 and fit:
                     profile = preset_profile(preset, base, latency, fit_compute_scale(
@@ -123,6 +165,7 @@ def run_points(
                     "input_units": plan.input_units, "equal": equal, "partition": plan.partition,
                     "units": compare(first.per_unit, stats.per_unit, runs, model_s), "kernel": kernel,
                     "loadavg": counters.loadavg(), "tiling": tiling_summary(plan),
+                    "codec": coded.label, "accuracy": accuracy.to_dict(), "codec_check": check,
                 }
                 points.append(point)
                 if on_point is not None:

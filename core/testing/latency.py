@@ -4,7 +4,8 @@
   endpoint_kind="ipc", engine=None, partitioner="multilevel", **options)`` starts local
   workers, partitions and deploys ``spec`` and returns a
   :class:`~parawire.testing.suite.LocalCluster` (``infer``, ``plan``, ``predicted_ms``,
-  ``reference``); ``options`` are :func:`~parawire.testing.suite.deploy_local`'s.
+  ``reference``); ``options`` are :func:`~parawire.testing.suite.deploy_local`'s
+  (``codec="int8"``, ``codec_params={...}``: how crossings travel).
 * ``parawire_single``: ``parawire_single(spec, threads=1, engine=None)``, the same
   network in this process (:class:`~parawire.testing.suite.SingleProcess`), the
   baseline row.
