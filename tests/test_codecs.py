@@ -282,8 +282,41 @@ def test_score_counts_encoded_bytes_and_refuses_auto(tmp_path, capsys):
     lam = {}
     for codec in ("raw", "fp16"):
         main(["score", str(spec), "--units", "3", "--eps", "0.03", "--codec", codec, "--json"])
-        lam[codec] = json.loads(capsys.readouterr().out)[0]["metrics"]["km1"]
+        document = json.loads(capsys.readouterr().out)  # issue 26: an object, its rows under "rows"
+        assert document["codec"] == codec
+        lam[codec] = document["rows"][0]["metrics"]["km1"]
     assert lam["raw"] == 2 * lam["fp16"] > 0
     with pytest.raises(SystemExit):
         main(["score", str(spec), "--units", "3", "--codec", "auto"])
     assert "--codec auto: only a run chooses codecs" in capsys.readouterr().err
+
+
+def test_a_codec_goes_through_the_checked_invocation_path():
+    """Issue 22's path: parameters resolved by the record (unknown names refused), the
+    built object checked against the codec contract, errors naming the plugin."""
+    from parawire.errors import SpecError
+    from parawire.plugin import CodecPlugin, NoParams
+
+    broken = CodecPlugin(name="half", summary="no decode", params=NoParams, factory=lambda: object())
+    with pytest.raises(PluginError, match=r"codec 'half'.*without encode, decode, encoded_bytes, exact"):
+        broken.invoke(None, {})
+    with pytest.raises(SpecError, match=r"codec_params\[half\]"):
+        broken.resolve({"level": 3})
+    codec = get_codec("int8", {"group_min": 4})
+    assert not codec.exact and codec.encoded_bytes(torch.float32, (1, 8, 4, 4)) > 0
+
+
+def test_a_codec_with_a_tiled_placement_is_refused_in_one_line():
+    from parawire.pipeline.placement import check_codec_placement
+    from parawire.registry.codecs import RAW_PLAN
+
+    fp16 = CodecPlan(default=CodecChoice(name="fp16"))
+    for placement in ("partition", "schedule"):
+        check_codec_placement(placement, fp16)
+        check_codec_placement(placement, None)
+    for placement in ("hybrid", "auto"):
+        check_codec_placement(placement, RAW_PLAN)
+        for codecs, label in ((fp16, "fp16"), (None, "auto")):
+            with pytest.raises(ParawireError, match=f"--codec {label} with --placement {placement}") as err:
+                check_codec_placement(placement, codecs)
+            assert "\n" not in str(err.value)
