@@ -60,3 +60,13 @@ def test_names_and_cache_location(monkeypatch, tmp_path):
     assert get_profile("edge").vertex_overhead_s == 0 and get_profile("lan").memory_bytes_per_s is None
     with pytest.raises(ParawireError, match="^profile: got 'x'; known profiles: edge, lan, local$"):
         get_profile("x")
+
+
+def test_an_engine_with_parameters_is_calibrated_and_cached_per_parameters(monkeypatch, tmp_path):
+    """`run --engine E --engine-param …` calibrates E with those parameters: a profile
+    measured with other parameters (another thread layout, another provider) is not reused."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    plain, fast, slow = cache_path("e"), cache_path("e", {"b": 1, "a": 2}), cache_path("e", {"a": 3})
+    assert len({plain, fast, slow}) == 3
+    assert fast == cache_path("e", {"a": 2, "b": 1})  # the same parameters in another order
+    assert plain.name == f"profile-local-e-v{CALIBRATION_VERSION}.json"

@@ -16,6 +16,7 @@ the executor and the engines; the latency model itself (``parawire.latency``) do
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import statistics
@@ -54,41 +55,46 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "parawire"
 
 
-def cache_path(engine: str | None = None) -> Path:
+def cache_path(engine: str | None = None, engine_params: dict | None = None) -> Path:
     """Where ``local`` is cached: $XDG_CACHE_HOME/parawire or ~/.cache/parawire.
 
-    The file name carries the engine and the calibration's version, so a profile
-    measured for another engine, or by an older calibration, is not silently reused.
+    The file name carries the engine, a digest of its parameters when it has any, and
+    the calibration's version, so a profile measured for another engine, other
+    parameters, or by an older calibration, is not silently reused.
     """
     name = (engine or DEFAULT_ENGINE).removeprefix(builtin(""))  # parawire:torch is torch
+    if engine_params:
+        digest = hashlib.sha256(json.dumps(engine_params, sort_keys=True, default=str).encode()).hexdigest()
+        name += f"-{digest[:12]}"
     return cache_dir() / f"profile-local-{name}-v{CALIBRATION_VERSION}.json"
 
 
-def get_profile(name: str, path: Path | None = None, engine: str | None = None) -> DeviceProfile:
-    """A shipped profile by name; ``local`` (for ``engine``, default the default engine)
-    is read from its cache or measured once."""
+def get_profile(name: str, path: Path | None = None, engine: str | None = None,
+                engine_params: dict | None = None) -> DeviceProfile:
+    """A shipped profile by name; ``local`` (for ``engine`` with ``engine_params``, default
+    the default engine) is read from its cache or measured once."""
     if name in SHIPPED:
         return SHIPPED[name]
     if name == "local":
-        return calibrate(path=path, engine=engine)
+        return calibrate(path=path, engine=engine, engine_params=engine_params)
     raise ParawireError(f"profile: got {name!r}; known profiles: {', '.join(KNOWN)}")
 
 
 def calibrate(seconds: float = 2.5, path: Path | None = None, refresh: bool = False,
-              engine: str | None = None) -> DeviceProfile:
-    """Measure this machine with ``engine`` (about ``seconds`` of measuring, plus
-    building two small networks) and cache the profile as JSON.
+              engine: str | None = None, engine_params: dict | None = None) -> DeviceProfile:
+    """Measure this machine with ``engine`` and its ``engine_params`` (about ``seconds`` of
+    measuring, plus building two small networks) and cache the profile as JSON.
 
     An existing cache is returned as is unless ``refresh``.
     """
-    path = Path(path) if path is not None else cache_path(engine)
+    path = Path(path) if path is not None else cache_path(engine, engine_params)
     if path.exists() and not refresh:
         try:
             return DeviceProfile.model_validate_json(path.read_text())
         except ValueError as exc:
             raise ParawireError(f"profile cache {path}: unreadable ({exc.__class__.__name__}); "
                                 "delete it or calibrate with refresh=True") from exc
-    features, seconds_per_vertex = measure_vertices(seconds * 2 / 3, engine)
+    features, seconds_per_vertex = measure_vertices(seconds * 2 / 3, engine, engine_params)
     compute = fit_compute(features, seconds_per_vertex)
     latency, bandwidth = measure_messages(seconds / 3)
     profile = DeviceProfile(
@@ -105,7 +111,8 @@ def calibrate(seconds: float = 2.5, path: Path | None = None, refresh: bool = Fa
     return profile
 
 
-def measure_vertices(seconds: float, engine: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def measure_vertices(seconds: float, engine: str | None = None,
+                     engine_params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-vertex features ``[MACs, inputs beyond the first, input bytes, weight bytes, 1]``
     (:data:`FEATURES`) and CPU seconds of the
     :data:`CALIBRATION_SPECS` networks, compiled by ``engine`` (default: the default
@@ -120,6 +127,7 @@ def measure_vertices(seconds: float, engine: str | None = None) -> tuple[np.ndar
     import torch
 
     record = get_plugins().engines.get(resolve_engine(engine))
+    params = record.resolve(engine_params)
 
     features, times = [], []
     with torch_threads(1):
@@ -129,7 +137,7 @@ def measure_vertices(seconds: float, engine: str | None = None) -> tuple[np.ndar
             dag, shape = arch.dag, dag_shape(arch.dag)
             x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(0))
             with torch.inference_mode():
-                compiled = record.invoke(CompileContext(net, dag.order, 1))
+                compiled = record.invoke(CompileContext(net, dag.order, 1), params)
                 blocks = [_whole(compiled[v]) for v in range(shape.n)]
                 passes = _repeat(functools.partial(_timed_pass, dag.order, shape.preds, blocks, x),
                                  seconds / len(CALIBRATION_SPECS), least=3)

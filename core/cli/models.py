@@ -80,15 +80,15 @@ def load_model(model: str, input_shape, min_flops: int, merge_elementwise: bool)
         }, source="--model"))
 
 
-def model_profile(profile: str, engine: str):  # type: ignore[no-untyped-def]
+def model_profile(profile: str, engine: str, engine_params: dict | None = None):  # type: ignore[no-untyped-def]
     """The device profile that weighs an imported model's blocks by predicted time: one
     rule for `score --model` and `run --model`, so both partition alike (``local`` is
-    measured once per engine and cached)."""
+    measured once per engine and its parameters, and cached)."""
     from parawire.calibration.local import get_profile
     from parawire.registry.manager import get_plugins
 
     get_plugins().engines.get(engine)  # an unknown name: one line listing the known ones
-    return get_profile(profile, engine=engine)
+    return get_profile(profile, engine=engine, engine_params=engine_params)
 
 
 def show_model(imported, as_json: bool) -> None:  # type: ignore[no-untyped-def]

@@ -357,7 +357,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         check = None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = model_profile(profile, engine)
+            model = model_profile(profile, engine, engine_params)
             if placement in PARTITIONS:
                 codecs, part, check = place_coded(arch, net, units, model, placement, partitioner, eps,
                                                   partitioner_params, engine, coding, xs)
