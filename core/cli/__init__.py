@@ -31,6 +31,7 @@ COMMANDS = {
     "train": "parawire.cli.train:train",
     "demo": "parawire.cli.demo:demo",
     "testbed": "parawire.cli.testbed:testbed",
+    "search": "parawire.cli.search:search",
 }
 
 
@@ -50,6 +51,7 @@ SUMMARIES = {
     "testbed": "Emulated devices: network namespaces, tbf-shaped links, CFS CPU quotas (root only).",
     "train": "Train SPEC_FILE's network with SGD and report top-1 accuracy on the test split.",
     "demo": "Quick study → figures → the most concurrent architecture on 2 local workers.",
+    "search": "Search for the fastest architecture on K devices of a profile under the targets given.",
 }
 
 
