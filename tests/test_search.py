@@ -21,7 +21,8 @@ from parawire.search.space import Candidate, Dimension, dimensions_of
 from pydantic import BaseModel, ConfigDict, Field
 
 TINY = ["--profile", "edge", "--devices", "2", "--workers", "1", "--nodes", "6", "14",
-        "--base-channels", "4", "8", "--channel-doublings", "0", "2", "-g", "dp", "-g", "er", "-g", "chain"]
+        "--base-channels", "4", "8", "--channel-doublings", "0", "2"]
+GENERATORS = ["-g", "dp", "-g", "er", "-g", "chain"]
 
 
 class RingParams(BaseModel):
@@ -80,7 +81,8 @@ def test_builtin_generators_are_searched_within_their_models(parawire_plugins):
 
 def test_a_third_party_generator_is_searched_without_code_in_parawire(register_plugin, tmp_path, capsys):
     register_plugin(RingPlugin(), name="ringdist:ring3")
-    main(["search", *TINY[:-6], "-g", "ring3", "--trials", "4", "--no-baseline", "--json", "--out", str(tmp_path / "r")])
+    main(["search", *TINY, "-g", "ring3", "--trials", "4", "--no-baseline", "--json",
+          "--out", str(tmp_path / "r")])
     doc = json.loads(capsys.readouterr().out)
     assert doc["trials"] == 4 and doc["front"]
     spec = doc["front"][0]["spec"]
@@ -112,7 +114,9 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, argv, message):
 
 
 def search(tmp_path, capsys, *argv) -> dict:
-    main(["search", *TINY, "--json", "--out", str(tmp_path / "s"), *argv])
+    """A search in ``tmp_path/s`` (generators dp, er, chain unless ``argv`` names some)."""
+    generators = [] if "-g" in argv else GENERATORS
+    main(["search", *TINY, *generators, "--json", "--out", str(tmp_path / "s"), *argv])
     return json.loads(capsys.readouterr().out)
 
 
@@ -155,7 +159,8 @@ def test_an_interrupted_search_resumes_where_it_stopped(tmp_path, monkeypatch):
 def test_changed_settings_are_refused_naming_what_differs(tmp_path, capsys):
     search(tmp_path, capsys, "--trials", "2", "--no-baseline")
     with pytest.raises(SystemExit) as exit_info:
-        main(["search", *TINY[:3], "4", *TINY[4:], "--trials", "2", "--no-baseline", "--out", str(tmp_path / "s")])
+        main(["search", *TINY[:3], "4", *TINY[4:], *GENERATORS, "--trials", "2", "--no-baseline",
+              "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_info.value.code == 2 and len(err) == 1
     assert "made with other settings (devices 2 → 4)" in err[0] and "choose another --out" in err[0]
@@ -194,3 +199,41 @@ def test_a_seeded_search_is_no_worse_than_random_sampling_at_the_same_budget(tmp
     doc = search(tmp_path, capsys, "--trials", "24", "--max-params", "150000")
     assert doc["best_predicted_ms"] is not None and doc["random_best_predicted_ms"] is not None
     assert doc["best_predicted_ms"] <= doc["random_best_predicted_ms"]
+
+
+def test_refused_candidates_do_not_count_against_the_budget(tmp_path, capsys):
+    """WS's k is drawn from its model's [2, 1000]: most draws are odd or above the vertex count."""
+    doc = search(tmp_path, capsys, "-g", "ws", "--trials", "4", "--no-baseline")
+    assert doc["trials"] == 4 and doc["invalid"] > 0
+
+
+def test_against_picks_the_fastest_as_accurate_and_no_larger():
+    from parawire.search.report import against
+
+    def item(ms, acc, params):
+        return {"predicted_ms": ms, "accuracy": acc, "params": params}
+
+    mine = {"front": [item(1.0, 0.80, 900), item(2.0, 0.95, 5000), item(3.0, 0.97, 900)], "devices": 4}
+    one = {"front": [item(9.0, 0.95, 1000)], "devices": 1}
+    result = against(mine, one, "k1")
+    assert result["match"] == item(3.0, 0.97, 900) and result["speedup"] == 3.0
+
+
+def test_against_a_folder_without_a_search_is_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", *TINY, "--trials", "1", "--against", str(tmp_path / "empty"), "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1 and "--against" in err[0] and "search.json" in err[0]
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
+def test_the_proxy_is_the_first_epochs_of_full_training():
+    """What the validation relies on: training is deterministic per epoch, so E epochs of
+    the proxy schedule give the accuracies of the first E epochs of the full schedule."""
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.search.proxy import FULL_SCHEDULE, PROXY_SCHEDULE, train_history
+
+    spec = ArchitectureSpec(generator="dp", nodes=5, seed=3, base_channels=2, channel_cap=4)
+    assert train_history(spec, 2, PROXY_SCHEDULE) == train_history(spec, 6, FULL_SCHEDULE)[:2]

@@ -57,11 +57,14 @@ def _pair(name: str, default: tuple[int, int], text: str):
               help="epochs of the accuracy proxy (the first epochs of the digits study's training)")
 @click.option("--seed", "-s", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--no-baseline", is_flag=True, help="skip the random-sampling baseline of the same budget")
+@click.option("--against", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="a finished search's --out (e.g. the same targets on --devices 1): compare its fastest "
+                   "network with the fastest of this front that is as accurate and no larger")
 @click.option("--confirm", is_flag=True, help="run the three fastest of the front on the testbed (root)")
 @json_option("the front and the baseline")
 def search(profile, devices, max_params, max_flops, min_accuracy, trials, out, storage, workers, scheduler,
            generators, staging, nodes, base_channels, channel_doublings, input_policy, placement, input_shape,
-           engine, proxy_epochs, seed, no_baseline, confirm, as_json):
+           engine, proxy_epochs, seed, no_baseline, against, confirm, as_json):
     """Search for the fastest architecture on K devices of a profile under the targets given."""
     from parawire.search.confirm import check_confirm
     from parawire.search.profiles import search_profile
@@ -77,11 +80,16 @@ def search(profile, devices, max_params, max_flops, min_accuracy, trials, out, s
     )
     if confirm:
         check_confirm(settings)
+    other = read_search(against) if against else None
     out = check_output(out or RESULTS / "search" / f"{profile}-k{devices}", "--out", folder=True)
     search_profile(settings.profile, settings.engine)  # unknown profile refused; `local` measured once, here
     out.mkdir(parents=True, exist_ok=True)
     study = open_search(settings, storage or default_storage(out), out.name)
     doc = run(settings, study, out, workers, scheduler, with_baseline=not no_baseline)
+    if other is not None:
+        from parawire.search.report import against as compare
+
+        doc["against"] = compare(doc, other, str(against))
     if confirm:
         from parawire.search.confirm import confirm as run_confirm
 
@@ -92,6 +100,21 @@ def search(profile, devices, max_params, max_flops, min_accuracy, trials, out, s
         return
     print_table(front_table(doc))
     print_summary(doc, out)
+
+
+def read_search(folder: Path) -> dict:
+    """The ``search.json`` of a finished search folder (for ``--against``), checked first."""
+    from parawire.errors import ParawireError
+
+    path = folder / "search.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ParawireError(f"--against {folder}: no readable search.json ({exc.__class__.__name__}); "
+                            "give the --out folder of a finished search") from None
+    if not isinstance(doc, dict) or "front" not in doc or "devices" not in doc:
+        raise ParawireError(f"--against {folder}: {path.name} is not a search result; give a search's --out")
+    return doc
 
 
 def run(settings, study, out: Path, workers, scheduler, with_baseline: bool) -> dict:
@@ -143,6 +166,14 @@ def print_summary(doc: dict, out: Path) -> None:
         text = f"{rand:.2f} ms" if rand is not None else "none meets the targets"
         ratio = f" (search {doc['vs_random']:.2f}× faster)" if doc["vs_random"] else ""
         click.echo(f"best of random sampling, same budget: {text}{ratio}")
+    if "against" in doc:
+        a = doc["against"]
+        if a["match"] is None:
+            click.echo(f"against {a['source']}: no member of this front is as accurate and as small as its best")
+        else:
+            click.echo(f"against {a['source']}: its best runs {a['best_ms']:.2f} ms on {a['devices']} device(s); "
+                       f"the fastest as accurate and no larger here {a['match']['predicted_ms']:.2f} ms on "
+                       f"{doc['devices']}: {a['speedup']:.2f}× (predicted)")
     for row in doc.get("confirmed", []):
         click.echo(f"confirmed #{row['rank']}: predicted {row['search_predicted_ms']:.1f} ms (testbed model "
                    f"{row['testbed_predicted_ms']:.1f}), measured {row['measured_ms']:.1f} ms, "

@@ -52,3 +52,27 @@ def train_history(spec: ArchitectureSpec, epochs: int, schedule: str, dataset: s
 def proxy_accuracy(spec: ArchitectureSpec, epochs: int, dataset: str = "digits") -> float:
     """Top-1 (a fraction) after the first ``epochs`` epochs of full training."""
     return train_history(spec, epochs, PROXY_SCHEDULE, dataset)[-1]
+
+
+def validation_candidates(space, count: int, seed: int = 0) -> list[dict]:
+    """``count`` specs drawn at random from ``space`` (Optuna's random sampler, seeded),
+    refused draws skipped: the architectures the proxy is validated on are the kind the
+    search proposes, not hand-picked ones."""
+    import optuna
+    from parawire.errors import ParawireError
+    from parawire.pipeline.build import build_architecture
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    specs: list[dict] = []
+    while len(specs) < count:
+        trial = study.ask()
+        spec = space.suggest(trial).spec
+        try:
+            build_architecture(ArchitectureSpec.parse(spec))
+        except ParawireError:
+            continue
+        finally:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        specs.append(spec)
+    return specs

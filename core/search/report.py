@@ -51,7 +51,7 @@ def document(records: list[dict], settings: SearchSettings, baseline: dict | Non
         "front": [entry(r) for r in front],
         "best_predicted_ms": best,
         "random_best_predicted_ms": random_best,
-        "trials": len(records),
+        "trials": sum(not r["invalid"] for r in records),
         "feasible": sum(settings.feasible(r) for r in records),
         "invalid": sum(bool(r["invalid"]) for r in records),
         "profile": settings.profile, "devices": settings.devices,
@@ -105,3 +105,19 @@ def plot_front(records: list[dict], doc: dict, settings: SearchSettings, path: P
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def against(doc: dict, other: dict, source: str) -> dict:
+    """The design claim, as arithmetic on two finished searches under the same targets:
+    ``other`` found the fastest network for its device count (normally one device); the
+    answer is the fastest member of this front with no lower accuracy and no more
+    parameters than that network, and how many times faster it is predicted to run here
+    than that network runs there."""
+    if not other.get("front"):
+        return {"source": source, "devices": other.get("devices"), "best_ms": None, "match": None, "speedup": None}
+    ref = other["front"][0]
+    match = next((f for f in doc["front"] if f["params"] <= ref["params"]
+                  and (ref["accuracy"] is None or (f["accuracy"] or 0.0) >= ref["accuracy"])), None)
+    return {"source": source, "devices": other["devices"], "best_ms": ref["predicted_ms"],
+            "best_accuracy": ref["accuracy"], "best_params": ref["params"], "match": match,
+            "speedup": round(ref["predicted_ms"] / match["predicted_ms"], 4) if match else None}
