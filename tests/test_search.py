@@ -237,3 +237,24 @@ def test_the_proxy_is_the_first_epochs_of_full_training():
 
     spec = ArchitectureSpec(generator="dp", nodes=5, seed=3, base_channels=2, channel_cap=4)
     assert train_history(spec, 2, PROXY_SCHEDULE) == train_history(spec, 6, FULL_SCHEDULE)[:2]
+
+
+@pytest.mark.slow
+def test_confirm_on_endpoint_workers_measures_the_top_three(tmp_path, capsys):
+    from parawire.executor.local import LocalWorkers
+
+    with LocalWorkers(2, "zmq", "ipc") as workers:
+        doc = search(tmp_path, capsys, "--trials", "4", "--no-baseline", "--confirm",
+                     *[a for e in workers.endpoints for a in ("--endpoint", e)])
+    rows = doc["confirmed"]
+    assert [r["rank"] for r in rows] == list(range(1, min(3, len(doc["front"])) + 1))
+    assert all(r["measured_ms"] > 0 and r["search_predicted_ms"] == f["predicted_ms"]
+               for r, f in zip(rows, doc["front"]))
+
+
+def test_endpoints_must_match_the_devices(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", *TINY, "--confirm", "--endpoint", "tcp://127.0.0.1:5999", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and err == [
+        "error: --endpoint: got 1 workers for --devices 2; give one --endpoint per device"]

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import click
-from parawire.cli.options import plugin_names
+from parawire.cli.options import Endpoint, plugin_names
 from parawire.cli.outputs import RESULTS, check_output
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
@@ -60,11 +60,14 @@ def _pair(name: str, default: tuple[int, int], text: str):
 @click.option("--against", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="a finished search's --out (e.g. the same targets on --devices 1): compare its fastest "
                    "network with the fastest of this front that is as accurate and no larger")
-@click.option("--confirm", is_flag=True, help="run the three fastest of the front on the testbed (root)")
+@click.option("--confirm", is_flag=True, help="run the three fastest of the front on the testbed (root) or on "
+              "the --endpoint workers, measured beside predicted")
+@click.option("--endpoint", "endpoints", multiple=True, type=Endpoint(),
+              help="a running `parawire worker` for --confirm (one per device, repeatable)")
 @json_option("the front and the baseline")
 def search(profile, devices, max_params, max_flops, min_accuracy, trials, out, storage, workers, scheduler,
            generators, staging, nodes, base_channels, channel_doublings, input_policy, placement, input_shape,
-           engine, proxy_epochs, seed, no_baseline, against, confirm, as_json):
+           engine, proxy_epochs, seed, no_baseline, against, confirm, endpoints, as_json):
     """Search for the fastest architecture on K devices of a profile under the targets given."""
     from parawire.search.confirm import check_confirm
     from parawire.search.profiles import search_profile
@@ -78,8 +81,8 @@ def search(profile, devices, max_params, max_flops, min_accuracy, trials, out, s
         input_shape=input_shape, **{k: tuple(v) for k, v in (("input_policies", input_policy),
                                                              ("placements", placement)) if v},
     )
-    if confirm:
-        check_confirm(settings)
+    if confirm or endpoints:
+        check_confirm(settings, endpoints)
     other = read_search(against) if against else None
     out = check_output(out or RESULTS / "search" / f"{profile}-k{devices}", "--out", folder=True)
     search_profile(settings.profile, settings.engine)  # unknown profile refused; `local` measured once, here
@@ -93,7 +96,7 @@ def search(profile, devices, max_params, max_flops, min_accuracy, trials, out, s
     if confirm:
         from parawire.search.confirm import confirm as run_confirm
 
-        doc["confirmed"] = run_confirm(doc, settings)
+        doc["confirmed"] = run_confirm(doc, settings, endpoints)
     (out / "search.json").write_text(json.dumps(doc, indent=2) + "\n")
     if as_json:
         echo_json(doc)
@@ -175,7 +178,8 @@ def print_summary(doc: dict, out: Path) -> None:
                        f"the fastest as accurate and no larger here {a['match']['predicted_ms']:.2f} ms on "
                        f"{doc['devices']}: {a['speedup']:.2f}× (predicted)")
     for row in doc.get("confirmed", []):
-        click.echo(f"confirmed #{row['rank']}: predicted {row['search_predicted_ms']:.1f} ms (testbed model "
-                   f"{row['testbed_predicted_ms']:.1f}), measured {row['measured_ms']:.1f} ms, "
-                   f"speed-up over 1 device {row['speedup']}")
+        testbed = (f" (testbed model {row['testbed_predicted_ms']:.1f}, speed-up over 1 device {row['speedup']})"
+                   if row["testbed_predicted_ms"] is not None else "")
+        click.echo(f"confirmed #{row['rank']}: predicted {row['search_predicted_ms']:.1f} ms, measured "
+                   f"{row['measured_ms']:.1f} ms{testbed}")
     click.echo(f"wrote {out}/search.json, front.png, best-NN.json")
