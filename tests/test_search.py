@@ -14,7 +14,6 @@ from typing import Literal
 import networkx as nx
 import pytest
 from parawire.cli import main
-from parawire.errors import ParawireError
 from parawire.registry.hookspecs import hookimpl
 from parawire.registry.records import GeneratorPlugin
 from parawire.search.space import Candidate, Dimension, dimensions_of
@@ -179,6 +178,8 @@ def test_the_json_document_and_the_files(tmp_path, capsys):
     assert (out / "front.png").stat().st_size > 0
     assert len(list(out.glob("best-*.json"))) == min(len(doc["front"]), 10)
     assert len((out / "baseline.csv").read_text().splitlines()) == 1 + 6
+    again = search(tmp_path, capsys, "--trials", "6", "--max-params", "4000")  # resumes: nothing to compute
+    assert again == doc and len((out / "baseline.csv").read_text().splitlines()) == 1 + 6
 
 
 def test_pareto_front_keeps_only_the_feasible_non_dominated():

@@ -123,7 +123,7 @@ def read_search(folder: Path) -> dict:
 def run(settings, study, out: Path, workers, scheduler, with_baseline: bool) -> dict:
     """Finish the search and the baseline (progress on stderr); the result document."""
     from parawire.cli.progress import Progress
-    from parawire.search.baseline import run_baseline
+    from parawire.search.baseline import baseline_done, run_baseline
     from parawire.search.report import document, plot_front, write_specs
     from parawire.search.runner import finished, run_search, trial_records
 
@@ -133,12 +133,14 @@ def run(settings, study, out: Path, workers, scheduler, with_baseline: bool) -> 
             progress.note(f"resuming {out}: {done} of {settings.trials} trials already there")
         began = time.perf_counter()
         with progress.bar("search", max(settings.trials, done), "trials", completed=done) as bar:
-            run_search(study, settings, workers, scheduler, on_trial=lambda record: record["invalid"] or bar.advance())
+            run_search(study, settings, workers, scheduler,
+                       on_trial=lambda record: record["invalid"] or bar.advance())
         progress.note(f"search: {finished(study) - done} trials in {time.perf_counter() - began:.1f} s")
         baseline = None
         if with_baseline:
-            with progress.bar("random baseline", settings.trials, "samples") as bar:
-                baseline, resumed = run_baseline(settings, out, workers, scheduler, on_sample=bar.advance)
+            done = baseline_done(settings, out)
+            with progress.bar("random baseline", settings.trials, "samples", completed=done) as bar:
+                baseline = run_baseline(settings, out, workers, scheduler, on_sample=bar.advance)
     records = trial_records(study)
     doc = document(records, settings, baseline, with_baseline)
     write_specs(doc, out)

@@ -55,12 +55,17 @@ def _store(path: Path, columns, settings: SearchSettings) -> ResultStore:
     return ResultStore.open(path, columns, settings=settings.fingerprint())
 
 
+def baseline_done(settings: SearchSettings, out: Path) -> int:
+    """Samples of the baseline already scored (a progress bar starts there)."""
+    done = _store(out / "baseline.csv", COLUMNS, settings).done
+    return sum(key in done for key, _ in candidates(settings))
+
+
 def run_baseline(settings: SearchSettings, out: Path, workers: int | None = None, scheduler: str | None = None,
-                 on_sample: Callable[[], None] | None = None) -> tuple[dict | None, int]:
-    """(the best baseline record meeting the targets or ``None``, samples already done)."""
+                 on_sample: Callable[[], None] | None = None) -> dict | None:
+    """The best baseline record meeting the targets, or ``None``."""
     latency = _store(out / "baseline.csv", COLUMNS, settings)
     accuracy = _store(out / "baseline-accuracy.csv", ACCURACY_COLUMNS, settings)
-    resumed = len(latency.done)
     todo = {key: c for key, c in candidates(settings) if key not in latency.done}
     settings_json = settings.model_dump_json()
     with open_executor(workers, scheduler) as (executor, _):
@@ -72,7 +77,7 @@ def run_baseline(settings: SearchSettings, out: Path, workers: int | None = None
             latency.append([{c: row[c] for c in COLUMNS}])
             if on_sample is not None:
                 on_sample()
-    return _best(settings, out, accuracy), resumed
+    return _best(settings, out, accuracy)
 
 
 def _best(settings: SearchSettings, out: Path, accuracy: ResultStore) -> dict | None:
