@@ -259,3 +259,17 @@ def test_endpoints_must_match_the_devices(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_info.value.code == 2 and err == [
         "error: --endpoint: got 1 workers for --devices 2; give one --endpoint per device"]
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_scores_the_same_candidates(tmp_path, capsys):
+    """One process owns the study; a Dask worker only evaluates, so the first trials (asked
+    before any result is told) are the same candidates scored the same way."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        main(["search", *TINY, *GENERATORS, "--trials", "3", "--no-baseline", "--json",
+              "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "dask")])
+    on_dask = json.loads(capsys.readouterr().out)
+    local = search(tmp_path, capsys, "--trials", "3", "--no-baseline")
+    assert on_dask["trials"] == 3 and on_dask["front"] == local["front"]

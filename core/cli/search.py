@@ -132,9 +132,14 @@ def run(settings, study, out: Path, workers, scheduler, with_baseline: bool) -> 
         if done:
             progress.note(f"resuming {out}: {done} of {settings.trials} trials already there")
         began = time.perf_counter()
-        with progress.bar("search", max(settings.trials, done), "trials", completed=done) as bar:
-            run_search(study, settings, workers, scheduler,
-                       on_trial=lambda record: record["invalid"] or bar.advance())
+        try:
+            with progress.bar("search", max(settings.trials, done), "trials", completed=done) as bar:
+                run_search(study, settings, workers, scheduler,
+                           on_trial=lambda record: record["invalid"] or bar.advance())
+        except KeyboardInterrupt:
+            progress.note(f"interrupted: {finished(study)} trials are saved in {out}; "
+                          "run the same command to continue")
+            raise
         progress.note(f"search: {finished(study) - done} trials in {time.perf_counter() - began:.1f} s")
         baseline = None
         if with_baseline:

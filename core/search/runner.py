@@ -5,10 +5,12 @@ One process owns the study (ask → submit → tell); evaluations run on whateve
 Dask cluster, and a seeded search in one process is reproducible trial for trial.
 
 Resumable: every told trial is in the storage (SQLite under ``--out`` by default, any
-SQLAlchemy URL for many machines). A rerun counts the trials already finished and asks
-only for the rest; trials that were in flight when the search was stopped are marked
-failed (Ctrl-C does it at once, a hard kill on the next run) and not counted. The study
-records the settings' fingerprint; reopening it with other settings is refused.
+SQLAlchemy URL for many machines). A rerun counts the completed trials and asks only for
+the rest. Trials in flight at Ctrl-C are marked failed; after a hard kill they stay
+"running" in the storage. Neither counts, and a new run does not touch them: on a
+shared storage a running trial may be another machine's work in progress (several
+coordinators may overshoot the budget by what they have in flight). The study records
+the settings' fingerprint; reopening it with other settings is refused.
 
 Sampler: TPE (multivariate, grouped for the generator-dependent dimensions), with the
 targets as constraints, so infeasible trials teach it where not to look. A candidate its
@@ -62,8 +64,6 @@ def open_search(settings: SearchSettings, storage: str, name: str):
             f"search {name!r} in {storage}: made with other settings "
             f"({'; '.join(differences(recorded, settings.fingerprint()))}); resuming would mix two "
             "searches: choose another --out or the same settings")
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)  # in flight when it was killed
     return study
 
 
@@ -97,8 +97,8 @@ def run_search(study, settings: SearchSettings, workers: int | None = None, sche
                     trial = study.ask()
                     try:
                         future = executor.submit(evaluate, space.suggest(trial).to_json(), settings_json)
-                    except BaseException:  # in-process evaluation interrupted
-                        study.tell(trial, state=TrialState.FAIL)
+                    except BaseException:  # interrupted while sampling or evaluating in-process
+                        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                         raise
                     running[future] = trial
                 if not running:
@@ -113,7 +113,7 @@ def run_search(study, settings: SearchSettings, workers: int | None = None, sche
                         on_trial(record)
         except BaseException:
             for trial in running.values():
-                study.tell(trial, state=TrialState.FAIL)
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
 
 
