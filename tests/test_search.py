@@ -273,3 +273,20 @@ def test_a_dask_cluster_scores_the_same_candidates(tmp_path, capsys):
     on_dask = json.loads(capsys.readouterr().out)
     local = search(tmp_path, capsys, "--trials", "3", "--no-baseline")
     assert on_dask["trials"] == 3 and on_dask["front"] == local["front"]
+
+
+@pytest.mark.slow
+def test_an_accuracy_target_trains_candidates_and_the_baseline_only_as_needed(tmp_path, capsys):
+    doc = search(tmp_path, capsys, "--trials", "5", "--min-accuracy", "0.2", "--max-params", "60000",
+                 "--proxy-epochs", "1")
+    assert all(f["accuracy"] >= 0.2 and f["params"] <= 60000 for f in doc["front"])
+    trained = (tmp_path / "s" / "baseline-accuracy.csv").read_text().splitlines()[1:]
+    # only FB of the grid's generators fits 60 k parameters at the baseline's widths:
+    # the baseline trains it, and nothing over the limit
+    assert [line.split(",")[0] for line in trained] == ["fb"]
+    fb_accuracy = float(trained[0].split(",")[-1])
+    if fb_accuracy >= 0.2:
+        assert doc["random_best"]["spec"]["generator"] == "fb"
+        assert doc["random_best"]["accuracy"] == pytest.approx(fb_accuracy)
+    else:
+        assert doc["random_best"] is None and doc["random_best_predicted_ms"] is None
