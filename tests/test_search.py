@@ -101,6 +101,8 @@ def test_a_candidate_travels_as_json():
     (["--placement", "random"], "placements: got random; use some of partition, schedule"),
     (["-g", "nosuch"], "nosuch"),
     (["--confirm"], "--confirm: needs a testbed preset as --profile"),
+    (["--storage", "foo://bar"], "--storage foo://bar: not a usable Optuna storage"),
+    (["--storage", "sqlite:////nonexistent/x.db"], "give a database URL such as sqlite:///PATH"),
 ])
 def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, argv, message):
     out = tmp_path / "s"
@@ -290,3 +292,11 @@ def test_an_accuracy_target_trains_candidates_and_the_baseline_only_as_needed(tm
         assert doc["random_best"]["accuracy"] == pytest.approx(fb_accuracy)
     else:
         assert doc["random_best"] is None and doc["random_best_predicted_ms"] is None
+
+
+def test_a_storage_url_holds_the_study_instead_of_the_out_folder(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = search(tmp_path, capsys, "--trials", "2", "--no-baseline", "--storage", url)
+    again = search(tmp_path, capsys, "--trials", "2", "--no-baseline", "--storage", url)
+    assert (tmp_path / "shared.db").exists() and not (tmp_path / "s" / "search.db").exists()
+    assert first == again and first["trials"] == 2

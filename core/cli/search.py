@@ -86,8 +86,10 @@ def search(profile, devices, max_params, max_flops, min_accuracy, trials, out, s
     other = read_search(against) if against else None
     out = check_output(out or RESULTS / "search" / f"{profile}-k{devices}", "--out", folder=True)
     search_profile(settings.profile, settings.engine)  # unknown profile refused; `local` measured once, here
-    out.mkdir(parents=True, exist_ok=True)
+    if storage is None:
+        out.mkdir(parents=True, exist_ok=True)  # the default storage lives there
     study = open_search(settings, storage or default_storage(out), out.name)
+    out.mkdir(parents=True, exist_ok=True)
     doc = run(settings, study, out, workers, scheduler, with_baseline=not no_baseline)
     if other is not None:
         from parawire.search.report import against as compare

@@ -48,10 +48,14 @@ def open_search(settings: SearchSettings, storage: str, name: str):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     sampler = optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, group=True)
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         exists = name in optuna.study.get_all_study_names(storage)
-    except (ValueError, ImportError) as exc:
-        raise ParawireError(f"--storage {storage}: not a usable Optuna storage ({exc})") from None
+    except (ValueError, ImportError, SQLAlchemyError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise ParawireError(f"--storage {storage}: not a usable Optuna storage ({reason}); give a "
+                            "database URL such as sqlite:///PATH or postgresql://USER@HOST/DB") from None
     if not exists:
         study = optuna.create_study(storage=storage, study_name=name, sampler=sampler,
                                     directions=[d for _, d in settings.objectives()])
