@@ -44,12 +44,11 @@ def default_storage(out: Path) -> str:
 def open_search(settings: SearchSettings, storage: str, name: str):
     """The study ``name`` in ``storage``, created or reopened with the same settings."""
     import optuna
+    from sqlalchemy.exc import SQLAlchemyError  # optuna's storage layer
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     sampler = optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, group=True)
-    from sqlalchemy.exc import SQLAlchemyError
-
     try:
         exists = name in optuna.study.get_all_study_names(storage)
     except (ValueError, ImportError, SQLAlchemyError) as exc:
