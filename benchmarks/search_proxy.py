@@ -24,7 +24,13 @@ from pathlib import Path
 
 from parawire.graph.spec import ArchitectureSpec
 from parawire.pipeline.build import build_architecture
-from parawire.search.proxy import FULL_EPOCHS, FULL_SCHEDULE, train_history, validation_candidates
+from parawire.search.proxy import (
+    FULL_EPOCHS,
+    FULL_SCHEDULE,
+    PROXY_SCHEDULE,
+    train_history,
+    validation_candidates,
+)
 from parawire.search.settings import SearchSettings
 from parawire.study.store import ResultStore, read_rows
 
@@ -33,15 +39,24 @@ COLUMNS = ("generator", "nodes", "sample", "staging", "base_channels", "channel_
            "seconds")
 
 
+def short_schedule(epochs: int) -> str:
+    """The full schedule compressed to ``epochs``: lr 0.1, the last epoch at 0.01 (the
+    alternative proxy ``--short`` measures; it ranked no better, docs/search.md)."""
+    return PROXY_SCHEDULE if epochs == 1 else f"{PROXY_SCHEDULE},{epochs - 1}:0.01:0.9"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/search-proxy.csv"))
+    parser.add_argument("--short", type=int, metavar="E",
+                        help="also train each architecture E epochs with the full schedule compressed "
+                             "(last epoch at lr 0.01) and rank that against full training")
     args = parser.parse_args()
     space = SearchSettings.build(profile="edge", devices=1, trials=1).space()
     store = ResultStore.open(args.out, COLUMNS, settings={"seed": args.seed, "schedule": FULL_SCHEDULE,
-                                                          "space": space.describe()})
+                                                          "space": [list(row) for row in space.describe()]})
     for i, fields in enumerate(validation_candidates(space, args.samples, args.seed)):
         spec = ArchitectureSpec.parse(fields)
         if (spec.generator, spec.nodes, i) in store.done:
@@ -56,10 +71,28 @@ def main() -> None:
         }])
         print(f"{i + 1}/{args.samples} {spec.generator} n={spec.nodes} {spec.staging} "
               f"{spec.base_channels}/{spec.channel_cap}: " + " ".join(f"{a:.3f}" for a in history), flush=True)
-    report(read_rows(args.out, numeric=("params", *EPOCH_COLUMNS)))
+    rows = read_rows(args.out, numeric=("params", *EPOCH_COLUMNS))
+    short = train_short(args, space, args.short) if args.short else None
+    report(rows, short)
 
 
-def report(rows: list[dict]) -> None:
+def train_short(args, space, epochs: int) -> dict:
+    """Accuracy after ``epochs`` epochs of the compressed schedule, per architecture key."""
+    path = args.out.with_name(f"{args.out.stem}-short{epochs}.csv")
+    store = ResultStore.open(path, ("generator", "nodes", "sample", "accuracy"),
+                             settings={"seed": args.seed, "schedule": short_schedule(epochs)})
+    for i, fields in enumerate(validation_candidates(space, args.samples, args.seed)):
+        spec = ArchitectureSpec.parse(fields)
+        if (spec.generator, spec.nodes, i) not in store.done:
+            accuracy = train_history(spec, epochs, short_schedule(epochs))[-1]
+            store.append([{"generator": spec.generator, "nodes": spec.nodes, "sample": i,
+                           "accuracy": f"{accuracy:.6f}"}])
+            print(f"short {epochs}: {i + 1}/{args.samples} {accuracy:.3f}", flush=True)
+    return {(r["generator"], int(r["nodes"]), int(r["sample"])): float(r["accuracy"])
+            for r in read_rows(path, numeric=("accuracy",))}
+
+
+def report(rows: list[dict], short: dict | None = None) -> None:
     from scipy.stats import kendalltau
 
     full = [float(r[EPOCH_COLUMNS[-1]]) for r in rows]
@@ -67,6 +100,9 @@ def report(rows: list[dict]) -> None:
     for epochs in range(1, FULL_EPOCHS):
         tau = kendalltau([float(r[EPOCH_COLUMNS[epochs - 1]]) for r in rows], full).statistic
         print(f"  proxy {epochs} epoch{'s' if epochs > 1 else ''}: τ = {tau:.3f}")
+    if short:
+        keyed = [short[(r["generator"], int(r["nodes"]), int(r["sample"]))] for r in rows]
+        print(f"  short schedule, own run: τ = {kendalltau(keyed, full).statistic:.3f}")
     print(f"  parameter count (zero cost): τ = {kendalltau([float(r['params']) for r in rows], full).statistic:.3f}")
 
 

@@ -101,6 +101,7 @@ def test_a_candidate_travels_as_json():
     (["--placement", "random"], "placements: got random; use some of partition, schedule"),
     (["-g", "nosuch"], "nosuch"),
     (["--confirm"], "--confirm: needs a testbed preset as --profile"),
+    (["--proxy-epochs", "2"], "proxy_epochs: 2 epochs ranks as full training only with τ = 0.39 (below 0.5"),
     (["--storage", "foo://bar"], "--storage foo://bar: not a usable Optuna storage"),
     (["--storage", "sqlite:////nonexistent/x.db"], "give a database URL such as sqlite:///PATH"),
 ])
@@ -279,8 +280,7 @@ def test_a_dask_cluster_scores_the_same_candidates(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_an_accuracy_target_trains_candidates_and_the_baseline_only_as_needed(tmp_path, capsys):
-    doc = search(tmp_path, capsys, "--trials", "5", "--min-accuracy", "0.2", "--max-params", "60000",
-                 "--proxy-epochs", "1")
+    doc = search(tmp_path, capsys, "--trials", "5", "--min-accuracy", "0.2", "--max-params", "60000")
     assert all(f["accuracy"] >= 0.2 and f["params"] <= 60000 for f in doc["front"])
     trained = (tmp_path / "s" / "baseline-accuracy.csv").read_text().splitlines()[1:]
     # only FB of the grid's generators fits 60 k parameters at the baseline's widths:

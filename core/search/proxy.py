@@ -24,6 +24,12 @@ FULL_SCHEDULE = "0:0.1:0.9,5:0.01:0.9"
 PROXY_SCHEDULE = "0:0.1:0.9"
 #: The study's batch size; a run is a function of it.
 BATCH = 64
+#: Kendall τ (tau-b) of the proxy after E epochs against full training, measured by
+#: ``benchmarks/search_proxy.py`` on 30 architectures drawn from the default space
+#: (docs/search.md). The search uses a proxy only where τ ≥ :data:`MIN_TAU`.
+MEASURED_TAU = {1: -0.058, 2: 0.388, 3: 0.384, 4: 0.510, 5: 0.629}
+MIN_TAU = 0.5
+DEFAULT_EPOCHS = min(e for e, tau in MEASURED_TAU.items() if tau >= MIN_TAU)
 
 
 @lru_cache(maxsize=2)

@@ -15,6 +15,7 @@ from parawire.errors import ParawireError, SpecError, describe_validation_error
 from parawire.pipeline.placement import PLACEMENTS
 from parawire.registry.manager import get_plugins
 from parawire.score.hypergraph import INPUT_POLICIES
+from parawire.search.proxy import DEFAULT_EPOCHS, MEASURED_TAU, MIN_TAU
 from parawire.search.space import SearchSpace
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -44,7 +45,7 @@ class SearchSettings(BaseModel):
     input_shape: tuple[int, int, int] = (3, 32, 32)
     classes: int = Field(10, ge=2)
     dataset: str = "digits"
-    proxy_epochs: int = Field(2, ge=1, le=4, description="epochs of the proxy (a prefix of full training)")
+    proxy_epochs: int = Field(DEFAULT_EPOCHS, description="epochs of the proxy (a prefix of full training)")
     seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")
@@ -56,6 +57,12 @@ class SearchSettings(BaseModel):
         if self.nodes[0] < self.devices:
             raise ValueError(f"nodes: the smallest ({self.nodes[0]}) has fewer vertices than --devices "
                              f"{self.devices}; raise --nodes LOW to at least {self.devices}")
+        tau = MEASURED_TAU.get(self.proxy_epochs)
+        if tau is None or tau < MIN_TAU:
+            usable = ", ".join(str(e) for e, t in MEASURED_TAU.items() if t >= MIN_TAU)
+            measured = "was not measured" if tau is None else f"ranks as full training only with τ = {tau:.2f}"
+            raise ValueError(f"proxy_epochs: {self.proxy_epochs} epochs {measured} (below {MIN_TAU}, "
+                             f"benchmarks/search_proxy.py); use {usable}")
         for name, known in (("input_policies", INPUT_POLICIES), ("placements", PLACEMENTS)):
             unknown = [v for v in getattr(self, name) if v not in known]
             if unknown or not getattr(self, name):
