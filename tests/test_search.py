@@ -89,6 +89,25 @@ def test_a_third_party_generator_is_searched_without_code_in_parawire(register_p
     assert 0.05 <= spec["params"]["p"] <= 0.9 and spec["params"]["mode"] in ("near", "far")
 
 
+@pytest.mark.parametrize(("devices", "counts"), [(1, [1]), (2, [1, 2]), (4, [1, 2, 4]), (6, [1, 2, 4, 6])])
+def test_a_candidate_is_placed_on_k_devices_and_on_fewer(devices, counts):
+    from parawire.search.objective import unit_counts
+
+    assert unit_counts(devices) == counts
+
+
+def test_fewer_devices_are_used_when_they_are_predicted_faster():
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.latency.profiles import EDGE
+    from parawire.pipeline.build import build_architecture
+    from parawire.search.objective import predicted_latency
+
+    chain = build_architecture(ArchitectureSpec(generator="chain", nodes=8, base_channels=4, channel_cap=8))
+    seconds, _, units = predicted_latency(chain, 4, EDGE, ("partition",), "stem")
+    assert units == 1  # a chain gains nothing from a second device and pays its messages
+    assert seconds == predicted_latency(chain, 1, EDGE, ("partition",), "stem")[0]
+
+
 def test_a_candidate_travels_as_json():
     cand = Candidate({"generator": "dp", "nodes": 9}, {"input_policy": "stem"})
     assert Candidate.from_json(json.loads(json.dumps(cand.to_json()))) == cand
@@ -174,7 +193,7 @@ def test_the_json_document_and_the_files(tmp_path, capsys):
     assert doc["trials"] == 6 and doc["baseline"] is True
     for item in doc["front"]:
         assert {"spec", "predicted_ms", "accuracy", "params"} <= set(item)
-        assert item["params"] <= 4000 and item["accuracy"] is None
+        assert item["params"] <= 4000 and item["accuracy"] is None and 1 <= item["units"] <= 2
     assert doc["best_predicted_ms"] == doc["front"][0]["predicted_ms"]
     out = tmp_path / "s"
     assert json.loads((out / "search.json").read_text()) == doc

@@ -164,7 +164,7 @@ def front_table(doc: dict):
     for i, f in enumerate(doc["front"], start=1):
         s = f["spec"]
         out.add_row(str(i), s["generator"], str(s["nodes"]), s["staging"], f"{s['base_channels']}/{s['channel_cap']}",
-                    f["input_policy"], f["placement"], f"{f['predicted_ms']:.2f}",
+                    f["input_policy"], f"{f['placement']} on {f['units']}", f"{f['predicted_ms']:.2f}",
                     "-" if f["accuracy"] is None else f"{f['accuracy']:.3f}", f"{f['params'] / 1e3:.1f}",
                     f"{f['flops'] / 1e6:.2f}")
     return out

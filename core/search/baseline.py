@@ -34,7 +34,7 @@ from parawire.study.store import ResultStore, read_rows
 NODES = 40
 WIDTHS = {"base_channels": 8, "channel_cap": 64}
 INPUT_POLICY = "stem"
-COLUMNS = ("generator", "nodes", "sample", "seed", "params", "flops", "predicted_ms", "placement")
+COLUMNS = ("generator", "nodes", "sample", "seed", "params", "flops", "predicted_ms", "placement", "units")
 ACCURACY_COLUMNS = ("generator", "nodes", "sample", "accuracy")
 
 
@@ -90,7 +90,7 @@ def _best(settings: SearchSettings, out: Path, accuracy: ResultStore) -> dict | 
         key = (row["generator"], int(row["nodes"]), int(row["sample"]))
         record = {**wanted[key].to_json(), "params": int(row["params"]), "flops": int(row["flops"]),
                   "predicted_ms": float(row["predicted_ms"]), "placement": row["placement"],
-                  "accuracy": None, "invalid": None}
+                  "units": int(row["units"]), "accuracy": None, "invalid": None}
         if not settings.within_limits(record):
             continue
         if settings.min_accuracy is not None:

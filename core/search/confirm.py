@@ -37,7 +37,7 @@ def check_confirm(settings: SearchSettings, endpoints: tuple[str, ...] = ()) -> 
 
 
 def on_endpoints(item: dict, settings: SearchSettings, endpoints: tuple[str, ...], runs: int) -> dict:
-    """Median ms of ``item`` deployed on the running workers at ``endpoints``."""
+    """Median ms of ``item`` deployed on as many of the running workers at ``endpoints`` as it uses."""
     import torch
     from parawire.executor.coordinator import Cluster
     from parawire.executor.plan import plan_for
@@ -45,11 +45,12 @@ def on_endpoints(item: dict, settings: SearchSettings, endpoints: tuple[str, ...
     spec = ArchitectureSpec.model_validate(item["spec"])
     arch = build_architecture(spec)
     policy = item["input_policy"]
-    part = place_architecture(arch, settings.devices, search_profile(settings.profile, settings.engine),
+    units = item["units"]
+    part = place_architecture(arch, units, search_profile(settings.profile, settings.engine),
                               item["placement"], input_policy=policy)
-    plan = plan_for(arch, part, units=settings.devices, input_policy=policy)
+    plan = plan_for(arch, part, units=units, input_policy=policy)
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
-    with Cluster.connect(list(endpoints), "zmq", timeout=60.0) as cluster:
+    with Cluster.connect(list(endpoints[:units]), "zmq", timeout=60.0) as cluster:
         cluster.deploy(spec, plan, engine=settings.engine)
         median, _ = summary(timings(lambda: cluster.infer(x), runs, warmup=2))
     return {"measured_ms": round(median * 1e3, 3), "testbed_predicted_ms": None, "speedup": None}
@@ -70,10 +71,11 @@ def confirm(doc: dict, settings: SearchSettings, endpoints: tuple[str, ...] = ()
 
 
 def on_testbed(item: dict, settings: SearchSettings, runs: int, on_point) -> dict:
-    """``item`` on one testbed device and on K: measured and the testbed's prediction on K."""
+    """``item`` on one testbed device and on the devices it uses: measured and the testbed's
+    prediction there."""
     from parawire.testbed.runner import run_points
 
-    record = run_points(ArchitectureSpec.model_validate(item["spec"]), sorted({1, settings.devices}),
+    record = run_points(ArchitectureSpec.model_validate(item["spec"]), sorted({1, item["units"]}),
                         PRESETS[settings.profile], input_policy=item["input_policy"], engine=settings.engine,
                         runs=runs, placement=item["placement"], on_point=on_point)
     point = record["points"][-1]

@@ -2,8 +2,9 @@
 
 The latency of a candidate is the model's prediction with the placement parawire would
 choose for it: every placement the search allows (default: all of
-:data:`parawire.pipeline.placement.PLACEMENTS`, so one added there is tried here) is
-computed and the fastest predicted is kept and recorded. The prediction is the one
+:data:`parawire.pipeline.placement.PLACEMENTS`, so one added there is tried here), on K
+devices and on fewer (:func:`unit_counts`), is computed and the fastest predicted is
+kept and recorded with its placement and device count. The prediction is the one
 ``testbed run`` prints: the ready-policy simulation including the image's delivery and
 the logits' return (``source_bytes``), so a confirmed candidate compares like for like.
 
@@ -31,18 +32,27 @@ from parawire.search.settings import SearchSettings
 from parawire.search.space import Candidate
 
 
-def predicted_latency(arch, devices: int, profile, placements, input_policy: str) -> tuple[float, str]:
-    """(fastest predicted seconds, the placement that gave it) of ``arch`` on ``devices``."""
+def unit_counts(devices: int) -> list[int]:
+    """The device counts a K-device candidate is placed on: 1, the powers of two below K,
+    and K. Using fewer devices than one has is a placement too (a network whose branches
+    are too small to pay for a message runs faster on fewer), and the schedule placement's
+    refinement does not always find it by leaving units idle."""
+    return sorted({devices, *(2**i for i in range(devices.bit_length()) if 2**i < devices)})
+
+
+def predicted_latency(arch, devices: int, profile, placements, input_policy: str) -> tuple[float, str, int]:
+    """(fastest predicted seconds, the placement, the devices used) of ``arch`` on up to ``devices``."""
     dag, costs = arch.dag, arch.costs
     best = None
-    for placement in placements:
-        with warnings.catch_warnings():  # a partitioner missing ε on a small DAG warns; the placement is valid
-            warnings.simplefilter("ignore")
-            part = place_architecture(arch, devices, profile, placement, input_policy=input_policy)
-        seconds = simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
-                           input_policy=input_policy, source_bytes=image_bytes(arch), params=costs.params)
-        if best is None or seconds < best[0]:
-            best = (seconds, placement)
+    for units in unit_counts(devices):
+        for placement in placements[:1] if units == 1 else placements:  # one unit: every placement is the same
+            with warnings.catch_warnings():  # a partitioner missing ε on a small DAG warns; the placement is valid
+                warnings.simplefilter("ignore")
+                part = place_architecture(arch, units, profile, placement, input_policy=input_policy)
+            seconds = simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
+                               input_policy=input_policy, source_bytes=image_bytes(arch), params=costs.params)
+            if best is None or seconds < best[0]:
+                best = (seconds, placement, units)
     return best
 
 
@@ -50,17 +60,17 @@ def score(candidate: Candidate, settings: SearchSettings, train: bool = True) ->
     """The record of one candidate (see the module docstring); an architecture its
     plugins refuse (a WS ``k`` above the vertex count…) gets ``invalid`` and no numbers."""
     record = {**candidate.to_json(), "params": None, "flops": None, "predicted_ms": None, "placement": None,
-              "accuracy": None, "invalid": None}
+              "units": None, "accuracy": None, "invalid": None}
     try:
         spec = ArchitectureSpec.parse(candidate.spec, source="candidate")
         arch = build_architecture(spec)
     except ParawireError as exc:
         return {**record, "invalid": str(exc)}
     profile = search_profile(settings.profile, settings.engine)
-    seconds, placement = predicted_latency(arch, settings.devices, profile, settings.placements,
-                                           candidate.options["input_policy"])
+    seconds, placement, units = predicted_latency(arch, settings.devices, profile, settings.placements,
+                                                  candidate.options["input_policy"])
     record.update(params=int(arch.costs.total_params), flops=int(arch.costs.total_flops),
-                  predicted_ms=round(seconds * 1e3, 4), placement=placement)
+                  predicted_ms=round(seconds * 1e3, 4), placement=placement, units=units)
     if train and settings.min_accuracy is not None and settings.within_limits(record):
         record["accuracy"] = round(proxy_accuracy(spec, settings.proxy_epochs, settings.dataset), 6)
     return record
