@@ -33,6 +33,7 @@ COMMANDS = {
     "demo": "parawire.cli.demo:demo",
     "testbed": "parawire.cli.testbed:testbed",
     "completion": "parawire.cli.completion:completion",
+    "search": "parawire.cli.search:search",
 }
 
 
@@ -53,6 +54,7 @@ SUMMARIES = {
     "train": "Train SPEC_FILE's network with SGD and report top-1 accuracy on the test split.",
     "demo": "Quick study → figures → the most concurrent architecture on 2 local workers.",
     "completion": "Print the shell completion script for SHELL (bash, zsh or fish).",
+    "search": "Search for the fastest architecture on K devices of a profile under the targets given.",
 }
 
 

@@ -1,0 +1,82 @@
+"""What one candidate scores: parameters, FLOPs, predicted latency on K devices, proxy accuracy.
+
+The latency of a candidate is the model's prediction with the placement parawire would
+choose for it: every placement the search allows (default: all of
+:data:`parawire.pipeline.placement.PARTITIONS`, the placements that give a partition; the
+tile-parallel ``hybrid`` gives a plan and is not searched yet), on K
+devices and on fewer (:func:`unit_counts`), is computed and the fastest predicted is
+kept and recorded with its placement and device count. The prediction is the one
+``testbed run`` prints: the ready-policy simulation including the image's delivery and
+the logits' return (``source_bytes``), so a confirmed candidate compares like for like.
+
+Training is the expensive part, so it runs only when accuracy is a target and the
+candidate already meets the parameter and FLOP limits (an over-budget network is
+infeasible whatever it learns; it gets accuracy ``None``).
+
+:func:`evaluate` takes and returns JSON-able values only: it is the entry point of pool
+and Dask workers, as :func:`parawire.study.sample.evaluate_batch` is for the grid.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from parawire.errors import ParawireError
+from parawire.graph.spec import ArchitectureSpec
+from parawire.latency.model import simulate
+from parawire.pipeline.build import build_architecture
+from parawire.pipeline.placement import place_architecture
+from parawire.score.hypergraph import image_bytes
+from parawire.search.profiles import search_profile
+from parawire.search.proxy import proxy_accuracy
+from parawire.search.settings import SearchSettings
+from parawire.search.space import Candidate
+
+
+def unit_counts(devices: int) -> list[int]:
+    """The device counts a K-device candidate is placed on: 1, the powers of two below K,
+    and K. Using fewer devices than one has is a placement too (a network whose branches
+    are too small to pay for a message runs faster on fewer), and the schedule placement's
+    refinement does not always find it by leaving units idle."""
+    return sorted({devices, *(2**i for i in range(devices.bit_length()) if 2**i < devices)})
+
+
+def predicted_latency(arch, devices: int, profile, placements, input_policy: str) -> tuple[float, str, int]:
+    """(fastest predicted seconds, the placement, the devices used) of ``arch`` on up to ``devices``."""
+    dag, costs = arch.dag, arch.costs
+    best = None
+    for units in unit_counts(devices):
+        for placement in placements[:1] if units == 1 else placements:  # one unit: every placement is the same
+            with warnings.catch_warnings():  # a partitioner missing ε on a small DAG warns; the placement is valid
+                warnings.simplefilter("ignore")
+                part = place_architecture(arch, units, profile, placement, input_policy=input_policy)
+            seconds = simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
+                               input_policy=input_policy, source_bytes=image_bytes(arch), params=costs.params)
+            if best is None or seconds < best[0]:
+                best = (seconds, placement, units)
+    return best
+
+
+def score(candidate: Candidate, settings: SearchSettings, train: bool = True) -> dict:
+    """The record of one candidate (see the module docstring); an architecture its
+    plugins refuse (a WS ``k`` above the vertex count…) gets ``invalid`` and no numbers."""
+    record = {**candidate.to_json(), "params": None, "flops": None, "predicted_ms": None, "placement": None,
+              "units": None, "accuracy": None, "invalid": None}
+    try:
+        spec = ArchitectureSpec.parse(candidate.spec, source="candidate")
+        arch = build_architecture(spec)
+    except ParawireError as exc:
+        return {**record, "invalid": str(exc)}
+    profile = search_profile(settings.profile, settings.engine)
+    seconds, placement, units = predicted_latency(arch, settings.devices, profile, settings.placements,
+                                                  candidate.options["input_policy"])
+    record.update(params=int(arch.costs.total_params), flops=int(arch.costs.total_flops),
+                  predicted_ms=round(seconds * 1e3, 4), placement=placement, units=units)
+    if train and settings.min_accuracy is not None and settings.within_limits(record):
+        record["accuracy"] = round(proxy_accuracy(spec, settings.proxy_epochs, settings.dataset), 6)
+    return record
+
+
+def evaluate(candidate_json: dict, settings_json: str, train: bool = True) -> dict:
+    """Pool and Dask entry point: JSON in, JSON out."""
+    return score(Candidate.from_json(candidate_json), SearchSettings.model_validate_json(settings_json), train)

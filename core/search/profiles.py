@@ -1,0 +1,38 @@
+"""``--profile``: a shipped profile, this machine's calibrated ``local``, or a testbed preset.
+
+A preset's profile is the one ``parawire testbed run`` predicts with before it measures
+anything: this machine's ``local`` compute for the engine under the preset's CPU quota,
+the preset's shaped link, and ``local``'s per-message cost. The testbed then fits a
+compute slow-down from its one-device run (``preset_profile``'s ``compute_scale``); a
+search cannot, so it ranks with the unfitted profile. A uniform compute scale changes
+every candidate's compute alike, so it moves the ranking only where compute and
+messages trade off; docs/search.md gives the measured effect.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from parawire.calibration.local import get_profile
+from parawire.errors import ParawireError
+from parawire.latency.model import DeviceProfile
+from parawire.latency.profiles import KNOWN, preset_profile
+from parawire.registry.manager import resolve_engine
+from parawire.testbed.presets import PRESETS
+
+
+def profile_names() -> tuple[str, ...]:
+    return (*KNOWN, *PRESETS)
+
+
+@lru_cache(maxsize=8)
+def search_profile(name: str, engine: str | None = None) -> DeviceProfile:
+    """The device profile a search predicts with (cached per process: pool workers
+    resolve it once; ``local`` is measured once per machine and engine, then read)."""
+    if name in PRESETS:
+        engine = resolve_engine(engine)
+        base = get_profile("local", engine=engine)
+        return preset_profile(PRESETS[name], base, base.message_latency_s, engine=engine)
+    if name not in KNOWN:
+        raise ParawireError(f"--profile: got {name!r}; use one of {', '.join(profile_names())}")
+    return get_profile(name, engine=resolve_engine(engine) if name == "local" else None)

@@ -1,0 +1,127 @@
+"""What a search is asked: the devices, the targets, the space, the proxy — one value.
+
+:meth:`SearchSettings.fingerprint` is every setting that changes what a trial computes
+or how the sampler proposes; a stored search made with another fingerprint is refused
+(as ``study grid`` refuses a table). Only the trial budget may change: a rerun with more
+``--trials`` continues the same search. Any new field joins the fingerprint unless it is
+added to ``BUDGET`` — forgetting gives a refusal, never a mixed search.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from parawire.errors import ParawireError, SpecError, describe_validation_error
+from parawire.pipeline.placement import PARTITIONS
+from parawire.registry.manager import get_plugins
+from parawire.score.hypergraph import INPUT_POLICIES
+from parawire.search.proxy import DEFAULT_EPOCHS, MEASURED_TAU, MIN_TAU
+from parawire.search.space import SearchSpace
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+#: Fields that say how much to do, not what: a search may be extended with more trials.
+BUDGET = frozenset({"trials"})
+
+Range = tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
+
+
+class SearchSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile: str = Field(description="device profile: edge, lan, local or a testbed preset")
+    devices: int = Field(ge=1, le=1024, description="K: devices the network runs on")
+    engine: str | None = Field(None, description="engine whose calibration `local` and presets use")
+    max_params: int | None = Field(None, ge=1)
+    max_flops: int | None = Field(None, ge=1)
+    min_accuracy: float | None = Field(None, ge=0.0, le=1.0, description="proxy top-1, a fraction")
+    trials: int = Field(ge=1)
+    generators: tuple[str, ...] = ()
+    stagings: tuple[str, ...] = ()
+    nodes: Range = (10, 60)
+    base_channels: Range = (4, 32)
+    channel_doublings: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(le=10)]] = (0, 4)
+    input_policies: tuple[str, ...] = INPUT_POLICIES
+    placements: tuple[str, ...] = PARTITIONS
+    input_shape: tuple[int, int, int] = (3, 32, 32)
+    classes: int = Field(10, ge=2)
+    dataset: str = "digits"
+    proxy_epochs: int = Field(DEFAULT_EPOCHS, description="epochs of the proxy (a prefix of full training)")
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> SearchSettings:
+        for name in ("nodes", "base_channels", "channel_doublings"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name}: low {low} above high {high}; give LOW HIGH")
+        if self.nodes[0] < self.devices:
+            raise ValueError(f"nodes: the smallest ({self.nodes[0]}) has fewer vertices than --devices "
+                             f"{self.devices}; raise --nodes LOW to at least {self.devices}")
+        tau = MEASURED_TAU.get(self.proxy_epochs)
+        if tau is None or tau < MIN_TAU:
+            usable = ", ".join(str(e) for e, t in MEASURED_TAU.items() if t >= MIN_TAU)
+            measured = "was not measured" if tau is None else f"ranks as full training only with τ = {tau:.2f}"
+            raise ValueError(f"proxy_epochs: {self.proxy_epochs} epochs {measured} (below {MIN_TAU}, "
+                             f"benchmarks/search_proxy.py); use {usable}")
+        for name, known in (("input_policies", INPUT_POLICIES), ("placements", PARTITIONS)):
+            unknown = [v for v in getattr(self, name) if v not in known]
+            if unknown or not getattr(self, name):
+                raise ValueError(f"{name}: got {', '.join(unknown) or 'none'}; use some of {', '.join(known)}")
+        return self
+
+    @classmethod
+    def build(cls, **fields) -> SearchSettings:
+        """Validate before any work: fields, plugin names (all installed ones by default)."""
+        plugins = get_plugins()
+        fields.setdefault("generators", ())
+        fields.setdefault("stagings", ())
+        fields["generators"] = tuple(fields["generators"]) or tuple(plugins.generators.names())
+        fields["stagings"] = tuple(fields["stagings"]) or tuple(plugins.staging.names())
+        try:
+            settings = cls(**fields)
+        except ValidationError as exc:
+            raise SpecError(f"search: {describe_validation_error(exc)}") from None
+        settings.space()  # unknown plugin names fail here
+        if settings.dataset != "digits" and settings.min_accuracy is not None:
+            raise ParawireError(f"--dataset {settings.dataset}: the proxy is validated on digits only; use digits")
+        return settings
+
+    def fingerprint(self) -> dict:
+        return {k: v for k, v in self.model_dump(mode="json").items() if k not in BUDGET}
+
+    def objectives(self) -> list[tuple[str, str]]:
+        """(name, direction): latency always; accuracy and parameters when they are targets."""
+        out = [("predicted_ms", "minimize")]
+        if self.min_accuracy is not None:
+            out.append(("accuracy", "maximize"))
+        if self.max_params is not None:
+            out.append(("params", "minimize"))
+        return out
+
+    def violations(self, record: dict) -> dict[str, float]:
+        """Constraint values (≤ 0: met) of an evaluated trial, one per target given."""
+        out = {}
+        if self.max_params is not None:
+            out["params"] = float(record["params"] - self.max_params)
+        if self.max_flops is not None:
+            out["flops"] = float(record["flops"] - self.max_flops)
+        if self.min_accuracy is not None:
+            out["accuracy"] = self.min_accuracy - (record["accuracy"] if record["accuracy"] is not None else 0.0)
+        return out
+
+    def within_limits(self, record: dict) -> bool:
+        """Whether a scored candidate meets the parameter and FLOP limits (training it is
+        worth it only then)."""
+        return ((self.max_params is None or record["params"] <= self.max_params)
+                and (self.max_flops is None or record["flops"] <= self.max_flops))
+
+    def feasible(self, record: dict) -> bool:
+        return not record.get("invalid") and all(v <= 0 for v in self.violations(record).values())
+
+    def space(self) -> SearchSpace:
+        return SearchSpace.from_plugins(
+            get_plugins(), self.generators, self.stagings, nodes=self.nodes,
+            base_channels=self.base_channels, channel_doublings=self.channel_doublings,
+            options={"input_policy": self.input_policies}, input_shape=self.input_shape,
+            classes=self.classes, seed=self.seed,
+        )
