@@ -127,7 +127,7 @@ NOTHING_WHEN_ABSENT = {
     "--output", "--model", "--endpoint", "--curve-secret", "--curve-server", "--curve-clients", "--report",
     "--kind", "--checkpoint", "--baseline", "--allow-model", "--param", "--staging-param",
     "--partitioner-param", "--score-param", "--transport-param", "--engine-param", "--codec-param", "--owner-secret", "--arch",
-    "--meta",
+    "--meta", "--max-params", "--max-flops", "--min-accuracy", "--scheduler", "--against",
 }
 
 

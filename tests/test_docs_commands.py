@@ -23,6 +23,10 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 #: Text that marks a line not to run → why.
 NOT_RUN = {
+    "--min-accuracy 0.9": "the search targets of docs/search.md: every candidate trained on digits, 30+ min each",
+    "search_proxy.py": "trains 30 architectures for the proxy's Kendall τ (hours on 2 cores)",
+    "t2-k4-against.json": "reads the result of the 200-trial searches above (not run here)",
+    "jq '.against.match.spec'": "reads the result of the 200-trial searches above (not run here)",
     "sudo ": "needs root: the testbed (its root-only tests run in ./scripts/test as root)",
     "./scripts/": "the set-up and the whole suite, of which this test is a part",
     "pip install": "installs into the environment every other test uses",
