@@ -73,7 +73,11 @@ def demo(ctx: click.Context, out: Path, samples: int | None, runs: int, as_json:
             f" at {RUN_UNITS} units → {spec_file}"
         )
         with redirect_stdout(measured) if as_json else nullcontext():
-            ctx.invoke(run, spec_file=spec_file, units=RUN_UNITS, local=True, runs=runs, as_json=as_json)
+            # parsed as a user's command line, so every option's callback (the NAME=VALUE
+            # parameter options among them) runs: ctx.invoke would hand them raw defaults
+            args = [str(spec_file), "--units", str(RUN_UNITS), "--local", "--runs", str(runs)]
+            with run.make_context("run", args + (["--json"] if as_json else []), parent=ctx) as step:
+                run.invoke(step)
     if as_json:
         echo_json({"table": table, "figures": figures, "report": report, "spec": spec_file,
                    "chosen": {k: best[k] for k in ("generator", "nodes", "sample", "cs")},

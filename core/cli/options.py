@@ -137,6 +137,6 @@ def codec_plan(codec: str, params: dict, auto: bool = False):
         if params:
             raise ParawireError("--codec-param: goes with a codec name; --codec auto chooses codecs and their parameters")
         return None
-    choice = CodecChoice(name=codec, params=dict(params or {}))  # ctx.invoke (demo) passes ()
+    choice = CodecChoice(name=codec, params=params)
     get_codec(choice)
     return CodecPlan(default=choice)
