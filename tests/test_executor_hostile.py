@@ -308,31 +308,68 @@ def worker_cpu(worker: WorkerProcess) -> tuple[float, float]:
 
 
 def test_row5_a_consistent_plan_over_the_limit_is_refused_before_the_graph_is_generated(monkeypatch):
-    """The estimate comes from the plan's own DAG (:func:`planned_bytes`): the spec's graph,
-    the expensive part of a build, is never generated for a deployment over the limit."""
-    from parawire.executor import worker as worker_module
+    """The report's 5,000 nodes at 512 px with a plan that matches them: refused from the
+    message alone (:func:`~parawire.executor.estimate.early_bytes`: the spec's bound, then
+    the plan's own DAG), in well under a second of CPU, the generator never run."""
+    import resource
+
+    from parawire.executor import estimate, worker as worker_module
+    from parawire.pipeline import build
     from parawire.executor.deployment import check_deployment
     from parawire.executor.plan import Plan
     from parawire.executor.transport import InprocTransport, inproc_address
     from parawire.graph.spec import ArchitectureSpec
     from parawire.pipeline.build import build_architecture
 
-    spec = ArchitectureSpec(generator="dp", nodes=60, input_shape=(3, 224, 224))
+    spec = ArchitectureSpec(generator="dp", nodes=5000, input_shape=(3, 512, 512))
     arch = build_architecture(spec)
     plan = Plan.build(arch.dag, [0] * arch.dag.graph.number_of_nodes())
     deployment = check_deployment({"spec": spec.model_dump(mode="json"), "plan": plan.model_dump(mode="json"),
                                    "unit": 0})
-    assert worker_module.planned_bytes(deployment.spec, plan, deployment.unit_plan) == \
-        worker_module.network_bytes(deployment.spec, deployment.unit_plan)  # the same estimate, earlier
-    generated = []
-    monkeypatch.setattr(worker_module, "_architecture", generated.append)
-    worker = worker_module.Worker(InprocTransport(), inproc_address(), threads=None, max_deploy_bytes=16 * MiB)
+
+    def forbidden(*args):
+        raise AssertionError("the spec's graph was generated before the refusal")
+
+    monkeypatch.setattr(worker_module, "_architecture", forbidden)
+    monkeypatch.setattr(build, "build_dag", forbidden)
+    assert estimate.bound_bytes(spec, deployment.unit_plan) > 16 * worker_module.DEFAULT_MAX_DEPLOY_BYTES
+    worker = worker_module.Worker(InprocTransport(), inproc_address(), threads=None)
     try:
-        with pytest.raises(ParawireError, match=r"unit 0 needs about \d+ MiB .* over this worker's limit of 16 MiB"):
+        cpu = resource.getrusage(resource.RUSAGE_THREAD).ru_utime
+        with pytest.raises(ParawireError, match=r"unit 0 needs about \d+ MiB .* over this worker's limit of 4096 MiB"):
+            worker.build_blocks(deployment, None)
+        assert resource.getrusage(resource.RUSAGE_THREAD).ru_utime - cpu < 1.0  # generating it: seconds
+    finally:
+        worker.inbox.close()
+
+
+def test_row5_a_plan_the_bound_would_refuse_is_estimated_from_its_own_dag_before_generation(monkeypatch):
+    """A deployment that fits is never refused for a loose bound: over the bound, the
+    plan's DAG gives the exact estimate, still without generating the spec's graph."""
+    from parawire.executor import estimate, worker as worker_module
+    from parawire.executor.deployment import check_deployment
+    from parawire.executor.plan import Plan
+    from parawire.executor.transport import InprocTransport, inproc_address
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
+
+    spec = ArchitectureSpec(generator="dp", nodes=60, input_shape=(3, 64, 64))
+    arch = build_architecture(spec)
+    plan = Plan.build(arch.dag, [0] * arch.dag.graph.number_of_nodes())
+    deployment = check_deployment({"spec": spec.model_dump(mode="json"), "plan": plan.model_dump(mode="json"),
+                                   "unit": 0})
+    exact = worker_module.network_bytes(deployment.spec, deployment.unit_plan)
+    bound = estimate.bound_bytes(spec, deployment.unit_plan)
+    assert exact < bound
+    assert estimate.early_bytes(deployment.spec, plan, deployment.unit_plan, bound) == bound
+    assert estimate.early_bytes(deployment.spec, plan, deployment.unit_plan, exact) == exact  # the plan's DAG
+    monkeypatch.setattr(worker_module, "_architecture", lambda *args: pytest.fail("generated before the refusal"))
+    worker = worker_module.Worker(InprocTransport(), inproc_address(), threads=None, max_deploy_bytes=exact - 1)
+    try:
+        with pytest.raises(ParawireError, match=r"unit 0 needs about \d+ MiB .* over this worker's limit"):
             worker.build_blocks(deployment, None)
     finally:
         worker.inbox.close()
-    assert generated == []
 
 
 # -- row 6: frames without bytes -----------------------------------------------------------

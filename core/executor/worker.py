@@ -45,7 +45,8 @@ from parawire.errors import ParawireError
 from parawire.executor.codec_frames import Encoder, received, unit_codecs
 from parawire.executor.deployment import Deployment, DeploymentError, check_deployment
 from parawire.executor.drops import Drops, describe
-from parawire.executor.plan import SOURCE, Plan, UnitPlan
+from parawire.executor.estimate import early_bytes, unit_bytes
+from parawire.executor.plan import SOURCE, UnitPlan
 from parawire.executor.protocol import (
     COORDINATOR,
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -69,7 +70,10 @@ Builder = Callable[..., Mapping[int, Block]]
 (``engine`` is passed only when the deployment names one, ``engine_params`` only when the
 worker was given some: ``parawire worker --engine-param``). A builder may have an
 ``estimate(spec, unit_plan, weights_or_None) -> bytes`` attribute (parameter plus activation
-memory); the worker then refuses a deployment over its limit before building anything."""
+memory); the worker then refuses a deployment over its limit before building anything. A
+``plan_estimate(spec, plan, unit_plan, limit) -> bytes`` attribute is asked even earlier,
+before anything costly (such as generating the spec's graph) happens
+(:func:`~parawire.executor.estimate.early_bytes`)."""
 
 TICK_S = 0.25
 """How often an idle worker checks whether it should stop."""
@@ -110,52 +114,9 @@ def _arch_of(spec: dict, unit: UnitPlan):
 
 
 def network_bytes(spec: dict, unit: UnitPlan, weights: Any = None) -> int:
-    """Estimated memory of the unit: float32 parameters of its vertices, plus one request's
-    activations (every local output and every received input kept at once: an upper bound)."""
-    return _unit_bytes(_arch_of(spec, graph_part(unit)), unit)
-
-
-def planned_bytes(spec: dict, plan: Plan, unit: UnitPlan) -> int:
-    """:func:`network_bytes` from the plan's own DAG, *before* the spec's graph is generated.
-
-    Why: generating the graph is the expensive step of a deployment (a 5,000-vertex ``dp``
-    spec: about 6 s and 265 MiB), and a deployment over the worker's limit must be refused
-    before it. The plan carries every vertex's inputs, so the layout and costs (cheap,
-    numpy) follow from it and the spec's staging policy; a plan whose DAG is not the
-    spec's is refused after generation anyway (:func:`_arch_of`), and one that does not
-    even have the spec's vertex count is refused here at once. Generators that mark their
-    own stages (``fb``) are estimated with the spec's staging policy instead."""
-    import networkx as nx
-    from parawire.graph.dag import Dag
-    from parawire.graph.spec import ArchitectureSpec
-    from parawire.network.architecture import assemble
-    from parawire.pipeline.build import stage_flags
-
-    parsed = ArchitectureSpec.parse(spec, source="deployment spec")
-    n = len(plan.partition)
-    if n != parsed.nodes + 2:
-        raise DeploymentError(f"plan.partition: {n} vertices, but the spec describes {parsed.nodes + 2}"
-                              f" (nodes {parsed.nodes} + input + output); rebuild the plan from this spec")
-    graph = nx.DiGraph()
-    graph.add_nodes_from(range(n))
-    graph.add_edges_from((p, v) for up in plan.unit_plans for v, ps in up.preds.items() for p in ps if p != SOURCE)
-    # one input vertex, however many units run it (the "scatter" input policy replicates it)
-    inputs = {v for up in plan.unit_plans for v, ps in up.preds.items() if ps == [SOURCE]}
-    if len(inputs) != 1 or not nx.is_directed_acyclic_graph(graph):
-        raise DeploymentError("plan: needs exactly one input vertex and no cycle; rebuild the plan")
-    dag = Dag(graph, inputs.pop(), plan.output_vertex)
-    return _unit_bytes(assemble(parsed, dag, stage_flags(parsed, dag)), unit)
-
-
-def _unit_bytes(arch, unit: UnitPlan) -> int:
-    base = graph_part(unit)
-    computed = [*base.vertices, *tiled_vertices_of(unit)]  # a tile unit holds whole maps at most
-    params = sum(int(arch.costs.params[v]) for v in computed) * 4
-    outs = arch.costs.out_bytes
-    image = 4 * arch.spec.input_shape[0] * arch.spec.input_shape[1] * arch.spec.input_shape[2]
-    preds = {p for v in base.vertices for p in base.preds[v]} | ({SOURCE} if tiled_vertices_of(unit) else set())
-    received = sum(image if p == SOURCE else int(outs[p]) for p in preds)
-    return params + sum(int(outs[v]) for v in computed) + received
+    """Estimated memory of the unit (:func:`~parawire.executor.estimate.unit_bytes`) from
+    the spec's generated architecture, once the plan is known to match it."""
+    return unit_bytes(_arch_of(spec, graph_part(unit)), unit)
 
 
 def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str | None = None,
@@ -206,6 +167,7 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
 
 
 network_blocks.estimate = network_bytes
+network_blocks.plan_estimate = early_bytes
 
 
 def staged(block: torch.nn.Module) -> Block | StagedBlock:
@@ -382,14 +344,13 @@ class Worker:
                                   " owner_secret= the file given to its --owner-secret")
 
     def build_blocks(self, deployment: Deployment, weights: Any) -> Mapping[int, Block]:
-        """The unit's blocks from a checked deployment: the estimate against
-        ``max_deploy_bytes`` first (nothing built when refused), then the build. A generated
-        network's spec (one naming its ``generator``) is estimated from the plan before its graph is generated (:func:`planned_bytes`),
-        then by the builder's own ``estimate``, if it has one."""
-        # a generated network's spec (Cluster.deploy always names it); a hybrid plan's pieces
-        # are not vertices of the spec's DAG, so it is estimated after generation only
-        if "generator" in deployment.spec and deployment.plan.tiling is None:
-            self._charge(deployment, planned_bytes(deployment.spec, deployment.plan, deployment.unit_plan))
+        """The unit's blocks from a checked deployment: the builder's estimates against
+        ``max_deploy_bytes`` first (nothing generated or built when refused: its
+        ``plan_estimate`` from the message alone, then its ``estimate``), then the build."""
+        plan_estimate = getattr(self.builder, "plan_estimate", None)
+        if plan_estimate is not None:
+            self._charge(deployment, plan_estimate(deployment.spec, deployment.plan, deployment.unit_plan,
+                                                   self.max_deploy_bytes))
         estimate = getattr(self.builder, "estimate", None)
         if estimate is not None:
             self._charge(deployment, estimate(deployment.spec, deployment.unit_plan, weights))

@@ -122,6 +122,7 @@ def deployment_builder(allowed_models: Iterable[str] = ()):  # type: ignore[no-u
     allowed = frozenset(allowed_models)
 
     from parawire.executor import worker
+    from parawire.executor.estimate import early_bytes
 
     def build(spec: dict, unit, weights: Any = None, engine: str | None = None,  # type: ignore[no-untyped-def]
               engine_params: dict | None = None):
@@ -136,5 +137,10 @@ def deployment_builder(allowed_models: Iterable[str] = ()):  # type: ignore[no-u
             return model_bytes(spec["model"], unit, weights)
         return worker.network_bytes(spec, unit, weights)
 
+    def plan_estimate(spec: dict, plan, unit, limit: int) -> int:  # type: ignore[no-untyped-def]
+        # an imported model has no graph to generate: its estimate above comes before anything is built
+        return 0 if "model" in spec else early_bytes(spec, plan, unit, limit)
+
     build.estimate = estimate  # type: ignore[attr-defined]
+    build.plan_estimate = plan_estimate  # type: ignore[attr-defined]
     return build

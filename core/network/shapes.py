@@ -82,6 +82,34 @@ def staged_channels(channels: int, cap: int) -> int:
     return min(2 * channels, cap)
 
 
+def widest_channels(spec: ArchitectureSpec) -> int:
+    """The most channels any vertex's output can have, whatever the DAG and its staging:
+    the stem's, doubled at most ``nodes`` times and never above the cap."""
+    return min(spec.channel_cap, spec.base_channels << min(spec.nodes, spec.channel_cap.bit_length()))
+
+
+def largest_map(spec: ArchitectureSpec) -> int:
+    """The most elements any computation vertex's output can have, whatever the DAG and
+    its staging (the executor's memory bound before a graph is generated).
+
+    Why this holds: by induction over the topological order, a vertex that sits behind
+    ``s`` stages on its most-staged path has exactly ``min(cap, base·2^s)`` channels and
+    the stem's map halved ``s`` times (aggregation takes the largest channels and the
+    smallest map, both reached on that path). So every output is one of these ``nodes + 1``
+    shapes, and the largest is found by walking ``s`` until the shape stops changing."""
+    _, h, w = spec.input_shape
+    stride = stem_stride(spec.input_shape)
+    c, h, w = spec.base_channels, strided(h, stride), strided(w, stride)
+    largest = c * h * w
+    for _ in range(spec.nodes):
+        staged = staged_channels(c, spec.channel_cap), strided(h, 2), strided(w, 2)
+        if staged == (c, h, w):
+            break
+        c, h, w = staged
+        largest = max(largest, c * h * w)
+    return largest
+
+
 def cap_stages(dag: Dag, spec: ArchitectureSpec, wish: Callable[[int], bool]) -> np.ndarray:
     """Stage flags for the computation vertices where ``wish(v)`` holds *and* the
     channels entering v are still below the cap.
