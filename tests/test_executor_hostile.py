@@ -307,7 +307,8 @@ def worker_cpu(worker: WorkerProcess) -> tuple[float, float]:
     return int(fields[11]) / 100, int(fields[12]) / 100
 
 
-def test_row5_a_consistent_plan_over_the_limit_is_refused_before_the_graph_is_generated(monkeypatch):
+@pytest.mark.parametrize("named", [True, False], ids=["generator-named", "generator-by-default"])
+def test_row5_a_consistent_plan_over_the_limit_is_refused_before_the_graph_is_generated(monkeypatch, named):
     """The report's 5,000 nodes at 512 px with a plan that matches them: refused from the
     message alone (:func:`~parawire.executor.estimate.early_bytes`: the spec's bound, then
     the plan's own DAG), in well under a second of CPU, the generator never run."""
@@ -324,8 +325,8 @@ def test_row5_a_consistent_plan_over_the_limit_is_refused_before_the_graph_is_ge
     spec = ArchitectureSpec(generator="dp", nodes=5000, input_shape=(3, 512, 512))
     arch = build_architecture(spec)
     plan = Plan.build(arch.dag, [0] * arch.dag.graph.number_of_nodes())
-    deployment = check_deployment({"spec": spec.model_dump(mode="json"), "plan": plan.model_dump(mode="json"),
-                                   "unit": 0})
+    body = spec.model_dump(mode="json", exclude=set() if named else {"generator"})  # dp is the default
+    deployment = check_deployment({"spec": body, "plan": plan.model_dump(mode="json"), "unit": 0})
 
     def forbidden(*args):
         raise AssertionError("the spec's graph was generated before the refusal")
