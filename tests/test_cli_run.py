@@ -106,6 +106,49 @@ def test_run_reaches_a_curve_worker_with_the_keys(spec_file, tmp_path, capsys):
         worker.wait(timeout=30)
 
 
+def test_run_deploys_to_owner_secret_workers_only_with_the_secret(spec_file, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from parawire.executor.local import READY_PREFIX
+
+    main(["keys", str(tmp_path / "k")])
+    secret = tmp_path / "k" / "owner.secret"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "parawire", "worker", "--bind", "tcp://127.0.0.1:*", "--owner-secret", str(secret),
+         "--exit-with-parent"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = worker.stdout.readline()
+        assert line.startswith(READY_PREFIX), line
+        command = ["run", str(spec_file), "--units", "1", "--endpoint", line[len(READY_PREFIX):].strip(),
+                   "--runs", "2", "--json", "--timeout", "10"]
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as refused:
+            main(command)
+        assert refused.value.code == 2
+        assert "takes deployments only from its owner" in capsys.readouterr().err
+        main([*command, "--owner-secret", str(secret)])
+        rows = json.loads(capsys.readouterr().out)["rows"]
+        assert rows[0]["run"] == "1 worker (zmq)" and rows[0]["median_ms"] > 0
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    (["--local"], "--owner-secret is for --endpoint workers started with it; --local ones have none"),
+    (["--units", "1", "--endpoint", "tcp://127.0.0.1:1"], "readable or owned by someone else; chmod 600 it"),
+])
+def test_run_refuses_an_owner_secret_it_cannot_use_in_one_line(spec_file, tmp_path, capsys, options, expected):
+    secret = tmp_path / "owner.secret"
+    secret.write_text("00" * 32)
+    secret.chmod(0o644)
+    with pytest.raises(SystemExit) as refused:
+        main(["run", str(spec_file), *options, "--owner-secret", str(secret)])
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and expected in err and "Traceback" not in err
+
+
 def test_run_with_the_torch_engine_names_the_best_single_process(spec_file, capsys):
     main(["run", str(spec_file), "--local", "--transport", "inproc", "--runs", "1", "--profile", "edge",
           "--engine", "torch"])

@@ -21,7 +21,8 @@ def keys(directory: Path, force: bool) -> None:
     Coordinator: parawire run --curve-secret DIR/client.key_secret
     --curve-server DIR/server.key (or Cluster.connect(..., curve_secret=…, curve_server=…)).
     Without CURVE (loopback): workers --owner-secret DIR/owner.secret accept deployments
-    only from Cluster.connect(..., owner_secret="DIR/owner.secret").
+    only from parawire run --owner-secret DIR/owner.secret (or Cluster.connect(...,
+    owner_secret="DIR/owner.secret")).
     A DIRECTORY that already holds keys is refused unless --force: new keys would lock
     out every worker and coordinator still using the old ones.
     """

@@ -204,6 +204,9 @@ def result_table(title: str, rows: list[dict]):
               help="this coordinator's *.key_secret file (`parawire keys DIR`: DIR/client.key_secret)")
 @click.option("--curve-server", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="the workers' public key file (DIR/server.key)")
+@click.option("--owner-secret", type=click.Path(dir_okay=False, path_type=Path),
+              help="the owner.secret file of --endpoint workers started with --owner-secret (`parawire keys DIR`);"
+                   " they refuse deployments without it")
 @click.option("--engine", default=None, shell_complete=plugin_names("engines"),
               help="inference engine of the workers (default: onnxruntime; see `parawire plugins`)")
 @param_option("engine")
@@ -215,8 +218,8 @@ def result_table(title: str, rows: list[dict]):
 @json_option("the measured rows and the prediction")
 @model_options
 def run(spec_file, units, local, endpoints, transport, transport_params, endpoint_kind, runs, partitioner,
-        partitioner_params, eps, placement, profile, timeout, curve_secret, curve_server, engine, engine_params,
-        baselines, codec, codec_params, max_top1_change, check_inputs, as_json, model, input_shape, min_flops,
+        partitioner_params, eps, placement, profile, timeout, curve_secret, curve_server, owner_secret, engine,
+        engine_params, baselines, codec, codec_params, max_top1_change, check_inputs, as_json, model, input_shape, min_flops,
         merge_elementwise):
     """Run SPEC_FILE (or a --model) on UNITS workers and compare with one process."""
     from parawire.cli.inputs import check_units, load_spec
@@ -234,6 +237,12 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
         raise ParawireError(
             "--curve-secret/--curve-server are for remote --endpoint workers; --local ones use loopback"
         )
+    if local and owner_secret is not None:
+        raise ParawireError("--owner-secret is for --endpoint workers started with it; --local ones have none")
+    if owner_secret is not None:
+        from parawire.executor.security import load_owner_secret
+
+        load_owner_secret(owner_secret)  # a missing, foreign or malformed file: one line before any work
     one_source(spec_file, model)
     if model is not None and placement not in ("partition", "schedule"):
         raise ParawireError(f"--placement {placement}: tiles need parawire's own network; an imported"
@@ -264,7 +273,7 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
         measured, extra = measure(progress, spec, units, local, endpoints, transport, transport_params,
                                   endpoint_kind, runs, partitioner, partitioner_params, eps, placement, profile,
                                   timeout, curve_secret, curve_server, engine, imported, engine_params, compared,
-                                  coding)
+                                  coding, owner_secret)
     best = min((row for row in measured[1:] if row.error is None), key=lambda row: row.median_s,
                default=measured[0])  # every single-process row failed: compare with the workers
     base_s = best.median_s
@@ -316,12 +325,14 @@ class Coding:
 def measure(progress, spec, units, local, endpoints, transport, transport_params, endpoint_kind, runs,
             partitioner, partitioner_params, eps, placement, profile, timeout, curve_secret,
             curve_server, engine: str, imported=None, engine_params: dict | None = None,
-            compared: list | None = None, coding: Coding | None = None) -> tuple[list[Row], dict]:
+            compared: list | None = None, coding: Coding | None = None,
+            owner_secret: Path | None = None) -> tuple[list[Row], dict]:
     """Every timed row (workers first, then one process per ``compared`` engine record on
     1 and all threads, timed in interleaved rounds) and the extras. ``imported``: a traced
     model (``--model``) to run instead of ``spec``'s architecture, on ``engine`` (torch or
     ONNX Runtime). ``coding``: the crossings' codecs (``--codec``, default raw), the
-    accuracy of the workers' run measured against one exact process."""
+    accuracy of the workers' run measured against one exact process. ``owner_secret``: the
+    file that proves to ``--owner-secret`` workers that this coordinator may deploy."""
     progress.step("loading torch")
     import torch
     from parawire.calibration.codec_choice import (
@@ -383,7 +394,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                                        builder=deployment_builder(allow) if allow and in_process else None)
         with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout,
                              transport_params=transport_params, curve_secret=curve_secret,
-                             curve_server=curve_server) as cluster:
+                             curve_server=curve_server, owner_secret=owner_secret) as cluster:
             with progress.timed(f"deploying to {units} workers"):
                 if imported is not None:
                     from parawire.models.deploy import deployment, unit_weights
