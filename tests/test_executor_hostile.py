@@ -11,6 +11,8 @@ peak RSS (``VmHWM``, reset before the attack) grew by at most 2× the attack's b
 
 from __future__ import annotations
 
+import functools
+import re
 import subprocess
 import sys
 import threading
@@ -228,8 +230,11 @@ def test_row2_no_stranger_stops_a_worker_idle_or_deployed(spawn, tmp_path):
     open_worker = spawn()
     owned = [spawn("--owner-secret", str(keys["owner"])) for _ in range(2)]
     stranger = json_frames(Kind.SHUTDOWN, session=b"s" * 16)
-    attack(open_worker, [stranger, json_frames(Kind.SHUTDOWN)])  # an idle worker takes DEPLOY and PING only
-    assert open_worker.proc.poll() is None
+    before = open_worker.reset_peak()
+    seconds = attack(open_worker, [stranger, json_frames(Kind.SHUTDOWN)])  # an idle worker takes DEPLOY and PING only
+    assert_bounded(open_worker, before, 2 * HEADER.size)
+    assert_few_lines(open_worker, seconds)
+    assert_owner_served([open_worker])
     body = {"spec": SPEC.model_dump(mode="json"), "plan": PLAN.model_dump(mode="json"), "unit": 0,
             "peers": {"0": {"address": owned[0].endpoint}, "1": {"address": owned[1].endpoint}}}
     replies: list = []
@@ -287,18 +292,34 @@ def test_row4_nested_lists_and_spaces_cost_no_more_than_their_size(spawn):
 
 # -- row 5: deployments that are expensive before they are refused -------------------------
 
-def test_row5_a_huge_partition_and_a_5000_node_spec_are_refused_before_building(spawn):
+@functools.lru_cache(maxsize=1)
+def consistent_5000():
+    """The report's 5,000 nodes at 512 px and a one-unit plan that matches them."""
+    from parawire.executor.plan import Plan
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
+
+    spec = ArchitectureSpec(generator="dp", nodes=5000, input_shape=(3, 512, 512))
+    arch = build_architecture(spec)
+    return spec, Plan.build(arch.dag, [0] * arch.dag.graph.number_of_nodes())
+
+
+def test_row5_a_huge_partition_and_5000_node_specs_are_refused_before_building(spawn):
     worker = spawn()
     partition = b'{"spec":{},"unit":0,"plan":{"units":1,"partition":[' + b"0," * (2 * MiB) + b'0]}}'
     tiny = {"spec": {**SPEC.model_dump(mode="json"), "nodes": 5000, "input_shape": [3, 512, 512]},
             "plan": PLAN.model_dump(mode="json"), "unit": 0,
             "peers": {"0": {"address": "tcp://127.0.0.1:1"}, "1": {"address": "tcp://127.0.0.1:1"}}}
+    spec, plan = consistent_5000()
+    consistent = {"spec": spec.model_dump(mode="json"), "plan": plan.model_dump(mode="json"), "unit": 0}
     before = worker.reset_peak()
     cpu = sum(worker_cpu(worker))
     replies: list = []
     seconds = attack(worker, [control(Kind.DEPLOY, partition, b"s" * 16),
-                              json_frames(Kind.DEPLOY, tiny, session=b"t" * 16)], settle=replies)
-    assert b"the spec describes 5002" in replies[-2][1]  # the DEPLOY of the huge partition is a drop
+                              json_frames(Kind.DEPLOY, tiny, session=b"t" * 16),
+                              json_frames(Kind.DEPLOY, consistent, session=b"u" * 16)], settle=replies)
+    assert b"the spec describes 5002" in replies[-3][1]  # the DEPLOY of the huge partition is a drop
+    assert re.search(rb"unit 0 needs about \d+ MiB .* over this worker's limit of 4096 MiB", replies[-2][1])
     assert sum(worker_cpu(worker)) - cpu < 2.0  # not the 5-7 s of generating a 5,000-vertex graph
     assert_bounded(worker, before, len(partition))
     assert_few_lines(worker, seconds, classes=2)
@@ -317,17 +338,13 @@ def test_row5_a_consistent_plan_over_the_limit_is_refused_before_the_graph_is_ge
     the plan's own DAG), in well under a second of CPU, the generator never run."""
     import resource
 
-    from parawire.executor import estimate, worker as worker_module
-    from parawire.pipeline import build
+    from parawire.executor import estimate
+    from parawire.executor import worker as worker_module
     from parawire.executor.deployment import check_deployment
-    from parawire.executor.plan import Plan
     from parawire.executor.transport import InprocTransport, inproc_address
-    from parawire.graph.spec import ArchitectureSpec
-    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline import build
 
-    spec = ArchitectureSpec(generator="dp", nodes=5000, input_shape=(3, 512, 512))
-    arch = build_architecture(spec)
-    plan = Plan.build(arch.dag, [0] * arch.dag.graph.number_of_nodes())
+    spec, plan = consistent_5000()
     body = spec.model_dump(mode="json", exclude=set() if named else {"generator"})  # dp is the default
     deployment = check_deployment({"spec": body, "plan": plan.model_dump(mode="json"), "unit": 0})
 
@@ -350,7 +367,8 @@ def test_row5_a_consistent_plan_over_the_limit_is_refused_before_the_graph_is_ge
 def test_row5_a_plan_the_bound_would_refuse_is_estimated_from_its_own_dag_before_generation(monkeypatch):
     """A deployment that fits is never refused for a loose bound: over the bound, the
     plan's DAG gives the exact estimate, still without generating the spec's graph."""
-    from parawire.executor import estimate, worker as worker_module
+    from parawire.executor import estimate
+    from parawire.executor import worker as worker_module
     from parawire.executor.deployment import check_deployment
     from parawire.executor.plan import Plan
     from parawire.executor.transport import InprocTransport, inproc_address
