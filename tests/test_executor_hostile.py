@@ -413,30 +413,39 @@ def test_row6_two_million_empty_frames_cost_at_most_libzmqs_64_bytes_a_frame(spa
     assert_owner_served([worker])
 
 
+FLOODING_WORKER = """
+import sys, zmq
+from parawire.executor.protocol import Kind, decode, json_frames
+sock = zmq.Context().socket(zmq.ROUTER)
+sock.sndhwm = 0
+print(f"tcp://127.0.0.1:{sock.bind_to_random_port('tcp://127.0.0.1')}", flush=True)
+identity, *frames = sock.recv_multipart()
+sock.send_multipart([identity, *[b""] * int(sys.argv[1])])
+sock.send_multipart([identity, *json_frames(Kind.READY, {"unit": 0}, session=decode(frames).session)])
+sys.stdin.read()
+"""
+
+
 @pytest.mark.parametrize("frames", [100_000, pytest.param(1_000_000, marks=pytest.mark.slow)])
 def test_row6_the_coordinator_bounds_the_frames_of_a_reply(frames):
-    """A fake worker answers the DEPLOY with one message of empty frames, then READY: the
-    flood is counted and dropped, the READY behind it counts, and the coordinator's peak
-    RSS stays within the same per-frame bound as the worker's (the fake runs in this process,
-    so its own send buffers count too)."""
-    def reply(session):
-        if session == bytes(16) or reply.sent:
-            return []
-        reply.sent = True
-        return [[b""] * frames, json_frames(Kind.READY, {"unit": 0}, session=session)]
-
-    reply.sent = False
-    fake = FakeWorker(reply)
+    """A fake worker (a process of its own) answers the DEPLOY with one message of empty
+    frames, then READY: the flood is counted and dropped, the READY behind it counts, and
+    the coordinator's peak RSS stays within the same per-frame bound as the worker's."""
+    fake = subprocess.Popen([sys.executable, "-c", FLOODING_WORKER, str(frames)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     try:
         spec, plan, _, _ = case("dp", 1)
-        with Cluster.connect([fake.endpoint], timeout=30.0) as cluster:
+        with Cluster.connect([fake.stdout.readline().strip()], timeout=30.0) as cluster:
             Path("/proc/self/clear_refs").write_text("5")
             before = own_status("VmRSS")
             cluster.deploy(spec, plan)
             grown = own_status("VmHWM") - before
             assert cluster.drops.count >= 1
     finally:
-        fake.close()
+        fake.kill()
+        fake.wait()
+        fake.stdin.close()
+        fake.stdout.close()
     assert grown <= 2 * 2 * frames + FRAME_COST * frames + SLACK, f"peak RSS grew by {grown / MiB:.0f} MiB"
 
 
