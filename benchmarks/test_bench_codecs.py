@@ -6,7 +6,8 @@ Sizes: 16 KB (the main job's DP-40 activations, 16×16×16) and 1 MB (64×64×64
 224 px map). The latency model charges a codec's calibrated cost per raw byte
 (``parawire.calibration.codecs``), so an encoder that costs more than its bytes save is
 never chosen by ``--codec auto``; ``int8`` encode is the row to watch against ``fp16``
-(issue 23: it was ~27 MAC-equivalents per byte, 40× fp16 at 1 MB). To compare two
+(issue 23: ~27 MAC-equivalents per byte while it took each channel's range with
+``torch.aminmax``). To compare two
 commits, run this file on each and divide the ``int8-encode`` medians by the
 ``fp16-encode`` ones of the same run.
 """
