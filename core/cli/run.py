@@ -258,7 +258,7 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     engine_params = engines.get(engine).resolve(engine_params).model_dump(mode="json", exclude_unset=True)
     compared = baseline_engines(engine, baselines, imported is not None)
     codecs = codec_plan(codec, codec_params, auto=True)
-    check_codec_placement(placement, codecs)  # a tiled plan with a codec: refused before any work
+    check_codec_placement(placement, codecs)  # auto with a tiled placement: refused before any work
     coding = Coding(codecs, max_top1_change, check_inputs)
     with Progress() as progress:
         measured, extra = measure(progress, spec, units, local, endpoints, transport, transport_params,
@@ -343,6 +343,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     from parawire.pipeline.placement import PARTITIONS
     from parawire.registry.codecs import RAW_PLAN, get_codec
     from parawire.registry.manager import get_plugins
+    from parawire.score.hypergraph import image_bytes
 
     what = f"{imported.dag.nodes} blocks" if imported else f"{spec.generator}, {spec.nodes} vertices"
     with progress.timed(f"building and partitioning {what}, {units} units"):
@@ -363,9 +364,10 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                                                   partitioner_params, engine, coding, xs)
                 plan = plan_for(arch, part, model, units=units, codecs=codecs,
                                 cost=lambda c: codec_cost(c, engine))
-            else:  # tiles travel as float32 (run() refused any other codec with a tiled placement)
-                codecs = RAW_PLAN
-                plan = placed_plan(arch, units, model, placement, partitioner, eps, params=partitioner_params)
+            else:  # a named codec (run() refused auto with a tiled placement): pieces through their map's codec
+                codecs = coding.codecs
+                plan = placed_plan(arch, units, model, placement, partitioner, eps, params=partitioner_params,
+                                   codecs=codecs, cost=lambda c: codec_cost(c, engine))
         x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
         with torch.inference_mode():
             reference = net(x)
@@ -413,7 +415,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
             workers.close()
     notes = [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))]
     return rows, {
-        "predicted_s": plan.predicted_latency_s, "bytes": stats.bytes_per_inference,
+        "predicted_s": plan.predicted_latency_s, "bytes": stats.lambda_bytes(image_bytes(arch)),
         "cut_bytes": plan.cut_bytes, "messages": stats.peer_messages / max(stats.inferences, 1),
         "max_abs_diff": max_abs_diff, "notes": list(dict.fromkeys(notes)),
         "tiling": tiling_summary(plan),

@@ -161,7 +161,7 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, r
     codecs = codec_plan(codec, codec_params, auto=True)
     from parawire.pipeline.placement import check_codec_placement
 
-    check_codec_placement(placement, codecs)  # a tiled plan with a codec: refused before any work
+    check_codec_placement(placement, codecs)  # auto with a tiled placement: refused before any work
 
     def show(point: dict) -> None:
         if not as_json:

@@ -47,17 +47,14 @@ def check_placement(placement: str) -> str:
 
 
 def check_codec_placement(placement: str, codecs) -> None:
-    """Refuse, in one line, a codec other than ``raw`` (``codecs``: a
-    :class:`~parawire.registry.codecs.CodecPlan`, or ``None`` for ``--codec auto``) with a
-    placement that may tile the image (``hybrid``, ``auto``): a tiled plan sends its crops,
-    pieces and gathered maps as float32 and its latency model counts them so, so a codec
-    would be either ignored by the workers or miscounted by the prediction."""
-    if placement in PARTITIONS or (codecs is not None and codecs.default.raw and not codecs.vertices):
+    """Refuse, in one line, ``--codec auto`` (``codecs`` None) with a placement that may
+    tile the image (``hybrid``, ``auto``): auto's accuracy check replays a partition's
+    crossings in one process, not a tiling's pieces. A named codec goes with any
+    placement (a tiling's pieces travel through their map's codec)."""
+    if placement in PARTITIONS or codecs is not None:
         return
-    label = "auto" if codecs is None else codecs.label
-    raise ParawireError(f"--codec {label} with --placement {placement}: tiled plans send tiles and halos as"
-                        " float32, so codecs apply to --placement partition or schedule; use one of those,"
-                        " or --codec raw")
+    raise ParawireError(f"--codec auto with --placement {placement}: auto chooses codecs for partition or"
+                        " schedule; with a tiled placement name one codec (raw, fp16, int8, …)")
 
 
 def place_architecture(

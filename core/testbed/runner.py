@@ -54,7 +54,7 @@ def run_points(
     ``codecs``: the crossings' codecs (a :class:`~parawire.registry.codecs.CodecPlan`, or
     ``None`` for ``--codec auto``, chosen per device count within ``max_top1_change``);
     every point reports its top-1 agreement with one exact process on ``check_inputs``
-    images. A tiled placement (``hybrid``, ``auto``) takes raw codecs only."""
+    images. ``None`` needs an untiled placement (``partition``, ``schedule``)."""
     from parawire.registry.manager import get_plugins, resolve_engine
 
     engine = resolve_engine(engine)  # an unknown name or a bad parameter fails here, before any work
@@ -128,7 +128,7 @@ def run_points(
                     with torch_threads(1):
                         coded, part, check = choose(arch, net, profile, place, cost, xs, max_top1_change, input_policy)
                     plan = plan_for(arch, part, units=n, input_policy=input_policy, codecs=coded, cost=cost)
-                else:  # one device: nothing crosses; a tiled plan: float32 (check_codec_placement)
+                else:  # one device: nothing crosses
                     coded = RAW_PLAN if n == 1 or codecs is None else codecs
                     plan = placed_plan(arch, n, profile, placement, partitioner, eps, input_policy=input_policy,
                                        codecs=coded, cost=cost)
@@ -147,7 +147,7 @@ def run_points(
                 kernel = counters.per_inference(kernel, counters.snapshot(bed.name, pids, shared),
                                                 runs, profile.bandwidth_bytes_per_s / TCP_EFFICIENCY)
                 stats = cluster.stats()
-                measured_bytes = (stats.peer_bytes + stats.input_bytes) / stats.inferences - image
+                measured_bytes = stats.lambda_bytes(image)
                 def predict(profile, plan=plan):  # end to end, tiles or not, codecs at their calibrated cost
                     return predicted_s(arch, plan, profile, cost=cost)
 
