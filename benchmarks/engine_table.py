@@ -57,13 +57,11 @@ def main() -> None:
     from parawire.engines.ort import unit_session
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
-    from parawire.executor.plan import plan_for
+    from parawire.executor.tiles import placed_plan
     from parawire.graph.spec import ArchitectureSpec
     from parawire.network.nn import build_network
     from parawire.network.threads import torch_threads
     from parawire.pipeline.build import build_architecture
-    from parawire.pipeline.placement import partition_architecture
-    from parawire.pipeline.wire import wire_of
     from parawire.registry.codecs import RAW_PLAN, get_codec
 
     warnings.filterwarnings("ignore")
@@ -75,26 +73,22 @@ def main() -> None:
     net = build_network(arch).eval()
     reference = net(x)
 
+    def placed(engine, profile, coded=RAW_PLAN):
+        """The engine's plan as `parawire run --engine E --codec C` places it: for the encoded bytes."""
+        return placed_plan(arch, 2, profile, codecs=coded, cost=lambda choice: codec_cost(choice, engine))
+
     def coded_plan(engine, profile):
-        """The engine's plan with --codec: placed for the encoded bytes, as `parawire run --codec` places it."""
-        def cost(choice):
-            return codec_cost(choice, engine)
-
-        def place(wire):
-            return partition_architecture(arch, 2, profile=profile, wire=wire)
-
-        if codecs is None:
-            xs = calibration_set(spec.input_shape, 32, seed=spec.seed % 2**32)
-            with torch_threads(1):
-                chosen, part, report = choose(arch, net, profile, place, cost, xs, args.max_top1_change)
-            print(f"--codec auto on {engine}: {chosen.label}; checked: {report}")
-        else:
-            chosen, part = codecs, place(wire_of(arch, codecs, cost))
-        return plan_for(arch, part, profile, units=2, codecs=chosen, cost=cost)
+        if codecs is not None:
+            return placed(engine, profile, codecs)
+        xs = calibration_set(spec.input_shape, 32, seed=spec.seed % 2**32)
+        with torch_threads(1):
+            chosen, plan, report = choose(arch, net, profile, lambda c: placed(engine, profile, c),
+                                          lambda c: codec_cost(c, engine), xs, args.max_top1_change)
+        print(f"--codec auto on {engine}: {chosen.label}; checked: {report}")
+        return plan
 
     # each engine's workers get the placement `parawire run --engine` would make
-    plans = {(e, "raw"): plan_for(arch, partition_architecture(arch, 2, profile=p), p, units=2)
-             for e, p in profiles.items()}
+    plans = {(e, "raw"): placed(e, p) for e, p in profiles.items()}
     if codecs != RAW_PLAN:
         plans.update({(e, "codec"): coded_plan(e, p) for e, p in profiles.items()})
     nhwc = build_network(arch).eval().to(memory_format=torch.channels_last)

@@ -15,7 +15,8 @@ bytes against Λ, and predicts each point with the testbed profile of that engin
 to that network's single-device run. ``--codec NAME`` (``--codec-param NAME=VALUE``) sends every crossing
 through one codec; ``--codec auto`` lets each multi-device point take the codecs the
 latency model finds fastest within ``--max-top1-change`` (checked on a calibration set
-first), and each point records the codec it ran (``codec``) with its top-1 agreement
+first), each level placed by ``--placement`` (with ``auto``: the best of partition,
+schedule and tiles for that level's bytes), and each point records the codec it ran (``codec``) with its top-1 agreement
 with one exact process (``accuracy``). Results go to a JSON file one entry at a time,
 keyed by network, size, policy, engine, placement and codec (a rerun skips entries already there, so an
 interrupted run resumes; ``--fresh`` starts over); the figure and the table are redrawn

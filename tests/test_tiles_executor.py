@@ -123,6 +123,26 @@ def test_hybrid_placement_counts_the_codecs_bytes():
         choose_placement(arch, 4, slow, "hybrid", codecs=fp16).predicted_s)
 
 
+def test_codec_auto_replays_a_coded_tiling_as_the_workers_compute_it():
+    """--codec auto checks a lossy tiled plan in one process before using it: each unit
+    gathers its own piece as computed and the others' through the codec."""
+    from parawire.calibration.codec_choice import coded_logits
+
+    arch = arch_of("er", 33)
+    tiles = tile_grid(arch.layout, 2, 2, 9)
+    plan = hybrid_plan(arch, tiles, partitioned(arch, 4, free=tiles.tiled), 4,
+                       codecs=CodecPlan(default=CodecChoice(name="int8")))
+    x = torch.randn(1, *arch.spec.input_shape, generator=torch.Generator().manual_seed(1))
+    net = build_network(arch).eval()
+    with torch.inference_mode():
+        exact = net(x)
+    replay = coded_logits(arch, net, plan.partition, plan.codecs, x, plan.tiling)
+    with LocalWorkers(4, "inproc") as w, Cluster.connect(w.endpoints, "inproc", timeout=60) as c:
+        c.deploy(arch.spec, plan)
+        out = c.infer(x)
+    assert float((replay - out).abs().max()) <= 1e-6 * float(exact.abs().max()) < float((exact - out).abs().max())
+
+
 def test_hybrid_on_onnxruntime_workers():
     arch = arch_of("dp", 35)
     tiles = tile_grid(arch.layout, 1, 2, 9)

@@ -46,17 +46,6 @@ def check_placement(placement: str) -> str:
     return placement
 
 
-def check_codec_placement(placement: str, codecs) -> None:
-    """Refuse, in one line, ``--codec auto`` (``codecs`` None) with a placement that may
-    tile the image (``hybrid``, ``auto``): auto's accuracy check replays a partition's
-    crossings in one process, not a tiling's pieces. A named codec goes with any
-    placement (a tiling's pieces travel through their map's codec)."""
-    if placement in PARTITIONS or codecs is not None:
-        return
-    raise ParawireError(f"--codec auto with --placement {placement}: auto chooses codecs for partition or"
-                        " schedule; with a tiled placement name one codec (raw, fp16, int8, …)")
-
-
 def place_architecture(
     arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
     eps: float = 0.03, params: dict | None = None, input_policy: str = "stem", wire: Wire | None = None,
