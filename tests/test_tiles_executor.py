@@ -18,6 +18,7 @@ from parawire.latency.profiles import EDGE
 from parawire.latency.tiles import crop_bytes, hybrid_latency, tile_seconds
 from parawire.network.halo import tile_grid
 from parawire.network.nn import build_network
+from parawire.network.tiled import TileStack
 from parawire.pipeline.build import build_architecture
 from parawire.pipeline.hybrid import choose_placement, grids
 from parawire.pipeline.placement import partition_architecture, place_architecture
@@ -147,6 +148,28 @@ def test_hybrid_on_onnxruntime_workers():
     arch = arch_of("dp", 35)
     tiles = tile_grid(arch.layout, 1, 2, 9)
     run(arch, hybrid_plan(arch, tiles, partitioned(arch, 2, free=tiles.tiled), 2), engine="onnxruntime")
+
+
+def test_the_tile_stack_runs_on_onnx_runtime_at_any_batch():
+    """Issue 24: with ORT the tiled prefix runs in ORT too (the engine's ``module`` hook,
+    exported once per tile's crop shape), equal to the torch tile call."""
+    from parawire.plugin import ModuleContext
+    from parawire.registry.manager import get_plugins
+
+    arch = arch_of("fb", 33)
+    grid = tile_grid(arch.layout, 2, 2, 17)
+    net = build_network(arch).eval()
+    record = get_plugins().engines.get("onnxruntime")
+    for tile, (r0, r1, c0, c1) in enumerate(grid.crops):  # tiles of unequal size: 33 rows and columns
+        stack = TileStack(net, grid, tile)
+        call = record.invoke(ModuleContext(stack, (torch.zeros(1, 3, r1 - r0, c1 - c0),), 1), {})
+        x = torch.randn(2, 3, r1 - r0, c1 - c0, generator=torch.Generator().manual_seed(tile))
+        with torch.inference_mode():
+            want = stack(x)
+        got = call([x])
+        assert len(got) == len(want) == len(grid.frontier)
+        for a, b in zip(got, want, strict=True):
+            assert a.shape == b.shape and float((a - b).abs().max()) <= 1e-4 * float(b.abs().max())
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
+import torch
 from parawire.errors import ParawireError
 from parawire.executor.plan import Plan, Tiling, UnitPlan, plan_for
 from parawire.executor.protocol import SOURCE
@@ -33,7 +34,7 @@ from parawire.latency.model import simulate
 from parawire.latency.tiles import crop_bytes, gathers, hybrid_latency
 from parawire.network.halo import TileGrid, tile_grid
 from parawire.network.nn import ArchitectureNet
-from parawire.network.tiled import gather, run_tile
+from parawire.network.tiled import TileStack, gather
 from parawire.pipeline.hybrid import choose_placement
 from parawire.pipeline.wire import CodecCost, pieces_wire, raw_plan, wire_of
 from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan
@@ -128,8 +129,11 @@ def unit_grid(net: ArchitectureNet, tiling: Tiling) -> TileGrid:
     return grid
 
 
-def tile_blocks(net: ArchitectureNet, unit: UnitPlan) -> Mapping:
-    """The unit's tile call (image crop → its pieces) and one gather block per frontier map it holds."""
+def tile_blocks(net: ArchitectureNet, unit: UnitPlan, compile_module: Callable | None = None) -> Mapping:
+    """The unit's tile call (image crop → its pieces) and one gather block per frontier map
+    it holds. ``compile_module(module, example_inputs) -> callable`` (the engine's
+    ``module`` hook, injected by the worker): the tile stack runs through it, exported
+    once for this tile's crop shape; without it, in torch."""
     t = unit.tiling
     if t is None:
         return {}
@@ -138,12 +142,18 @@ def tile_blocks(net: ArchitectureNet, unit: UnitPlan) -> Mapping:
     if unit.unit < t.tiles:
         pieces = tuple(t.piece(a, unit.unit) for a in range(len(t.frontier)))
         tile = unit.unit
-        blocks[Segment(pieces, (SOURCE,), pieces)] = lambda inputs: run_tile(net, grid, tile, inputs[0])
+        stack = TileStack(net, grid, tile)
+        if compile_module is not None:
+            r0, r1, c0, c1 = t.crops[tile]
+            crop = torch.zeros(1, int(net.arch.spec.input_shape[0]), r1 - r0, c1 - c0)
+            call = compile_module(stack, (crop,))
+            blocks[Segment(pieces, (SOURCE,), pieces)] = lambda inputs: list(call([inputs[0]]))
+        else:
+            blocks[Segment(pieces, (SOURCE,), pieces)] = lambda inputs: list(stack(inputs[0]))
     for f in t.frontier:
         if f in unit.preds:
             blocks[f] = lambda inputs: gather(inputs, t.rows, t.cols)
     return blocks
-
 
 
 def placed_plan(arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
