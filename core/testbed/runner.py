@@ -112,7 +112,7 @@ def run_points(
                 def cost(choice):
                     return codec_cost(choice, engine)
 
-                def place(coded, n=n):  # any placement; a tiling's pieces go through their map's codec
+                def place(coded, n=n, profile=profile):  # any placement; a tiling's pieces through their map's codec
                     return placed_plan(arch, n, profile, placement, partitioner, eps, input_policy=input_policy,
                                        codecs=coded, cost=cost)
 
