@@ -90,7 +90,12 @@ def main() -> None:
     # each engine's workers get the placement `parawire run --engine` would make
     plans = {(e, "raw"): placed(e, p) for e, p in profiles.items()}
     if codecs != RAW_PLAN:
-        plans.update({(e, "codec"): coded_plan(e, p) for e, p in profiles.items()})
+        for e, p in profiles.items():
+            plan = coded_plan(e, p)
+            if plan.codecs == RAW_PLAN:  # auto found nothing faster than float32: the raw row is that run
+                print(f"{e}: --codec auto keeps raw; no codec row")
+            else:
+                plans[e, "codec"] = plan
     nhwc = build_network(arch).eval().to(memory_format=torch.channels_last)
     dag = arch.dag
     one = {t: unit_session(net, dag.order, [dag.output], t)[0] for t in (1, 2)}
