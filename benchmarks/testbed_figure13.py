@@ -4,6 +4,7 @@
     sudo .venv/bin/python benchmarks/testbed_figure13.py --sizes 32 --generators dp fb --runs 5
     sudo .venv/bin/python benchmarks/testbed_figure13.py --engine torch    # torch eager instead
     sudo .venv/bin/python benchmarks/testbed_figure13.py --sizes 224 --placement auto   # tiles where the model says so
+    sudo .venv/bin/python benchmarks/testbed_figure13.py --sizes 32 --placement auto --codec auto  # best of both per point
 
 For every generator × image size × input policy, ``parawire.testbed.runner.run_points``
 brings up one testbed of the largest device count (preset ``t2.micro`` unless
@@ -11,8 +12,13 @@ brings up one testbed of the largest device count (preset ``t2.micro`` unless
 executor and one engine (``--engine``, default the fastest, onnxruntime; the
 single-device baseline runs the same one), checks the logits (1e-4 relative) and the
 bytes against Λ, and predicts each point with the testbed profile of that engine fitted
-to that network's single-device run. Results go to a JSON file one entry at a time,
-keyed by network, size, policy and engine (a rerun skips entries already there, so an
+to that network's single-device run. ``--codec NAME`` (``--codec-param NAME=VALUE``) sends every crossing
+through one codec; ``--codec auto`` lets each multi-device point take the codecs the
+latency model finds fastest within ``--max-top1-change`` (checked on a calibration set
+first), each level placed by ``--placement`` (with ``auto``: the best of partition,
+schedule and tiles for that level's bytes), and each point records the codec it ran (``codec``) with its top-1 agreement
+with one exact process (``accuracy``). Results go to a JSON file one entry at a time,
+keyed by network, size, policy, engine, placement and codec (a rerun skips entries already there, so an
 interrupted run resumes; ``--fresh`` starts over); the figure and the table are redrawn
 from the entries of ``--engine``. ``/proc/loadavg`` is recorded per entry: quotas cap a
 device's CPU share but cannot reserve it, so on a busy machine the devices run slower
@@ -41,8 +47,14 @@ def loadavg() -> str:
 
 
 def key(entry: dict) -> str:
-    return (f"{entry['arch']['generator']}-{entry['arch']['input_shape'][-1]}-{entry['input_policy']}"
-            f"-{entry['engine']}-{entry.get('placement', 'partition')}")
+    return entry_key(entry["arch"]["generator"], entry["arch"]["input_shape"][-1], entry["input_policy"],
+                     entry["engine"], entry.get("placement", "partition"), entry.get("codec", "raw"))
+
+
+def entry_key(generator: str, size: int, policy: str, engine: str, placement: str, codec: str) -> str:
+    """One entry per run setting; raw entries keep the key they had before codecs existed."""
+    base = f"{generator}-{size}-{policy}-{engine}-{placement}"
+    return base if codec == "raw" else f"{base}-{codec}"
 
 
 def plot(entries: list[dict], path: Path) -> None:
@@ -67,7 +79,8 @@ def plot(entries: list[dict], path: Path) -> None:
                 ax.plot(xs, [p["measured_ms"] for p in e["points"]], "o-", color=colours.get(g), label=g.upper())
                 ax.plot(xs, [p["predicted_ms"] for p in e["points"]], "x--", color=colours.get(g), alpha=0.7)
             ax.set_title(f"{size}×{size}, input policy {policy}, {entries[0]['engine']}, "
-                         f"{entries[0].get('placement', 'partition')} placement", fontsize=9)
+                         f"{entries[0].get('placement', 'partition')} placement, "
+                         f"codec {entries[0].get('codec', 'raw')}", fontsize=9)
             ax.set_xlabel("devices")
             ax.set_ylabel("ms per inference")
             ax.set_yscale("log")
@@ -82,10 +95,16 @@ def table(entries: list[dict]) -> str:
              "|---|---|---|---|"]
     for e in entries:
         cells = ", ".join(f"{p['devices']}: {p['measured_ms']:.0f} / {p['predicted_ms']:.0f}"
-                          f" ({p['speedup']:.2f}×)" for p in e["points"])
+                          f" ({p['speedup']:.2f}×{point_codec(p)})" for p in e["points"])
         lines.append(f"| {e['arch']['generator'].upper()} | {e['arch']['input_shape'][-1]} | "
                      f"{e['input_policy']} | {cells} |")
     return "\n".join(lines)
+
+
+def point_codec(point: dict) -> str:
+    """The codec a multi-device point ran, when not raw (one device sends nothing)."""
+    codec = point.get("codec", "raw")
+    return "" if codec == "raw" else f", {codec}"
 
 
 TARGET = 0.15
@@ -132,10 +151,21 @@ def main() -> None:
     parser.add_argument("--engine", default=DEFAULT_ENGINE, help="inference engine of every device")
     parser.add_argument("--placement", default="partition", choices=list(PLACEMENTS),
                         help="the paper's partition (default) or the latency model's schedule")
+    parser.add_argument("--codec", default="raw",
+                        help="codec of every crossing (raw, fp16, bf16, int8, zstd, …) or auto: per point, "
+                             "the fastest the latency model finds within --max-top1-change")
+    parser.add_argument("--codec-param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a parameter of --codec (repeatable)")
+    parser.add_argument("--max-top1-change", type=float, default=0.005,
+                        help="--codec auto: largest share of calibration inputs whose top-1 class may change")
     parser.add_argument("--out", type=Path, default=FIGURES / "testbed_fig13.json")
     parser.add_argument("--fresh", action="store_true", help="ignore the results already in --out")
     args = parser.parse_args()
 
+    import click
+    from parawire.cli.options import codec_plan
+    from parawire.cli.params import parse_params
+    from parawire.errors import ParawireError
     from parawire.graph.spec import ArchitectureSpec
     from parawire.registry.manager import resolve_engine
     from parawire.testbed.presets import get_preset
@@ -143,6 +173,12 @@ def main() -> None:
 
     preset = get_preset(args.preset)
     resolve_engine(args.engine)  # an unknown name fails before the first testbed
+    try:  # a bad codec or parameter: one line before the first testbed
+        codecs = codec_plan(args.codec, parse_params(tuple(args.codec_param), "--codec-param"), auto=True)
+    except (ParawireError, click.BadParameter) as exc:
+        parser.error(exc.format_message() if isinstance(exc, click.BadParameter) else str(exc))
+    codec = "auto" if codecs is None else codecs.label  # codecs None: --codec auto
+    codec = "auto" if codecs is None else codecs.label
     entries = [] if args.fresh or not args.out.exists() else json.loads(args.out.read_text())
     done = {key(e) for e in entries}
     for size in args.sizes:
@@ -150,20 +186,21 @@ def main() -> None:
             for policy in args.policies:
                 spec = ArchitectureSpec(generator=generator, nodes=args.nodes, seed=args.seed,
                                         input_shape=(3, size, size))
-                if f"{generator}-{size}-{policy}-{args.engine}-{args.placement}" in done:
+                if entry_key(generator, size, policy, args.engine, args.placement, codec) in done:
                     continue
                 started, load = time.time(), loadavg()
                 entry = run_points(spec, args.devices, preset, input_policy=policy, engine=args.engine,
-                                   placement=args.placement,
+                                   placement=args.placement, codecs=codecs, max_top1_change=args.max_top1_change,
                                    runs=max(1, args.runs // 3) if size >= 128 else args.runs, warmup=1)
+                entry["codec"] = codec
                 entry["loadavg_before"], entry["loadavg_after"] = load, loadavg()
                 entry["seconds"] = round(time.time() - started, 1)
                 entries.append(entry)
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(entries, indent=1) + "\n")
                 worst = max(abs(p["error"]) for p in entry["points"])
-                print(f"{generator} {size}px {policy} {args.engine} {args.placement}: "
-                      + ", ".join(f"{p['devices']}: {p['measured_ms']:.0f}/{p['predicted_ms']:.0f} ms"
+                print(f"{generator} {size}px {policy} {args.engine} {args.placement} codec {codec}: "
+                      + ", ".join(f"{p['devices']}: {p['measured_ms']:.0f}/{p['predicted_ms']:.0f} ms{point_codec(p)}"
                                   for p in entry["points"])
                       + f"; worst model error {worst:.0%}; bytes = Λ: "
                       + str(all(p["bytes"] == p["model_bytes"] for p in entry["points"]))
@@ -171,9 +208,11 @@ def main() -> None:
                 for p in entry["points"]:
                     if abs(p["error"]) > TARGET:
                         print(breakdown(p), flush=True)
-    shown = [e for e in entries if e["engine"] == args.engine and e.get("placement", "partition") == args.placement]
+    shown = [e for e in entries if e["engine"] == args.engine and e.get("placement", "partition") == args.placement
+             and e.get("codec", "raw") == codec]
     if shown:
-        suffix = "" if args.placement == "partition" else f"-{args.placement}"
+        suffix = ("" if args.placement == "partition" else f"-{args.placement}") + (
+            "" if codec == "raw" else f"-codec-{args.codec}")
         plot(shown, args.out.with_name(args.out.stem + suffix + ".png"))
         print(table(shown))
         print(errors(shown))

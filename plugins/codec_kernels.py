@@ -106,21 +106,29 @@ class Int8:
         return self.groups(shape) * 5 + math.prod(shape)
 
     def encode(self, tensor: torch.Tensor) -> memoryview:
+        """One pass for each channel's range, one for the values, written into the frame.
+
+        ``amin`` and ``amax`` rather than ``torch.aminmax(dim=1)``, which on CPU takes ~20×
+        as long (1 ms of a 1 MB map's 1.5 ms); the per-channel arithmetic on ``g`` numbers
+        runs in numpy, where a small op costs a microsecond rather than a torch dispatch."""
         if not tensor.dtype.is_floating_point:
             return _bytes_of(tensor)
         shape = tuple(tensor.shape)
         g = self.groups(shape)
-        rows = tensor.detach().float().movedim(1, 0).reshape(g, -1) if g > 1 else tensor.detach().float().reshape(1, -1)
-        lo, hi = (torch.aminmax(rows, dim=1) if rows.shape[1] else (torch.zeros(g), torch.zeros(g)))
-        lo, hi = lo.clamp(max=0), hi.clamp(min=0)
-        scale = (hi - lo) / 255
-        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-        zero = (-lo / scale).round().clamp(0, 255)
-        q = (rows / scale[:, None]).round_().add_(zero[:, None]).clamp_(0, 255).to(torch.uint8)
-        out = np.empty(g * 5 + q.numel(), dtype=np.uint8)
-        out[: 4 * g] = scale.numpy().view(np.uint8)
-        out[4 * g : 5 * g] = zero.to(torch.uint8).numpy()
-        out[5 * g :] = q.numpy().reshape(-1)
+        x = tensor.detach().float()
+        rows = x.movedim(1, 0).reshape(g, -1) if g > 1 else x.reshape(1, -1)
+        if rows.shape[1]:
+            lo, hi = np.minimum(rows.amin(1).numpy(), 0), np.maximum(rows.amax(1).numpy(), 0)
+        else:
+            lo = hi = np.zeros(g, dtype=np.float32)
+        scale = (hi - lo) / np.float32(255)
+        scale[scale <= 0] = 1
+        zero = np.clip(np.round(-lo / scale), 0, 255)
+        out = np.empty(g * 5 + rows.numel(), dtype=np.uint8)
+        out[: 4 * g] = scale.view(np.uint8)
+        out[4 * g : 5 * g] = zero
+        q = torch.from_numpy(out[5 * g :]).view(g, -1)
+        q.copy_(rows.div(torch.from_numpy(scale)[:, None]).round_().add_(torch.from_numpy(zero)[:, None]).clamp_(0, 255))
         return memoryview(out)
 
     def decode(self, payload: memoryview, dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor:

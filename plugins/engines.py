@@ -49,6 +49,13 @@ def _ort_prepare(net, vertex, positions, threads=None, params=None):
     return steps_session(net, vertex, positions, threads)
 
 
+def _ort_module(module, inputs, threads=None, params=None):
+    """Any module (a hybrid plan's tile stack) exported at the example inputs' shapes."""
+    from parawire.engines.fx_onnx import export_session
+
+    return export_session(module, inputs, threads, batch=True).all
+
+
 @hookimpl
 def parawire_engines():
     return [
@@ -60,6 +67,7 @@ def parawire_engines():
             whole=_ort_whole,
             fuse=_ort_fuse,
             prepare=_ort_prepare,
+            module=_ort_module,
         ),
         EnginePlugin(
             name="torch",

@@ -204,3 +204,59 @@ def test_a_worker_stopped_while_it_starts_says_nothing(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert "terminated" not in err and proc.returncode in (0, -signal.SIGTERM)
+
+
+# -- tiles from the command line (issue 24) and codecs on them (issue 23) -------------------
+
+TILED = {"generator": "chain", "nodes": 6, "seed": 0, "base_channels": 32, "input_shape": [3, 64, 64],
+         "staging": "uniform"}
+"""A chain of 3×3 blocks at 64 px: on a slow device (5e7 MAC/s, 1 MB/s links) tiling the
+64-px prefix on 2 units beats one device and the partition (tests/test_tiles_executor.py),
+and a codec on the gather beats float32."""
+
+
+@pytest.fixture
+def tiled_run(tmp_path, monkeypatch, capsys):
+    from parawire.calibration import local
+    from parawire.latency.profiles import EDGE
+
+    monkeypatch.setitem(local.SHIPPED, "edge", EDGE.model_copy(update={"flops_per_s": 5e7,
+                                                                       "bandwidth_bytes_per_s": 1e6}))
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps(TILED))
+
+    def run(*options):
+        main(["run", str(path), "--local", "--transport", "inproc", "--units", "2", "--runs", "1",
+              "--profile", "edge", "--check-inputs", "2", "--json", *options])
+        return json.loads(capsys.readouterr().out)
+
+    return run
+
+
+@pytest.mark.parametrize("placement", ["hybrid", "auto"])
+def test_a_tiled_run_reports_its_grid_and_threshold_and_moves_its_lambda(tiled_run, placement):
+    result = tiled_run("--placement", placement)
+    assert result["placement"] == placement
+    tiling = result["tiling"]
+    assert tiling["grid"] in ([1, 2], [2, 1]) and tiling["threshold"] == 64
+    assert tiling["tiled_vertices"] >= 1 and tiling["gathered_maps"] >= 1
+    assert result["max_abs_diff"] <= 1e-5 and result["codec"] == "raw"  # logits of this network: |·| < 0.2
+    assert result["bytes_per_inference"] == result["cut_bytes"] > 0  # pieces, messages and the crops' halos
+
+
+def test_a_codec_on_a_tiled_run_encodes_the_gather(tiled_run):
+    raw = tiled_run("--placement", "hybrid")
+    half = tiled_run("--placement", "hybrid", "--codec", "fp16")
+    assert half["tiling"] == raw["tiling"] and half["codec"] == "fp16"
+    assert half["bytes_per_inference"] == half["cut_bytes"] < raw["cut_bytes"]
+    assert half["max_abs_diff"] <= 2e-3 and half["accuracy"]["top1_agreement"] == 1.0
+
+
+def test_codec_auto_chooses_among_tiled_plans_and_checks_them(tiled_run):
+    result = tiled_run("--placement", "hybrid", "--codec", "auto", "--max-top1-change", "1")
+    check = result["codec_check"]
+    assert check and all(entry["tiled"] for entry in check) and check[-1]["accepted"]
+    assert result["tiling"] is not None and result["codec"] == check[-1]["codecs"]
+    # on 1 MB/s a lossy level wins; its tiles were replayed in one process before it was used
+    assert check[0]["level"] != "exact" and check[0]["inputs"] == 2 and 0 <= check[0]["top1_change"] <= 1
+    assert result["bytes_per_inference"] == result["cut_bytes"] or result["codec"].startswith("zstd")

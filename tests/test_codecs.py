@@ -258,8 +258,8 @@ def test_auto_keeps_the_exact_plan_where_links_are_fast_and_checks_lossy_ones(ar
     net = build_network(arch).eval()
     xs = calibration_set(arch.spec.input_shape, 4)
 
-    def place(wire):
-        return partition_architecture(arch, 2, wire=wire)
+    def place(codecs):
+        return plan_for(arch, partition_architecture(arch, 2, wire=wire_of(arch, codecs)), units=2, codecs=codecs)
 
     free = lambda choice: CodecCost()
     fast = DeviceProfile(name="fast", flops_per_s=1e9, bandwidth_bytes_per_s=1e12, message_latency_s=0)
@@ -304,19 +304,3 @@ def test_a_codec_goes_through_the_checked_invocation_path():
         broken.resolve({"level": 3})
     codec = get_codec("int8", {"group_min": 4})
     assert not codec.exact and codec.encoded_bytes(torch.float32, (1, 8, 4, 4)) > 0
-
-
-def test_a_codec_with_a_tiled_placement_is_refused_in_one_line():
-    from parawire.pipeline.placement import check_codec_placement
-    from parawire.registry.codecs import RAW_PLAN
-
-    fp16 = CodecPlan(default=CodecChoice(name="fp16"))
-    for placement in ("partition", "schedule"):
-        check_codec_placement(placement, fp16)
-        check_codec_placement(placement, None)
-    for placement in ("hybrid", "auto"):
-        check_codec_placement(placement, RAW_PLAN)
-        for codecs, label in ((fp16, "fp16"), (None, "auto")):
-            with pytest.raises(ParawireError, match=f"--codec {label} with --placement {placement}") as err:
-                check_codec_placement(placement, codecs)
-            assert "\n" not in str(err.value)

@@ -3,16 +3,18 @@ model finds among those that keep the top-1 predictions.
 
 A lossy codec changes what the network computes, so it is never assumed harmless: a
 plan is checked on a calibration set first, in one process, with each crossing of the
-partition encoded and decoded exactly as the workers do it (remote consumers get the
+plan encoded and decoded exactly as the workers do it (remote consumers get the
 decoded tensor, local ones the computed one, one image at a time as a worker sends
-it). The measure is the share of inputs whose top-1 class changes against the exact
-network (and the largest logit difference).
+it; under a tiling each unit gathers a frontier map from its own piece and the others'
+decoded ones). The measure is the share of inputs whose top-1 class changes against
+the exact network (and the largest logit difference).
 
 ``auto`` builds one candidate plan per level of loss (exact: ``raw`` or ``zstd`` over
 it; half: adds ``fp16``; 8-bit: adds ``int8``), each crossing taking the codec of its
 level that the model says crosses fastest (encode + message + decode on the profile),
-places the network for that plan's bytes, predicts the makespan, and keeps the fastest
-plan whose check stays within the bound. Exact plans need no check. ``bf16`` is left out:
+places the network for that plan's bytes (any placement: the caller's ``place``, tiles
+included), predicts it end to end, and keeps the fastest plan whose check stays within
+the bound. Exact plans need no check. ``bf16`` is left out:
 same bytes as ``fp16``, fewer mantissa bits, no range the activations need.
 """
 
@@ -24,8 +26,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from parawire.latency.model import simulate
+from parawire.executor.plan import Plan
+from parawire.executor.tiles import predicted_s
 from parawire.latency.schedule import crossing_s
+from parawire.network.halo import tile_grid
+from parawire.network.tiled import gather, run_tile
 from parawire.pipeline.wire import CodecCost, wire_of
 from parawire.registry.codecs import RAW, CodecChoice, CodecPlan, get_codec
 
@@ -64,23 +69,45 @@ def exact_logits(net, xs: torch.Tensor) -> torch.Tensor:
         return torch.cat([net(x[None]) for x in xs])
 
 
-def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor) -> torch.Tensor:
-    """Logits of the network with every crossing of ``partition`` through its codec."""
-    dag, part = arch.dag, np.asarray(partition)
+def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tiling=None) -> torch.Tensor:
+    """Logits of the network with every crossing of ``partition`` through its codec;
+    ``tiling`` (a plan's :class:`~parawire.executor.plan.Tiling`): its prefix runs per tile
+    on the tile's crop, and each unit gathering a frontier map gets the other tiles'
+    pieces through the map's codec."""
+    dag = arch.dag
+    part = np.asarray(partition)[: dag.graph.number_of_nodes()]
+    grid = None if tiling is None else tile_grid(arch.layout, tiling.rows, tiling.cols, tiling.threshold)
+    inside, frontier = (set(), set()) if grid is None else (set(grid.tiled), set(grid.frontier))
     crossing = {v: get_codec(codecs.of(v)) for v in dag.order
-                if not codecs.of(v).raw and any(part[w] != part[v] for w in dag.succs[v])}
+                if not codecs.of(v).raw and (v in frontier or any(part[w] != part[v] for w in dag.succs[v]))}
+
+    def through(v: int, out: torch.Tensor) -> torch.Tensor:
+        codec = crossing.get(v)
+        if codec is None:
+            return out
+        return codec.decode(memoryview(codec.encode(out)).cast("B"), out.dtype, tuple(out.shape))
+
     rows = []
     with torch.inference_mode():
         for x in xs:
-            local, remote = {}, {}
+            local, remote, gathered = {}, {}, {}
+            if grid is not None:
+                pieces = [run_tile(net, grid, t, x[None][..., r0:r1, c0:c1].contiguous())
+                          for t, (r0, r1, c0, c1) in enumerate(grid.crops)]
+                for a, f in enumerate(grid.frontier):
+                    sent = [through(f, p[a]) for p in pieces]
+                    for u in tiling.gathers[f]:
+                        gathered[f, u] = gather([p[a] if t == u else sent[t] for t, p in enumerate(pieces)],
+                                                grid.rows, grid.cols)
             for v in dag.order:
-                preds = dag.preds[v]
-                inputs = [(remote if part[p] != part[v] and p in remote else local)[p] for p in preds]
+                if v in inside:
+                    continue
+                u = part[v]
+                inputs = [gathered[p, u] if p in inside else (remote if part[p] != u and p in remote else local)[p]
+                          for p in dag.preds[v]]
                 local[v] = net.blocks[str(v)](inputs or [x[None]])
                 if v in crossing:
-                    out, codec = local[v], crossing[v]
-                    frame = memoryview(codec.encode(out)).cast("B")
-                    remote[v] = codec.decode(frame, out.dtype, tuple(out.shape))
+                    remote[v] = through(v, local[v])
             rows.append(local[dag.output])
     return torch.cat(rows)
 
@@ -96,32 +123,31 @@ def level_plan(arch, choices: tuple[CodecChoice, ...], profile,
                      vertices={v: c for v, c in enumerate(best) if c.label != default})
 
 
-def choose(arch, net, profile, place: Callable, cost: Callable[[CodecChoice], CodecCost],
-           xs: torch.Tensor, max_top1_change: float = DEFAULT_MAX_TOP1_CHANGE,
-           input_policy: str = "stem") -> tuple[CodecPlan, np.ndarray, list[dict]]:
-    """``--codec auto``: (plan, partition, report). ``place(wire)`` places the network for
-    a plan's bytes; the report has one entry per level, in the order checked."""
+def choose(arch, net, profile, place: Callable[[CodecPlan], Plan], cost: Callable[[CodecChoice], CodecCost],
+           xs: torch.Tensor, max_top1_change: float = DEFAULT_MAX_TOP1_CHANGE) -> tuple[CodecPlan, Plan, list[dict]]:
+    """``--codec auto``: (codecs, plan, report). ``place(codecs)`` places the network for
+    a codec plan's bytes (any placement, tiles included); each candidate is predicted end
+    to end (:func:`parawire.executor.tiles.predicted_s`). The report has one entry per
+    level, in the order checked."""
     reference = exact_logits(net, xs)
-    costs = arch.costs
     candidates = []
     allowed: tuple[CodecChoice, ...] = ()
     for name, choices in LEVELS:
         allowed += choices
-        codecs = level_plan(arch, allowed, profile, cost)
-        wire = wire_of(arch, codecs, cost)
-        part = place(wire)
-        makespan = simulate(arch.dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
-                            params=costs.params, input_policy=input_policy, wire=wire)
-        candidates.append((makespan, name, codecs, part))
+        plan = place(level_plan(arch, allowed, profile, cost))
+        candidates.append((predicted_s(arch, plan, profile, cost=cost), name, plan))
     report = []
-    for makespan, name, codecs, part in sorted(candidates, key=lambda c: c[0]):
-        entry = {"level": name, "codecs": codecs.label, "predicted_ms": makespan * 1e3}
+    for makespan, name, plan in sorted(candidates, key=lambda c: c[0]):
+        codecs = plan.codecs
+        entry = {"level": name, "codecs": codecs.label, "predicted_ms": makespan * 1e3,
+                 "tiled": plan.tiling is not None}
         exact = all(get_codec(c).exact for c in codecs.choices())
         if not exact:
-            accuracy = compare(reference, coded_logits(arch, net, part, codecs, xs))
+            logits = coded_logits(arch, net, plan.partition, codecs, xs, plan.tiling)
+            accuracy = compare(reference, logits)
             entry.update(accuracy.to_dict(), top1_change=1 - accuracy.top1_agreement)
         entry["accepted"] = exact or entry["top1_change"] <= max_top1_change
         report.append(entry)
         if entry["accepted"]:
-            return codecs, part, report
+            return codecs, plan, report
     raise AssertionError("the exact level is always accepted")

@@ -20,7 +20,8 @@ from parawire.network.threads import torch_threads
 from parawire.pipeline.wire import FREE, CodecCost
 from parawire.registry.codecs import CodecChoice, get_codec
 
-COST_VERSION = 1
+COST_VERSION = 2
+"""2: int8 encode got ~2× faster (amin/amax instead of aminmax); costs measured before are stale."""
 SIZES = ((1, 16, 16, 16), (1, 64, 64, 64))
 """16 KB and 1 MB of float32: the main job's small activations and a 224 px one."""
 

@@ -253,7 +253,6 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     check_units([units], nodes)
     get_plugins().partitioners.get(partitioner)
     from parawire.executor.transport import transport_record
-    from parawire.pipeline.placement import check_codec_placement
     from parawire.registry.kinds import builtin
     from parawire.registry.records import DEFAULT_ENGINE
 
@@ -267,7 +266,6 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     engine_params = engines.get(engine).resolve(engine_params).model_dump(mode="json", exclude_unset=True)
     compared = baseline_engines(engine, baselines, imported is not None)
     codecs = codec_plan(codec, codec_params, auto=True)
-    check_codec_placement(placement, codecs)  # a tiled plan with a codec: refused before any work
     coding = Coding(codecs, max_top1_change, check_inputs)
     with Progress() as progress:
         measured, extra = measure(progress, spec, units, local, endpoints, transport, transport_params,
@@ -338,6 +336,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     from parawire.calibration.codec_choice import (
         DEFAULT_MAX_TOP1_CHANGE,
         calibration_set,
+        choose,
         compare,
         exact_logits,
     )
@@ -345,15 +344,14 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     from parawire.errors import ParawireError
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
-    from parawire.executor.plan import plan_for
     from parawire.executor.tiles import placed_plan, tiling_summary
     from parawire.executor.transport import transport_record
     from parawire.models.deploy import deployment_builder
     from parawire.network.nn import build_network
     from parawire.pipeline.build import build_architecture
-    from parawire.pipeline.placement import PARTITIONS
     from parawire.registry.codecs import RAW_PLAN, get_codec
     from parawire.registry.manager import get_plugins
+    from parawire.score.hypergraph import image_bytes
 
     what = f"{imported.dag.nodes} blocks" if imported else f"{spec.generator}, {spec.nodes} vertices"
     with progress.timed(f"building and partitioning {what}, {units} units"):
@@ -369,14 +367,15 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = model_profile(profile, engine, engine_params)
-            if placement in PARTITIONS:
-                codecs, part, check = place_coded(arch, net, units, model, placement, partitioner, eps,
-                                                  partitioner_params, engine, coding, xs)
-                plan = plan_for(arch, part, model, units=units, codecs=codecs,
-                                cost=lambda c: codec_cost(c, engine))
-            else:  # tiles travel as float32 (run() refused any other codec with a tiled placement)
-                codecs = RAW_PLAN
-                plan = placed_plan(arch, units, model, placement, partitioner, eps, params=partitioner_params)
+            def place(codecs):  # any placement; a tiling's pieces go through their map's codec
+                return placed_plan(arch, units, model, placement, partitioner, eps, params=partitioner_params,
+                                   codecs=codecs, cost=lambda c: codec_cost(c, engine))
+
+            if coding.codecs is None:  # --codec auto
+                codecs, plan, check = choose(arch, net, model, place, lambda c: codec_cost(c, engine), xs,
+                                             coding.max_top1_change)
+            else:
+                codecs, plan = coding.codecs, place(coding.codecs)
         x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
         with torch.inference_mode():
             reference = net(x)
@@ -424,30 +423,9 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
             workers.close()
     notes = [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))]
     return rows, {
-        "predicted_s": plan.predicted_latency_s, "bytes": stats.bytes_per_inference,
+        "predicted_s": plan.predicted_latency_s, "bytes": stats.lambda_bytes(image_bytes(arch)),
         "cut_bytes": plan.cut_bytes, "messages": stats.peer_messages / max(stats.inferences, 1),
         "max_abs_diff": max_abs_diff, "notes": list(dict.fromkeys(notes)),
         "tiling": tiling_summary(plan),
         "codec": codecs.label, "accuracy": accuracy.to_dict(), "codec_check": check,
     }
-
-
-def place_coded(arch, net, units, profile, placement, partitioner, eps, partitioner_params, engine,
-                coding: Coding, xs):
-    """(codecs, partition, the auto check's report or None): the given codecs, placed for
-    their bytes, or ``--codec auto``'s choice (:func:`parawire.calibration.codec_choice.choose`)."""
-    from parawire.calibration.codec_choice import choose
-    from parawire.calibration.codecs import codec_cost
-    from parawire.pipeline.placement import place_architecture
-    from parawire.pipeline.wire import wire_of
-
-    def cost(choice):
-        return codec_cost(choice, engine)
-
-    def place(wire):
-        return place_architecture(arch, units, profile, placement, partitioner, eps, params=partitioner_params,
-                                  wire=wire)
-
-    if coding.codecs is None:
-        return choose(arch, net, profile, place, cost, xs, coding.max_top1_change)
-    return coding.codecs, place(wire_of(arch, coding.codecs, cost)), None

@@ -159,9 +159,6 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, r
 
         get_plugins().generators.get(spec.generator)
     codecs = codec_plan(codec, codec_params, auto=True)
-    from parawire.pipeline.placement import check_codec_placement
-
-    check_codec_placement(placement, codecs)  # a tiled plan with a codec: refused before any work
 
     def show(point: dict) -> None:
         if not as_json:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 import warnings
 from collections.abc import Sequence
 
@@ -21,24 +22,33 @@ import torch
 from parawire.engines.onnx_graph import OPSET
 from parawire.engines.ort import Session
 
+EXPORTING = threading.Lock()
+"""The exporter's global state is not thread-safe, and in-process workers (threads)
+deploy at once: one export at a time in this process."""
 
-def export_session(module: torch.nn.Module, inputs: Sequence[torch.Tensor], threads: int | None = None) -> Session:
+
+def export_session(module: torch.nn.Module, inputs: Sequence[torch.Tensor], threads: int | None = None,
+                   batch: bool = False) -> Session:
     """``module`` exported for ``inputs`` and loaded in one ORT session; raises what the
-    exporter or ONNX Runtime raises (an operator without an ONNX form).
+    exporter or ONNX Runtime raises (an operator without an ONNX form). ``batch``: the
+    first dimension of every input and output stays free (a module that treats images
+    independently, such as a tile stack, called with any batch).
 
     Traced with autograd on: in eval mode without it, ``nn.MultiheadAttention`` and the
     transformer layers take their fused fast path (``_native_multi_head_attention``),
-    which has no ONNX form; with it they take the plain path, same values. The
-    exporter's global state is not thread-safe: callers in threads serialise calls."""
+    which has no ONNX form; with it they take the plain path, same values. Exports in
+    one process run one at a time (:data:`EXPORTING`)."""
     import onnx
 
     buffer = io.BytesIO()
     quiet = io.StringIO()
-    with warnings.catch_warnings(), torch.enable_grad(), contextlib.redirect_stdout(quiet), \
+    with EXPORTING, warnings.catch_warnings(), torch.enable_grad(), contextlib.redirect_stdout(quiet), \
             contextlib.redirect_stderr(quiet):
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes
+        names = [f"in{i}" for i in range(len(inputs))]
+        free = {name: {0: "batch"} for name in names} if batch else None
         torch.onnx.export(module, tuple(inputs), buffer, dynamo=False, opset_version=OPSET,
-                          input_names=[f"in{i}" for i in range(len(inputs))], do_constant_folding=True)
+                          input_names=names, do_constant_folding=True, dynamic_axes=free)
     session = Session(onnx.load_from_string(buffer.getvalue()), threads)
     if len(session.inputs) != len(inputs):  # the exporter dropped an input no output depends on
         raise ValueError(f"the exported graph takes {len(session.inputs)} inputs, not {len(inputs)}")

@@ -19,10 +19,11 @@ from parawire.registry.codecs import Codec, CodecFrameError, get_codec
 
 def unit_codecs(plan: Plan, unit: UnitPlan) -> dict[int, Codec]:
     """vertex → codec object for every crossing ``unit`` sends or receives that is not
-    raw (built once per deployment; an unknown codec fails the deployment)."""
+    raw (built once per deployment; an unknown codec fails the deployment). A tiling's
+    pieces are crossings too, through their map's codec (:meth:`Plan.codec_of`)."""
     objects = {c.label: get_codec(c) for c in plan.codecs.choices() if not c.raw}
     crossing = sorted(set(unit.sends) | set(unit.receives))
-    return {v: objects[plan.codecs.of(v).label] for v in crossing if not plan.codecs.of(v).raw}
+    return {v: objects[plan.codec_of(v).label] for v in crossing if not plan.codec_of(v).raw}
 
 
 class Encoder:

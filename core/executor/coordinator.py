@@ -78,6 +78,14 @@ class ClusterStats:
     def bytes_per_inference(self) -> float:
         return self.peer_bytes / self.inferences if self.inferences else 0.0
 
+    def lambda_bytes(self, image_bytes: int) -> float:
+        """Per inference of one image, every byte the plan's Λ (``cut_bytes``) counts:
+        between workers, plus what the coordinator sent beyond one image (the scattered
+        copies under the ``"scatter"`` policy; a tiling's crops overlap by their halos)."""
+        if not self.inferences:
+            return 0.0
+        return (self.peer_bytes + self.input_bytes) / self.inferences - image_bytes
+
 
 class Cluster:
     """A coordinator's connection to a set of workers (see module docstring)."""

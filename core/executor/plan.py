@@ -34,7 +34,7 @@ from parawire.latency.model import simulate
 from parawire.pipeline.wire import CodecCost, wire_of
 from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan
 from parawire.score.hypergraph import check_input_policy, image_bytes
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict
 
 
 class Tiling(BaseModel):
@@ -107,15 +107,16 @@ class Plan(BaseModel):
     """Under a hybrid placement: the tiled prefix; ``partition`` then also maps each piece to its tile's unit."""
     codecs: CodecPlan = RAW_PLAN
     """How each crossing travels: one codec for all, or per vertex output (workers encode
-    on send and decode on arrival; ``cut_bytes`` counts the encoded bytes). Raw under a
-    tiling: tiles, pieces and gathered maps travel as float32."""
+    on send and decode on arrival; ``cut_bytes`` counts the encoded bytes). Under a
+    tiling a piece travels through its frontier map's codec (:meth:`codec_of`); the
+    crops are the image, always float32."""
 
-    @model_validator(mode="after")
-    def _codecs_untiled(self) -> Plan:
-        if self.tiling is not None and not (self.codecs.default.raw and not self.codecs.vertices):
-            raise ValueError(f"codecs: {self.codecs.label} on a tiled plan; tiles travel as float32,"
-                             " so a tiled plan's codecs are raw")
-        return self
+    def codec_of(self, vertex: int) -> CodecChoice:
+        """The codec a message of plan vertex ``vertex`` goes through (a piece: its map's)."""
+        t = self.tiling
+        if t is not None and vertex >= t.first_piece:
+            vertex = t.frontier[(vertex - t.first_piece) // t.tiles]
+        return self.codecs.of(vertex)
 
     @property
     def vertices(self) -> int:

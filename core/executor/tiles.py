@@ -14,9 +14,10 @@ vertices make the existing machinery carry the tiles unchanged:
   untiled consumers read it as any local tensor.
 
 The coordinator sends each tile unit its crop (``Plan.input_of``). Λ of the plan
-(``cut_bytes``) counts the pieces each time they cross, the untiled vertices' messages,
-and the crops' bytes beyond one image (the halos), as the ``"scatter"`` input policy
-counts the image copies beyond the first.
+(``cut_bytes``) counts the pieces each time they cross, the untiled vertices' messages
+(both as the plan's codecs encode them: a piece through its map's codec), and the
+crops' bytes beyond one image (the halos, float32 like the image), as the
+``"scatter"`` input policy counts the image copies beyond the first.
 """
 
 from __future__ import annotations
@@ -24,26 +25,28 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
+import torch
 from parawire.errors import ParawireError
 from parawire.executor.plan import Plan, Tiling, UnitPlan, plan_for
 from parawire.executor.protocol import SOURCE
 from parawire.executor.segments import Segment
 from parawire.latency.model import simulate
-from parawire.latency.tiles import crop_bytes, gathers, hybrid_latency, piece_bytes
+from parawire.latency.tiles import crop_bytes, gathers, hybrid_latency
 from parawire.network.halo import TileGrid, tile_grid
 from parawire.network.nn import ArchitectureNet
-from parawire.network.tiled import gather, run_tile
+from parawire.network.tiled import TileStack, gather
 from parawire.pipeline.hybrid import choose_placement
-from parawire.pipeline.placement import check_codec_placement
-from parawire.pipeline.wire import CodecCost, wire_of
+from parawire.pipeline.wire import CodecCost, pieces_wire, raw_plan, wire_of
 from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan
 from parawire.score.hypergraph import image_bytes
 
 
-def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None) -> Plan:
+def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None, codecs: CodecPlan = RAW_PLAN,
+                cost: Callable[[CodecChoice], CodecCost] | None = None) -> Plan:
     """The plan of ``grid`` on units ``0 .. grid.tiles − 1`` and the untiled vertices on
-    ``partition`` (vertex → unit over ``units``; tiled vertices' entries are ignored);
-    with a ``profile``, the latency model's prediction (:func:`parawire.latency.tiles.hybrid_latency`)."""
+    ``partition`` (vertex → unit over ``units``; tiled vertices' entries are ignored),
+    crossings through ``codecs``; with a ``profile``, the latency model's prediction
+    (:func:`parawire.latency.tiles.hybrid_latency`, codecs at their calibrated ``cost``)."""
     dag = arch.dag
     part = np.asarray(partition, dtype=np.int64)
     n = dag.graph.number_of_nodes()
@@ -59,7 +62,7 @@ def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None) -> Pl
                     frontier=list(grid.frontier), crops=list(grid.crops), gathers=gathers(arch, grid, part),
                     first_piece=n)
     owner = [int(p) for p in part] + [t for _ in grid.frontier for t in range(grid.tiles)]
-    pieces = piece_bytes(arch, grid)
+    wire, pieces = tiled_wires(arch, grid, codecs, cost)
     plans, cut = [], int(crop_bytes(arch, grid).sum()) - image_bytes(arch)
     for u in range(units):
         mine = [tiling.piece(a, u) for a in range(len(grid.frontier))] if u < grid.tiles else []
@@ -70,7 +73,7 @@ def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None) -> Pl
             targets = [w for w in tiling.gathers[f] if w != u]
             if u < grid.tiles and targets:
                 sends[tiling.piece(a, u)] = targets
-                cut += int(pieces[a, u]) * len(targets)
+                cut += int(pieces.bytes[a * grid.tiles + u]) * len(targets)
             if u in tiling.gathers[f]:
                 mine.append(f)
                 preds[f] = [tiling.piece(a, t) for t in range(grid.tiles)]
@@ -84,13 +87,20 @@ def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None) -> Pl
             targets = sorted({int(part[s]) for s in dag.succs[v]} - {u})
             if targets:
                 sends[v] = targets
-                cut += int(arch.costs.out_bytes[v]) * len(targets)
+                cut += int(wire.bytes[v]) * len(targets)
         plans.append(UnitPlan(unit=u, vertices=mine, preds=preds, sends=sends,
                               receives=dict(sorted(receives.items())), tiling=tiling))
-    predicted = None if profile is None else float(hybrid_latency(arch, grid, part, profile))
+    predicted = None if profile is None else float(hybrid_latency(arch, grid, part, profile, wire=wire,
+                                                                        pieces=pieces))
     return Plan(units=units, partition=owner, output_vertex=dag.output, input_units=list(range(grid.tiles)),
                 output_unit=int(part[dag.output]), unit_plans=plans, cut_bytes=cut,
-                predicted_latency_s=predicted, tiling=tiling)
+                predicted_latency_s=predicted, tiling=tiling, codecs=codecs)
+
+
+def tiled_wires(arch, grid: TileGrid, codecs: CodecPlan = RAW_PLAN,
+                cost: Callable[[CodecChoice], CodecCost] | None = None):
+    """(per-vertex wire, per-piece wire) of a tiling under ``codecs``."""
+    return wire_of(arch, codecs, cost), pieces_wire(arch, grid, codecs, cost)
 
 
 def graph_part(unit: UnitPlan) -> UnitPlan:
@@ -119,8 +129,11 @@ def unit_grid(net: ArchitectureNet, tiling: Tiling) -> TileGrid:
     return grid
 
 
-def tile_blocks(net: ArchitectureNet, unit: UnitPlan) -> Mapping:
-    """The unit's tile call (image crop → its pieces) and one gather block per frontier map it holds."""
+def tile_blocks(net: ArchitectureNet, unit: UnitPlan, compile_module: Callable | None = None) -> Mapping:
+    """The unit's tile call (image crop → its pieces) and one gather block per frontier map
+    it holds. ``compile_module(module, example_inputs) -> callable`` (the engine's
+    ``module`` hook, injected by the worker): the tile stack runs through it, exported
+    once for this tile's crop shape; without it, in torch."""
     t = unit.tiling
     if t is None:
         return {}
@@ -129,46 +142,51 @@ def tile_blocks(net: ArchitectureNet, unit: UnitPlan) -> Mapping:
     if unit.unit < t.tiles:
         pieces = tuple(t.piece(a, unit.unit) for a in range(len(t.frontier)))
         tile = unit.unit
-        blocks[Segment(pieces, (SOURCE,), pieces)] = lambda inputs: run_tile(net, grid, tile, inputs[0])
+        stack = TileStack(net, grid, tile)
+        if compile_module is not None:
+            r0, r1, c0, c1 = t.crops[tile]
+            crop = torch.zeros(1, int(net.arch.spec.input_shape[0]), r1 - r0, c1 - c0)
+            call = compile_module(stack, (crop,))
+            blocks[Segment(pieces, (SOURCE,), pieces)] = lambda inputs: list(call([inputs[0]]))
+        else:
+            blocks[Segment(pieces, (SOURCE,), pieces)] = lambda inputs: list(stack(inputs[0]))
     for f in t.frontier:
         if f in unit.preds:
             blocks[f] = lambda inputs: gather(inputs, t.rows, t.cols)
     return blocks
 
 
-
 def placed_plan(arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
                 eps: float = 0.03, params: dict | None = None, input_policy: str = "stem",
                 codecs: CodecPlan = RAW_PLAN, cost: Callable[[CodecChoice], CodecCost] | None = None) -> Plan:
     """The plan of any ``--placement`` (:func:`parawire.pipeline.hybrid.choose_placement`),
-    with the latency model's prediction. ``codecs`` (with their calibrated ``cost``) go
-    with ``partition`` and ``schedule`` only: a tiled plan sends float32 tiles, so any
-    other codec with ``hybrid`` or ``auto`` is refused in one line."""
-    check_codec_placement(placement, codecs)
-    wire = None if codecs.default.raw and not codecs.vertices else wire_of(arch, codecs, cost)
-    choice = choose_placement(arch, units, profile, placement, partitioner, eps, params, input_policy, wire=wire)
+    with the latency model's prediction; every crossing (a tiling's pieces included)
+    through ``codecs``, at their calibrated ``cost``."""
+    choice = choose_placement(arch, units, profile, placement, partitioner, eps, params, input_policy, codecs, cost)
     if choice.grid is None:
         return plan_for(arch, choice.partition, profile, units=units, input_policy=input_policy, codecs=codecs,
                         cost=cost)
-    return hybrid_plan(arch, choice.grid, choice.partition, units, profile)
+    return hybrid_plan(arch, choice.grid, choice.partition, units, profile, codecs, cost)
 
 
 def predicted_s(arch, plan: Plan, profile, source: bool = True,
                 cost: Callable[[CodecChoice], CodecCost] | None = None) -> float:
     """The latency model's prediction of any plan; ``source``: end to end (the image's or
     crops' delivery and the logits' return), as a client measures it. A plan's codecs
-    (never on a tiled plan) count with their calibrated ``cost``."""
+    count with their calibrated ``cost``."""
     costs = arch.costs
     if plan.tiling is None:
         codecs = plan.codecs
-        wire = None if codecs.default.raw and not codecs.vertices else wire_of(arch, codecs, cost)
+        wire = None if raw_plan(codecs) else wire_of(arch, codecs, cost)
         return float(simulate(arch.dag, costs.flops, costs.out_bytes, np.asarray(plan.partition), profile,
                               policy="ready", input_policy=plan.input_policy,
                               source_bytes=image_bytes(arch) if source else None, params=costs.params,
                               wire=wire))
     t = plan.tiling
     grid = tile_grid(arch.layout, t.rows, t.cols, t.threshold)
-    return float(hybrid_latency(arch, grid, np.asarray(plan.partition[:t.first_piece]), profile, source=source))
+    wire, pieces = tiled_wires(arch, grid, plan.codecs, cost)
+    return float(hybrid_latency(arch, grid, np.asarray(plan.partition[:t.first_piece]), profile, source=source,
+                                wire=wire, pieces=pieces))
 
 
 def tiling_summary(plan: Plan) -> dict | None:

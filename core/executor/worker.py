@@ -131,7 +131,7 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
     from parawire.executor.segments import segments, step_groups
     from parawire.network.nn import build_network
     from parawire.registry.manager import get_plugins, resolve_engine
-    from parawire.registry.records import CompileContext, FuseContext, PrepareContext
+    from parawire.registry.records import CompileContext, FuseContext, ModuleContext, PrepareContext
 
     record = get_plugins().engines.get(resolve_engine(engine))
     params = record.resolve(engine_params)
@@ -162,7 +162,11 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
                     {j: step for j, step in block.steps.items() if j not in grouped}, block.rest,
                     {g: record.invoke(PrepareContext(net, v, g, threads), params) for g in groups},
                 )
-    blocks.update(tile_blocks(net, full))
+    compile_module = None
+    if record.module is not None:  # the tile stack on the engine too (ONNX Runtime: exported per tile shape)
+        def compile_module(module, inputs):
+            return record.invoke(ModuleContext(module, tuple(inputs), threads), params)
+    blocks.update(tile_blocks(net, full, compile_module))
     return blocks
 
 

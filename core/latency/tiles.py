@@ -19,6 +19,12 @@ messages and the same compute:
   map's pieces (pieces from other units are messages; one's own is not);
 * every untiled vertex with its usual cost, reading the gather on its own unit.
 
+Codecs (:mod:`parawire.latency.wire`) apply to the pieces and to the untiled vertices'
+messages as to any crossing: a piece is encoded once on its tile unit when it goes to
+another unit and decoded on each receiver; the crops stay float32 (the image always
+travels raw). The caller hands both wires down (``wire`` per vertex, ``pieces`` per
+piece), as :func:`parawire.pipeline.wire.tiled_wire` computes them.
+
 ``simulate`` is given the seconds directly (MACs = seconds × rate, the profile's other
 compute terms zeroed), so one code path books every message and every idle port.
 """
@@ -29,6 +35,7 @@ import networkx as nx
 import numpy as np
 from parawire.graph.dag import Dag
 from parawire.latency.model import DeviceProfile, Trace, simulate, vertex_seconds
+from parawire.latency.wire import Wire, wire_or_raw
 from parawire.network.cost import FLOAT32_BYTES
 from parawire.network.halo import TileGrid, area
 
@@ -48,11 +55,18 @@ def tile_seconds(arch, grid: TileGrid, profile: DeviceProfile) -> np.ndarray:
     return out
 
 
-def piece_bytes(arch, grid: TileGrid) -> np.ndarray:
-    """Bytes of each tile's part of each frontier map: ``[frontier index, tile]``."""
+def piece_shapes(arch, grid: TileGrid) -> list[tuple[int, int, int, int]]:
+    """Each piece as a tile unit sends it, ``(1, C, h, w)``, frontier-major (piece
+    ``a · tiles + t`` is tile ``t``'s part of ``frontier[a]``, as ``Tiling.piece`` numbers them)."""
     channels = arch.layout.out_shape[:, 0]
-    return np.array([[int(channels[f]) * area(owned[f]) * FLOAT32_BYTES for owned in grid.owned]
-                     for f in grid.frontier], dtype=np.int64).reshape(len(grid.frontier), grid.tiles)
+    return [(1, int(channels[f]), owned[f][1] - owned[f][0], owned[f][3] - owned[f][2])
+            for f in grid.frontier for owned in grid.owned]
+
+
+def piece_bytes(arch, grid: TileGrid) -> np.ndarray:
+    """Float32 bytes of each tile's part of each frontier map: ``[frontier index, tile]``."""
+    sizes = [c * h * w * FLOAT32_BYTES for _, c, h, w in piece_shapes(arch, grid)]
+    return np.array(sizes, dtype=np.int64).reshape(len(grid.frontier), grid.tiles)
 
 
 def crop_bytes(arch, grid: TileGrid) -> np.ndarray:
@@ -67,12 +81,17 @@ def gathers(arch, grid: TileGrid, partition: np.ndarray) -> dict[int, list[int]]
 
 
 def hybrid_latency(arch, grid: TileGrid, partition: np.ndarray, profile: DeviceProfile, *,
-                   source: bool = False, trace: Trace | None = None) -> float:
+                   source: bool = False, trace: Trace | None = None, wire: Wire | None = None,
+                   pieces: Wire | None = None) -> float:
     """Makespan of the tiling ``grid`` (tile ``t`` on unit ``t``) with the untiled vertices
     on ``partition`` (vertex → unit; entries of tiled vertices are ignored). ``source``:
     end to end, the crops' delivery and the logits' return included (as
-    ``simulate(source_bytes=…)``). A ``trace`` records the expanded DAG's vertices."""
+    ``simulate(source_bytes=…)``). A ``trace`` records the expanded DAG's vertices.
+    ``wire`` (per vertex) and ``pieces`` (per piece, :func:`piece_shapes` order): what
+    each message carries and costs to encode and decode; default float32."""
     dag, costs = arch.dag, arch.costs
+    wire = wire_or_raw(wire, costs.out_bytes)
+    pieces = wire_or_raw(pieces, piece_bytes(arch, grid).reshape(-1))
     inside = set(grid.tiled)
     residual = [v for v in dag.order if v not in inside]
     gather_units = gathers(arch, grid, partition)
@@ -80,25 +99,29 @@ def hybrid_latency(arch, grid: TileGrid, partition: np.ndarray, profile: DeviceP
     g = nx.DiGraph()
     ids: dict[tuple, int] = {}
 
-    def vertex(key: tuple, unit: int, secs: float, nbytes: float) -> int:
+    def vertex(key: tuple, unit: int, secs: float, nbytes: float, coded: tuple[Wire, int] | None = None) -> int:
+        """A vertex of the expanded DAG; ``coded``: the wire and index its messages follow."""
         ids[key] = len(ids)
-        g.add_node(ids[key], unit=unit, secs=secs, nbytes=nbytes)
+        message = (nbytes, 0.0, 0.0) if coded is None else \
+            (coded[0].bytes[coded[1]], coded[0].encode_macs[coded[1]], coded[0].decode_macs[coded[1]])
+        g.add_node(ids[key], unit=unit, secs=secs, nbytes=nbytes, wire=message)
         return ids[key]
 
     source_id = vertex(("source",), 0, 0.0, 0.0)
     tiles = tile_seconds(arch, grid, profile)
-    pieces = piece_bytes(arch, grid)
+    raw_pieces = piece_bytes(arch, grid)
     for t in range(grid.tiles):
         g.add_edge(source_id, vertex(("tile", t), t, float(tiles[t]), 0.0))
         for a in range(len(grid.frontier)):
-            g.add_edge(ids["tile", t], vertex(("piece", a, t), t, 0.0, float(pieces[a, t])))
+            g.add_edge(ids["tile", t], vertex(("piece", a, t), t, 0.0, float(raw_pieces[a, t]),
+                                              (pieces, a * grid.tiles + t)))
     for a, f in enumerate(grid.frontier):
-        for u in gather_units[f]:
+        for u in gather_units[f]:  # read on its own unit only: never a message
             vertex(("gather", f, u), u, 0.0, float(costs.out_bytes[f]))
             g.add_edges_from((ids["piece", a, t], ids["gather", f, u]) for t in range(grid.tiles))
     for v in residual:
         u = int(partition[v])
-        vertex(("vertex", v), u, float(seconds[v]), float(costs.out_bytes[v]))
+        vertex(("vertex", v), u, float(seconds[v]), float(costs.out_bytes[v]), (wire, v))
         g.add_edges_from((ids["gather", p, u] if p in inside else ids["vertex", p], ids["vertex", v])
                          for p in dag.preds[v])
     expanded = Dag(g, source_id, ids["vertex", dag.output])
@@ -108,6 +131,8 @@ def hybrid_latency(arch, grid: TileGrid, partition: np.ndarray, profile: DeviceP
                                       "memory_bytes_per_s": None, "weight_bytes_per_s": None})
     flops = np.array([g.nodes[i]["secs"] for i in range(n)]) * profile.flops_per_s
     nbytes = np.array([g.nodes[i]["nbytes"] for i in range(n)])
+    coded = np.array([g.nodes[i]["wire"] for i in range(n)], dtype=np.float64).reshape(n, 3)
+    expanded_wire = Wire(coded[:, 0].astype(np.int64), coded[:, 1], coded[:, 2])
     crop = int(crop_bytes(arch, grid).max()) if source else None
     return simulate(expanded, flops, nbytes, units, bare, policy="ready", input_policy="scatter",
-                    source_bytes=crop, trace=trace)
+                    source_bytes=crop, trace=trace, wire=expanded_wire)

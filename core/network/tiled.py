@@ -103,6 +103,22 @@ def run_tile(net: ArchitectureNet, grid: TileGrid, tile: int, crop: torch.Tensor
     return [_cut(values[f], boxes[f], grid.owned[tile][f]) for f in grid.frontier]
 
 
+class TileStack(nn.Module):
+    """:func:`run_tile` of one tile as a module, ``crop → tuple of pieces``: the box
+    arithmetic is fixed per tile, so an engine can export it once per tile shape and run
+    the whole tiled prefix in one call (the ``module`` engine hook)."""
+
+    def __init__(self, net: ArchitectureNet, grid: TileGrid, tile: int) -> None:
+        super().__init__()
+        self.net, self.grid, self.tile = net, grid, tile
+        # in its net's mode: an exporter that restores this module's mode afterwards would
+        # otherwise put the net's BatchNorms in training mode
+        self.train(net.training)
+
+    def forward(self, crop: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(run_tile(self.net, self.grid, self.tile, crop))
+
+
 def gather(pieces: Sequence[torch.Tensor], rows: int, cols: int) -> torch.Tensor:
     """The whole map from its tiles (row-major, as the grid numbers them)."""
     return torch.cat([torch.cat(list(pieces[i * cols:(i + 1) * cols]), dim=-1) for i in range(rows)], dim=-2)

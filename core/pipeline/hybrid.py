@@ -17,6 +17,11 @@ high-resolution maps feed many low-resolution vertices (the gather then moves th
 gets "no tiling" or "one device", and is predicted no slower than one device.
 ``--placement auto`` is the fastest predicted of partition, schedule and hybrid.
 
+The plan's codecs count everywhere the search looks: the untiled vertices' messages,
+and the pieces of the gather at the threshold (a piece travels through its map's codec;
+the crops stay float32), so a codec that shrinks the gather can make a lower threshold
+or a tiling worth it.
+
 Why the model decides: the bound in docs/testbed.md (a stem output of 3.2 MB is 269 ms
 per crossing at 100 Mbit/s) depends on the network, the grid and the device profile
 together; no fixed rule picks well for all of them.
@@ -24,6 +29,7 @@ together; no fixed rule picks well for all of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +39,8 @@ from parawire.latency.tiles import hybrid_latency
 from parawire.latency.wire import Wire
 from parawire.network.halo import TileGrid, tile_grid
 from parawire.pipeline.placement import partition_architecture, place_architecture
+from parawire.pipeline.wire import CodecCost, pieces_wire, raw_plan, wire_of
+from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan
 from parawire.score.hypergraph import image_bytes
 
 
@@ -70,16 +78,19 @@ def untiled_choice(arch, placement: str, partition: np.ndarray, profile: DeviceP
 
 
 def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = "multilevel", eps: float = 0.03,
-                  params: dict | None = None, input_policy: str = "stem") -> Choice:
-    """The fastest predicted tiling (or none, or one device) on ``units`` devices (module docstring)."""
+                  params: dict | None = None, input_policy: str = "stem", codecs: CodecPlan = RAW_PLAN,
+                  cost: Callable[[CodecChoice], CodecCost] | None = None) -> Choice:
+    """The fastest predicted tiling (or none, or one device) on ``units`` devices (module
+    docstring), every crossing through ``codecs`` at their calibrated ``cost``."""
     n = arch.dag.graph.number_of_nodes()
     one = np.zeros(n, dtype=np.int64)
+    wire = None if raw_plan(codecs) else wire_of(arch, codecs, cost)
     best = untiled_choice(arch, "hybrid", one, profile, input_policy)
     if units == 1:
         return best
     part = partition_architecture(arch, units, partitioner, eps, params=params, input_policy=input_policy,
-                                  profile=profile)
-    best = min(best, untiled_choice(arch, "hybrid", part, profile, input_policy), key=lambda c: c.predicted_s)
+                                  profile=profile, wire=wire)
+    best = min(best, untiled_choice(arch, "hybrid", part, profile, input_policy, wire), key=lambda c: c.predicted_s)
     for threshold in thresholds(arch):
         residuals = None
         for rows, cols in grids(units):
@@ -90,9 +101,11 @@ def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = "
             if residuals is None:  # a partition of fewer untiled vertices than units is not worth asking for
                 spread = n - len(grid.tiled) >= units
                 residuals = (one, *([partition_architecture(arch, units, partitioner, eps, params=params,
-                                                            profile=profile, free=grid.tiled)] if spread else []))
+                                                            profile=profile, free=grid.tiled, wire=wire)]
+                                    if spread else []))
+            pieces = None if wire is None else pieces_wire(arch, grid, codecs, cost)
             for rest in residuals:
-                predicted = hybrid_latency(arch, grid, rest, profile, source=True)
+                predicted = hybrid_latency(arch, grid, rest, profile, source=True, wire=wire, pieces=pieces)
                 if predicted < best.predicted_s:
                     best = Choice("hybrid", rest, grid, float(predicted))
     return best
@@ -100,21 +113,19 @@ def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = "
 
 def choose_placement(arch, units: int, profile: DeviceProfile, placement: str = "auto",
                      partitioner: str = "multilevel", eps: float = 0.03, params: dict | None = None,
-                     input_policy: str = "stem", wire: Wire | None = None) -> Choice:
+                     input_policy: str = "stem", codecs: CodecPlan = RAW_PLAN,
+                     cost: Callable[[CodecChoice], CodecCost] | None = None) -> Choice:
     """``placement`` on ``units`` devices: ``partition``, ``schedule``, ``hybrid``, or the
-    fastest predicted of the three (``auto``). ``wire``: the crossings' codecs, for
-    ``partition`` and ``schedule`` only (tiles travel as float32,
-    :func:`~parawire.pipeline.placement.check_codec_placement`)."""
+    fastest predicted of the three (``auto``), every crossing (pieces of a tiling
+    included) through ``codecs`` at their calibrated ``cost``."""
     if placement in ("partition", "schedule"):
+        wire = None if raw_plan(codecs) else wire_of(arch, codecs, cost)
         part = place_architecture(arch, units, profile, placement, partitioner, eps, params, input_policy, wire=wire)
         return untiled_choice(arch, placement, part, profile, input_policy, wire)
-    if wire is not None and (wire.bytes != np.asarray(arch.costs.out_bytes)).any():
-        raise ParawireError(f"placement {placement!r} may tile the image, and tiles travel as float32;"
-                            " a codec goes with partition or schedule")
     if placement == "hybrid":
-        return hybrid_choice(arch, units, profile, partitioner, eps, params, input_policy)
+        return hybrid_choice(arch, units, profile, partitioner, eps, params, input_policy, codecs, cost)
     if placement != "auto":
         raise ParawireError(f"placement: got {placement!r}; use one of partition, schedule, hybrid, auto")
-    choices = [choose_placement(arch, units, profile, p, partitioner, eps, params, input_policy)
+    choices = [choose_placement(arch, units, profile, p, partitioner, eps, params, input_policy, codecs, cost)
                for p in ("partition", "schedule", "hybrid")]
     return min(choices, key=lambda c: c.predicted_s)

@@ -46,20 +46,6 @@ def check_placement(placement: str) -> str:
     return placement
 
 
-def check_codec_placement(placement: str, codecs) -> None:
-    """Refuse, in one line, a codec other than ``raw`` (``codecs``: a
-    :class:`~parawire.registry.codecs.CodecPlan`, or ``None`` for ``--codec auto``) with a
-    placement that may tile the image (``hybrid``, ``auto``): a tiled plan sends its crops,
-    pieces and gathered maps as float32 and its latency model counts them so, so a codec
-    would be either ignored by the workers or miscounted by the prediction."""
-    if placement in PARTITIONS or (codecs is not None and codecs.default.raw and not codecs.vertices):
-        return
-    label = "auto" if codecs is None else codecs.label
-    raise ParawireError(f"--codec {label} with --placement {placement}: tiled plans send tiles and halos as"
-                        " float32, so codecs apply to --placement partition or schedule; use one of those,"
-                        " or --codec raw")
-
-
 def place_architecture(
     arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
     eps: float = 0.03, params: dict | None = None, input_policy: str = "stem", wire: Wire | None = None,

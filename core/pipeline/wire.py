@@ -9,11 +9,14 @@ Bytes are each codec's ``encoded_bytes`` for the vertex's float32 output of one 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from parawire.latency.tiles import piece_shapes
 from parawire.latency.wire import Wire
+from parawire.network.cost import FLOAT32_BYTES
 from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan, get_codec
 
 
@@ -45,21 +48,41 @@ def wire_of(arch, codecs: CodecPlan = RAW_PLAN,
     """Bytes and codec work of one crossing of every vertex's output under ``codecs``;
     ``cost`` gives a codec's calibrated work (default none: bytes only, as the score needs).
     All raw is ``out_bytes`` itself, without asking a plugin (imported models, bare costs)."""
-    if codecs.default.raw and not codecs.vertices:
+    if raw_plan(codecs):
         return Wire.raw(arch.costs.out_bytes)
+    return _coded(output_shapes(arch), [codecs.of(v) for v in range(len(arch.costs.out_bytes))], codecs, cost)
+
+
+def pieces_wire(arch, grid, codecs: CodecPlan = RAW_PLAN,
+                cost: Callable[[CodecChoice], CodecCost] | None = None) -> Wire:
+    """The same for the pieces of a tiling ``grid`` (:func:`parawire.latency.tiles.piece_shapes`
+    order): a piece of frontier map ``f`` travels through ``f``'s codec, so the gather at
+    the threshold is encoded as the map itself would be (issue 24)."""
+    shapes = piece_shapes(arch, grid)
+    if raw_plan(codecs):
+        return Wire.raw(np.array([math.prod(s) * FLOAT32_BYTES for s in shapes], dtype=np.int64))
+    return _coded(shapes, [codecs.of(f) for f in grid.frontier for _ in range(grid.tiles)], codecs, cost)
+
+
+def raw_plan(codecs: CodecPlan) -> bool:
+    """Every crossing float32 as computed."""
+    return codecs.default.raw and not codecs.vertices
+
+
+def _coded(shapes: list[tuple[int, ...]], choices: list[CodecChoice], codecs: CodecPlan,
+           cost: Callable[[CodecChoice], CodecCost] | None) -> Wire:
+    """Per message of float32 ``shapes[i]`` through ``choices[i]``: its bytes and work."""
     import torch  # start-up time: the score's options and plain runs do not need it
 
-    shapes = output_shapes(arch)
-    raw_bytes = np.asarray(arch.costs.out_bytes, dtype=np.float64)
     objects = {c.label: get_codec(c) for c in codecs.choices()}
     costs = {c.label: (FREE if cost is None or c.raw else cost(c)) for c in codecs.choices()}
     sizes = np.empty(len(shapes), dtype=np.int64)
     encode = np.zeros(len(shapes))
     decode = np.zeros(len(shapes))
-    for v, shape in enumerate(shapes):
-        label = codecs.of(v).label
-        sizes[v] = objects[label].encoded_bytes(torch.float32, shape)
-        c = costs[label]
-        encode[v] = c.encode_fixed + c.encode_per_byte * raw_bytes[v]
-        decode[v] = c.decode_fixed + c.decode_per_byte * raw_bytes[v]
+    for i, (shape, choice) in enumerate(zip(shapes, choices, strict=True)):
+        raw_bytes = math.prod(shape) * FLOAT32_BYTES
+        sizes[i] = objects[choice.label].encoded_bytes(torch.float32, shape)
+        c = costs[choice.label]
+        encode[i] = c.encode_fixed + c.encode_per_byte * raw_bytes
+        decode[i] = c.decode_fixed + c.decode_per_byte * raw_bytes
     return Wire(sizes, encode, decode)

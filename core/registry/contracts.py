@@ -143,7 +143,7 @@ def blocks(output: Any, vertices: Any) -> Any:
 
 
 def function(output: Any, call: str) -> Any:
-    """What ``whole``, ``fuse`` and ``prepare`` return: something to call."""
+    """What ``whole``, ``fuse``, ``prepare`` and ``module`` return: something to call."""
     if not callable(output):
         return Breach(f"{call} returned {_what(output)}; it returns a callable")
     return output

@@ -147,6 +147,16 @@ class FuseContext:
 
 
 @dataclass(frozen=True)
+class ModuleContext:
+    """An engine runs ``module`` (any torch module, eval mode) on inputs shaped like
+    ``inputs``, in one call (``module``): a hybrid plan's tile stack."""
+
+    module: Any
+    inputs: tuple[Any, ...]
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
 class PrepareContext:
     """An engine scales the inputs of ``vertex`` at ``positions`` in one call (``prepare``)."""
 
@@ -429,18 +439,25 @@ class EnginePlugin(PluginRecord):
     one call for the scaling steps of several inputs of ``vertex`` (those at
     ``positions`` of its inputs, in and out in that order); workers use it for inputs
     one run produces, which are there at the same moment.
+
+    ``module(module, inputs, threads) -> callable(inputs) -> outputs`` (optional): any torch
+    module at the shapes of the example ``inputs``, outputs as a sequence of tensors; a
+    hybrid plan's tile unit runs its tile stack (:class:`parawire.network.tiled.TileStack`)
+    through it, so the tiles run on the engine too (without it: torch).
     """
 
     compile: Callable[..., Any] = None  # type: ignore[assignment]
     whole: Callable[..., Any] = None  # type: ignore[assignment]
     fuse: Callable[..., Any] | None = None
     prepare: Callable[..., Any] | None = None
+    module: Callable[..., Any] | None = None
     kind: ClassVar[str] = "engine"
     hook: ClassVar[str] = "parawire_engines"
     call_attr: ClassVar[str] = "compile"
     params_field: ClassVar[str] = "engine_params"
     calls: ClassVar[dict[type, str]] = {
         CompileContext: "compile", WholeContext: "whole", FuseContext: "fuse", PrepareContext: "prepare",
+        ModuleContext: "module",
     }
 
     def call_for(self, context: Any) -> str:

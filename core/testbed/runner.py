@@ -54,7 +54,7 @@ def run_points(
     ``codecs``: the crossings' codecs (a :class:`~parawire.registry.codecs.CodecPlan`, or
     ``None`` for ``--codec auto``, chosen per device count within ``max_top1_change``);
     every point reports its top-1 agreement with one exact process on ``check_inputs``
-    images. A tiled placement (``hybrid``, ``auto``) takes raw codecs only."""
+    images."""
     from parawire.registry.manager import get_plugins, resolve_engine
 
     engine = resolve_engine(engine)  # an unknown name or a bad parameter fails here, before any work
@@ -66,19 +66,13 @@ def run_points(
     from parawire.calibration.codecs import codec_cost
     from parawire.calibration.local import get_profile
     from parawire.calibration.timing import summary, timings
-    from parawire.executor.plan import plan_for
     from parawire.executor.tiles import placed_plan, predicted_s, tiling_summary
     from parawire.latency.model import vertex_seconds
     from parawire.latency.profiles import TCP_EFFICIENCY, fit_compute_scale, preset_profile
     from parawire.network.nn import build_network
     from parawire.network.threads import torch_threads
     from parawire.pipeline.build import build_architecture
-    from parawire.pipeline.placement import (
-        PARTITIONS,
-        check_codec_placement,
-        check_placement,
-        place_architecture,
-    )
+    from parawire.pipeline.placement import check_placement
     from parawire.registry.codecs import get_codec
     from parawire.score.hypergraph import check_input_policy, image_bytes
     from parawire.testbed import calibrate, counters
@@ -87,7 +81,6 @@ def run_points(
 
     check_input_policy(input_policy)
     check_placement(placement)  # before any testbed exists
-    check_codec_placement(placement, codecs)
     counts = sorted(set(devices))
     if not counts or counts[0] < 1:
         raise ParawireError(f"--devices: got {list(devices)}; give device counts ≥ 1")
@@ -119,19 +112,17 @@ def run_points(
                 def cost(choice):
                     return codec_cost(choice, engine)
 
-                def place(wire, n=n):
-                    return place_architecture(arch, n, profile, placement, partitioner, eps, input_policy=input_policy,
-                                              wire=wire)
+                def place(coded, n=n, profile=profile):  # any placement; a tiling's pieces through their map's codec
+                    return placed_plan(arch, n, profile, placement, partitioner, eps, input_policy=input_policy,
+                                       codecs=coded, cost=cost)
 
                 check = None
-                if codecs is None and n > 1 and placement in PARTITIONS:  # --codec auto
+                if codecs is None and n > 1:  # --codec auto
                     with torch_threads(1):
-                        coded, part, check = choose(arch, net, profile, place, cost, xs, max_top1_change, input_policy)
-                    plan = plan_for(arch, part, units=n, input_policy=input_policy, codecs=coded, cost=cost)
-                else:  # one device: nothing crosses; a tiled plan: float32 (check_codec_placement)
+                        coded, plan, check = choose(arch, net, profile, place, cost, xs, max_top1_change)
+                else:  # one device: nothing crosses
                     coded = RAW_PLAN if n == 1 or codecs is None else codecs
-                    plan = placed_plan(arch, n, profile, placement, partitioner, eps, input_policy=input_policy,
-                                       codecs=coded, cost=cost)
+                    plan = place(coded)
                 cluster.deploy(spec, plan, engine=engine)
                 # engines compute in their own layouts: equal within float rounding (1e-4 relative);
                 # a lossy codec is judged by its top-1 agreement instead
@@ -147,7 +138,7 @@ def run_points(
                 kernel = counters.per_inference(kernel, counters.snapshot(bed.name, pids, shared),
                                                 runs, profile.bandwidth_bytes_per_s / TCP_EFFICIENCY)
                 stats = cluster.stats()
-                measured_bytes = (stats.peer_bytes + stats.input_bytes) / stats.inferences - image
+                measured_bytes = stats.lambda_bytes(image)
                 def predict(profile, plan=plan):  # end to end, tiles or not, codecs at their calibrated cost
                     return predicted_s(arch, plan, profile, cost=cost)
 
