@@ -38,12 +38,12 @@ def model_options(command):  # type: ignore[no-untyped-def]
     return command
 
 
-def one_source(spec_file: Path | None, model: str | None) -> None:
-    """Exactly one of SPEC_FILE and ``--model``."""
+def one_source(spec_file: Path | str | None, model: str | None, argument: str = "SPEC_FILE") -> None:
+    """Exactly one of the command's ``argument`` (SPEC_FILE, or ``testbed run``'s ARCH) and ``--model``."""
     if spec_file is None and model is None:
-        raise ParawireError("Missing argument 'SPEC_FILE' (or give --model FILE.py:FACTORY)")
+        raise ParawireError(f"Missing argument '{argument}' (or give --model FILE.py:FACTORY)")
     if spec_file is not None and model is not None:
-        raise ParawireError("give either SPEC_FILE or --model FILE.py:FACTORY, not both")
+        raise ParawireError(f"give either {argument} or --model FILE.py:FACTORY, not both")
     ctx = click.get_current_context(silent=True)
     given = [flag for name, flag in MODEL_ONLY.items()
              if ctx is not None and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
@@ -78,6 +78,32 @@ def load_model(model: str, input_shape, min_flops: int, merge_elementwise: bool)
             "factory": model, "input_shape": list(input_shape), "min_flops": min_flops,
             "merge_elementwise": merge_elementwise,
         }, source="--model"))
+
+
+def check_model_engine(engine: str | None) -> None:
+    """An engine an imported model's blocks run on (``None``: the command's default), or one line."""
+    from parawire.models.deploy import MODEL_ENGINES
+    from parawire.registry.kinds import builtin
+
+    if engine is not None and engine.removeprefix(builtin("")) not in MODEL_ENGINES:
+        raise ParawireError(f"--engine {engine}: an imported --model runs on {' or '.join(MODEL_ENGINES)}")
+
+
+def model_workload(imported):  # type: ignore[no-untyped-def]
+    """An imported model as what ``testbed run`` measures
+    (:class:`~parawire.testbed.workload.Workload`): deployed with its weights, on
+    workers allowed to import its factory, checked against the user's own module."""
+    from parawire.models.deploy import deploy_model
+    from parawire.testbed.workload import Workload
+
+    def deploy(cluster, plan, engine: str) -> None:  # type: ignore[no-untyped-def]
+        deploy_model(cluster, imported, plan, engine=engine)
+
+    spec = imported.spec
+    return Workload(imported, imported.model, deploy,
+                    {"model": spec.factory, "blocks": imported.dag.nodes, "seed": spec.seed,
+                     "input_shape": list(spec.input_shape)},
+                    allow_models=(spec.factory,), tiles=False)
 
 
 def model_profile(profile: str, engine: str, engine_params: dict | None = None):  # type: ignore[no-untyped-def]

@@ -36,7 +36,7 @@ def run_model(imported, units: int = 2, *, transport: str = "zmq", endpoint_kind
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
     from parawire.executor.plan import plan_for
-    from parawire.models.deploy import deployment, deployment_builder, unit_weights
+    from parawire.models.deploy import deploy_model, deployment_builder
     from parawire.models.imported import sample_input
     from parawire.pipeline.placement import partition_architecture
 
@@ -49,8 +49,7 @@ def run_model(imported, units: int = 2, *, transport: str = "zmq", endpoint_kind
                       allow_models=[imported.spec.factory],
                       builder=deployment_builder([imported.spec.factory]) if in_threads else None) as workers, \
             Cluster.connect(workers.endpoints, transport, timeout=timeout) as cluster:
-        cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout,
-                       engine=engine)
+        deploy_model(cluster, imported, plan, engine=engine, timeout=timeout)
         out = cluster.infer(x)
         stats = cluster.stats()
     return ModelRun(out, float((out - reference).abs().max()), stats.bytes_per_inference, plan)
