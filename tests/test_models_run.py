@@ -180,3 +180,23 @@ def test_score_and_run_partition_alike_and_print_the_same_lambda(capsys):
     main(["run", *args, "--local", "--transport", "inproc", "--runs", "2", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert row["metrics"]["km1"] == data["cut_bytes"] == data["bytes_per_inference"] > 0
+
+
+# -- batch 1: an imported model's costs, Λ and ONNX sessions are per image --
+
+@pytest.mark.parametrize("command", [["show"], ["score", "-u", "2"], ["run", "--local"],
+                                     ["testbed", "run", "--devices", "1"]])
+def test_a_batch_input_shape_is_refused_in_one_line_naming_the_option(capsys, command):
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--model", f"{ZOO}:shared", "--input-shape", "4", "3", "16", "16"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --input-shape 4 3 16 16: give one image's C H W") and "4 inferences" in err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 16, 16), (1, 3, 24, 24)])
+def test_run_model_refuses_anything_but_one_image_of_the_input_shape(shape):
+    m = import_model({"factory": f"{ZOO}:shared", "input_shape": [3, 16, 16]})
+    with pytest.raises(ParawireError, match=r"^x: shape .*one image of the model's input_shape, \(1, 3, 16, 16\)"):
+        run_model(m, 2, transport="inproc", in_threads=True, x=torch.randn(*shape))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 from click.core import ParameterSource
+from parawire.cli.options import NumberList
 from parawire.errors import ParawireError
 
 #: Options that only mean something with ``--model`` (parameter name → as typed).
@@ -26,8 +27,9 @@ def model_options(command):  # type: ignore[no-untyped-def]
     options = [
         click.option("--model", "model", metavar="REF",
                      help="instead of SPEC_FILE: a PyTorch model, FILE.py:FACTORY or package.module:FACTORY"),
-        click.option("--input-shape", type=click.IntRange(min=1), nargs=3, default=(3, 32, 32),
-                     show_default=True, metavar="C H W", help="with --model: one image's shape"),
+        click.option("--input-shape", cls=NumberList, type=click.IntRange(min=1), multiple=True,
+                     default=(3, 32, 32), show_default=True, metavar="C H W",
+                     help="with --model: one image's shape (one image per inference)"),
         click.option("--min-flops", type=click.IntRange(min=0), default=0, show_default=True,
                      help="with --model: merge blocks below this many multiply-adds"),
         click.option("--merge-elementwise/--no-merge-elementwise", default=True, show_default=True,
@@ -65,10 +67,23 @@ def check_model_ref(model: str) -> None:
                             " PYTHONPATH; check the name")
 
 
+def check_image_shape(input_shape) -> None:  # type: ignore[no-untyped-def]
+    """``--input-shape`` is one image's C H W. An imported model runs one image per
+    inference: its costs, its Λ and the workers' ONNX sessions are measured and exported
+    for that shape, so a batch (``--input-shape 4 3 224 224``) is refused, not run with
+    figures that would hold for another one."""
+    if len(input_shape) != 3:
+        given = " ".join(map(str, input_shape))
+        batch = f", so a batch of {input_shape[0]} is {input_shape[0]} inferences" if len(input_shape) == 4 else ""
+        raise ParawireError(f"--input-shape {given}: give one image's C H W (3 numbers); an imported --model"
+                            f" runs one image per inference{batch}")
+
+
 def load_model(model: str, input_shape, min_flops: int, merge_elementwise: bool):  # type: ignore[no-untyped-def]
     """The :class:`~parawire.models.ImportedModel` the options describe."""
     from parawire.cli.progress import Progress
 
+    check_image_shape(input_shape)
     check_model_ref(model)
     with Progress() as progress:
         progress.step(f"loading torch and tracing {model}")

@@ -21,6 +21,7 @@ from parawire.cli.models import (
     one_source,
 )
 from parawire.cli.options import (
+    NumberList,
     codec_options,
     codec_plan,
     finite_floats,
@@ -28,7 +29,6 @@ from parawire.cli.options import (
     plugin_names,
 )
 from parawire.cli.params import param_option
-from parawire.cli.score import NumberList
 from parawire.errors import ParawireError
 from parawire.testbed.presets import PRESETS
 
