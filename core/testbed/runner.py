@@ -89,7 +89,8 @@ def run_points(
 ) -> dict:
     """Measure and predict ``what`` (an :class:`~parawire.graph.spec.ArchitectureSpec`,
     or a :class:`~parawire.testbed.workload.Workload` such as an imported model) on every
-    device count with ``engine`` (``None``: the default engine) and its ``engine_params`` on every worker; the ``{"points": [...], ...}`` record.
+    device count with ``engine`` (``None``: the default engine) and its
+    ``engine_params`` on every worker; the ``{"points": [...], ...}`` record.
     ``codecs``: the crossings' codecs (a :class:`~parawire.registry.codecs.CodecPlan`, or
     ``None`` for ``--codec auto``, chosen per device count within ``max_top1_change``);
     every point reports its top-1 agreement with one exact process on ``check_inputs``
