@@ -115,6 +115,23 @@ class Encoder(nn.Module):
         return self.fc(self.encoder(tokens).mean(1))
 
 
+class SequenceFirstAttention(nn.Module):
+    """``nn.MultiheadAttention`` called directly, sequence first (``batch_first=False``,
+    as the module defaults), separate key and value widths, no weights asked for."""
+
+    def __init__(self, dim: int = 16, heads: int = 2) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, dim, 4, stride=4)
+        self.attn = nn.MultiheadAttention(dim, heads, kdim=8, vdim=12)
+        self.key, self.value = nn.Linear(dim, 8), nn.Linear(dim, 12)
+        self.fc = nn.Linear(dim, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.embed(x).flatten(2).permute(2, 0, 1)  # (L, 1, dim)
+        out = self.attn(t, self.key(t), self.value(t), need_weights=False)[0]
+        return self.fc(out.mean(0))
+
+
 class Attention(nn.Module):
     """Single-head attention three ways: ``matmul``, ``scaled_dot_product_attention``
     and ``einsum``; and a ``bmm``."""
@@ -196,6 +213,10 @@ def encoder() -> nn.Module:
 
 def attention() -> nn.Module:
     return _seeded(Attention)
+
+
+def sequence_first_attention() -> nn.Module:
+    return _seeded(SequenceFirstAttention)
 
 
 def recurrent() -> nn.Module:

@@ -21,14 +21,25 @@ def imported(factory: str, shape):  # type: ignore[no-untyped-def]
 def test_transformer_encoder_layers_are_costed_and_separate_blocks():
     m = imported(f"{ZOO}:encoder", (3, 16, 16))
     embed = (4 * 4) * 32 * (3 * 4 * 4)  # output positions × channels × (Cin·k·k)
-    length, dim, ff = 16, 32, 64
+    length, dim, ff, heads = 16, 32, 64, 4
     attention = 4 * length * dim * dim + 2 * length * length * dim  # q, k, v, out projections; scores; values
     layer = attention + 2 * length * dim * ff
     assert m.costs.total_flops == embed + 2 * layer + dim * 5
-    # each layer's attention and feed-forward are blocks of their own: no block holds a layer
-    assert int(m.costs.flops.max()) <= attention
-    assert sorted(int(f) for f in m.costs.flops if f) == sorted([embed, *[attention, length * dim * ff,
-                                                                          length * ff * dim] * 2, dim * 5])
+    # each layer's feed-forward linears and every head's projections and attention are
+    # blocks of their own, then the heads' output projection
+    d = dim // heads
+    head = [length * dim * d] * 3 + [2 * length * length * d]  # its q, k, v projections; scores and values
+    per_layer = [*head * heads, length * dim * dim, length * dim * ff, length * ff * dim]
+    assert sorted(int(f) for f in m.costs.flops if f) == sorted([embed, *per_layer * 2, dim * 5])
+
+
+def test_multihead_attention_sequence_first_is_costed_per_head():
+    m = imported(f"{ZOO}:sequence_first_attention", (3, 16, 16))
+    length, dim, heads, kdim, vdim = 16, 16, 2, 8, 12
+    d = dim // heads
+    embed, keys, values = length * dim * 3 * 4 * 4, length * dim * kdim, length * dim * vdim
+    head = length * dim * d + length * kdim * d + length * vdim * d + 2 * length * length * d
+    assert m.costs.total_flops == embed + keys + values + heads * head + length * dim * dim + dim * 5
 
 
 def test_matmul_sdpa_einsum_and_bmm_attention():

@@ -16,6 +16,7 @@ from parawire.executor.plan import plan_for
 from parawire.models import import_model, run_model
 from parawire.models.deploy import deployment, deployment_builder, unit_weights
 from parawire.models.imported import sample_input
+from parawire.models.subgraph import members_by_vertex
 from parawire.pipeline.placement import partition_architecture
 from parawire.score.hypergraph import hypergraph_of
 from parawire.score.metrics import compute_metrics, longest_path_vertices
@@ -180,3 +181,56 @@ def test_score_and_run_partition_alike_and_print_the_same_lambda(capsys):
     main(["run", *args, "--local", "--transport", "inproc", "--runs", "2", "--json"])
     data = json.loads(capsys.readouterr().out)
     assert row["metrics"]["km1"] == data["cut_bytes"] == data["bytes_per_inference"] > 0
+
+
+# -- batch 1: an imported model's costs, Λ and ONNX sessions are per image --
+
+@pytest.mark.parametrize("command", [["show"], ["score", "-u", "2"], ["run", "--local"],
+                                     ["testbed", "run", "--devices", "1"]])
+def test_a_batch_input_shape_is_refused_in_one_line_naming_the_option(capsys, command):
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--model", f"{ZOO}:shared", "--input-shape", "4", "3", "16", "16"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --input-shape 4 3 16 16: give one image's C H W") and "4 inferences" in err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 16, 16), (1, 3, 24, 24)])
+def test_run_model_refuses_anything_but_one_image_of_the_input_shape(shape):
+    m = import_model({"factory": f"{ZOO}:shared", "input_shape": [3, 16, 16]})
+    with pytest.raises(ParawireError, match=r"^x: shape .*one image of the model's input_shape, \(1, 3, 16, 16\)"):
+        run_model(m, 2, transport="inproc", in_threads=True, x=torch.randn(*shape))
+
+
+# -- attention heads as blocks of their own --
+
+def _descendants(dag, v: int) -> set[int]:
+    seen, stack = set(), [v]
+    while stack:
+        for s in dag.succs[stack.pop()]:
+            if s not in seen:
+                seen.add(s)
+                stack.append(s)
+    return seen
+
+
+@pytest.mark.parametrize("engine", [None, "onnxruntime"])
+def test_a_vit_like_attention_heads_are_independent_blocks_run_on_different_units(engine):
+    """The encoder's first layer: each head (its q, k, v projections and its attention)
+    is a branch no other head depends on; with the heads on different units the
+    distributed output is the model's own, and the bytes are the partition's Λ."""
+    m = import_model({"factory": f"{ZOO}:encoder", "input_shape": [3, 16, 16]})
+    members = {v: [n.name for n in nodes] for v, nodes in members_by_vertex(m.traced, m.assignment).items()}
+    attention = [v for v in m.dag.order if any(n.startswith("scaled_dot_product_attention") for n in members.get(v, []))]
+    first = attention[:4]  # the first layer's four heads
+    assert len(first) == 4
+    for a in first:
+        assert not _descendants(m.dag, a) & set(first)  # no head reads another
+    part = [0] * (m.dag.nodes + 2)
+    for h, v in enumerate(first):  # each head's branch on unit h % 2
+        for u in [v, *m.dag.preds[v]]:
+            part[u] = h % 2
+    run = run_model(m, 2, transport="inproc", in_threads=True, partition=part, timeout=60, engine=engine)
+    assert run.max_abs_diff <= 1e-5
+    assert run.bytes_per_inference == run.cut_bytes > 0

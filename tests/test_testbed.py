@@ -287,3 +287,79 @@ def test_kernel_counters_per_inference():
     (row,) = per_inference({0: zero}, {0: later}, 2, 12.5e6)
     assert (row["periods"], row["throttled"], row["throttled_ms"], row["process_cpu_ms"]) == (4, 2, 3.0, 5.0)
     assert row["out"] == {"bytes": 12500, "frames": 10.0, "token_waits": 1.0, "drops": 0.0, "busy_ms": 1.0}
+
+
+# -- `testbed run --model`: everything before the testbed, without root --
+
+MODEL = "parawire.models.examples:inception"
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--model", MODEL, "--size", "64"], "--size"),
+    (["dp", "--model", MODEL], "either ARCH or --model"),
+    ([], "Missing argument 'ARCH'"),
+    (["--model", MODEL, "--placement", "hybrid"], "--placement hybrid"),
+    (["--model", MODEL, "--engine", "abacus"], "torch or onnxruntime"),
+    (["--model", "nope.py:build"], "nope.py does not exist"),
+])
+def test_run_with_a_model_refuses_bad_options_in_one_line_before_any_import(capsys, monkeypatch, args, named):
+    from parawire.models import imported
+
+    monkeypatch.setattr(lifecycle.Testbed, "up", lambda *a, **k: pytest.fail("a testbed was built"))
+    monkeypatch.setattr(imported, "import_model", lambda *a, **k: pytest.fail("the model was imported"))
+    with pytest.raises(SystemExit) as exc:
+        main(["testbed", "run", *args, "--devices", "1", "2"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and named in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_model_is_placed_on_a_testbed_profile_as_run_places_it_and_deploys_equal():
+    """The plan of each device count (one unit holding everything, then a partition by
+    predicted time on the preset's profile) deployed by the model's workload computes
+    the user's module's output, with Λ bytes between the units."""
+    import torch
+    from parawire.cli.models import model_workload
+    from parawire.executor.coordinator import Cluster
+    from parawire.executor.local import LocalWorkers
+    from parawire.models import import_model
+    from parawire.models.deploy import deployment_builder
+    from parawire.models.imported import sample_input
+    from parawire.testbed.runner import point_plan
+
+    workload = model_workload(import_model({"factory": MODEL, "input_shape": [3, 32, 32]}))
+    assert workload.allow_models == (MODEL,) and not workload.tiles
+    assert workload.describe["model"] == MODEL and workload.describe["input_shape"] == [3, 32, 32]
+    profile = preset_profile(get_preset("t2.micro"), get_profile("lan"), 2e-4, engine="onnxruntime")
+    x = sample_input(workload.arch.spec)
+    with torch.inference_mode():
+        reference = workload.net(x)
+    for n in (1, 2):
+        plan, codecs, check = point_plan(workload, n, profile, engine="torch")
+        assert plan.units == n and check is None and codecs.label == "raw"
+        assert len(set(plan.partition[:workload.arch.dag.nodes])) == n
+        with LocalWorkers(n, "inproc", allow_models=[MODEL], builder=deployment_builder([MODEL])) as w, \
+                Cluster.connect(w.endpoints, "inproc", timeout=30) as cluster:
+            workload.deploy(cluster, plan, "torch")
+            assert torch.allclose(cluster.infer(x), reference, atol=1e-5)
+            assert cluster.stats().bytes_per_inference == (plan.cut_bytes if n > 1 else 0)
+
+
+def test_testbed_workers_may_import_the_model_they_are_sent(monkeypatch, tmp_path):
+    """Each device's `parawire worker` is started with --allow-model REF (no root: the
+    command lines are captured, not run)."""
+    import shutil
+
+    from parawire.executor import local
+
+    started = []
+    monkeypatch.setattr(subprocess, "Popen", lambda cmd, **kw: started.append(cmd) or object())
+    monkeypatch.setattr(local, "_read_endpoint", lambda proc, deadline: "tcp://10.0.0.2:5701")
+    monkeypatch.setattr(cgroups, "group", lambda name, i=None: tmp_path / f"d{i}")
+    bed = lifecycle.Testbed("pw-test", 2, get_preset("t2.micro"), None)
+    monkeypatch.setattr(bed, "address", lambda i: f"10.0.0.{2 + (i or 0)}")
+    bed.start_workers(allow_models=[MODEL])
+    assert len(started) == 2
+    for cmd in started:
+        assert cmd[cmd.index("--allow-model") + 1] == MODEL
+    shutil.rmtree(bed._keydir)  # the CURVE keys made for it

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 from click.core import ParameterSource
+from parawire.cli.options import NumberList
 from parawire.errors import ParawireError
 
 #: Options that only mean something with ``--model`` (parameter name → as typed).
@@ -26,8 +27,9 @@ def model_options(command):  # type: ignore[no-untyped-def]
     options = [
         click.option("--model", "model", metavar="REF",
                      help="instead of SPEC_FILE: a PyTorch model, FILE.py:FACTORY or package.module:FACTORY"),
-        click.option("--input-shape", type=click.IntRange(min=1), nargs=3, default=(3, 32, 32),
-                     show_default=True, metavar="C H W", help="with --model: one image's shape"),
+        click.option("--input-shape", cls=NumberList, type=click.IntRange(min=1), multiple=True,
+                     default=(3, 32, 32), show_default=True, metavar="C H W",
+                     help="with --model: one image's shape (one image per inference)"),
         click.option("--min-flops", type=click.IntRange(min=0), default=0, show_default=True,
                      help="with --model: merge blocks below this many multiply-adds"),
         click.option("--merge-elementwise/--no-merge-elementwise", default=True, show_default=True,
@@ -38,12 +40,12 @@ def model_options(command):  # type: ignore[no-untyped-def]
     return command
 
 
-def one_source(spec_file: Path | None, model: str | None) -> None:
-    """Exactly one of SPEC_FILE and ``--model``."""
+def one_source(spec_file: Path | str | None, model: str | None, argument: str = "SPEC_FILE") -> None:
+    """Exactly one of the command's ``argument`` (SPEC_FILE, or ``testbed run``'s ARCH) and ``--model``."""
     if spec_file is None and model is None:
-        raise ParawireError("Missing argument 'SPEC_FILE' (or give --model FILE.py:FACTORY)")
+        raise ParawireError(f"Missing argument '{argument}' (or give --model FILE.py:FACTORY)")
     if spec_file is not None and model is not None:
-        raise ParawireError("give either SPEC_FILE or --model FILE.py:FACTORY, not both")
+        raise ParawireError(f"give either {argument} or --model FILE.py:FACTORY, not both")
     ctx = click.get_current_context(silent=True)
     given = [flag for name, flag in MODEL_ONLY.items()
              if ctx is not None and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
@@ -65,10 +67,23 @@ def check_model_ref(model: str) -> None:
                             " PYTHONPATH; check the name")
 
 
+def check_image_shape(input_shape) -> None:  # type: ignore[no-untyped-def]
+    """``--input-shape`` is one image's C H W. An imported model runs one image per
+    inference: its costs, its Λ and the workers' ONNX sessions are measured and exported
+    for that shape, so a batch (``--input-shape 4 3 224 224``) is refused, not run with
+    figures that would hold for another one."""
+    if len(input_shape) != 3:
+        given = " ".join(map(str, input_shape))
+        batch = f", so a batch of {input_shape[0]} is {input_shape[0]} inferences" if len(input_shape) == 4 else ""
+        raise ParawireError(f"--input-shape {given}: give one image's C H W (3 numbers); an imported --model"
+                            f" runs one image per inference{batch}")
+
+
 def load_model(model: str, input_shape, min_flops: int, merge_elementwise: bool):  # type: ignore[no-untyped-def]
     """The :class:`~parawire.models.ImportedModel` the options describe."""
     from parawire.cli.progress import Progress
 
+    check_image_shape(input_shape)
     check_model_ref(model)
     with Progress() as progress:
         progress.step(f"loading torch and tracing {model}")
@@ -78,6 +93,32 @@ def load_model(model: str, input_shape, min_flops: int, merge_elementwise: bool)
             "factory": model, "input_shape": list(input_shape), "min_flops": min_flops,
             "merge_elementwise": merge_elementwise,
         }, source="--model"))
+
+
+def check_model_engine(engine: str | None) -> None:
+    """An engine an imported model's blocks run on (``None``: the command's default), or one line."""
+    from parawire.models.deploy import MODEL_ENGINES
+    from parawire.registry.kinds import builtin
+
+    if engine is not None and engine.removeprefix(builtin("")) not in MODEL_ENGINES:
+        raise ParawireError(f"--engine {engine}: an imported --model runs on {' or '.join(MODEL_ENGINES)}")
+
+
+def model_workload(imported):  # type: ignore[no-untyped-def]
+    """An imported model as what ``testbed run`` measures
+    (:class:`~parawire.testbed.workload.Workload`): deployed with its weights, on
+    workers allowed to import its factory, checked against the user's own module."""
+    from parawire.models.deploy import deploy_model
+    from parawire.testbed.workload import Workload
+
+    def deploy(cluster, plan, engine: str) -> None:  # type: ignore[no-untyped-def]
+        deploy_model(cluster, imported, plan, engine=engine)
+
+    spec = imported.spec
+    return Workload(imported, imported.model, deploy,
+                    {"model": spec.factory, "blocks": imported.dag.nodes, "seed": spec.seed,
+                     "input_shape": list(spec.input_shape)},
+                    allow_models=(spec.factory,), tiles=False)
 
 
 def model_profile(profile: str, engine: str, engine_params: dict | None = None):  # type: ignore[no-untyped-def]

@@ -140,3 +140,33 @@ def codec_plan(codec: str, params: dict, auto: bool = False):
     choice = CodecChoice(name=codec, params=params)
     get_codec(choice)
     return CodecPlan(default=choice)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class NumberList(click.Option):
+    """A ``multiple`` option that also takes ``--units 4 6 8``: after its first value it
+    swallows the following arguments while they are numbers (click has no ``nargs=-1``
+    for options)."""
+
+    def add_to_parser(self, parser, ctx):  # type: ignore[no-untyped-def]
+        super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is not None:
+                option.process = self._greedy(option.process)
+
+    @staticmethod
+    def _greedy(process):  # type: ignore[no-untyped-def]
+        def consume(value, state):  # type: ignore[no-untyped-def]
+            process(value, state)
+            while state.rargs and _is_number(state.rargs[0]):
+                process(state.rargs.pop(0), state)
+
+        return consume

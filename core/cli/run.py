@@ -29,7 +29,13 @@ from pathlib import Path
 
 import click
 from parawire.calibration.timing import summary, timings
-from parawire.cli.models import load_model, model_options, model_profile, one_source
+from parawire.cli.models import (
+    check_model_engine,
+    load_model,
+    model_options,
+    model_profile,
+    one_source,
+)
 from parawire.cli.options import (
     Endpoint,
     codec_options,
@@ -225,6 +231,7 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     from parawire.cli.inputs import check_units, load_spec
     from parawire.cli.progress import Progress
     from parawire.errors import ParawireError
+    from parawire.pipeline.placement import check_placement
     from parawire.registry.manager import get_plugins
 
     if local == bool(endpoints):
@@ -244,9 +251,9 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
 
         load_owner_secret(owner_secret)  # a missing, foreign or malformed file: one line before any work
     one_source(spec_file, model)
-    if model is not None and placement not in ("partition", "schedule"):
-        raise ParawireError(f"--placement {placement}: tiles need parawire's own network; an imported"
-                            " --model takes partition or schedule")
+    check_placement(placement, tiles=model is None)
+    if model is not None:
+        check_model_engine(engine)  # before the import's seconds
     imported = load_model(model, input_shape, min_flops, merge_elementwise) if model is not None else None
     spec = imported.spec if imported is not None else load_spec(spec_file)
     nodes = imported.dag.nodes if imported is not None else spec.nodes
@@ -259,8 +266,6 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
     transport_record(transport, transport_params)  # unknown name or bad params: before any work
 
     engines = get_plugins().engines
-    if imported is not None and engine is not None and engine.removeprefix(builtin("")) not in MODEL_ENGINES:
-        raise ParawireError(f"--engine {engine}: an imported --model runs on {' or '.join(MODEL_ENGINES)}")
     engine = engine or engines.own("torch" if imported is not None else DEFAULT_ENGINE)
     # unknown names and bad parameters fail before any work, listing the known ones
     engine_params = engines.get(engine).resolve(engine_params).model_dump(mode="json", exclude_unset=True)
@@ -396,10 +401,9 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                              curve_server=curve_server, owner_secret=owner_secret) as cluster:
             with progress.timed(f"deploying to {units} workers"):
                 if imported is not None:
-                    from parawire.models.deploy import deployment, unit_weights
+                    from parawire.models.deploy import deploy_model
 
-                    cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout,
-                                   engine=engine)
+                    deploy_model(cluster, imported, plan, engine=engine, timeout=timeout)
                 else:
                     cluster.deploy(spec, plan, timeout=timeout, engine=engine)
             max_abs_diff = float((cluster.infer(x) - reference).abs().max())

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from parawire.cli.options import codec_options, codec_plan, finite_floats, plugin_names
+from parawire.cli.options import NumberList, codec_options, codec_plan, finite_floats, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
@@ -20,36 +20,6 @@ from parawire.cli.printing import echo_json, json_option, print_table, table
 #: equal); importing that module would cost ``--help`` a third of a second.
 DEFAULT_EPS_TEXT = "0.03 0.1 0.3"
 from parawire.cli.models import load_model, model_options, model_profile, one_source
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-class NumberList(click.Option):
-    """A ``multiple`` option that also takes ``--units 4 6 8``: after its first value it
-    swallows the following arguments while they are numbers (click has no ``nargs=-1``
-    for options)."""
-
-    def add_to_parser(self, parser, ctx):  # type: ignore[no-untyped-def]
-        super().add_to_parser(parser, ctx)
-        for name in self.opts:
-            option = parser._long_opt.get(name) or parser._short_opt.get(name)
-            if option is not None:
-                option.process = self._greedy(option.process)
-
-    @staticmethod
-    def _greedy(process):  # type: ignore[no-untyped-def]
-        def consume(value, state):  # type: ignore[no-untyped-def]
-            process(value, state)
-            while state.rargs and _is_number(state.rargs[0]):
-                process(state.rargs.pop(0), state)
-
-        return consume
 
 
 #: Printed under the table: what each column is.

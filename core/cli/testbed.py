@@ -2,7 +2,8 @@
 
 ``up``/``down``/``status`` manage a persistent testbed (namespaces, shaped links,
 cgroups) that a person can inspect with ``ip``/``tc``; ``run`` makes its own, measures
-one architecture on several device counts beside the latency model, and removes it.
+one architecture (generated, or a PyTorch ``--model`` imported as ``parawire run
+--model`` imports it) on several device counts beside the latency model, and removes it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ import json
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
+from parawire.cli.models import (
+    check_model_engine,
+    load_model,
+    model_options,
+    model_workload,
+    one_source,
+)
 from parawire.cli.options import (
+    NumberList,
     codec_options,
     codec_plan,
     finite_floats,
@@ -19,7 +29,7 @@ from parawire.cli.options import (
     plugin_names,
 )
 from parawire.cli.params import param_option
-from parawire.cli.score import NumberList
+from parawire.errors import ParawireError
 from parawire.testbed.presets import PRESETS
 
 
@@ -42,6 +52,28 @@ def resolve_preset(preset, cpu, rate_mbit, burst_kb, network):
     from parawire.testbed.presets import get_preset
 
     return get_preset(preset, cpu=cpu, rate_mbit=rate_mbit, burst_kb=burst_kb, network=network)
+
+
+def arch_spec(arch: str, nodes: int, seed: int, size: int):  # type: ignore[no-untyped-def]
+    """ARCH's spec: a spec file, or a generator name with ``--nodes``, ``--seed`` and ``--size``."""
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.registry.manager import get_plugins
+
+    if Path(arch).is_file():
+        return ArchitectureSpec.load(Path(arch))
+    spec = ArchitectureSpec.parse({"generator": arch, "nodes": nodes, "seed": seed,
+                                   "input_shape": (3, size, size)}, source="ARCH")
+    get_plugins().generators.get(spec.generator)
+    return spec
+
+
+def generator_only(*options: tuple[str, str]) -> None:
+    """Refuse, in one line, generator options typed beside ``--model`` (they would be ignored)."""
+    ctx = click.get_current_context()
+    given = [flag for name, flag in options if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+    if given:
+        raise ParawireError(f"{', '.join(given)}: only when ARCH is a generator; a --model's blocks are its"
+                            " trace's and its image is --input-shape C H W")
 
 
 @click.group()
@@ -120,7 +152,7 @@ def calibrate(engine, runs, **preset):
 
 
 @testbed.command()
-@click.argument("arch")
+@click.argument("arch", required=False)
 @click.option("--devices", cls=NumberList, type=click.IntRange(min=1), multiple=True, required=True,
               help="device counts, e.g. --devices 1 2 4 (1 is the baseline)")
 @preset_options
@@ -144,21 +176,23 @@ def calibrate(engine, runs, **preset):
 @click.option("--check-inputs", type=click.IntRange(min=1), default=32, show_default=True,
               help="images whose top-1 class each point compares with one exact process (and --codec auto's)")
 @click.option("--json", "as_json", is_flag=True, help="print the points as JSON")
+@model_options
 def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, runs, partitioner, eps, placement,
-        no_fit, codec, codec_params, max_top1_change, check_inputs, as_json, **preset):
-    """Measure ARCH (a spec file, or a generator name) on each device count."""
-    from parawire.graph.spec import ArchitectureSpec
+        no_fit, codec, codec_params, max_top1_change, check_inputs, as_json, model, input_shape, min_flops,
+        merge_elementwise, **preset):
+    """Measure ARCH (a spec file, or a generator name), or a --model, on each device count."""
+    from parawire.pipeline.placement import check_placement
     from parawire.testbed.runner import run_points
 
-    if Path(arch).is_file():
-        spec = ArchitectureSpec.load(Path(arch))
-    else:
-        spec = ArchitectureSpec.parse({"generator": arch, "nodes": nodes, "seed": seed,
-                                       "input_shape": (3, size, size)}, source="ARCH")
-        from parawire.registry.manager import get_plugins
-
-        get_plugins().generators.get(spec.generator)
+    one_source(arch, model, "ARCH")
+    check_placement(placement, tiles=model is None)
     codecs = codec_plan(codec, codec_params, auto=True)
+    if model is not None:
+        generator_only(("nodes", "--nodes"), ("size", "--size"))
+        check_model_engine(engine)  # before the import's seconds
+        what = model_workload(load_model(model, input_shape, min_flops, merge_elementwise))
+    else:
+        what = arch_spec(arch, nodes, seed, size)
 
     def show(point: dict) -> None:
         if not as_json:
@@ -168,7 +202,7 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, r
                        f"{point['accuracy']['top1_agreement']:.1%}"
                        f"{'' if point['equal'] is not False else ', outputs DIFFER'}")
 
-    record = run_points(spec, devices, resolve_preset(**preset), input_policy=input_policy, engine=engine,
+    record = run_points(what, devices, resolve_preset(**preset), input_policy=input_policy, engine=engine,
                         engine_params=engine_params, runs=runs, partitioner=partitioner, eps=eps, placement=placement,
                         fit=not no_fit, on_point=show, codecs=codecs, max_top1_change=max_top1_change,
                         check_inputs=check_inputs)

@@ -66,6 +66,12 @@ def unit_weights(imported, plan) -> dict[int, bytes]:  # type: ignore[no-untyped
     return out
 
 
+def deploy_model(cluster, imported, plan, *, engine: str | None = None,  # type: ignore[no-untyped-def]
+                 timeout: float | None = None) -> None:
+    """Deploy ``plan`` of ``imported`` on ``cluster``: the deployment and each unit's weights."""
+    cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout, engine=engine)
+
+
 MODEL_ENGINES = ("torch", "onnxruntime")
 """Engines that run an imported model's blocks: its fx sub-graphs in eager torch, or
 exported to ONNX on the worker (:mod:`parawire.models.onnx`)."""

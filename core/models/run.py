@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from parawire.errors import ParawireError
 from parawire.executor.plan import Plan
 
 
@@ -30,27 +31,32 @@ def run_model(imported, units: int = 2, *, transport: str = "zmq", endpoint_kind
               in_threads: bool = False, partitioner: str = "multilevel", eps: float = 0.03,
               partition=None, x: torch.Tensor | None = None, timeout: float = 30.0,
               engine: str | None = None) -> ModelRun:  # type: ignore[no-untyped-def]
-    """Run ``imported`` (an :class:`~parawire.models.ImportedModel`) on ``units`` local workers;
+    """Run ``imported`` (an :class:`~parawire.models.ImportedModel`) on ``units`` local workers,
+    on one image ``x`` of shape (1, C, H, W) (default: the sample image);
     ``timeout`` bounds every wait: the workers' start-up, the deployment, the answer;
     ``engine``: ``torch`` (None) or ``onnxruntime`` (:mod:`parawire.models.onnx`)."""
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
     from parawire.executor.plan import plan_for
-    from parawire.models.deploy import deployment, deployment_builder, unit_weights
+    from parawire.models.deploy import deploy_model, deployment_builder
     from parawire.models.imported import sample_input
     from parawire.pipeline.placement import partition_architecture
 
+    x = sample_input(imported.spec) if x is None else x
+    one = (1, *imported.spec.input_shape)
+    if tuple(x.shape) != one:
+        raise ParawireError(f"x: shape {tuple(x.shape)}; run_model runs one image of the model's input_shape,"
+                            f" {one} (its costs, Λ and the workers' ONNX sessions are per image): run a batch"
+                            " image by image")
     part = partition_architecture(imported, units, partitioner, eps) if partition is None else partition
     plan = plan_for(imported, part, units=units)
-    x = sample_input(imported.spec) if x is None else x
     with torch.inference_mode():
         reference = imported.model(x.clone())
     with LocalWorkers(units, transport, endpoint_kind, in_threads=in_threads, startup_timeout=timeout,
                       allow_models=[imported.spec.factory],
                       builder=deployment_builder([imported.spec.factory]) if in_threads else None) as workers, \
             Cluster.connect(workers.endpoints, transport, timeout=timeout) as cluster:
-        cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout,
-                       engine=engine)
+        deploy_model(cluster, imported, plan, engine=engine, timeout=timeout)
         out = cluster.infer(x)
         stats = cluster.stats()
     return ModelRun(out, float((out - reference).abs().max()), stats.bytes_per_inference, plan)

@@ -28,6 +28,7 @@ import operator
 import threading
 
 import torch
+import torch.nn.functional as F
 from parawire.errors import ParawireError
 from torch import fx
 
@@ -57,7 +58,7 @@ class _Tracer(fx.Tracer):
     def call_module(self, m, forward, args, kwargs):  # type: ignore[no-untyped-def]
         self.path.append(self.path_of_module(m))
         try:
-            unrolled = _encoder_forward(m, args, kwargs)
+            unrolled = _encoder_forward(m, args, kwargs) or _attention_forward(m, args, kwargs)
             if unrolled is not None:  # traced through, like any module outside torch.nn
                 return unrolled(*args)
             return super().call_module(m, forward, args, kwargs)
@@ -94,6 +95,46 @@ def _encoder_forward(m: torch.nn.Module, args: tuple, kwargs: dict):  # type: ig
             return m.norm2(x + m._ff_block(x))
         return layer
     return None
+
+
+def _attention_forward(m: torch.nn.Module, args: tuple, kwargs: dict):  # type: ignore[no-untyped-def]
+    """For ``nn.MultiheadAttention`` called on (query, key, value) in eval mode without
+    masks and with ``need_weights=False`` (as every ``nn.TransformerEncoderLayer`` calls
+    it): one branch per head, each projecting its own query, key and value (views of the
+    weights' rows for that head), then ``scaled_dot_product_attention``; the heads'
+    outputs concatenated and projected. The same arithmetic as the module (within float
+    rounding), so the heads become parallel blocks the partitioner can place on
+    different units; as one leaf they were one block that no placement could split.
+    Returns ``(output, None)`` as the module does without weights. Any other call
+    (masks, attention weights, ``bias_k``/``bias_v``, ``add_zero_attn``, training):
+    None, the module stays a leaf."""
+    if not isinstance(m, torch.nn.MultiheadAttention) or m.training or len(args) != 3:
+        return None
+    if kwargs.get("need_weights", True) is not False or m.bias_k is not None or m.add_zero_attn:
+        return None
+    if any(v is not None and v is not False for k, v in kwargs.items() if k not in ("need_weights",
+                                                                                 "average_attn_weights")):
+        return None
+    e, d = m.embed_dim, m.head_dim
+    weights = ((m.in_proj_weight[:e], m.in_proj_weight[e:2 * e], m.in_proj_weight[2 * e:])
+               if m._qkv_same_embed_dim else (m.q_proj_weight, m.k_proj_weight, m.v_proj_weight))
+    biases = (None,) * 3 if m.in_proj_bias is None else (m.in_proj_bias[:e], m.in_proj_bias[e:2 * e],
+                                                          m.in_proj_bias[2 * e:])
+
+    def attention(query, key, value):  # type: ignore[no-untyped-def]
+        inputs = (query, key, value)
+        if not m.batch_first:  # (L, N, E) → (N, L, E); an unbatched (L, E) stays as it is
+            inputs = tuple(t.transpose(0, -2) for t in inputs)
+        heads = []
+        for h in range(m.num_heads):
+            rows = slice(h * d, (h + 1) * d)
+            q, k, v = (F.linear(t, w[rows], None if b is None else b[rows])
+                       for t, w, b in zip(inputs, weights, biases))
+            heads.append(F.scaled_dot_product_attention(q, k, v))
+        out = m.out_proj(torch.cat(heads, dim=-1))
+        return (out if m.batch_first else out.transpose(0, -2)), None
+
+    return attention
 
 
 class Traced(torch.nn.Module):

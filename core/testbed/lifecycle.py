@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,10 +179,12 @@ class Testbed:
         return network.address(self.subnet, i)
 
     def start_workers(self, timeout: float = 120.0, verbose: bool = False,
-                      engine_params: dict | None = None) -> list[str]:
+                      engine_params: dict | None = None, allow_models: Sequence[str] = ()) -> list[str]:
         """One ``parawire worker`` per device, in its namespace and cgroup, with CURVE
-        keys made for this testbed (workers bind beyond loopback) and the deployed
-        engine's ``engine_params``; their endpoints."""
+        keys made for this testbed (workers bind beyond loopback), the deployed
+        engine's ``engine_params`` and the model factories they may import
+        (``--allow-model``; a ``FILE.py`` is read from this process's working directory,
+        which the workers share); their endpoints."""
         from parawire.executor.local import ALLOCATOR_ENV, _read_endpoint
         from parawire.executor.security import generate_keys
 
@@ -196,7 +199,8 @@ class Testbed:
                    sys.executable, "-m", "parawire", "worker", "--bind", f"tcp://{self.address(i)}:{WORKER_PORT}",
                    "--curve-secret", str(self.keys["server"]), "--curve-clients", str(self.keys["authorized"]),
                    "--threads", "1", "--exit-with-parent", *(["-v"] if verbose else []),
-                   *[arg for pair in format_params(engine_params or {}) for arg in ("--engine-param", pair)]]
+                   *[arg for pair in format_params(engine_params or {}) for arg in ("--engine-param", pair)],
+                   *[arg for ref in allow_models for arg in ("--allow-model", ref)]]
             self.workers.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env))
         deadline = time.monotonic() + timeout
         self.endpoints = [_read_endpoint(p, deadline) for p in self.workers]

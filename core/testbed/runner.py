@@ -1,5 +1,10 @@
 """``testbed run``: one architecture on 1, 2, 4 … emulated devices, measured beside the model.
 
+The architecture is a generated one or an imported PyTorch model (``--model``, a
+:class:`~parawire.testbed.workload.Workload`): both are placed by predicted time as
+``parawire run`` places them (:func:`point_plan`), so one device is the whole model on
+the deployed engine (on ONNX Runtime: the unit's blocks fused into one session).
+
 For each device count the architecture is partitioned (under the chosen input policy),
 deployed on the first devices of one testbed with one inference engine (default: the
 fastest, :data:`parawire.registry.records.DEFAULT_ENGINE`; the single-device baseline runs the
@@ -27,10 +32,39 @@ from typing import Any
 from parawire.errors import ParawireError
 from parawire.registry.codecs import RAW_PLAN
 from parawire.testbed.presets import Preset
+from parawire.testbed.workload import Workload, spec_workload
+
+
+def point_plan(workload: Workload, n: int, profile, *, engine: str, input_policy: str = "stem",
+               placement: str = "partition", partitioner: str = "multilevel", eps: float = 0.03,
+               codecs: Any = RAW_PLAN, max_top1_change: float = 0.005, xs=None):  # type: ignore[no-untyped-def]
+    """(plan, its codecs, ``--codec auto``'s check or None) of ``workload`` on ``n``
+    devices of ``profile``: placed by predicted time, as ``run`` places; ``codecs=None``
+    chooses per crossing on the images ``xs`` within ``max_top1_change``."""
+    from parawire.calibration.codec_choice import choose
+    from parawire.calibration.codecs import codec_cost
+    from parawire.executor.tiles import placed_plan
+    from parawire.network.threads import torch_threads
+
+    arch = workload.arch
+
+    def cost(choice):  # type: ignore[no-untyped-def]
+        return codec_cost(choice, engine)
+
+    def place(coded):  # type: ignore[no-untyped-def]  # any placement; a tiling's pieces through their map's codec
+        return placed_plan(arch, n, profile, placement, partitioner, eps, input_policy=input_policy, codecs=coded,
+                           cost=cost)
+
+    if codecs is None and n > 1:  # --codec auto
+        with torch_threads(1):
+            coded, plan, check = choose(arch, workload.net, profile, place, cost, xs, max_top1_change)
+        return plan, coded, check
+    coded = RAW_PLAN if n == 1 or codecs is None else codecs  # one device: nothing crosses
+    return place(coded), coded, None
 
 
 def run_points(
-    spec,
+    what,
     devices: Sequence[int],
     preset: Preset,
     *,
@@ -49,8 +83,10 @@ def run_points(
     max_top1_change: float = 0.005,
     check_inputs: int = 32,
 ) -> dict:
-    """Measure and predict every device count with ``engine`` (``None``: the default
-    engine) and its ``engine_params`` on every worker; the ``{"points": [...], ...}`` record.
+    """Measure and predict ``what`` (an :class:`~parawire.graph.spec.ArchitectureSpec`,
+    or a :class:`~parawire.testbed.workload.Workload` such as an imported model) on every
+    device count with ``engine`` (``None``: the default engine) and its
+    ``engine_params`` on every worker; the ``{"points": [...], ...}`` record.
     ``codecs``: the crossings' codecs (a :class:`~parawire.registry.codecs.CodecPlan`, or
     ``None`` for ``--codec auto``, chosen per device count within ``max_top1_change``);
     every point reports its top-1 agreement with one exact process on ``check_inputs``
@@ -61,17 +97,15 @@ def run_points(
     engine_params = get_plugins().engines.get(engine).resolve(engine_params).model_dump(mode="json",
                                                                                           exclude_unset=True)
     import torch
-    from parawire.calibration.codec_choice import calibration_set, choose, exact_logits
+    from parawire.calibration.codec_choice import calibration_set, exact_logits
     from parawire.calibration.codec_choice import compare as top1_compare
     from parawire.calibration.codecs import codec_cost
     from parawire.calibration.local import get_profile
     from parawire.calibration.timing import summary, timings
-    from parawire.executor.tiles import placed_plan, predicted_s, tiling_summary
+    from parawire.executor.tiles import predicted_s, tiling_summary
     from parawire.latency.model import vertex_seconds
     from parawire.latency.profiles import TCP_EFFICIENCY, fit_compute_scale, preset_profile
-    from parawire.network.nn import build_network
     from parawire.network.threads import torch_threads
-    from parawire.pipeline.build import build_architecture
     from parawire.pipeline.placement import check_placement
     from parawire.registry.codecs import get_codec
     from parawire.score.hypergraph import check_input_policy, image_bytes
@@ -79,16 +113,17 @@ def run_points(
     from parawire.testbed.breakdown import compare
     from parawire.testbed.lifecycle import Testbed, signals_interrupt
 
+    workload = what if isinstance(what, Workload) else spec_workload(what)
     check_input_policy(input_policy)
-    check_placement(placement)  # before any testbed exists
+    check_placement(placement, tiles=workload.tiles)  # before any testbed exists
     counts = sorted(set(devices))
     if not counts or counts[0] < 1:
         raise ParawireError(f"--devices: got {list(devices)}; give device counts ≥ 1")
-    arch = build_architecture(spec)
+    arch, net = workload.arch, workload.net
+    spec = arch.spec
     dag, costs = arch.dag, arch.costs
     image = image_bytes(arch)
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
-    net = build_network(arch).eval()
     xs = calibration_set(spec.input_shape, check_inputs, seed=spec.seed % 2**32)
     with torch_threads(1), torch.inference_mode():
         reference = net(x)
@@ -96,7 +131,7 @@ def run_points(
     base = get_profile("local", engine=engine)  # this machine's compute with the deployed engine
     points: list[dict] = []
     with signals_interrupt(), Testbed.up(counts[-1], preset) as bed:
-        bed.start_workers(engine_params=engine_params)
+        bed.start_workers(engine_params=engine_params, allow_models=workload.allow_models)
         with bed.connect(timeout=timeout) as cluster:
             saved = calibrate.load(preset, engine)
             if saved is None and counts[-1] >= 2:
@@ -112,18 +147,10 @@ def run_points(
                 def cost(choice):
                     return codec_cost(choice, engine)
 
-                def place(coded, n=n, profile=profile):  # any placement; a tiling's pieces through their map's codec
-                    return placed_plan(arch, n, profile, placement, partitioner, eps, input_policy=input_policy,
-                                       codecs=coded, cost=cost)
-
-                check = None
-                if codecs is None and n > 1:  # --codec auto
-                    with torch_threads(1):
-                        coded, plan, check = choose(arch, net, profile, place, cost, xs, max_top1_change)
-                else:  # one device: nothing crosses
-                    coded = RAW_PLAN if n == 1 or codecs is None else codecs
-                    plan = place(coded)
-                cluster.deploy(spec, plan, engine=engine)
+                plan, coded, check = point_plan(workload, n, profile, engine=engine, input_policy=input_policy,
+                                                placement=placement, partitioner=partitioner, eps=eps,
+                                                codecs=codecs, max_top1_change=max_top1_change, xs=xs)
+                workload.deploy(cluster, plan, engine)
                 # engines compute in their own layouts: equal within float rounding (1e-4 relative);
                 # a lossy codec is judged by its top-1 agreement instead
                 out = cluster.infer(x)
@@ -166,8 +193,7 @@ def run_points(
         p["speedup"] = round(base_ms / p["measured_ms"], 3) if base_ms else None
         p["error"] = round(p["predicted_ms"] / p["measured_ms"] - 1, 4)
     return {
-        "arch": {"generator": spec.generator, "nodes": spec.nodes, "seed": spec.seed,
-                 "input_shape": list(spec.input_shape)},
+        "arch": workload.describe,
         "preset": preset.model_dump(), "input_policy": input_policy, "engine": engine, "placement": placement,
         "runs": runs,
         "profile": profile.model_dump(), "image_bytes": image, "points": points, "calibration": saved,
