@@ -561,11 +561,19 @@ BAD = """
         ]
 
 
+    def narrow(net, vertices):  # every block, but the first vertex's keeps one channel of its output
+        blocks = {v: net.blocks[str(v)] for v in vertices}
+        first = list(vertices)[0]
+        blocks[first] = lambda inputs, block=blocks[first]: block(inputs)[:, :1]
+        return blocks
+
+
     @hookimpl
     def parawire_engines():
         return [
             EnginePlugin(name="boom", summary="", params=NoParams, compile=missing, whole=boom_whole),
             EnginePlugin(name="missing", summary="", params=NoParams, compile=missing, whole=lambda net: net),
+            EnginePlugin(name="narrow", summary="", params=NoParams, compile=narrow, whole=lambda net: net),
         ]
 """
 
@@ -752,6 +760,55 @@ def test_row3_an_engine_missing_a_vertex_is_named():
         record.invoke(__import__("parawire.plugin").plugin.WholeContext(None))
 
 
+def test_row3_an_engine_block_of_the_wrong_shape_is_named_at_compile(bad_installed, arch_json):
+    """Found when the unit is built (the block runs once on zeros), not a vertex later on
+    another unit as a torch shape error naming neither engine nor vertex."""
+    import torch
+    from parawire.executor.plan import plan_for
+    from parawire.executor.worker import network_blocks
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.placement import partition_architecture
+
+    arch = build_architecture(ArchitectureSpec.load(arch_json))
+    unit = plan_for(arch, partition_architecture(arch, 2), units=2).unit_plans[0]
+    first = unit.vertices[0]
+    want = (1, *arch.layout.out_shape[first].tolist())
+    with torch.inference_mode(), pytest.raises(PluginError) as caught:
+        network_blocks(arch.spec.model_dump(mode="json"), unit, engine="narrow")
+    assert str(caught.value) == (f"engine 'narrow' (parawire-bad): compile's block for vertex {first} returned"
+                                 f" shape {(1, 1, *want[2:])}; the architecture's is {want}")
+    with torch.inference_mode():  # parawire's own engines pass the same check, fused calls included
+        for engine in ("torch", "onnxruntime"):
+            assert network_blocks(arch.spec.model_dump(mode="json"), unit, engine=engine)
+
+
+def test_row3_a_fused_call_of_the_wrong_shape_is_named(arch_json):
+    from parawire.executor.segments import Segment
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.network.nn import build_network
+    from parawire.pipeline.build import build_architecture
+    from parawire.plugin import EnginePlugin, FuseContext
+
+    arch = build_architecture(ArchitectureSpec.load(arch_json))
+    net = build_network(arch).eval()
+    a, b = arch.dag.order[:2]  # the input vertex (the stem) and one it feeds
+    segment = Segment((a, b), (-1,), (b,))
+    record = EnginePlugin("flat", "", NoParams, compile=None, whole=None, distribution="flat-dist",
+                          fuse=lambda net, segment: lambda inputs: [inputs[0].flatten()])
+    with pytest.raises(PluginError) as caught:
+        record.invoke(FuseContext(net, segment))
+    image = (1, *arch.spec.input_shape)
+    assert str(caught.value) == (f"engine 'flat' (flat-dist): fuse's call for vertices [{a}, {b}] returned shape"
+                                 f" ({np.prod(image)},); the architecture's is"
+                                 f" {(1, *arch.layout.out_shape[b].tolist())} (vertex {b})")
+    record = EnginePlugin("raises", "", NoParams, compile=None, whole=None, distribution="r",
+                          fuse=lambda net, segment: lambda inputs: 1 / 0)
+    with pytest.raises(PluginError, match=r"^engine 'raises' \(r\): fuse's call for vertices \[\d+, \d+\] failed"
+                                          r" on zeros of its input shapes \[\(1, 3, 16, 16\)\]: ZeroDivisionError"):
+        record.invoke(FuseContext(net, segment))
+
+
 def test_row1_parawire_selects_its_own_plugins_by_qualified_name(register_plugin):
     from parawire.calibration.local import CALIBRATION_SPECS
     from parawire.pipeline.build import build_architecture
@@ -848,7 +905,11 @@ def test_row2_a_failing_engine_is_a_row_with_its_error_and_only_asked_engines_ru
 
 
 @pytest.mark.slow
-def test_row3_an_engine_missing_a_vertex_stops_run_with_one_line(clashing_run):
-    out = clashing_run("--profile", "edge", "--engine", "missing")
+@pytest.mark.parametrize("engine, problem", [
+    ("missing", "compile returned no block for vertex"),
+    ("narrow", "compile's block for vertex"),
+])
+def test_row3_an_engine_missing_a_vertex_or_shape_stops_run_with_one_line(clashing_run, engine, problem):
+    out = clashing_run("--profile", "edge", "--engine", engine)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "engine 'missing' (parawire-bad): compile returned no block for vertex" in out.stderr
+    assert f"engine '{engine}' (parawire-bad): {problem}" in out.stderr
