@@ -379,7 +379,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                 allow = [imported.spec.factory] if imported else []
                 in_process = transport_record(transport, transport_params)[0].in_process
                 workers = LocalWorkers(units, transport, endpoint_kind, transport_params=transport_params,
-                                       engine_params=engine_params, startup_timeout=limit, allow_models=allow,
+                                       startup_timeout=limit, allow_models=allow,
                                        builder=deployment_builder(allow) if allow and in_process else None)
         with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout,
                              transport_params=transport_params, curve_secret=curve_secret,
@@ -391,7 +391,8 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                     cluster.deploy(deployment(imported), plan, unit_weights(imported, plan), timeout=timeout,
                                    engine=engine)
                 else:
-                    cluster.deploy(spec, plan, timeout=timeout, engine=engine)
+                    # the parameters travel in the DEPLOY: workers started elsewhere use them too
+                    cluster.deploy(spec, plan, timeout=timeout, engine=engine, engine_params=engine_params or None)
             max_abs_diff = float((cluster.infer(x) - reference).abs().max())
             exact = all(get_codec(c).exact for c in codecs.choices())
             if exact and not max_abs_diff <= 1e-5 + 1e-4 * float(reference.abs().max()):

@@ -82,7 +82,7 @@ def worker(bind, transport, transport_params, engine_params, curve_secret, curve
                         builder=deployment_builder(allow_models),
                         max_bytes=max_message_bytes, max_parked_bytes=max_parked_bytes,
                         max_deploy_bytes=max_deploy_bytes, owner_secret=owner, exit_with_parent=exit_with_parent,
-                        owns_process=True, engine_params=engine_params)
+                        owns_process=True, engine_params=engine_params, transport_label=record.label)
     except ParawireError:
         raise
     except Exception as exc:  # address in use, bad endpoint, whatever a plugin transport raises

@@ -14,6 +14,7 @@ from parawire.plugin import (
     GeneratorPlugin,
     NoParams,
     PartitionerPlugin,
+    ProtocolError,
     ScoreContext,
     ScorePlugin,
     SpecError,
@@ -151,6 +152,50 @@ class CountingTransport:
         self.zmq.close()
 
 
+class PickyParams(Strict):
+    refuse: str = Field("bad", min_length=1, description="drop every message whose first frame starts with this")
+
+
+class _PickyInbox:
+    """An inbox that refuses messages by a rule of its own, the way a transport with its
+    own framing or authentication would: by raising ProtocolError, which the worker
+    counts and logs as one dropped message before it goes on serving."""
+
+    def __init__(self, inner, refuse: bytes) -> None:
+        self.inner, self.refuse = inner, refuse
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def recv(self, timeout_s):
+        item = self.inner.recv(timeout_s)
+        if item is not None and bytes(item[1][0]).startswith(self.refuse):
+            raise ProtocolError(f"first frame starts with {self.refuse.decode()!r}; refused")
+        return item
+
+
+class PickyTransport:
+    """ZeroMQ underneath; a worker's inbox refuses messages starting with ``refuse``."""
+
+    name = "picky"
+
+    def __init__(self, params: PickyParams) -> None:
+        self.zmq = ZmqTransport()
+        self.refuse = params.refuse.encode()
+
+    def bind(self, address, curve=None, max_bytes=None):
+        return _PickyInbox(self.zmq.bind(address, curve, max_bytes), self.refuse)
+
+    def link(self, address, curve=None, server_key=None):
+        return self.zmq.link(address, curve, server_key)
+
+    def client(self, addresses, curve=None, server_keys=()):
+        return self.zmq.client(addresses, curve, server_keys)
+
+    def close(self) -> None:
+        self.zmq.close()
+
+
 # -- engine ----------------------------------------------------------------------------------
 class LoggedParams(Strict):
     log_dir: str = Field(description="directory where each compile and whole writes what it was given")
@@ -212,4 +257,6 @@ def parawire_scores():
 @hookimpl
 def parawire_transports():
     return [TransportPlugin(name="counting", summary="zmq, counting messages into log_dir",
-                            params=CountingParams, factory=CountingTransport)]
+                            params=CountingParams, factory=CountingTransport),
+            TransportPlugin(name="picky", summary="zmq, refusing messages that start with a marker",
+                            params=PickyParams, factory=PickyTransport)]
