@@ -913,3 +913,94 @@ def test_row3_an_engine_missing_a_vertex_or_shape_stops_run_with_one_line(clashi
     out = clashing_run("--profile", "edge", "--engine", engine)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"engine '{engine}' (parawire-bad): {problem}" in out.stderr
+
+
+CLASH_EVERY_DEFAULT = """
+    from parawire.plugin import (CodecPlugin, EnginePlugin, GeneratorPlugin, NoParams, PartitionerPlugin,
+                                 ScorePlugin, StagingPlugin, TransportPlugin, hookimpl)
+
+
+    def taken(**_):  # parawire must never run these: it selects its own plugins by qualified name
+        raise RuntimeError("a third party's plugin ran where parawire's own was meant")
+
+
+    def each(record, names, call):
+        return [record(name=n, summary="clash", params=NoParams, **{call: taken}) for n in names]
+
+
+    @hookimpl
+    def parawire_generators():
+        return each(GeneratorPlugin, ["er", "ba", "ws", "dp", "fb", "chain"], "generate")
+
+
+    @hookimpl
+    def parawire_staging_policies():
+        return each(StagingPlugin, ["probabilistic", "greedy", "uniform"], "assign")
+
+
+    @hookimpl
+    def parawire_partitioners():
+        return each(PartitionerPlugin, ["multilevel"], "partition")
+
+
+    @hookimpl
+    def parawire_scores():
+        return each(ScorePlugin, ["cs"], "score")
+
+
+    @hookimpl
+    def parawire_transports():
+        return each(TransportPlugin, ["zmq", "inproc"], "factory")
+
+
+    @hookimpl
+    def parawire_engines():
+        return [EnginePlugin(name=n, summary="clash", params=NoParams, compile=taken, whole=taken)
+                for n in ("torch", "onnxruntime")]
+
+
+    @hookimpl
+    def parawire_codecs():
+        return each(CodecPlugin, ["raw"], "factory")
+"""
+
+
+@pytest.mark.slow
+def test_item2_a_third_party_named_like_every_default_breaks_no_command_that_did_not_type_it(tmp_path):
+    """Every built-in name parawire uses as a default (generators of the study, staging,
+    partitioner, score, transport, engines, codec) also provided by ``parawire-clash``:
+    commands left at their defaults select parawire's own; a bare name typed by the user
+    is still refused as ambiguous."""
+    site = tmp_path / "site"
+    install_fake_dist(site, "parawire-clash", "clash_every_default", CLASH_EVERY_DEFAULT, "clash")
+    env = {k: v for k, v in os.environ.items() if k != "PARAWIRE_PLUGIN_WARNINGS_SHOWN"}
+    env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "cache"), COLUMNS="200")
+
+    def parawire(*argv):
+        return subprocess.run([sys.executable, "-m", "parawire", *argv], capture_output=True, text=True, env=env,
+                              timeout=600, check=False, cwd=tmp_path)
+
+    def ok(*argv):
+        out = parawire(*argv)
+        assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+        return out
+
+    arch = tmp_path / "arch.json"
+    ok("generate", "-n", "10", "-s", "1", "--base-channels", "8", "--input-shape", "3", "16", "16", "-o", str(arch))
+    assert json.loads(arch.read_text())["generator"] == "parawire:dp"  # the file means the same everywhere
+    rows = json.loads(ok("score", str(arch), "--units", "2", "--json").stdout)["rows"]
+    assert {(r["partitioner"], r["score_name"]) for r in rows} == {("parawire:multilevel", "parawire:cs")}
+    run = json.loads(ok("run", str(arch), "--units", "2", "--local", "--runs", "1", "--profile", "edge",
+                        "--json").stdout)
+    # the workers' row says how the engine was selected, single-process rows name the record (as in row 1)
+    assert {r["engine"] for r in run["rows"]} == {"parawire:onnxruntime", "onnxruntime"} and run["codec"] == "raw"
+    assert all(r["error"] is None for r in run["rows"])
+    grid = json.loads(ok("study", "grid", "--quick", "--samples", "1", "--units", "2", "--out",
+                         str(tmp_path / "study.csv"), "--json").stdout)
+    assert {c["generator"] for c in grid["cells"]} == {"er", "ba", "ws", "dp", "fb", "chain"}  # labels as before
+    ok("testbed", "status")
+    # testbed run: its defaults pass; it stops (before any testbed) at the placement this codec cannot take
+    out = parawire("testbed", "run", str(arch), "--devices", "1", "--placement", "hybrid", "--codec", "int8")
+    assert out.returncode == 2 and "ambiguous" not in out.stderr and "Traceback" not in out.stderr, out.stderr
+    typed = parawire("score", str(arch), "--units", "2", "--partitioner", "multilevel")
+    assert typed.returncode == 2 and "partitioner 'multilevel' is ambiguous" in typed.stderr

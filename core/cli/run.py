@@ -31,10 +31,11 @@ import click
 from parawire.calibration.timing import summary, timings
 from parawire.cli.models import load_model, model_options, model_profile, one_source
 from parawire.cli.options import (
-    Endpoint,
     codec_options,
     codec_plan,
+    Endpoint,
     finite_floats,
+    own_default,
     placement_option,
     plugin_names,
 )
@@ -183,14 +184,14 @@ def result_table(title: str, rows: list[dict]):
 @click.option("--local", "local", is_flag=True, help="start the workers here, on loopback")
 @click.option("--endpoint", "endpoints", multiple=True, type=Endpoint(),
               help="a running worker (repeat, one per unit)")
-@click.option("--transport", default="zmq", show_default=True,
+@click.option("--transport", default="zmq", show_default=True, callback=own_default("transports"),
               help="transport plugin (zmq, inproc, or a third party's; see `parawire plugins`)",
               shell_complete=plugin_names("transports"))
 @param_option("transport")
 @click.option("--endpoint-kind", type=click.Choice(["ipc", "tcp"]), default="ipc", show_default=True)
 @click.option("--runs", "-r", "runs", type=click.IntRange(min=1), default=50, show_default=True,
               help="timed inferences per configuration")
-@click.option("--partitioner", default="multilevel", show_default=True,
+@click.option("--partitioner", default="multilevel", show_default=True, callback=own_default("partitioners"),
               shell_complete=plugin_names("partitioners"))
 @param_option("partitioner")
 @click.option("--eps", type=finite_floats(), default=0.03, show_default=True, help="imbalance bound")

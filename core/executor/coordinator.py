@@ -55,6 +55,7 @@ from parawire.executor.protocol import (
 )
 from parawire.executor.security import Curve, load_owner_secret, owner_proof, public_key
 from parawire.executor.transport import Client, Incoming, get_transport
+from parawire.registry.kinds import builtin
 
 log = logging.getLogger("parawire.coordinator")
 
@@ -104,7 +105,7 @@ class Cluster:
     def connect(
         cls,
         endpoints: Sequence[str],
-        transport: str = "zmq",
+        transport: str = builtin("zmq"),
         *,
         timeout: float = 10.0,
         curve_secret: str | Path | None = None,

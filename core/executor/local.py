@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 
 from parawire.errors import ParawireError
 from parawire.executor.transport import get_transport, inproc_address, transport_record
+from parawire.registry.kinds import builtin
 from parawire.registry.params import format_params
 
 ALLOCATOR_ENV = {
@@ -45,7 +46,7 @@ class LocalWorkers:
     def __init__(
         self,
         n: int,
-        transport: str = "zmq",
+        transport: str = builtin("zmq"),
         endpoint_kind: str = "ipc",
         *,
         threads: int = 1,

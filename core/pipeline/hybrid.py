@@ -33,6 +33,7 @@ from parawire.latency.tiles import hybrid_latency
 from parawire.latency.wire import Wire
 from parawire.network.halo import TileGrid, tile_grid
 from parawire.pipeline.placement import partition_architecture, place_architecture
+from parawire.registry.kinds import builtin
 from parawire.score.hypergraph import image_bytes
 
 
@@ -69,7 +70,7 @@ def untiled_choice(arch, placement: str, partition: np.ndarray, profile: DeviceP
     return Choice(placement, partition, None, float(predicted))
 
 
-def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = "multilevel", eps: float = 0.03,
+def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = builtin("multilevel"), eps: float = 0.03,
                   params: dict | None = None, input_policy: str = "stem") -> Choice:
     """The fastest predicted tiling (or none, or one device) on ``units`` devices (module docstring)."""
     n = arch.dag.graph.number_of_nodes()
@@ -99,7 +100,7 @@ def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = "
 
 
 def choose_placement(arch, units: int, profile: DeviceProfile, placement: str = "auto",
-                     partitioner: str = "multilevel", eps: float = 0.03, params: dict | None = None,
+                     partitioner: str = builtin("multilevel"), eps: float = 0.03, params: dict | None = None,
                      input_policy: str = "stem", wire: Wire | None = None) -> Choice:
     """``placement`` on ``units`` devices: ``partition``, ``schedule``, ``hybrid``, or the
     fastest predicted of the three (``auto``). ``wire``: the crossings' codecs, for

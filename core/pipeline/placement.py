@@ -29,6 +29,7 @@ import numpy as np
 from parawire.errors import ParawireError
 from parawire.latency.schedule import place
 from parawire.latency.wire import Wire
+from parawire.registry.kinds import builtin
 from parawire.registry.manager import get_plugins
 from parawire.registry.records import PartitionContext
 from parawire.score.hypergraph import hypergraph_of
@@ -61,7 +62,7 @@ def check_codec_placement(placement: str, codecs) -> None:
 
 
 def place_architecture(
-    arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
+    arch, units: int, profile, placement: str = "partition", partitioner: str = builtin("multilevel"),
     eps: float = 0.03, params: dict | None = None, input_policy: str = "stem", wire: Wire | None = None,
 ) -> np.ndarray:
     """Vertex → unit for running ``arch`` on ``units`` devices described by ``profile``,
@@ -79,7 +80,7 @@ def place_architecture(
 
 
 def partition_architecture(
-    arch, units: int, partitioner: str = "multilevel", eps: float = 0.03, seed: int | None = None,
+    arch, units: int, partitioner: str = builtin("multilevel"), eps: float = 0.03, seed: int | None = None,
     params: dict | None = None, input_policy: str = "stem", profile=None, free: Sequence[int] = (),
     wire: Wire | None = None,
 ) -> np.ndarray:

@@ -93,9 +93,10 @@ class Registry(Generic[R]):
     def own(self, name: str) -> str:
         """The name that selects parawire's own plugin ``name`` here: the bare name while
         no other distribution provides it (so labels stay ``onnxruntime``), else
-        ``parawire:name``; for defaults that are also shown to the user."""
-        others = [r for r in self.entries.get(name, []) if r.distribution != OWN_DISTRIBUTION]
-        return builtin(name) if others else name
+        ``parawire:name``; for defaults that are also shown to the user. A name parawire
+        does not provide (or a qualified one) is returned as it is."""
+        providers = {r.distribution for r in self.entries.get(name, [])}
+        return builtin(name) if OWN_DISTRIBUTION in providers and len(providers) > 1 else name
 
     def qualified(self, name: str) -> list[str]:
         """``distribution:name`` of every record called ``name``."""
