@@ -821,6 +821,21 @@ def test_row1_parawire_selects_its_own_plugins_by_qualified_name(register_plugin
     assert resolve_engine(None) == "onnxruntime"  # unclashed: the label stays bare
 
 
+def test_item2_every_installed_plugin_stays_selectable_when_two_share_a_name(register_plugin):
+    """The search's default ("every installed generator") lists a clash's plugins qualified,
+    so neither parawire's er nor the third party's makes the search ambiguous."""
+    from parawire.search.settings import SearchSettings
+
+    register_plugin(generator("er"), name="dist-er:er")
+    registry = get_plugins().generators
+    assert {"parawire:er", "dist-er:er", "dp"} <= set(registry.selectable()) and "er" not in registry.selectable()
+    assert all(registry.get(name) for name in registry.selectable())
+    settings = SearchSettings.build(profile="edge", devices=2, trials=1)  # the space builds: every name selects
+    assert {"parawire:er", "dist-er:er"} <= set(settings.generators)
+    assert registry.own("er") == "parawire:er" and registry.own("dp") == "dp"
+    assert registry.own("dist-er:er") == "dist-er:er"  # not parawire's: as it is
+
+
 def test_row6_a_plugin_exiting_at_import_is_isolated_and_warned_once_without_internal_paths(tmp_path):
     site = tmp_path / "site"
     install_fake_dist(site, "parawire-exits", "exits_at_import", "import sys\nsys.exit(3)\n", "exits")

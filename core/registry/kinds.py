@@ -98,6 +98,12 @@ class Registry(Generic[R]):
         providers = {r.distribution for r in self.entries.get(name, [])}
         return builtin(name) if OWN_DISTRIBUTION in providers and len(providers) > 1 else name
 
+    def selectable(self) -> list[str]:
+        """One name per plugin that selects exactly it: the bare name where only one
+        distribution provides it, ``distribution:name`` for each of a conflict's; for
+        "every installed plugin" defaults, which a clash must not make ambiguous."""
+        return [q for n in self.names() for q in ([n] if len(self.entries[n]) == 1 else self.qualified(n))]
+
     def qualified(self, name: str) -> list[str]:
         """``distribution:name`` of every record called ``name``."""
         return [f"{r.distribution}{QUALIFIER}{r.name}" for r in self.entries.get(name, [])]
