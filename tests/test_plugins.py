@@ -872,6 +872,17 @@ def test_row6_a_plugin_exiting_at_import_is_isolated_and_warned_once_without_int
     assert child.stderr.count("PluginLoadWarning") == 2
 
 
+def test_row6_an_interruption_while_a_plugin_imports_is_not_taken_for_its_failure(tmp_path, monkeypatch):
+    """Only errors and sys.exit() are the plugin's: the command line's SIGTERM handler
+    raises in the main thread wherever it is (a plugin's import included), and that must
+    stop the command, not be listed as a broken plugin while the command goes on."""
+    site = tmp_path / "site"
+    install_fake_dist(site, "parawire-slow", "slow_import", "raise GeneratorExit('a signal arrived')\n", "slow")
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(GeneratorExit):
+        new_manager()
+
+
 @pytest.fixture(scope="module")
 def clashing_run(tmp_path_factory):
     """``run --engine parawire:torch`` with a third-party ``er`` generator and an engine

@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 import click
-from parawire.cli.options import Endpoint, own_default, plugin_names, threads_option
+from parawire.cli.options import Endpoint, own_if_default, plugin_names, threads_option
 from parawire.cli.params import param_option
 
 #: The executor's limits (``module:NAME`` → bytes), repeated here so that ``--help`` shows
@@ -30,7 +30,6 @@ def limit_option(flag: str, target: str, help: str):  # type: ignore[no-untyped-
 @click.option("--bind", default="tcp://127.0.0.1:5701", show_default=True, type=Endpoint(any_port=True),
               help="endpoint to serve: tcp://HOST:PORT (PORT * = any free one) or ipc://PATH")
 @click.option("--transport", default="zmq", show_default=True, shell_complete=plugin_names("transports"),
-              callback=own_default("transports"),
               help="transport plugin (see `parawire plugins --kind transports`)")
 @param_option("transport")
 @param_option("engine")
@@ -67,6 +66,7 @@ def worker(bind, transport, transport_params, engine_params, curve_secret, curve
     from parawire.executor.worker import Worker
     from parawire.models.deploy import deployment_builder
 
+    transport = own_if_default(click.get_current_context(), "transport", transport, "transports")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if curve_clients is not None and curve_secret is None:
