@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from parawire.errors import PluginError
+from parawire.graph.spec import OWN_PLUGINS
 from parawire.registry.records import PluginRecord
 
 R = TypeVar("R", bound=PluginRecord)
@@ -24,7 +25,7 @@ R = TypeVar("R", bound=PluginRecord)
 QUALIFIER = ":"
 """Separates a distribution from a plugin name: ``parawire:er``, ``parawire-sbm:sbm``."""
 
-OWN_DISTRIBUTION = "parawire"
+OWN_DISTRIBUTION = OWN_PLUGINS  # parawire's own distribution (defined where specs need it)
 
 
 def builtin(name: str) -> str:
