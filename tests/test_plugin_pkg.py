@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from parawire.plugin import NoParams
 from parawire.registry.manager import get_plugins
-from parawire_plugin_pkg import chunks
+from parawire_plugin_pkg import ChunksParams, chunks
 
 PKG = Path(__file__).parent / "plugin_pkg"
 
@@ -75,14 +74,16 @@ def test_score_uses_its_partitioner_and_score(arch_file):
     from parawire.score.hypergraph import hypergraph_of
 
     out = parawire("score", str(arch_file), "--units", "2", "3", "--eps", "0.1", "--partitioner", "chunks",
-                   "--score", "cutfrac", "--score-param", "weighted=true", "--json")
+                   "--partitioner-param", "reverse=true", "--score", "cutfrac", "--score-param", "weighted=true",
+                   "--json")
     rows = json.loads(out.stdout)["rows"]
     hg = hypergraph_of(build_architecture(ArchitectureSpec.load(arch_file)))
     assert [(r["units"], r["eps"]) for r in rows] == [(2, 0.1), (3, 0.1)]
     for row in rows:
         parts = np.array(row["partition"])
         assert (row["partitioner"], row["score_name"]) == ("chunks", "cutfrac")
-        assert parts.tolist() == chunks(hg, row["units"], 0.1, NoParams()).tolist()
+        assert parts.tolist() == chunks(hg, row["units"], 0.1, ChunksParams(reverse=True)).tolist()
+        assert parts.tolist() != chunks(hg, row["units"], 0.1, ChunksParams()).tolist()  # the parameter counted
         assert set(parts) == set(range(row["units"]))
         cut = [np.unique(parts[hg.pins(e)]).size > 1 for e in range(hg.num_nets)]
         expected = float(np.dot(cut, hg.net_costs) / hg.net_costs.sum())

@@ -12,7 +12,6 @@ import numpy as np
 from parawire.plugin import (
     EnginePlugin,
     GeneratorPlugin,
-    NoParams,
     PartitionerPlugin,
     ProtocolError,
     ScoreContext,
@@ -65,15 +64,20 @@ def every_nth(dag, spec, params: EveryParams) -> np.ndarray:
 
 
 # -- partitioner -----------------------------------------------------------------------------
-def chunks(hypergraph, k: int, eps: float, params: NoParams) -> np.ndarray:
-    """Cut the topological order into k contiguous runs of near-equal weight, then let
-    parawire's repair meet the balance limit (or warn)."""
+class ChunksParams(Strict):
+    reverse: bool = Field(False, description="cut the topological order from its end (the output first)")
+
+
+def chunks(hypergraph, k: int, eps: float, params: ChunksParams) -> np.ndarray:
+    """Cut the topological order (or its reverse) into k contiguous runs of near-equal
+    weight, then let parawire's repair meet the balance limit (or warn)."""
     check_args(hypergraph, k, eps)
     fixed = trivial_partition(hypergraph, k, eps, "chunks")
     if fixed is not None:
         return fixed
     n = hypergraph.num_vertices
     order = np.arange(n) if hypergraph.order is None else np.asarray(hypergraph.order)
+    order = order[::-1] if params.reverse else order
     weights = hypergraph.vertex_weights[order].astype(np.float64)
     if weights.sum() == 0:
         weights = np.ones(n)
@@ -245,7 +249,7 @@ def parawire_staging_policies():
 
 @hookimpl
 def parawire_partitioners():
-    return [PartitionerPlugin(name="chunks", summary="contiguous topological chunks", params=NoParams,
+    return [PartitionerPlugin(name="chunks", summary="contiguous topological chunks", params=ChunksParams,
                               partition=chunks)]
 
 
