@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from parawire.errors import ParawireError
-from parawire.graph.spec import ArchitectureSpec
+from parawire.graph.spec import OWN_PLUGINS, ArchitectureSpec
 from parawire.registry.manager import get_plugins, resolve_engine
 from parawire.registry.records import WholeContext
 
@@ -68,12 +68,17 @@ def suite_group(spec: ArchitectureSpec) -> str:
     def call(name: str, params: dict) -> str:
         return name + (f"({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})" if params else "")
 
+    def shown(name: str) -> str:  # parawire's own plugins by their bare names: ``dp``, as before qualified defaults
+        return name.removeprefix(f"{OWN_PLUGINS}:")
+
     rest = spec.model_dump(mode="json", exclude_defaults=True)
-    staging = f" staging={call(spec.staging, spec.staging_params)}" if {"staging", "staging_params"} & rest.keys() else ""
+    default_staging = ArchitectureSpec.model_fields["staging"].default
+    away = shown(spec.staging) != default_staging or spec.staging_params
+    staging = f" staging={call(shown(spec.staging), spec.staging_params)}" if away else ""
     for name in ("generator", "params", "nodes", "seed", "input_shape", "staging", "staging_params"):
         rest.pop(name, None)
     c, h, w = spec.input_shape
-    head = f"{call(spec.generator, spec.params)} {spec.nodes} nodes seed {spec.seed} {c}x{h}x{w}{staging}"
+    head = f"{call(shown(spec.generator), spec.params)} {spec.nodes} nodes seed {spec.seed} {c}x{h}x{w}{staging}"
     return head + "".join(f" {k}={v}" for k, v in sorted(rest.items()))
 
 
