@@ -209,7 +209,8 @@ def _run(call: Any, inputs: list) -> Any:
             return call(inputs)
     except Exception as exc:  # noqa: BLE001 - a plugin's block: any error is its own
         shown = [tuple(x.shape) for x in inputs]
-        return Breach(f"failed on zeros of its input shapes {shown}: {type(exc).__name__}: {exc}")
+        first = (str(exc).strip().splitlines() or [""])[0][:300]  # torch's errors run to many lines
+        return Breach(f"failed on zeros of its input shapes {shown}: {type(exc).__name__}: {first}")
 
 
 def _staged(block: Any, inputs: list) -> Any:
