@@ -111,11 +111,12 @@ def single_process(make_net, record, params, x, reference, threads: int, importe
     import torch
     from parawire.errors import ParawireError
     from parawire.network.threads import torch_threads
+    from parawire.registry.kinds import OWN_DISTRIBUTION
     from parawire.registry.records import WholeContext
 
     name = f"1 process, {threads} thread{'s' if threads > 1 else ''}"
     try:
-        if imported is not None and record.name == "onnxruntime":
+        if imported is not None and (record.distribution, record.name) == (OWN_DISTRIBUTION, "onnxruntime"):
             from parawire.engines.fx_onnx import export_session
 
             session = export_session(imported.whole(), [x], threads)
@@ -151,13 +152,14 @@ def baseline_engines(engine: str, names: tuple[str, ...], imported: bool) -> lis
     else the selected one and parawire's fastest; each once. An unknown name, or for an
     imported model an engine it cannot run on, fails here."""
     from parawire.errors import ParawireError
+    from parawire.registry.kinds import OWN_DISTRIBUTION
     from parawire.registry.manager import get_plugins
     from parawire.registry.records import DEFAULT_ENGINE
 
     engines = get_plugins().engines
     records = [engines.get(name) for name in names or (engine, engines.own(DEFAULT_ENGINE))]
     for record in records:
-        if imported and record.name not in MODEL_ENGINES:
+        if imported and (record.distribution != OWN_DISTRIBUTION or record.name not in MODEL_ENGINES):
             raise ParawireError(f"--baseline-engine {record.name}: an imported --model runs on "
                                 f"{' or '.join(MODEL_ENGINES)}")
     return list({(r.distribution, r.name): r for r in records}.values())
