@@ -313,6 +313,7 @@ def test_a_user_suite_outside_the_repository_needs_only_parawire_installed(tmp_p
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("testbed")  # see tests/test_testbed.py
 def test_testbed_devices_compute_the_single_process_output(parawire_testbed, benchmark):
     cluster = parawire_testbed(SPEC, units=2, preset="rpi4")  # checked against one process on deployment
     x = cluster.example_input(batch=2)

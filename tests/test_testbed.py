@@ -25,6 +25,10 @@ from parawire.testbed import cgroups, lifecycle, network, system
 from parawire.testbed.presets import get_preset
 from parawire.testbed.system import TestbedError, owner_of
 
+# One xdist worker runs every testbed test: `testbed down` and the leftover clean-up act on
+# every testbed of this machine, so two at once would tear down each other's devices.
+pytestmark = pytest.mark.xdist_group("testbed")
+
 MISSING = system.missing()
 needs_testbed = pytest.mark.skipif(bool(MISSING), reason="testbed: needs " + "; ".join(MISSING))
 SPEC = ArchitectureSpec(generator="dp", nodes=12, seed=0)  # its stem feeds both units under scatter
