@@ -51,7 +51,7 @@ def test_timeout_bounds_the_deployment(spec_file, capsys, monkeypatch):
 
     asked = []
 
-    def deploy(self, spec, plan, weights=None, timeout=None, engine=None):
+    def deploy(self, spec, plan, weights=None, timeout=None, engine=None, engine_params=None):
         asked.append(timeout)
         raise Stop("stopped in the test")
 

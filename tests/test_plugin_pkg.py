@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from parawire.plugin import NoParams
 from parawire.registry.manager import get_plugins
-from parawire_plugin_pkg import chunks
+from parawire_plugin_pkg import ChunksParams, chunks
 
 PKG = Path(__file__).parent / "plugin_pkg"
 
@@ -75,14 +74,16 @@ def test_score_uses_its_partitioner_and_score(arch_file):
     from parawire.score.hypergraph import hypergraph_of
 
     out = parawire("score", str(arch_file), "--units", "2", "3", "--eps", "0.1", "--partitioner", "chunks",
-                   "--score", "cutfrac", "--score-param", "weighted=true", "--json")
+                   "--partitioner-param", "reverse=true", "--score", "cutfrac", "--score-param", "weighted=true",
+                   "--json")
     rows = json.loads(out.stdout)["rows"]
     hg = hypergraph_of(build_architecture(ArchitectureSpec.load(arch_file)))
     assert [(r["units"], r["eps"]) for r in rows] == [(2, 0.1), (3, 0.1)]
     for row in rows:
         parts = np.array(row["partition"])
         assert (row["partitioner"], row["score_name"]) == ("chunks", "cutfrac")
-        assert parts.tolist() == chunks(hg, row["units"], 0.1, NoParams()).tolist()
+        assert parts.tolist() == chunks(hg, row["units"], 0.1, ChunksParams(reverse=True)).tolist()
+        assert parts.tolist() != chunks(hg, row["units"], 0.1, ChunksParams()).tolist()  # the parameter counted
         assert set(parts) == set(range(row["units"]))
         cut = [np.unique(parts[hg.pins(e)]).size > 1 for e in range(hg.num_nets)]
         expected = float(np.dot(cut, hg.net_costs) / hg.net_costs.sum())
@@ -117,3 +118,99 @@ def test_run_local_uses_its_transport_and_engine_with_params_on_worker_processes
     # every message the coordinator sent arrived in a worker's counted inbox, plus peer traffic
     assert sum(c["received"] for c in inboxes) >= client["sent"] > 0
     assert sum(c["sent"] for c in logs if c["role"] == "link") > 0  # a cut: activations crossed
+
+
+def start_worker(*args: str) -> tuple[subprocess.Popen, str]:
+    """``parawire worker`` on a free loopback port, started apart from any ``run``; its address."""
+    proc = subprocess.Popen([sys.executable, "-m", "parawire", "worker", "--bind", "tcp://127.0.0.1:*", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("parawire worker listening on "):
+        proc.kill()
+        pytest.fail(f"worker did not start: {line}{proc.stderr.read()}")
+    return proc, line.split()[-1]
+
+
+def stop_worker(proc: subprocess.Popen) -> str:
+    """Stop it as LocalWorkers do (SIGTERM: a normal stop) and return what it wrote on stderr."""
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return err
+
+
+@pytest.mark.slow
+def test_row9_a_message_its_transport_refuses_is_one_drop_naming_it_and_the_worker_keeps_answering():
+    """The package's ``picky`` transport raises parawire.plugin.ProtocolError from its inbox
+    for messages starting with ``refuse``: the worker drops that one message with one line
+    naming the plugin and its distribution, and answers the next on the same connection."""
+    import zmq
+    from parawire.executor.protocol import Kind, decode, json_frames
+
+    proc, address = start_worker("--transport", "picky", "--transport-param", "refuse=XX")
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    try:
+        sock.connect(address)
+        sock.send_multipart([b"XX not a parawire message"])
+        sock.send_multipart(json_frames(Kind.PING))  # same connection: it arrives after the refused one
+        assert sock.poll(60_000), "the worker stopped answering"
+        assert decode(sock.recv_multipart()).kind is Kind.PONG
+    finally:
+        sock.close(linger=0)
+        ctx.term()
+        err = stop_worker(proc)
+    assert "Traceback" not in err
+    [line] = [line for line in err.splitlines() if "dropped a message" in line]
+    assert line.endswith("dropped a message: transport 'picky' (parawire-plugin-pkg):"
+                         " first frame starts with 'XX'; refused")
+
+
+@pytest.mark.slow
+def test_engine_params_travel_in_the_deploy_to_a_worker_started_elsewhere(arch_file, tmp_path):
+    """``run --endpoint`` with ``--engine-param``: the worker was started without any, and
+    compiles with the run's (they come in the DEPLOY, not on the worker's command line)."""
+    engine_log = tmp_path / "engine"
+    engine_log.mkdir()
+    proc, address = start_worker()
+    try:
+        out = parawire("run", str(arch_file), "--units", "1", "--endpoint", address, "--runs", "1",
+                       "--profile", "edge", "--engine", "logged", "--engine-param", f"log_dir={engine_log}",
+                       "--engine-param", "channels_last=true", "--baseline-engine", "logged", "--json")
+    finally:
+        err = stop_worker(proc)
+    assert "Traceback" not in err
+    assert {r["engine"] for r in json.loads(out.stdout)["rows"]} == {"logged"}
+    calls = [json.loads(p.read_text()) for p in engine_log.iterdir()]
+    [compiled] = [c for c in calls if c["call"] == "compile"]
+    assert compiled["pid"] == proc.pid
+    assert compiled["params"] == {"log_dir": str(engine_log), "channels_last": True}
+    assert len(compiled["vertices"]) == 14 + 2  # one unit: every vertex
+
+
+def test_a_worker_validates_the_engine_params_a_deployment_carries(arch_file, tmp_path):
+    """A DEPLOY from any coordinator (not only parawire's, which validates first) is checked
+    with the engine's own model on the worker: one line naming the field, nothing built."""
+    from parawire.errors import SpecError
+    from parawire.executor.deployment import check_deployment
+    from parawire.executor.plan import plan_for
+    from parawire.executor.transport import get_transport
+    from parawire.executor.worker import Worker
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
+
+    arch = build_architecture(ArchitectureSpec.load(arch_file))
+    plan = plan_for(arch, np.zeros(arch.dag.nodes + 2, dtype=np.int64), units=1)
+    body = {"spec": arch.spec.model_dump(mode="json"), "plan": plan.model_dump(mode="json"), "unit": 0,
+            "engine": "logged", "engine_params": {"log_dir": str(tmp_path), "channels_last": "maybe"}}
+    worker = Worker(get_transport("zmq"), "tcp://127.0.0.1:*", engine_params={"log_dir": "/nonexistent"})
+    try:
+        with pytest.raises(SpecError, match=r"^engine_params\[logged\]\.channels_last: got 'maybe'; "):
+            worker.build_blocks(check_deployment(body), None)
+        assert not list(tmp_path.iterdir())  # nothing compiled
+        blocks = worker.build_blocks(check_deployment({**body, "engine_params": {"log_dir": str(tmp_path)}}), None)
+    finally:
+        worker.inbox.close()
+    assert set(blocks) == set(range(14 + 2))
+    [logged] = [json.loads(p.read_text()) for p in tmp_path.iterdir()]
+    assert logged["params"]["log_dir"] == str(tmp_path)  # the deployment's, not the worker's own

@@ -561,11 +561,19 @@ BAD = """
         ]
 
 
+    def narrow(net, vertices):  # every block, but the first vertex's keeps one channel of its output
+        blocks = {v: net.blocks[str(v)] for v in vertices}
+        first = list(vertices)[0]
+        blocks[first] = lambda inputs, block=blocks[first]: block(inputs)[:, :1]
+        return blocks
+
+
     @hookimpl
     def parawire_engines():
         return [
             EnginePlugin(name="boom", summary="", params=NoParams, compile=missing, whole=boom_whole),
             EnginePlugin(name="missing", summary="", params=NoParams, compile=missing, whole=lambda net: net),
+            EnginePlugin(name="narrow", summary="", params=NoParams, compile=narrow, whole=lambda net: net),
         ]
 """
 
@@ -752,6 +760,55 @@ def test_row3_an_engine_missing_a_vertex_is_named():
         record.invoke(__import__("parawire.plugin").plugin.WholeContext(None))
 
 
+def test_row3_an_engine_block_of_the_wrong_shape_is_named_at_compile(bad_installed, arch_json):
+    """Found when the unit is built (the block runs once on zeros), not a vertex later on
+    another unit as a torch shape error naming neither engine nor vertex."""
+    import torch
+    from parawire.executor.plan import plan_for
+    from parawire.executor.worker import network_blocks
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.placement import partition_architecture
+
+    arch = build_architecture(ArchitectureSpec.load(arch_json))
+    unit = plan_for(arch, partition_architecture(arch, 2), units=2).unit_plans[0]
+    first = unit.vertices[0]
+    want = (1, *arch.layout.out_shape[first].tolist())
+    with torch.inference_mode(), pytest.raises(PluginError) as caught:
+        network_blocks(arch.spec.model_dump(mode="json"), unit, engine="narrow")
+    assert str(caught.value) == (f"engine 'narrow' (parawire-bad): compile's block for vertex {first} returned"
+                                 f" shape {(1, 1, *want[2:])}; the architecture's is {want}")
+    with torch.inference_mode():  # parawire's own engines pass the same check, fused calls included
+        for engine in ("torch", "onnxruntime"):
+            assert network_blocks(arch.spec.model_dump(mode="json"), unit, engine=engine)
+
+
+def test_row3_a_fused_call_of_the_wrong_shape_is_named(arch_json):
+    from parawire.executor.segments import Segment
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.network.nn import build_network
+    from parawire.pipeline.build import build_architecture
+    from parawire.plugin import EnginePlugin, FuseContext
+
+    arch = build_architecture(ArchitectureSpec.load(arch_json))
+    net = build_network(arch).eval()
+    a, b = arch.dag.order[:2]  # the input vertex (the stem) and one it feeds
+    segment = Segment((a, b), (-1,), (b,))
+    record = EnginePlugin("flat", "", NoParams, compile=None, whole=None, distribution="flat-dist",
+                          fuse=lambda net, segment: lambda inputs: [inputs[0].flatten()])
+    with pytest.raises(PluginError) as caught:
+        record.invoke(FuseContext(net, segment))
+    image = (1, *arch.spec.input_shape)
+    assert str(caught.value) == (f"engine 'flat' (flat-dist): fuse's call for vertices [{a}, {b}] returned shape"
+                                 f" ({np.prod(image)},); the architecture's is"
+                                 f" {(1, *arch.layout.out_shape[b].tolist())} (vertex {b})")
+    record = EnginePlugin("raises", "", NoParams, compile=None, whole=None, distribution="r",
+                          fuse=lambda net, segment: lambda inputs: 1 / 0)
+    with pytest.raises(PluginError, match=r"^engine 'raises' \(r\): fuse's call for vertices \[\d+, \d+\] failed"
+                                          r" on zeros of its input shapes \[\(1, 3, 16, 16\)\]: ZeroDivisionError"):
+        record.invoke(FuseContext(net, segment))
+
+
 def test_row1_parawire_selects_its_own_plugins_by_qualified_name(register_plugin):
     from parawire.calibration.local import CALIBRATION_SPECS
     from parawire.pipeline.build import build_architecture
@@ -762,6 +819,21 @@ def test_row1_parawire_selects_its_own_plugins_by_qualified_name(register_plugin
     for spec in CALIBRATION_SPECS:  # the calibration's networks still build, from parawire's own er
         assert build_architecture(spec).dag.nodes == 40
     assert resolve_engine(None) == "onnxruntime"  # unclashed: the label stays bare
+
+
+def test_item2_every_installed_plugin_stays_selectable_when_two_share_a_name(register_plugin):
+    """The search's default ("every installed generator") lists a clash's plugins qualified,
+    so neither parawire's er nor the third party's makes the search ambiguous."""
+    from parawire.search.settings import SearchSettings
+
+    register_plugin(generator("er"), name="dist-er:er")
+    registry = get_plugins().generators
+    assert {"parawire:er", "dist-er:er", "dp"} <= set(registry.selectable()) and "er" not in registry.selectable()
+    assert all(registry.get(name) for name in registry.selectable())
+    settings = SearchSettings.build(profile="edge", devices=2, trials=1)  # the space builds: every name selects
+    assert {"parawire:er", "dist-er:er"} <= set(settings.generators)
+    assert registry.own("er") == "parawire:er" and registry.own("dp") == "dp"
+    assert registry.own("dist-er:er") == "dist-er:er"  # not parawire's: as it is
 
 
 def test_row6_a_plugin_exiting_at_import_is_isolated_and_warned_once_without_internal_paths(tmp_path):
@@ -798,6 +870,17 @@ def test_row6_a_plugin_exiting_at_import_is_isolated_and_warned_once_without_int
                            check=False)
     assert child.returncode == 0, child.stderr  # other commands unaffected
     assert child.stderr.count("PluginLoadWarning") == 2
+
+
+def test_row6_an_interruption_while_a_plugin_imports_is_not_taken_for_its_failure(tmp_path, monkeypatch):
+    """Only errors and sys.exit() are the plugin's: the command line's SIGTERM handler
+    raises in the main thread wherever it is (a plugin's import included), and that must
+    stop the command, not be listed as a broken plugin while the command goes on."""
+    site = tmp_path / "site"
+    install_fake_dist(site, "parawire-slow", "slow_import", "raise GeneratorExit('a signal arrived')\n", "slow")
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(GeneratorExit):
+        new_manager()
 
 
 @pytest.fixture(scope="module")
@@ -848,7 +931,102 @@ def test_row2_a_failing_engine_is_a_row_with_its_error_and_only_asked_engines_ru
 
 
 @pytest.mark.slow
-def test_row3_an_engine_missing_a_vertex_stops_run_with_one_line(clashing_run):
-    out = clashing_run("--profile", "edge", "--engine", "missing")
+@pytest.mark.parametrize("engine, problem", [
+    ("missing", "compile returned no block for vertex"),
+    ("narrow", "compile's block for vertex"),
+])
+def test_row3_an_engine_missing_a_vertex_or_shape_stops_run_with_one_line(clashing_run, engine, problem):
+    out = clashing_run("--profile", "edge", "--engine", engine)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert "engine 'missing' (parawire-bad): compile returned no block for vertex" in out.stderr
+    assert f"engine '{engine}' (parawire-bad): {problem}" in out.stderr
+
+
+CLASH_EVERY_DEFAULT = """
+    from parawire.plugin import (CodecPlugin, EnginePlugin, GeneratorPlugin, NoParams, PartitionerPlugin,
+                                 ScorePlugin, StagingPlugin, TransportPlugin, hookimpl)
+
+
+    def taken(**_):  # parawire must never run these: it selects its own plugins by qualified name
+        raise RuntimeError("a third party's plugin ran where parawire's own was meant")
+
+
+    def each(record, names, call):
+        return [record(name=n, summary="clash", params=NoParams, **{call: taken}) for n in names]
+
+
+    @hookimpl
+    def parawire_generators():
+        return each(GeneratorPlugin, ["er", "ba", "ws", "dp", "fb", "chain"], "generate")
+
+
+    @hookimpl
+    def parawire_staging_policies():
+        return each(StagingPlugin, ["probabilistic", "greedy", "uniform"], "assign")
+
+
+    @hookimpl
+    def parawire_partitioners():
+        return each(PartitionerPlugin, ["multilevel"], "partition")
+
+
+    @hookimpl
+    def parawire_scores():
+        return each(ScorePlugin, ["cs"], "score")
+
+
+    @hookimpl
+    def parawire_transports():
+        return each(TransportPlugin, ["zmq", "inproc"], "factory")
+
+
+    @hookimpl
+    def parawire_engines():
+        return [EnginePlugin(name=n, summary="clash", params=NoParams, compile=taken, whole=taken)
+                for n in ("torch", "onnxruntime")]
+
+
+    @hookimpl
+    def parawire_codecs():
+        return each(CodecPlugin, ["raw"], "factory")
+"""
+
+
+@pytest.mark.slow
+def test_item2_a_third_party_named_like_every_default_breaks_no_command_that_did_not_type_it(tmp_path):
+    """Every built-in name parawire uses as a default (generators of the study, staging,
+    partitioner, score, transport, engines, codec) also provided by ``parawire-clash``:
+    commands left at their defaults select parawire's own; a bare name typed by the user
+    is still refused as ambiguous."""
+    site = tmp_path / "site"
+    install_fake_dist(site, "parawire-clash", "clash_every_default", CLASH_EVERY_DEFAULT, "clash")
+    env = {k: v for k, v in os.environ.items() if k != "PARAWIRE_PLUGIN_WARNINGS_SHOWN"}
+    env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(tmp_path / "cache"), COLUMNS="200")
+
+    def parawire(*argv):
+        return subprocess.run([sys.executable, "-m", "parawire", *argv], capture_output=True, text=True, env=env,
+                              timeout=600, check=False, cwd=tmp_path)
+
+    def ok(*argv):
+        out = parawire(*argv)
+        assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+        return out
+
+    arch = tmp_path / "arch.json"
+    ok("generate", "-n", "10", "-s", "1", "--base-channels", "8", "--input-shape", "3", "16", "16", "-o", str(arch))
+    assert json.loads(arch.read_text())["generator"] == "parawire:dp"  # the file means the same everywhere
+    rows = json.loads(ok("score", str(arch), "--units", "2", "--json").stdout)["rows"]
+    assert {(r["partitioner"], r["score_name"]) for r in rows} == {("parawire:multilevel", "parawire:cs")}
+    run = json.loads(ok("run", str(arch), "--units", "2", "--local", "--runs", "1", "--profile", "edge",
+                        "--json").stdout)
+    # the workers' row says how the engine was selected, single-process rows name the record (as in row 1)
+    assert {r["engine"] for r in run["rows"]} == {"parawire:onnxruntime", "onnxruntime"} and run["codec"] == "raw"
+    assert all(r["error"] is None for r in run["rows"])
+    grid = json.loads(ok("study", "grid", "--quick", "--samples", "1", "--units", "2", "--out",
+                         str(tmp_path / "study.csv"), "--json").stdout)
+    assert {c["generator"] for c in grid["cells"]} == {"er", "ba", "ws", "dp", "fb", "chain"}  # labels as before
+    ok("testbed", "status")
+    # testbed run: its defaults pass; it stops (before any testbed) at the placement this codec cannot take
+    out = parawire("testbed", "run", str(arch), "--devices", "1", "--placement", "hybrid", "--codec", "int8")
+    assert out.returncode == 2 and "ambiguous" not in out.stderr and "Traceback" not in out.stderr, out.stderr
+    typed = parawire("score", str(arch), "--units", "2", "--partitioner", "multilevel")
+    assert typed.returncode == 2 and "partitioner 'multilevel' is ambiguous" in typed.stderr

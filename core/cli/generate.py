@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 from parawire.cli.inputs import DASH
 from parawire.cli.models import load_model, model_options, one_source, show_model
-from parawire.cli.options import plugin_names
+from parawire.cli.options import own_default, plugin_names
 from parawire.cli.outputs import OutputFile, prepare
 from parawire.cli.params import param_option, parse_params
 from parawire.cli.printing import echo_json, json_option, print_table, width_table
@@ -68,7 +68,8 @@ PARAM_FIELDS = {"params": "--param", "staging_params": "--staging-param"}
 
 
 @click.command()
-@spec_option("generator", "--generator", "-g", shell_complete=plugin_names("generators"))
+@spec_option("generator", "--generator", "-g", shell_complete=plugin_names("generators"),
+             callback=own_default("generators"))
 @spec_option("nodes", "--nodes", "-n", type=int)
 @spec_option("seed", "--seed", "-s", type=int)
 @click.option(
@@ -79,7 +80,7 @@ PARAM_FIELDS = {"params": "--param", "staging_params": "--staging-param"}
     metavar="NAME=VALUE",
     help="generator parameter; repeat for several (see `parawire plugins NAME`)",
 )
-@spec_option("staging", "--staging", shell_complete=plugin_names("staging"))
+@spec_option("staging", "--staging", shell_complete=plugin_names("staging"), callback=own_default("staging"))
 @param_option("staging")
 @spec_option("input_shape", "--input-shape", type=int, nargs=3, metavar="C H W")
 @spec_option("classes", "--classes", type=int)

@@ -37,6 +37,32 @@ def plugin_names(kind: str) -> Callable:
     return complete
 
 
+def own_default(kind: str) -> Callable:
+    """A click callback: a plugin-name option left at its default selects parawire's own
+    plugin of that name (``parawire:multilevel`` when another distribution also provides
+    ``multilevel``, the bare name otherwise, so labels stay as they were), while a name
+    the user typed is selected as typed. One third-party plugin named like a built-in
+    must not break a command whose user never typed the name (issue 22)."""
+
+    def callback(ctx, param, value):  # type: ignore[no-untyped-def]
+        return own_if_default(ctx, param.name, value, kind)
+
+    return callback
+
+
+def own_if_default(ctx: click.Context, name: str, value, kind: str):  # type: ignore[no-untyped-def]
+    """:func:`own_default`'s work, for a command that must not load plugins while its
+    options are parsed (``worker`` first makes SIGTERM a plain stop)."""
+    if value is None or ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+        return value
+    from parawire.registry.manager import get_plugins
+
+    registry = get_plugins().kinds()[kind]
+    if isinstance(value, tuple):
+        return tuple(map(registry.own, value))
+    return ",".join(map(registry.own, value.split(",")))  # a comma-separated list, or one name
+
+
 def threads_option(default: int = 1, what: str = "this process"):
     return click.option("--threads", type=click.IntRange(min=1), default=default, show_default=True,
                         help=f"torch intra-op threads of {what}")

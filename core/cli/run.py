@@ -37,10 +37,11 @@ from parawire.cli.models import (
     one_source,
 )
 from parawire.cli.options import (
-    Endpoint,
     codec_options,
     codec_plan,
+    Endpoint,
     finite_floats,
+    own_default,
     placement_option,
     plugin_names,
 )
@@ -116,11 +117,12 @@ def single_process(make_net, record, params, x, reference, threads: int, importe
     import torch
     from parawire.errors import ParawireError
     from parawire.network.threads import torch_threads
+    from parawire.registry.kinds import OWN_DISTRIBUTION
     from parawire.registry.records import WholeContext
 
     name = f"1 process, {threads} thread{'s' if threads > 1 else ''}"
     try:
-        if imported is not None and record.name == "onnxruntime":
+        if imported is not None and (record.distribution, record.name) == (OWN_DISTRIBUTION, "onnxruntime"):
             from parawire.engines.fx_onnx import export_session
 
             session = export_session(imported.whole(), [x], threads)
@@ -156,13 +158,14 @@ def baseline_engines(engine: str, names: tuple[str, ...], imported: bool) -> lis
     else the selected one and parawire's fastest; each once. An unknown name, or for an
     imported model an engine it cannot run on, fails here."""
     from parawire.errors import ParawireError
+    from parawire.registry.kinds import OWN_DISTRIBUTION
     from parawire.registry.manager import get_plugins
     from parawire.registry.records import DEFAULT_ENGINE
 
     engines = get_plugins().engines
     records = [engines.get(name) for name in names or (engine, engines.own(DEFAULT_ENGINE))]
     for record in records:
-        if imported and record.name not in MODEL_ENGINES:
+        if imported and (record.distribution != OWN_DISTRIBUTION or record.name not in MODEL_ENGINES):
             raise ParawireError(f"--baseline-engine {record.name}: an imported --model runs on "
                                 f"{' or '.join(MODEL_ENGINES)}")
     return list({(r.distribution, r.name): r for r in records}.values())
@@ -189,14 +192,14 @@ def result_table(title: str, rows: list[dict]):
 @click.option("--local", "local", is_flag=True, help="start the workers here, on loopback")
 @click.option("--endpoint", "endpoints", multiple=True, type=Endpoint(),
               help="a running worker (repeat, one per unit)")
-@click.option("--transport", default="zmq", show_default=True,
+@click.option("--transport", default="zmq", show_default=True, callback=own_default("transports"),
               help="transport plugin (zmq, inproc, or a third party's; see `parawire plugins`)",
               shell_complete=plugin_names("transports"))
 @param_option("transport")
 @click.option("--endpoint-kind", type=click.Choice(["ipc", "tcp"]), default="ipc", show_default=True)
 @click.option("--runs", "-r", "runs", type=click.IntRange(min=1), default=50, show_default=True,
               help="timed inferences per configuration")
-@click.option("--partitioner", default="multilevel", show_default=True,
+@click.option("--partitioner", default="multilevel", show_default=True, callback=own_default("partitioners"),
               shell_complete=plugin_names("partitioners"))
 @param_option("partitioner")
 @click.option("--eps", type=finite_floats(), default=0.03, show_default=True, help="imbalance bound")
@@ -394,7 +397,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                 allow = [imported.spec.factory] if imported else []
                 in_process = transport_record(transport, transport_params)[0].in_process
                 workers = LocalWorkers(units, transport, endpoint_kind, transport_params=transport_params,
-                                       engine_params=engine_params, startup_timeout=limit, allow_models=allow,
+                                       startup_timeout=limit, allow_models=allow,
                                        builder=deployment_builder(allow) if allow and in_process else None)
         with Cluster.connect(workers.endpoints if workers else list(endpoints), transport, timeout=timeout,
                              transport_params=transport_params, curve_secret=curve_secret,
@@ -405,7 +408,8 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
 
                     deploy_model(cluster, imported, plan, engine=engine, timeout=timeout)
                 else:
-                    cluster.deploy(spec, plan, timeout=timeout, engine=engine)
+                    # the parameters travel in the DEPLOY: workers started elsewhere use them too
+                    cluster.deploy(spec, plan, timeout=timeout, engine=engine, engine_params=engine_params or None)
             max_abs_diff = float((cluster.infer(x) - reference).abs().max())
             exact = all(get_codec(c).exact for c in codecs.choices())
             if exact and not max_abs_diff <= 1e-5 + 1e-4 * float(reference.abs().max()):

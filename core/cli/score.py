@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from parawire.cli.options import NumberList, codec_options, codec_plan, finite_floats, plugin_names
+from parawire.cli.options import NumberList, codec_options, codec_plan, finite_floats, own_default, plugin_names
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
@@ -58,10 +58,10 @@ def score_table(rows, title: str):
               help="unit counts, e.g. --units 4 --units 8 or --units 4 6 8")
 @click.option("--eps", cls=NumberList, type=finite_floats(), multiple=True,
               help=f"imbalance bounds ε (default {DEFAULT_EPS_TEXT})")
-@click.option("--partitioner", default="multilevel", show_default=True,
+@click.option("--partitioner", default="multilevel", show_default=True, callback=own_default("partitioners"),
               shell_complete=plugin_names("partitioners"))
 @param_option("partitioner")
-@click.option("--score", "score_name", default="cs", show_default=True,
+@click.option("--score", "score_name", default="cs", show_default=True, callback=own_default("scores"),
               shell_complete=plugin_names("scores"))
 @param_option("score")
 @click.option("--unit-comm", type=click.IntRange(min=1), default=None,
@@ -70,6 +70,7 @@ def score_table(rows, title: str):
 @click.option("--profile", default="local", show_default=True,
               help="with --model: latency profile whose predicted block times the partition balances, as `run` does")
 @click.option("--engine", default="torch", show_default=True, shell_complete=plugin_names("engines"),
+              callback=own_default("engines"),
               help="with --model: the engine of that profile (as `run --model --engine`)")
 @codec_options()
 @json_option("the rows (with their partitions)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from parawire.cli.options import plugin_names, threads_option
+from parawire.cli.options import own_default, plugin_names, threads_option
 from parawire.cli.outputs import RESULTS, OutputFile
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
@@ -112,8 +112,10 @@ class TrainingProgress:
               help="architectures per generator × staging")
 @click.option("--dataset", default="digits", show_default=True, help="digits, cifar10:PATH or folder:PATH")
 @click.option("--generators", default="er,ba,ws,dp", show_default=True, help="comma-separated generator names",
+              callback=own_default("generators"),
               shell_complete=plugin_names("generators"))
 @click.option("--staging", default="probabilistic", show_default=True, help="comma-separated staging policies",
+              callback=own_default("staging"),
               shell_complete=plugin_names("staging"))
 @click.option("--baselines", default="cifarnet,resnet", show_default=True, help="comma-separated; '' for none")
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)

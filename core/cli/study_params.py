@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
-from parawire.cli.options import plugin_names
+from parawire.cli.options import own_default, plugin_names
 from parawire.cli.outputs import RESULTS, OutputFile, prepare
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
@@ -136,7 +136,7 @@ def write_rows(path: Path, rows: list[Row], settings: dict) -> None:
               shell_complete=plugin_names("generators"))
 @click.option(
     "--staging", "stagings", multiple=True, default=("greedy", "probabilistic"),
-    show_default=True, help="staging policies, repeated or comma-separated",
+    show_default=True, help="staging policies, repeated or comma-separated", callback=own_default("staging"),
     shell_complete=plugin_names("staging"),
 )
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="first seed")

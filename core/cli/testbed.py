@@ -25,6 +25,7 @@ from parawire.cli.options import (
     codec_options,
     codec_plan,
     finite_floats,
+    own_default,
     placement_option,
     plugin_names,
 )
@@ -168,7 +169,7 @@ def calibrate(engine, runs, **preset):
 @param_option("engine")
 @click.option("--runs", "-r", "-n", "runs", type=click.IntRange(min=1), default=10, show_default=True,
               help="timed inferences (-n kept for older scripts)")
-@click.option("--partitioner", default="multilevel", show_default=True)
+@click.option("--partitioner", default="multilevel", show_default=True, callback=own_default("partitioners"))
 @click.option("--eps", type=finite_floats(), default=0.03, show_default=True, help="imbalance bound")
 @placement_option
 @click.option("--no-fit", is_flag=True, help="predict without fitting compute to the 1-device run")

@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 import click
-from parawire.cli.options import Endpoint, plugin_names, threads_option
+from parawire.cli.options import Endpoint, own_if_default, plugin_names, threads_option
 from parawire.cli.params import param_option
 
 #: The executor's limits (``module:NAME`` → bytes), repeated here so that ``--help`` shows
@@ -66,6 +66,7 @@ def worker(bind, transport, transport_params, engine_params, curve_secret, curve
     from parawire.executor.worker import Worker
     from parawire.models.deploy import deployment_builder
 
+    transport = own_if_default(click.get_current_context(), "transport", transport, "transports")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if curve_clients is not None and curve_secret is None:
@@ -82,7 +83,7 @@ def worker(bind, transport, transport_params, engine_params, curve_secret, curve
                         builder=deployment_builder(allow_models),
                         max_bytes=max_message_bytes, max_parked_bytes=max_parked_bytes,
                         max_deploy_bytes=max_deploy_bytes, owner_secret=owner, exit_with_parent=exit_with_parent,
-                        owns_process=True, engine_params=engine_params)
+                        owns_process=True, engine_params=engine_params, transport_label=record.label)
     except ParawireError:
         raise
     except Exception as exc:  # address in use, bad endpoint, whatever a plugin transport raises

@@ -55,6 +55,7 @@ from parawire.executor.protocol import (
 )
 from parawire.executor.security import Curve, load_owner_secret, owner_proof, public_key
 from parawire.executor.transport import Client, Incoming, get_transport
+from parawire.registry.kinds import builtin
 
 log = logging.getLogger("parawire.coordinator")
 
@@ -112,7 +113,7 @@ class Cluster:
     def connect(
         cls,
         endpoints: Sequence[str],
-        transport: str = "zmq",
+        transport: str = builtin("zmq"),
         *,
         timeout: float = 10.0,
         curve_secret: str | Path | None = None,
@@ -152,20 +153,26 @@ class Cluster:
     def deploy(
         self, spec: Any, plan: Plan, weights: dict[int, bytes] | None = None, timeout: float | None = None,
         engine: str | None = None,
+        engine_params: dict[str, Any] | None = None,
     ) -> None:
         """Send every unit its part of ``plan`` and wait until all have built their blocks.
 
         ``spec`` is an :class:`~parawire.graph.spec.ArchitectureSpec` or its JSON mapping;
         ``weights`` optionally maps unit → safetensors bytes of that unit's sub-network;
         ``engine`` names the inference engine plugin the workers compute with (``None``:
-        the workers' default, :data:`parawire.registry.records.DEFAULT_ENGINE`).
+        the workers' default, :data:`parawire.registry.records.DEFAULT_ENGINE`), and
+        ``engine_params`` its parameters: validated here with the engine's model and sent
+        in the ``DEPLOY`` (each worker validates them again), so workers started anywhere
+        compute with them; ``None`` leaves each worker its own (``--engine-param``).
         """
         if plan.units > len(self.endpoints):
             raise ParawireError(f"plan has {plan.units} units; the cluster has {len(self.endpoints)} endpoints")
-        if engine is not None:
-            from parawire.registry.manager import get_plugins
+        if engine is not None or engine_params is not None:
+            from parawire.registry.manager import get_plugins, resolve_engine
 
-            get_plugins().engines.get(engine)  # an unknown name fails here, with the known ones
+            record = get_plugins().engines.get(resolve_engine(engine))  # an unknown name fails here
+            if engine_params is not None:
+                engine_params = record.resolve(engine_params).model_dump(mode="json", exclude_unset=True)
         spec_json = spec.model_dump(mode="json") if hasattr(spec, "model_dump") else dict(spec)
         plan_json = plan.model_dump(mode="json")
         peers = {
@@ -184,6 +191,8 @@ class Cluster:
             body = {"spec": spec_json, "plan": plan_json, "unit": u, "peers": peers}
             if engine is not None:
                 body["engine"] = engine
+            if engine_params is not None:
+                body["engine_params"] = engine_params
             if self.owner_secret is not None:
                 body["owner"] = owner_proof(self.owner_secret, self.session)
             self.client.send(u, json_frames(Kind.DEPLOY, body, weights=(weights or {}).get(u), session=self.session))

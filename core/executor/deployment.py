@@ -47,6 +47,9 @@ class DeployBody(BaseModel):
     unit: int = Field(ge=0, lt=COORDINATOR)
     peers: dict[int, Peer] = Field(default_factory=dict)
     engine: str | None = Field(None, min_length=1, max_length=100)
+    engine_params: dict[str, Any] | None = None
+    """The engine's parameters as JSON (``--engine-param``), validated by the worker with the
+    engine's own model when it builds; ``None``: the worker's own (``parawire worker --engine-param``)."""
     owner: str | None = Field(None, max_length=64)
     """HMAC proving the sender holds the worker's owner secret (:func:`~parawire.executor.security.owner_proof`)."""
 
@@ -64,6 +67,8 @@ class Deployment:
     """vertex → the only unit whose ``TENSOR`` for it is accepted (``SOURCE`` → the coordinator)."""
     engine: str | None = None
     """The inference engine plugin named by the deployer (``None``: the worker's default)."""
+    engine_params: dict[str, Any] | None = None
+    """Its parameters as the deployer sent them (``None``: it sent none)."""
 
 
 def check_deployment(body: dict[str, Any]) -> Deployment:
@@ -85,7 +90,8 @@ def check_deployment(body: dict[str, Any]) -> Deployment:
     senders = dict(unit_plan.receives)
     if any(unit_plan.preds[v] == [SOURCE] for v in unit_plan.vertices):
         senders[SOURCE] = COORDINATOR
-    return Deployment(parsed.spec, plan, unit, unit_plan, parsed.peers, senders, parsed.engine)
+    return Deployment(parsed.spec, plan, unit, unit_plan, parsed.peers, senders, parsed.engine,
+                      parsed.engine_params)
 
 
 def _check_plan(plan: Plan) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 
 from parawire.errors import ParawireError
 from parawire.executor.transport import get_transport, inproc_address, transport_record
+from parawire.registry.kinds import builtin
 from parawire.registry.params import format_params
 
 ALLOCATOR_ENV = {
@@ -45,7 +46,7 @@ class LocalWorkers:
     def __init__(
         self,
         n: int,
-        transport: str = "zmq",
+        transport: str = builtin("zmq"),
         endpoint_kind: str = "ipc",
         *,
         threads: int = 1,
@@ -55,7 +56,6 @@ class LocalWorkers:
         env: dict[str, str] | None = None,
         startup_timeout: float = 60.0,
         transport_params: dict | None = None,
-        engine_params: dict | None = None,
     ) -> None:
         if n < 1:
             raise ParawireError(f"units: got {n}; at least 1 worker is needed")
@@ -64,7 +64,6 @@ class LocalWorkers:
         self.transport = transport
         self.allow_models = list(allow_models)  # model factories the workers may import
         self.record, self.params = transport_record(transport, transport_params)
-        self.engine_params = dict(engine_params or {})  # validated by the engine a deployment names
         self.endpoints: list[str] = []
         self.processes: list[subprocess.Popen] = []
         self.workers: list = []
@@ -93,7 +92,7 @@ class LocalWorkers:
         for bind in binds:
             address = inproc_address() if self.record.in_process else bind
             worker = Worker(get_transport(self.transport, self.params), address,
-                            builder=builder or network_blocks, threads=None, engine_params=self.engine_params)
+                            builder=builder or network_blocks, threads=None, transport_label=self.record.label)
             self.workers.append(worker)
             self.threads.append(worker.start())
             self.endpoints.append(worker.address)
@@ -103,8 +102,6 @@ class LocalWorkers:
         options = ["--transport", self.transport]
         for pair in format_params(self.params.model_dump(mode="json", exclude_unset=True)):
             options += ["--transport-param", pair]
-        for pair in format_params(self.engine_params):
-            options += ["--engine-param", pair]
         for bind in binds:
             cmd = [sys.executable, "-m", "parawire", "worker", "--bind", bind, *options,
                    "--threads", str(threads), "--exit-with-parent"]

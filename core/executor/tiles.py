@@ -38,6 +38,7 @@ from parawire.network.tiled import TileStack, gather
 from parawire.pipeline.hybrid import choose_placement
 from parawire.pipeline.wire import CodecCost, pieces_wire, raw_plan, wire_of
 from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan
+from parawire.registry.kinds import builtin
 from parawire.score.hypergraph import image_bytes
 
 
@@ -156,7 +157,7 @@ def tile_blocks(net: ArchitectureNet, unit: UnitPlan, compile_module: Callable |
     return blocks
 
 
-def placed_plan(arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
+def placed_plan(arch, units: int, profile, placement: str = "partition", partitioner: str = builtin("multilevel"),
                 eps: float = 0.03, params: dict | None = None, input_policy: str = "stem",
                 codecs: CodecPlan = RAW_PLAN, cost: Callable[[CodecChoice], CodecCost] | None = None) -> Plan:
     """The plan of any ``--placement`` (:func:`parawire.pipeline.hybrid.choose_placement`),

@@ -67,8 +67,9 @@ log = logging.getLogger("parawire.worker")
 
 Builder = Callable[..., Mapping[int, Block]]
 """``builder(spec, unit_plan, weights_or_None[, engine=NAME, engine_params=DICT]) -> {vertex: block}``
-(``engine`` is passed only when the deployment names one, ``engine_params`` only when the
-worker was given some: ``parawire worker --engine-param``). A builder may have an
+(``engine`` is passed only when the deployment names one, ``engine_params`` only when there
+are some: the deployment's, else those the worker was started with, ``parawire worker
+--engine-param``; the builder validates them with the engine's model). A builder may have an
 ``estimate(spec, unit_plan, weights_or_None) -> bytes`` attribute (parameter plus activation
 memory); the worker then refuses a deployment over its limit before building anything. A
 ``plan_estimate(spec, plan, unit_plan, limit) -> bytes`` attribute is asked even earlier,
@@ -196,6 +197,12 @@ class Worker:
     message, ``max_parked_bytes`` for the tensors and bookkeeping held for requests in
     flight, and ``max_deploy_bytes`` for a deployment's estimated memory. With
     ``owner_secret`` only deployments proving it are accepted (see the module docstring).
+
+    ``transport_label`` (the transport plugin's label, e.g. ``transport 'zmq' (parawire)``)
+    prefixes the drop line of a message the transport itself refused by raising
+    :class:`~parawire.executor.protocol.ProtocolError` from ``recv``: the rule broken is
+    the plugin's, so the line says which plugin to ask. ``engine_params`` are the
+    parameters of a deployment that carries none (``parawire worker --engine-param``).
     """
 
     def __init__(
@@ -213,8 +220,10 @@ class Worker:
         exit_with_parent: bool = False,
         owns_process: bool = False,
         engine_params: Mapping[str, Any] | None = None,
+        transport_label: str | None = None,
     ) -> None:
         self.transport = transport
+        self.transport_label = transport_label
         self.engine_params = dict(engine_params or {})
         self.owner_secret = owner_secret
         self.owns_process = owns_process
@@ -268,8 +277,8 @@ class Worker:
                 while not self._stop.is_set():
                     try:
                         item = self.inbox.recv(TICK_S)
-                    except ProtocolError as exc:  # the transport discarded an oversized message
-                        self.drops(str(exc))
+                    except ProtocolError as exc:  # the transport discarded a message (oversized, or its own rule)
+                        self.drops(f"{self.transport_label}: {exc}" if self.transport_label else str(exc))
                         continue
                     if item is None:
                         self.drops.flush()
@@ -359,8 +368,9 @@ class Worker:
         if estimate is not None:
             self._charge(deployment, estimate(deployment.spec, deployment.unit_plan, weights))
         options: dict[str, Any] = {"engine": deployment.engine} if deployment.engine else {}
-        if self.engine_params:
-            options["engine_params"] = self.engine_params
+        engine_params = self.engine_params if deployment.engine_params is None else deployment.engine_params
+        if engine_params:
+            options["engine_params"] = engine_params
         return self.builder(deployment.spec, deployment.unit_plan, weights, **options)
 
     def _charge(self, deployment: Deployment, need: int) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from parawire.errors import SpecError, describe_validation_error
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,6 +26,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 Aggregation = Literal["sigmoid-inputs", "sigmoid-weights"]
 
+
+OWN_PLUGINS = "parawire"
+"""The distribution of parawire's own plugins, as a qualified name spells it
+(``parawire.registry.kinds.builtin``; this layer sits below the registries)."""
 
 #: Spec file formats by extension (no extension: JSON).
 FORMATS = {".json": "json", "": "json", ".toml": "toml"}
@@ -54,6 +58,17 @@ class ArchitectureSpec(BaseModel):
         "sigmoid-weights",
         description="sigmoid on the weights (RandWire, default: it trains) or on each input (paper)",
     )
+
+    @model_validator(mode="after")
+    def _own_defaults(self) -> ArchitectureSpec:
+        """A generator or staging policy the spec does not name is parawire's own, written
+        ``parawire:dp``: a third party's plugin called ``dp`` must not make a spec that never
+        named one ambiguous, and a spec sent to a worker (as JSON, every field written out)
+        must select there what it selected here. A name the spec gives is kept as given."""
+        for name in ("generator", "staging"):
+            if name not in self.model_fields_set:
+                object.__setattr__(self, name, f"{OWN_PLUGINS}:{getattr(self, name)}")
+        return self
 
     @field_validator("input_shape")
     @classmethod

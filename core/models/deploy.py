@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from parawire.errors import ParawireError
+from parawire.registry.kinds import builtin
 
 
 def deployment(imported) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -133,9 +134,10 @@ def deployment_builder(allowed_models: Iterable[str] = ()):  # type: ignore[no-u
     def build(spec: dict, unit, weights: Any = None, engine: str | None = None,  # type: ignore[no-untyped-def]
               engine_params: dict | None = None):
         if "model" in spec:
-            if engine not in (None, *MODEL_ENGINES):
+            own = engine.removeprefix(builtin("")) if engine else None  # parawire:torch is torch
+            if own not in (None, *MODEL_ENGINES):
                 raise ParawireError(f"engine {engine!r}: an imported model runs on {' or '.join(MODEL_ENGINES)}")
-            return model_blocks(spec["model"], unit, weights, allowed, engine)
+            return model_blocks(spec["model"], unit, weights, allowed, own)
         return worker.network_blocks(spec, unit, weights, engine, engine_params)
 
     def estimate(spec: dict, unit, weights: Any = None) -> int:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from parawire.errors import ParawireError
 from parawire.executor.plan import Plan
+from parawire.registry.kinds import builtin
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,8 @@ class ModelRun:
         return self.plan.cut_bytes
 
 
-def run_model(imported, units: int = 2, *, transport: str = "zmq", endpoint_kind: str = "ipc",
-              in_threads: bool = False, partitioner: str = "multilevel", eps: float = 0.03,
+def run_model(imported, units: int = 2, *, transport: str = builtin("zmq"), endpoint_kind: str = "ipc",
+              in_threads: bool = False, partitioner: str = builtin("multilevel"), eps: float = 0.03,
               partition=None, x: torch.Tensor | None = None, timeout: float = 30.0,
               engine: str | None = None) -> ModelRun:  # type: ignore[no-untyped-def]
     """Run ``imported`` (an :class:`~parawire.models.ImportedModel`) on ``units`` local workers,

@@ -41,6 +41,7 @@ from parawire.network.halo import TileGrid, tile_grid
 from parawire.pipeline.placement import partition_architecture, place_architecture
 from parawire.pipeline.wire import CodecCost, pieces_wire, raw_plan, wire_of
 from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan
+from parawire.registry.kinds import builtin
 from parawire.score.hypergraph import image_bytes
 
 
@@ -77,7 +78,7 @@ def untiled_choice(arch, placement: str, partition: np.ndarray, profile: DeviceP
     return Choice(placement, partition, None, float(predicted))
 
 
-def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = "multilevel", eps: float = 0.03,
+def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = builtin("multilevel"), eps: float = 0.03,
                   params: dict | None = None, input_policy: str = "stem", codecs: CodecPlan = RAW_PLAN,
                   cost: Callable[[CodecChoice], CodecCost] | None = None) -> Choice:
     """The fastest predicted tiling (or none, or one device) on ``units`` devices (module
@@ -112,7 +113,7 @@ def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = "
 
 
 def choose_placement(arch, units: int, profile: DeviceProfile, placement: str = "auto",
-                     partitioner: str = "multilevel", eps: float = 0.03, params: dict | None = None,
+                     partitioner: str = builtin("multilevel"), eps: float = 0.03, params: dict | None = None,
                      input_policy: str = "stem", codecs: CodecPlan = RAW_PLAN,
                      cost: Callable[[CodecChoice], CodecCost] | None = None) -> Choice:
     """``placement`` on ``units`` devices: ``partition``, ``schedule``, ``hybrid``, or the

@@ -29,6 +29,7 @@ import numpy as np
 from parawire.errors import ParawireError
 from parawire.latency.schedule import place
 from parawire.latency.wire import Wire
+from parawire.registry.kinds import builtin
 from parawire.registry.manager import get_plugins
 from parawire.registry.records import PartitionContext
 from parawire.score.hypergraph import hypergraph_of
@@ -52,7 +53,7 @@ def check_placement(placement: str, tiles: bool = True) -> str:
 
 
 def place_architecture(
-    arch, units: int, profile, placement: str = "partition", partitioner: str = "multilevel",
+    arch, units: int, profile, placement: str = "partition", partitioner: str = builtin("multilevel"),
     eps: float = 0.03, params: dict | None = None, input_policy: str = "stem", wire: Wire | None = None,
 ) -> np.ndarray:
     """Vertex → unit for running ``arch`` on ``units`` devices described by ``profile``,
@@ -70,7 +71,7 @@ def place_architecture(
 
 
 def partition_architecture(
-    arch, units: int, partitioner: str = "multilevel", eps: float = 0.03, seed: int | None = None,
+    arch, units: int, partitioner: str = builtin("multilevel"), eps: float = 0.03, seed: int | None = None,
     params: dict | None = None, input_policy: str = "stem", profile=None, free: Sequence[int] = (),
     wire: Wire | None = None,
 ) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import Any
 from parawire.errors import ParawireError
 from parawire.pipeline.wire import wire_of
 from parawire.registry.codecs import RAW_PLAN, CodecPlan
+from parawire.registry.kinds import builtin
 from parawire.registry.manager import get_plugins
 from parawire.registry.records import PartitionContext, ScoreContext
 from parawire.score.hypergraph import Hypergraph, hypergraph_of
@@ -57,8 +58,8 @@ def score_architecture(
     arch: Any,
     units: Sequence[int],
     eps: Sequence[float] = DEFAULT_EPS,
-    partitioner: str = "multilevel",
-    score: str = "cs",
+    partitioner: str = builtin("multilevel"),
+    score: str = builtin("cs"),
     seed: int | None = None,
     unit_comm: int | None = None,
     partitioner_params: dict[str, Any] | None = None,

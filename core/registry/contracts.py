@@ -142,6 +142,96 @@ def blocks(output: Any, vertices: Any) -> Any:
     return output
 
 
+def shapes(output: Any, net: Any, vertices: Any) -> Any:
+    """Every compiled block, run once on zeros of its inputs' shapes, returns a tensor of
+    its vertex's shape in ``net``'s architecture (batch 1; the output vertex: the logits).
+
+    Why run them: a block of the wrong shape computes without complaint and fails one or
+    two vertices later, on another unit, as a shape mismatch inside torch that names
+    neither the engine nor the vertex; once at compile time it is one line naming both.
+    A ``net`` that is not parawire's network (no ``arch``) has no shapes to check against."""
+    layout = getattr(getattr(net, "arch", None), "layout", None)
+    if layout is None:
+        return output
+    for v in vertices:
+        block = output[v]
+        got = _run(lambda inputs, block=block: [_staged(block, inputs)], _zeros(net.arch, net.arch.dag.preds[v]))
+        if isinstance(got, Breach):
+            return Breach(f"compile's block for vertex {v} {got.problem}")
+        wrong = _wrong_shape(got[0], net.arch, v)
+        if wrong:
+            return Breach(f"compile's block for vertex {v} {wrong}")
+    return output
+
+
+def fused_shapes(output: Any, net: Any, segment: Any) -> Any:
+    """A fused call, run once on zeros of the segment's inputs, returns one tensor per
+    segment output, each of its vertex's shape (see :func:`shapes`)."""
+    if getattr(getattr(net, "arch", None), "layout", None) is None:
+        return output
+    what = f"fuse's call for vertices {list(segment.vertices)}"
+    got = _run(lambda inputs: list(output(inputs)), _zeros(net.arch, segment.inputs))
+    if isinstance(got, Breach):
+        return Breach(f"{what} {got.problem}")
+    if len(got) != len(segment.outputs):
+        return Breach(f"{what} returned {len(got)} outputs; expected {len(segment.outputs)}"
+                      f" (vertices {list(segment.outputs)})")
+    for v, tensor in zip(segment.outputs, got):
+        wrong = _wrong_shape(tensor, net.arch, v)
+        if wrong:
+            return Breach(f"{what} {wrong} (vertex {v})")
+    return output
+
+
+def _expected(arch: Any, v: int) -> tuple[int, ...]:
+    """Vertex v's output shape at batch 1: ``(1, C, H, W)``, the logits ``(1, classes)``."""
+    if v == arch.dag.output:
+        return (1, int(arch.layout.classes))
+    return (1, *(int(d) for d in arch.layout.out_shape[v]))
+
+
+def _zeros(arch: Any, takes: Any) -> list:
+    """Zeros of the output shape of each vertex in ``takes``, the image for anything else
+    (the source); the image alone for a block that takes nothing (the input vertex)."""
+    import torch
+
+    image = (1, *(int(d) for d in arch.spec.input_shape))
+    return [torch.zeros(_expected(arch, p) if p in arch.dag.preds else image) for p in takes] or [
+        torch.zeros(image)]
+
+
+def _run(call: Any, inputs: list) -> Any:
+    """``call(inputs)``, or a Breach saying how it failed."""
+    import torch
+
+    try:
+        with torch.inference_mode():
+            return call(inputs)
+    except Exception as exc:  # noqa: BLE001 - a plugin's block: any error is its own
+        shown = [tuple(x.shape) for x in inputs]
+        first = (str(exc).strip().splitlines() or [""])[0][:300]  # torch's errors run to many lines
+        return Breach(f"failed on zeros of its input shapes {shown}: {type(exc).__name__}: {first}")
+
+
+def _staged(block: Any, inputs: list) -> Any:
+    """What the runner computes with a block: a staged one scales each input first."""
+    steps = getattr(block, "steps", None)
+    if steps is None or callable(block):
+        return block(inputs)
+    return block.rest([steps[j](x) if j in steps else x for j, x in enumerate(inputs)])
+
+
+def _wrong_shape(tensor: Any, arch: Any, v: int) -> str:
+    """'' if ``tensor`` is a tensor of vertex v's shape, else what is wrong, in words."""
+    import torch
+
+    if not isinstance(tensor, torch.Tensor):
+        return f"returned {_what(tensor)}; a block returns a torch.Tensor"
+    if tuple(tensor.shape) != _expected(arch, v):
+        return f"returned shape {tuple(tensor.shape)}; the architecture's is {_expected(arch, v)}"
+    return ""
+
+
 def function(output: Any, call: str) -> Any:
     """What ``whole``, ``fuse``, ``prepare`` and ``module`` return: something to call."""
     if not callable(output):

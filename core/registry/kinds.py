@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from parawire.errors import PluginError
+from parawire.graph.spec import OWN_PLUGINS
 from parawire.registry.records import PluginRecord
 
 R = TypeVar("R", bound=PluginRecord)
@@ -24,7 +25,7 @@ R = TypeVar("R", bound=PluginRecord)
 QUALIFIER = ":"
 """Separates a distribution from a plugin name: ``parawire:er``, ``parawire-sbm:sbm``."""
 
-OWN_DISTRIBUTION = "parawire"
+OWN_DISTRIBUTION = OWN_PLUGINS  # parawire's own distribution (defined where specs need it)
 
 
 def builtin(name: str) -> str:
@@ -93,9 +94,16 @@ class Registry(Generic[R]):
     def own(self, name: str) -> str:
         """The name that selects parawire's own plugin ``name`` here: the bare name while
         no other distribution provides it (so labels stay ``onnxruntime``), else
-        ``parawire:name``; for defaults that are also shown to the user."""
-        others = [r for r in self.entries.get(name, []) if r.distribution != OWN_DISTRIBUTION]
-        return builtin(name) if others else name
+        ``parawire:name``; for defaults that are also shown to the user. A name parawire
+        does not provide (or a qualified one) is returned as it is."""
+        providers = {r.distribution for r in self.entries.get(name, [])}
+        return builtin(name) if OWN_DISTRIBUTION in providers and len(providers) > 1 else name
+
+    def selectable(self) -> list[str]:
+        """One name per plugin that selects exactly it: the bare name where only one
+        distribution provides it, ``distribution:name`` for each of a conflict's; for
+        "every installed plugin" defaults, which a clash must not make ambiguous."""
+        return [q for n in self.names() for q in ([n] if len(self.entries[n]) == 1 else self.qualified(n))]
 
     def qualified(self, name: str) -> list[str]:
         """``distribution:name`` of every record called ``name``."""

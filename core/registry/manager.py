@@ -45,6 +45,13 @@ starts (``parawire worker`` processes of ``run --local``, the testbed's), so a b
 plugin is reported once per process tree, not once per worker."""
 
 
+PLUGIN_FAULTS = (Exception, SystemExit)
+"""What a plugin's import or hooks may raise and be set aside for: errors, and
+``sys.exit()`` (a plugin module written as a script). Other ``BaseException``s come from
+outside the plugin (Ctrl-C, the command line's SIGTERM handler raising in the main
+thread while a plugin happens to import) and must stop the command as they would anywhere."""
+
+
 class PluginLoadWarning(UserWarning):
     """A plugin failed to load; the rest of parawire still works."""
 
@@ -152,9 +159,7 @@ def new_manager(*, autoload: bool | None = None) -> tuple[pluggy.PluginManager, 
                 continue
             check_api(plugin)
             register(pm, plugin, name)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - SystemExit at import included: the plugin's fault
+        except PLUGIN_FAULTS as exc:
             _fail(failures, ep.name, dist, exc)
     return pm, failures
 
@@ -210,9 +215,7 @@ def records_of(pm: pluggy.PluginManager, plugin: object) -> list[tuple[str, Plug
                 continue
             try:
                 returned = list(impl.function() or ())
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:
+            except PLUGIN_FAULTS as exc:
                 raise PluginError(f"{hook_name}() raised {type(exc).__name__}: {exc}") from exc
             for record in returned:
                 _check(record, kind, hook_name)

@@ -468,8 +468,13 @@ class EnginePlugin(PluginRecord):
 
     def check(self, call: str, output: Any, context: Any) -> Any:
         if call == "compile":
-            return contracts.blocks(output, context.vertices)
-        return contracts.function(output, call)
+            checked = contracts.blocks(output, context.vertices)
+            return checked if isinstance(checked, contracts.Breach) else contracts.shapes(
+                checked, context.net, context.vertices)
+        checked = contracts.function(output, call)
+        if call == "fuse" and not isinstance(checked, contracts.Breach):
+            return contracts.fused_shapes(checked, context.net, context.segment)
+        return checked
 
 
 DEFAULT_CODEC = "raw"

@@ -19,6 +19,7 @@ from parawire.errors import ParawireError
 from parawire.graph.spec import ArchitectureSpec
 from parawire.pipeline.build import build_architecture
 from parawire.pipeline.placement import place_architecture
+from parawire.registry.kinds import builtin
 from parawire.search.profiles import search_profile
 from parawire.search.settings import SearchSettings
 from parawire.testbed.presets import PRESETS
@@ -50,7 +51,7 @@ def on_endpoints(item: dict, settings: SearchSettings, endpoints: tuple[str, ...
                               item["placement"], input_policy=policy)
     plan = plan_for(arch, part, units=units, input_policy=policy)
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
-    with Cluster.connect(list(endpoints[:units]), "zmq", timeout=60.0) as cluster:
+    with Cluster.connect(list(endpoints[:units]), builtin("zmq"), timeout=60.0) as cluster:
         cluster.deploy(spec, plan, engine=settings.engine)
         median, _ = summary(timings(lambda: cluster.infer(x), runs, warmup=2))
     return {"measured_ms": round(median * 1e3, 3), "testbed_predicted_ms": None, "speedup": None}

@@ -75,8 +75,8 @@ class SearchSettings(BaseModel):
         plugins = get_plugins()
         fields.setdefault("generators", ())
         fields.setdefault("stagings", ())
-        fields["generators"] = tuple(fields["generators"]) or tuple(plugins.generators.names())
-        fields["stagings"] = tuple(fields["stagings"]) or tuple(plugins.staging.names())
+        fields["generators"] = tuple(fields["generators"]) or tuple(plugins.generators.selectable())
+        fields["stagings"] = tuple(fields["stagings"]) or tuple(plugins.staging.selectable())
         try:
             settings = cls(**fields)
         except ValidationError as exc:

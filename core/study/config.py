@@ -20,11 +20,25 @@ from parawire.errors import SpecError, describe_validation_error
 from parawire.graph.seeds import derived_seed
 from parawire.graph.spec import ArchitectureSpec
 from parawire.registry.codecs import RAW, CodecChoice
+from parawire.registry.kinds import builtin
 from parawire.registry.manager import get_plugins
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 #: Fields that choose which rows a study has, not what is in them.
 WHICH_ROWS = frozenset({"generators", "samples", "nodes", "batch"})
+
+
+def selected(kind: str, name: str) -> str:
+    """How a study selects the plugin its config names: parawire's own when parawire
+    provides ``name`` and another distribution does too, else ``name`` as it is.
+
+    Why not the name as it is: the config travels to worker processes as JSON, which does
+    not say whether a name was the default or typed, and the defaults are parawire's own
+    (``er``, ``multilevel``…), which a third party's plugin of the same name must not make
+    ambiguous. A *typed* clashing name never gets this far: :meth:`StudyConfig.build`
+    refuses it as ambiguous. The config keeps the bare names, so tables, fingerprints and
+    figures are what they were."""
+    return get_plugins().kinds()[kind].own(name)
 
 
 class StudyConfig(BaseModel):
@@ -100,12 +114,18 @@ class StudyConfig(BaseModel):
         except ValidationError as exc:
             raise SpecError(f"study: {describe_validation_error(exc)}") from None
         plugins = get_plugins()
+        typed = config.model_fields_set
+
+        def check(registry, field: str, name: str) -> None:
+            """A name the caller gave must select one plugin; a default is parawire's own."""
+            registry.get(name if field in typed else builtin(name))
+
         for name in config.generators:
-            plugins.generators.get(name)
+            check(plugins.generators, "generators", name)
             config.spec(name, min(config.nodes), 0)  # every spec field valid for it
-        plugins.partitioners.get(config.partitioner)
-        plugins.scores.get(config.score)
-        plugins.staging.get(config.staging)
+        check(plugins.partitioners, "partitioner", config.partitioner)
+        check(plugins.scores, "score", config.score)
+        check(plugins.staging, "staging", config.staging)
         from parawire.calibration.local import get_profile
 
         get_profile(config.profile)
@@ -114,10 +134,10 @@ class StudyConfig(BaseModel):
     def spec(self, generator: str, nodes: int, sample: int) -> ArchitectureSpec:
         """The architecture of one sample: a pure function of the config and the key."""
         return ArchitectureSpec(
-            generator=generator,
+            generator=selected("generators", generator),
             nodes=nodes,
             seed=derived_seed(self.seed, "study", sample),
-            staging=self.staging,
+            staging=selected("staging", self.staging),
             input_shape=self.input_shape,
             classes=self.classes,
         )

@@ -30,7 +30,7 @@ from parawire.pipeline.build import build_architecture
 from parawire.pipeline.score import score_architecture
 from parawire.pipeline.wire import wire_of
 from parawire.registry.codecs import CodecPlan
-from parawire.study.config import StudyConfig
+from parawire.study.config import StudyConfig, selected
 
 COLUMNS = (
     "generator", "nodes", "sample", "seed", "units",
@@ -57,8 +57,8 @@ def evaluate(
     codecs = CodecPlan(default=config.codec)
     wire = wire_of(arch, codecs, codec_cost)
     scored = score_architecture(
-        arch, config.units, config.eps, partitioner=config.partitioner,
-        score=config.score, seed=spec.seed, unit_comm=unit_comm(arch), input_policy=config.input_policy,
+        arch, config.units, config.eps, partitioner=selected("partitioners", config.partitioner),
+        score=selected("scores", config.score), seed=spec.seed, unit_comm=unit_comm(arch), input_policy=config.input_policy,
         codecs=codecs,
     )
     per_sample = {  # the same in every units row of this sample

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from parawire.calibration.local import CALIBRATION_SPECS, cache_dir
 from parawire.errors import ParawireError
+from parawire.registry.kinds import builtin
 from parawire.testbed import counters
 from parawire.testbed.cgroups import DEFAULT_PERIOD_US
 from parawire.testbed.presets import Preset
@@ -76,7 +77,7 @@ def message_cpu(bed, cluster, engine: str, runs: int = RUNS) -> float:
 
     spec = CALIBRATION_SPECS[0]
     arch = build_architecture(spec)
-    part = partition_architecture(arch, 2, "multilevel", 0.03)
+    part = partition_architecture(arch, 2, builtin("multilevel"), 0.03)
     plan = plan_for(arch, part, units=2)
     cluster.deploy(spec, plan, engine=engine)
     x = torch.randn(1, *spec.input_shape)

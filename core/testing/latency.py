@@ -1,7 +1,8 @@
 """pytest fixtures for latency suites (exposed by the ``parawire.testing`` pytest plugin).
 
-* ``parawire_cluster``: ``parawire_cluster(spec, units=2, transport="zmq",
-  endpoint_kind="ipc", engine=None, partitioner="multilevel", **options)`` starts local
+* ``parawire_cluster``: ``parawire_cluster(spec, units=2, transport=None,
+  endpoint_kind="ipc", engine=None, partitioner=None, **options)`` (``None``: parawire's
+  ``zmq``, its default engine, ``multilevel``) starts local
   workers, partitions and deploys ``spec`` and returns a
   :class:`~parawire.testing.suite.LocalCluster` (``infer``, ``plan``, ``predicted_ms``,
   ``reference``); ``options`` are :func:`~parawire.testing.suite.deploy_local`'s
@@ -37,8 +38,8 @@ from parawire.testing.suite import LocalCluster, SingleProcess, deploy_local, de
 def parawire_cluster() -> Iterator[Callable[..., LocalCluster]]:
     with ExitStack() as stack:
 
-        def start(spec, units=2, transport="zmq", endpoint_kind="ipc", engine=None,
-                  partitioner="multilevel", **options) -> LocalCluster:
+        def start(spec, units=2, transport=None, endpoint_kind="ipc", engine=None,
+                  partitioner=None, **options) -> LocalCluster:
             return stack.enter_context(
                 deploy_local(spec, units, transport, endpoint_kind, engine, partitioner, **options)
             )
@@ -57,7 +58,7 @@ def parawire_testbed() -> Iterator[Callable[..., LocalCluster]]:
         pytest.skip("testbed: needs " + "; ".join(lacks))
     with ExitStack() as stack:
 
-        def start(spec, units=2, preset="t2.micro", engine=None, partitioner="multilevel", **options):
+        def start(spec, units=2, preset="t2.micro", engine=None, partitioner=None, **options):
             return stack.enter_context(deploy_testbed(spec, units, preset, engine, partitioner, **options))
 
         yield start

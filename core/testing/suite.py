@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from parawire.errors import ParawireError
-from parawire.graph.spec import ArchitectureSpec
+from parawire.graph.spec import OWN_PLUGINS, ArchitectureSpec
 from parawire.registry.manager import get_plugins, resolve_engine
 from parawire.registry.records import WholeContext
 
@@ -68,12 +68,17 @@ def suite_group(spec: ArchitectureSpec) -> str:
     def call(name: str, params: dict) -> str:
         return name + (f"({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})" if params else "")
 
+    def shown(name: str) -> str:  # parawire's own plugins by their bare names: ``dp``, as before qualified defaults
+        return name.removeprefix(f"{OWN_PLUGINS}:")
+
     rest = spec.model_dump(mode="json", exclude_defaults=True)
-    staging = f" staging={call(spec.staging, spec.staging_params)}" if {"staging", "staging_params"} & rest.keys() else ""
+    default_staging = ArchitectureSpec.model_fields["staging"].default
+    away = shown(spec.staging) != default_staging or spec.staging_params
+    staging = f" staging={call(shown(spec.staging), spec.staging_params)}" if away else ""
     for name in ("generator", "params", "nodes", "seed", "input_shape", "staging", "staging_params"):
         rest.pop(name, None)
     c, h, w = spec.input_shape
-    head = f"{call(spec.generator, spec.params)} {spec.nodes} nodes seed {spec.seed} {c}x{h}x{w}{staging}"
+    head = f"{call(shown(spec.generator), spec.params)} {spec.nodes} nodes seed {spec.seed} {c}x{h}x{w}{staging}"
     return head + "".join(f" {k}={v}" for k, v in sorted(rest.items()))
 
 
@@ -256,10 +261,10 @@ class LocalCluster(_Target):
 def deploy_local(
     spec: SpecLike,
     units: int = 2,
-    transport: str = "zmq",
+    transport: str | None = None,
     endpoint_kind: str = "ipc",
     engine: str | None = None,
-    partitioner: str = "multilevel",
+    partitioner: str | None = None,
     *,
     eps: float = 0.03,
     threads: int = 1,
@@ -275,7 +280,9 @@ def deploy_local(
     for ``predicted_ms`` (``local`` is calibrated once on this machine and cached; ``None``
     skips the prediction); ``check``: run one inference (the warm-up) and compare it with
     the single-process network before returning; ``codec``/``codec_params``: every
-    crossing's codec (as ``--codec``; the partition counts its bytes). Everything is validated before any
+    crossing's codec (as ``--codec``; the partition counts its bytes). ``transport`` and
+    ``partitioner`` left out are parawire's ``zmq`` and ``multilevel`` (selected as parawire's
+    even where another distribution provides the names). Everything is validated before any
     worker starts, and whatever fails after that stops the workers started so far.
     """
     from parawire.executor.coordinator import Cluster
@@ -284,6 +291,7 @@ def deploy_local(
     threads = _threads(threads)
     if endpoint_kind not in ENDPOINT_KINDS:
         raise ParawireError(f"endpoint_kind: got {endpoint_kind!r}; use one of {', '.join(ENDPOINT_KINDS)}")
+    transport = transport or get_plugins().transports.own("zmq")
     get_plugins().transports.get(transport)  # an unknown name fails here, listing the known ones
 
     def start(stack: ExitStack):
@@ -304,7 +312,7 @@ def deploy_testbed(
     units: int = 2,
     preset: str = "t2.micro",
     engine: str | None = None,
-    partitioner: str = "multilevel",
+    partitioner: str | None = None,
     *,
     eps: float = 0.03,
     timeout: float = 120.0,
@@ -354,6 +362,7 @@ def _deploy(spec, units, engine, partitioner, eps, profile, check, start, codecs
 
     spec = as_spec(spec)
     engine = resolve_engine(engine)
+    partitioner = partitioner or get_plugins().partitioners.own("multilevel")
     if not isinstance(units, int) or isinstance(units, bool) or units < 1:
         raise ParawireError(f"units: got {units!r}; use a whole number ≥ 1")
     arch = build_architecture(spec)

@@ -23,6 +23,7 @@ from statistics import mean
 
 from parawire.graph.spec import ArchitectureSpec
 from parawire.network.threads import torch_threads
+from parawire.registry.manager import get_plugins
 from parawire.study.store import ResultStore, read_rows
 from parawire.training.baselines import build_baseline, count_params
 from parawire.training.datasets import fit_spec, load_dataset
@@ -76,8 +77,13 @@ def jobs(config: StudyConfig) -> Iterator[Job]:
 
 
 def spec_for(job: Job, config: StudyConfig) -> ArchitectureSpec:
+    """A job's architecture. Its plugins are selected with ``own()``: the config's default
+    names are parawire's own, which a third party's plugin of the same name must not make
+    ambiguous (``parawire study accuracy`` refuses a clashing name the user typed first)."""
+    plugins = get_plugins()
     fields = {
-        "generator": job.family, "staging": job.staging, "nodes": job.nodes, "seed": job.seed,
+        "generator": plugins.generators.own(job.family), "staging": plugins.staging.own(job.staging),
+        "nodes": job.nodes, "seed": job.seed,
         "base_channels": config.base_channels, "channel_cap": config.channel_cap,
     }
     if config.aggregation is not None:

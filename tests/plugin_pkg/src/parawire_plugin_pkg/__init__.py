@@ -12,8 +12,8 @@ import numpy as np
 from parawire.plugin import (
     EnginePlugin,
     GeneratorPlugin,
-    NoParams,
     PartitionerPlugin,
+    ProtocolError,
     ScoreContext,
     ScorePlugin,
     SpecError,
@@ -64,15 +64,20 @@ def every_nth(dag, spec, params: EveryParams) -> np.ndarray:
 
 
 # -- partitioner -----------------------------------------------------------------------------
-def chunks(hypergraph, k: int, eps: float, params: NoParams) -> np.ndarray:
-    """Cut the topological order into k contiguous runs of near-equal weight, then let
-    parawire's repair meet the balance limit (or warn)."""
+class ChunksParams(Strict):
+    reverse: bool = Field(False, description="cut the topological order from its end (the output first)")
+
+
+def chunks(hypergraph, k: int, eps: float, params: ChunksParams) -> np.ndarray:
+    """Cut the topological order (or its reverse) into k contiguous runs of near-equal
+    weight, then let parawire's repair meet the balance limit (or warn)."""
     check_args(hypergraph, k, eps)
     fixed = trivial_partition(hypergraph, k, eps, "chunks")
     if fixed is not None:
         return fixed
     n = hypergraph.num_vertices
     order = np.arange(n) if hypergraph.order is None else np.asarray(hypergraph.order)
+    order = order[::-1] if params.reverse else order
     weights = hypergraph.vertex_weights[order].astype(np.float64)
     if weights.sum() == 0:
         weights = np.ones(n)
@@ -151,6 +156,50 @@ class CountingTransport:
         self.zmq.close()
 
 
+class PickyParams(Strict):
+    refuse: str = Field("bad", min_length=1, description="drop every message whose first frame starts with this")
+
+
+class _PickyInbox:
+    """An inbox that refuses messages by a rule of its own, the way a transport with its
+    own framing or authentication would: by raising ProtocolError, which the worker
+    counts and logs as one dropped message before it goes on serving."""
+
+    def __init__(self, inner, refuse: bytes) -> None:
+        self.inner, self.refuse = inner, refuse
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def recv(self, timeout_s):
+        item = self.inner.recv(timeout_s)
+        if item is not None and bytes(item[1][0]).startswith(self.refuse):
+            raise ProtocolError(f"first frame starts with {self.refuse.decode()!r}; refused")
+        return item
+
+
+class PickyTransport:
+    """ZeroMQ underneath; a worker's inbox refuses messages starting with ``refuse``."""
+
+    name = "picky"
+
+    def __init__(self, params: PickyParams) -> None:
+        self.zmq = ZmqTransport()
+        self.refuse = params.refuse.encode()
+
+    def bind(self, address, curve=None, max_bytes=None):
+        return _PickyInbox(self.zmq.bind(address, curve, max_bytes), self.refuse)
+
+    def link(self, address, curve=None, server_key=None):
+        return self.zmq.link(address, curve, server_key)
+
+    def client(self, addresses, curve=None, server_keys=()):
+        return self.zmq.client(addresses, curve, server_keys)
+
+    def close(self) -> None:
+        self.zmq.close()
+
+
 # -- engine ----------------------------------------------------------------------------------
 class LoggedParams(Strict):
     log_dir: str = Field(description="directory where each compile and whole writes what it was given")
@@ -200,7 +249,7 @@ def parawire_staging_policies():
 
 @hookimpl
 def parawire_partitioners():
-    return [PartitionerPlugin(name="chunks", summary="contiguous topological chunks", params=NoParams,
+    return [PartitionerPlugin(name="chunks", summary="contiguous topological chunks", params=ChunksParams,
                               partition=chunks)]
 
 
@@ -212,4 +261,6 @@ def parawire_scores():
 @hookimpl
 def parawire_transports():
     return [TransportPlugin(name="counting", summary="zmq, counting messages into log_dir",
-                            params=CountingParams, factory=CountingTransport)]
+                            params=CountingParams, factory=CountingTransport),
+            TransportPlugin(name="picky", summary="zmq, refusing messages that start with a marker",
+                            params=PickyParams, factory=PickyTransport)]
