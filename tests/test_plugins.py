@@ -1025,8 +1025,9 @@ def test_item2_a_third_party_named_like_every_default_breaks_no_command_that_did
                          str(tmp_path / "study.csv"), "--json").stdout)
     assert {c["generator"] for c in grid["cells"]} == {"er", "ba", "ws", "dp", "fb", "chain"}  # labels as before
     ok("testbed", "status")
-    # testbed run: its defaults pass; it stops (before any testbed) at the placement this codec cannot take
-    out = parawire("testbed", "run", str(arch), "--devices", "1", "--placement", "hybrid", "--codec", "int8")
+    # testbed run: its defaults pass; it stops (before any testbed) at a parameter the default engine lacks
+    out = parawire("testbed", "run", str(arch), "--devices", "1", "--engine-param", "nonesuch=1")
     assert out.returncode == 2 and "ambiguous" not in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert "nonesuch" in out.stderr and "onnxruntime" in out.stderr, out.stderr
     typed = parawire("score", str(arch), "--units", "2", "--partitioner", "multilevel")
     assert typed.returncode == 2 and "partitioner 'multilevel' is ambiguous" in typed.stderr
