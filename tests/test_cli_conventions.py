@@ -80,6 +80,46 @@ def test_verbose_and_quiet_reach_every_progress_display():
         assert Progress().quiet and not Progress().bars
 
 
+@pytest.fixture
+def first_load(monkeypatch):
+    """The plugins not yet loaded in this process, as at the start of a command (the
+    process-wide ones are put back afterwards)."""
+    from functools import lru_cache
+
+    from parawire.registry import manager
+
+    monkeypatch.setattr(manager, "_default_plugins", lru_cache(maxsize=1)(manager._default_plugins.__wrapped__))
+
+
+LOADING = "loading the plugins (and torch)"
+
+
+@pytest.mark.parametrize("argv", [["show", "arch.json"], ["score", "arch.json", "-u", "2", "--eps", "0.1"],
+                                  ["plugins"]], ids=lambda a: a[0])
+def test_a_terminal_sees_a_spinner_on_stderr_while_the_plugins_load(argv, ws, first_load, monkeypatch, cli):
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich takes stderr for a terminal
+    code, out, err = cli(*argv)
+    assert code == 0 and LOADING in err and LOADING not in out
+    assert "\x1b[2K" in err[err.rindex(LOADING):]  # the line erased when done
+
+
+def test_the_loading_note_is_a_line_with_v_and_silent_piped_or_with_q(ws, first_load, monkeypatch, cli):
+    from parawire.registry import manager
+
+    code, out, err = cli("show", "arch.json")
+    assert code == 0 and LOADING not in err + out  # piped: a log gains nothing from it
+    manager._default_plugins.cache_clear()
+    code, out, err = cli("-v", "show", "arch.json")
+    assert code == 0 and f"{LOADING}…\n" in err and LOADING not in out
+    manager._default_plugins.cache_clear()
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    code, out, err = cli("-q", "show", "arch.json")
+    assert code == 0 and err == "" and LOADING not in out
+    manager._default_plugins.cache_clear()
+    code, out, err = cli("--no-progress", "show", "arch.json")
+    assert code == 0 and f"{LOADING}…\n" in err and "\x1b[2K" not in err  # a phase line, no spinner
+
+
 def test_a_spec_goes_through_a_pipe_with_dash(ws, monkeypatch, cli):
     code, out, err = cli("generate", *TINY, "--seed", "4", "-o", "-")
     assert (code, err) == (0, "")
