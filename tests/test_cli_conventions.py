@@ -133,6 +133,24 @@ def test_a_spec_goes_through_a_pipe_with_dash(ws, monkeypatch, cli):
     assert code == 0 and json.loads(out)["spec"]["nodes"] == 3
 
 
+def test_testbed_run_and_plot_arch_read_a_spec_on_stdin_with_dash(ws, monkeypatch, cli):
+    """The two remaining spec inputs take ``-`` like ``score``, ``show``, ``run``."""
+    from parawire.study import plots
+
+    spec = ArchitectureSpec.load(ws / "arch.json").model_copy(update={"seed": 9})
+    got = {}
+    monkeypatch.setattr("parawire.testbed.runner.run_points", lambda spec, *a, **k: got.setdefault("testbed", spec))
+    monkeypatch.setattr("sys.stdin", io.StringIO(spec.to_json()))
+    code, _, err = cli("testbed", "run", "-", "--devices", "1", "2")
+    assert (code, got["testbed"]) == (0, spec), err
+    assert cli(*GRID, "--out", "s.csv")[0] == 0
+    monkeypatch.setattr(plots, "figure_jobs", lambda rows, out, arch, **k: got.setdefault("plot", arch) and {})
+    monkeypatch.setattr("sys.stdin", io.StringIO(spec.to_json()))
+    code, _, err = cli("plot", "s.csv", "--arch", "-", "--out", "figs")
+    assert code == 0, err
+    assert (got["plot"].dag.nodes, got["plot"].spec) == (spec.nodes, spec)
+
+
 def test_generate_sets_every_spec_field(ws, cli):
     from parawire.cli.generate import PARAM_FIELDS, generate
 

@@ -146,12 +146,13 @@ def calibrate(engine, runs, **preset):
 @click.option("--json", "as_json", is_flag=True, help="print the points as JSON")
 def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, runs, partitioner, eps, placement,
         no_fit, codec, codec_params, max_top1_change, check_inputs, as_json, **preset):
-    """Measure ARCH (a spec file, or a generator name) on each device count."""
+    """Measure ARCH (a spec file, - for one on stdin, or a generator name) on each device count."""
+    from parawire.cli.inputs import DASH, load_spec
     from parawire.graph.spec import ArchitectureSpec
     from parawire.testbed.runner import run_points
 
-    if Path(arch).is_file():
-        spec = ArchitectureSpec.load(Path(arch))
+    if Path(arch) == DASH or Path(arch).is_file():
+        spec = load_spec(Path(arch))
     else:
         spec = ArchitectureSpec.parse({"generator": arch, "nodes": nodes, "seed": seed,
                                        "input_shape": (3, size, size)}, source="ARCH")
