@@ -296,3 +296,12 @@ def test_train_json_is_one_document(ws, cli):
     document = json.loads(out)
     assert code == 0 and document["epochs"] == 1 and 0 <= document["accuracy"] <= 1
     assert [h["epoch"] for h in document["history"]] == [1] and "epoch   1/1" in err
+
+
+@pytest.mark.slow
+def test_demo_json_is_one_document(ws, cli):
+    code, out, err = cli("demo", "--samples", "1", "--runs", "1", "--out", "d", "--json")
+    assert code == 0, err
+    document = json.loads(out)  # the steps' tables would make this fail
+    assert document["spec"] == "d/most-concurrent.json" and (ws / document["report"]).is_file()
+    assert document["chosen"]["generator"] != "chain" and document["run"]["units"] == 2
