@@ -80,6 +80,46 @@ def test_verbose_and_quiet_reach_every_progress_display():
         assert Progress().quiet and not Progress().bars
 
 
+@pytest.fixture
+def first_load(monkeypatch):
+    """The plugins not yet loaded in this process, as at the start of a command (the
+    process-wide ones are put back afterwards)."""
+    from functools import lru_cache
+
+    from parawire.registry import manager
+
+    monkeypatch.setattr(manager, "_default_plugins", lru_cache(maxsize=1)(manager._default_plugins.__wrapped__))
+
+
+LOADING = "loading the plugins (and torch)"
+
+
+@pytest.mark.parametrize("argv", [["show", "arch.json"], ["score", "arch.json", "-u", "2", "--eps", "0.1"],
+                                  ["plugins"]], ids=lambda a: a[0])
+def test_a_terminal_sees_a_spinner_on_stderr_while_the_plugins_load(argv, ws, first_load, monkeypatch, cli):
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich takes stderr for a terminal
+    code, out, err = cli(*argv)
+    assert code == 0 and LOADING in err and LOADING not in out
+    assert "\x1b[2K" in err[err.rindex(LOADING):]  # the line erased when done
+
+
+def test_the_loading_note_is_a_line_with_v_and_silent_piped_or_with_q(ws, first_load, monkeypatch, cli):
+    from parawire.registry import manager
+
+    code, out, err = cli("show", "arch.json")
+    assert code == 0 and LOADING not in err + out  # piped: a log gains nothing from it
+    manager._default_plugins.cache_clear()
+    code, out, err = cli("-v", "show", "arch.json")
+    assert code == 0 and f"{LOADING}…\n" in err and LOADING not in out
+    manager._default_plugins.cache_clear()
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    code, out, err = cli("-q", "show", "arch.json")
+    assert code == 0 and err == "" and LOADING not in out
+    manager._default_plugins.cache_clear()
+    code, out, err = cli("--no-progress", "show", "arch.json")
+    assert code == 0 and f"{LOADING}…\n" in err and "\x1b[2K" not in err  # a phase line, no spinner
+
+
 def test_a_spec_goes_through_a_pipe_with_dash(ws, monkeypatch, cli):
     code, out, err = cli("generate", *TINY, "--seed", "4", "-o", "-")
     assert (code, err) == (0, "")
@@ -91,6 +131,24 @@ def test_a_spec_goes_through_a_pipe_with_dash(ws, monkeypatch, cli):
     monkeypatch.setattr("sys.stdin", io.StringIO('generator = "chain"\nnodes = 3\nbase_channels = 2\n'))
     code, out, _ = cli("show", "-", "--json")
     assert code == 0 and json.loads(out)["spec"]["nodes"] == 3
+
+
+def test_testbed_run_and_plot_arch_read_a_spec_on_stdin_with_dash(ws, monkeypatch, cli):
+    """The two remaining spec inputs take ``-`` like ``score``, ``show``, ``run``."""
+    from parawire.study import plots
+
+    spec = ArchitectureSpec.load(ws / "arch.json").model_copy(update={"seed": 9})
+    got = {}
+    monkeypatch.setattr("parawire.testbed.runner.run_points", lambda spec, *a, **k: got.setdefault("testbed", spec))
+    monkeypatch.setattr("sys.stdin", io.StringIO(spec.to_json()))
+    code, _, err = cli("testbed", "run", "-", "--devices", "1", "2")
+    assert (code, got["testbed"]) == (0, spec), err
+    assert cli(*GRID, "--out", "s.csv")[0] == 0
+    monkeypatch.setattr(plots, "figure_jobs", lambda rows, out, arch, **k: got.setdefault("plot", arch) and {})
+    monkeypatch.setattr("sys.stdin", io.StringIO(spec.to_json()))
+    code, _, err = cli("plot", "s.csv", "--arch", "-", "--out", "figs")
+    assert code == 0, err
+    assert (got["plot"].dag.nodes, got["plot"].spec) == (spec.nodes, spec)
 
 
 def test_generate_sets_every_spec_field(ws, cli):
@@ -238,3 +296,12 @@ def test_train_json_is_one_document(ws, cli):
     document = json.loads(out)
     assert code == 0 and document["epochs"] == 1 and 0 <= document["accuracy"] <= 1
     assert [h["epoch"] for h in document["history"]] == [1] and "epoch   1/1" in err
+
+
+@pytest.mark.slow
+def test_demo_json_is_one_document(ws, cli):
+    code, out, err = cli("demo", "--samples", "1", "--runs", "1", "--out", "d", "--json")
+    assert code == 0, err
+    document = json.loads(out)  # the steps' tables would make this fail
+    assert document["spec"] == "d/most-concurrent.json" and (ws / document["report"]).is_file()
+    assert document["chosen"]["generator"] != "chain" and document["run"]["units"] == 2

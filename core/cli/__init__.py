@@ -10,10 +10,14 @@ work), :mod:`~parawire.cli.progress` (progress on stderr), :mod:`~parawire.cli.p
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 from parawire.cli.failures import exit_with, run_command
 from parawire.cli.lazy import LazyGroup
 from parawire.cli.verbosity import verbosity_options
+from parawire.registry.loading import while_loading
 
 #: ``-h`` and ``--help`` everywhere (subcommands inherit the context settings).
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -62,6 +66,16 @@ SUMMARIES = {
 @verbosity_options
 def cli() -> None:
     """Design concurrent neural architectures, score them, run them distributed."""
+    while_loading(plugins_loading)
+
+
+@contextmanager
+def plugins_loading() -> Iterator[None]:
+    """Shown while the plugins load (seconds of imports before a command's first output)."""
+    from parawire.cli.progress import Progress
+
+    with Progress().busy("loading the plugins (and torch)"):
+        yield
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -41,7 +41,9 @@ def model_options(command):  # type: ignore[no-untyped-def]
 
 
 def one_source(spec_file: Path | str | None, model: str | None, argument: str = "SPEC_FILE") -> None:
-    """Exactly one of the command's ``argument`` (SPEC_FILE, or ``testbed run``'s ARCH) and ``--model``."""
+    """Exactly one of the command's ``argument`` (SPEC_FILE, or ``testbed run``'s ARCH) and
+    ``--model``, and a ``--model`` whose file or package exists: checked first, before
+    the plugins (and torch with them) load for seconds."""
     if spec_file is None and model is None:
         raise ParawireError(f"Missing argument '{argument}' (or give --model FILE.py:FACTORY)")
     if spec_file is not None and model is not None:
@@ -52,6 +54,8 @@ def one_source(spec_file: Path | str | None, model: str | None, argument: str = 
     if model is None and given:
         raise ParawireError(f"{', '.join(given)}: only with --model; a spec file's input shape is its own"
                             " (`parawire generate --input-shape C H W` sets it)")
+    if model is not None:
+        check_model_ref(model)
 
 
 def check_model_ref(model: str) -> None:
@@ -80,11 +84,11 @@ def check_image_shape(input_shape) -> None:  # type: ignore[no-untyped-def]
 
 
 def load_model(model: str, input_shape, min_flops: int, merge_elementwise: bool):  # type: ignore[no-untyped-def]
-    """The :class:`~parawire.models.ImportedModel` the options describe."""
+    """The :class:`~parawire.models.ImportedModel` the options describe (its reference
+    already checked by :func:`one_source`)."""
     from parawire.cli.progress import Progress
 
     check_image_shape(input_shape)
-    check_model_ref(model)
     with Progress() as progress:
         progress.step(f"loading torch and tracing {model}")
         from parawire.models import ModelSpec, import_model

@@ -85,8 +85,8 @@ def study_config(meta: dict | None, source: str):
 @click.option(
     "--arch",
     "arch_path",
-    type=EXISTING_FILE,
-    help="spec (JSON/TOML) drawn in Fig. 11 [default: DP's median-depth sample]",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+    help="spec (JSON/TOML; - for one on stdin) drawn in Fig. 11 [default: DP's median-depth sample]",
 )
 @click.option(
     "--units",

@@ -11,6 +11,11 @@ Each bar ends with one summary line (``what: N units in T``) in both modes, so a
 reads the same whichever way it was produced. ``parawire -q`` silences all of it,
 ``--no-progress`` the bars and counts, ``-v`` prints a line a second
 (:mod:`parawire.cli.verbosity`).
+
+A wait that is neither counted nor worth a line in a log, such as the seconds of imports
+before the plugins are loaded, is :meth:`Progress.busy`: a spinner in a terminal, erased
+when done, so the output that follows (an ``error:`` line included) reads as if it had
+never been there.
 """
 
 from __future__ import annotations
@@ -108,7 +113,8 @@ class Progress:
         settings = current()
         self.console = console or Console(stderr=True)
         self.quiet, self.bars = settings.quiet, settings.bars
-        self.every = 1.0 if settings.level > 0 else every
+        self.verbose = settings.level > 0
+        self.every = 1.0 if self.verbose else every
         self.live = None
         if self.console.is_terminal and self.bars:
             from rich.progress import (
@@ -155,11 +161,34 @@ class Progress:
         yield
         self.line(f"{text}: {format_seconds(time.monotonic() - began)}")
 
+    @contextmanager
+    def busy(self, text: str) -> Iterator[None]:
+        """A wait announced while it lasts: in a terminal a spinner, erased at the end (with
+        ``--no-progress`` a phase line instead); piped, a line only with ``-v`` (a log gains
+        nothing from ``loading…`` before each command); nothing with ``-q``. Inside another
+        progress display, whose live bars a second live display would garble, a phase line."""
+        if _SHOWN:
+            _SHOWN[-1].step(text)
+            yield
+        elif self.console.is_terminal and self.bars:
+            with self.console.status(f"{text}…"):
+                yield
+        else:
+            if self.console.is_terminal or self.verbose:
+                self.step(text)
+            yield
+
     def __enter__(self) -> Progress:
         if self.live is not None:
             self.live.start()
+            _SHOWN.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.live is not None:
+            _SHOWN.remove(self)
             self.live.stop()
+
+
+#: The progress displays with live bars on the screen now (innermost last).
+_SHOWN: list[Progress] = []

@@ -56,12 +56,14 @@ def resolve_preset(preset, cpu, rate_mbit, burst_kb, network):
 
 
 def arch_spec(arch: str, nodes: int, seed: int, size: int):  # type: ignore[no-untyped-def]
-    """ARCH's spec: a spec file, or a generator name with ``--nodes``, ``--seed`` and ``--size``."""
+    """ARCH's spec: a spec file (``-``: on stdin), or a generator name with ``--nodes``,
+    ``--seed`` and ``--size``."""
+    from parawire.cli.inputs import DASH, load_spec
     from parawire.graph.spec import ArchitectureSpec
     from parawire.registry.manager import get_plugins
 
-    if Path(arch).is_file():
-        return ArchitectureSpec.load(Path(arch))
+    if Path(arch) == DASH or Path(arch).is_file():
+        return load_spec(Path(arch))
     spec = ArchitectureSpec.parse({"generator": arch, "nodes": nodes, "seed": seed,
                                    "input_shape": (3, size, size)}, source="ARCH")
     get_plugins().generators.get(spec.generator)
@@ -181,7 +183,8 @@ def calibrate(engine, runs, **preset):
 def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, runs, partitioner, eps, placement,
         no_fit, codec, codec_params, max_top1_change, check_inputs, as_json, model, input_shape, min_flops,
         merge_elementwise, **preset):
-    """Measure ARCH (a spec file, or a generator name), or a --model, on each device count."""
+    """Measure ARCH (a spec file, - for one on stdin, or a generator name), or a --model, on each
+    device count."""
     from parawire.pipeline.placement import check_placement
     from parawire.testbed.runner import run_points
 

@@ -34,6 +34,7 @@ import pluggy
 from parawire.errors import PluginError
 from parawire.registry import hookspecs
 from parawire.registry.kinds import OWN_DISTRIBUTION, QUALIFIER, LoadFailure, Registry
+from parawire.registry.loading import loading
 from parawire.registry.records import API_VERSION, DEFAULT_ENGINE, KINDS, PluginRecord
 from pydantic import BaseModel
 
@@ -250,8 +251,9 @@ _override: list[Plugins] = []
 
 @lru_cache(maxsize=1)
 def _default_plugins() -> Plugins:
-    pm, failures = new_manager()
-    return collect(pm, failures)
+    with loading():
+        pm, failures = new_manager()
+        return collect(pm, failures)
 
 
 def get_plugins() -> Plugins:
