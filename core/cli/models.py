@@ -25,7 +25,8 @@ MODEL_ONLY = {"input_shape": "--input-shape", "min_flops": "--min-flops",
 def model_options(command):  # type: ignore[no-untyped-def]
     """Add ``--model``, ``--input-shape``, ``--min-flops`` and ``--no-merge-elementwise``."""
     options = [
-        click.option("--model", "model", metavar="REF",
+        # eager, so a missing file is refused before other options' callbacks load the plugins
+        click.option("--model", "model", metavar="REF", is_eager=True, callback=checked_model_ref,
                      help="instead of SPEC_FILE: a PyTorch model, FILE.py:FACTORY or package.module:FACTORY"),
         click.option("--input-shape", cls=NumberList, type=click.IntRange(min=1), multiple=True,
                      default=(3, 32, 32), show_default=True, metavar="C H W",
@@ -56,6 +57,13 @@ def one_source(spec_file: Path | str | None, model: str | None, argument: str = 
                             " (`parawire generate --input-shape C H W` sets it)")
     if model is not None:
         check_model_ref(model)
+
+
+def checked_model_ref(ctx, param, model: str | None) -> str | None:  # type: ignore[no-untyped-def]
+    """``--model``'s callback: :func:`check_model_ref` as the option is parsed."""
+    if model is not None:
+        check_model_ref(model)
+    return model
 
 
 def check_model_ref(model: str) -> None:
