@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from parawire.errors import ParawireError
 from parawire.graph.dag import to_dag
 from parawire.latency.model import DeviceProfile, lower_bound, simulate, vertex_seconds
-from parawire.latency.schedule import heft, place, rank_order, refine, upward_ranks
+from parawire.latency.schedule import MIN_GAIN, heft, place, rank_order, refine, upward_ranks
 
 FAST_NET = DeviceProfile(name="fast", flops_per_s=1.0, bandwidth_bytes_per_s=1e9,
                          message_latency_s=0.01, network="switched")
@@ -112,9 +112,25 @@ def test_placements_are_valid_bounded_and_deterministic(instance):
     assert h.shape == (dag.nodes + 2,) and h.min() >= 0 and h.max() < k
     bound = lower_bound(dag, flops, k, profile) * (1 - 1e-12)
     assert simulate(dag, flops, out_bytes, h, profile) >= bound
-    best = place(dag, flops, out_bytes, k, profile, max_evals=200)
-    assert best.tolist() == place(dag, flops, out_bytes, k, profile, max_evals=200).tolist()
+    best = place(dag, flops, out_bytes, k, profile, max_evals=200, min_gain=0)
+    assert best.tolist() == place(dag, flops, out_bytes, k, profile, max_evals=200, min_gain=0).tolist()
     fastest = simulate(dag, flops, out_bytes, best, profile)
     assert fastest >= bound
     serial = simulate(dag, flops, out_bytes, np.zeros_like(h), profile)
     assert fastest <= min(serial, simulate(dag, flops, out_bytes, h, profile))
+    # with the default margin: the same placement where it gains MIN_GAIN, else one unit
+    kept = place(dag, flops, out_bytes, k, profile, max_evals=200)
+    expected = best if fastest <= serial * (1 - MIN_GAIN) else np.zeros_like(h)
+    assert kept.tolist() == expected.tolist()
+
+
+def test_place_distributes_only_for_a_predicted_gain_of_at_least_min_gain():
+    """Four parallel chains on four units: 50 against 200 serial (a gain of 0.75), so
+    distributed under any margin below that, and on one unit above it."""
+    dag = parallel_chains(4, 5)
+    flops = np.full(22, 10.0)
+    flops[[dag.input, dag.output]] = 0
+    spread = place(dag, flops, np.ones(22), 4, FAST_NET, min_gain=0.7)
+    assert sorted(set(spread.tolist())) == [0, 1, 2, 3]
+    assert simulate(dag, flops, np.ones(22), spread, FAST_NET) < 0.3 * 200
+    assert not place(dag, flops, np.ones(22), 4, FAST_NET, min_gain=0.8).any()
