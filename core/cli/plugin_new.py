@@ -214,26 +214,18 @@ CODE = {
             max_bytes: int = Field(1 << 30, ge=1024, description="larger messages are dropped")
 
 
-        class Transport:
-            """bind (a worker's inbox), link (to a peer), client (the coordinator's links)."""
+        class Transport(ZmqTransport):
+            """bind (a worker's inbox), link (to a peer), client (the coordinator's links),
+            close: ZeroMQ's, inherited; override what your transport does differently."""
 
             name = {name!r}
 
             def __init__(self, params: Params) -> None:
-                self.zmq = ZmqTransport()
+                super().__init__()
                 self.max_bytes = params.max_bytes
 
             def bind(self, address, curve=None, max_bytes=None):
-                return self.zmq.bind(address, curve, min(max_bytes or self.max_bytes, self.max_bytes))
-
-            def link(self, address, curve=None, server_key=None):
-                return self.zmq.link(address, curve, server_key)
-
-            def client(self, addresses, curve=None, server_keys=()):
-                return self.zmq.client(addresses, curve, server_keys)
-
-            def close(self) -> None:
-                self.zmq.close()
+                return super().bind(address, curve, min(max_bytes or self.max_bytes, self.max_bytes))
 
 
         @hookimpl

@@ -178,26 +178,18 @@ class _PickyInbox:
         return item
 
 
-class PickyTransport:
-    """ZeroMQ underneath; a worker's inbox refuses messages starting with ``refuse``."""
+class PickyTransport(ZmqTransport):
+    """ZeroMQ (inherited: links, clients, close); a worker's inbox refuses messages
+    starting with ``refuse``."""
 
     name = "picky"
 
     def __init__(self, params: PickyParams) -> None:
-        self.zmq = ZmqTransport()
+        super().__init__()
         self.refuse = params.refuse.encode()
 
     def bind(self, address, curve=None, max_bytes=None):
-        return _PickyInbox(self.zmq.bind(address, curve, max_bytes), self.refuse)
-
-    def link(self, address, curve=None, server_key=None):
-        return self.zmq.link(address, curve, server_key)
-
-    def client(self, addresses, curve=None, server_keys=()):
-        return self.zmq.client(addresses, curve, server_keys)
-
-    def close(self) -> None:
-        self.zmq.close()
+        return _PickyInbox(super().bind(address, curve, max_bytes), self.refuse)
 
 
 # -- engine ----------------------------------------------------------------------------------
