@@ -54,3 +54,9 @@ def test_generator_params_validated_against_the_plugin_model():
     assert str(err.value).startswith("params[er].p: got 1.5;")
     with pytest.raises(SpecError, match=r"params\[er\].q: got 1; Extra inputs are not permitted"):
         generator_params(ArchitectureSpec(generator="er", params={"q": 1}))
+
+
+@pytest.mark.parametrize("text", ["", "  \n"])
+def test_a_blank_spec_is_refused_not_read_as_the_default(text):
+    with pytest.raises(SpecError, match=r"^stdin: empty; give a spec"):
+        ArchitectureSpec.from_text(text, "toml", "stdin")

@@ -118,7 +118,11 @@ class ArchitectureSpec(BaseModel):
 
     @classmethod
     def from_text(cls, text: str, fmt: str, source: str) -> ArchitectureSpec:
-        """Parse a spec's ``text`` in ``fmt`` (``json`` or ``toml``), naming ``source`` in errors."""
+        """Parse a spec's ``text`` in ``fmt`` (``json`` or ``toml``), naming ``source`` in errors.
+        Blank text is refused: as TOML it would parse to the default spec, so an empty file
+        or stdin would silently measure an architecture nobody asked for."""
+        if not text.strip():
+            raise SpecError(f"{source}: empty; give a spec (e.g. `parawire generate ... -o FILE`, or `-o -` to pipe one)")
         try:
             data = tomllib.loads(text) if fmt == "toml" else json.loads(text)
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
