@@ -242,6 +242,27 @@ def test_quota_runs_the_budget_at_full_speed_then_waits_for_the_period():
         assert t == pytest.approx(expected)
 
 
+def test_an_idle_unit_runs_budget_and_reserve_at_full_speed_then_keeps_only_the_reserve():
+    # periods start at 1.25 + 10 i; a 2.5 s budget and a 1 s reserve
+    profile = quota_profile(cpu_reserve_s=1.0)
+    assert Quota(1, profile, 0.125).run(0, 2.0, 3.5) == pytest.approx(3.5)  # both, unthrottled
+    quota = Quota(1, profile, 0.125)
+    # 3.5 s, throttled until 11.25, then 0.5 s of the new budget
+    assert quota.run(0, 2.0, 4.0) == pytest.approx(9.75)
+    # it held the new budget's 2 s left: 1 s stays as its reserve, 1 s goes back to the period
+    assert quota.run(0, 11.75, 2.0) == pytest.approx(2.0)
+    assert quota.run(0, 13.75, 1.0) == pytest.approx(8.5)  # nothing left until 21.25
+
+
+def test_what_a_unit_holds_beyond_its_reserve_is_lost_at_the_boundary():
+    quota = Quota(1, quota_profile(cpu_reserve_s=1.0), 0.125)
+    # from 10: the reserve (1 s), then the budget until the boundary at 11.25, where of the
+    # 2.25 s held only 1 s carries over; 0.75 s of it finishes the work at 12
+    assert quota.run(0, 10.0, 2.0) == pytest.approx(2.0)
+    # 0.25 s held, the new period's 2.5 s, throttled to 21.25, then 0.25 s
+    assert quota.run(0, 12.0, 3.0) == pytest.approx(9.5)
+
+
 def test_simulate_averages_the_quota_over_the_period_phases():
     # input=1 -> 0 -> output=2 on one unit, 3 s of work from t = 0; period offsets 1.25,
     # 3.75, 6.25, 8.75: ends at 1.25 + 1.75, 3.75 + 0.5, 6.25 + 0.5, 8.75 + 0.5
@@ -250,6 +271,16 @@ def test_simulate_averages_the_quota_over_the_period_phases():
     assert QUOTA_PHASES == 4
     assert simulate(dag, flops, np.zeros(3), np.zeros(3, int), quota_profile()) == \
         pytest.approx((3.0 + 4.25 + 6.75 + 9.25) / 4)
+
+
+def test_a_split_network_computes_slower_by_the_profiles_split_slowdown():
+    # input=2 -> 0 -> 1 -> output=3, 1 s each for 0 and 1, messages 0.5 s
+    dag = dag_of(2, [(0, 1)])
+    flops = arr({2: 0, 0: 1, 1: 1, 3: 0}, 4)
+    profile = unit_profile(0.5, "switched").model_copy(update={"split_slowdown": 1.5})
+    assert simulate(dag, flops, np.zeros(4), np.zeros(4, int), profile) == 2.0  # one unit: as fitted
+    part = arr({2: 0, 0: 0, 1: 1, 3: 1}, 4)
+    assert simulate(dag, flops, np.zeros(4), part, profile) == pytest.approx(1.5 + 0.5 + 1.5)
 
 
 def test_each_message_costs_cpu_on_both_units():

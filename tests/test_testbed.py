@@ -145,6 +145,9 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
     # staircase in the compute (a budget more or less per period), so the fit lands within a step
     assert one["error"] == pytest.approx(0, abs=0.15)
     assert record["calibration"]["message_cpu_s"] > 0  # measured (or read) before the points
+    reserve = record["calibration"]["cpu_reserve_s"]  # the quota probe's fit, used by the model
+    assert 0 <= reserve <= 3e-3 and record["profile"]["cpu_reserve_s"] == reserve
+    assert record["profile"]["split_slowdown"] == record["calibration"]["split_slowdown"] >= 1
     assert sum(u["calls"] for u in two["units"]) >= 2 and all(k["periods"] > 0 for k in two["kernel"])
     # the fastest engine on every device, the baseline included, and the profile fitted for it
     assert one["engine"] == two["engine"] == record["engine"] == DEFAULT_ENGINE
@@ -199,6 +202,64 @@ def start_run(tmp_path: Path) -> tuple[subprocess.Popen, str]:
         time.sleep(0.1)
     proc.kill()
     raise AssertionError(f"testbed run did not bring up its devices: {proc.communicate()[1]}")
+
+
+def test_link_latency_is_half_the_round_trip_less_two_message_ends():
+    from parawire.testbed.calibrate import link_latency
+
+    assert link_latency(0.8e-3, 0.3e-3) == pytest.approx(0.2e-3)
+    assert link_latency(0.5e-3, 0.3e-3) == 0.0  # never negative
+
+
+def test_the_quota_reserve_is_fitted_from_slice_times_and_refused_without_any():
+    from parawire.testbed.quota import SLICES_MS, fit_reserve, model_ms
+
+    walls = {c: [model_ms(0.7e-3, c, 0.25, 0.01)] for c in SLICES_MS}  # a kernel that keeps 0.7 ms
+    reserve, error = fit_reserve(walls, 0.25, 0.01)
+    assert reserve == pytest.approx(0.7e-3) and error < 1e-9
+    plain = {c: [model_ms(0.0, c, 0.25, 0.01)] for c in SLICES_MS}  # one that expires it (before 5.4)
+    assert fit_reserve(plain, 0.25, 0.01)[0] == 0.0
+    with pytest.raises(TestbedError, match="no slice timed"):
+        fit_reserve({3.0: []}, 0.25, 0.01)
+
+
+def test_a_calibration_saved_before_the_quota_probe_or_the_split_slowdown_is_measured_again(monkeypatch, tmp_path):
+    import json
+
+    from parawire.testbed import calibrate
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    preset = get_preset("t2.micro")
+    path = calibrate.path_for(preset, "onnxruntime")
+    path.parent.mkdir(parents=True)
+    old = {"preset": "t2.micro", "engine": "onnxruntime", "message_latency_s": 7e-4, "message_cpu_s": 3e-4,
+           "split_slowdown": 1.1}
+    path.write_text(json.dumps(old))
+    assert calibrate.load(preset, "onnxruntime") is None  # no reserve: the model would lack it
+    path.write_text(json.dumps({**old, "cpu_reserve_s": 6e-4}))
+    assert calibrate.load(preset, "onnxruntime")["cpu_reserve_s"] == 6e-4
+    unlimited = get_preset("t2.micro", cpu=1.0)  # no quota, nothing to probe
+    calibrate.path_for(unlimited, "onnxruntime").write_text(json.dumps(old))
+    assert calibrate.load(unlimited, "onnxruntime") == old
+    del old["split_slowdown"]
+    calibrate.path_for(unlimited, "onnxruntime").write_text(json.dumps(old))
+    assert calibrate.load(unlimited, "onnxruntime") is None
+
+
+@needs_testbed
+def test_the_quota_probe_times_slices_in_a_quota_group_and_removes_it():
+    from parawire.testbed.quota import measure
+
+    name = f"pw-qp{os.getpid() % 10000}"
+    cgroups.create(name, 0, 0.25)
+    try:
+        walls = measure(name, 0.25, cgroups.DEFAULT_PERIOD_US, rounds=2)
+        assert not (cgroups.group(name) / "probe").exists()
+    finally:
+        cgroups.remove(cgroups.group(name))
+    assert sorted(walls) == [0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 13.0, 20.0, 30.0]
+    assert all(len(w) == 2 for w in walls.values())
+    assert min(walls[0.5]) >= 0.5 and min(walls[30.0]) >= 80  # a quarter core: 30 ms of CPU in > 80 ms
 
 
 def test_sigterm_and_sighup_interrupt_like_ctrl_c():

@@ -138,8 +138,9 @@ def status(as_json):
 @click.option("--runs", "-r", "-n", "runs", type=click.IntRange(min=5), default=30, show_default=True,
               help="timed inferences (-n kept for older scripts)")
 def calibrate(engine, runs, **preset):
-    """Measure what a message costs a device (link latency, CPU on both ends) and save it
-    for this preset and engine; `testbed run` uses it (docs/testbed.md)."""
+    """Measure what a message costs a device (link latency, CPU on both ends) and what its
+    CPU quota allows, and save them for this preset and engine; `testbed run` uses them
+    (docs/testbed.md)."""
     from parawire.registry.manager import resolve_engine
     from parawire.testbed import calibrate as measure
     from parawire.testbed.lifecycle import Testbed, signals_interrupt
@@ -149,8 +150,12 @@ def calibrate(engine, runs, **preset):
         bed.start_workers()
         with bed.connect() as cluster:
             record = measure.calibrate(bed, cluster, engine, runs)
-    click.echo(f"{record['preset']} ({engine}): {record['message_latency_s'] * 1e3:.3f} ms per message on the "
-               f"link, {record['message_cpu_s'] * 1e3:.3f} ms CPU per message on each device "
+    reserve = (f", {record['cpu_reserve_s'] * 1e3:.2f} ms CPU kept across quota periods (fit "
+               f"{record['quota_fit_error']:.0%})" if "cpu_reserve_s" in record else "")
+    link = measure.link_latency(record["message_latency_s"], record["message_cpu_s"])
+    click.echo(f"{record['preset']} ({engine}): {record['message_latency_s'] * 1e3:.3f} ms half round trip "
+               f"({link * 1e3:.3f} ms on the link), {record['message_cpu_s'] * 1e3:.3f} ms CPU per message on "
+               f"each device, split compute ×{record['split_slowdown']:.2f}{reserve} "
                f"(load {record['loadavg']}); saved to {record['path']}")
 
 

@@ -89,8 +89,12 @@ class DeviceProfile(BaseModel):
     cpu_quota: float | None = Field(
         None, gt=0, le=1, description="CFS bandwidth control: share of a core each unit may use; None: none")
     cpu_period_s: float = Field(0.01, gt=0, description="CFS period over which cpu_quota is enforced")
+    cpu_reserve_s: float = Field(
+        0.0, ge=0, description="CPU seconds a unit keeps across CFS periods (Linux: 1 ms); see Quota")
     message_cpu_s: float = Field(
         0.0, ge=0, description="CPU time a unit spends on each message it sends or receives")
+    split_slowdown: float = Field(
+        1.0, ge=1, description="compute of a network split over several units against one unit; see simulate")
     source: str = ""
 
     def compute_s(self, flops: np.ndarray, inputs: np.ndarray | float = 0,
@@ -142,32 +146,58 @@ class Quota:
     the testbed (docs/latency.md): a 4-device DP-40 whose units compute 4–5 ms per
     inference in short slices ran them at 1.1–1.5× their CPU time, not the 4× a
     uniformly slower unit would take.
+
+    **The reserve** (``profile.cpu_reserve_s``). The budget is handed to a CPU in slices
+    and the CPU keeps what it holds when the group goes idle, up to
+    ``min_cfs_rq_runtime`` (1 ms in Linux since 5.4, which stopped expiring it at the
+    boundary); the rest goes back. That reserve survives the boundary, while the
+    budget is refilled beside it, so a unit that idled runs ``budget + reserve`` before
+    it is first throttled. Measured on one 0.25-core cgroup here (after 30–40 ms idle,
+    medians of 25): 3 ms of work took 3.0 ms (the plain budget says 6.0 on average),
+    4 ms 5.2, 8 ms 19.7, 30 ms 110 (``parawire testbed calibrate`` fits it, and
+    docs/latency.md has the table). On 4 devices, where each unit computes 4–6 ms per
+    inference in slices, the plain budget over-predicted DP-40 by 26–52 %.
+    So each unit holds its ``reserve`` (spent first, kept across boundaries) and the
+    period's ``left`` budget; a unit that needs more pulls the whole budget into its
+    reserve, as a CPU takes a slice, and returns all but ``reserve_s`` of it when its
+    run ends.
     """
 
-    __slots__ = ("budget", "index", "left", "offset", "period")
+    __slots__ = ("budget", "index", "left", "offset", "period", "reserve", "reserve_s")
 
     def __init__(self, k: int, profile: DeviceProfile, phase: float = 0.0) -> None:
         self.period = profile.cpu_period_s
         self.budget = profile.cpu_quota * profile.cpu_period_s
+        self.reserve_s = profile.cpu_reserve_s
         self.offset = [((phase + u * GOLDEN) % 1.0) * self.period for u in range(k)]
         self.index = [-(1 << 62)] * k  # the period ``left`` belongs to
         self.left = [0.0] * k
+        self.reserve = [self.reserve_s] * k  # units start idle, their reserve full
 
     def run(self, u: int, now: float, work: float) -> float:
         """Wall seconds unit ``u`` takes from ``now`` for ``work`` unthrottled seconds."""
         period, budget, offset = self.period, self.budget, self.offset[u]
         i = math.floor((now - offset) / period)
         left = self.left[u] if self.index[u] == i else budget
-        usable = min(left, offset + (i + 1) * period - now)  # budget is lost at the boundary
-        if work <= usable:
-            self.left[u], self.index[u] = left - work, i
-            return work
-        full, rest = divmod(work - usable, budget)  # whole budgets after this period, and the rest
-        if rest <= 0:
-            full, rest = full - 1, budget
-        i += 1 + int(full)
-        self.left[u], self.index[u] = budget - rest, i
-        return offset + i * period + rest - now
+        held = self.reserve[u]
+        t = now
+        while True:
+            boundary = offset + (i + 1) * period
+            if held <= 0.0 and left > 0.0:  # the CPU takes the period's budget as its slice
+                held, left = held + left, 0.0
+            if held > 0.0:
+                step = min(work, held, boundary - t)
+                t, work, held = t + step, work - step, held - step
+                if work <= 1e-15:
+                    break
+                if t < boundary:  # out of CPU time before the boundary: throttled until it
+                    continue
+            # the next period: a new budget; of what is held only the reserve carries over
+            t, i, left, held = boundary, i + 1, budget, min(held, self.reserve_s)
+        # the run ends: all but the reserve goes back to the period's budget
+        extra = max(held - self.reserve_s, 0.0)
+        self.reserve[u], self.left[u], self.index[u] = held - extra, left + extra, i
+        return t - now
 
 
 @dataclass(frozen=True)
@@ -357,6 +387,14 @@ def simulate(
     plan's codecs, :mod:`parawire.latency.wire`; default float32) sets each message's
     bytes, adds encoding to the producer's compute when its output crosses and decoding
     to each message's arrival.
+
+    When the partition uses more than one unit, every vertex computes
+    ``profile.split_slowdown`` times longer. A profile's compute is fitted where the whole
+    network runs as one engine call (the testbed's single-device run); split, each unit
+    runs its vertices in several calls (set-up and cold caches per call) while the other
+    units compute at the same time on shared cores. Measured on the testbed's devices:
+    the same vertices took 1.24–1.37× the CPU time split over 2 and 4 devices that they
+    took on one (``parawire testbed calibrate`` fits it; 1.0 elsewhere).
     """
     shape = dag_shape(dag)
     n = shape.n
@@ -370,7 +408,10 @@ def simulate(
     if min(part) < 0:
         raise ParawireError(f"partition: got unit {min(part)}; units are numbered from 0")
     k = max(part) + 1
-    compute = vertex_seconds(dag, flops, out_bytes, profile, params).tolist()
+    compute = vertex_seconds(dag, flops, out_bytes, profile, params)
+    if profile.split_slowdown != 1.0 and len(set(part)) > 1:
+        compute = compute * profile.split_slowdown
+    compute = compute.tolist()
     coded = wire_or_raw(wire, out_bytes)
     wire_bytes = coded.bytes.astype(np.float64).tolist()
     decode_s = (coded.decode_macs / profile.flops_per_s).tolist()

@@ -85,9 +85,16 @@ TCP_EFFICIENCY = 1448 / 1514
 timestamps): what a tbf rate, which counts whole frames, leaves for tensors."""
 
 
+CFS_RESERVE_S = 1e-3
+"""Linux's ``min_cfs_rq_runtime`` (since 5.4): the CPU time a quota'd group keeps across
+periods (:class:`parawire.latency.model.Quota`); ``parawire testbed calibrate`` measures
+the kernel's own figure, this is the default until it has (0.95 ms measured here)."""
+
+
 def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
                    compute_scale: float = 1.0, *, engine: str, period_s: float = 0.01,
-                   message_cpu_s: float = 0.0) -> DeviceProfile:
+                   message_cpu_s: float = 0.0, cpu_reserve_s: float = CFS_RESERVE_S,
+                   split_slowdown: float = 1.0) -> DeviceProfile:
     """The latency model of a testbed device class (``parawire.testbed.presets.Preset``)
     whose workers compute with ``engine``.
 
@@ -95,11 +102,13 @@ def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
     calibrated for it) slowed by ``compute_scale``, which :func:`fit_compute_scale` fits
     from a single-device run measured with the same engine, and limited by the device's
     CFS quota (``preset.cpu`` cores per ``period_s``), which the model applies as a
-    budget of CPU time (:class:`parawire.latency.model.Quota`), not as a slower rate: a
+    budget of CPU time (:class:`parawire.latency.model.Quota`, with the kernel's
+    ``cpu_reserve_s``), not as a slower rate: a
     quarter-core device computes short slices at full speed (docs/latency.md). The
     profile is named after the engine (``testbed-t2.micro-onnxruntime``): a rate fitted
     with one engine says nothing about another. ``message_cpu_s``: each message's CPU
-    time on both devices (``parawire testbed calibrate``). Network: the tbf rate and bucket at TCP's
+    time on both devices and ``split_slowdown``, the compute of a split network against a
+    whole one (``parawire testbed calibrate``). Network: the tbf rate and bucket at TCP's
     payload efficiency, ``message_latency_s`` per message (measured round trips), the
     preset's topology. The bucket matters at 32 px: most activations there (16 KB) fit in
     the 32 KB bucket and cross at once, where the rate alone charged each 1.4 ms and
@@ -118,10 +127,13 @@ def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
         weight_bytes_per_s=None if base.weight_bytes_per_s is None else base.weight_bytes_per_s / slow,
         cpu_quota=preset.cpu if preset.cpu < 1 else None,
         cpu_period_s=period_s,
+        cpu_reserve_s=cpu_reserve_s if preset.cpu < 1 else 0.0,
         message_cpu_s=message_cpu_s,
+        split_slowdown=split_slowdown,
         source=f"testbed {preset.name}: {base.name} {engine} compute / {compute_scale:.3g} under a "
                f"{preset.cpu:g}-core quota per {period_s * 1e3:g} ms, tbf {preset.rate_mbit:g} Mbit/s, "
-               f"{message_latency_s * 1e3:.2f} ms + {message_cpu_s * 1e3:.2f} ms CPU per message",
+               f"{message_latency_s * 1e3:.2f} ms + {message_cpu_s * 1e3:.2f} ms CPU per message, "
+               f"compute ×{split_slowdown:.2f} when split",
     )
 
 

@@ -7,11 +7,18 @@ starts). Under a CFS quota the second one matters more than its size suggests: a
 device that has spent its budget cannot even take a message in until the next period
 (docs/latency.md). Both are measured on the testbed itself:
 
-* ``message_latency_s``: half the fastest ping round trip to a device;
+* ``message_latency_s``: half the fastest ping round trip to a device (the link's own
+  latency is that less two messages' CPU, :func:`link_latency`);
 * ``message_cpu_s``: the calibration network (``parawire.calibration.local``'s DP-40)
   deployed on two devices and run ``runs`` times; each device's CPU time (all its
   worker's threads) minus the time its tasks computed, summed, over the messages the
-  devices sent and received (peer messages count twice, the image and the logits once).
+  devices sent and received (peer messages count twice, the image and the logits once);
+* ``split_slowdown``: the same calibration network whole on one device, 30 spaced
+  inferences: its tasks' CPU time on two devices over that (each unit's several engine
+  calls against one fused call, and two devices computing at once on shared cores);
+* ``cpu_reserve_s``: the CPU time a device's quota lets it keep across CFS periods
+  (:mod:`parawire.testbed.quota`, a probe in a cgroup with the device's quota; absent
+  when the preset has no quota).
 
 Saved as JSON per preset and engine (``$XDG_CACHE_HOME/parawire/testbed-<preset>-<engine>.json``);
 ``testbed run`` uses it, and measures it first when it is missing.
@@ -23,12 +30,16 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from parawire.calibration.local import CALIBRATION_SPECS, cache_dir
 from parawire.errors import ParawireError
 from parawire.registry.kinds import builtin
 from parawire.testbed import counters
 from parawire.testbed.cgroups import DEFAULT_PERIOD_US
 from parawire.testbed.presets import Preset
+from parawire.testbed.quota import fit_reserve
+from parawire.testbed.quota import measure as measure_quota
 
 RUNS = 30
 IDLE_PERIODS = 2
@@ -66,43 +77,69 @@ def message_latency(cluster, rounds: int = ECHO_ROUNDS) -> float:
     return min(rtts) / 2
 
 
-def message_cpu(bed, cluster, engine: str, runs: int = RUNS) -> float:
-    """CPU seconds a device spends per message it sends or receives (see the module
-    docstring), on the first two devices of ``bed``."""
+def link_latency(half_rtt_s: float, message_cpu_s: float) -> float:
+    """The link's own latency per message, from half a ping round trip.
+
+    The round trip passes four message ends (the coordinator sends, the device takes it
+    in and answers, the coordinator takes the answer in), and the model charges each end
+    ``message_cpu_s`` on its own; half the round trip holds two of them. Charged twice,
+    they made every message on a 4-device DP-40's critical path 0.6 ms too long (the
+    model 26–52 % pessimistic there, docs/latency.md)."""
+    return max(half_rtt_s - 2 * message_cpu_s, 0.0)
+
+
+def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float, float, int]:
+    """Deploy ``plan`` of ``spec`` and run ``runs`` spaced inferences: the CPU seconds of
+    its devices' processes and of their tasks, and the peer messages, over all of them."""
     import torch
+    from parawire.testbed.breakdown import task_times
+
+    cluster.deploy(spec, plan, engine=engine)
+    x = torch.randn(1, *spec.input_shape)
+    for _ in range(2):
+        cluster.infer(x)
+    pids = [w.pid for w in bed.workers[:plan.units]]
+    shared = bed.preset.network == "shared"
+    before, kernel = cluster.stats(), counters.snapshot(bed.name, pids, shared)
+    for _ in range(runs):
+        cluster.infer(x)
+        idle()
+    after, kernel2 = cluster.stats(), counters.snapshot(bed.name, pids, shared)
+    process = sum(kernel2[i]["cpu"]["process_ns"] - kernel[i]["cpu"]["process_ns"] for i in range(plan.units)) / 1e9
+    old, new = task_times(before.per_unit), task_times(after.per_unit)
+    tasks = sum(cpu - old[u].get(vs, (0.0, 0.0))[1] for u in new for vs, (_, cpu, _) in new[u].items())
+    return process, tasks, after.peer_messages - before.peer_messages
+
+
+def compute_costs(bed, cluster, engine: str, runs: int = RUNS) -> tuple[float, float]:
+    """(``message_cpu_s``, ``split_slowdown``) of a device: the calibration network on two
+    devices of ``bed``, then whole on the first (see the module docstring)."""
     from parawire.executor.plan import plan_for
     from parawire.pipeline.build import build_architecture
     from parawire.pipeline.placement import partition_architecture
-    from parawire.testbed.breakdown import task_times
 
     spec = CALIBRATION_SPECS[0]
     arch = build_architecture(spec)
     part = partition_architecture(arch, 2, builtin("multilevel"), 0.03)
     plan = plan_for(arch, part, units=2)
-    cluster.deploy(spec, plan, engine=engine)
-    x = torch.randn(1, *spec.input_shape)
-    for _ in range(2):
-        cluster.infer(x)
-    pids = [w.pid for w in bed.workers[:2]]
-    before, kernel = cluster.stats(), counters.snapshot(bed.name, pids, bed.preset.network == "shared")
-    for _ in range(runs):
-        cluster.infer(x)
-        idle()
-    after, kernel2 = cluster.stats(), counters.snapshot(bed.name, pids, bed.preset.network == "shared")
-    process = sum(kernel2[i]["cpu"]["process_ns"] - kernel[i]["cpu"]["process_ns"] for i in range(2)) / 1e9
-    old, new = task_times(before.per_unit), task_times(after.per_unit)
-    tasks = sum(cpu - old[u].get(vs, (0.0, 0.0))[1] for u in new for vs, (_, cpu, _) in new[u].items())
-    sides = 2 * (after.peer_messages - before.peer_messages) + runs * (len(plan.input_units) + 1)
-    return max(process - tasks, 0.0) / sides
+    process, split, messages = _spaced_cpu(bed, cluster, spec, plan, engine, runs)
+    sides = 2 * messages + runs * (len(plan.input_units) + 1)
+    _, whole, _ = _spaced_cpu(bed, cluster, spec, plan_for(arch, [0] * len(part), units=1), engine, runs)
+    return max(process - split, 0.0) / sides, max(split / whole, 1.0)
 
 
 def calibrate(bed, cluster, engine: str, runs: int = RUNS) -> dict:
     """Measure and save the message costs of ``bed``'s preset with ``engine``; the record."""
     if bed.devices < 2:
         raise ParawireError("testbed calibrate: needs 2 devices (a message needs two ends)")
+    message_cpu_s, slowdown = compute_costs(bed, cluster, engine, runs)
     record = {"preset": bed.preset.name, "engine": engine, "message_latency_s": message_latency(cluster),
-              "message_cpu_s": message_cpu(bed, cluster, engine, runs), "runs": runs,
-              "loadavg": counters.loadavg(), "date": time.strftime("%Y-%m-%d %H:%M")}
+              "message_cpu_s": message_cpu_s, "split_slowdown": slowdown, "runs": runs}
+    if bed.preset.cpu < 1:  # the probe runs beside the idle devices, in a group of its own
+        walls = measure_quota(bed.name, bed.preset.cpu, DEFAULT_PERIOD_US)
+        record["cpu_reserve_s"], record["quota_fit_error"] = fit_reserve(walls, bed.preset.cpu, PERIOD_S)
+        record["quota_probe_ms"] = {f"{c:g}": round(float(np.median(w)), 3) for c, w in walls.items()}
+    record.update({"loadavg": counters.loadavg(), "date": time.strftime("%Y-%m-%d %H:%M")})
     path = path_for(bed.preset, engine)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
@@ -111,9 +148,13 @@ def calibrate(bed, cluster, engine: str, runs: int = RUNS) -> dict:
 
 
 def load(preset: Preset, engine: str) -> dict | None:
-    """The saved calibration of ``preset`` with ``engine``, if any."""
+    """The saved calibration of ``preset`` with ``engine``, if any (one saved before the
+    split slow-down and the quota probe existed counts as none: the model would lack them)."""
     path = path_for(preset, engine)
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    if "split_slowdown" not in record or (preset.cpu < 1 and "cpu_reserve_s" not in record):
+        return None
+    return record

@@ -13,9 +13,10 @@ engines compute in their own layouts and fusions) and timed; the traffic counter
 compared with the plan's Λ.
 
 The prediction uses :func:`parawire.latency.profiles.preset_profile`: this machine's compute
-calibrated for that engine (``local``) under the device's CPU quota as a CFS budget, the
-tbf rate, the link latency measured here by round trips to a device, and each message's
-CPU time on the devices from ``parawire testbed calibrate`` (measured first if not saved).
+calibrated for that engine (``local``) under the device's CPU quota as a CFS budget (with
+the reserve the kernel lets a device keep across periods), the tbf rate, the link latency
+measured here by round trips to a device, and each message's CPU time on the devices
+(reserve and message CPU from ``parawire testbed calibrate``, measured first if not saved).
 Timed inferences are spaced by two CFS periods, so each starts on idle devices. When the device counts
 include 1, that single-device run (compute plus the image's and logits' transfer, no
 concurrency) fits the one remaining free number, the engine's compute slow-down under
@@ -136,9 +137,11 @@ def run_points(
             saved = calibrate.load(preset, engine)
             if saved is None and counts[-1] >= 2:
                 saved = calibrate.calibrate(bed, cluster, engine)
-            latency = calibrate.message_latency(cluster)  # this testbed's own, now
             costs_of = {"engine": engine, "period_s": calibrate.PERIOD_S,
                         "message_cpu_s": saved["message_cpu_s"] if saved else 0.0}
+            costs_of.update({key: saved[key] for key in ("cpu_reserve_s", "split_slowdown") if saved and key in saved})
+            # this testbed's own round trip, now, less the message CPU the model charges apart
+            latency = calibrate.link_latency(calibrate.message_latency(cluster), costs_of["message_cpu_s"])
             profile = preset_profile(preset, base, latency, **costs_of)
             shared = preset.network == "shared"
             for n in counts:
