@@ -178,7 +178,6 @@ def main() -> None:
     except (ParawireError, click.BadParameter) as exc:
         parser.error(exc.format_message() if isinstance(exc, click.BadParameter) else str(exc))
     codec = "auto" if codecs is None else codecs.label  # codecs None: --codec auto
-    codec = "auto" if codecs is None else codecs.label
     entries = [] if args.fresh or not args.out.exists() else json.loads(args.out.read_text())
     done = {key(e) for e in entries}
     for size in args.sizes:

@@ -252,6 +252,8 @@ def test_an_idle_unit_runs_budget_and_reserve_at_full_speed_then_keeps_only_the_
     # it held the new budget's 2 s left: 1 s stays as its reserve, 1 s goes back to the period
     assert quota.run(0, 11.75, 2.0) == pytest.approx(2.0)
     assert quota.run(0, 13.75, 1.0) == pytest.approx(8.5)  # nothing left until 21.25
+    quota.run(0, 22.25, 2.5)  # spends the rest of this period's budget
+    assert quota.run(0, 23.0, 0.0) == 0.0  # no work takes no time, throttled or not
 
 
 def test_what_a_unit_holds_beyond_its_reserve_is_lost_at_the_boundary():

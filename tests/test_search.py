@@ -319,3 +319,27 @@ def test_a_storage_url_holds_the_study_instead_of_the_out_folder(tmp_path, capsy
     again = search(tmp_path, capsys, "--trials", "2", "--no-baseline", "--storage", url)
     assert (tmp_path / "shared.db").exists() and not (tmp_path / "s" / "search.db").exists()
     assert first == again and first["trials"] == 2
+
+
+def test_a_preset_profile_takes_the_testbeds_calibration_when_one_is_saved(monkeypatch, tmp_path):
+    from parawire.calibration.local import get_profile
+    from parawire.search import profiles
+    from parawire.testbed import calibrate
+    from parawire.testbed.presets import PRESETS
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(profiles, "get_profile", lambda name, engine=None: get_profile("lan"))
+    profiles.search_profile.cache_clear()
+    plain = profiles.search_profile("t2.micro", "onnxruntime")
+    assert plain.message_latency_s == get_profile("lan").message_latency_s and plain.message_cpu_s == 0
+    path = calibrate.path_for(PRESETS["t2.micro"], "onnxruntime")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"message_latency_s": 8e-4, "message_cpu_s": 3e-4, "cpu_reserve_s": 6e-4,
+                                "split_slowdown": 1.2}))
+    profiles.search_profile.cache_clear()
+    try:
+        saved = profiles.search_profile("t2.micro", "onnxruntime")
+    finally:
+        profiles.search_profile.cache_clear()
+    assert saved.message_latency_s == pytest.approx(2e-4)  # half the round trip less two message ends
+    assert (saved.message_cpu_s, saved.cpu_reserve_s, saved.split_slowdown) == (3e-4, 6e-4, 1.2)

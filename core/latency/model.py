@@ -176,6 +176,8 @@ class Quota:
 
     def run(self, u: int, now: float, work: float) -> float:
         """Wall seconds unit ``u`` takes from ``now`` for ``work`` unthrottled seconds."""
+        if work <= 0.0:
+            return 0.0
         period, budget, offset = self.period, self.budget, self.offset[u]
         i = math.floor((now - offset) / period)
         left = self.left[u] if self.index[u] == i else budget
@@ -186,11 +188,14 @@ class Quota:
             if held <= 0.0 and left > 0.0:  # the CPU takes the period's budget as its slice
                 held, left = held + left, 0.0
             if held > 0.0:
-                step = min(work, held, boundary - t)
-                t, work, held = t + step, work - step, held - step
-                if work <= 1e-15:
+                room = boundary - t
+                if work <= held + 1e-12 and work <= room:  # done inside this period (1 ps: rounding)
+                    t, held = t + work, max(held - work, 0.0)
                     break
-                if t < boundary:  # out of CPU time before the boundary: throttled until it
+                step = min(held, room)
+                work, held = work - step, held - step
+                if step < room:  # out of CPU time before the boundary: throttled until it
+                    t += step
                     continue
             # the next period: a new budget; of what is held only the reserve carries over
             t, i, left, held = boundary, i + 1, budget, min(held, self.reserve_s)

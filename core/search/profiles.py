@@ -2,7 +2,9 @@
 
 A preset's profile is the one ``parawire testbed run`` predicts with before it measures
 anything: this machine's ``local`` compute for the engine under the preset's CPU quota,
-the preset's shaped link, and ``local``'s per-message cost. The testbed then fits a
+the preset's shaped link, and the message costs, quota reserve and split slow-down of
+``parawire testbed calibrate`` when it has been run for that preset and engine
+(``local``'s per-message latency and the model's defaults otherwise). The testbed then fits a
 compute slow-down from its one-device run (``preset_profile``'s ``compute_scale``); a
 search cannot, so it ranks with the unfitted profile. A uniform compute scale changes
 every candidate's compute alike, so it moves the ranking only where compute and
@@ -18,6 +20,7 @@ from parawire.errors import ParawireError
 from parawire.latency.model import DeviceProfile
 from parawire.latency.profiles import KNOWN, preset_profile
 from parawire.registry.manager import resolve_engine
+from parawire.testbed import calibrate
 from parawire.testbed.presets import PRESETS
 
 
@@ -32,7 +35,11 @@ def search_profile(name: str, engine: str | None = None) -> DeviceProfile:
     if name in PRESETS:
         engine = resolve_engine(engine)
         base = get_profile("local", engine=engine)
-        return preset_profile(PRESETS[name], base, base.message_latency_s, engine=engine)
+        saved = calibrate.load(PRESETS[name], engine)
+        if saved is None:
+            return preset_profile(PRESETS[name], base, base.message_latency_s, engine=engine)
+        latency = calibrate.link_latency(saved["message_latency_s"], saved["message_cpu_s"])
+        return preset_profile(PRESETS[name], base, latency, engine=engine, **calibrate.profile_costs(saved))
     if name not in KNOWN:
         raise ParawireError(f"--profile: got {name!r}; use one of {', '.join(profile_names())}")
     return get_profile(name, engine=resolve_engine(engine) if name == "local" else None)

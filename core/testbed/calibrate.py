@@ -90,7 +90,8 @@ def link_latency(half_rtt_s: float, message_cpu_s: float) -> float:
 
 def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float, float, int]:
     """Deploy ``plan`` of ``spec`` and run ``runs`` spaced inferences: the CPU seconds of
-    its devices' processes and of their tasks, and the peer messages, over all of them."""
+    its devices' processes and of their tasks, and the message ends (a peer message has
+    two, the image and the logits one each), over all runs."""
     import torch
     from parawire.testbed.breakdown import task_times
 
@@ -108,11 +109,12 @@ def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float
     process = sum(kernel2[i]["cpu"]["process_ns"] - kernel[i]["cpu"]["process_ns"] for i in range(plan.units)) / 1e9
     old, new = task_times(before.per_unit), task_times(after.per_unit)
     tasks = sum(cpu - old[u].get(vs, (0.0, 0.0))[1] for u in new for vs, (_, cpu, _) in new[u].items())
-    return process, tasks, after.peer_messages - before.peer_messages
+    ends = 2 * (after.peer_messages - before.peer_messages) + runs * (len(plan.input_units) + 1)
+    return process, tasks, ends
 
 
-def compute_costs(bed, cluster, engine: str, runs: int = RUNS) -> tuple[float, float]:
-    """(``message_cpu_s``, ``split_slowdown``) of a device: the calibration network on two
+def compute_costs(bed, cluster, engine: str, runs: int = RUNS) -> dict[str, float]:
+    """``message_cpu_s`` and ``split_slowdown`` of a device: the calibration network on two
     devices of ``bed``, then whole on the first (see the module docstring)."""
     from parawire.executor.plan import plan_for
     from parawire.pipeline.build import build_architecture
@@ -121,20 +123,17 @@ def compute_costs(bed, cluster, engine: str, runs: int = RUNS) -> tuple[float, f
     spec = CALIBRATION_SPECS[0]
     arch = build_architecture(spec)
     part = partition_architecture(arch, 2, builtin("multilevel"), 0.03)
-    plan = plan_for(arch, part, units=2)
-    process, split, messages = _spaced_cpu(bed, cluster, spec, plan, engine, runs)
-    sides = 2 * messages + runs * (len(plan.input_units) + 1)
+    process, split, ends = _spaced_cpu(bed, cluster, spec, plan_for(arch, part, units=2), engine, runs)
     _, whole, _ = _spaced_cpu(bed, cluster, spec, plan_for(arch, [0] * len(part), units=1), engine, runs)
-    return max(process - split, 0.0) / sides, max(split / whole, 1.0)
+    return {"message_cpu_s": max(process - split, 0.0) / ends, "split_slowdown": max(split / whole, 1.0)}
 
 
 def calibrate(bed, cluster, engine: str, runs: int = RUNS) -> dict:
     """Measure and save the message costs of ``bed``'s preset with ``engine``; the record."""
     if bed.devices < 2:
         raise ParawireError("testbed calibrate: needs 2 devices (a message needs two ends)")
-    message_cpu_s, slowdown = compute_costs(bed, cluster, engine, runs)
     record = {"preset": bed.preset.name, "engine": engine, "message_latency_s": message_latency(cluster),
-              "message_cpu_s": message_cpu_s, "split_slowdown": slowdown, "runs": runs}
+              **compute_costs(bed, cluster, engine, runs), "runs": runs}
     if bed.preset.cpu < 1:  # the probe runs beside the idle devices, in a group of its own
         walls = measure_quota(bed.name, bed.preset.cpu, DEFAULT_PERIOD_US)
         record["cpu_reserve_s"], record["quota_fit_error"] = fit_reserve(walls, bed.preset.cpu, PERIOD_S)
@@ -145,6 +144,15 @@ def calibrate(bed, cluster, engine: str, runs: int = RUNS) -> dict:
     path.write_text(json.dumps(record, indent=2) + "\n")
     record["path"] = str(path)
     return record
+
+
+PROFILE_FIELDS = ("message_cpu_s", "cpu_reserve_s", "split_slowdown")
+"""What a calibration gives :func:`parawire.latency.profiles.preset_profile`, beside the latency."""
+
+
+def profile_costs(record: dict | None) -> dict[str, float]:
+    """The :data:`PROFILE_FIELDS` a saved calibration holds (none: the model's defaults)."""
+    return {key: record[key] for key in PROFILE_FIELDS if key in record} if record else {}
 
 
 def load(preset: Preset, engine: str) -> dict | None:

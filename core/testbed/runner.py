@@ -137,11 +137,9 @@ def run_points(
             saved = calibrate.load(preset, engine)
             if saved is None and counts[-1] >= 2:
                 saved = calibrate.calibrate(bed, cluster, engine)
-            costs_of = {"engine": engine, "period_s": calibrate.PERIOD_S,
-                        "message_cpu_s": saved["message_cpu_s"] if saved else 0.0}
-            costs_of.update({key: saved[key] for key in ("cpu_reserve_s", "split_slowdown") if saved and key in saved})
+            costs_of = {"engine": engine, "period_s": calibrate.PERIOD_S, **calibrate.profile_costs(saved)}
             # this testbed's own round trip, now, less the message CPU the model charges apart
-            latency = calibrate.link_latency(calibrate.message_latency(cluster), costs_of["message_cpu_s"])
+            latency = calibrate.link_latency(calibrate.message_latency(cluster), costs_of.get("message_cpu_s", 0.0))
             profile = preset_profile(preset, base, latency, **costs_of)
             shared = preset.network == "shared"
             for n in counts:
