@@ -338,6 +338,10 @@ def test_breakdown_per_unit_and_task_per_inference():
                        "tasks": [{"vertices": [0, 1], "wall_ms": 10.0, "cpu_ms": 4.0, "calls": 2.0,
                                   "model_ms": 3.0}]}
     assert (rows[1]["wall_ms"], rows[1]["model_ms"], rows[1]["calls"]) == (1.0, 0.5, 2.0)
+    # a tiling's pieces (numbered past the DAG's 3 vertices) have no per-vertex model time
+    tiled = [{"unit": 0, "tasks": [[[0], 0.002, 0.002, 2], [[3, 4], 0.004, 0.004, 2]]}]
+    row = compare([], tiled, 2, [0.001, 0.002, 0.0005])[0]
+    assert [t["model_ms"] for t in row["tasks"]] == [None, 1.0] and row["model_ms"] == 1.0
 
 
 def test_kernel_counters_per_inference():

@@ -24,21 +24,24 @@ def task_times(per_unit: Sequence[dict]) -> dict[int, dict[tuple[int, ...], list
 def compare(before: Sequence[dict], after: Sequence[dict], inferences: int,
             model_s: Sequence[float]) -> list[dict]:
     """Per unit, per inference: measured wall and CPU ms of its tasks, calls, and the
-    model's ms for the same vertices (``model_s``: seconds per vertex); with the tasks
-    themselves, largest error first."""
+    model's ms for the same vertices (``model_s``: seconds per vertex; None for a task of
+    tile pieces, and the unit's sum leaves them out); with the tasks themselves, largest
+    error first."""
     old, new = task_times(before), task_times(after)
     rows = []
     for unit in sorted(new):
         tasks = []
         for vertices, (wall, cpu, calls) in new[unit].items():
             w0, c0, n0 = old.get(unit, {}).get(vertices, (0.0, 0.0, 0))
-            model = sum(model_s[v] for v in vertices)
+            # a tiling's pieces are numbered past the DAG: the model has no per-vertex time for them
+            model = (round(sum(model_s[v] for v in vertices) * 1e3, 3)
+                     if all(0 <= v < len(model_s) for v in vertices) else None)
             tasks.append({"vertices": list(vertices), "wall_ms": round((wall - w0) / inferences * 1e3, 3),
                           "cpu_ms": round((cpu - c0) / inferences * 1e3, 3),
-                          "calls": round((calls - n0) / inferences, 2), "model_ms": round(model * 1e3, 3)})
-        tasks.sort(key=lambda t: -abs(t["wall_ms"] - t["model_ms"]))
+                          "calls": round((calls - n0) / inferences, 2), "model_ms": model})
+        tasks.sort(key=lambda t: -abs(t["wall_ms"] - (t["model_ms"] or 0.0)))
         rows.append({"unit": unit, "wall_ms": round(sum(t["wall_ms"] for t in tasks), 3),
                      "cpu_ms": round(sum(t["cpu_ms"] for t in tasks), 3),
                      "calls": round(sum(t["calls"] for t in tasks), 2),
-                     "model_ms": round(sum(t["model_ms"] for t in tasks), 3), "tasks": tasks})
+                     "model_ms": round(sum(t["model_ms"] or 0.0 for t in tasks), 3), "tasks": tasks})
     return rows
