@@ -214,10 +214,19 @@ def test_pool_workers_leave_ctrl_c_to_the_parent():
 
     from parawire.study.runner import ignore_interrupt
 
-    with ProcessPoolExecutor(1, initializer=ignore_interrupt) as pool:
-        assert pool.submit(signal.raise_signal, signal.SIGINT).result() is None
-    with ProcessPoolExecutor(1) as pool, pytest.raises(KeyboardInterrupt):
-        pool.submit(signal.raise_signal, signal.SIGINT).result()
+    # forked workers inherit this process's SIGINT disposition and mask: start from a
+    # shell's (Python's handler, unblocked), not from whatever an earlier test in this
+    # pytest worker left (a full run once failed the control below that way)
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        with ProcessPoolExecutor(1, initializer=ignore_interrupt) as pool:
+            assert pool.submit(signal.raise_signal, signal.SIGINT).result() is None
+        with ProcessPoolExecutor(1) as pool, pytest.raises(KeyboardInterrupt):
+            pool.submit(signal.raise_signal, signal.SIGINT).result()
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @pytest.mark.parametrize("argv", [["show"], ["score", "-u", "2"], ["run", "--local", "--units", "2"]],
