@@ -18,7 +18,7 @@ from functools import lru_cache
 from parawire.calibration.local import get_profile
 from parawire.errors import ParawireError
 from parawire.latency.model import DeviceProfile
-from parawire.latency.profiles import KNOWN, preset_profile
+from parawire.latency.profiles import KNOWN
 from parawire.registry.manager import resolve_engine
 from parawire.testbed import calibrate
 from parawire.testbed.presets import PRESETS
@@ -36,10 +36,8 @@ def search_profile(name: str, engine: str | None = None) -> DeviceProfile:
         engine = resolve_engine(engine)
         base = get_profile("local", engine=engine)
         saved = calibrate.load(PRESETS[name], engine)
-        if saved is None:
-            return preset_profile(PRESETS[name], base, base.message_latency_s, engine=engine)
-        latency = calibrate.link_latency(saved["message_latency_s"], saved["message_cpu_s"])
-        return preset_profile(PRESETS[name], base, latency, engine=engine, **calibrate.profile_costs(saved))
+        half_rtt = saved["message_latency_s"] if saved else base.message_latency_s
+        return calibrate.calibrated_profile(PRESETS[name], base, half_rtt, saved, engine=engine)
     if name not in KNOWN:
         raise ParawireError(f"--profile: got {name!r}; use one of {', '.join(profile_names())}")
     return get_profile(name, engine=resolve_engine(engine) if name == "local" else None)

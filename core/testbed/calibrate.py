@@ -150,9 +150,16 @@ PROFILE_FIELDS = ("message_cpu_s", "cpu_reserve_s", "split_slowdown")
 """What a calibration gives :func:`parawire.latency.profiles.preset_profile`, beside the latency."""
 
 
-def profile_costs(record: dict | None) -> dict[str, float]:
-    """The :data:`PROFILE_FIELDS` a saved calibration holds (none: the model's defaults)."""
-    return {key: record[key] for key in PROFILE_FIELDS if key in record} if record else {}
+def calibrated_profile(preset: Preset, base, half_rtt_s: float, record: dict | None, *, engine: str,
+                       compute_scale: float = 1.0):
+    """:func:`~parawire.latency.profiles.preset_profile` with what the calibration ``record``
+    holds (:data:`PROFILE_FIELDS`; None: the model's defaults) and the link latency net
+    of its message CPU (:func:`link_latency`) from ``half_rtt_s``, half a round trip."""
+    from parawire.latency.profiles import preset_profile
+
+    costs = {key: record[key] for key in PROFILE_FIELDS if key in record} if record else {}
+    latency = link_latency(half_rtt_s, costs.get("message_cpu_s", 0.0))
+    return preset_profile(preset, base, latency, compute_scale, engine=engine, period_s=PERIOD_S, **costs)
 
 
 def load(preset: Preset, engine: str) -> dict | None:

@@ -105,7 +105,7 @@ def run_points(
     from parawire.calibration.timing import summary, timings
     from parawire.executor.tiles import predicted_s, tiling_summary
     from parawire.latency.model import vertex_seconds
-    from parawire.latency.profiles import TCP_EFFICIENCY, fit_compute_scale, preset_profile
+    from parawire.latency.profiles import TCP_EFFICIENCY, fit_compute_scale
     from parawire.network.threads import torch_threads
     from parawire.pipeline.placement import check_placement
     from parawire.registry.codecs import get_codec
@@ -137,10 +137,12 @@ def run_points(
             saved = calibrate.load(preset, engine)
             if saved is None and counts[-1] >= 2:
                 saved = calibrate.calibrate(bed, cluster, engine)
-            costs_of = {"engine": engine, "period_s": calibrate.PERIOD_S, **calibrate.profile_costs(saved)}
-            # this testbed's own round trip, now, less the message CPU the model charges apart
-            latency = calibrate.link_latency(calibrate.message_latency(cluster), costs_of.get("message_cpu_s", 0.0))
-            profile = preset_profile(preset, base, latency, **costs_of)
+            half_rtt = calibrate.message_latency(cluster)  # this testbed's own round trip, now
+
+            def profile_at(scale: float = 1.0):  # type: ignore[no-untyped-def]
+                return calibrate.calibrated_profile(preset, base, half_rtt, saved, engine=engine, compute_scale=scale)
+
+            profile = profile_at()
             shared = preset.network == "shared"
             for n in counts:
                 pids = [w.pid for w in bed.workers[:n]]
@@ -171,9 +173,7 @@ def run_points(
                     return predicted_s(arch, plan, profile, cost=cost)
 
                 if n == 1 and fit:
-                    profile = preset_profile(preset, base, latency, fit_compute_scale(
-                        median, lambda scale: predict(preset_profile(preset, base, latency, scale, **costs_of))),
-                        **costs_of)
+                    profile = profile_at(fit_compute_scale(median, lambda scale: predict(profile_at(scale))))
                 predicted = predict(profile)
                 model_s = vertex_seconds(dag, costs.flops, costs.out_bytes, profile, costs.params).tolist()
                 point = {
