@@ -238,6 +238,11 @@ def test_a_calibration_saved_before_the_quota_probe_or_the_split_slowdown_is_mea
     assert calibrate.load(preset, "onnxruntime") is None  # no reserve: the model would lack it
     path.write_text(json.dumps({**old, "cpu_reserve_s": 6e-4}))
     assert calibrate.load(preset, "onnxruntime")["cpu_reserve_s"] == 6e-4
+    for bad in ({"message_cpu_s": "abc"}, {"split_slowdown": 0.5}, {"cpu_reserve_s": -1}):  # measured again
+        path.write_text(json.dumps({**old, "cpu_reserve_s": 6e-4, **bad}))
+        assert calibrate.load(preset, "onnxruntime") is None
+    path.write_text("[1, 2]")
+    assert calibrate.load(preset, "onnxruntime") is None
     unlimited = get_preset("t2.micro", cpu=1.0)  # no quota, nothing to probe
     calibrate.path_for(unlimited, "onnxruntime").write_text(json.dumps(old))
     assert calibrate.load(unlimited, "onnxruntime") == old

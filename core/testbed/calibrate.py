@@ -163,13 +163,26 @@ def calibrated_profile(preset: Preset, base, half_rtt_s: float, record: dict | N
 
 
 def load(preset: Preset, engine: str) -> dict | None:
-    """The saved calibration of ``preset`` with ``engine``, if any (one saved before the
-    split slow-down and the quota probe existed counts as none: the model would lack them)."""
+    """The saved calibration of ``preset`` with ``engine``, if any. One that is not a JSON
+    object of valid figures (a number ≥ :data:`LOWEST` for each), or was saved before the
+    split slow-down and the quota probe existed, counts as none: ``testbed run`` measures
+    it again and rewrites the file."""
     path = path_for(preset, engine)
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(record, dict) or not all(_valid(record.get(key), low) for key, low in LOWEST.items()
+                                               if key in record):
+        return None
     if "split_slowdown" not in record or (preset.cpu < 1 and "cpu_reserve_s" not in record):
         return None
     return record
+
+
+LOWEST = {"message_latency_s": 0.0, "message_cpu_s": 0.0, "cpu_reserve_s": 0.0, "split_slowdown": 1.0}
+"""The smallest valid value of each figure a calibration saves."""
+
+
+def _valid(value, low: float) -> bool:  # type: ignore[no-untyped-def]
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value < float("inf")
