@@ -16,7 +16,7 @@ import pytest
 from parawire.cli import main
 from parawire.registry.hookspecs import hookimpl
 from parawire.registry.records import GeneratorPlugin
-from parawire.search.space import Candidate, Dimension, dimensions_of
+from parawire.search.space import Candidate, Dimension, SearchSpace, dimensions_of
 from pydantic import BaseModel, ConfigDict, Field
 
 TINY = ["--profile", "edge", "--devices", "2", "--workers", "1", "--nodes", "6", "14",
@@ -175,6 +175,38 @@ def test_an_interrupted_search_resumes_where_it_stopped(tmp_path, monkeypatch):
     run_search(study, settings, workers=1)
     assert finished(study) == 5
     assert runner.trial_records(study)[:2] == [{"trial": i, **r} for i, r in enumerate(seen)]
+
+
+def test_a_new_search_starts_from_the_papers_configuration_of_each_searched_generator(tmp_path):
+    from parawire.search.runner import default_storage, open_search, run_search
+    from parawire.search.settings import SearchSettings
+
+    settings = SearchSettings.build(profile="edge", devices=2, trials=3, generators=("dp", "chain", "er"),
+                                    stagings=("probabilistic", "uniform"), nodes=(10, 40),
+                                    base_channels=(4, 8), channel_doublings=(0, 2))
+    study = open_search(settings, default_storage(tmp_path), "w")
+    run_search(study, settings, workers=1)
+    first = [t.params for t in study.trials[:3]]
+    # the grid's order (er, ba, ws, dp, fb, chain) restricted to the generators searched;
+    # 40 vertices and base 8 are in the space, the study's cap 64 (3 doublings) is not: drawn
+    assert [p["generator"] for p in first] == ["er", "dp", "chain"]
+    assert all(p["nodes"] == 40 and p["base_channels"] == 8 and p["staging"] == "probabilistic"
+               and p["staging.probabilistic.p"] == 0.5 and p["input_policy"] == "stem" for p in first)
+    assert first[0]["er.p"] == 0.2 and (first[1]["dp.p"], first[1]["dp.alpha"], first[1]["dp.beta"]) == (0.5, 1, 1)
+    assert "channel_doublings" not in study.trials[0].system_attrs["fixed_params"]
+    run_search(open_search(settings.model_copy(update={"trials": 5}), default_storage(tmp_path), "w"),
+               settings.model_copy(update={"trials": 5}), workers=1)
+    assert len(study.trials) == 5  # a resumed search is not warm-started again
+
+
+def test_a_candidate_outside_the_space_keeps_only_what_the_space_holds():
+    space = SearchSpace({"dp": (Dimension("dp.p", "p", "float", 0.0, 1.0),)}, {"uniform": ()}, (10, 20), (4, 8),
+                        (0, 2), {"input_policy": ("stem",)})
+    spec = {"generator": "dp", "params": {"p": 0.5}, "staging": "greedy", "staging_params": {},
+            "base_channels": 8, "channel_cap": 24, "nodes": 40}
+    assert space.params_of(Candidate(spec, {"input_policy": "scatter"})) == {
+        "generator": "dp", "dp.p": 0.5, "base_channels": 8}  # greedy, ×3 cap, 40 nodes, scatter: drawn
+    assert space.params_of(Candidate({**spec, "generator": "er"}, {})) == {"base_channels": 8}
 
 
 def test_changed_settings_are_refused_naming_what_differs(tmp_path, capsys):

@@ -38,13 +38,13 @@ COLUMNS = ("generator", "nodes", "sample", "seed", "params", "flops", "predicted
 ACCURACY_COLUMNS = ("generator", "nodes", "sample", "accuracy")
 
 
-def candidates(settings: SearchSettings) -> list[tuple[tuple[str, int, int], Candidate]]:
-    """The first ``settings.trials`` samples, round-robin over the grid's generators."""
+def candidates(settings: SearchSettings, count: int | None = None) -> list[tuple[tuple[str, int, int], Candidate]]:
+    """The first ``count`` (default ``settings.trials``) samples, round-robin over the grid's generators."""
     config = StudyConfig(nodes=(NODES,), input_shape=settings.input_shape, classes=settings.classes,
                          seed=settings.seed)
     gens = config.generators
     out = []
-    for i in range(settings.trials):
+    for i in range(settings.trials if count is None else count):
         key = (gens[i % len(gens)], NODES, i // len(gens))
         spec = config.spec(*key).model_copy(update=WIDTHS).model_dump(mode="json")
         out.append((key, Candidate(spec, {"input_policy": INPUT_POLICY})))

@@ -50,6 +50,15 @@ class Dimension:
             return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
         return trial.suggest_float(self.name, self.low, self.high, log=self.log)
 
+    def holds(self, value: Any) -> bool:
+        """Whether ``value`` is one this dimension can propose."""
+        if self.kind == "categorical":
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        whole = self.kind != "int" or float(value).is_integer()
+        return whole and self.low <= value <= self.high
+
     def describe(self) -> str:
         if self.kind == "categorical":
             return "{" + ", ".join(map(str, self.choices)) + "}"
@@ -170,6 +179,32 @@ class SearchSpace:
         }
         options = {name: trial.suggest_categorical(name, list(choices)) for name, choices in self.options.items()}
         return Candidate(spec, options)
+
+    def params_of(self, candidate: Candidate) -> dict[str, Any]:
+        """The Optuna parameters under which :meth:`suggest` proposes ``candidate``, as far
+        as the space holds it: a value outside its dimension (a generator or staging policy
+        not searched, 40 vertices under ``--nodes 10 20``) is left out, so the sampler draws
+        it, and so is everything that depends on it."""
+        spec, out = candidate.spec, {}
+        structural = [
+            (Dimension("generator", "generator", "categorical", choices=tuple(sorted(self.generators))),
+             spec["generator"]),
+            (Dimension("staging", "staging", "categorical", choices=tuple(sorted(self.stagings))), spec["staging"]),
+            (Dimension("base_channels", "", "int", *self.base_channels), spec["base_channels"]),
+            (Dimension("channel_doublings", "", "int", *self.channel_doublings),
+             math.log2(spec["channel_cap"] / spec["base_channels"])),
+            (Dimension("nodes", "", "int", *self.nodes), spec["nodes"]),
+        ]
+        structural += [(Dimension(name, name, "categorical", choices=choices), candidate.options.get(name))
+                       for name, choices in self.options.items()]
+        for dim, value in structural:
+            if dim.holds(value):
+                out[dim.name] = int(value) if dim.kind == "int" else value
+        for kind, dims, params in (("generator", self.generators, spec["params"]),
+                                   ("staging", self.stagings, spec["staging_params"])):
+            if kind in out:
+                out.update({d.name: params[d.field] for d in dims[out[kind]] if d.holds(params.get(d.field))})
+        return out
 
     def describe(self) -> list[tuple[str, str]]:
         """(name, range) of every dimension, for the command's header and the docs."""
