@@ -404,14 +404,19 @@ def _bounded_float(text: str) -> float:
 
 
 def _json(payload: memoryview, max_bytes: int, max_elements: int, kind: str) -> dict[str, Any]:
-    """Parse control JSON after its per-kind size limit and one linear scan
+    """Parse control JSON (UTF-8 only) after its per-kind size limit and one linear scan
     (:func:`scan_json`), so ``json.loads`` never recurses deep, never creates more objects
     than the kind allows, and never converts a huge number literal."""
     if payload.nbytes > max_bytes:
         raise ProtocolError(f"{kind} payload of {payload.nbytes} bytes exceeds {max_bytes}")
     scan_json(payload, MAX_JSON_DEPTH, max_elements)
     try:
-        body = json.loads(bytes(payload), parse_int=_bounded_int, parse_float=_bounded_float)
+        # Decoded as UTF-8 here, not by json.loads: given bytes it also takes UTF-16 and
+        # UTF-32, whose non-ASCII characters may hold the bytes of a quote or a backslash
+        # (U+2200 is 00 22 in UTF-16-LE), so the scan above would count a text other than
+        # the one parsed. A UTF-8 multibyte character never holds an ASCII byte.
+        text = bytes(payload).decode("utf-8")
+        body = json.loads(text, parse_int=_bounded_int, parse_float=_bounded_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"control payload is not JSON ({exc})") from None
     if not isinstance(body, dict):
