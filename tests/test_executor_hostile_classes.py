@@ -4,9 +4,18 @@ within 1 s afterwards, peak RSS within 2× the attack's bytes + 64 MiB, few log 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from parawire.executor.protocol import MAX_JSON_BYTES, MAX_JSON_ELEMENTS, Kind, scan_json
-from test_executor_hostile import assert_bounded, assert_owner_served, attack, control
+import torch
+import zstandard
+from parawire.errors import ParawireError
+from parawire.executor.coordinator import Cluster
+from parawire.executor.plan import plan_for
+from parawire.executor.protocol import MAX_JSON_BYTES, MAX_JSON_ELEMENTS, Kind, encoded_frames, scan_json
+from parawire.pipeline.build import build_architecture
+from parawire.pipeline.placement import partition_architecture
+from parawire.registry.codecs import CodecChoice, CodecPlan, get_codec
+from test_executor_hostile import SPEC, X, MiB, assert_bounded, assert_owner_served, attack, control, owner_shape
 from test_executor_hostile import spawn  # noqa: F401  (the fixture)
 
 
@@ -27,3 +36,37 @@ def test_a_utf16_deployment_cannot_hide_its_elements_from_the_scan(spawn):
     assert lines and all("dropped a message: control payload is not JSON" in line for line in lines), lines
     assert len(lines) <= seconds + 2
     assert_owner_served([worker])
+
+
+@pytest.mark.slow
+def test_a_zstd_bomb_from_a_peer_is_refused_before_it_is_decoded(spawn):
+    # A peer holding the session token sends an encoded activation whose 40 KB zstd frame
+    # honestly decodes to 256 MiB, past the worker's parked budget: refused (its request
+    # forgotten and reported) before anything is decompressed (+320 MiB before the fix).
+    # A frame followed by more bytes is refused, not taken for its first frame.
+    budget = 8 * MiB
+    workers = [spawn("--max-parked-bytes", str(budget)) for _ in range(2)]
+    arch = build_architecture(SPEC)
+    codecs = CodecPlan(default=CodecChoice(name="zstd", params={"inner": "int8"}))
+    plan = plan_for(arch, partition_architecture(arch, 2), units=2, codecs=codecs)
+    vertex, producer = next(iter(plan.unit_plans[1].receives.items()))
+    with Cluster.connect([w.endpoint for w in workers], timeout=20.0) as owner:
+        owner.deploy(SPEC, plan)
+        exact = owner.infer(X)
+        honest = get_codec(codecs.default).encode(torch.ones(owner_shape(vertex)))
+        channels, side = 64, 1024
+        inner = np.ones(channels, np.float32).tobytes() + bytes(channels + channels * side * side)
+        bomb = zstandard.ZstdCompressor(write_content_size=True).compress(inner)
+        forged = [encoded_frames(frame, torch.float32, shape, request=5000 + i, vertex=vertex, unit=producer,
+                                 session=owner.session)
+                  for i, (frame, shape) in enumerate([(honest + honest, owner_shape(vertex)),
+                                                      (bomb, (1, channels, side, side))])]
+        before = workers[1].reset_peak()
+        seconds = attack(workers[1], forged)
+        assert_bounded(workers[1], before, sum(len(f[1]) for f in forged))
+        lines = workers[1].new_log_lines()
+        assert "unused data" in lines[0] and "request 5001 forgotten" in lines[1] and len(lines) <= 2 * seconds + 4
+        with pytest.raises(ParawireError, match=rf"request 5001 forgotten: .* limit of {budget} bytes"):
+            owner.infer(X)
+        owner.deploy(SPEC, plan)
+        assert torch.equal(owner.infer(X), exact)

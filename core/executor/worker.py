@@ -424,7 +424,9 @@ class Worker:
             )
         if sender == COORDINATOR and token != self.coordinator:
             raise ProtocolError(f"INPUT for request {msg.request} from a connection that did not deploy")
-        self.runner.accept(msg.request, msg.vertex, received(msg, self.codecs))
+        tensor = received(msg, self.codecs, functools.partial(self.runner.room, msg.request, msg.vertex))
+        if tensor is not None:
+            self.runner.accept(msg.request, msg.vertex, tensor)
 
     def _owner_only(self, token: Any, msg: Message) -> bool:
         """Control belongs to the coordinator of the current deployment, with its session;
