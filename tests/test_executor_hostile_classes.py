@@ -11,7 +11,16 @@ import zstandard
 from parawire.errors import ParawireError
 from parawire.executor.coordinator import Cluster
 from parawire.executor.plan import plan_for
-from parawire.executor.protocol import MAX_JSON_BYTES, MAX_JSON_ELEMENTS, Kind, encoded_frames, scan_json
+from parawire.executor.protocol import (
+    MAX_JSON_BYTES,
+    MAX_JSON_ELEMENTS,
+    Kind,
+    decode,
+    encoded_frames,
+    json_frames,
+    scan_json,
+)
+from parawire.executor.security import generate_keys
 from parawire.pipeline.build import build_architecture
 from parawire.pipeline.placement import partition_architecture
 from parawire.registry.codecs import CodecChoice, CodecPlan, get_codec
@@ -70,3 +79,18 @@ def test_a_zstd_bomb_from_a_peer_is_refused_before_it_is_decoded(spawn):
             owner.infer(X)
         owner.deploy(SPEC, plan)
         assert torch.equal(owner.infer(X), exact)
+
+
+def test_an_owner_proof_with_non_ascii_characters_is_a_wrong_proof(spawn, tmp_path):
+    # hmac.compare_digest raised TypeError on it, and the refusal read "comparing strings
+    # with non-ASCII characters is not supported" instead of naming the owner secret.
+    keys = generate_keys(tmp_path / "keys")
+    worker = spawn("--owner-secret", str(keys["owner"]))
+    replies: list = []
+    proofs = ["\u00e9" * 64, "\ud800", "0" * 64]
+    attack(worker, [json_frames(Kind.DEPLOY, {"spec": {}, "plan": {}, "unit": 0, "owner": proof}, session=b"s" * 16)
+                    for proof in proofs], settle=replies)
+    errors = [decode(r).body["message"] for r in replies[:-1]]
+    assert errors == ["deployment failed: this worker takes deployments only from its owner: connect with"
+                      " owner_secret= the file given to its --owner-secret"] * len(proofs)
+    assert_owner_served([worker], owner_secret=keys["owner"])
