@@ -21,6 +21,7 @@ from parawire.executor.protocol import (
     scan_json,
 )
 from parawire.executor.security import generate_keys
+from parawire.graph.spec import ArchitectureSpec
 from parawire.pipeline.build import build_architecture
 from parawire.pipeline.placement import partition_architecture
 from parawire.registry.codecs import CodecChoice, CodecPlan, get_codec
@@ -94,3 +95,17 @@ def test_an_owner_proof_with_non_ascii_characters_is_a_wrong_proof(spawn, tmp_pa
     assert errors == ["deployment failed: this worker takes deployments only from its owner: connect with"
                       " owner_secret= the file given to its --owner-secret"] * len(proofs)
     assert_owner_served([worker], owner_secret=keys["owner"])
+
+
+@pytest.mark.slow
+def test_the_stats_of_a_400_vertex_unit_reach_the_coordinator(spawn):
+    # A stats reply lists every task (about 50 bytes each): 21 KB here, over the 16 KiB
+    # that the other small kinds get, so the coordinator dropped it and stats() timed out.
+    spec = ArchitectureSpec(generator="chain", nodes=400, input_shape=(3, 8, 8), base_channels=4)
+    arch = build_architecture(spec)
+    plan = plan_for(arch, partition_architecture(arch, 1), units=1)
+    worker = spawn()
+    with Cluster.connect([worker.endpoint], timeout=20.0) as owner:
+        owner.deploy(spec, plan, engine="torch")
+        owner.infer(torch.zeros(1, 3, 8, 8))
+        assert len(owner.stats().per_unit[0]["tasks"]) == 402

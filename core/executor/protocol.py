@@ -61,10 +61,15 @@ MAX_JSON_ELEMENTS = 1 << 17
 Parsed, every element is a Python object of up to about 80 bytes, and pydantic copies the
 plan once more: the cap keeps a deployment's parse within tens of MiB whatever its shape."""
 
+MAX_STATS_BYTES = 1 << 20
+"""Largest ``STATS`` payload: a worker's reply lists every task's vertices and times (about
+50 bytes and 6 values a task), 43 KB for an 800-vertex unit and under 300 KB for the
+largest (5,002 vertices); the request itself is empty."""
+
 MAX_CONTROL_BYTES = 16 << 10
-"""Largest JSON payload of every other kind (ping, pong, stats, ready, error, cancel,
-shutdown): their bodies are a few fields, so a few KB is plenty, and a hostile one is
-refused by its length alone."""
+"""Largest JSON payload of every other kind (ping, pong, ready, error, cancel, shutdown):
+their bodies are a few fields, so a few KB is plenty, and a hostile one is refused by its
+length alone."""
 
 MAX_JSON_DEPTH = 32
 """Deepest nesting of control JSON; deployments nest 5 levels (plan → unit_plans → preds)."""
@@ -113,7 +118,8 @@ class Kind(enum.IntEnum):
 TENSOR_KINDS = frozenset({Kind.INPUT, Kind.TENSOR, Kind.RESULT})
 
 JSON_LIMITS: dict[Kind, tuple[int, int]] = {
-    kind: (MAX_JSON_BYTES, MAX_JSON_ELEMENTS) if kind is Kind.DEPLOY else (MAX_CONTROL_BYTES, MAX_CONTROL_BYTES)
+    kind: {Kind.DEPLOY: (MAX_JSON_BYTES, MAX_JSON_ELEMENTS), Kind.STATS: (MAX_STATS_BYTES, MAX_JSON_ELEMENTS)}.get(
+        kind, (MAX_CONTROL_BYTES, MAX_CONTROL_BYTES))
     for kind in Kind if kind not in TENSOR_KINDS
 }
 """Per JSON kind: (most payload bytes, most elements). Checked before the payload is read."""
