@@ -1,7 +1,7 @@
 """The wire protocol: a packed binary header frame plus one raw payload frame.
 
 Why binary and not JSON: measured on the target machine, a JSON header doubles the cost of a
-small message (about 125 vs 72 µs one way over ipc). The header is a fixed 54-byte
+small message (about 125 vs 72 µs one way over ipc). The header is a fixed 70-byte
 ``struct`` (little-endian), so decoding is one ``unpack`` and a few comparisons.
 
 Frames of one message (ZeroMQ multipart, or the same list on the in-process queues):
@@ -16,9 +16,9 @@ Frames of one message (ZeroMQ multipart, or the same list on the in-process queu
 Nothing that crosses a socket is ever pickled. :func:`decode` checks every field against
 the frames it came with, before anything is allocated: integer comparisons on the
 unpacked header for tensors (no JSON on the tensor path), and for control messages a
-size limit *per kind* (only ``DEPLOY`` may be large) and then one linear scan of the raw
-bytes (:func:`scan_json`: nesting depth and element count, chunk by chunk, never
-backtracking) before ``json.loads`` sees them, so a hostile message costs the receiver
+size limit *per kind* (only ``DEPLOY`` may be large, and a ``STATS`` reply middling) and
+then one linear scan of the raw bytes (:func:`scan_json`: nesting depth and element
+count, chunk by chunk, never backtracking) before ``json.loads`` sees them as UTF-8, so a hostile message costs the receiver
 CPU and memory proportional to its own size, and little of either unless it is a
 deployment. Any mismatch raises :class:`ProtocolError` and the receiver drops the
 message (one counted log line) instead of crashing.
