@@ -465,6 +465,44 @@ def own_status(field: str) -> int:
     return int(line.split()[1]) * 1024
 
 
+HOARDING_WORKER = """
+import sys, torch, zmq
+from parawire.executor.protocol import Kind, decode, json_frames, tensor_frames
+sock = zmq.Context().socket(zmq.ROUTER)
+sock.sndhwm = 0
+print(f"tcp://127.0.0.1:{sock.bind_to_random_port('tcp://127.0.0.1')}", flush=True)
+identity, *frames = sock.recv_multipart()
+session, size = decode(frames).session, int(sys.argv[1])
+for frames in [tensor_frames(Kind.INPUT, torch.zeros(size // 4), request=1, vertex=-1, session=session),
+               tensor_frames(Kind.TENSOR, torch.zeros(size // 4), request=1, vertex=0, session=session),
+               json_frames(Kind.DEPLOY, {}, weights=bytes(size), session=session),
+               json_frames(Kind.READY, {"unit": 0}, session=session)]:
+    sock.send_multipart([identity, *frames])
+sys.stdin.read()
+"""
+
+
+def test_a_fake_worker_cannot_park_messages_of_other_kinds_in_the_coordinator():
+    # The coordinator filed every kind but RESULT and ERROR until a call took it: an INPUT,
+    # a TENSOR and a DEPLOY with weights of 48 MiB each stayed held (+144 MiB) until the
+    # next deploy. Now only the kinds a worker sends are kept.
+    size = 48 * MiB
+    fake = subprocess.Popen([sys.executable, "-c", HOARDING_WORKER, str(size)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        spec, plan, _, _ = case("dp", 1)
+        with Cluster.connect([fake.stdout.readline().strip()], timeout=30.0) as cluster:
+            before = own_status("VmRSS")
+            cluster.deploy(spec, plan)
+            held, dropped = own_status("VmRSS") - before, cluster.drops.count
+    finally:
+        fake.kill()
+        fake.wait()
+        fake.stdin.close()
+        fake.stdout.close()
+    assert held < size, f"the coordinator holds {held / MiB:.0f} MiB more after the deployment"
+    assert dropped == 3
+
 # -- row 7: refusals flood the log ---------------------------------------------------------
 
 def test_row7_three_thousand_refused_deployments_log_a_few_lines(spawn):
