@@ -152,7 +152,8 @@ class Zstd:
     """Lossless zstd over another codec's frame: ReLU zeros and int8's repeated values
     compress, so it pays on slow links. The frame records its content size, which must be
     exactly the inner frame's size for the header's shape before anything is
-    decompressed (no decompression bomb). ``encoded_bytes`` is the inner size × ``ratio``,
+    decompressed (no decompression bomb), and the payload is that one frame (bytes after
+    it are refused, not ignored). ``encoded_bytes`` is the inner size × ``ratio``,
     an expectation: the bytes a run sends depend on the data (``sized`` is False)."""
 
     sized = False
@@ -178,7 +179,7 @@ class Zstd:
             declared = zstandard.get_frame_parameters(payload).content_size
             if declared != size:
                 raise CodecFrameError(f"zstd frame declares {declared} bytes; the shape needs {size}")
-            plain = self.decompressor.decompress(payload, max_output_size=size)
+            plain = self.decompressor.decompress(payload, max_output_size=size, allow_extra_data=False)
         except zstandard.ZstdError as exc:
             raise CodecFrameError(f"zstd frame does not decompress ({exc})") from None
         return self.inner.decode(memoryview(plain), dtype, shape)

@@ -22,6 +22,7 @@ from parawire.executor.protocol import (
     MAX_JSON_DEPTH,
     MAX_JSON_ELEMENTS,
     MAX_NDIM,
+    MAX_STATS_BYTES,
     SCAN_CHUNK,
     TENSOR_KINDS,
     VERSION,
@@ -124,11 +125,12 @@ def test_deep_and_huge_json_is_refused_before_parsing(payload, reason):
 
 @pytest.mark.parametrize("kind", [k for k in Kind if k not in TENSOR_KINDS and k is not Kind.DEPLOY])
 def test_only_a_deployment_may_carry_more_than_a_few_kb_of_json(kind):
-    body = b'{"a":"' + b"x" * (MAX_CONTROL_BYTES - 8) + b'"}'
-    with pytest.raises(ProtocolError, match=f"{kind.name} payload of {MAX_CONTROL_BYTES + 1} bytes exceeds"):
+    limit = MAX_STATS_BYTES if kind is Kind.STATS else MAX_CONTROL_BYTES  # a stats reply lists every task
+    body = b'{"a":"' + b"x" * (limit - 8) + b'"}'
+    with pytest.raises(ProtocolError, match=f"{kind.name} payload of {limit + 1} bytes exceeds"):
         decode(control(kind, body[:6] + b"x" + body[6:]))
-    assert decode(control(kind, body)).body["a"] == "x" * (MAX_CONTROL_BYTES - 8)
-    assert len(decode(control(Kind.DEPLOY, body + b" " * MAX_CONTROL_BYTES)).body["a"]) == MAX_CONTROL_BYTES - 8
+    assert decode(control(kind, body)).body["a"] == "x" * (limit - 8)
+    assert len(decode(control(Kind.DEPLOY, body + b" " * limit)).body["a"]) == limit - 8
 
 
 def _reference_scan(raw: bytes) -> tuple[int, int]:

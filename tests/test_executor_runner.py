@@ -124,3 +124,7 @@ def test_parked_tensors_stay_under_the_limit_and_forgotten_requests_are_reported
     assert list(results) == [7, 6] and runner.parked == 0 and not runner.requests
     runner.accept(8, first, torch.ones(3 * each // 4))  # alone over the limit: refused, reported
     assert errors[-1][0] == 8 and runner.parked == 0 and not runner.requests
+    runner.accept(9, first, x)
+    runner.accept(10, first, torch.ones(3 * each // 4))  # never fits: the requests in flight stay
+    assert errors[-1][0] == 10 and list(runner.requests) == [9] and runner.parked == each
+    assert not runner.room(9, first, 0) and not runner.room(9, dag.output, 0)  # seen; not consumed here

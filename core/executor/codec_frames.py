@@ -9,6 +9,8 @@ crossing keeps the zero-copy path of :func:`~parawire.executor.protocol.tensor_f
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -45,10 +47,14 @@ class Encoder:
                               unit=unit, session=session)
 
 
-def received(msg: Message, codecs: dict[int, Codec]) -> torch.Tensor:
+def received(msg: Message, codecs: dict[int, Codec],
+             wanted: Callable[[int], bool] = lambda nbytes: True) -> torch.Tensor | None:
     """The tensor a checked message carries, decoded with the plan's codec for its vertex;
     a message encoded otherwise than the plan says, or a frame the codec refuses, is a
-    :class:`ProtocolError` (one counted drop)."""
+    :class:`ProtocolError` (one counted drop). ``wanted(nbytes)`` is asked before a frame
+    is decoded (the runner's room for a tensor that size): a frame of a few bytes may
+    decode to the message limit, so nothing is allocated for one that would not be kept
+    (``None``)."""
     codec = codecs.get(msg.vertex)
     if msg.encoded is None:
         if codec is not None:
@@ -56,6 +62,8 @@ def received(msg: Message, codecs: dict[int, Codec]) -> torch.Tensor:
         return msg.tensor
     if codec is None:
         raise ProtocolError(f"encoded {msg.kind.name} for vertex {msg.vertex}; the plan sends it raw")
+    if not wanted(math.prod(msg.shape) * msg.dtype.itemsize):
+        return None
     try:
         tensor = codec.decode(msg.encoded, msg.dtype, msg.shape)
     except CodecFrameError as exc:

@@ -63,6 +63,11 @@ DIAGNOSE_PING_S = 0.5
 """How long a timed-out request waits for pongs before naming the units that did not answer
 (so the caller has its error within ``timeout`` + this)."""
 
+AWAITED = frozenset({Kind.READY, Kind.STATS, Kind.PONG})
+"""The kinds (besides results and errors) a worker sends, filed until a call takes them (one
+per kind and unit; a late pong is a few bytes). Anything else is dropped at once: filed, a
+tensor or a deployment with weights would hold its bytes until the next deploy."""
+
 
 @dataclass
 class ClusterStats:
@@ -358,8 +363,10 @@ class Cluster:
             where = f" at vertex {vertex}" if type(vertex) is int and vertex >= 0 else ""
             text = (str(msg.body.get("message") or "unknown error").splitlines() or ["unknown error"])[0][:1000]
             self._fail(f"{self._name(item.index)} failed{where}: {text}")
-        else:
+        elif msg.kind in AWAITED:
             self._replies[(msg.kind, item.index)] = msg
+        else:
+            self.drops(f"{msg.kind.name} from {self._name(item.index)}: a worker does not send it")
 
     def _result(self, index: int, msg: Message) -> None:
         """Keep a result after checking who sent it and that it can be the request's logits."""

@@ -1,7 +1,7 @@
 """The wire protocol: a packed binary header frame plus one raw payload frame.
 
 Why binary and not JSON: measured on the target machine, a JSON header doubles the cost of a
-small message (about 125 vs 72 µs one way over ipc). The header is a fixed 54-byte
+small message (about 125 vs 72 µs one way over ipc). The header is a fixed 70-byte
 ``struct`` (little-endian), so decoding is one ``unpack`` and a few comparisons.
 
 Frames of one message (ZeroMQ multipart, or the same list on the in-process queues):
@@ -16,9 +16,9 @@ Frames of one message (ZeroMQ multipart, or the same list on the in-process queu
 Nothing that crosses a socket is ever pickled. :func:`decode` checks every field against
 the frames it came with, before anything is allocated: integer comparisons on the
 unpacked header for tensors (no JSON on the tensor path), and for control messages a
-size limit *per kind* (only ``DEPLOY`` may be large) and then one linear scan of the raw
-bytes (:func:`scan_json`: nesting depth and element count, chunk by chunk, never
-backtracking) before ``json.loads`` sees them, so a hostile message costs the receiver
+size limit *per kind* (only ``DEPLOY`` may be large, and a ``STATS`` reply middling) and
+then one linear scan of the raw bytes (:func:`scan_json`: nesting depth and element
+count, chunk by chunk, never backtracking) before ``json.loads`` sees them as UTF-8, so a hostile message costs the receiver
 CPU and memory proportional to its own size, and little of either unless it is a
 deployment. Any mismatch raises :class:`ProtocolError` and the receiver drops the
 message (one counted log line) instead of crashing.
@@ -61,10 +61,15 @@ MAX_JSON_ELEMENTS = 1 << 17
 Parsed, every element is a Python object of up to about 80 bytes, and pydantic copies the
 plan once more: the cap keeps a deployment's parse within tens of MiB whatever its shape."""
 
+MAX_STATS_BYTES = 1 << 20
+"""Largest ``STATS`` payload: a worker's reply lists every task's vertices and times (about
+50 bytes and 6 values a task), 43 KB for an 800-vertex unit and under 300 KB for the
+largest (5,002 vertices); the request itself is empty."""
+
 MAX_CONTROL_BYTES = 16 << 10
-"""Largest JSON payload of every other kind (ping, pong, stats, ready, error, cancel,
-shutdown): their bodies are a few fields, so a few KB is plenty, and a hostile one is
-refused by its length alone."""
+"""Largest JSON payload of every other kind (ping, pong, ready, error, cancel, shutdown):
+their bodies are a few fields, so a few KB is plenty, and a hostile one is refused by its
+length alone."""
 
 MAX_JSON_DEPTH = 32
 """Deepest nesting of control JSON; deployments nest 5 levels (plan → unit_plans → preds)."""
@@ -113,7 +118,8 @@ class Kind(enum.IntEnum):
 TENSOR_KINDS = frozenset({Kind.INPUT, Kind.TENSOR, Kind.RESULT})
 
 JSON_LIMITS: dict[Kind, tuple[int, int]] = {
-    kind: (MAX_JSON_BYTES, MAX_JSON_ELEMENTS) if kind is Kind.DEPLOY else (MAX_CONTROL_BYTES, MAX_CONTROL_BYTES)
+    kind: {Kind.DEPLOY: (MAX_JSON_BYTES, MAX_JSON_ELEMENTS), Kind.STATS: (MAX_STATS_BYTES, MAX_JSON_ELEMENTS)}.get(
+        kind, (MAX_CONTROL_BYTES, MAX_CONTROL_BYTES))
     for kind in Kind if kind not in TENSOR_KINDS
 }
 """Per JSON kind: (most payload bytes, most elements). Checked before the payload is read."""
@@ -404,14 +410,19 @@ def _bounded_float(text: str) -> float:
 
 
 def _json(payload: memoryview, max_bytes: int, max_elements: int, kind: str) -> dict[str, Any]:
-    """Parse control JSON after its per-kind size limit and one linear scan
+    """Parse control JSON (UTF-8 only) after its per-kind size limit and one linear scan
     (:func:`scan_json`), so ``json.loads`` never recurses deep, never creates more objects
     than the kind allows, and never converts a huge number literal."""
     if payload.nbytes > max_bytes:
         raise ProtocolError(f"{kind} payload of {payload.nbytes} bytes exceeds {max_bytes}")
     scan_json(payload, MAX_JSON_DEPTH, max_elements)
     try:
-        body = json.loads(bytes(payload), parse_int=_bounded_int, parse_float=_bounded_float)
+        # Decoded as UTF-8 here, not by json.loads: given bytes it also takes UTF-16 and
+        # UTF-32, whose non-ASCII characters may hold the bytes of a quote or a backslash
+        # (U+2200 is 00 22 in UTF-16-LE), so the scan above would count a text other than
+        # the one parsed. A UTF-8 multibyte character never holds an ASCII byte.
+        text = bytes(payload).decode("utf-8")
+        body = json.loads(text, parse_int=_bounded_int, parse_float=_bounded_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"control payload is not JSON ({exc})") from None
     if not isinstance(body, dict):

@@ -171,24 +171,38 @@ class UnitRunner:
 
     def accept(self, request: int, vertex: int, tensor: torch.Tensor) -> None:
         """A tensor for ``vertex`` of ``request`` arrived: store it and run what is ready."""
-        if vertex not in self.consumers:
-            self.note("dropped a tensor", f"request {request}: no local vertex consumes vertex {vertex}")
+        if not self.room(request, vertex, tensor.nbytes):
             return
         req = self.requests.get(request)
-        if req is not None and vertex in req.seen:
-            self.note("dropped a tensor", f"request {request}: vertex {vertex} arrived twice; second copy dropped")
-            return
-        need = tensor.nbytes + (self.request_bytes if req is None else 0)
-        while self.parked + need > self.max_parked_bytes:
-            oldest = next(iter(self.requests), request)
-            self._forget(oldest, vertex, f"forgotten: tensors held for requests in flight exceed the"
-                                         f" worker's limit of {self.max_parked_bytes} bytes (--max-parked-bytes)")
-            if oldest == request:
-                return
-        if request not in self.requests:
+        if req is None:
             req = self._open(request)
         self._store(req, vertex, tensor)
         self._drain(request, req)
+
+    def room(self, request: int, vertex: int, nbytes: int) -> bool:
+        """Whether a tensor of ``nbytes`` for ``vertex`` of ``request`` is wanted, making room
+        for it (the oldest requests forgotten) when it fits the budget at all. The worker
+        asks before decoding an encoded activation, whose frame may be far smaller than
+        what it decodes to: nothing is allocated for a tensor that would not be kept."""
+        if vertex not in self.consumers:
+            self.note("dropped a tensor", f"request {request}: no local vertex consumes vertex {vertex}")
+            return False
+        req = self.requests.get(request)
+        if req is not None and vertex in req.seen:
+            self.note("dropped a tensor", f"request {request}: vertex {vertex} arrived twice; second copy dropped")
+            return False
+        need = nbytes + (self.request_bytes if req is None else 0)
+        why = (f"forgotten: tensors held for requests in flight exceed the worker's limit of"
+               f" {self.max_parked_bytes} bytes (--max-parked-bytes)")
+        if need > self.max_parked_bytes:  # never fits: only its own request is forgotten
+            self._forget(request, vertex, why)
+            return False
+        while self.parked + need > self.max_parked_bytes:
+            oldest = next(iter(self.requests))
+            self._forget(oldest, vertex, why)
+            if oldest == request:
+                return False
+        return True
 
     def cancel(self, request: int) -> None:
         self._close(request)

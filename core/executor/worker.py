@@ -352,7 +352,9 @@ class Worker:
         if self.owner_secret is None:
             return
         proof = msg.body.get("owner")
-        if not isinstance(proof, str) or not hmac.compare_digest(proof, owner_proof(self.owner_secret, msg.session)):
+        # compare_digest raises TypeError on a str with non-ASCII characters: such a proof is simply wrong
+        if not isinstance(proof, str) or not proof.isascii() or \
+                not hmac.compare_digest(proof, owner_proof(self.owner_secret, msg.session)):
             raise DeploymentError("this worker takes deployments only from its owner: connect with"
                                   " owner_secret= the file given to its --owner-secret")
 
@@ -424,7 +426,9 @@ class Worker:
             )
         if sender == COORDINATOR and token != self.coordinator:
             raise ProtocolError(f"INPUT for request {msg.request} from a connection that did not deploy")
-        self.runner.accept(msg.request, msg.vertex, received(msg, self.codecs))
+        tensor = received(msg, self.codecs, functools.partial(self.runner.room, msg.request, msg.vertex))
+        if tensor is not None:
+            self.runner.accept(msg.request, msg.vertex, tensor)
 
     def _owner_only(self, token: Any, msg: Message) -> bool:
         """Control belongs to the coordinator of the current deployment, with its session;
