@@ -182,6 +182,27 @@ class Unexportable(nn.Module):
         return self.head(torch.cummax(self.conv2(y), dim=-1)[0] + y)
 
 
+class Defaults(nn.Module):
+    """A forward with optional parameters (a mask, a scale, ``*args``/``**kwargs``), as
+    Hugging Face and detection models have; called with the image alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, scale: float = 2.0,
+                *args, flip: bool = False, **kwargs) -> torch.Tensor:
+        y = self.conv(x) * scale
+        if mask is not None:
+            y = y * mask
+        return -y if flip else y
+
+
+class TwoInputs(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y
+
+
 def _seeded(cls):  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     return cls()
@@ -225,6 +246,14 @@ def recurrent() -> nn.Module:
 
 def unexportable() -> nn.Module:
     return _seeded(Unexportable)
+
+
+def defaults() -> nn.Module:
+    return _seeded(Defaults)
+
+
+def two_inputs() -> nn.Module:
+    return TwoInputs()
 
 
 def not_a_module() -> int:

@@ -135,10 +135,19 @@ def test_no_merge_gives_one_block_per_operator():
     assert fine.costs.total_flops == merged.costs.total_flops
 
 
+def test_forward_parameters_with_defaults_are_traced_at_their_default():
+    m = imported(f"{ZOO}:defaults")
+    assert [n.name for n in m.traced.graph.nodes if n.op == "placeholder"] == ["x"]
+    x = torch.randn(1, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(run_blocks(m, x)[m.dag.output], m.model(x))
+
+
 @pytest.mark.parametrize(("factory", "message"), [
     ("untraceable", "torch.fx cannot trace submodule 'body.1' (Gate): TraceError: symbolically traced"),
     ("augmented", "the traced graph computes other values than forward"),
     ("two_outputs", "forward returns tuple; parawire runs models returning one tensor"),
+    ("two_inputs", "forward takes 2 inputs (x, y); parawire feeds one image tensor"),
     ("not_a_module", "returned int; it must return a torch.nn.Module"),
     ("missing", "has no callable named 'missing'"),
 ])

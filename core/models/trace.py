@@ -161,12 +161,46 @@ class Traced(torch.nn.Module):
         graph.owning_module = self  # fx's purity checks look submodules up here
 
 
+def _defaults(model: torch.nn.Module) -> dict[str, object]:
+    """``forward``'s parameters after the first that have a default (``mask=None``,
+    ``scale=1.0``): traced at that default, the value every parawire run passes (it feeds
+    one image). Without this each became a graph input and the model was refused as
+    taking several inputs."""
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _drop_specialised(graph: fx.Graph, names: set[str]) -> None:
+    """Remove the inputs fx keeps for ``concrete_args`` (named ``NAME_1``, ``NAME_2`` …)
+    and the checks it adds on them (``_assert_is_none``, ``torch._assert(mask == …)``):
+    nothing passes them, and the traced values already use the defaults. Unread
+    ``*args``/``**kwargs`` go too: a call with the image alone leaves them empty."""
+    inputs = [n for n in graph.nodes if n.op == "placeholder" and (
+        n.target.rsplit("_", 1)[0] in names or n.target.startswith("*") and not n.users)]
+    doomed: dict[fx.Node, None] = {}
+    stack = list(inputs)
+    while stack:
+        n = stack.pop()
+        if n not in doomed:
+            doomed[n] = None
+            stack.extend(n.users)
+    for n in reversed(graph.nodes):
+        if n in doomed:
+            graph.erase_node(n)
+
+
 def trace(model: torch.nn.Module, name: str) -> Traced:
     """``model`` traced, or one line saying which submodule failed and why."""
     tracer = _Tracer()
+    defaults = _defaults(model)
     try:
         with TRACING:
-            graph = tracer.trace(model)
+            graph = tracer.trace(model, concrete_args=defaults or None)
+            _drop_specialised(graph, set(defaults))
     except Exception as exc:
         path, cls = tracer.failed_in or ("", type(model).__name__)
         where = f"submodule '{path}' ({cls})" if path else f"its forward ({cls})"
