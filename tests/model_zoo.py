@@ -182,6 +182,27 @@ class Unexportable(nn.Module):
         return self.head(torch.cummax(self.conv2(y), dim=-1)[0] + y)
 
 
+class Products(nn.Module):
+    """Contractions PyTorch's FLOP counter has no formula for: ``nn.Bilinear``,
+    ``F.bilinear``, ``mv``, ``dot``, ``addmv``, ``addbmm``."""
+
+    def __init__(self, dim: int = 8) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3 * 4 * 4, dim)
+        self.bilinear = nn.Bilinear(dim, dim, 4)
+        self.weight = nn.Parameter(torch.randn(4, dim, dim))
+        self.matrix = nn.Parameter(torch.randn(dim, dim))
+        self.batch = nn.Parameter(torch.randn(3, dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x.flatten(1))  # (1, dim)
+        v = h[0]
+        a = self.bilinear(h, h.tanh()) + F.bilinear(h, h, self.weight)
+        b = torch.mv(self.matrix, v) + self.matrix.mv(v) + torch.addmv(v, self.matrix, v)
+        c = torch.addbmm(self.matrix, self.batch, self.batch * v)
+        return a.sum() + torch.dot(b, v) + v.dot(v) + c.sum(0) @ v
+
+
 class Defaults(nn.Module):
     """A forward with optional parameters (a mask, a scale, ``*args``/``**kwargs``), as
     Hugging Face and detection models have; called with the image alone."""
@@ -246,6 +267,10 @@ def recurrent() -> nn.Module:
 
 def unexportable() -> nn.Module:
     return _seeded(Unexportable)
+
+
+def products() -> nn.Module:
+    return _seeded(Products)
 
 
 def defaults() -> nn.Module:
