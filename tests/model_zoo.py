@@ -57,6 +57,19 @@ class Untraceable(nn.Module):
         return self.body(self.conv(x))
 
 
+class IndexedWrite(nn.Module):
+    """``y[:, :2] = 0``: fx's proxies take no item assignment (not control flow)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        y[:, :2] = 0
+        return y
+
+
 class Augmented(nn.Module):
     """``z += 1`` on a tensor read again later: fx records ``z + 1``, eager mutates y."""
 
@@ -235,6 +248,10 @@ def shared() -> nn.Module:
 
 def untraceable() -> nn.Module:
     return _seeded(Untraceable)
+
+
+def indexed_write() -> nn.Module:
+    return _seeded(IndexedWrite)
 
 
 def augmented() -> nn.Module:

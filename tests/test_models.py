@@ -145,6 +145,7 @@ def test_forward_parameters_with_defaults_are_traced_at_their_default():
 
 @pytest.mark.parametrize(("factory", "message"), [
     ("untraceable", "torch.fx cannot trace submodule 'body.1' (Gate): TraceError: symbolically traced"),
+    ("indexed_write", "does not support item assignment; write the indexed assignment out of place"),
     ("augmented", "the traced graph computes other values than forward"),
     ("two_outputs", "forward returns tuple; parawire runs models returning one tensor"),
     ("two_inputs", "forward takes 2 inputs (x, y); parawire feeds one image tensor"),

@@ -193,6 +193,21 @@ def _drop_specialised(graph: fx.Graph, names: set[str]) -> None:
             graph.erase_node(n)
 
 
+_REMEDIES = (
+    ("control flow", "remove data-dependent Python control flow there"),
+    ("cannot be iterated", "remove data-dependent Python control flow there"),
+    ("item assignment", "write the indexed assignment out of place (torch.where, masked_fill, index_put, torch.cat)"),
+)
+
+
+def _remedy(reason: str) -> str:
+    """What to change for fx's failure ``reason``. Every failure was answered "remove
+    data-dependent control flow", also an indexed assignment ``y[:, :4] = 0`` or a
+    ``len(tensor)``, which have nothing to do with it."""
+    return next((fix for cause, fix in _REMEDIES if cause in reason),
+                "rewrite that code so torch.fx can trace it (docs/models.md, Tracing)")
+
+
 def trace(model: torch.nn.Module, name: str) -> Traced:
     """``model`` traced, or one line saying which submodule failed and why."""
     tracer = _Tracer()
@@ -205,10 +220,8 @@ def trace(model: torch.nn.Module, name: str) -> Traced:
         path, cls = tracer.failed_in or ("", type(model).__name__)
         where = f"submodule '{path}' ({cls})" if path else f"its forward ({cls})"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ParawireError(
-            f"model {name}: torch.fx cannot trace {where}: {type(exc).__name__}: {reason}"
-            "; remove data-dependent Python control flow there"
-        ) from None
+        raise ParawireError(f"model {name}: torch.fx cannot trace {where}: {type(exc).__name__}: {reason}"
+                            f"; {_remedy(reason)}") from None
     return Traced(tracer.root, graph)
 
 
