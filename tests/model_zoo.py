@@ -70,6 +70,17 @@ class IndexedWrite(nn.Module):
         return y
 
 
+class Constant(nn.Module):
+    """Returns a parameter's function, whatever the image."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(1, 5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * 2
+
+
 class Augmented(nn.Module):
     """``z += 1`` on a tensor read again later: fx records ``z + 1``, eager mutates y."""
 
@@ -252,6 +263,10 @@ def untraceable() -> nn.Module:
 
 def indexed_write() -> nn.Module:
     return _seeded(IndexedWrite)
+
+
+def constant() -> nn.Module:
+    return Constant()
 
 
 def augmented() -> nn.Module:

@@ -147,6 +147,7 @@ def test_forward_parameters_with_defaults_are_traced_at_their_default():
     ("untraceable", "torch.fx cannot trace submodule 'body.1' (Gate): TraceError: symbolically traced"),
     ("indexed_write", "does not support item assignment; write the indexed assignment out of place"),
     ("augmented", "the traced graph computes other values than forward"),
+    ("constant", "forward returns a tensor that does not depend on its input"),
     ("two_outputs", "forward returns tuple; parawire runs models returning one tensor"),
     ("two_inputs", "forward takes 2 inputs (x, y); parawire feeds one image tensor"),
     ("not_a_module", "returned int; it must return a torch.nn.Module"),

@@ -251,6 +251,13 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
         counted |= {id(t) for t in used.values()}
         out_bytes[v] = info[nodes[-1]].out_bytes
     out = grouping.source
+    if out not in vertex and out.op != "placeholder":
+        # a helper: no vertex computes it, and the output vertex would pass the image on
+        raise ParawireError(
+            f"model {spec.factory}: forward returns a tensor that does not depend on its input"
+            " (a parameter or constant); parawire distributes what is computed from the image:"
+            " return a tensor computed from forward's input"
+        )
     graph.add_edge(vertex.get(out, source), sink)
     out_bytes[source] = x.numel() * x.element_size()
     out_bytes[sink] = expected.numel() * expected.element_size()
