@@ -81,6 +81,20 @@ class Constant(nn.Module):
         return self.weight * 2
 
 
+class Labels(nn.Module):
+    """Returns the class index (int64), or with ``scalar`` a 0-d mean: results the
+    coordinator does not take."""
+
+    def __init__(self, scalar: bool = False) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.scalar = scalar
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x).mean((2, 3))
+        return y.mean() if self.scalar else y.argmax(1)
+
+
 class Augmented(nn.Module):
     """``z += 1`` on a tensor read again later: fx records ``z + 1``, eager mutates y."""
 
@@ -267,6 +281,14 @@ def indexed_write() -> nn.Module:
 
 def constant() -> nn.Module:
     return Constant()
+
+
+def labels() -> nn.Module:
+    return _seeded(Labels)
+
+
+def scalar() -> nn.Module:
+    return Labels(scalar=True)
 
 
 def augmented() -> nn.Module:

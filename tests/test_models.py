@@ -148,6 +148,9 @@ def test_forward_parameters_with_defaults_are_traced_at_their_default():
     ("indexed_write", "does not support item assignment; write the indexed assignment out of place"),
     ("augmented", "the traced graph computes other values than forward"),
     ("constant", "forward returns a tensor that does not depend on its input"),
+    ("labels", "forward returns a torch.int64 tensor of shape (1,); parawire's result is a torch.float32 tensor"),
+    ("scalar", "forward returns a torch.float32 tensor of shape (); parawire's result is a torch.float32"
+               " tensor with the batch first"),
     ("two_outputs", "forward returns tuple; parawire runs models returning one tensor"),
     ("two_inputs", "forward takes 2 inputs (x, y); parawire feeds one image tensor"),
     ("not_a_module", "returned int; it must return a torch.nn.Module"),

@@ -214,6 +214,13 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
         raise ParawireError(
             f"model {spec.factory}: forward returns {type(expected).__name__}; parawire runs models returning one tensor"
         )
+    if expected.dtype != x.dtype or expected.dim() == 0 or expected.shape[0] != x.shape[0]:
+        # what the coordinator accepts as a result; it refused any other only after deployment
+        raise ParawireError(
+            f"model {spec.factory}: forward returns a {expected.dtype} tensor of shape {tuple(expected.shape)};"
+            f" parawire's result is a {x.dtype} tensor with the batch first, ({x.shape[0]}, …):"
+            " return that (the scores before argmax, .float(), unsqueeze(0))"
+        )
     same = got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-5, atol=1e-5, equal_nan=True)
     if not same:
         diff = float((got - expected).abs().max()) if got.shape == expected.shape else float("inf")
