@@ -5,6 +5,8 @@ Referenced as ``<this file>:FACTORY`` so worker processes can import them by pat
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -333,6 +335,20 @@ def defaults() -> nn.Module:
 
 def two_inputs() -> nn.Module:
     return TwoInputs()
+
+
+def compiled() -> nn.Module:
+    return torch.compile(_seeded(Augmented).conv)
+
+
+def scripted() -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated: that is the point
+        return torch.jit.script(_seeded(Augmented).conv)
+
+
+def double() -> nn.Module:
+    return _seeded(Augmented).conv.double()
 
 
 def not_a_module() -> int:

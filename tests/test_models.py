@@ -143,11 +143,23 @@ def test_forward_parameters_with_defaults_are_traced_at_their_default():
         assert torch.equal(run_blocks(m, x)[m.dag.output], m.model(x))
 
 
+@pytest.mark.slow  # torch.compile imports torch._dynamo: seconds
+def test_a_compiled_model_is_traced_as_its_original_module():
+    m = imported(f"{ZOO}:compiled")
+    assert type(m.model) is torch.nn.Conv2d
+    assert set(m.state_for(m.dag.order)) == {"weight", "bias"}  # the original's state_dict names
+    x = torch.randn(1, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(run_blocks(m, x)[m.dag.output], m.model(x))
+
+
 @pytest.mark.parametrize(("factory", "message"), [
     ("untraceable", "torch.fx cannot trace submodule 'body.1' (Gate): TraceError: symbolically traced"),
     ("indexed_write", "does not support item assignment; write the indexed assignment out of place"),
     ("augmented", "the traced graph computes other values than forward"),
     ("constant", "forward returns a tensor that does not depend on its input"),
+    ("scripted", "returned a TorchScript module (RecursiveScriptModule), which torch.fx cannot trace"),
+    ("double", "its weights are torch.float64; parawire feeds torch.float32 images"),
     ("labels", "forward returns a torch.int64 tensor of shape (1,); parawire's result is a torch.float32 tensor"),
     ("scalar", "forward returns a torch.float32 tensor of shape (); parawire's result is a torch.float32"
                " tensor with the batch first"),

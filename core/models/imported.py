@@ -194,6 +194,16 @@ class ImportedModel:
         return {name: t for v in vertices for name, t in self._tensors.get(v, {}).items()}
 
 
+def _check_dtype(model: torch.nn.Module, x: torch.Tensor, spec: ModelSpec) -> None:
+    """Parawire feeds float32 images; a model of other floating weights (``.double()``,
+    ``.half()``) failed with ``forward fails … check --input-shape``, which named the
+    wrong option."""
+    other = next((p.dtype for p in model.parameters() if p.is_floating_point() and p.dtype != x.dtype), None)
+    if other is not None:
+        raise ParawireError(f"model {spec.factory}: its weights are {other}; parawire feeds {x.dtype} images:"
+                            f" return the model in {x.dtype} (model.float())")
+
+
 def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -> ImportedModel:
     """Trace, measure and group ``spec.factory``'s module (or ``model``, already built)."""
     if isinstance(spec, dict):
@@ -201,6 +211,7 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
     model = build_model(spec.factory, spec.input_shape) if model is None else model.eval()
     gm = traced(model, spec)
     x = sample_input(spec)
+    _check_dtype(model, x, spec)
     with torch.inference_mode():
         try:
             expected = model(x.clone())
