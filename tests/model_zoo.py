@@ -240,7 +240,7 @@ class Products(nn.Module):
         a = self.bilinear(h, h.tanh()) + F.bilinear(h, h, self.weight)
         b = torch.mv(self.matrix, v) + self.matrix.mv(v) + torch.addmv(v, self.matrix, v)
         c = torch.addbmm(self.matrix, self.batch, self.batch * v)
-        return a.sum() + torch.dot(b, v) + v.dot(v) + c.sum(0) @ v
+        return (a.sum() + torch.dot(b, v) + v.dot(v) + c.sum(0) @ v).reshape(1, 1)
 
 
 class Defaults(nn.Module):
