@@ -252,7 +252,7 @@ class Defaults(nn.Module):
         self.conv = nn.Conv2d(3, 4, 3)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, scale: float = 2.0,
-                *args, flip: bool = False, **kwargs) -> torch.Tensor:
+                *args, flip: bool = False, size: tuple[int, int] = (1, 2), **kwargs) -> torch.Tensor:
         y = self.conv(x) * scale
         if mask is not None:
             y = y * mask

@@ -162,25 +162,28 @@ class Traced(torch.nn.Module):
 
 
 def _defaults(model: torch.nn.Module) -> dict[str, object]:
-    """``forward``'s parameters after the first that have a default (``mask=None``,
-    ``scale=1.0``): traced at that default, the value every parawire run passes (it feeds
-    one image). Without this each became a graph input and the model was refused as
-    taking several inputs."""
+    """``forward``'s parameters after the first whose default is None, a bool, a number
+    or a string (``mask=None``, ``scale=1.0``): traced at that default, the value every
+    parawire run passes (it feeds one image). Without this each became a graph input and
+    the model was refused as taking several inputs, or ``if mask is not None`` failed to
+    trace. Not containers: fx then flattens inputs and outputs (its pytree code
+    generation), and the graph no longer returns one tensor."""
     try:
         params = list(inspect.signature(model.forward).parameters.values())[1:]
     except (TypeError, ValueError):
         return {}
-    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty
-            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and (p.default is None or isinstance(p.default, (bool, int, float, str)))}
 
 
 def _drop_specialised(graph: fx.Graph, names: set[str]) -> None:
-    """Remove the inputs fx keeps for ``concrete_args`` (named ``NAME_1``, ``NAME_2`` …)
-    and the checks it adds on them (``_assert_is_none``, ``torch._assert(mask == …)``):
-    nothing passes them, and the traced values already use the defaults. Unread
-    ``*args``/``**kwargs`` go too: a call with the image alone leaves them empty."""
-    inputs = [n for n in graph.nodes if n.op == "placeholder" and (
-        n.target.rsplit("_", 1)[0] in names or n.target.startswith("*") and not n.users)]
+    """Remove the inputs fx keeps for ``concrete_args`` (named ``NAME_1``) and the checks
+    it adds on them (``_assert_is_none``, ``torch._assert(mask == …)``): nothing passes
+    them, and the traced values already use the defaults. Unread inputs with a default
+    (``size=(1, 2)``) and unread ``*args``/``**kwargs`` go too: a call with the image
+    alone gives them their default or nothing."""
+    inputs = [n for n in list(graph.nodes)[1:] if n.op == "placeholder" and (
+        n.target.rsplit("_", 1)[0] in names or not n.users and (n.args or n.target.startswith("*")))]
     doomed: dict[fx.Node, None] = {}
     stack = list(inputs)
     while stack:
