@@ -144,6 +144,7 @@ def test_forward_parameters_with_defaults_are_traced_at_their_default():
 
 
 @pytest.mark.slow  # torch.compile imports torch._dynamo: seconds
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own import
 def test_a_compiled_model_is_traced_as_its_original_module():
     m = imported(f"{ZOO}:compiled")
     assert type(m.model) is torch.nn.Conv2d
