@@ -5,6 +5,8 @@ Referenced as ``<this file>:FACTORY`` so worker processes can import them by pat
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,6 +57,44 @@ class Untraceable(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(self.conv(x))
+
+
+class IndexedWrite(nn.Module):
+    """``y[:, :2] = 0``: fx's proxies take no item assignment (not control flow)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        y[:, :2] = 0
+        return y
+
+
+class Constant(nn.Module):
+    """Returns a parameter's function, whatever the image."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(1, 5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * 2
+
+
+class Labels(nn.Module):
+    """Returns the class index (int64), or with ``scalar`` a 0-d mean: results the
+    coordinator does not take."""
+
+    def __init__(self, scalar: bool = False) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.scalar = scalar
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x).mean((2, 3))
+        return y.mean() if self.scalar else y.argmax(1)
 
 
 class Augmented(nn.Module):
@@ -182,6 +222,48 @@ class Unexportable(nn.Module):
         return self.head(torch.cummax(self.conv2(y), dim=-1)[0] + y)
 
 
+class Products(nn.Module):
+    """Contractions PyTorch's FLOP counter has no formula for: ``nn.Bilinear``,
+    ``F.bilinear``, ``mv``, ``dot``, ``addmv``, ``addbmm``."""
+
+    def __init__(self, dim: int = 8) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3 * 4 * 4, dim)
+        self.bilinear = nn.Bilinear(dim, dim, 4)
+        self.weight = nn.Parameter(torch.randn(4, dim, dim))
+        self.matrix = nn.Parameter(torch.randn(dim, dim))
+        self.batch = nn.Parameter(torch.randn(3, dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x.flatten(1))  # (1, dim)
+        v = h[0]
+        a = self.bilinear(h, h.tanh()) + F.bilinear(h, h, self.weight)
+        b = torch.mv(self.matrix, v) + self.matrix.mv(v) + torch.addmv(v, self.matrix, v)
+        c = torch.addbmm(self.matrix, self.batch, self.batch * v)
+        return (a.sum() + torch.dot(b, v) + v.dot(v) + c.sum(0) @ v).reshape(1, 1)
+
+
+class Defaults(nn.Module):
+    """A forward with optional parameters (a mask, a scale, ``*args``/``**kwargs``), as
+    Hugging Face and detection models have; called with the image alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, scale: float = 2.0,
+                *args, flip: bool = False, size: tuple[int, int] = (1, 2), **kwargs) -> torch.Tensor:
+        y = self.conv(x) * scale
+        if mask is not None:
+            y = y * mask
+        return -y if flip else y
+
+
+class TwoInputs(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + y
+
+
 def _seeded(cls):  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     return cls()
@@ -193,6 +275,22 @@ def shared() -> nn.Module:
 
 def untraceable() -> nn.Module:
     return _seeded(Untraceable)
+
+
+def indexed_write() -> nn.Module:
+    return _seeded(IndexedWrite)
+
+
+def constant() -> nn.Module:
+    return Constant()
+
+
+def labels() -> nn.Module:
+    return _seeded(Labels)
+
+
+def scalar() -> nn.Module:
+    return Labels(scalar=True)
 
 
 def augmented() -> nn.Module:
@@ -225,6 +323,32 @@ def recurrent() -> nn.Module:
 
 def unexportable() -> nn.Module:
     return _seeded(Unexportable)
+
+
+def products() -> nn.Module:
+    return _seeded(Products)
+
+
+def defaults() -> nn.Module:
+    return _seeded(Defaults)
+
+
+def two_inputs() -> nn.Module:
+    return TwoInputs()
+
+
+def compiled() -> nn.Module:
+    return torch.compile(_seeded(Augmented).conv)
+
+
+def scripted() -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated: that is the point
+        return torch.jit.script(_seeded(Augmented).conv)
+
+
+def double() -> nn.Module:
+    return _seeded(Augmented).conv.double()
 
 
 def not_a_module() -> int:

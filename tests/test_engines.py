@@ -98,3 +98,19 @@ def test_adaptive_max_pool_matches_torch_for_any_sizes(size, out):
     x = torch.randn(2, 4, *size)
     with torch.inference_mode():
         assert close(step_session(block, (4, *size), threads=1).one(x), block(x))
+
+
+def test_an_exported_module_reading_an_input_for_its_shape_only_takes_the_callers_inputs():
+    """The exporter drops an input no output's value depends on; the session still
+    takes the caller's full list (an imported model's block reading the image for
+    ``F.interpolate(y, size=x.shape[-2:])`` fell back to torch)."""
+    from parawire.engines.fx_onnx import export_session
+
+    class ShapeOnly(torch.nn.Module):
+        def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.interpolate(y, size=x.shape[-2:]) * 2
+
+    x, y = torch.randn(1, 3, 8, 8), torch.randn(1, 4, 4, 4)
+    session = export_session(ShapeOnly(), [x, y], threads=1)
+    assert torch.allclose(session([x, y]), ShapeOnly()(x, y))
+

@@ -135,10 +135,37 @@ def test_no_merge_gives_one_block_per_operator():
     assert fine.costs.total_flops == merged.costs.total_flops
 
 
+def test_forward_parameters_with_defaults_are_traced_at_their_default():
+    m = imported(f"{ZOO}:defaults")
+    assert [n.name for n in m.traced.graph.nodes if n.op == "placeholder"] == ["x"]
+    x = torch.randn(1, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(run_blocks(m, x)[m.dag.output], m.model(x))
+
+
+@pytest.mark.slow  # torch.compile imports torch._dynamo: seconds
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's own import
+def test_a_compiled_model_is_traced_as_its_original_module():
+    m = imported(f"{ZOO}:compiled")
+    assert type(m.model) is torch.nn.Conv2d
+    assert set(m.state_for(m.dag.order)) == {"weight", "bias"}  # the original's state_dict names
+    x = torch.randn(1, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(run_blocks(m, x)[m.dag.output], m.model(x))
+
+
 @pytest.mark.parametrize(("factory", "message"), [
     ("untraceable", "torch.fx cannot trace submodule 'body.1' (Gate): TraceError: symbolically traced"),
+    ("indexed_write", "does not support item assignment; write the indexed assignment out of place"),
     ("augmented", "the traced graph computes other values than forward"),
+    ("constant", "forward returns a tensor that does not depend on its input"),
+    ("scripted", "returned a TorchScript module (RecursiveScriptModule), which torch.fx cannot trace"),
+    ("double", "its weights are torch.float64; parawire feeds torch.float32 images"),
+    ("labels", "forward returns a torch.int64 tensor of shape (1,); parawire's result is a torch.float32 tensor"),
+    ("scalar", "forward returns a torch.float32 tensor of shape (); parawire's result is a torch.float32"
+               " tensor with the batch first"),
     ("two_outputs", "forward returns tuple; parawire runs models returning one tensor"),
+    ("two_inputs", "forward takes 2 inputs (x, y); parawire feeds one image tensor"),
     ("not_a_module", "returned int; it must return a torch.nn.Module"),
     ("missing", "has no callable named 'missing'"),
 ])

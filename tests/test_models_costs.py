@@ -51,6 +51,17 @@ def test_matmul_sdpa_einsum_and_bmm_attention():
     assert m.costs.total_flops == embed + qkv + 3 * matmul + length * length * dim  # matmul, sdpa, einsum; bmm
 
 
+def test_bilinear_mv_dot_addmv_and_addbmm_are_counted():
+    m = imported(f"{ZOO}:products", (3, 4, 4))
+    dim = 8
+    fc = dim * 3 * 4 * 4
+    bilinear = 2 * 4 * dim * dim  # nn.Bilinear and F.bilinear: each output, one product per (i, j) pair
+    mv = 3 * dim * dim  # mv, Tensor.mv, addmv
+    addbmm = 3 * dim * dim * dim  # three (dim × dim) @ (dim × dim), summed
+    dots = 2 * dim + dim  # dot, Tensor.dot, the final matrix-vector @
+    assert m.costs.total_flops == fc + bilinear + mv + addbmm + dots
+
+
 def test_recurrent_layers_over_the_sequence_computed_once():
     m = imported(f"{ZOO}:recurrent", (3, 8, 8))
     steps, features, hidden = 8, 3 * 8, 12

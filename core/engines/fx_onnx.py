@@ -50,6 +50,8 @@ def export_session(module: torch.nn.Module, inputs: Sequence[torch.Tensor], thre
         torch.onnx.export(module, tuple(inputs), buffer, dynamo=False, opset_version=OPSET,
                           input_names=names, do_constant_folding=True, dynamic_axes=free)
     session = Session(onnx.load_from_string(buffer.getvalue()), threads)
-    if len(session.inputs) != len(inputs):  # the exporter dropped an input no output depends on
-        raise ValueError(f"the exported graph takes {len(session.inputs)} inputs, not {len(inputs)}")
+    # the exporter drops an input no output's value depends on (one read for its shape
+    # only, as ``F.interpolate(y, size=x.shape[-2:])``; shapes are fixed here): the
+    # session takes the others from the caller's list
+    session.positions = [names.index(name) for name in session.inputs]
     return session

@@ -55,9 +55,10 @@ class Session:
         )
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
+        self.positions = list(range(len(self.inputs)))  # which of the caller's tensors each input is
 
     def run(self, inputs: Sequence[torch.Tensor]) -> list[np.ndarray]:
-        feeds = {name: x.numpy() for name, x in zip(self.inputs, inputs)}
+        feeds = {name: inputs[i].numpy() for name, i in zip(self.inputs, self.positions)}
         return self.session.run(self.outputs, feeds)
 
     def all(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:

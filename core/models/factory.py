@@ -101,4 +101,21 @@ def build_model(ref: str, input_shape: Shape):
         raise ParawireError(f"--model: {ref} raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(model, torch.nn.Module):
         raise ParawireError(f"--model: {ref} returned {type(model).__name__}; it must return a torch.nn.Module")
-    return model.eval()
+    return _unwrapped(model, ref).eval()
+
+
+def _unwrapped(model, ref: str):  # type: ignore[no-untyped-def]
+    """The module torch.fx can trace: ``torch.compile``'s wrapper gives its original
+    module (fx traces Python, the compiled code is of no use to a split model; the
+    weights keep the original's ``state_dict`` names on both sides); a TorchScript
+    module has no Python forward to trace. Before, both failed in the trace with fx's
+    internal message (``Module [OptimizedModule] is missing the required "forward"``)."""
+    import torch
+
+    original = getattr(model, "_orig_mod", None)
+    if isinstance(original, torch.nn.Module) and type(model).__name__ == "OptimizedModule":
+        return original
+    if isinstance(model, torch.jit.ScriptModule):
+        raise ParawireError(f"--model: {ref} returned a TorchScript module ({type(model).__name__}), which"
+                            " torch.fx cannot trace; return the nn.Module before torch.jit.script/trace")
+    return model

@@ -194,6 +194,16 @@ class ImportedModel:
         return {name: t for v in vertices for name, t in self._tensors.get(v, {}).items()}
 
 
+def _check_dtype(model: torch.nn.Module, x: torch.Tensor, spec: ModelSpec) -> None:
+    """Parawire feeds float32 images; a model of other floating weights (``.double()``,
+    ``.half()``) failed with ``forward fails … check --input-shape``, which named the
+    wrong option."""
+    other = next((p.dtype for p in model.parameters() if p.is_floating_point() and p.dtype != x.dtype), None)
+    if other is not None:
+        raise ParawireError(f"model {spec.factory}: its weights are {other}; parawire feeds {x.dtype} images:"
+                            f" return the model in {x.dtype} (model.float())")
+
+
 def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -> ImportedModel:
     """Trace, measure and group ``spec.factory``'s module (or ``model``, already built)."""
     if isinstance(spec, dict):
@@ -201,6 +211,7 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
     model = build_model(spec.factory, spec.input_shape) if model is None else model.eval()
     gm = traced(model, spec)
     x = sample_input(spec)
+    _check_dtype(model, x, spec)
     with torch.inference_mode():
         try:
             expected = model(x.clone())
@@ -213,6 +224,13 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
     if not isinstance(expected, torch.Tensor):
         raise ParawireError(
             f"model {spec.factory}: forward returns {type(expected).__name__}; parawire runs models returning one tensor"
+        )
+    if expected.dtype != x.dtype or expected.dim() == 0 or expected.shape[0] != x.shape[0]:
+        # what the coordinator accepts as a result; it refused any other only after deployment
+        raise ParawireError(
+            f"model {spec.factory}: forward returns a {expected.dtype} tensor of shape {tuple(expected.shape)};"
+            f" parawire's result is a {x.dtype} tensor with the batch first, ({x.shape[0]}, …):"
+            " return that (the scores before argmax, .float(), unsqueeze(0))"
         )
     same = got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-5, atol=1e-5, equal_nan=True)
     if not same:
@@ -251,6 +269,13 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
         counted |= {id(t) for t in used.values()}
         out_bytes[v] = info[nodes[-1]].out_bytes
     out = grouping.source
+    if out not in vertex and out.op != "placeholder":
+        # a helper: no vertex computes it, and the output vertex would pass the image on
+        raise ParawireError(
+            f"model {spec.factory}: forward returns a tensor that does not depend on its input"
+            " (a parameter or constant); parawire distributes what is computed from the image:"
+            " return a tensor computed from forward's input"
+        )
     graph.add_edge(vertex.get(out, source), sink)
     out_bytes[source] = x.numel() * x.element_size()
     out_bytes[sink] = expected.numel() * expected.element_size()

@@ -9,6 +9,9 @@ itself says what it is (``nn.MultiheadAttention``, ``F.scaled_dot_product_attent
 ``matmul``, ``nn.LSTM``, ``einsum`` …), and its multiply-adds follow from the shapes the
 sample pass propagates, by the textbook formulas (the tests derive them by hand).
 Nodes without a rule keep the dispatcher count (:class:`parawire.models.measure.MacCounter`).
+That counter has formulas for ``mm``, ``bmm``, ``addmm``, ``baddbmm`` and convolutions
+only: ``mv``, ``dot``, ``addmv``, ``addbmm`` and ``nn.Bilinear`` (``_trilinear``) counted
+0 there, so they have rules here too.
 
 The project's convention (:mod:`parawire.network.cost`): one multiply-add per
 weight × input product; biases, softmax, normalisation and element-wise work count 0.
@@ -119,6 +122,8 @@ def _module_macs(m: nn.Module, args: tuple, kwargs: dict, out: object) -> int | 
         return y.numel() * (m.in_channels // m.groups) * _prod(m.kernel_size)
     if isinstance(m, nn.Linear) and y is not None:
         return y.numel() * m.in_features
+    if isinstance(m, nn.Bilinear) and y is not None:
+        return y.numel() * m.in1_features * m.in2_features
     if isinstance(m, nn.MultiheadAttention):
         return _mha_module(m, args, kwargs)
     if isinstance(m, nn.RNNBase) and isinstance(args[0] if args else None, torch.Tensor):
@@ -158,14 +163,17 @@ def _native_mha(args: tuple, kwargs: dict, out: object) -> int | None:
     return mha_macs(embed, embed, embed, batch if query.dim() == 3 else 1, length, source)
 
 
-_MATMULS = {torch.matmul, operator.matmul, torch.bmm, torch.mm}
-_MATMUL_METHODS = {"matmul", "bmm", "mm", "__matmul__"}
+_MATMULS = {torch.matmul, operator.matmul, torch.bmm, torch.mm, torch.mv, torch.dot}
+_MATMUL_METHODS = {"matmul", "bmm", "mm", "mv", "dot", "__matmul__"}
 _FUNCTIONS: dict[object, Callable[[tuple, dict, torch.Tensor], int | None]] = {
     F.scaled_dot_product_attention: _sdpa,
     torch.einsum: lambda args, kwargs, out: _einsum(args, out),
     F.linear: lambda args, kwargs, out: out.numel() * int(args[1].shape[-1]),
     torch.addmm: lambda args, kwargs, out: matmul_macs(args[1], out),
     torch.baddbmm: lambda args, kwargs, out: matmul_macs(args[1], out),
+    torch.addmv: lambda args, kwargs, out: matmul_macs(args[1], out),
+    torch.addbmm: lambda args, kwargs, out: args[1].numel() * int(args[2].shape[-1]),  # summed over the batch
+    F.bilinear: lambda args, kwargs, out: out.numel() * int(args[2].shape[1]) * int(args[2].shape[2]),
 }
 if hasattr(torch, "_native_multi_head_attention"):
     _FUNCTIONS[torch._native_multi_head_attention] = _native_mha

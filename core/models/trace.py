@@ -161,20 +161,70 @@ class Traced(torch.nn.Module):
         graph.owning_module = self  # fx's purity checks look submodules up here
 
 
+def _defaults(model: torch.nn.Module) -> dict[str, object]:
+    """``forward``'s parameters after the first whose default is None, a bool, a number
+    or a string (``mask=None``, ``scale=1.0``): traced at that default, the value every
+    parawire run passes (it feeds one image). Without this each became a graph input and
+    the model was refused as taking several inputs, or ``if mask is not None`` failed to
+    trace. Not containers: fx then flattens inputs and outputs (its pytree code
+    generation), and the graph no longer returns one tensor."""
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and (p.default is None or isinstance(p.default, (bool, int, float, str)))}
+
+
+def _drop_specialised(graph: fx.Graph, names: set[str]) -> None:
+    """Remove the inputs fx keeps for ``concrete_args`` (named ``NAME_1``) and the checks
+    it adds on them (``_assert_is_none``, ``torch._assert(mask == …)``): nothing passes
+    them, and the traced values already use the defaults. Unread inputs with a default
+    (``size=(1, 2)``) and unread ``*args``/``**kwargs`` go too: a call with the image
+    alone gives them their default or nothing."""
+    inputs = [n for n in list(graph.nodes)[1:] if n.op == "placeholder" and (
+        n.target.rsplit("_", 1)[0] in names or not n.users and (n.args or n.target.startswith("*")))]
+    doomed: dict[fx.Node, None] = {}
+    stack = list(inputs)
+    while stack:
+        n = stack.pop()
+        if n not in doomed:
+            doomed[n] = None
+            stack.extend(n.users)
+    for n in reversed(graph.nodes):
+        if n in doomed:
+            graph.erase_node(n)
+
+
+_REMEDIES = (
+    ("control flow", "remove data-dependent Python control flow there"),
+    ("cannot be iterated", "remove data-dependent Python control flow there"),
+    ("item assignment", "write the indexed assignment out of place (torch.where, masked_fill, index_put, torch.cat)"),
+)
+
+
+def _remedy(reason: str) -> str:
+    """What to change for fx's failure ``reason``. Every failure was answered "remove
+    data-dependent control flow", also an indexed assignment ``y[:, :4] = 0`` or a
+    ``len(tensor)``, which have nothing to do with it."""
+    return next((fix for cause, fix in _REMEDIES if cause in reason),
+                "rewrite that code so torch.fx can trace it (docs/models.md, Tracing)")
+
+
 def trace(model: torch.nn.Module, name: str) -> Traced:
     """``model`` traced, or one line saying which submodule failed and why."""
     tracer = _Tracer()
+    defaults = _defaults(model)
     try:
         with TRACING:
-            graph = tracer.trace(model)
+            graph = tracer.trace(model, concrete_args=defaults or None)
+            _drop_specialised(graph, set(defaults))
     except Exception as exc:
         path, cls = tracer.failed_in or ("", type(model).__name__)
         where = f"submodule '{path}' ({cls})" if path else f"its forward ({cls})"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ParawireError(
-            f"model {name}: torch.fx cannot trace {where}: {type(exc).__name__}: {reason}"
-            "; remove data-dependent Python control flow there"
-        ) from None
+        raise ParawireError(f"model {name}: torch.fx cannot trace {where}: {type(exc).__name__}: {reason}"
+                            f"; {_remedy(reason)}") from None
     return Traced(tracer.root, graph)
 
 
