@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -294,18 +295,20 @@ def test_score_context_carries_the_partition_hypergraph_and_dag(register_plugin)
         assert row.score == expected
 
 
-def test_a_score_that_returns_no_number_is_named(register_plugin):
+@pytest.mark.parametrize("returned", ["low", "1.5", True, np.bool_(False), b"2"])
+def test_a_score_that_returns_no_number_is_named(register_plugin, returned):
+    """Text and booleans too, though ``float`` would take "1.5" and True."""
     from parawire.pipeline.score import score_architecture
 
     class Bad:
         @hookimpl
         def parawire_scores(self):
-            return [ScorePlugin(name="bad", summary="", params=NoParams, score=lambda metrics: "low")]
+            return [ScorePlugin(name="bad", summary="", params=NoParams, score=lambda metrics: returned)]
 
     register_plugin(Bad(), name="baddist:x")
     dag = __import__("parawire.graph.dag", fromlist=["to_dag"]).to_dag(nx.path_graph(6))
     costs = __import__("types").SimpleNamespace(flops=np.ones(8, dtype=np.int64), out_bytes=np.ones(8, dtype=np.int64))
-    with pytest.raises(PluginError, match=r"score 'bad' \(baddist\): returned 'low'; a score must be a number"):
+    with pytest.raises(PluginError, match=rf"score 'bad' \(baddist\): returned {re.escape(repr(returned))}; a score must be a number"):
         score_architecture((dag, costs), [2], [0.1], score="bad")
 
 
