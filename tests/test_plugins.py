@@ -23,6 +23,7 @@ from parawire.plugin import (
     hookimpl,
 )
 from parawire.registry.manager import PluginLoadWarning, collect, get_plugins, new_manager
+from pydantic import Field, create_model
 
 BUILTIN_GENERATORS = {"er", "ba", "ws", "dp", "chain", "fb"}
 
@@ -183,6 +184,53 @@ def test_record_names_are_checked(register_plugin, name):
     assert str(err.value) == (
         f"names:x: PluginError: GeneratorPlugin.name: got {name!r}; use a non-empty name without ':' or spaces"
     )
+
+
+def test_params_that_are_no_pydantic_model_fail_their_plugin_naming_it(register_plugin):
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Plain:
+        chords: int = 1
+
+    with pytest.raises(PluginError) as err:
+        register_plugin(_with_params("plain", Plain), name="plain:x")
+    assert str(err.value) == (
+        "plain:x: PluginError: generator 'plain': params must be a pydantic model class (NoParams for none)")
+
+
+@pytest.mark.parametrize("field, default, why", [
+    (Field(-1, ge=0), "-1", "Input should be greater than or equal to 0"),
+    (Field("x"), "'x'", "Input should be a valid integer, unable to parse string as an integer"),
+])
+def test_a_default_that_fails_its_own_bounds_fails_the_plugin_at_load(register_plugin, field, default, why):
+    """Pydantic never validates defaults: unchecked, -1 would reach the plugin on every run."""
+    model = create_model("Params", chords=(int, field))
+    with pytest.raises(PluginError) as err:
+        register_plugin(_with_params("chordal", model), name="chordal:x")
+    assert str(err.value) == (f"chordal:x: PluginError: generator 'chordal': params.chords: default {default}"
+                              f" fails its own bounds ({why}); fix the default or the bound")
+    assert "chordal" not in get_plugins().generators
+
+
+def test_required_parameters_and_valid_defaults_load():
+    from parawire.registry.manager import bad_default
+    from pydantic import BaseModel
+
+    class Params(BaseModel):
+        needed: int = Field(ge=1)
+        fine: float = Field(0.5, ge=0, le=1)
+
+    assert bad_default(Params) == ""
+
+
+def _with_params(name, params):
+    class One:
+        @hookimpl
+        def parawire_generators(self):
+            return [GeneratorPlugin(name=name, summary="test", params=params, generate=lambda nodes: nx.path_graph(nodes))]
+
+    return One()
 
 
 def test_misspelt_hook_in_the_fixture_is_one_line(register_plugin):
