@@ -274,3 +274,32 @@ def test_metis_graph_models_expand_nets_as_cliques_or_stars():
     # the star model: every net a star from its lowest pin, edges the net's cost
     first = {(0, 1): 6.0, (1, 0): 6.0, (0, 2): 6.0, (2, 0): 6.0}
     assert edges(*graph_model(hg, "star")) == first | both
+
+
+@pytest.mark.parametrize(("n", "p", "heavy", "k", "eps"), [(17, 0.15, True, 7, 0.0), (100, 0.03, False, 64, 5.0)])
+def test_metis_prints_nothing_on_a_vertex_heavier_than_a_unit_or_a_loose_bound(capfd, n, p, heavy, k, eps):
+    """METIS printed "Cannot bisect a graph with 0 vertices!" on the terminal (C stdout)
+    for both, and left units empty for the repair to fill."""
+    import dataclasses
+
+    from parawire.plugins.partitioners.metis import metis_parts
+
+    hg = random_instance(0, n=n, p=p)
+    if heavy:
+        weights = hg.vertex_weights.copy()
+        weights[n // 2] = 100 * weights.sum()
+        hg = dataclasses.replace(hg, vertex_weights=weights)
+    parts, warned = run("metis", hg, k, eps)
+    assert is_valid(hg, parts, k) and warned == heavy
+    if heavy:
+        assert len(set(metis_parts(hg, k, eps, 0).tolist())) == k  # METIS itself uses every unit
+    assert capfd.readouterr() == ("", "")
+
+
+def test_metis_weighs_a_vertex_too_heavy_to_share_a_unit_as_one_share():
+    from parawire.plugins.partitioners.metis import heavy_as_one_share
+
+    # 1000 fills a unit; so does 30 then (the 2 units left share 10+10+5 → ⌈25/2⌉ = 13)
+    assert heavy_as_one_share(np.array([5, 1000, 10, 30, 10]), 4).tolist() == [5, 13, 10, 13, 10]
+    assert heavy_as_one_share(np.array([3, 3, 3]), 2).tolist() == [3, 3, 3]
+    assert heavy_as_one_share(np.array([0, 0]), 2).tolist() == [0, 0]
