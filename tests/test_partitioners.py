@@ -112,10 +112,19 @@ def test_an_impossible_limit_is_warned_about(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize(("k", "eps"), [(0, 0.1), (2.5, 0.1), (2, -0.1)])
+@pytest.mark.parametrize(("k", "eps"), [(0, 0.1), (2.5, 0.1), (2, -0.1), (True, 0.1), (2, float("inf"))])
 def test_bad_arguments_are_one_line_errors(name, k, eps):
     with pytest.raises(ParawireError, match="k: got|eps: got"):
         run(name, random_instance(1, n=10), k, eps)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_eps_too_large_for_a_float_limit_bounds_nothing(name):
+    """(1+ε)·⌈W/k⌉ overflowed to inf and floor(inf) was an OverflowError (``--eps 1e308``)."""
+    hg = random_instance(2, n=20)
+    assert balance_limit(hg.total_weight, 3, 1e308) == hg.total_weight
+    parts, warned = run(name, hg, 3, 1e308)
+    assert is_valid(hg, parts, 3) and not warned
 
 
 def test_multilevel_finds_the_disjoint_chains():
@@ -293,6 +302,14 @@ def test_metis_prints_nothing_on_a_vertex_heavier_than_a_unit_or_a_loose_bound(c
     assert is_valid(hg, parts, k) and warned == heavy
     if heavy:
         assert len(set(metis_parts(hg, k, eps, 0).tolist())) == k  # METIS itself uses every unit
+    assert capfd.readouterr() == ("", "")
+
+
+def test_metis_recursive_bisection_prints_nothing_at_a_loose_bound(capfd):
+    """multilevel's METIS start bisects recursively: at ε = 1 (ufactor 1000) it printed too."""
+    from parawire.plugins.partitioners.metis import metis_parts
+
+    metis_parts(random_instance(0, n=200, p=0.015), 64, 1.0, 0, recursive=True)
     assert capfd.readouterr() == ("", "")
 
 

@@ -31,8 +31,13 @@ class ImbalanceWarning(UserWarning):
 
 
 def balance_limit(total_weight: int, k: int, eps: float) -> int:
-    """Largest allowed part weight: ⌊(1+ε)·⌈W/k⌉⌋ (the KaHyPar/hMETIS convention)."""
-    return math.floor((1.0 + eps) * math.ceil(total_weight / k) + 1e-9)
+    """Largest allowed part weight: ⌊(1+ε)·⌈W/k⌉⌋ (the KaHyPar/hMETIS convention).
+
+    An ε so large that the product overflows a float (``--eps 1e308``) bounds nothing:
+    the limit is then the total weight, which every part meets, instead of an
+    ``OverflowError`` from ``floor(inf)``."""
+    limit = (1.0 + eps) * math.ceil(total_weight / k) + 1e-9
+    return math.floor(limit) if math.isfinite(limit) else int(total_weight)
 
 
 def part_weights(hg: Hypergraph, partition: np.ndarray, k: int) -> np.ndarray:

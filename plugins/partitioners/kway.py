@@ -13,6 +13,8 @@ mtkahypar): :meth:`KwayState.repair` (:meth:`~KwayState.fill_empty`, then
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from parawire.errors import ParawireError
 from parawire.plugins.partitioners import gains
@@ -159,10 +161,10 @@ class KwayState:
 
 def check_args(hg: Hypergraph, k: int, eps: float) -> None:
     """One-line errors for arguments no partitioner can work with."""
-    if int(k) != k or k < 1:
+    if isinstance(k, bool) or int(k) != k or k < 1:
         raise ParawireError(f"k: got {k!r}; the number of units must be an integer ≥ 1")
-    if not eps >= 0:
-        raise ParawireError(f"eps: got {eps!r}; the imbalance ε must be ≥ 0 (e.g. 0.03)")
+    if not 0 <= eps < math.inf:
+        raise ParawireError(f"eps: got {eps!r}; the imbalance ε must be a finite number ≥ 0 (e.g. 0.03)")
 
 
 def trivial_partition(

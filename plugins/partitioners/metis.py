@@ -30,10 +30,10 @@ from parawire.score.hypergraph import Hypergraph
 from pydantic import BaseModel, ConfigDict
 
 SCALE = 1_000_000  # total vertex weight and largest edge weight METIS sees
-MAX_EPS = 1.0
-"""The most imbalance METIS is allowed (its ``ufactor`` 1000): with more, its bisections
+MAX_EPS = 0.5
+"""The most imbalance METIS is allowed (its ``ufactor`` 500): with more, its bisections
 put whole sides on nothing ("Cannot bisect a graph with 0 vertices!" on the terminal at
-ε = 5, 64 units); the repair holds the partition to the caller's ε anyway."""
+ε = 1 or 5, 64 units); the repair holds the partition to the caller's ε anyway."""
 
 
 class MetisParams(BaseModel):
