@@ -111,6 +111,17 @@ def test_an_impossible_limit_is_warned_about(name):
     assert is_valid(hg, parts, 2) and warned
 
 
+def test_the_imbalance_warning_names_a_vertex_heavier_than_the_limit():
+    """The user must know it is the instance, not the partitioner, that cannot be balanced."""
+    record = get_plugins().partitioners.get("greedy")
+    hg = Hypergraph.from_arrays(4, [1, 100, 1, 1], [[0, 1], [1, 2, 3]], [5, 5])
+    with pytest.warns(ImbalanceWarning) as caught:
+        record.invoke(PartitionContext(hg, 2, 0.03, 0), record.params())
+    assert [str(w.message) for w in caught] == [
+        "partitioner 'greedy' (parawire): heaviest unit weighs 100 > limit 53 for k=2, eps=0.03;"
+        " no partition can meet it: vertex 1 alone weighs 100"]
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize(("k", "eps"), [(0, 0.1), (2.5, 0.1), (2, -0.1), (True, 0.1), (2, float("inf"))])
 def test_bad_arguments_are_one_line_errors(name, k, eps):

@@ -167,13 +167,17 @@ def warn_if_unbalanced(
 ) -> None:
     """The partitioners' way to say "could not meet the limit" without changing the
     ``partition(...) -> array`` contract: an :class:`ImbalanceWarning`. Metrics carry
-    the same fact as ``balanced`` so tables show it too."""
+    the same fact as ``balanced`` so tables show it too. When one vertex outweighs the
+    limit the warning says so: then it is the instance, not the partitioner, to change."""
     weights = part_weights(hg, partition, k)
     limit = balance_limit(hg.total_weight, k, eps)
     if weights.max() > limit:
+        heaviest = int(hg.vertex_weights.argmax())
+        why = (f"no partition can meet it: vertex {heaviest} alone weighs {int(hg.vertex_weights[heaviest])}"
+               if hg.vertex_weights[heaviest] > limit else "the balance limit could not be met")
         warnings.warn(
             f"{who}: heaviest unit weighs {int(weights.max())} > limit {limit}"
-            f" for k={k}, eps={eps}; the balance limit could not be met",
+            f" for k={k}, eps={eps}; {why}",
             ImbalanceWarning,
             stacklevel=stacklevel,
         )
