@@ -177,6 +177,22 @@ def test_bad_records_fail_their_plugin_whole(register_plugin):
     assert "fine" not in get_plugins().scores  # nothing of a failed plugin is used
 
 
+@pytest.mark.parametrize(("returned", "problem"), [
+    (GeneratorPlugin(name="one", summary="", params=NoParams, generate=len),
+     "parawire_generators() returned one GeneratorPlugin; return a list: [record]"),
+    (42, "parawire_generators() returned int; return a list of records"),
+])
+def test_a_hook_returning_no_list_is_told_to_return_one(register_plugin, returned, problem):
+    class Single:
+        @hookimpl
+        def parawire_generators(self):
+            return returned
+
+    with pytest.raises(PluginError) as err:
+        register_plugin(Single(), name="single:x")
+    assert str(err.value) == f"single:x: PluginError: {problem}"
+
+
 @pytest.mark.parametrize("name", ["a:b", "", " x"])
 def test_record_names_are_checked(register_plugin, name):
     with pytest.raises(PluginError) as err:

@@ -239,9 +239,15 @@ def records_of(pm: pluggy.PluginManager, plugin: object) -> list[tuple[str, Plug
             if impl.plugin is not plugin:
                 continue
             try:
-                returned = list(impl.function() or ())
+                output = impl.function()
             except PLUGIN_FAULTS as exc:
                 raise PluginError(f"{hook_name}() raised {type(exc).__name__}: {exc}") from exc
+            if isinstance(output, PluginRecord):  # iterating it would blame a TypeError on the hook
+                raise PluginError(f"{hook_name}() returned one {type(output).__name__}; return a list: [record]")
+            try:
+                returned = list(output or ())
+            except PLUGIN_FAULTS as exc:
+                raise PluginError(f"{hook_name}() returned {type(output).__name__}; return a list of records") from exc
             for record in returned:
                 _check(record, kind, hook_name)
                 records.append((kind, dataclasses.replace(record, distribution=provider)))
