@@ -563,6 +563,24 @@ def test_a_transport_failing_to_connect_is_one_line_naming_it(register_plugin):
         Cluster.connect(["tcp://127.0.0.1:1"], "refuses")
 
 
+def test_a_transport_factory_breaking_its_contract_stops_local_workers_before_any_starts(register_plugin,
+                                                                                       monkeypatch):
+    """Each worker process printed the breach and exited, then the coordinator said so again."""
+    import parawire.executor.local as local
+    from parawire.plugin import TransportPlugin
+
+    class Plugin:
+        @hookimpl
+        def parawire_transports(self):
+            return [TransportPlugin(name="hollow", summary="", params=NoParams, factory=lambda params: object())]
+
+    register_plugin(Plugin(), name="hollowdist:x")
+    monkeypatch.setattr(local.subprocess, "Popen", lambda *a, **k: pytest.fail("a worker was started"))
+    with pytest.raises(PluginError, match=r"^transport 'hollow' \(hollowdist\): factory returned object without"
+                                          r" bind, link, client\(\)"):
+        local.LocalWorkers(2, transport="hollow")
+
+
 # -- issue 22: a broken or clashing plugin never breaks another command; outputs are checked ---------
 BAD = """
     import networkx as nx
