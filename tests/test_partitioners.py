@@ -111,11 +111,31 @@ def test_an_impossible_limit_is_warned_about(name):
     assert is_valid(hg, parts, 2) and warned
 
 
+def test_the_imbalance_warning_names_a_vertex_heavier_than_the_limit():
+    """The user must know it is the instance, not the partitioner, that cannot be balanced."""
+    record = get_plugins().partitioners.get("greedy")
+    hg = Hypergraph.from_arrays(4, [1, 100, 1, 1], [[0, 1], [1, 2, 3]], [5, 5])
+    with pytest.warns(ImbalanceWarning) as caught:
+        record.invoke(PartitionContext(hg, 2, 0.03, 0), record.params())
+    assert [str(w.message) for w in caught] == [
+        "partitioner 'greedy' (parawire): heaviest unit weighs 100 > limit 53 for k=2, eps=0.03;"
+        " no partition can meet it: vertex 1 alone weighs 100"]
+
+
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize(("k", "eps"), [(0, 0.1), (2.5, 0.1), (2, -0.1)])
+@pytest.mark.parametrize(("k", "eps"), [(0, 0.1), (2.5, 0.1), (2, -0.1), (True, 0.1), (2, float("inf"))])
 def test_bad_arguments_are_one_line_errors(name, k, eps):
     with pytest.raises(ParawireError, match="k: got|eps: got"):
         run(name, random_instance(1, n=10), k, eps)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_eps_too_large_for_a_float_limit_bounds_nothing(name):
+    """(1+ε)·⌈W/k⌉ overflowed to inf and floor(inf) was an OverflowError (``--eps 1e308``)."""
+    hg = random_instance(2, n=20)
+    assert balance_limit(hg.total_weight, 3, 1e308) == hg.total_weight
+    parts, warned = run(name, hg, 3, 1e308)
+    assert is_valid(hg, parts, 3) and not warned
 
 
 def test_multilevel_finds_the_disjoint_chains():
@@ -274,3 +294,77 @@ def test_metis_graph_models_expand_nets_as_cliques_or_stars():
     # the star model: every net a star from its lowest pin, edges the net's cost
     first = {(0, 1): 6.0, (1, 0): 6.0, (0, 2): 6.0, (2, 0): 6.0}
     assert edges(*graph_model(hg, "star")) == first | both
+
+
+@pytest.mark.parametrize(("n", "p", "heavy", "k", "eps"), [(17, 0.15, True, 7, 0.0), (100, 0.03, False, 64, 5.0)])
+def test_metis_prints_nothing_on_a_vertex_heavier_than_a_unit_or_a_loose_bound(capfd, n, p, heavy, k, eps):
+    """METIS printed "Cannot bisect a graph with 0 vertices!" on the terminal (C stdout)
+    for both, and left units empty for the repair to fill."""
+    import dataclasses
+
+    from parawire.plugins.partitioners.metis import metis_parts
+
+    hg = random_instance(0, n=n, p=p)
+    if heavy:
+        weights = hg.vertex_weights.copy()
+        weights[n // 2] = 100 * weights.sum()
+        hg = dataclasses.replace(hg, vertex_weights=weights)
+    parts, warned = run("metis", hg, k, eps)
+    assert is_valid(hg, parts, k) and warned == heavy
+    if heavy:
+        assert len(set(metis_parts(hg, k, eps, 0).tolist())) == k  # METIS itself uses every unit
+    assert capfd.readouterr() == ("", "")
+
+
+def test_metis_recursive_bisection_prints_nothing_at_a_loose_bound(capfd):
+    """multilevel's METIS start bisects recursively: at ε = 1 (ufactor 1000) it printed too."""
+    from parawire.plugins.partitioners.metis import metis_parts
+
+    metis_parts(random_instance(0, n=200, p=0.015), 64, 1.0, 0, recursive=True)
+    assert capfd.readouterr() == ("", "")
+
+
+def test_metis_weighs_a_vertex_too_heavy_to_share_a_unit_as_one_share():
+    from parawire.plugins.partitioners.metis import heavy_as_one_share
+
+    # 1000 fills a unit; so does 30 then (the 2 units left share 10+10+5 → ⌈25/2⌉ = 13)
+    assert heavy_as_one_share(np.array([5, 1000, 10, 30, 10]), 4).tolist() == [5, 13, 10, 13, 10]
+    assert heavy_as_one_share(np.array([3, 3, 3]), 2).tolist() == [3, 3, 3]
+    assert heavy_as_one_share(np.array([0, 0]), 2).tolist() == [0, 0]
+
+
+def test_best_swap_is_the_first_largest_of_the_full_matrix():
+    from parawire.plugins.partitioners.kway import _best_swap
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        limit = 100
+        wu, wv = rng.integers(0, 60, rng.integers(1, 8)), rng.integers(0, 60, rng.integers(0, 8))
+        over, under = rng.integers(101, 160, wu.size), rng.integers(0, 100, wv.size)
+        delta = wv[None, :] - wu[:, None]
+        full = (over[:, None] - limit) - np.maximum(over[:, None] + delta - limit, 0) - np.maximum(
+            under[None, :] - delta - limit, 0)
+        best, i, j = _best_swap(wu, over, wv, under, limit)
+        if full.size and full.max() > 0:
+            assert (best, i, j) == (full.max(), *np.unravel_index(int(np.argmax(full)), full.shape))
+        else:
+            assert (best, i, j) == (0, -1, -1)
+
+
+@pytest.mark.slow
+def test_repair_at_eps_0_with_flop_sized_weights_takes_seconds_not_a_minute():
+    """2,000 vertices, 64 units, ε = 0, weights up to 2^40: the swap search built
+    |U| × n matrices each step (12 s for this repair; a minute inside multilevel)."""
+    import dataclasses
+    import time
+
+    from parawire.plugins.partitioners.kway import repaired
+
+    hg = random_instance(0, n=2000, p=0.0015)
+    hg = dataclasses.replace(hg, vertex_weights=np.random.default_rng(0).integers(1, 2**40, hg.num_vertices))
+    repaired(random_instance(0, n=20), 4, 0.0, np.arange(22) % 4, "x")  # compiled before the clock starts
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ImbalanceWarning)
+        parts = repaired(hg, 64, 0.0, np.arange(hg.num_vertices) % 64, "x")
+    assert time.perf_counter() - start < 6 and is_valid(hg, parts, 64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -22,6 +23,7 @@ from parawire.plugin import (
     hookimpl,
 )
 from parawire.registry.manager import PluginLoadWarning, collect, get_plugins, new_manager
+from pydantic import Field, create_model
 
 BUILTIN_GENERATORS = {"er", "ba", "ws", "dp", "chain", "fb"}
 
@@ -175,6 +177,22 @@ def test_bad_records_fail_their_plugin_whole(register_plugin):
     assert "fine" not in get_plugins().scores  # nothing of a failed plugin is used
 
 
+@pytest.mark.parametrize(("returned", "problem"), [
+    (GeneratorPlugin(name="one", summary="", params=NoParams, generate=len),
+     "parawire_generators() returned one GeneratorPlugin; return a list: [record]"),
+    (42, "parawire_generators() returned int; return a list of records"),
+])
+def test_a_hook_returning_no_list_is_told_to_return_one(register_plugin, returned, problem):
+    class Single:
+        @hookimpl
+        def parawire_generators(self):
+            return returned
+
+    with pytest.raises(PluginError) as err:
+        register_plugin(Single(), name="single:x")
+    assert str(err.value) == f"single:x: PluginError: {problem}"
+
+
 @pytest.mark.parametrize("name", ["a:b", "", " x"])
 def test_record_names_are_checked(register_plugin, name):
     with pytest.raises(PluginError) as err:
@@ -182,6 +200,53 @@ def test_record_names_are_checked(register_plugin, name):
     assert str(err.value) == (
         f"names:x: PluginError: GeneratorPlugin.name: got {name!r}; use a non-empty name without ':' or spaces"
     )
+
+
+def test_params_that_are_no_pydantic_model_fail_their_plugin_naming_it(register_plugin):
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Plain:
+        chords: int = 1
+
+    with pytest.raises(PluginError) as err:
+        register_plugin(_with_params("plain", Plain), name="plain:x")
+    assert str(err.value) == (
+        "plain:x: PluginError: generator 'plain': params must be a pydantic model class (NoParams for none)")
+
+
+@pytest.mark.parametrize("field, default, why", [
+    (Field(-1, ge=0), "-1", "Input should be greater than or equal to 0"),
+    (Field("x"), "'x'", "Input should be a valid integer, unable to parse string as an integer"),
+])
+def test_a_default_that_fails_its_own_bounds_fails_the_plugin_at_load(register_plugin, field, default, why):
+    """Pydantic never validates defaults: unchecked, -1 would reach the plugin on every run."""
+    model = create_model("Params", chords=(int, field))
+    with pytest.raises(PluginError) as err:
+        register_plugin(_with_params("chordal", model), name="chordal:x")
+    assert str(err.value) == (f"chordal:x: PluginError: generator 'chordal': params.chords: default {default}"
+                              f" fails its own bounds ({why}); fix the default or the bound")
+    assert "chordal" not in get_plugins().generators
+
+
+def test_required_parameters_and_valid_defaults_load():
+    from parawire.registry.manager import bad_default
+    from pydantic import BaseModel
+
+    class Params(BaseModel):
+        needed: int = Field(ge=1)
+        fine: float = Field(0.5, ge=0, le=1)
+
+    assert bad_default(Params) == ""
+
+
+def _with_params(name, params):
+    class One:
+        @hookimpl
+        def parawire_generators(self):
+            return [GeneratorPlugin(name=name, summary="test", params=params, generate=lambda nodes: nx.path_graph(nodes))]
+
+    return One()
 
 
 def test_misspelt_hook_in_the_fixture_is_one_line(register_plugin):
@@ -294,18 +359,20 @@ def test_score_context_carries_the_partition_hypergraph_and_dag(register_plugin)
         assert row.score == expected
 
 
-def test_a_score_that_returns_no_number_is_named(register_plugin):
+@pytest.mark.parametrize("returned", ["low", "1.5", True, np.bool_(False), b"2"])
+def test_a_score_that_returns_no_number_is_named(register_plugin, returned):
+    """Text and booleans too, though ``float`` would take "1.5" and True."""
     from parawire.pipeline.score import score_architecture
 
     class Bad:
         @hookimpl
         def parawire_scores(self):
-            return [ScorePlugin(name="bad", summary="", params=NoParams, score=lambda metrics: "low")]
+            return [ScorePlugin(name="bad", summary="", params=NoParams, score=lambda metrics: returned)]
 
     register_plugin(Bad(), name="baddist:x")
     dag = __import__("parawire.graph.dag", fromlist=["to_dag"]).to_dag(nx.path_graph(6))
     costs = __import__("types").SimpleNamespace(flops=np.ones(8, dtype=np.int64), out_bytes=np.ones(8, dtype=np.int64))
-    with pytest.raises(PluginError, match=r"score 'bad' \(baddist\): returned 'low'; a score must be a number"):
+    with pytest.raises(PluginError, match=rf"score 'bad' \(baddist\): returned {re.escape(repr(returned))}; a score must be a number"):
         score_architecture((dag, costs), [2], [0.1], score="bad")
 
 
@@ -494,6 +561,24 @@ def test_a_transport_failing_to_connect_is_one_line_naming_it(register_plugin):
     register_plugin(Plugin(), name="refusing:x")
     with pytest.raises(ParawireError, match="^transport 'refuses' cannot connect: OSError: no route to host$"):
         Cluster.connect(["tcp://127.0.0.1:1"], "refuses")
+
+
+def test_a_transport_factory_breaking_its_contract_stops_local_workers_before_any_starts(register_plugin,
+                                                                                       monkeypatch):
+    """Each worker process printed the breach and exited, then the coordinator said so again."""
+    import parawire.executor.local as local
+    from parawire.plugin import TransportPlugin
+
+    class Plugin:
+        @hookimpl
+        def parawire_transports(self):
+            return [TransportPlugin(name="hollow", summary="", params=NoParams, factory=lambda params: object())]
+
+    register_plugin(Plugin(), name="hollowdist:x")
+    monkeypatch.setattr(local.subprocess, "Popen", lambda *a, **k: pytest.fail("a worker was started"))
+    with pytest.raises(PluginError, match=r"^transport 'hollow' \(hollowdist\): factory returned object without"
+                                          r" bind, link, client\(\)"):
+        local.LocalWorkers(2, transport="hollow")
 
 
 # -- issue 22: a broken or clashing plugin never breaks another command; outputs are checked ---------

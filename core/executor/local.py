@@ -98,6 +98,12 @@ class LocalWorkers:
             self.endpoints.append(worker.address)
 
     def _start_processes(self, binds: list[str], threads: int, env: dict | None, timeout: float) -> None:
+        """Start one ``parawire worker`` per bind, after building the transport once here:
+        a factory that breaks its contract is then one line, not one per worker process
+        followed by "worker process … exited before binding"."""
+        probe = get_transport(self.transport, self.params)
+        if callable(getattr(probe, "close", None)):
+            probe.close()
         full_env = {**os.environ, **ALLOCATOR_ENV, **(env or {})}
         options = ["--transport", self.transport]
         for pair in format_params(self.params.model_dump(mode="json", exclude_unset=True)):

@@ -97,7 +97,11 @@ def partition(output: Any, hypergraph: Any, k: int, eps: float, who: str) -> Any
 
 
 def number(output: Any) -> Any:
-    """A score: a real number, not NaN."""
+    """A score: a real number, not NaN. Text and booleans are refused although ``float``
+    takes them: ``"1.5"`` or ``True`` is a plugin bug that would otherwise be ranked as
+    a score without complaint."""
+    if isinstance(output, (str, bytes, bool, np.bool_)):
+        return Breach(f"returned {output!r}; a score must be a number")
     try:
         value = float(output)
     except (TypeError, ValueError):

@@ -36,7 +36,7 @@ from parawire.registry import hookspecs
 from parawire.registry.kinds import OWN_DISTRIBUTION, QUALIFIER, LoadFailure, Registry
 from parawire.registry.loading import loading
 from parawire.registry.records import API_VERSION, DEFAULT_ENGINE, KINDS, PluginRecord
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 ENTRY_POINT_GROUP = "parawire"
 WARNED = "PARAWIRE_PLUGIN_WARNINGS_SHOWN"
@@ -199,10 +199,34 @@ def _check(record: object, kind: str, hook_name: str) -> None:
     name = record.name
     if not isinstance(name, str) or not name or QUALIFIER in name or name != name.strip():
         raise PluginError(f"{expected.__name__}.name: got {name!r}; use a non-empty name without ':' or spaces")
+    label = f"{expected.kind} {name!r}"
     if not (isinstance(record.params, type) and issubclass(record.params, BaseModel)):
-        raise PluginError(f"{kind} {name!r}: params must be a pydantic model class (NoParams for none)")
+        raise PluginError(f"{label}: params must be a pydantic model class (NoParams for none)")
+    bad = bad_default(record.params)
+    if bad:
+        raise PluginError(f"{label}: {bad}")
     if not callable(record.function):
-        raise PluginError(f"{kind} {name!r}: {record.call_attr} must be callable, got {record.function!r}")
+        raise PluginError(f"{label}: {record.call_attr} must be callable, got {record.function!r}")
+
+
+@lru_cache(maxsize=256)
+def bad_default(model: type[BaseModel]) -> str:
+    """'' if every default of ``model`` passes the model's own constraints, else the
+    first that does not, in words. Pydantic never validates defaults, so a default out of
+    its own bounds (``Field(-1, ge=0)``) would otherwise reach the plugin unchecked on
+    every run that does not set the parameter."""
+    checked = type(model.__name__, (model,), {"model_config": ConfigDict(validate_default=True),
+                                              "__module__": model.__module__})
+    try:
+        checked.model_validate({})
+    except ValidationError as exc:
+        for error in exc.errors():
+            field_name = error["loc"][0] if error["loc"] else None
+            if error["type"] != "missing" and field_name in model.model_fields:
+                default = model.model_fields[field_name].get_default(call_default_factory=True)
+                return (f"params.{field_name}: default {default!r} fails its own bounds ({error['msg']});"
+                        " fix the default or the bound")
+    return ""
 
 
 def records_of(pm: pluggy.PluginManager, plugin: object) -> list[tuple[str, PluginRecord]]:
@@ -215,9 +239,15 @@ def records_of(pm: pluggy.PluginManager, plugin: object) -> list[tuple[str, Plug
             if impl.plugin is not plugin:
                 continue
             try:
-                returned = list(impl.function() or ())
+                output = impl.function()
             except PLUGIN_FAULTS as exc:
                 raise PluginError(f"{hook_name}() raised {type(exc).__name__}: {exc}") from exc
+            if isinstance(output, PluginRecord):  # iterating it would blame a TypeError on the hook
+                raise PluginError(f"{hook_name}() returned one {type(output).__name__}; return a list: [record]")
+            try:
+                returned = list(output or ())
+            except PLUGIN_FAULTS as exc:
+                raise PluginError(f"{hook_name}() returned {type(output).__name__}; return a list of records") from exc
             for record in returned:
                 _check(record, kind, hook_name)
                 records.append((kind, dataclasses.replace(record, distribution=provider)))

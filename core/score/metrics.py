@@ -31,8 +31,13 @@ class ImbalanceWarning(UserWarning):
 
 
 def balance_limit(total_weight: int, k: int, eps: float) -> int:
-    """Largest allowed part weight: ⌊(1+ε)·⌈W/k⌉⌋ (the KaHyPar/hMETIS convention)."""
-    return math.floor((1.0 + eps) * math.ceil(total_weight / k) + 1e-9)
+    """Largest allowed part weight: ⌊(1+ε)·⌈W/k⌉⌋ (the KaHyPar/hMETIS convention).
+
+    An ε so large that the product overflows a float (``--eps 1e308``) bounds nothing:
+    the limit is then the total weight, which every part meets, instead of an
+    ``OverflowError`` from ``floor(inf)``."""
+    limit = (1.0 + eps) * math.ceil(total_weight / k) + 1e-9
+    return math.floor(limit) if math.isfinite(limit) else int(total_weight)
 
 
 def part_weights(hg: Hypergraph, partition: np.ndarray, k: int) -> np.ndarray:
@@ -162,13 +167,17 @@ def warn_if_unbalanced(
 ) -> None:
     """The partitioners' way to say "could not meet the limit" without changing the
     ``partition(...) -> array`` contract: an :class:`ImbalanceWarning`. Metrics carry
-    the same fact as ``balanced`` so tables show it too."""
+    the same fact as ``balanced`` so tables show it too. When one vertex outweighs the
+    limit the warning says so: then it is the instance, not the partitioner, to change."""
     weights = part_weights(hg, partition, k)
     limit = balance_limit(hg.total_weight, k, eps)
     if weights.max() > limit:
+        heaviest = int(hg.vertex_weights.argmax())
+        why = (f"no partition can meet it: vertex {heaviest} alone weighs {int(hg.vertex_weights[heaviest])}"
+               if hg.vertex_weights[heaviest] > limit else "the balance limit could not be met")
         warnings.warn(
             f"{who}: heaviest unit weighs {int(weights.max())} > limit {limit}"
-            f" for k={k}, eps={eps}; the balance limit could not be met",
+            f" for k={k}, eps={eps}; {why}",
             ImbalanceWarning,
             stacklevel=stacklevel,
         )

@@ -12,7 +12,8 @@ damage, and the quality that matters is km1 on the hypergraph (what Metrics repo
 
 pymetis quirks handled here: integer weights only (both are rescaled into a safe int32
 range, zero vertex weights become 1 so METIS sees every vertex), k = 1 and k ≥ |V|
-never reach METIS, and a graph without edges is split by weight alone.
+never reach METIS, a graph without edges is split by weight alone, and a vertex too
+heavy to share a unit weighs one unit's share (:func:`heavy_as_one_share`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from parawire.score.hypergraph import Hypergraph
 from pydantic import BaseModel, ConfigDict
 
 SCALE = 1_000_000  # total vertex weight and largest edge weight METIS sees
+MAX_EPS = 0.5
+"""The most imbalance METIS is allowed (its ``ufactor`` 500): with more, its bisections
+put whole sides on nothing ("Cannot bisect a graph with 0 vertices!" on the terminal at
+ε = 1 or 5, 64 units); the repair holds the partition to the caller's ε anyway."""
 
 
 class MetisParams(BaseModel):
@@ -111,6 +116,25 @@ def _adjacency(nptr, npins, vptr, vnets, costs, centre, clique_max):
     return xadj, adjncy[:at].copy(), weights[:at].copy()
 
 
+def heavy_as_one_share(weights: np.ndarray, k: int) -> np.ndarray:
+    """``weights`` with every vertex too heavy to share a unit (heavier than an even
+    share of what the lighter ones leave to the other units) lowered to that share.
+
+    Such a vertex fills a unit whatever METIS does; weighed as it is, METIS's bisection
+    cannot split the rest (it printed "Cannot bisect a graph with 0 vertices!" and "too
+    many parts" on the terminal and left units empty for the repair to fill)."""
+    order = np.argsort(-weights, kind="stable")
+    rest, heavy = int(weights.sum()), 0
+    while heavy < k - 1 and int(weights[order[heavy]]) * (k - heavy) > rest:
+        rest -= int(weights[order[heavy]])
+        heavy += 1
+    if not heavy:
+        return weights
+    lowered = weights.copy()
+    lowered[order[:heavy]] = max(-(-rest // (k - heavy)), 1)
+    return lowered
+
+
 def metis_parts(
     hg: Hypergraph, k: int, eps: float, seed: int, model: str = "clique", *,
     clique_max: int | None = None, recursive: bool | None = None, graph: tuple | None = None,
@@ -121,14 +145,14 @@ def metis_parts(
     None is pymetis's choice, recursive up to 8 parts. ``graph``: a
     :func:`graph_model` already built (callers that run METIS several times)."""
     xadj, cols, values = graph or graph_model(hg, model, clique_max)
-    weights = hg.vertex_weights
+    weights = heavy_as_one_share(hg.vertex_weights, k)
     if not values.size:
         return heaviest_first(weights, k)
     eweights = np.maximum(np.rint(values / values.max() * SCALE), 1).astype(np.int64)
     total = max(int(weights.sum()), 1)
     vweights = np.maximum(np.rint(weights / total * SCALE), 1).astype(np.int64)
     options = pymetis.Options(
-        seed=derived_seed(seed, "metis") % 2**31, ufactor=max(1, int(eps * 1000))
+        seed=derived_seed(seed, "metis") % 2**31, ufactor=max(1, int(min(eps, MAX_EPS) * 1000))
     )
     if hasattr(pymetis, "CSRAdjacency"):  # pymetis ≥ 2025.2 deprecates xadj/adjncy
         graph = {"adjacency": pymetis.CSRAdjacency(xadj, cols)}
