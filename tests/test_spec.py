@@ -23,6 +23,7 @@ def test_json_and_toml_round_trip(tmp_path):
         ({"seed": "x"}, "seed: got 'x'; Input should be a valid integer"),
         ({"nodez": 4}, "nodez: got 4; Extra inputs are not permitted"),
         ({"input_shape": [3, 0, 32]}, "input_shape: got [3, 0, 32]; every dimension"),
+        ({"input_shape": [3, 10**20, 32]}, "between 1 and 65536"),  # was an OverflowError deep in `score`
         ({"aggregation": "max"}, "aggregation: got 'max'; Input should be 'sigmoid-inputs' or 'sigmoid-weights'"),
         ({"base_channels": 64, "channel_cap": 32}, "channel_cap: got 32; must be at least base_channels (64)"),
     ],

@@ -35,6 +35,10 @@ OWN_PLUGINS = "parawire"
 FORMATS = {".json": "json", "": "json", ".toml": "toml"}
 
 
+MAX_INPUT_SIDE = 65_536
+"""Largest channel count or side of the input image a spec accepts."""
+
+
 class ArchitectureSpec(BaseModel):
     """Everything needed to rebuild one architecture bit-for-bit from a file and a seed."""
 
@@ -73,8 +77,10 @@ class ArchitectureSpec(BaseModel):
     @field_validator("input_shape")
     @classmethod
     def _positive_shape(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
-        if any(d < 1 for d in v):
-            raise ValueError("every dimension of (C, H, W) must be at least 1")
+        # the upper bound keeps every shape and byte count in int64 (numpy's shape tables):
+        # a 20-digit side got through here and stopped `score` with an OverflowError traceback
+        if any(not 1 <= d <= MAX_INPUT_SIDE for d in v):
+            raise ValueError(f"every dimension of (C, H, W) must be between 1 and {MAX_INPUT_SIDE}")
         return v
 
     @field_validator("channel_cap")
