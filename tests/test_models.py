@@ -179,6 +179,23 @@ def test_bad_models_give_one_line_errors(factory, message, capsys):
     assert all(line.endswith("…") for line in lines[:-1]), lines  # announced phases only: no traceback
 
 
+def test_an_input_shape_out_of_range_or_memory_is_one_line(capsys, monkeypatch):
+    from parawire.models import imported as imported_module
+
+    with pytest.raises(SystemExit) as exit_info:  # was an OverflowError traceback
+        main(["show", "--model", "parawire.models.examples:resnet20", "--input-shape", "3", str(10**20), "3"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("every dimension of (C, H, W) must be between 1 and 65536")
+
+    def no_memory(spec):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(imported_module, "sample_input", no_memory)  # a real 43 GB image would be the machine's end
+    with pytest.raises(ParawireError, match=r"its \(3, 60000, 60000\) float32 input \(43,200,000,000 bytes\) does not"
+                                            " fit in this machine's memory; check --input-shape"):
+        import_model({"factory": "parawire.models.examples:resnet20", "input_shape": [3, 60000, 60000]})
+
+
 @pytest.mark.parametrize(("ref", "message"), [
     ("no/such/file.py:make", "does not exist"),
     ("no_such_package_xyz.mod:make", "cannot import 'no_such_package_xyz.mod'"),

@@ -39,6 +39,16 @@ MAX_INPUT_SIDE = 65_536
 """Largest channel count or side of the input image a spec accepts."""
 
 
+def check_input_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """``shape`` if every side is in [1, :data:`MAX_INPUT_SIDE`] (a pydantic validator's
+    ValueError otherwise). The upper bound keeps every shape and byte count in int64
+    (numpy's shape tables): a 20-digit side got through and stopped ``score`` with an
+    OverflowError traceback."""
+    if any(not 1 <= d <= MAX_INPUT_SIDE for d in shape):
+        raise ValueError(f"every dimension of (C, H, W) must be between 1 and {MAX_INPUT_SIDE}")
+    return shape
+
+
 class ArchitectureSpec(BaseModel):
     """Everything needed to rebuild one architecture bit-for-bit from a file and a seed."""
 
@@ -77,11 +87,7 @@ class ArchitectureSpec(BaseModel):
     @field_validator("input_shape")
     @classmethod
     def _positive_shape(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
-        # the upper bound keeps every shape and byte count in int64 (numpy's shape tables):
-        # a 20-digit side got through here and stopped `score` with an OverflowError traceback
-        if any(not 1 <= d <= MAX_INPUT_SIDE for d in v):
-            raise ValueError(f"every dimension of (C, H, W) must be between 1 and {MAX_INPUT_SIDE}")
-        return v
+        return check_input_shape(v)
 
     @field_validator("channel_cap")
     @classmethod

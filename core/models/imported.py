@@ -20,6 +20,7 @@ input vertex).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 from parawire.errors import ParawireError, SpecError, describe_validation_error
 from parawire.graph.dag import Dag
+from parawire.graph.spec import check_input_shape
 from parawire.models.blocks import activation_inputs, group
 from parawire.models.factory import build_model
 from parawire.models.measure import probe
@@ -35,7 +37,7 @@ from parawire.models.packing import Packing
 from parawire.models.subgraph import BlockModule, block_modules
 from parawire.models.trace import Traced, functionalize, trace
 from parawire.network.cost import Costs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from torch import fx
 
 
@@ -49,6 +51,11 @@ class ModelSpec(BaseModel):
     merge_elementwise: bool = Field(True, description="merge chains of element-wise ops into their producer")
     min_flops: int = Field(0, ge=0, description="merge blocks below this many multiply-adds")
     seed: int = Field(0, ge=0, lt=2**63, description="sample input and partitioner seed")
+
+    @field_validator("input_shape")
+    @classmethod
+    def _image_sides(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
+        return check_input_shape(v)
 
     @classmethod
     def parse(cls, data: dict, source: str = "model spec") -> ModelSpec:
@@ -210,7 +217,12 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
         spec = ModelSpec.parse(spec)
     model = build_model(spec.factory, spec.input_shape) if model is None else model.eval()
     gm = traced(model, spec)
-    x = sample_input(spec)
+    try:
+        x = sample_input(spec)
+    except (RuntimeError, MemoryError):  # torch's allocator raises RuntimeError
+        size = 4 * math.prod(spec.input_shape)
+        raise ParawireError(f"model {spec.factory}: its {spec.input_shape} float32 input ({size:,} bytes) does not"
+                            " fit in this machine's memory; check --input-shape") from None
     _check_dtype(model, x, spec)
     with torch.inference_mode():
         try:
