@@ -36,7 +36,7 @@ from parawire.registry import hookspecs
 from parawire.registry.kinds import OWN_DISTRIBUTION, QUALIFIER, LoadFailure, Registry
 from parawire.registry.loading import loading
 from parawire.registry.records import API_VERSION, DEFAULT_ENGINE, KINDS, PluginRecord
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 ENTRY_POINT_GROUP = "parawire"
 WARNED = "PARAWIRE_PLUGIN_WARNINGS_SHOWN"
@@ -215,17 +215,18 @@ def bad_default(model: type[BaseModel]) -> str:
     first that does not, in words. Pydantic never validates defaults, so a default out of
     its own bounds (``Field(-1, ge=0)``) would otherwise reach the plugin unchecked on
     every run that does not set the parameter."""
-    checked = type(model.__name__, (model,), {"model_config": ConfigDict(validate_default=True),
-                                              "__module__": model.__module__})
+    # the defaults validated as given values, by field name: a subclass with
+    # validate_default=True says the same but cost 5 ms a model, on every command's start
+    defaults = {name: info.get_default(call_default_factory=True)
+                for name, info in model.model_fields.items() if not info.is_required()}
     try:
-        checked.model_validate({})
+        model.model_validate(defaults, by_name=True)
     except ValidationError as exc:
         for error in exc.errors():
             field_name = error["loc"][0] if error["loc"] else None
-            if error["type"] != "missing" and field_name in model.model_fields:
-                default = model.model_fields[field_name].get_default(call_default_factory=True)
-                return (f"params.{field_name}: default {default!r} fails its own bounds ({error['msg']});"
-                        " fix the default or the bound")
+            if error["type"] != "missing" and field_name in defaults:
+                return (f"params.{field_name}: default {defaults[field_name]!r} fails its own bounds"
+                        f" ({error['msg']}); fix the default or the bound")
     return ""
 
 
