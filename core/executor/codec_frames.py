@@ -51,15 +51,15 @@ def received(msg: Message, codecs: dict[int, Codec],
              wanted: Callable[[int], bool] = lambda nbytes: True) -> torch.Tensor | None:
     """The tensor a checked message carries, decoded with the plan's codec for its vertex;
     a message encoded otherwise than the plan says, or a frame the codec refuses, is a
-    :class:`ProtocolError` (one counted drop). ``wanted(nbytes)`` is asked before a frame
-    is decoded (the runner's room for a tensor that size): a frame of a few bytes may
-    decode to the message limit, so nothing is allocated for one that would not be kept
-    (``None``)."""
+    :class:`ProtocolError` (one counted drop). ``wanted(nbytes)`` is asked once, before an
+    encoded frame is decoded (the runner's room for a tensor that size): a frame of a few
+    bytes may decode to the message limit, so nothing is allocated for one that would not
+    be kept (``None``)."""
     codec = codecs.get(msg.vertex)
     if msg.encoded is None:
         if codec is not None:
             raise ProtocolError(f"{msg.kind.name} for vertex {msg.vertex} arrived raw; the plan encodes it")
-        return msg.tensor
+        return msg.tensor if wanted(msg.tensor.nbytes) else None
     if codec is None:
         raise ProtocolError(f"encoded {msg.kind.name} for vertex {msg.vertex}; the plan sends it raw")
     if not wanted(math.prod(msg.shape) * msg.dtype.itemsize):

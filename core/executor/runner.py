@@ -170,9 +170,14 @@ class UnitRunner:
         self.task_time = [[0.0, 0.0, 0] for _ in self.tasks]
 
     def accept(self, request: int, vertex: int, tensor: torch.Tensor) -> None:
-        """A tensor for ``vertex`` of ``request`` arrived: store it and run what is ready."""
-        if not self.room(request, vertex, tensor.nbytes):
-            return
+        """A tensor for ``vertex`` of ``request`` arrived: store it if there is :meth:`room`
+        for it, and run what is ready."""
+        if self.room(request, vertex, tensor.nbytes):
+            self.admit(request, vertex, tensor)
+
+    def admit(self, request: int, vertex: int, tensor: torch.Tensor) -> None:
+        """:meth:`accept` once :meth:`room` has said yes for this tensor's size (the worker
+        asks it before decoding, so it is asked once)."""
         req = self.requests.get(request)
         if req is None:
             req = self._open(request)

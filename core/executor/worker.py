@@ -428,7 +428,7 @@ class Worker:
             raise ProtocolError(f"INPUT for request {msg.request} from a connection that did not deploy")
         tensor = received(msg, self.codecs, functools.partial(self.runner.room, msg.request, msg.vertex))
         if tensor is not None:
-            self.runner.accept(msg.request, msg.vertex, tensor)
+            self.runner.admit(msg.request, msg.vertex, tensor)
 
     def _owner_only(self, token: Any, msg: Message) -> bool:
         """Control belongs to the coordinator of the current deployment, with its session;
