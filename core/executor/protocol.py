@@ -118,9 +118,9 @@ class Kind(enum.IntEnum):
 TENSOR_KINDS = frozenset({Kind.INPUT, Kind.TENSOR, Kind.RESULT})
 
 JSON_LIMITS: dict[Kind, tuple[int, int]] = {
-    kind: {Kind.DEPLOY: (MAX_JSON_BYTES, MAX_JSON_ELEMENTS), Kind.STATS: (MAX_STATS_BYTES, MAX_JSON_ELEMENTS)}.get(
-        kind, (MAX_CONTROL_BYTES, MAX_CONTROL_BYTES))
-    for kind in Kind if kind not in TENSOR_KINDS
+    **{kind: (MAX_CONTROL_BYTES, MAX_CONTROL_BYTES) for kind in Kind if kind not in TENSOR_KINDS},
+    Kind.DEPLOY: (MAX_JSON_BYTES, MAX_JSON_ELEMENTS),
+    Kind.STATS: (MAX_STATS_BYTES, MAX_JSON_ELEMENTS),
 }
 """Per JSON kind: (most payload bytes, most elements). Checked before the payload is read."""
 

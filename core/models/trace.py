@@ -197,9 +197,8 @@ def _drop_specialised(graph: fx.Graph, names: set[str]) -> None:
 
 
 _REMEDIES = (
-    ("control flow", "remove data-dependent Python control flow there"),
-    ("cannot be iterated", "remove data-dependent Python control flow there"),
-    ("item assignment", "write the indexed assignment out of place (torch.where, masked_fill, index_put, torch.cat)"),
+    (("control flow", "cannot be iterated"), "remove data-dependent Python control flow there"),
+    (("item assignment",), "write the indexed assignment out of place (torch.where, masked_fill, index_put, torch.cat)"),
 )
 
 
@@ -207,7 +206,7 @@ def _remedy(reason: str) -> str:
     """What to change for fx's failure ``reason``. Every failure was answered "remove
     data-dependent control flow", also an indexed assignment ``y[:, :4] = 0`` or a
     ``len(tensor)``, which have nothing to do with it."""
-    return next((fix for cause, fix in _REMEDIES if cause in reason),
+    return next((fix for causes, fix in _REMEDIES if any(cause in reason for cause in causes)),
                 "rewrite that code so torch.fx can trace it (docs/models.md, Tracing)")
 
 

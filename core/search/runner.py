@@ -30,7 +30,7 @@ from parawire.errors import ParawireError
 from parawire.search.executors import open_executor
 from parawire.search.objective import evaluate
 from parawire.search.settings import SearchSettings
-from parawire.search.space import Candidate
+from parawire.search.space import Candidate, SearchSpace
 from parawire.study.store import differences
 
 STUDY_FILE = "search.db"
@@ -91,7 +91,7 @@ def run_search(study, settings: SearchSettings, workers: int | None = None, sche
 
     space = settings.space()
     settings_json = settings.model_dump_json()
-    warm_start(study, settings)
+    warm_start(study, settings, space)
     complete, refused = finished(study), _count(study, TrialState.PRUNED)
     running: dict = {}
     with open_executor(workers, scheduler) as (executor, slots):
@@ -122,7 +122,7 @@ def run_search(study, settings: SearchSettings, workers: int | None = None, sche
             raise
 
 
-def warm_start(study, settings: SearchSettings) -> int:
+def warm_start(study, settings: SearchSettings, space: SearchSpace) -> int:
     """On a new study, enqueue the paper's configuration of each searched grid generator
     (the random baseline's first sample of it: 40 vertices, its default parameters, the
     study's widths and staging) as the first trials; the number enqueued.
@@ -138,14 +138,11 @@ def warm_start(study, settings: SearchSettings) -> int:
 
     if study.get_trials(deepcopy=False):
         return 0
-    space = settings.space()
-    queued = 0
-    for _, candidate in candidates(settings, count=len(StudyConfig().generators)):
-        params = space.params_of(_with_defaults(candidate))
-        if "generator" in params and queued < settings.trials:  # a generator not searched: not its place
-            study.enqueue_trial(params, skip_if_exists=True)
-            queued += 1
-    return queued
+    firsts = (space.params_of(_with_defaults(c)) for _, c in candidates(settings, len(StudyConfig().generators)))
+    queued = [params for params in firsts if "generator" in params][: settings.trials]  # searched generators only
+    for params in queued:
+        study.enqueue_trial(params, skip_if_exists=True)
+    return len(queued)
 
 
 def _with_defaults(candidate: Candidate) -> Candidate:
