@@ -36,7 +36,7 @@ from parawire.models.measure import probe
 from parawire.models.packing import Packing
 from parawire.models.subgraph import BlockModule, block_modules
 from parawire.models.trace import Traced, functionalize, trace
-from parawire.network.cost import Costs
+from parawire.network.cost import FLOAT32_BYTES, Costs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from torch import fx
 
@@ -220,7 +220,7 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
     try:
         x = sample_input(spec)
     except (RuntimeError, MemoryError):  # torch's allocator raises RuntimeError
-        size = 4 * math.prod(spec.input_shape)
+        size = FLOAT32_BYTES * math.prod(spec.input_shape)
         raise ParawireError(f"model {spec.factory}: its {spec.input_shape} float32 input ({size:,} bytes) does not"
                             " fit in this machine's memory; check --input-shape") from None
     _check_dtype(model, x, spec)
