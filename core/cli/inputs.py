@@ -3,8 +3,8 @@
 A spec file is validated by pydantic when it is read, but some of its names only mean
 something once looked up among the installed plugins (the staging policy, its
 parameters): :func:`load_spec` does that too, so ``parawire show`` refuses a spec that
-``parawire run`` would refuse later. :func:`check_units` refuses more units than an
-architecture has vertices to give them, instead of starting workers that get nothing.
+``parawire run`` would refuse later (more units than vertices:
+:func:`parawire.pipeline.placement.check_units`, shared with ``run_model``).
 A spec named ``-`` is read from stdin (``parawire generate -o - | parawire score - -u 4``),
 JSON or TOML by its first character.
 """
@@ -12,13 +12,10 @@ JSON or TOML by its first character.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 
 #: The file name that means stdin (a spec) or stdout (``generate -o -``).
 DASH = Path("-")
-
-from parawire.errors import ParawireError
 
 
 def check_spec_plugins(spec) -> None:
@@ -40,13 +37,3 @@ def load_spec(path: Path):
         spec = ArchitectureSpec.load(path)
     check_spec_plugins(spec)
     return spec
-
-
-def check_units(units: Iterable[int], vertices: int, option: str = "--units") -> None:
-    """Every unit count leaves each unit at least one computation vertex."""
-    too_many = sorted(u for u in units if u > vertices)
-    if too_many:
-        raise ParawireError(
-            f"{option}: got {', '.join(map(str, too_many))}; the architecture has {vertices}"
-            f" computation vertices, so use at most {vertices} units"
-        )

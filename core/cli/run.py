@@ -231,10 +231,10 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
         engine_params, baselines, codec, codec_params, max_top1_change, check_inputs, as_json, model, input_shape, min_flops,
         merge_elementwise):
     """Run SPEC_FILE (or a --model) on UNITS workers and compare with one process."""
-    from parawire.cli.inputs import check_units, load_spec
+    from parawire.cli.inputs import load_spec
     from parawire.cli.progress import Progress
     from parawire.errors import ParawireError
-    from parawire.pipeline.placement import check_placement
+    from parawire.pipeline.placement import check_placement, check_units
     from parawire.registry.manager import get_plugins
 
     if local == bool(endpoints):

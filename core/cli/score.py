@@ -84,8 +84,9 @@ def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...]
     A --model is partitioned as `run --model` places it (balancing each block's time
     predicted by --profile for --engine), so Λ at run's ε is the bytes run moves.
     --codec counts every crossing in its encoded bytes (Λ, Λ′ and the score)."""
-    from parawire.cli.inputs import check_units, load_spec
+    from parawire.cli.inputs import load_spec
     from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.placement import check_units
     from parawire.pipeline.score import DEFAULT_EPS, score_architecture
     from parawire.registry.manager import get_plugins
 

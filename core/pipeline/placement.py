@@ -23,7 +23,7 @@ Nothing here imports torch, so command-line options can name the choices cheaply
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from parawire.errors import ParawireError
@@ -50,6 +50,19 @@ def check_placement(placement: str, tiles: bool = True) -> str:
         raise ParawireError(f"--placement {placement}: tiles need parawire's own network; an imported"
                             f" --model takes {' or '.join(PARTITIONS)}")
     return placement
+
+
+def check_units(units: Iterable[int], vertices: int, option: str = "--units") -> None:
+    """Every unit count leaves each unit at least one computation vertex, refused in one
+    line naming ``option`` otherwise, instead of starting workers that get nothing. Here,
+    below the command line, so ``run`` and ``score`` and the Python API
+    (:func:`parawire.models.run_model`, ``option="units"``) refuse alike."""
+    too_many = sorted(u for u in units if u > vertices)
+    if too_many:
+        raise ParawireError(
+            f"{option}: got {', '.join(map(str, too_many))}; the architecture has {vertices}"
+            f" computation vertices, so use at most {vertices} units"
+        )
 
 
 def place_architecture(
