@@ -133,17 +133,6 @@ def model_workload(imported):  # type: ignore[no-untyped-def]
                     allow_models=(spec.factory,), tiles=False)
 
 
-def model_profile(profile: str, engine: str, engine_params: dict | None = None):  # type: ignore[no-untyped-def]
-    """The device profile that weighs an imported model's blocks by predicted time: one
-    rule for `score --model` and `run --model`, so both partition alike (``local`` is
-    measured once per engine and its parameters, and cached)."""
-    from parawire.calibration.local import get_profile
-    from parawire.registry.manager import get_plugins
-
-    get_plugins().engines.get(engine)  # an unknown name: one line listing the known ones
-    return get_profile(profile, engine=engine, engine_params=engine_params)
-
-
 def show_model(imported, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """``parawire show --model``: the import's spec, block costs and DAG statistics."""
     from parawire.cli.printing import width_table

@@ -33,7 +33,6 @@ from parawire.cli.models import (
     check_model_engine,
     load_model,
     model_options,
-    model_profile,
     one_source,
 )
 from parawire.cli.options import (
@@ -48,7 +47,7 @@ from parawire.cli.options import (
 from parawire.cli.params import param_option
 from parawire.cli.printing import echo_json, json_option, print_table, table
 from parawire.cli.startup import start_timeout, starting_workers
-from parawire.models.deploy import MODEL_ENGINES
+from parawire.models.deploy import MODEL_ENGINES, model_profile
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from parawire.cli.printing import echo_json, json_option, print_table, table
 #: The paper's ε sweep as ``parawire.pipeline.score.DEFAULT_EPS`` holds it (a test keeps the two
 #: equal); importing that module would cost ``--help`` a third of a second.
 DEFAULT_EPS_TEXT = "0.03 0.1 0.3"
-from parawire.cli.models import load_model, model_options, model_profile, one_source
+from parawire.cli.models import load_model, model_options, one_source
 
 
 #: Printed under the table: what each column is.
@@ -85,6 +85,7 @@ def score(spec_file: Path | None, units: tuple[int, ...], eps: tuple[float, ...]
     predicted by --profile for --engine), so Λ at run's ε is the bytes run moves.
     --codec counts every crossing in its encoded bytes (Λ, Λ′ and the score)."""
     from parawire.cli.inputs import load_spec
+    from parawire.models.deploy import model_profile
     from parawire.pipeline.build import build_architecture
     from parawire.pipeline.placement import check_units
     from parawire.pipeline.score import DEFAULT_EPS, score_architecture

@@ -78,6 +78,18 @@ MODEL_ENGINES = ("torch", "onnxruntime")
 exported to ONNX on the worker (:mod:`parawire.models.onnx`)."""
 
 
+def model_profile(profile: str, engine: str, engine_params: dict | None = None):  # type: ignore[no-untyped-def]
+    """The device profile that weighs an imported model's blocks by predicted time: one
+    rule for `score --model`, `run --model` and :func:`parawire.models.run_model`, so all
+    three partition alike (``local`` is measured once per engine and its parameters, and
+    cached). Here, not in the command line, because ``run_model`` sits below it."""
+    from parawire.calibration.local import get_profile
+    from parawire.registry.manager import get_plugins
+
+    get_plugins().engines.get(engine)  # an unknown name: one line listing the known ones
+    return get_profile(profile, engine=engine, engine_params=engine_params)
+
+
 def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str],  # type: ignore[no-untyped-def]
                  engine: str | None = None) -> dict:
     """The unit's blocks of a deployed model (worker side; see the module docstring)."""
