@@ -13,8 +13,9 @@ from parawire.errors import ParawireError
 from parawire.executor.coordinator import Cluster
 from parawire.executor.local import LocalWorkers
 from parawire.executor.plan import plan_for
+from parawire.executor.tiles import placed_plan
 from parawire.models import import_model, run_model
-from parawire.models.deploy import deployment, deployment_builder, unit_weights
+from parawire.models.deploy import deployment, deployment_builder, model_profile, unit_weights
 from parawire.models.imported import sample_input
 from parawire.models.subgraph import members_by_vertex
 from parawire.pipeline.placement import partition_architecture
@@ -201,6 +202,33 @@ def test_run_model_refuses_anything_but_one_image_of_the_input_shape(shape):
     m = import_model({"factory": f"{ZOO}:shared", "input_shape": [3, 16, 16]})
     with pytest.raises(ParawireError, match=r"^x: shape .*one image of the model's input_shape, \(1, 3, 16, 16\)"):
         run_model(m, 2, transport="inproc", in_threads=True, x=torch.randn(*shape))
+
+
+
+def test_run_model_places_blocks_as_run_does_and_moves_that_lambda(capsys):
+    """Without ``partition=``, run_model places as ``run --model`` does (placed_plan,
+    blocks weighed by the time the ``local`` torch profile predicts), not by FLOPs: its
+    plan is the CLI's, and the bytes it measures are that plan's Λ and run's."""
+    m = import_model({"factory": f"{ZOO}:shared", "input_shape": [3, 16, 16]})
+    cli_plan = placed_plan(m, 2, model_profile("local", "torch"), "partition")
+    run = run_model(m, 2, transport="inproc", in_threads=True, timeout=30)
+    assert run.plan.partition == cli_plan.partition
+    assert run.bytes_per_inference == run.cut_bytes == cli_plan.cut_bytes > 0
+    main(["run", "--model", f"{ZOO}:shared", "--input-shape", "3", "16", "16", "--local",
+          "--transport", "inproc", "--units", "2", "--runs", "1", "--json"])
+    assert json.loads(capsys.readouterr().out)["cut_bytes"] == run.cut_bytes
+
+
+def test_run_model_refuses_more_units_than_blocks_in_runs_words(capsys):
+    m = import_model({"factory": f"{ZOO}:shared", "input_shape": [3, 16, 16]})
+    n = m.dag.nodes
+    with pytest.raises(ParawireError, match=rf"^units: got {n + 1}; .* use at most {n} units$") as exc:
+        run_model(m, n + 1, transport="inproc", in_threads=True, timeout=10)
+    assert "\n" not in str(exc.value)
+    with pytest.raises(SystemExit):
+        main(["run", "--model", f"{ZOO}:shared", "--input-shape", "3", "16", "16", "--local",
+              "--units", str(n + 1)])
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: --{exc.value}"
 
 
 # -- attention heads as blocks of their own --

@@ -31,26 +31,39 @@ class ModelRun:
 def run_model(imported, units: int = 2, *, transport: str = builtin("zmq"), endpoint_kind: str = "ipc",
               in_threads: bool = False, partitioner: str = builtin("multilevel"), eps: float = 0.03,
               partition=None, x: torch.Tensor | None = None, timeout: float = 30.0,
-              engine: str | None = None) -> ModelRun:  # type: ignore[no-untyped-def]
+              engine: str | None = None, profile: str = "local") -> ModelRun:  # type: ignore[no-untyped-def]
     """Run ``imported`` (an :class:`~parawire.models.ImportedModel`) on ``units`` local workers,
     on one image ``x`` of shape (1, C, H, W) (default: the sample image);
     ``timeout`` bounds every wait: the workers' start-up, the deployment, the answer;
-    ``engine``: ``torch`` (None) or ``onnxruntime`` (:mod:`parawire.models.onnx`)."""
+    ``engine``: ``torch`` (None) or ``onnxruntime`` (:mod:`parawire.models.onnx`).
+
+    Without a ``partition`` the blocks are placed as ``parawire run --model`` places them
+    (:func:`~parawire.executor.tiles.placed_plan`, ``partition`` placement), balancing the
+    time ``profile`` (default ``local``, measured once per engine and cached) predicts for
+    each block on ``engine``, not its FLOPs: time is what a run waits for, and docs/models.md
+    promises one partition for the API, ``run`` and ``score`` (issue 25: balancing FLOPs, an
+    EfficientNet-like model at 2 units moved 147,456 bytes per inference, ``run`` 16,384).
+    More ``units`` than the model has blocks are refused as ``run`` refuses them."""
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
     from parawire.executor.plan import plan_for
-    from parawire.models.deploy import deploy_model, deployment_builder
+    from parawire.executor.tiles import placed_plan
+    from parawire.models.deploy import deploy_model, deployment_builder, model_profile
     from parawire.models.imported import sample_input
-    from parawire.pipeline.placement import partition_architecture
+    from parawire.pipeline.placement import check_units
 
+    check_units([units], imported.dag.nodes, option="units")
     x = sample_input(imported.spec) if x is None else x
     one = (1, *imported.spec.input_shape)
     if tuple(x.shape) != one:
         raise ParawireError(f"x: shape {tuple(x.shape)}; run_model runs one image of the model's input_shape,"
                             f" {one} (its costs, Λ and the workers' ONNX sessions are per image): run a batch"
                             " image by image")
-    part = partition_architecture(imported, units, partitioner, eps) if partition is None else partition
-    plan = plan_for(imported, part, units=units)
+    if partition is None:
+        timing = model_profile(profile, engine or builtin("torch"))
+        plan = placed_plan(imported, units, timing, "partition", partitioner, eps)
+    else:
+        plan = plan_for(imported, partition, units=units)
     with torch.inference_mode():
         reference = imported.model(x.clone())
     with LocalWorkers(units, transport, endpoint_kind, in_threads=in_threads, startup_timeout=timeout,
