@@ -211,8 +211,8 @@ def test_a_worker_stopped_while_it_starts_says_nothing(tmp_path):
 TILED = {"generator": "chain", "nodes": 6, "seed": 0, "base_channels": 32, "input_shape": [3, 64, 64],
          "staging": "uniform"}
 """A chain of 3×3 blocks at 64 px: on a slow device (5e7 MAC/s, 1 MB/s links) tiling the
-64-px prefix on 2 units beats one device and the partition (tests/test_tiles_executor.py),
-and a codec on the gather beats float32."""
+whole network on 2 units (the output reduced to partial sums) beats one device and the
+partition (tests/test_tiles_executor.py)."""
 
 
 @pytest.fixture
@@ -257,6 +257,9 @@ def test_codec_auto_chooses_among_tiled_plans_and_checks_them(tiled_run):
     check = result["codec_check"]
     assert check and all(entry["tiled"] for entry in check) and check[-1]["accepted"]
     assert result["tiling"] is not None and result["codec"] == check[-1]["codecs"]
-    # on 1 MB/s a lossy level wins; its tiles were replayed in one process before it was used
-    assert check[0]["level"] != "exact" and check[0]["inputs"] == 2 and 0 <= check[0]["top1_change"] <= 1
-    assert result["bytes_per_inference"] == result["cut_bytes"] or result["codec"].startswith("zstd")
+    # every vertex is tiled, so the gather is one partial sum per tile: no lossy level is
+    # faster, and the exact one needs no check (a lossy tiled plan's replay:
+    # tests/test_tiles_executor.py::test_codec_auto_replays_a_coded_tiling_as_the_workers_compute_it)
+    assert result["tiling"]["tiled_vertices"] == TILED["nodes"] + 2 and result["tiling"]["gathered_maps"] == 1
+    assert [entry["level"] for entry in check] == ["exact"] and result["codec"] == "raw"
+    assert result["bytes_per_inference"] == result["cut_bytes"]

@@ -19,7 +19,7 @@ from parawire.network.halo import (
     tiled_vertices,
 )
 from parawire.network.nn import build_network
-from parawire.network.tiled import gather, pool_box, run_tile
+from parawire.network.tiled import gather, merge, pool_box, run_tiles
 from parawire.pipeline.build import build_architecture
 
 
@@ -49,7 +49,9 @@ def test_chain_with_a_stride_two_block_by_hand():
     arch = hand_made([(0, 1)], staged=[0])
     stem = arch.dag.input
     grid = tile_grid(arch.layout, 1, 2, threshold=4)
-    assert grid.tiled == (stem, 0, 1) and grid.frontier == (1,)
+    out = arch.dag.output  # every other vertex is tiled: the output is reduced, one partial sum per tile
+    assert grid.reduced and grid.tiled == (stem, 0, 1, out) and grid.frontier == (out,)
+    assert grid.owned[0][out] == (0, 4, 0, 2) and grid.stages == (grid.tiled,) and grid.parts[0].map == out
     left, right = grid.boxes
     assert left[1] == (0, 4, 0, 2) and right[1] == (0, 4, 2, 4)
     assert left[0] == (0, 4, 0, 3)  # one column of halo at 4×4
@@ -59,12 +61,31 @@ def test_chain_with_a_stride_two_block_by_hand():
     assert grid.crops == ((0, 8, 0, 7), (0, 8, 0, 8))
 
 
+def test_stages_exchange_only_the_halos_by_hand():
+    # the chain above in stages of one level: stem | v0 | v1 | output, on a 1×2 grid
+    arch = hand_made([(0, 1)], staged=[0])
+    stem, out = arch.dag.input, arch.dag.output
+    grid = tile_grid(arch.layout, 1, 2, threshold=4, depth=1)
+    assert grid.stages == ((stem,), (0,), (1,), (out,))
+    assert grid.reads == ((), (stem,), (0,), (1,))
+    left, right = grid.needs
+    assert left == {stem: (0, 8, 0, 4), 0: (0, 4, 0, 3), 1: (0, 4, 0, 2)}  # v0's stride 2 reads no halo on the left
+    assert right == {stem: (0, 8, 3, 8), 0: (0, 4, 1, 4), 1: (0, 4, 2, 4)}
+    halos = {(p.map, p.src, p.dst): p.box for p in grid.parts if p.dst is not None}
+    assert halos == {(stem, 0, 1): (0, 8, 3, 4), (0, 0, 1): (0, 4, 1, 2), (0, 1, 0): (0, 4, 2, 3)}
+    # one level per stage: each tile computes its own region only, nothing twice
+    assert all(grid.boxes[t][v] == grid.owned[t][v] for t in range(2) for v in grid.tiled)
+    assert grid.crops == ((0, 8, 0, 5), (0, 8, 3, 8))
+    with pytest.raises(ParawireError, match="tile depth: got 0"):
+        tile_grid(arch.layout, 1, 2, threshold=4, depth=0)
+
+
 def test_diamond_with_a_pooled_input_by_hand():
     # 0 (8×8) → 1 (staged, 4×4); 2 takes 0 (max-pooled 8 → 4) and 1
     arch = hand_made([(0, 1), (0, 2), (1, 2)], staged=[1])
     assert [s.pred for s in arch.layout.scaling[2]] == [0]
     grid = tile_grid(arch.layout, 2, 1, threshold=4)
-    assert grid.frontier == (2,)
+    assert grid.frontier == (arch.dag.output,)
     top, bottom = grid.boxes
     assert top[2] == (0, 2, 0, 4) and bottom[2] == (2, 4, 0, 4)
     assert top[1] == (0, 3, 0, 4) and bottom[1] == (1, 4, 0, 4)
@@ -85,7 +106,7 @@ def test_threshold_picks_a_prefix_and_its_frontier():
 
 def test_bad_grids_are_one_line():
     arch = hand_made([(0, 1)], staged=[0])
-    with pytest.raises(ParawireError, match=r"tile grid: 5×1 does not fit vertex 1's 4×4 map"):
+    with pytest.raises(ParawireError, match=r"tile grid: 5×1 does not fit vertex 3's 4×4 map"):
         tile_grid(arch.layout, 5, 1, threshold=4)
     with pytest.raises(ParawireError, match="tile threshold: got 9; no map has that many rows"):
         tile_grid(arch.layout, 1, 2, threshold=9)
@@ -122,19 +143,20 @@ CASES = [  # generator, image size, grid, threshold: odd sizes, 1×k, k×1, 2×2
 ]
 
 
+@pytest.mark.parametrize("depth", [None, 1, 2])
 @pytest.mark.parametrize(("generator", "size", "grid", "threshold"), CASES)
-def test_tiles_gathered_equal_the_whole_map(generator, size, grid, threshold):
+def test_tiles_gathered_equal_the_whole_map(generator, size, grid, threshold, depth):
     spec = ArchitectureSpec(generator=generator, nodes=18 if generator == "fb" else 10, seed=3,
                             base_channels=8, input_shape=(3, size, size))
     arch = build_architecture(spec)
     net = build_network(arch).eval()
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-    tiles = tile_grid(arch.layout, *grid, threshold)
+    tiles = tile_grid(arch.layout, *grid, threshold, depth)
     assert len(tiles.tiled) > 1
     with torch.inference_mode():
         whole = maps(net, x)
-        pieces = [run_tile(net, tiles, t, x[..., r0:r1, c0:c1]) for t, (r0, r1, c0, c1) in enumerate(tiles.crops)]
-    for k, f in enumerate(tiles.frontier):
-        got = gather([p[k] for p in pieces], *grid)
+        parts = run_tiles(net, tiles, x)
+        got = {f: merge(net, tiles, f, [parts[f, t, None] for t in range(tiles.tiles)]) for f in tiles.frontier}
+    for f, got in got.items():  # a map, or under a reduced output the logits
         assert got.shape == whole[f].shape
         assert float((got - whole[f]).abs().max()) <= 1e-4 * float(whole[f].abs().max())

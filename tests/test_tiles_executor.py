@@ -73,13 +73,61 @@ def test_hybrid_equals_one_process_and_moves_the_plans_bytes(generator, size, gr
     assert (stats.peer_bytes / stats.inferences + crops) / 2 == plan.cut_bytes
 
 
+STAGED = [  # generator, size, grid, threshold, depth, units, engine: halos exchanged between stages
+    ("fb", 33, (2, 2), 9, 1, 4, "torch"),  # every vertex tiled: the output reduced to partial sums
+    ("dp", 35, (1, 3), 18, 2, 3, "torch"),  # maps at 9 px gathered for the partition
+    ("er", 33, (2, 1), 9, 1, 2, "onnxruntime"),  # each stage exported for its parts' shapes
+    ("chain", 29, (1, 2), 8, 4, 3, "torch"),
+]
+
+
+@pytest.mark.parametrize(("generator", "size", "grid", "threshold", "depth", "units", "engine"), STAGED)
+def test_stages_equal_one_process_and_move_the_plans_bytes(generator, size, grid, threshold, depth, units, engine):
+    arch = arch_of(generator, size)
+    tiles = tile_grid(arch.layout, *grid, threshold, depth)
+    assert len(tiles.stages) > 1 and any(p.dst is not None for p in tiles.parts)
+    plan = hybrid_plan(arch, tiles, partitioned(arch, units, free=tiles.tiled), units)
+    stats = run(arch, plan, engine=engine)
+    crops = (stats.input_bytes / stats.inferences) - 2 * image_bytes(arch)  # a batch of two images
+    assert (stats.peer_bytes / stats.inferences + crops) / 2 == plan.cut_bytes
+    # one message per part and receiving unit, as the model sends them
+    trace = Trace()
+    hybrid_latency(arch, tiles, plan.partition[:plan.tiling.first_piece], EDGE, trace=trace)
+    assert len(trace.transfers) == sum(len(s) for u in plan.unit_plans for s in u.sends.values())
+
+
+def test_stage_plan_by_hand():
+    # image 8×8 → stem 8×8 → v0 (stride 2) 4×4 → v1 → output, one level per stage on 1×2 tiles
+    from test_halo import hand_made
+
+    arch = hand_made([(0, 1)], staged=[0])
+    stem, out = arch.dag.input, arch.dag.output
+    tiles = tile_grid(arch.layout, 1, 2, 4, depth=1)
+    plan = hybrid_plan(arch, tiles, np.zeros(4, dtype=int), 2)
+    t = plan.tiling
+    left, right = plan.unit_plans
+    halo = {key: t.part(key) for key in [(stem, 0, 1), (0, 0, 1), (0, 1, 0)]}
+    assert left.sends == {halo[stem, 0, 1]: [1], halo[0, 0, 1]: [1]}  # its partial sum stays: unit 0 adds them
+    assert right.sends == {halo[0, 1, 0]: [0], t.piece(0, 1): [0]}  # its partial sum goes to unit 0
+    assert right.receives == {halo[stem, 0, 1]: 0, halo[0, 0, 1]: 0} and left.receives == {halo[0, 1, 0]: 1,
+                                                                                         t.piece(0, 1): 1}
+    assert left.preds[out] == [t.piece(0, 0), t.piece(0, 1)] and plan.output_unit == 0
+    channels = arch.layout.out_shape[:, 0]
+    assert plan.cut_bytes == (4 * (channels[stem] * 8 + channels[0] * 4 * 2)  # three halos, float32
+                              + 4 * int(arch.layout.in_shape[out][0])  # one partial sum
+                              + 3 * 8 * 5 * 4 + 3 * 8 * 5 * 4 - 3 * 8 * 8 * 4)  # the crops beyond one image
+    for u in range(2):  # the worker's deployment check accepts every unit
+        check_deployment({"spec": arch.spec.model_dump(mode="json"), "plan": plan.model_dump(mode="json"),
+                          "unit": u, "peers": {w: {"address": f"inproc://{w}"} for w in range(2)}})
+
+
 @pytest.mark.parametrize(("codec", "bound"), [("fp16", 1e-2), ("int8", 1e-1)])
 def test_codecs_compose_with_tiles_and_the_workers_send_the_models_encoded_bytes(codec, bound):
     """Issue 24: the gather at the threshold may be encoded. Pieces go through their map's
     codec, the untiled vertices' messages through theirs, the crops stay float32; Λ
     (``cut_bytes``) counts exactly what the workers send, and the model charges it."""
     arch = arch_of("er", 33)
-    tiles = tile_grid(arch.layout, 2, 2, 9)
+    tiles = tile_grid(arch.layout, 2, 2, 17)  # maps at 9 px stay untiled: the gather moves maps
     part = partitioned(arch, 4, free=tiles.tiled)
     codecs = CodecPlan(default=CodecChoice(name=codec))
     plan, raw = hybrid_plan(arch, tiles, part, 4, codecs=codecs), hybrid_plan(arch, tiles, part, 4)
@@ -97,7 +145,7 @@ def test_codecs_compose_with_tiles_and_the_workers_send_the_models_encoded_bytes
 
 def test_a_per_map_codec_encodes_that_maps_pieces_only():
     arch = arch_of("er", 33)
-    tiles = tile_grid(arch.layout, 2, 2, 9)
+    tiles = tile_grid(arch.layout, 2, 2, 17)  # maps at 9 px stay untiled: the gather moves maps
     part = partitioned(arch, 4, free=tiles.tiled)
     first = tiles.frontier[0]
     codecs = CodecPlan(vertices={first: CodecChoice(name="fp16")})
@@ -130,7 +178,7 @@ def test_codec_auto_replays_a_coded_tiling_as_the_workers_compute_it():
     from parawire.calibration.codec_choice import coded_logits
 
     arch = arch_of("er", 33)
-    tiles = tile_grid(arch.layout, 2, 2, 9)
+    tiles = tile_grid(arch.layout, 2, 2, 17)  # maps at 9 px stay untiled: the gather moves maps
     plan = hybrid_plan(arch, tiles, partitioned(arch, 4, free=tiles.tiled), 4,
                        codecs=CodecPlan(default=CodecChoice(name="int8")))
     x = torch.randn(1, *arch.spec.input_shape, generator=torch.Generator().manual_seed(1))
@@ -175,13 +223,13 @@ def test_the_tile_stack_runs_on_onnx_runtime_at_any_batch():
 @pytest.mark.slow
 def test_hybrid_on_worker_processes():
     arch = arch_of("ws", 33)
-    tiles = tile_grid(arch.layout, 2, 2, 9)
+    tiles = tile_grid(arch.layout, 2, 2, 17)  # maps at 9 px stay untiled: the gather moves maps
     run(arch, hybrid_plan(arch, tiles, partitioned(arch, 4, free=tiles.tiled), 4), transport="zmq")
 
 
 def test_plan_shape_by_hand():
     arch = arch_of("dp", 35)
-    tiles = tile_grid(arch.layout, 1, 2, 9)
+    tiles = tile_grid(arch.layout, 1, 2, 18)
     part = np.zeros(arch.dag.graph.number_of_nodes(), dtype=int)
     rest = [v for v in arch.dag.order if v not in tiles.tiled]
     part[rest[-1]] = 2  # the output vertex on unit 2, the rest of the untiled vertices on unit 0

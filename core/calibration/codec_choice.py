@@ -30,7 +30,7 @@ from parawire.executor.plan import Plan
 from parawire.executor.tiles import predicted_s
 from parawire.latency.schedule import crossing_s
 from parawire.network.halo import tile_grid
-from parawire.network.tiled import gather, run_tile
+from parawire.network.tiled import merge, run_tiles
 from parawire.pipeline.wire import CodecCost, wire_of
 from parawire.registry.codecs import RAW, CodecChoice, CodecPlan, get_codec
 
@@ -76,7 +76,7 @@ def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tili
     pieces through the map's codec."""
     dag = arch.dag
     part = np.asarray(partition)[: dag.graph.number_of_nodes()]
-    grid = None if tiling is None else tile_grid(arch.layout, tiling.rows, tiling.cols, tiling.threshold)
+    grid = None if tiling is None else tile_grid(arch.layout, tiling.rows, tiling.cols, tiling.threshold, tiling.depth)
     inside, frontier = (set(), set()) if grid is None else (set(grid.tiled), set(grid.frontier))
     crossing = {v: get_codec(codecs.of(v)) for v in dag.order
                 if not codecs.of(v).raw and (v in frontier or any(part[w] != part[v] for w in dag.succs[v]))}
@@ -92,13 +92,12 @@ def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tili
         for x in xs:
             local, remote, gathered = {}, {}, {}
             if grid is not None:
-                pieces = [run_tile(net, grid, t, x[None][..., r0:r1, c0:c1].contiguous())
-                          for t, (r0, r1, c0, c1) in enumerate(grid.crops)]
-                for a, f in enumerate(grid.frontier):
-                    sent = [through(f, p[a]) for p in pieces]
+                parts = run_tiles(net, grid, x[None])
+                for f in grid.frontier:
+                    pieces = [parts[f, t, None] for t in range(grid.tiles)]
+                    sent = [through(f, p) for p in pieces]
                     for u in tiling.gathers[f]:
-                        gathered[f, u] = gather([p[a] if t == u else sent[t] for t, p in enumerate(pieces)],
-                                                grid.rows, grid.cols)
+                        gathered[f, u] = merge(net, grid, f, [p if t == u else sent[t] for t, p in enumerate(pieces)])
             for v in dag.order:
                 if v in inside:
                     continue
@@ -108,7 +107,7 @@ def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tili
                 local[v] = net.blocks[str(v)](inputs or [x[None]])
                 if v in crossing:
                     remote[v] = through(v, local[v])
-            rows.append(local[dag.output])
+            rows.append(gathered[dag.output, 0] if grid is not None and grid.reduced else local[dag.output])
     return torch.cat(rows)
 
 

@@ -24,6 +24,7 @@ The plan is a pydantic model, so it travels to workers as JSON inside ``DEPLOY``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -42,10 +43,14 @@ class Tiling(BaseModel):
 
     Units ``0 .. rows·cols − 1`` each run every vertex of ``tiled`` on their tile of the
     image (tile ``t`` on unit ``t``, row-major) plus its halo (:mod:`parawire.network.halo`),
-    receiving ``crops[t]`` of the image (rows ``[r0, r1)``, columns ``[c0, c1)``). Their
-    parts of each ``frontier`` map travel as *pieces*, plan vertices numbered from
-    ``first_piece`` (:meth:`piece`), to the units of ``gathers[f]``, which put map ``f``
-    together for the untiled vertices they hold.
+    receiving ``crops[t]`` of the image (rows ``[r0, r1)``, columns ``[c0, c1)``), in
+    stages of ``depth`` levels (None: one stage). Each stage's ``parts`` are plan vertices
+    numbered from ``first_piece`` in list order, ``(map, source tile, destination tile)``:
+    a destination None is the source's own region of the map (kept for its later stages,
+    and sent as a *piece* of a ``frontier`` map to the units of ``gathers[f]``, which put
+    map ``f`` together for the untiled vertices they hold); otherwise the halo that the
+    destination's later stages read of it. When the output vertex is tiled (``reduced``)
+    its pieces are partial sums, added on unit 0.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -58,14 +63,24 @@ class Tiling(BaseModel):
     crops: list[tuple[int, int, int, int]]
     gathers: dict[int, list[int]]
     first_piece: int
+    depth: int | None = None
+    parts: list[tuple[int, int, int | None]] = []
 
     @property
     def tiles(self) -> int:
         return self.rows * self.cols
 
+    def part(self, key: tuple[int, int, int | None]) -> int:
+        """Plan vertex of the part ``(map, source tile, destination)``."""
+        return self.first_piece + self._index[key]
+
     def piece(self, index: int, tile: int) -> int:
         """Plan vertex of tile ``tile``'s part of ``frontier[index]``."""
-        return self.first_piece + index * self.tiles + tile
+        return self.part((self.frontier[index], tile, None))
+
+    @functools.cached_property
+    def _index(self) -> dict[tuple[int, int, int | None], int]:
+        return {tuple(key): i for i, key in enumerate(self.parts)}  # type: ignore[misc]
 
 
 class UnitPlan(BaseModel):
@@ -115,7 +130,10 @@ class Plan(BaseModel):
         """The codec a message of plan vertex ``vertex`` goes through (a piece: its map's)."""
         t = self.tiling
         if t is not None and vertex >= t.first_piece:
-            vertex = t.frontier[(vertex - t.first_piece) // t.tiles]
+            m, _, dst = t.parts[vertex - t.first_piece]
+            if dst is not None:  # a halo between stages: float32, as the model charges it
+                return RAW_PLAN.default
+            vertex = m
         return self.codecs.of(vertex)
 
     @property

@@ -4,17 +4,21 @@
 the untiled vertices into one :class:`~parawire.executor.plan.Plan` whose extra plan
 vertices make the existing machinery carry the tiles unchanged:
 
-* a **piece** (``Tiling.piece(a, t)``) is tile ``t``'s part of frontier map ``a``. The
-  pieces of a tile unit all come from one call (:func:`tile_blocks`: a
-  :class:`~parawire.executor.segments.Segment` whose input is the unit's image crop), so
-  the runner sends each as it sends any output, the worker accepts a piece only from
-  its tile's unit (``receives``), and the traffic counters see the gather's bytes;
+* a **part** (``Tiling.part((map, source, destination))``) is a tile's own region of a
+  shared map (a **piece** of it, ``Tiling.piece(a, t)``, when the map is on the frontier)
+  or the halo another tile's later stages read of it. The parts of one stage of a tile
+  unit come from one call (:func:`tile_blocks`: a
+  :class:`~parawire.executor.segments.Segment` whose inputs are the unit's image crop,
+  or its own regions and its neighbours' halos of the maps the stage reads), so the
+  runner sends each as it sends any output, the worker accepts a part only from its
+  tile's unit (``receives``), and the traffic counters see the halos' and gather's bytes;
 * a frontier vertex ``f`` is held by every unit of ``Tiling.gathers[f]``, with the
   pieces as its inputs: its block puts the map together (:func:`parawire.network.tiled.gather`);
-  untiled consumers read it as any local tensor.
+  untiled consumers read it as any local tensor; a reduced output's block on unit 0
+  adds the partial sums and applies the classifier.
 
 The coordinator sends each tile unit its crop (``Plan.input_of``). Λ of the plan
-(``cut_bytes``) counts the pieces each time they cross, the untiled vertices' messages
+(``cut_bytes``) counts the halos (float32) and the pieces each time they cross, the untiled vertices' messages
 (both as the plan's codecs encode them: a piece through its map's codec), and the
 crops' bytes beyond one image (the halos, float32 like the image), as the
 ``"scatter"`` input policy counts the image copies beyond the first.
@@ -22,6 +26,7 @@ crops' bytes beyond one image (the halos, float32 like the image), as the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -32,9 +37,10 @@ from parawire.executor.protocol import SOURCE
 from parawire.executor.segments import Segment
 from parawire.latency.model import simulate
 from parawire.latency.tiles import crop_bytes, gathers, hybrid_latency
-from parawire.network.halo import TileGrid, tile_grid
+from parawire.network.cost import FLOAT32_BYTES
+from parawire.network.halo import TileGrid, area, meet, tile_grid
 from parawire.network.nn import ArchitectureNet
-from parawire.network.tiled import TileStack, gather
+from parawire.network.tiled import TileStack, merge, read_parts, stage_parts
 from parawire.pipeline.hybrid import choose_placement
 from parawire.pipeline.wire import CodecCost, pieces_wire, raw_plan, wire_of
 from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan
@@ -59,26 +65,39 @@ def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None, codec
     part = np.where(np.isin(np.arange(n), list(inside)), 0, part)
     if part.min() < 0 or part.max() >= units:
         raise ParawireError(f"partition uses units {part.min()}..{part.max()}; allowed 0..{units - 1}")
+    parts = grid.parts
     tiling = Tiling(rows=grid.rows, cols=grid.cols, threshold=grid.threshold, tiled=list(grid.tiled),
                     frontier=list(grid.frontier), crops=list(grid.crops), gathers=gathers(arch, grid, part),
-                    first_piece=n)
-    owner = [int(p) for p in part] + [t for _ in grid.frontier for t in range(grid.tiles)]
+                    first_piece=n, depth=grid.depth, parts=[(p.map, p.src, p.dst) for p in parts])
+    owner = [int(p) for p in part] + [p.src for p in parts]
     wire, pieces = tiled_wires(arch, grid, codecs, cost)
+    channels = arch.layout.out_shape[:, 0]
+    index = {f: a for a, f in enumerate(grid.frontier)}
     plans, cut = [], int(crop_bytes(arch, grid).sum()) - image_bytes(arch)
     for u in range(units):
-        mine = [tiling.piece(a, u) for a in range(len(grid.frontier))] if u < grid.tiles else []
-        preds: dict[int, list[int]] = {p: [SOURCE] for p in mine}
+        mine: list[int] = []
+        preds: dict[int, list[int]] = {}
         sends: dict[int, list[int]] = {}
         receives: dict[int, int] = {}
-        for a, f in enumerate(grid.frontier):
-            targets = [w for w in tiling.gathers[f] if w != u]
-            if u < grid.tiles and targets:
-                sends[tiling.piece(a, u)] = targets
-                cut += int(pieces.bytes[a * grid.tiles + u]) * len(targets)
+        for k in range(len(grid.stages) if u < grid.tiles else 0):
+            reads = read_parts(grid, u, k)
+            inputs = [SOURCE] * (k == 0) + [tiling.part(key) for key in reads]
+            receives.update({tiling.part(key): key[1] for key in reads if key[2] is not None})
+            for p in stage_parts(grid, u, k):
+                v = tiling.part((p.map, p.src, p.dst))
+                mine.append(v)
+                preds[v] = inputs
+                if p.dst is not None:  # a halo: float32
+                    sends[v] = [p.dst]
+                    cut += int(channels[p.map]) * area(p.box) * FLOAT32_BYTES
+                elif p.map in index and (targets := [w for w in tiling.gathers[p.map] if w != u]):
+                    sends[v] = targets
+                    cut += int(pieces.bytes[index[p.map] * grid.tiles + u]) * len(targets)
+        for f in grid.frontier:
             if u in tiling.gathers[f]:
                 mine.append(f)
-                preds[f] = [tiling.piece(a, t) for t in range(grid.tiles)]
-                receives.update({tiling.piece(a, t): t for t in range(grid.tiles) if t != u})
+                preds[f] = [tiling.piece(index[f], t) for t in range(grid.tiles)]
+                receives.update({tiling.piece(index[f], t): t for t in range(grid.tiles) if t != u})
         for v in dag.order:
             if v in inside or part[v] != u:
                 continue
@@ -124,8 +143,10 @@ def tiled_vertices_of(unit: UnitPlan) -> list[int]:
 
 def unit_grid(net: ArchitectureNet, tiling: Tiling) -> TileGrid:
     """The grid of a plan's tiling, recomputed from the spec's layout and checked against the plan."""
-    grid = tile_grid(net.arch.layout, tiling.rows, tiling.cols, tiling.threshold)
-    if (list(grid.tiled), list(grid.frontier), list(grid.crops)) != (tiling.tiled, tiling.frontier, tiling.crops):
+    grid = tile_grid(net.arch.layout, tiling.rows, tiling.cols, tiling.threshold, tiling.depth)
+    parts = [(p.map, p.src, p.dst) for p in grid.parts]
+    if (list(grid.tiled), list(grid.frontier), list(grid.crops), parts) != \
+            (tiling.tiled, tiling.frontier, tiling.crops, [tuple(p) for p in tiling.parts]):
         raise ParawireError("plan.tiling does not match the spec's layout; rebuild the plan")
     return grid
 
@@ -140,21 +161,31 @@ def tile_blocks(net: ArchitectureNet, unit: UnitPlan, compile_module: Callable |
         return {}
     grid = unit_grid(net, t)
     blocks: dict = {}
-    if unit.unit < t.tiles:
-        pieces = tuple(t.piece(a, unit.unit) for a in range(len(t.frontier)))
-        tile = unit.unit
-        stack = TileStack(net, grid, tile)
-        if compile_module is not None:
-            r0, r1, c0, c1 = t.crops[tile]
-            crop = torch.zeros(1, int(net.arch.spec.input_shape[0]), r1 - r0, c1 - c0)
-            call = compile_module(stack, (crop,))
-            blocks[Segment(pieces, (SOURCE,), pieces)] = lambda inputs: list(call([inputs[0]]))
-        else:
-            blocks[Segment(pieces, (SOURCE,), pieces)] = lambda inputs: list(stack(inputs[0]))
+    tile = unit.unit
+    for k in range(len(grid.stages) if tile < t.tiles else 0):
+        stack = TileStack(net, grid, tile, k)
+        outputs = tuple(t.part((p.map, p.src, p.dst)) for p in stack.parts)
+        inputs = (SOURCE,) * (k == 0) + tuple(t.part(key) for key in stack.reads)
+        blocks[Segment(outputs, inputs, outputs)] = _stage_call(stack, grid, compile_module)
     for f in t.frontier:
         if f in unit.preds:
-            blocks[f] = lambda inputs: gather(inputs, t.rows, t.cols)
+            blocks[f] = functools.partial(merge, net, grid, f)
     return blocks
+
+
+def _stage_call(stack: TileStack, grid: TileGrid, compile_module: Callable | None) -> Callable:
+    """A stage's call on its inputs: through the engine's module hook, exported once for
+    the shapes this tile's crop and parts have, or in torch."""
+    if compile_module is None:
+        return lambda inputs: list(stack(*inputs))
+    channels = stack.net.arch.layout.out_shape[:, 0]
+    examples = [torch.zeros(1, int(stack.net.arch.spec.input_shape[0]), r1 - r0, c1 - c0)
+                for r0, r1, c0, c1 in (grid.crops[stack.tile],)[:stack.k == 0]]
+    for m, s, dst in stack.reads:
+        r0, r1, c0, c1 = grid.owned[s][m] if dst is None else meet(grid.owned[s][m], grid.needs[dst][m])
+        examples.append(torch.zeros(1, int(channels[m]), r1 - r0, c1 - c0))
+    call = compile_module(stack, tuple(examples))
+    return lambda inputs: list(call(list(inputs)))
 
 
 def placed_plan(arch, units: int, profile, placement: str = "partition", partitioner: str = builtin("multilevel"),
@@ -184,7 +215,7 @@ def predicted_s(arch, plan: Plan, profile, source: bool = True,
                               source_bytes=image_bytes(arch) if source else None, params=costs.params,
                               wire=wire))
     t = plan.tiling
-    grid = tile_grid(arch.layout, t.rows, t.cols, t.threshold)
+    grid = tile_grid(arch.layout, t.rows, t.cols, t.threshold, t.depth)
     wire, pieces = tiled_wires(arch, grid, plan.codecs, cost)
     return float(hybrid_latency(arch, grid, np.asarray(plan.partition[:t.first_piece]), profile, source=source,
                                 wire=wire, pieces=pieces))

@@ -10,19 +10,22 @@ messages and the same compute:
 * a source vertex (the image, under the ``"scatter"`` input policy: every tile unit
   receives it from the coordinator's port, one after another; each is charged the
   largest crop's bytes);
-* one **tile** vertex per tile unit: the sum over the tiled vertices of their
+* one **tile** vertex per (tile unit, stage): the sum over the stage's vertices of their
   :meth:`DeviceProfile.compute_s` with MACs and input bytes scaled by the box's share of
   the map (so the halo's extra rows and columns are paid), weights and fixed costs whole
   (each unit reads every weight of the prefix);
-* one **piece** vertex per (frontier map, tile): no compute, the piece's bytes;
+* one **part** vertex per (shared map, tile) and per halo (map, source, destination):
+  no compute, its bytes; a halo feeds the destination's stages that read the map (a
+  message), a tile's own region its own later stages (local) and the gathers;
 * one **gather** vertex per (frontier map, unit that needs it), whose inputs are that
-  map's pieces (pieces from other units are messages; one's own is not);
+  map's pieces (pieces from other units are messages; one's own is not); a reduced
+  output's gather on unit 0 is the end (the classifier's cost is negligible);
 * every untiled vertex with its usual cost, reading the gather on its own unit.
 
 Codecs (:mod:`parawire.latency.wire`) apply to the pieces and to the untiled vertices'
 messages as to any crossing: a piece is encoded once on its tile unit when it goes to
 another unit and decoded on each receiver; the crops stay float32 (the image always
-travels raw). The caller hands both wires down (``wire`` per vertex, ``pieces`` per
+travels raw, and so do the halos between stages). The caller hands both wires down (``wire`` per vertex, ``pieces`` per
 piece), as :func:`parawire.pipeline.wire.tiled_wire` computes them.
 
 ``simulate`` is given the seconds directly (MACs = seconds × rate, the profile's other
@@ -37,21 +40,25 @@ from parawire.graph.dag import Dag
 from parawire.latency.model import DeviceProfile, Trace, simulate, vertex_seconds
 from parawire.latency.wire import Wire, wire_or_raw
 from parawire.network.cost import FLOAT32_BYTES
-from parawire.network.halo import TileGrid, area
+from parawire.network.halo import TileGrid, area, map_size
 
 
 def tile_seconds(arch, grid: TileGrid, profile: DeviceProfile) -> np.ndarray:
-    """Seconds each tile unit computes its tiled prefix (halo included)."""
+    """Seconds each tile unit computes each stage of the tiled prefix (halo included):
+    ``[tile, stage]``."""
     layout, costs, dag = arch.layout, arch.costs, arch.dag
     whole = np.array([int(s[1]) * int(s[2]) for s in layout.out_shape], dtype=np.float64)
+    whole[dag.output] = np.prod(map_size(layout, dag.output))
     in_bytes = np.array([sum(int(costs.out_bytes[p]) for p in dag.preds[v]) for v in range(len(whole))], float)
     inputs = np.array([max(len(dag.preds[v]) - 1, 0) for v in range(len(whole))], float)
-    out = np.zeros(grid.tiles)
+    stages = grid.stages or (grid.tiled,)
+    out = np.zeros((grid.tiles, len(stages)))
     for t, boxes in enumerate(grid.boxes):
-        v = np.array(grid.tiled)
-        share = np.array([area(boxes[u]) for u in grid.tiled]) / whole[v]
-        out[t] = profile.compute_s(costs.flops[v] * share, inputs[v], in_bytes[v] * share,
-                                   costs.params[v] * FLOAT32_BYTES).sum()
+        for k, members in enumerate(stages):
+            v = np.array(members)
+            share = np.array([area(boxes[u]) for u in members]) / whole[v]
+            out[t, k] = profile.compute_s(costs.flops[v] * share, inputs[v], in_bytes[v] * share,
+                                          costs.params[v] * FLOAT32_BYTES).sum()
     return out
 
 
@@ -59,7 +66,9 @@ def piece_shapes(arch, grid: TileGrid) -> list[tuple[int, int, int, int]]:
     """Each piece as a tile unit sends it, ``(1, C, h, w)``, frontier-major (piece
     ``a · tiles + t`` is tile ``t``'s part of ``frontier[a]``, as ``Tiling.piece`` numbers them)."""
     channels = arch.layout.out_shape[:, 0]
-    return [(1, int(channels[f]), owned[f][1] - owned[f][0], owned[f][3] - owned[f][2])
+    output = arch.dag.output
+    return [(1, int(arch.layout.in_shape[f][0]), 1, 1) if f == output else  # a reduced output's partial sums
+            (1, int(channels[f]), owned[f][1] - owned[f][0], owned[f][3] - owned[f][2])
             for f in grid.frontier for owned in grid.owned]
 
 
@@ -75,9 +84,11 @@ def crop_bytes(arch, grid: TileGrid) -> np.ndarray:
 
 
 def gathers(arch, grid: TileGrid, partition: np.ndarray) -> dict[int, list[int]]:
-    """Frontier map → the units holding an untiled consumer of it."""
+    """Frontier map → the units holding an untiled consumer of it; a reduced output's
+    partial sums → unit 0, which adds them and applies the classifier."""
     inside = set(grid.tiled)
-    return {f: sorted({int(partition[s]) for s in arch.dag.succs[f] if s not in inside}) for f in grid.frontier}
+    return {f: [0] if f == arch.dag.output else sorted({int(partition[s]) for s in arch.dag.succs[f] if s not in inside})
+            for f in grid.frontier}
 
 
 def hybrid_latency(arch, grid: TileGrid, partition: np.ndarray, profile: DeviceProfile, *,
@@ -110,21 +121,37 @@ def hybrid_latency(arch, grid: TileGrid, partition: np.ndarray, profile: DeviceP
     source_id = vertex(("source",), 0, 0.0, 0.0)
     tiles = tile_seconds(arch, grid, profile)
     raw_pieces = piece_bytes(arch, grid)
+    stage_of = {m: k for k, members in enumerate(grid.stages or (grid.tiled,)) for m in members}
+    readers = {m: [k for k, reads in enumerate(grid.reads) if m in reads] for m in grid.tiled}
     for t in range(grid.tiles):
-        g.add_edge(source_id, vertex(("tile", t), t, float(tiles[t]), 0.0))
-        for a in range(len(grid.frontier)):
-            g.add_edge(ids["tile", t], vertex(("piece", a, t), t, 0.0, float(raw_pieces[a, t]),
-                                              (pieces, a * grid.tiles + t)))
-    for a, f in enumerate(grid.frontier):
+        for k in range(tiles.shape[1]):
+            vertex(("tile", t, k), t, float(tiles[t, k]), 0.0)
+        g.add_edge(source_id, ids["tile", t, 0])
+    channels = arch.layout.out_shape[:, 0]
+    frontier = {f: a for a, f in enumerate(grid.frontier)}
+    for part in grid.parts:  # the halos stay float32; a frontier map's own pieces go through its codec
+        m, s = part.map, part.src
+        key = ("part", m, s, part.dst)
+        if part.dst is None and m in frontier:
+            a = frontier[m]
+            vertex(key, s, 0.0, float(raw_pieces[a, s]), (pieces, a * grid.tiles + s))
+        else:
+            vertex(key, s, 0.0, float(channels[m] * area(part.box) * FLOAT32_BYTES))
+        g.add_edge(ids["tile", s, stage_of[m]], ids[key])
+        g.add_edges_from((ids[key], ids["tile", part.dst if part.dst is not None else s, k]) for k in readers[m])
+    head = None
+    for f in grid.frontier:
         for u in gather_units[f]:  # read on its own unit only: never a message
             vertex(("gather", f, u), u, 0.0, float(costs.out_bytes[f]))
-            g.add_edges_from((ids["piece", a, t], ids["gather", f, u]) for t in range(grid.tiles))
+            g.add_edges_from((ids["part", f, t, None], ids["gather", f, u]) for t in range(grid.tiles))
+            if f == dag.output:
+                head = ids["gather", f, u]
     for v in residual:
         u = int(partition[v])
         vertex(("vertex", v), u, float(seconds[v]), float(costs.out_bytes[v]), (wire, v))
         g.add_edges_from((ids["gather", p, u] if p in inside else ids["vertex", p], ids["vertex", v])
                          for p in dag.preds[v])
-    expanded = Dag(g, source_id, ids["vertex", dag.output])
+    expanded = Dag(g, source_id, ids["vertex", dag.output] if head is None else head)
     n = len(ids)
     units = np.array([g.nodes[i]["unit"] for i in range(n)])
     bare = profile.model_copy(update={"vertex_overhead_s": 0.0, "input_overhead_s": 0.0,

@@ -16,9 +16,22 @@ use it too); :mod:`parawire.network.tiled` computes on the boxes it gives.
   what the gather moves. Each frontier map is split into the grid's ``rows × cols``
   tiles (row ``i`` of ``rows`` is ``[⌊i·H/rows⌋, ⌊(i+1)·H/rows⌋)``, so tiles of odd maps
   differ by one row); tile ``t`` of every frontier map belongs to device ``t``.
+* **Reduced output**: when every other vertex is tiled, the output vertex is tiled too.
+  Its aggregation is position-wise and its global average pool is a sum, so each tile
+  sums its own region of the aggregated map and the gather moves one vector per tile
+  (the classifier runs on their sum). At 224 px this replaces a gather of megabytes.
+* **Stages** (``depth``): one fused stack recomputes a halo that grows with every 3×3
+  conv (FB-40's 41 levels on 2×2 tiles: 3.2× the work). Cutting the tiled vertices by
+  longest-path level into stages of ``depth`` levels bounds that growth: a stage reads
+  the *shared* maps of earlier stages (those a later stage or an untiled vertex reads) on
+  the box it needs, put together from every tile's owned region of them, so between
+  stages only the halo rows and columns travel, neighbour to neighbour (MoDNN's layer
+  split, DeepThings' fusion within a stage). ``depth`` 1 computes nothing twice and
+  exchanges after every level; the latency model picks the depth.
 * **Boxes**: walking the tiled vertices backwards, a vertex's box on a tile is the
   smallest rectangle holding what its tiled successors need of it on that tile (and its
-  own tile when it is on the frontier). Through a block: its 3×3 depthwise conv
+  own tile when it is shared); a stage's reads of earlier maps are hulled the same way
+  into ``needs``. Through a block: its 3×3 depthwise conv
   (padding 1, stride 1 or 2) needs rows ``[a·s − 1, (b − 1)·s + 2)`` of the aggregated
   map for output rows ``[a, b)``, clipped to the map (the conv's zero padding supplies
   the rest); the pointwise conv, BatchNorm, ReLU, the weighted sum and a scaling block's
@@ -74,12 +87,30 @@ def frontier(layout: Layout, tiled: tuple[int, ...]) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One tile's part of a shared map, as it travels: ``dst`` None is tile ``src``'s own
+    region (``owned``), kept for its later stages and sent whole to the units that gather
+    the map; otherwise the halo rows and columns tile ``dst`` needs of it."""
+
+    map: int
+    src: int
+    dst: int | None
+    box: Box
+
+
+@dataclass(frozen=True)
 class TileGrid:
     """One tiling of an architecture's high-resolution prefix.
 
     ``boxes[t][v]`` is the part of vertex v's map that tile ``t`` computes (its tile plus
-    halo), ``owned[t][f]`` the part of frontier map ``f`` it contributes to the gather,
-    ``crops[t]`` the part of the image it receives. Tiles are numbered row-major.
+    halo), ``owned[t][m]`` its own region of every *shared* map ``m`` (one a later stage
+    or an untiled vertex reads), ``needs[t][m]`` the box of shared map ``m`` its later
+    stages read (put together from every tile's owned region), ``crops[t]`` the part of
+    the image it receives. Tiles are numbered row-major. ``stages`` cut the tiled
+    vertices into runs with an exchange of halos between them (``depth`` levels each;
+    None: one stage, no exchange). ``reduced``: the output vertex is tiled too, each tile
+    summing its owned region of the output's aggregated map, so the gather moves one
+    vector per tile instead of the maps.
     """
 
     rows: int
@@ -90,10 +121,40 @@ class TileGrid:
     boxes: tuple[dict[int, Box], ...]
     owned: tuple[dict[int, Box], ...]
     crops: tuple[Box, ...]
+    depth: int | None = None
+    stages: tuple[tuple[int, ...], ...] = ()
+    needs: tuple[dict[int, Box], ...] = ()
+    reads: tuple[tuple[int, ...], ...] = ()
+    """Per stage, the shared maps of earlier stages it reads (topological order)."""
+    reduced: bool = False
 
     @property
     def tiles(self) -> int:
         return self.rows * self.cols
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """Every part that a stage call produces, stage by stage: each shared map's owned
+        regions (tile order), then its halos (source tile, then destination)."""
+        out = []
+        for m in self.tiled:
+            if m not in self.owned[0]:
+                continue
+            out += [Part(m, s, None, self.owned[s][m]) for s in range(self.tiles)]
+            for s in range(self.tiles):
+                out += [Part(m, s, t, box) for t in range(self.tiles)
+                        if t != s and m in self.needs[t] and (box := meet(self.owned[s][m], self.needs[t][m]))]
+        return tuple(out)
+
+    def sources(self, tile: int, m: int) -> tuple[int, ...]:
+        """The tiles whose owned regions of shared map ``m`` tile ``tile`` reads (row-major)."""
+        return tuple(s for s in range(self.tiles) if meet(self.owned[s][m], self.needs[tile][m]) is not None)
+
+
+def meet(a: Box, b: Box) -> Box | None:
+    """The intersection of two boxes, None when empty."""
+    box = max(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), min(a[3], b[3])
+    return box if box[0] < box[1] and box[2] < box[3] else None
 
 
 def _hull(a: Box | None, b: Box) -> Box:
@@ -102,57 +163,102 @@ def _hull(a: Box | None, b: Box) -> Box:
     return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
 
 
-def tile_grid(layout: Layout, rows: int, cols: int, threshold: int) -> TileGrid:
-    """Boxes of every tiled vertex on each of ``rows × cols`` tiles (module docstring)."""
+def levels(layout: Layout, vertices: tuple[int, ...]) -> dict[int, int]:
+    """Longest-path level of each of ``vertices`` (topological order) among themselves, the first at 0."""
+    level: dict[int, int] = {}
+    for v in vertices:
+        level[v] = 1 + max((level[p] for p in layout.dag.preds[v] if p in level), default=-1)
+    return level
+
+
+def _tile_box(shape: tuple[int, int], rows: int, cols: int, i: int, j: int) -> Box:
+    rs, cs = splits(shape[0], rows), splits(shape[1], cols)
+    return rs[i], rs[i + 1], cs[j], cs[j + 1]
+
+
+def tile_grid(layout: Layout, rows: int, cols: int, threshold: int, depth: int | None = None) -> TileGrid:
+    """Boxes of every tiled vertex on each of ``rows × cols`` tiles (module docstring),
+    in stages of ``depth`` levels (None: one stage)."""
     if rows < 1 or cols < 1:
         raise ParawireError(f"tile grid: got {rows}×{cols}; rows and cols must be at least 1")
+    if depth is not None and depth < 1:
+        raise ParawireError(f"tile depth: got {depth}; use at least 1 level per stage, or none for one stage")
+    dag = layout.dag
     tiled = tiled_vertices(layout, threshold)
     if not tiled:
         raise ParawireError(f"tile threshold: got {threshold}; no map has that many rows"
-                            f" (the stem's has {int(layout.out_shape[layout.dag.input][1])})")
-    edge = frontier(layout, tiled)
-    small = [f for f in edge if layout.out_shape[f][1] < rows or layout.out_shape[f][2] < cols]
+                            f" (the stem's has {int(layout.out_shape[dag.input][1])})")
+    reduced = all(p in set(tiled) for p in dag.preds[dag.output])
+    if reduced:
+        tiled = (*tiled, dag.output)
+    level = levels(layout, tiled)
+    stage = {v: 0 if depth is None else level[v] // depth for v in tiled}
+    stages = tuple(tuple(v for v in tiled if stage[v] == k) for k in sorted(set(stage.values())))
+    inside = set(tiled)
+    edge = frontier(layout, tiled) + ((dag.output,) if reduced else ())
+    shared = tuple(v for v in tiled if v in edge or any(s in inside and stage[s] > stage[v] for s in dag.succs[v]))
+    spans = {m: map_size(layout, m) for m in shared}
+    small = [m for m in shared if spans[m][0] < rows or spans[m][1] < cols]
     if small:
-        _, h, w = (int(x) for x in layout.out_shape[small[0]])
+        h, w = spans[small[0]]
         raise ParawireError(f"tile grid: {rows}×{cols} does not fit vertex {small[0]}'s {h}×{w} map;"
                             " use fewer tiles or a higher threshold")
-    boxes, owned, crops = [], [], []
+    boxes, owned, needs, crops = [], [], [], []
     for i in range(rows):
         for j in range(cols):
-            mine = {}
-            for f in edge:
-                _, h, w = (int(x) for x in layout.out_shape[f])
-                rs, cs = splits(h, rows), splits(w, cols)
-                mine[f] = (rs[i], rs[i + 1], cs[j], cs[j + 1])
-            need, crop = _back(layout, tiled, mine)
+            mine = {m: _tile_box(spans[m], rows, cols, i, j) for m in shared}
+            need, later, crop = _back(layout, tiled, stage, mine)
             boxes.append(need)
             owned.append(mine)
+            needs.append(later)
             crops.append(crop)
-    return TileGrid(rows, cols, threshold, tiled, edge, tuple(boxes), tuple(owned), tuple(crops))
+    reads = tuple(tuple(m for m in shared if stage[m] < k and any(m in dag.preds[v] for v in vs))
+                  for k, vs in enumerate(stages))
+    return TileGrid(rows, cols, threshold, tiled, edge, tuple(boxes), tuple(owned), tuple(crops), depth, stages,
+                    tuple(needs), reads, reduced)
 
 
-def _back(layout: Layout, tiled: tuple[int, ...], owned: dict[int, Box]) -> tuple[dict[int, Box], Box]:
-    """Every tiled vertex's box for one tile, and the image crop, from its frontier tiles."""
+def map_size(layout: Layout, v: int) -> tuple[int, int]:
+    """The map a tile's region of ``v`` is cut from: its output, or for the output vertex its aggregated map."""
+    shape = layout.in_shape[v] if v == layout.dag.output else layout.out_shape[v]
+    return int(shape[1]), int(shape[2])
+
+
+def _back(layout: Layout, tiled: tuple[int, ...], stage: dict[int, int],
+          owned: dict[int, Box]) -> tuple[dict[int, Box], dict[int, Box], Box]:
+    """One tile's box of every tiled vertex, the boxes of shared maps its later stages
+    read, and its image crop, from its owned regions."""
     dag = layout.dag
-    need: dict[int, Box] = dict(owned)
+    need: dict[int, Box] = {}
+    later: dict[int, Box] = {}
     crop: Box | None = None
     for v in reversed(tiled):
-        r0, r1, c0, c1 = need[v]
+        box = owned[v] if v in owned else need[v]
+        if v in owned and v in need:
+            box = _hull(need[v], box)
+        need[v] = box
+        r0, r1, c0, c1 = box
         if v == dag.input:
             _, h, w = layout.in_shape[v]
             s = layout.stem_stride
             crop = (*conv_input(r0, r1, int(h), s), *conv_input(c0, c1, int(w), s))
             continue
         _, h, w = (int(x) for x in layout.in_shape[v])
-        s = 2 if layout.staged[v] else 1
-        a0, a1 = conv_input(r0, r1, h, s)
-        b0, b1 = conv_input(c0, c1, w, s)
+        if v == dag.output:  # aggregation only: the same positions of the aggregated map
+            a0, a1, b0, b1 = box
+        else:
+            s = 2 if layout.staged[v] else 1
+            a0, a1 = conv_input(r0, r1, h, s)
+            b0, b1 = conv_input(c0, c1, w, s)
         pooled = {sc.pred for sc in layout.scaling.get(v, ()) if sc.pool_to is not None}
         for p in dag.preds[v]:
-            box = (a0, a1, b0, b1)
+            req = (a0, a1, b0, b1)
             if p in pooled:
                 _, ph, pw = (int(x) for x in layout.out_shape[p])
-                box = (*pool_input(a0, a1, ph, h), *pool_input(b0, b1, pw, w))
-            need[p] = _hull(need.get(p), box)
+                req = (*pool_input(a0, a1, ph, h), *pool_input(b0, b1, pw, w))
+            if stage[p] == stage[v]:
+                need[p] = _hull(need.get(p), req)
+            else:
+                later[p] = _hull(later.get(p), req)
     assert crop is not None  # the stem is tiled whenever anything is
-    return need, crop
+    return need, later, crop

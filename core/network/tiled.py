@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from parawire.network.halo import PADDING, Box, TileGrid, conv_input, pool_input
+from parawire.network.halo import PADDING, Box, Part, TileGrid, meet, conv_input, pool_input
 from parawire.network.nn import ArchitectureNet
 from torch import nn
 
@@ -65,17 +65,28 @@ def pool_box(x: torch.Tensor, have: Box, out: Box, size: tuple[int, int], to: tu
     return _pool_axis(x, 3, have[2], (out[2], out[3]), size[1], to[1])
 
 
-def run_tile(net: ArchitectureNet, grid: TileGrid, tile: int, crop: torch.Tensor) -> list[torch.Tensor]:
-    """Tile ``tile``'s part of every frontier map (``grid.frontier`` order) from its image ``crop``.
+def stage_of(grid: TileGrid) -> dict[int, int]:
+    """Tiled vertex → its stage."""
+    return {v: k for k, members in enumerate(grid.stages) for v in members}
+
+
+def run_stage(net: ArchitectureNet, grid: TileGrid, tile: int, k: int, crop: torch.Tensor | None,
+              reads: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+    """Tile ``tile``'s owned region of every shared map of stage ``k``, from its image
+    ``crop`` (stage 0) and the boxes ``grid.needs[tile]`` of the earlier maps it ``reads``.
+    A reduced output's region is its partial sum, ``(1, C, 1, 1)``.
 
     ``net`` must hold the tiled vertices (``build_network(arch, vertices=…)``)."""
     layout = net.arch.layout
     dag = layout.dag
-    boxes = grid.boxes[tile]
-    inside = set(grid.tiled)
-    uses = {v: sum(s in inside for s in dag.succs[v]) + (v in grid.owned[tile]) for v in grid.tiled}
-    values: dict[int, torch.Tensor] = {}
-    for v in grid.tiled:
+    members = grid.stages[k]
+    boxes, owned = dict(grid.boxes[tile]), grid.owned[tile]
+    boxes.update({m: grid.needs[tile][m] for m in reads})
+    inside = set(members)
+    uses = {v: sum(s in inside for s in dag.succs[v]) + (v in owned) for v in members}
+    uses.update({m: sum(m in dag.preds[v] for v in members) for m in reads})
+    values: dict[int, torch.Tensor] = dict(reads)
+    for v in members:
         block = net.blocks[str(v)]
         box = boxes[v]
         if v == dag.input:
@@ -83,8 +94,11 @@ def run_tile(net: ArchitectureNet, grid: TileGrid, tile: int, crop: torch.Tensor
             values[v] = block.bn(conv_box(block.conv, crop, grid.crops[tile], box, size))
             continue
         _, h, w = (int(d) for d in layout.in_shape[v])
-        s = 2 if layout.staged[v] else 1
-        agg = (*conv_input(box[0], box[1], h, s), *conv_input(box[2], box[3], w, s))
+        if v == dag.output:  # reduced: the aggregation on its own region, summed
+            agg = box
+        else:
+            s = 2 if layout.staged[v] else 1
+            agg = (*conv_input(box[0], box[1], h, s), *conv_input(box[2], box[3], w, s))
         steps = block.aggregate.scaling_steps()
         inputs = []
         for i, p in enumerate(dag.preds[v]):
@@ -98,25 +112,95 @@ def run_tile(net: ArchitectureNet, grid: TileGrid, tile: int, crop: torch.Tensor
             uses[p] -= 1
             if uses[p] == 0:
                 del values[p]
-        x = torch.relu(block.aggregate(inputs, prescaled=True))
-        values[v] = block.bn(block.pointwise(conv_box(block.depthwise, x, agg, box, (h, w))))
-    return [_cut(values[f], boxes[f], grid.owned[tile][f]) for f in grid.frontier]
+        x = block.aggregate(inputs, prescaled=True)
+        if v == dag.output:
+            values[v] = x.sum(dim=(2, 3), keepdim=True)
+            continue
+        values[v] = block.bn(block.pointwise(conv_box(block.depthwise, torch.relu(x), agg, box, (h, w))))
+    return {m: values[m] if m == dag.output else _cut(values[m], boxes[m], owned[m])
+            for m in members if m in owned}
+
+
+def assemble(parts: Sequence[torch.Tensor], boxes: Sequence[Box]) -> torch.Tensor:
+    """One box of a map from the parts covering it, row-major as the grid numbers its
+    tiles (so parts of one band of rows are consecutive)."""
+    bands: list[list[torch.Tensor]] = []
+    for i, (x, box) in enumerate(zip(parts, boxes)):
+        if i == 0 or box[:2] != boxes[i - 1][:2]:
+            bands.append([])
+        bands[-1].append(x)
+    rows = [band[0] if len(band) == 1 else torch.cat(band, dim=-1) for band in bands]
+    return rows[0] if len(rows) == 1 else torch.cat(rows, dim=-2)
+
+
+def stage_parts(grid: TileGrid, tile: int, k: int) -> list[Part]:
+    """The parts stage ``k`` of tile ``tile`` sends or keeps, in :attr:`TileGrid.parts` order."""
+    members = set(grid.stages[k])
+    return [p for p in grid.parts if p.src == tile and p.map in members]
+
+
+def read_parts(grid: TileGrid, tile: int, k: int) -> list[tuple[int, int, int | None]]:
+    """What stage ``k`` of tile ``tile`` takes, map by map: its own region of each map it
+    reads, or another tile's halo for it, as ``(map, source tile, destination)`` keys."""
+    return [(m, s, None if s == tile else tile) for m in grid.reads[k] for s in grid.sources(tile, m)]
 
 
 class TileStack(nn.Module):
-    """:func:`run_tile` of one tile as a module, ``crop → tuple of pieces``: the box
+    """One stage of one tile as a module, ``(crop?, parts…) → its parts``: the box
     arithmetic is fixed per tile, so an engine can export it once per tile shape and run
-    the whole tiled prefix in one call (the ``module`` engine hook)."""
+    the stage in one call (the ``module`` engine hook). Inputs: the image crop (stage 0),
+    then :func:`read_parts`; outputs: :func:`stage_parts`."""
 
-    def __init__(self, net: ArchitectureNet, grid: TileGrid, tile: int) -> None:
+    def __init__(self, net: ArchitectureNet, grid: TileGrid, tile: int, k: int = 0) -> None:
         super().__init__()
-        self.net, self.grid, self.tile = net, grid, tile
+        self.net, self.grid, self.tile, self.k = net, grid, tile, k
+        self.reads = read_parts(grid, tile, k)
+        self.parts = stage_parts(grid, tile, k)
         # in its net's mode: an exporter that restores this module's mode afterwards would
         # otherwise put the net's BatchNorms in training mode
         self.train(net.training)
 
-    def forward(self, crop: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(run_tile(self.net, self.grid, self.tile, crop))
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        grid, tile = self.grid, self.tile
+        crop, rest = (inputs[0], inputs[1:]) if self.k == 0 else (None, inputs)
+        pieces: dict[int, tuple[list[torch.Tensor], list[Box]]] = {}
+        for (m, s, dst), x in zip(self.reads, rest):
+            box = meet(grid.owned[s][m], grid.needs[tile][m])
+            if dst is None:  # our own region: the part of it we need
+                x = _cut(x, grid.owned[s][m], box)
+            xs, bs = pieces.setdefault(m, ([], []))
+            xs.append(x)
+            bs.append(box)
+        reads = {m: assemble(xs, bs) for m, (xs, bs) in pieces.items()}
+        own = run_stage(self.net, grid, tile, self.k, crop, reads)
+        return tuple(own[p.map] if p.dst is None else _cut(own[p.map], grid.owned[tile][p.map], p.box)
+                     for p in self.parts)
+
+
+def run_tiles(net: ArchitectureNet, grid: TileGrid, x: torch.Tensor) -> dict[tuple[int, int, int | None], torch.Tensor]:
+    """Every part of every stage on every tile, in one process, from the image ``x``:
+    what the tile units compute between them, keyed ``(map, source tile, destination)``."""
+    parts: dict[tuple[int, int, int | None], torch.Tensor] = {}
+    for k in range(len(grid.stages)):
+        for t, (r0, r1, c0, c1) in enumerate(grid.crops):
+            stack = TileStack(net, grid, t, k)
+            crop = (x[..., r0:r1, c0:c1].contiguous(),) if k == 0 else ()
+            outs = stack(*crop, *(parts[key] for key in stack.reads))
+            parts.update({(p.map, p.src, p.dst): y for p, y in zip(stack.parts, outs)})
+    return parts
+
+
+def merge(net: ArchitectureNet, grid: TileGrid, f: int, pieces: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Frontier map ``f`` from every tile's piece of it (row-major); for a reduced output,
+    the logits from the partial sums: their sum over the map's area, then the classifier."""
+    layout = net.arch.layout
+    if f != layout.dag.output:
+        return gather(pieces, grid.rows, grid.cols)
+    _, h, w = (int(d) for d in layout.in_shape[f])
+    total = pieces[0]
+    for x in pieces[1:]:
+        total = total + x
+    return net.blocks[str(f)].fc(total.flatten(1) / (h * w))
 
 
 def gather(pieces: Sequence[torch.Tensor], rows: int, cols: int) -> torch.Tensor:

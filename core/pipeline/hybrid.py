@@ -6,7 +6,9 @@ end (the crops' delivery and the logits' return included), over
 * the **threshold**: every map height of the network (the tiled prefix is every vertex
   with at least that many rows, :mod:`parawire.network.halo`);
 * the **tile grid**: every ``rows × cols`` with 2 to ``units`` tiles (1×k, k×1, 2×2,
-  2×3, …) that fits the frontier maps, on units ``0 .. rows·cols − 1``;
+  2×3, …) that fits the shared maps, on units ``0 .. rows·cols − 1``;
+* the **stage depth** (:data:`DEPTHS`): one fused stage, or halos exchanged every 1, 2
+  or 4 levels;
 * the **untiled vertices**: everything on unit 0, or (when there are at least as many
   as units) the partitioner's placement of them over all units, the tiled vertices
   weighing nothing;
@@ -29,6 +31,7 @@ together; no fixed rule picks well for all of them.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -54,6 +57,12 @@ class Choice:
     partition: np.ndarray
     grid: TileGrid | None
     predicted_s: float
+
+
+DEPTHS = (None, 1, 2, 4)
+"""Stage depths the search tries (levels per stage; None: one fused stage). Deep stages
+recompute wide halos, shallow ones exchange more messages; which wins depends on the
+network and the link, so the model decides among these."""
 
 
 def grids(units: int) -> list[tuple[int, int]]:
@@ -94,9 +103,9 @@ def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = b
     best = min(best, untiled_choice(arch, "hybrid", part, profile, input_policy, wire), key=lambda c: c.predicted_s)
     for threshold in thresholds(arch):
         residuals = None
-        for rows, cols in grids(units):
+        for (rows, cols), depth in itertools.product(grids(units), DEPTHS):
             try:
-                grid = tile_grid(arch.layout, rows, cols, threshold)
+                grid = tile_grid(arch.layout, rows, cols, threshold, depth)
             except ParawireError:  # the grid does not fit this threshold's maps
                 continue
             if residuals is None:  # a partition of fewer untiled vertices than units is not worth asking for
