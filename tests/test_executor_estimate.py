@@ -75,7 +75,11 @@ def test_the_bound_covers_a_hybrid_plans_units(generator, size, grid, threshold)
     for unit in plan.unit_plans:
         check_deployment({"spec": body, "plan": plan.model_dump(mode="json"), "unit": unit.unit,
                           "peers": {str(u): {"address": "inproc://x"} for u in range(4)}})
-        assert network_bytes(body, unit) <= early_bytes(body, plan, unit, limit=0) == bound_bytes(spec, unit)
+        assert network_bytes(body, unit) <= bound_bytes(spec, unit)
+        # past the limit, the plan's own DAG (the prefix's edges from ``tiling.preds``): exact but for fb's marks
+        planned = early_bytes(body, plan, unit, limit=0)
+        assert planned == planned_bytes(spec, plan, unit) <= bound_bytes(spec, unit)  # an idle unit: 0
+        assert planned == network_bytes(body, unit) or generator == "fb"
 
 
 def test_a_plan_for_another_vertex_count_is_refused_before_any_estimate():

@@ -11,13 +11,14 @@ the ``DEPLOY`` message alone. Three estimates, from cheapest to tightest:
   vertices and their inputs; an upper bound of the other two.
 * :func:`planned_bytes`, from the DAG the plan carries (every vertex's inputs) and the
   spec's staging policy: the exact estimate if the plan is the spec's, without running
-  the generator. A tiled plan does not carry its tiled prefix's edges, so it has none.
+  the generator (a tiled plan carries its prefix's edges in ``tiling.preds``).
 * :func:`unit_bytes` of the generated architecture, after the build has checked that
   the plan matches it (the worker's builder does that).
 
 :func:`early_bytes` is what a worker charges first: the bound when it fits, the plan's
 DAG only when the bound alone would refuse (so no deployment that fits is refused for a
-loose bound), and the bound again for a tiled plan.
+loose bound: a tiled prefix's bound counts every tiled vertex with every other as a
+scaled input, gigabytes at 224 px).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def early_bytes(spec: dict[str, Any], plan: Plan, unit: UnitPlan, limit: int) ->
         raise DeploymentError(f"plan.partition: {n} vertices, but the spec describes {parsed.nodes + 2}"
                               f" (nodes {parsed.nodes} + input + output); rebuild the plan from this spec")
     bound = bound_bytes(parsed, unit)
-    if bound <= limit or plan.tiling is not None:
+    if bound <= limit:
         return bound
     return planned_bytes(parsed, plan, unit)
 
@@ -80,12 +81,20 @@ def planned_bytes(spec: ArchitectureSpec, plan: Plan, unit: UnitPlan) -> int:
     from parawire.network.architecture import assemble
     from parawire.pipeline.build import stage_flags
 
-    n = len(plan.partition)
+    t = plan.tiling
+    n = len(plan.partition) if t is None else t.first_piece
+    tiled = set() if t is None else set(t.tiled)
     graph = nx.DiGraph()
     graph.add_nodes_from(range(n))
-    graph.add_edges_from((p, v) for up in plan.unit_plans for v, ps in up.preds.items() for p in ps if p != SOURCE)
+    graph.add_edges_from((p, v) for up in plan.unit_plans for v, ps in up.preds.items()
+                         if v < n and v not in tiled for p in ps if p != SOURCE)
     # one input vertex, however many units run it (the "scatter" input policy replicates it)
-    inputs = {v for up in plan.unit_plans for v, ps in up.preds.items() if ps == [SOURCE]}
+    inputs = {v for up in plan.unit_plans for v, ps in up.preds.items() if ps == [SOURCE] and v < n}
+    if t is not None:  # the prefix's edges, and its first vertex the input
+        graph.add_edges_from((p, v) for v, ps in t.preds.items() for p in ps)
+        inputs = {t.tiled[0]} if t.tiled else set()
+    if graph.number_of_nodes() != n or any(p >= n or v >= n for p, v in graph.edges):
+        raise DeploymentError("plan: an edge names a vertex past the DAG; rebuild the plan")
     if len(inputs) != 1 or not nx.is_directed_acyclic_graph(graph):
         raise DeploymentError("plan: needs exactly one input vertex and no cycle; rebuild the plan")
     dag = Dag(graph, inputs.pop(), plan.output_vertex)

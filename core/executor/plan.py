@@ -65,6 +65,9 @@ class Tiling(BaseModel):
     first_piece: int
     depth: int | None = None
     parts: list[tuple[int, int, int | None]] = []
+    preds: dict[int, list[int]] = {}
+    """The tiled vertices' inputs (the DAG inside the prefix; the unit plans hold parts
+    instead), so that a worker can estimate its memory before generating the spec."""
 
     @property
     def tiles(self) -> int:

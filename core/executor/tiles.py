@@ -68,7 +68,8 @@ def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None, codec
     parts = grid.parts
     tiling = Tiling(rows=grid.rows, cols=grid.cols, threshold=grid.threshold, tiled=list(grid.tiled),
                     frontier=list(grid.frontier), crops=list(grid.crops), gathers=gathers(arch, grid, part),
-                    first_piece=n, depth=grid.depth, parts=[(p.map, p.src, p.dst) for p in parts])
+                    first_piece=n, depth=grid.depth, parts=[(p.map, p.src, p.dst) for p in parts],
+                    preds={v: list(dag.preds[v]) for v in grid.tiled if v != dag.input})
     owner = [int(p) for p in part] + [p.src for p in parts]
     wire, pieces = tiled_wires(arch, grid, codecs, cost)
     channels = arch.layout.out_shape[:, 0]
@@ -144,9 +145,11 @@ def tiled_vertices_of(unit: UnitPlan) -> list[int]:
 def unit_grid(net: ArchitectureNet, tiling: Tiling) -> TileGrid:
     """The grid of a plan's tiling, recomputed from the spec's layout and checked against the plan."""
     grid = tile_grid(net.arch.layout, tiling.rows, tiling.cols, tiling.threshold, tiling.depth)
+    dag = net.arch.dag
     parts = [(p.map, p.src, p.dst) for p in grid.parts]
-    if (list(grid.tiled), list(grid.frontier), list(grid.crops), parts) != \
-            (tiling.tiled, tiling.frontier, tiling.crops, [tuple(p) for p in tiling.parts]):
+    preds = {v: list(dag.preds[v]) for v in grid.tiled if v != dag.input}
+    if (list(grid.tiled), list(grid.frontier), list(grid.crops), parts, preds) != \
+            (tiling.tiled, tiling.frontier, tiling.crops, [tuple(p) for p in tiling.parts], tiling.preds):
         raise ParawireError("plan.tiling does not match the spec's layout; rebuild the plan")
     return grid
 
