@@ -96,6 +96,22 @@ def test_stages_equal_one_process_and_move_the_plans_bytes(generator, size, grid
     assert len(trace.transfers) == sum(len(s) for u in plan.unit_plans for s in u.sends.values())
 
 
+def test_halos_travel_through_their_maps_codec():
+    arch = arch_of("fb", 33)
+    tiles = tile_grid(arch.layout, 2, 2, 9, depth=1)
+    part = np.zeros(arch.dag.graph.number_of_nodes(), dtype=int)
+    half = CodecPlan(default=CodecChoice(name="fp16"))
+    plan, raw = hybrid_plan(arch, tiles, part, 4, codecs=half), hybrid_plan(arch, tiles, part, 4)
+    t = plan.tiling
+    halo = next(key for key in t.parts if key[2] is not None)
+    assert plan.codec_of(t.part(halo)).name == "fp16"
+    crops = int(crop_bytes(arch, tiles).sum()) - image_bytes(arch)
+    assert 2 * (plan.cut_bytes - crops) == raw.cut_bytes - crops  # halos and partial sums: half each
+    stats = run(arch, plan, images=1, bound=1e-2)
+    assert stats.peer_bytes / stats.inferences + stats.input_bytes / stats.inferences - image_bytes(arch) \
+        == plan.cut_bytes
+
+
 def test_stage_plan_by_hand():
     # image 8×8 → stem 8×8 → v0 (stride 2) 4×4 → v1 → output, one level per stage on 1×2 tiles
     from test_halo import hand_made

@@ -72,14 +72,16 @@ def exact_logits(net, xs: torch.Tensor) -> torch.Tensor:
 def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tiling=None) -> torch.Tensor:
     """Logits of the network with every crossing of ``partition`` through its codec;
     ``tiling`` (a plan's :class:`~parawire.executor.plan.Tiling`): its prefix runs per tile
-    on the tile's crop, and each unit gathering a frontier map gets the other tiles'
-    pieces through the map's codec."""
+    on the tile's crop, each stage reading its neighbours' halos through their map's
+    codec, and each unit gathering a frontier map gets the other tiles' pieces so too."""
     dag = arch.dag
     part = np.asarray(partition)[: dag.graph.number_of_nodes()]
     grid = None if tiling is None else tile_grid(arch.layout, tiling.rows, tiling.cols, tiling.threshold, tiling.depth)
     inside, frontier = (set(), set()) if grid is None else (set(grid.tiled), set(grid.frontier))
+    shared = set() if grid is None else {p.map for p in grid.parts if p.dst is not None}
     crossing = {v: get_codec(codecs.of(v)) for v in dag.order
-                if not codecs.of(v).raw and (v in frontier or any(part[w] != part[v] for w in dag.succs[v]))}
+                if not codecs.of(v).raw and (v in frontier or v in shared
+                                             or any(part[w] != part[v] for w in dag.succs[v]))}
 
     def through(v: int, out: torch.Tensor) -> torch.Tensor:
         codec = crossing.get(v)
@@ -92,7 +94,7 @@ def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tili
         for x in xs:
             local, remote, gathered = {}, {}, {}
             if grid is not None:
-                parts = run_tiles(net, grid, x[None])
+                parts = run_tiles(net, grid, x[None], through)
                 for f in grid.frontier:
                     pieces = [parts[f, t, None] for t in range(grid.tiles)]
                     sent = [through(f, p) for p in pieces]

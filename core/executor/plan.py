@@ -126,17 +126,14 @@ class Plan(BaseModel):
     codecs: CodecPlan = RAW_PLAN
     """How each crossing travels: one codec for all, or per vertex output (workers encode
     on send and decode on arrival; ``cut_bytes`` counts the encoded bytes). Under a
-    tiling a piece travels through its frontier map's codec (:meth:`codec_of`); the
+    tiling a part (a piece or a halo) travels through its map's codec (:meth:`codec_of`); the
     crops are the image, always float32."""
 
     def codec_of(self, vertex: int) -> CodecChoice:
-        """The codec a message of plan vertex ``vertex`` goes through (a piece: its map's)."""
+        """The codec a message of plan vertex ``vertex`` goes through (a part: its map's)."""
         t = self.tiling
         if t is not None and vertex >= t.first_piece:
-            m, _, dst = t.parts[vertex - t.first_piece]
-            if dst is not None:  # a halo between stages: float32, as the model charges it
-                return RAW_PLAN.default
-            vertex = m
+            vertex = t.parts[vertex - t.first_piece][0]
         return self.codecs.of(vertex)
 
     @property

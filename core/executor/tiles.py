@@ -18,7 +18,7 @@ vertices make the existing machinery carry the tiles unchanged:
   adds the partial sums and applies the classifier.
 
 The coordinator sends each tile unit its crop (``Plan.input_of``). Λ of the plan
-(``cut_bytes``) counts the halos (float32) and the pieces each time they cross, the untiled vertices' messages
+(``cut_bytes``) counts the halos and the pieces each time they cross, the untiled vertices' messages
 (both as the plan's codecs encode them: a piece through its map's codec), and the
 crops' bytes beyond one image (the halos, float32 like the image), as the
 ``"scatter"`` input policy counts the image copies beyond the first.
@@ -37,12 +37,11 @@ from parawire.executor.protocol import SOURCE
 from parawire.executor.segments import Segment
 from parawire.latency.model import simulate
 from parawire.latency.tiles import crop_bytes, gathers, hybrid_latency
-from parawire.network.cost import FLOAT32_BYTES
-from parawire.network.halo import TileGrid, area, meet, tile_grid
+from parawire.network.halo import TileGrid, meet, tile_grid
 from parawire.network.nn import ArchitectureNet
 from parawire.network.tiled import TileStack, merge, read_parts, stage_parts
 from parawire.pipeline.hybrid import choose_placement
-from parawire.pipeline.wire import CodecCost, pieces_wire, raw_plan, wire_of
+from parawire.pipeline.wire import CodecCost, parts_wire, raw_plan, wire_of
 from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan
 from parawire.registry.kinds import builtin
 from parawire.score.hypergraph import image_bytes
@@ -72,7 +71,6 @@ def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None, codec
                     preds={v: list(dag.preds[v]) for v in grid.tiled if v != dag.input})
     owner = [int(p) for p in part] + [p.src for p in parts]
     wire, pieces = tiled_wires(arch, grid, codecs, cost)
-    channels = arch.layout.out_shape[:, 0]
     index = {f: a for a, f in enumerate(grid.frontier)}
     plans, cut = [], int(crop_bytes(arch, grid).sum()) - image_bytes(arch)
     for u in range(units):
@@ -88,12 +86,10 @@ def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None, codec
                 v = tiling.part((p.map, p.src, p.dst))
                 mine.append(v)
                 preds[v] = inputs
-                if p.dst is not None:  # a halo: float32
-                    sends[v] = [p.dst]
-                    cut += int(channels[p.map]) * area(p.box) * FLOAT32_BYTES
-                elif p.map in index and (targets := [w for w in tiling.gathers[p.map] if w != u]):
+                targets = [p.dst] if p.dst is not None else [w for w in tiling.gathers.get(p.map, ()) if w != u]
+                if targets:  # a halo, or a piece of a gathered map
                     sends[v] = targets
-                    cut += int(pieces.bytes[index[p.map] * grid.tiles + u]) * len(targets)
+                    cut += int(pieces.bytes[v - n]) * len(targets)
         for f in grid.frontier:
             if u in tiling.gathers[f]:
                 mine.append(f)
@@ -121,7 +117,7 @@ def hybrid_plan(arch, grid: TileGrid, partition, units: int, profile=None, codec
 def tiled_wires(arch, grid: TileGrid, codecs: CodecPlan = RAW_PLAN,
                 cost: Callable[[CodecChoice], CodecCost] | None = None):
     """(per-vertex wire, per-piece wire) of a tiling under ``codecs``."""
-    return wire_of(arch, codecs, cost), pieces_wire(arch, grid, codecs, cost)
+    return wire_of(arch, codecs, cost), parts_wire(arch, grid, codecs, cost)
 
 
 def graph_part(unit: UnitPlan) -> UnitPlan:

@@ -25,7 +25,7 @@ messages and the same compute:
 Codecs (:mod:`parawire.latency.wire`) apply to the pieces and to the untiled vertices'
 messages as to any crossing: a piece is encoded once on its tile unit when it goes to
 another unit and decoded on each receiver; the crops stay float32 (the image always
-travels raw, and so do the halos between stages). The caller hands both wires down (``wire`` per vertex, ``pieces`` per
+travels raw; a halo goes through its map's codec like a piece). The caller hands both wires down (``wire`` per vertex, ``pieces`` per
 piece), as :func:`parawire.pipeline.wire.tiled_wire` computes them.
 
 ``simulate`` is given the seconds directly (MACs = seconds × rate, the profile's other
@@ -62,20 +62,17 @@ def tile_seconds(arch, grid: TileGrid, profile: DeviceProfile) -> np.ndarray:
     return out
 
 
-def piece_shapes(arch, grid: TileGrid) -> list[tuple[int, int, int, int]]:
-    """Each piece as a tile unit sends it, ``(1, C, h, w)``, frontier-major (piece
-    ``a · tiles + t`` is tile ``t``'s part of ``frontier[a]``, as ``Tiling.piece`` numbers them)."""
-    channels = arch.layout.out_shape[:, 0]
-    output = arch.dag.output
-    return [(1, int(arch.layout.in_shape[f][0]), 1, 1) if f == output else  # a reduced output's partial sums
-            (1, int(channels[f]), owned[f][1] - owned[f][0], owned[f][3] - owned[f][2])
-            for f in grid.frontier for owned in grid.owned]
+def part_shapes(arch, grid: TileGrid) -> list[tuple[int, int, int, int]]:
+    """Each part as a tile unit sends it, ``(1, C, h, w)``, in :attr:`TileGrid.parts`
+    order (a reduced output's: its partial sums, ``(1, C, 1, 1)``)."""
+    layout, output = arch.layout, arch.dag.output
+    return [(1, int(layout.in_shape[p.map][0]), 1, 1) if p.map == output else
+            (1, int(layout.out_shape[p.map][0]), p.box[1] - p.box[0], p.box[3] - p.box[2]) for p in grid.parts]
 
 
-def piece_bytes(arch, grid: TileGrid) -> np.ndarray:
-    """Float32 bytes of each tile's part of each frontier map: ``[frontier index, tile]``."""
-    sizes = [c * h * w * FLOAT32_BYTES for _, c, h, w in piece_shapes(arch, grid)]
-    return np.array(sizes, dtype=np.int64).reshape(len(grid.frontier), grid.tiles)
+def part_bytes(arch, grid: TileGrid) -> np.ndarray:
+    """Float32 bytes of each part (:func:`part_shapes` order)."""
+    return np.array([c * h * w * FLOAT32_BYTES for _, c, h, w in part_shapes(arch, grid)], dtype=np.int64)
 
 
 def crop_bytes(arch, grid: TileGrid) -> np.ndarray:
@@ -98,11 +95,12 @@ def hybrid_latency(arch, grid: TileGrid, partition: np.ndarray, profile: DeviceP
     on ``partition`` (vertex → unit; entries of tiled vertices are ignored). ``source``:
     end to end, the crops' delivery and the logits' return included (as
     ``simulate(source_bytes=…)``). A ``trace`` records the expanded DAG's vertices.
-    ``wire`` (per vertex) and ``pieces`` (per piece, :func:`piece_shapes` order): what
+    ``wire`` (per vertex) and ``pieces`` (per part, :func:`part_shapes` order): what
     each message carries and costs to encode and decode; default float32."""
     dag, costs = arch.dag, arch.costs
     wire = wire_or_raw(wire, costs.out_bytes)
-    pieces = wire_or_raw(pieces, piece_bytes(arch, grid).reshape(-1))
+    raw_parts = part_bytes(arch, grid)
+    pieces = wire_or_raw(pieces, raw_parts)
     inside = set(grid.tiled)
     residual = [v for v in dag.order if v not in inside]
     gather_units = gathers(arch, grid, partition)
@@ -120,23 +118,16 @@ def hybrid_latency(arch, grid: TileGrid, partition: np.ndarray, profile: DeviceP
 
     source_id = vertex(("source",), 0, 0.0, 0.0)
     tiles = tile_seconds(arch, grid, profile)
-    raw_pieces = piece_bytes(arch, grid)
     stage_of = {m: k for k, members in enumerate(grid.stages or (grid.tiled,)) for m in members}
     readers = {m: [k for k, reads in enumerate(grid.reads) if m in reads] for m in grid.tiled}
     for t in range(grid.tiles):
         for k in range(tiles.shape[1]):
             vertex(("tile", t, k), t, float(tiles[t, k]), 0.0)
         g.add_edge(source_id, ids["tile", t, 0])
-    channels = arch.layout.out_shape[:, 0]
-    frontier = {f: a for a, f in enumerate(grid.frontier)}
-    for part in grid.parts:  # the halos stay float32; a frontier map's own pieces go through its codec
+    for i, part in enumerate(grid.parts):  # every part that crosses goes through its map's codec
         m, s = part.map, part.src
         key = ("part", m, s, part.dst)
-        if part.dst is None and m in frontier:
-            a = frontier[m]
-            vertex(key, s, 0.0, float(raw_pieces[a, s]), (pieces, a * grid.tiles + s))
-        else:
-            vertex(key, s, 0.0, float(channels[m] * area(part.box) * FLOAT32_BYTES))
+        vertex(key, s, 0.0, float(raw_parts[i]), (pieces, i))
         g.add_edge(ids["tile", s, stage_of[m]], ids[key])
         g.add_edges_from((ids[key], ids["tile", part.dst if part.dst is not None else s, k]) for k in readers[m])
     head = None

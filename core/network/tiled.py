@@ -18,7 +18,7 @@ position, so it runs on the box as it is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,19 +28,33 @@ from torch import nn
 
 
 def _cut(x: torch.Tensor, have: Box, want: Box) -> torch.Tensor:
-    """The part ``want`` of a tensor that holds the part ``have`` of its map."""
+    """The part ``want`` of a tensor that holds the part ``have`` of its map (itself
+    when they are the same: an exported slice would copy it)."""
+    if want == have:
+        return x
     return x[..., want[0] - have[0]:want[1] - have[0], want[2] - have[2]:want[3] - have[2]]
 
 
 def conv_box(conv: nn.Conv2d, x: torch.Tensor, have: Box, out: Box, size: tuple[int, int]) -> torch.Tensor:
-    """Output box ``out`` of a 3×3, padding-1 conv over a map of ``size``, from the box ``have`` of its input."""
+    """Output box ``out`` of a 3×3, padding-1 conv over a map of ``size``, from the box ``have`` of its input.
+
+    Stride 1: the conv keeps its own padding on the cut input and the rows and columns
+    that padding spoiled inside the map (where the halo's real values were) are cut off
+    the output. An explicit zero pad of the input would be the same values, but exported
+    with a free batch it is a ``Pad`` that ONNX Runtime neither folds nor fuses, and it
+    cost a tile unit a fifth of its time."""
     s = conv.stride[0]
     need = (*conv_input(out[0], out[1], size[0], s), *conv_input(out[2], out[3], size[1], s))
+    x = _cut(x, have, need)
+    if s == 1:
+        y = F.conv2d(x, conv.weight, conv.bias, padding=PADDING, groups=conv.groups)
+        return _cut(y, need, out)
     top = max(0, PADDING - out[0] * s)
     left = max(0, PADDING - out[2] * s)
     bottom = (out[1] - out[0] - 1) * s + 3 - top - (need[1] - need[0])
     right = (out[3] - out[2] - 1) * s + 3 - left - (need[3] - need[2])
-    x = F.pad(_cut(x, have, need), (left, right, top, bottom))
+    if left or right or top or bottom:  # only at the map's edges
+        x = F.pad(x, (left, right, top, bottom))
     return F.conv2d(x, conv.weight, conv.bias, stride=conv.stride, groups=conv.groups)
 
 
@@ -61,6 +75,10 @@ def _pool_axis(x: torch.Tensor, dim: int, lo: int, span: tuple[int, int], size: 
 
 def pool_box(x: torch.Tensor, have: Box, out: Box, size: tuple[int, int], to: tuple[int, int]) -> torch.Tensor:
     """Output box ``out`` of ``AdaptiveMaxPool2d(to)`` over a map of ``size``, from its box ``have``."""
+    if size[0] % to[0] == 0 and size[1] % to[1] == 0:  # plain windows: one max-pool (ONNX MaxPool)
+        k = (size[0] // to[0], size[1] // to[1])
+        want = (out[0] * k[0], out[1] * k[0], out[2] * k[1], out[3] * k[1])
+        return F.max_pool2d(_cut(x, have, want), k)
     x = _pool_axis(x, 2, have[0], (out[0], out[1]), size[0], to[0])
     return _pool_axis(x, 3, have[2], (out[2], out[3]), size[1], to[1])
 
@@ -177,16 +195,21 @@ class TileStack(nn.Module):
                      for p in self.parts)
 
 
-def run_tiles(net: ArchitectureNet, grid: TileGrid, x: torch.Tensor) -> dict[tuple[int, int, int | None], torch.Tensor]:
+def run_tiles(net: ArchitectureNet, grid: TileGrid, x: torch.Tensor,
+              through: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+              ) -> dict[tuple[int, int, int | None], torch.Tensor]:
     """Every part of every stage on every tile, in one process, from the image ``x``:
-    what the tile units compute between them, keyed ``(map, source tile, destination)``."""
+    what the tile units compute between them, keyed ``(map, source tile, destination)``;
+    each halo as its destination receives it, ``through(map, halo)`` (a codec's round
+    trip) when given."""
     parts: dict[tuple[int, int, int | None], torch.Tensor] = {}
     for k in range(len(grid.stages)):
         for t, (r0, r1, c0, c1) in enumerate(grid.crops):
             stack = TileStack(net, grid, t, k)
             crop = (x[..., r0:r1, c0:c1].contiguous(),) if k == 0 else ()
             outs = stack(*crop, *(parts[key] for key in stack.reads))
-            parts.update({(p.map, p.src, p.dst): y for p, y in zip(stack.parts, outs)})
+            parts.update({(p.map, p.src, p.dst): y if p.dst is None or through is None else through(p.map, y)
+                          for p, y in zip(stack.parts, outs)})
     return parts
 
 

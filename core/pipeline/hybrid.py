@@ -42,7 +42,7 @@ from parawire.latency.tiles import hybrid_latency
 from parawire.latency.wire import Wire
 from parawire.network.halo import TileGrid, tile_grid
 from parawire.pipeline.placement import partition_architecture, place_architecture
-from parawire.pipeline.wire import CodecCost, pieces_wire, raw_plan, wire_of
+from parawire.pipeline.wire import CodecCost, parts_wire, raw_plan, wire_of
 from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan
 from parawire.registry.kinds import builtin
 from parawire.score.hypergraph import image_bytes
@@ -113,7 +113,7 @@ def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = b
                 residuals = (one, *([partition_architecture(arch, units, partitioner, eps, params=params,
                                                             profile=profile, free=grid.tiled, wire=wire)]
                                     if spread else []))
-            pieces = None if wire is None else pieces_wire(arch, grid, codecs, cost)
+            pieces = None if wire is None else parts_wire(arch, grid, codecs, cost)
             for rest in residuals:
                 predicted = hybrid_latency(arch, grid, rest, profile, source=True, wire=wire, pieces=pieces)
                 if predicted < best.predicted_s:

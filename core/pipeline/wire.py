@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from parawire.latency.tiles import piece_shapes
+from parawire.latency.tiles import part_shapes
 from parawire.latency.wire import Wire
 from parawire.network.cost import FLOAT32_BYTES
 from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan, get_codec
@@ -53,15 +53,15 @@ def wire_of(arch, codecs: CodecPlan = RAW_PLAN,
     return _coded(output_shapes(arch), [codecs.of(v) for v in range(len(arch.costs.out_bytes))], codecs, cost)
 
 
-def pieces_wire(arch, grid, codecs: CodecPlan = RAW_PLAN,
-                cost: Callable[[CodecChoice], CodecCost] | None = None) -> Wire:
-    """The same for the pieces of a tiling ``grid`` (:func:`parawire.latency.tiles.piece_shapes`
-    order): a piece of frontier map ``f`` travels through ``f``'s codec, so the gather at
-    the threshold is encoded as the map itself would be (issue 24)."""
-    shapes = piece_shapes(arch, grid)
+def parts_wire(arch, grid, codecs: CodecPlan = RAW_PLAN,
+               cost: Callable[[CodecChoice], CodecCost] | None = None) -> Wire:
+    """The same for the parts of a tiling ``grid`` (:func:`parawire.latency.tiles.part_shapes`
+    order): a part of map ``m`` (a piece of the gather, or a halo between stages) travels
+    through ``m``'s codec, as the map itself would (issue 24)."""
+    shapes = part_shapes(arch, grid)
     if raw_plan(codecs):
         return Wire.raw(np.array([math.prod(s) * FLOAT32_BYTES for s in shapes], dtype=np.int64))
-    return _coded(shapes, [codecs.of(f) for f in grid.frontier for _ in range(grid.tiles)], codecs, cost)
+    return _coded(shapes, [codecs.of(p.map) for p in grid.parts], codecs, cost)
 
 
 def raw_plan(codecs: CodecPlan) -> bool:
