@@ -25,6 +25,8 @@ from parawire.pipeline.placement import partition_architecture, place_architectu
 from parawire.registry.codecs import CodecChoice, CodecPlan
 from parawire.score.hypergraph import image_bytes
 
+from normalised import normalised, unit_weights
+
 
 def arch_of(generator: str, size: int, seed: int = 3):
     return build_architecture(ArchitectureSpec(generator=generator, nodes=18 if generator == "fb" else 10,
@@ -38,11 +40,14 @@ def partitioned(arch, k, **kw):
 
 
 def run(arch, plan, engine="torch", transport="inproc", images=2, bound=1e-4):
+    """The plan on workers, with weights whose output depends on the image (tests/normalised.py)."""
     x = torch.randn(images, *arch.spec.input_shape, generator=torch.Generator().manual_seed(1))
+    net = normalised(build_network(arch))
     with torch.inference_mode():
-        reference = build_network(arch).eval()(x)
+        reference = net(x)
+    assert images == 1 or float((reference[0] - reference[1]).abs().max()) > 1e-3 * float(reference.abs().max())
     with LocalWorkers(plan.units, transport) as w, Cluster.connect(w.endpoints, transport, timeout=60) as c:
-        c.deploy(arch.spec, plan, engine=engine)
+        c.deploy(arch.spec, plan, weights=unit_weights(net, plan), engine=engine)
         out = c.infer(x)
         stats = c.stats()
     assert out.shape == reference.shape

@@ -222,9 +222,13 @@ def predicted_s(arch, plan: Plan, profile, source: bool = True,
 
 def tiling_summary(plan: Plan) -> dict | None:
     """What ``--json`` reports of a plan's tiling (None: no tiles): the grid, the threshold
-    (map rows), how many vertices run tile-parallel and how many maps are gathered."""
+    (map rows), the stage depth (None: one fused stage), how many vertices run
+    tile-parallel, how many halos cross between stages, how many maps are gathered, and
+    whether the output is reduced to partial sums."""
     t = plan.tiling
     if t is None:
         return None
-    return {"grid": [t.rows, t.cols], "threshold": t.threshold, "tiled_vertices": len(t.tiled),
-            "gathered_maps": len(t.frontier), "gather_units": sorted({u for us in t.gathers.values() for u in us})}
+    return {"grid": [t.rows, t.cols], "threshold": t.threshold, "depth": t.depth, "tiled_vertices": len(t.tiled),
+            "halos": sum(dst is not None for _, _, dst in t.parts), "gathered_maps": len(t.frontier),
+            "reduced": plan.output_vertex in t.tiled,
+            "gather_units": sorted({u for us in t.gathers.values() for u in us})}
