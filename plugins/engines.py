@@ -50,9 +50,20 @@ def _ort_prepare(net, vertex, positions, threads=None, params=None):
 
 
 def _ort_module(module, inputs, threads=None, params=None):
-    """Any module (a hybrid plan's tile stack) exported at the example inputs' shapes."""
+    """Any module exported at the example inputs' shapes; a hybrid plan's tile stack built
+    as ONNX directly (:mod:`parawire.engines.onnx_tiles`: constant boxes, no copies the
+    exporter would add), or exported where that cannot express it."""
     from parawire.engines.fx_onnx import export_session
+    from parawire.network.tiled import TileStack
 
+    if isinstance(module, TileStack):
+        from parawire.engines.onnx_tiles import stage_model
+        from parawire.engines.ort import Session
+
+        try:
+            return Session(stage_model(module), threads).all
+        except NotImplementedError:  # uneven pooling windows: the exporter's slices
+            pass
     return export_session(module, inputs, threads, batch=True).all
 
 

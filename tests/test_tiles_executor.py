@@ -241,6 +241,34 @@ def test_the_tile_stack_runs_on_onnx_runtime_at_any_batch():
             assert a.shape == b.shape and float((a - b).abs().max()) <= 1e-4 * float(b.abs().max())
 
 
+@pytest.mark.parametrize(("generator", "size", "grid", "threshold", "depth"),
+                         [("fb", 33, (2, 2), 9, 1), ("dp", 64, (1, 3), 16, None), ("ba", 40, (2, 3), 5, 2),
+                          ("er", 33, (2, 1), 17, None)])
+def test_the_hand_built_stage_graph_equals_the_torch_stage(generator, size, grid, threshold, depth):
+    """ONNX Runtime runs a tile stage from parawire.engines.onnx_tiles (constant boxes,
+    asymmetric conv pads, BatchNorm folded): the same parts as the torch stage. (Uneven
+    pooling windows, as DP-35's, fall back to the exporter: test_hybrid_on_onnxruntime_workers.)"""
+    from parawire.engines.onnx_tiles import stage_model
+    from parawire.engines.ort import Session
+    from parawire.network.tiled import run_tiles
+
+    arch = arch_of(generator, size)
+    tiles = tile_grid(arch.layout, *grid, threshold, depth)
+    net = normalised(build_network(arch))
+    x = torch.randn(2, *arch.spec.input_shape, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        parts = run_tiles(net, tiles, x)
+    for k in range(len(tiles.stages)):
+        for t, (r0, r1, c0, c1) in enumerate(tiles.crops):
+            stack = TileStack(net, tiles, t, k)
+            inputs = [x[..., r0:r1, c0:c1].contiguous()] * (k == 0) + [parts[key] for key in stack.reads]
+            got = Session(stage_model(stack), 1).all(inputs)
+            assert len(got) == len(stack.parts)
+            for p, y in zip(stack.parts, got, strict=True):
+                want = parts[p.map, p.src, p.dst]
+                assert y.shape == want.shape and float((y - want).abs().max()) <= 1e-5 * float(want.abs().max())
+
+
 @pytest.mark.slow
 def test_hybrid_on_worker_processes():
     arch = arch_of("ws", 33)

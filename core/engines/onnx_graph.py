@@ -96,8 +96,11 @@ def folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[np.ndarray, np.ndarray]
     return _array(weight), _array(bias)
 
 
-def add_conv(g: GraphBuilder, x: str, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None) -> str:
-    """One ``Conv`` node (BatchNorm folded in when given)."""
+def add_conv(g: GraphBuilder, x: str, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None,
+             pads: Sequence[int] | None = None) -> str:
+    """One ``Conv`` node (BatchNorm folded in when given); ``pads`` (top, left, bottom,
+    right) instead of the conv's own, for a tile's box that meets the map's edge on some
+    sides only."""
     if bn is not None:
         weight, bias = folded(conv, bn)
         inputs = [x, g.const(weight), g.const(bias, "b")]
@@ -108,7 +111,7 @@ def add_conv(g: GraphBuilder, x: str, conv: nn.Conv2d, bn: nn.BatchNorm2d | None
     pad_h, pad_w = conv.padding
     return g.op(
         "Conv", inputs, kernel_shape=list(conv.kernel_size), strides=list(conv.stride),
-        pads=[pad_h, pad_w, pad_h, pad_w], group=conv.groups,
+        pads=list(pads) if pads is not None else [pad_h, pad_w, pad_h, pad_w], group=conv.groups,
     )
 
 
