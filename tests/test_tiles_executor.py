@@ -142,6 +142,22 @@ def test_stage_plan_by_hand():
                           "unit": u, "peers": {w: {"address": f"inproc://{w}"} for w in range(2)}})
 
 
+def test_a_stage_call_is_charged_the_copies_in_and_out_of_the_engines_layout():
+    # the hand chain in stages of one level on 1×2 tiles (tests/test_halo.py)
+    from parawire.latency.tiles import copied_bytes
+    from test_halo import hand_made
+
+    arch = hand_made([(0, 1)], staged=[0])
+    stem, c = arch.dag.input, arch.layout.out_shape[:, 0]
+    tiles = tile_grid(arch.layout, 1, 2, 4, depth=1)
+    # stage 0, left: the 3×8×5 crop in; its stem region (8×4) and the right's halo (8×1) out
+    assert copied_bytes(arch, tiles, 0, 0) == 4 * (3 * 40 + c[stem] * 32 + c[stem] * 8)
+    # stage 1, left: the stem box it reads (8×4) in; v0's region (4×2) and a halo (4×1) out; no cut inside
+    assert copied_bytes(arch, tiles, 0, 1) == 4 * (c[stem] * 32 + c[0] * 8 + c[0] * 4)
+    slow, fast = (EDGE.model_copy(update={"memory_bytes_per_s": rate}) for rate in (1e8, 2e8))
+    assert (tile_seconds(arch, tiles, fast) < tile_seconds(arch, tiles, slow)).all()
+
+
 @pytest.mark.parametrize(("codec", "bound"), [("fp16", 1e-2), ("int8", 1e-1)])
 def test_codecs_compose_with_tiles_and_the_workers_send_the_models_encoded_bytes(codec, bound):
     """Issue 24: the gather at the threshold may be encoded. Pieces go through their map's

@@ -40,7 +40,7 @@ from parawire.graph.dag import Dag
 from parawire.latency.model import DeviceProfile, Trace, simulate, vertex_seconds
 from parawire.latency.wire import Wire, wire_or_raw
 from parawire.network.cost import FLOAT32_BYTES
-from parawire.network.halo import TileGrid, area, map_size
+from parawire.network.halo import TileGrid, area, conv_input, map_size, pool_input
 
 
 def tile_seconds(arch, grid: TileGrid, profile: DeviceProfile) -> np.ndarray:
@@ -59,7 +59,46 @@ def tile_seconds(arch, grid: TileGrid, profile: DeviceProfile) -> np.ndarray:
             share = np.array([area(boxes[u]) for u in members]) / whole[v]
             out[t, k] = profile.compute_s(costs.flops[v] * share, inputs[v], in_bytes[v] * share,
                                           costs.params[v] * FLOAT32_BYTES).sum()
+            if profile.memory_bytes_per_s is not None:
+                out[t, k] += copied_bytes(arch, grid, t, k) / profile.memory_bytes_per_s
     return out
+
+
+def copied_bytes(arch, grid: TileGrid, tile: int, k: int) -> int:
+    """Bytes a stage call of ``tile`` copies beyond its vertices' own work: its inputs (the
+    crop, the assembled boxes it reads) into the engine's layout and its parts out of it,
+    and every cut of a box larger than its consumer reads.
+
+    Why: a whole network converts its image into ONNX Runtime's blocked layout once and
+    its maps stay there; a stage call converts what it reads and what it sends each time,
+    and at depth 1 FB-40's tiles made 37 calls of about 1.6 MB each. On the testbed the
+    tile units computed 53–58 ms of CPU where the vertices alone were 25 ms."""
+    layout, dag = arch.layout, arch.dag
+    channels = layout.out_shape[:, 0]
+    boxes = dict(grid.boxes[tile])
+    boxes.update({m: grid.needs[tile][m] for m in grid.reads[k]})
+    total = 0
+    if k == 0:
+        total += int(layout.in_shape[dag.input][0]) * area(grid.crops[tile])
+    total += sum(int(channels[m]) * area(grid.needs[tile][m]) for m in grid.reads[k])
+    total += sum(int(channels[p.map]) * area(p.box) for p in grid.parts if p.src == tile and p.map in grid.stages[k]
+                 and p.map != dag.output)
+    for v in grid.stages[k]:
+        if v == dag.input:
+            continue
+        box = boxes[v]
+        _, h, w = (int(d) for d in layout.in_shape[v])
+        s = 2 if layout.staged[v] else 1
+        agg = box if v == dag.output else (*conv_input(box[0], box[1], h, s), *conv_input(box[2], box[3], w, s))
+        pooled = {sc.pred for sc in layout.scaling.get(v, ()) if sc.pool_to is not None}
+        for p in dag.preds[v]:
+            want = agg
+            if p in pooled:
+                _, ph, pw = (int(d) for d in layout.out_shape[p])
+                want = (*pool_input(agg[0], agg[1], ph, h), *pool_input(agg[2], agg[3], pw, w))
+            if boxes[p] != want:
+                total += int(channels[p]) * area(want)
+    return total * FLOAT32_BYTES
 
 
 def part_shapes(arch, grid: TileGrid) -> list[tuple[int, int, int, int]]:
