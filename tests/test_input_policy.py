@@ -86,9 +86,10 @@ def test_model_runs_one_stem_per_consuming_unit_and_charges_the_image():
     assert simulate(dag, flops, out_bytes, part, profile, input_policy="scatter", trace=trace) == 10.5
     assert [(t.vertex, t.src, t.dst) for t in trace.transfers] == [(3, 1, 0)]
     assert simulate(dag, flops, out_bytes, part, profile) == 14.0  # stem output crosses: 1 + 3.5 later
-    # end to end: the coordinator sends the 2-byte image to unit 0 then unit 1 (0.5+2 each,
-    # one port), and the 1-byte logits come back (0.5+1).
-    assert simulate(dag, flops, out_bytes, part, profile, input_policy="scatter", source_bytes=2) == 10.5 + 5.0 + 1.5
+    # end to end: the coordinator sends the 2-byte image to units 0 and 1 at once, each copy
+    # on its unit's link (0.5+2; the coordinator's port is not shaped, as on the testbed),
+    # and the 1-byte logits come back (0.5+1).
+    assert simulate(dag, flops, out_bytes, part, profile, input_policy="scatter", source_bytes=2) == 10.5 + 2.5 + 1.5
     assert simulate(dag, flops, out_bytes, part, profile, source_bytes=2) == 14.0 + 2.5 + 1.5
 
 
