@@ -83,11 +83,6 @@ def pool_box(x: torch.Tensor, have: Box, out: Box, size: tuple[int, int], to: tu
     return _pool_axis(x, 3, have[2], (out[2], out[3]), size[1], to[1])
 
 
-def stage_of(grid: TileGrid) -> dict[int, int]:
-    """Tiled vertex → its stage."""
-    return {v: k for k, members in enumerate(grid.stages) for v in members}
-
-
 def run_stage(net: ArchitectureNet, grid: TileGrid, tile: int, k: int, crop: torch.Tensor | None,
               reads: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
     """Tile ``tile``'s owned region of every shared map of stage ``k``, from its image
