@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from parawire.engines.onnx_graph import GraphBuilder, add_aggregation, add_conv
-from parawire.network.halo import PADDING, Box, conv_input, meet
+from parawire.network.halo import Box, aggregated_box, conv_box_input, meet
 from parawire.network.tiled import TileStack
 from torch import nn
 
@@ -45,13 +45,8 @@ def _conv(g: GraphBuilder, x: str, have: Box, out: Box, size: tuple[int, int], c
           bn: nn.BatchNorm2d | None = None) -> str:
     """Output box ``out`` of a 3×3, padding-1 conv over a map of ``size`` from the box
     ``have`` of its input: the input cut to what ``out`` reads, zeros only past the map."""
-    s = conv.stride[0]
-    need = (*conv_input(out[0], out[1], size[0], s), *conv_input(out[2], out[3], size[1], s))
-    top = max(0, PADDING - out[0] * s)
-    left = max(0, PADDING - out[2] * s)
-    bottom = (out[1] - out[0] - 1) * s + 3 - top - (need[1] - need[0])
-    right = (out[3] - out[2] - 1) * s + 3 - left - (need[3] - need[2])
-    return add_conv(g, _cut(g, x, have, need), conv, bn, pads=[top, left, bottom, right])
+    need, pads = conv_box_input(out, size, conv.stride[0])
+    return add_conv(g, _cut(g, x, have, need), conv, bn, pads=list(pads))
 
 
 def stage_model(stack: TileStack) -> onnx.ModelProto:
@@ -90,8 +85,7 @@ def stage_model(stack: TileStack) -> onnx.ModelProto:
             values[v] = _conv(g, "crop", grid.crops[tile], box, size, block.conv, block.bn)
             continue
         _, h, w = (int(d) for d in layout.in_shape[v])
-        stride = 2 if layout.staged[v] else 1
-        agg = box if v == dag.output else (*conv_input(box[0], box[1], h, stride), *conv_input(box[2], box[3], w, stride))
+        agg = aggregated_box(layout, v, box)
         steps = block.aggregate.scaling_steps()
         scaled = []
         for i, p in enumerate(dag.preds[v]):

@@ -40,7 +40,7 @@ from parawire.graph.dag import Dag
 from parawire.latency.model import DeviceProfile, Trace, simulate, vertex_seconds
 from parawire.latency.wire import Wire, wire_or_raw
 from parawire.network.cost import FLOAT32_BYTES
-from parawire.network.halo import TileGrid, area, conv_input, map_size, pool_input
+from parawire.network.halo import TileGrid, aggregated_box, area, input_box, map_size
 
 
 def tile_seconds(arch, grid: TileGrid, profile: DeviceProfile) -> np.ndarray:
@@ -51,7 +51,7 @@ def tile_seconds(arch, grid: TileGrid, profile: DeviceProfile) -> np.ndarray:
     whole[dag.output] = np.prod(map_size(layout, dag.output))
     in_bytes = np.array([sum(int(costs.out_bytes[p]) for p in dag.preds[v]) for v in range(len(whole))], float)
     inputs = np.array([max(len(dag.preds[v]) - 1, 0) for v in range(len(whole))], float)
-    stages = grid.stages or (grid.tiled,)
+    stages = grid.stages
     out = np.zeros((grid.tiles, len(stages)))
     for t, boxes in enumerate(grid.boxes):
         for k, members in enumerate(stages):
@@ -86,18 +86,9 @@ def copied_bytes(arch, grid: TileGrid, tile: int, k: int) -> int:
     for v in grid.stages[k]:
         if v == dag.input:
             continue
-        box = boxes[v]
-        _, h, w = (int(d) for d in layout.in_shape[v])
-        s = 2 if layout.staged[v] else 1
-        agg = box if v == dag.output else (*conv_input(box[0], box[1], h, s), *conv_input(box[2], box[3], w, s))
-        pooled = {sc.pred for sc in layout.scaling.get(v, ()) if sc.pool_to is not None}
-        for p in dag.preds[v]:
-            want = agg
-            if p in pooled:
-                _, ph, pw = (int(d) for d in layout.out_shape[p])
-                want = (*pool_input(agg[0], agg[1], ph, h), *pool_input(agg[2], agg[3], pw, w))
-            if boxes[p] != want:
-                total += int(channels[p]) * area(want)
+        agg = aggregated_box(layout, v, boxes[v])
+        total += sum(int(channels[p]) * area(want) for p in dag.preds[v]
+                     if boxes[p] != (want := input_box(layout, v, p, agg)))
     return total * FLOAT32_BYTES
 
 
@@ -157,7 +148,7 @@ def hybrid_latency(arch, grid: TileGrid, partition: np.ndarray, profile: DeviceP
 
     source_id = vertex(("source",), 0, 0.0, 0.0)
     tiles = tile_seconds(arch, grid, profile)
-    stage_of = {m: k for k, members in enumerate(grid.stages or (grid.tiled,)) for m in members}
+    stage_of = {m: k for k, members in enumerate(grid.stages) for m in members}
     readers = {m: [k for k, reads in enumerate(grid.reads) if m in reads] for m in grid.tiled}
     for t in range(grid.tiles):
         for k in range(tiles.shape[1]):

@@ -60,6 +60,18 @@ def conv_input(lo: int, hi: int, size: int, stride: int) -> tuple[int, int]:
     return max(0, lo * stride - PADDING), min(size, (hi - 1) * stride - PADDING + KERNEL)
 
 
+def conv_box_input(out: Box, size: tuple[int, int], stride: int) -> tuple[Box, tuple[int, int, int, int]]:
+    """The input box a 3×3, padding-1 conv over a map of ``size`` reads for output box
+    ``out``, and the zero padding (top, left, bottom, right) that box still needs: only
+    where it runs past the map's edge, where the whole-map conv's own padding would be."""
+    need = (*conv_input(out[0], out[1], size[0], stride), *conv_input(out[2], out[3], size[1], stride))
+    top = max(0, PADDING - out[0] * stride)
+    left = max(0, PADDING - out[2] * stride)
+    bottom = (out[1] - out[0] - 1) * stride + KERNEL - top - (need[1] - need[0])
+    right = (out[3] - out[2] - 1) * stride + KERNEL - left - (need[3] - need[2])
+    return need, (top, left, bottom, right)
+
+
 def pool_input(lo: int, hi: int, size: int, out: int) -> tuple[int, int]:
     """Input span an adaptive max-pool from ``size`` to ``out`` needs for output span ``[lo, hi)``."""
     return lo * size // out, -(-hi * size // out)
@@ -127,24 +139,13 @@ class TileGrid:
     reads: tuple[tuple[int, ...], ...] = ()
     """Per stage, the shared maps of earlier stages it reads (topological order)."""
     reduced: bool = False
+    parts: tuple[Part, ...] = ()
+    """Every part a stage call produces, stage by stage: each shared map's owned regions
+    (tile order), then its halos (source tile, then destination)."""
 
     @property
     def tiles(self) -> int:
         return self.rows * self.cols
-
-    @property
-    def parts(self) -> tuple[Part, ...]:
-        """Every part that a stage call produces, stage by stage: each shared map's owned
-        regions (tile order), then its halos (source tile, then destination)."""
-        out = []
-        for m in self.tiled:
-            if m not in self.owned[0]:
-                continue
-            out += [Part(m, s, None, self.owned[s][m]) for s in range(self.tiles)]
-            for s in range(self.tiles):
-                out += [Part(m, s, t, box) for t in range(self.tiles)
-                        if t != s and m in self.needs[t] and (box := meet(self.owned[s][m], self.needs[t][m]))]
-        return tuple(out)
 
     def sources(self, tile: int, m: int) -> tuple[int, ...]:
         """The tiles whose owned regions of shared map ``m`` tile ``tile`` reads (row-major)."""
@@ -174,6 +175,26 @@ def levels(layout: Layout, vertices: tuple[int, ...]) -> dict[int, int]:
 def _tile_box(shape: tuple[int, int], rows: int, cols: int, i: int, j: int) -> Box:
     rs, cs = splits(shape[0], rows), splits(shape[1], cols)
     return rs[i], rs[i + 1], cs[j], cs[j + 1]
+
+
+def aggregated_box(layout: Layout, v: int, box: Box) -> Box:
+    """The box of vertex v's aggregated map that its output ``box`` reads: what its 3×3
+    conv (stride 1 or 2) needs, or for a reduced output the same positions."""
+    if v == layout.dag.output:
+        return box
+    _, h, w = (int(x) for x in layout.in_shape[v])
+    s = 2 if layout.staged[v] else 1
+    return (*conv_input(box[0], box[1], h, s), *conv_input(box[2], box[3], w, s))
+
+
+def input_box(layout: Layout, v: int, p: int, agg: Box) -> Box:
+    """The box of input ``p``'s map that the ``agg`` box of v's aggregation reads: the
+    same positions, or the windows of the adaptive max-pool of p's scaling block."""
+    if not any(sc.pred == p and sc.pool_to is not None for sc in layout.scaling.get(v, ())):
+        return agg
+    _, h, w = (int(x) for x in layout.in_shape[v])
+    _, ph, pw = (int(x) for x in layout.out_shape[p])
+    return (*pool_input(agg[0], agg[1], ph, h), *pool_input(agg[2], agg[3], pw, w))
 
 
 def tile_grid(layout: Layout, rows: int, cols: int, threshold: int, depth: int | None = None) -> TileGrid:
@@ -215,7 +236,19 @@ def tile_grid(layout: Layout, rows: int, cols: int, threshold: int, depth: int |
     reads = tuple(tuple(m for m in shared if stage[m] < k and any(m in dag.preds[v] for v in vs))
                   for k, vs in enumerate(stages))
     return TileGrid(rows, cols, threshold, tiled, edge, tuple(boxes), tuple(owned), tuple(crops), depth, stages,
-                    tuple(needs), reads, reduced)
+                    tuple(needs), reads, reduced, _parts(shared, owned, needs))
+
+
+def _parts(shared: tuple[int, ...], owned: list[dict[int, Box]], needs: list[dict[int, Box]]) -> tuple[Part, ...]:
+    """:attr:`TileGrid.parts`: per shared map, each tile's owned region, then each halo a
+    tile's later stages read of another's region."""
+    tiles = range(len(owned))
+    out: list[Part] = []
+    for m in shared:
+        out += [Part(m, s, None, owned[s][m]) for s in tiles]
+        out += [Part(m, s, t, box) for s in tiles for t in tiles
+                if t != s and m in needs[t] and (box := meet(owned[s][m], needs[t][m]))]
+    return tuple(out)
 
 
 def map_size(layout: Layout, v: int) -> tuple[int, int]:
@@ -233,29 +266,14 @@ def _back(layout: Layout, tiled: tuple[int, ...], stage: dict[int, int],
     later: dict[int, Box] = {}
     crop: Box | None = None
     for v in reversed(tiled):
-        box = owned[v] if v in owned else need[v]
-        if v in owned and v in need:
-            box = _hull(need[v], box)
-        need[v] = box
-        r0, r1, c0, c1 = box
+        box = need[v] = _hull(need.get(v), owned[v]) if v in owned else need[v]
         if v == dag.input:
-            _, h, w = layout.in_shape[v]
-            s = layout.stem_stride
-            crop = (*conv_input(r0, r1, int(h), s), *conv_input(c0, c1, int(w), s))
+            _, h, w = (int(x) for x in layout.in_shape[v])
+            crop = conv_box_input(box, (h, w), layout.stem_stride)[0]
             continue
-        _, h, w = (int(x) for x in layout.in_shape[v])
-        if v == dag.output:  # aggregation only: the same positions of the aggregated map
-            a0, a1, b0, b1 = box
-        else:
-            s = 2 if layout.staged[v] else 1
-            a0, a1 = conv_input(r0, r1, h, s)
-            b0, b1 = conv_input(c0, c1, w, s)
-        pooled = {sc.pred for sc in layout.scaling.get(v, ()) if sc.pool_to is not None}
+        agg = aggregated_box(layout, v, box)
         for p in dag.preds[v]:
-            req = (a0, a1, b0, b1)
-            if p in pooled:
-                _, ph, pw = (int(x) for x in layout.out_shape[p])
-                req = (*pool_input(a0, a1, ph, h), *pool_input(b0, b1, pw, w))
+            req = input_box(layout, v, p, agg)
             if stage[p] == stage[v]:
                 need[p] = _hull(need.get(p), req)
             else:

@@ -22,7 +22,16 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from parawire.network.halo import PADDING, Box, Part, TileGrid, meet, conv_input, pool_input
+from parawire.network.halo import (
+    PADDING,
+    Box,
+    Part,
+    TileGrid,
+    aggregated_box,
+    conv_box_input,
+    meet,
+    pool_input,
+)
 from parawire.network.nn import ArchitectureNet
 from torch import nn
 
@@ -44,15 +53,11 @@ def conv_box(conv: nn.Conv2d, x: torch.Tensor, have: Box, out: Box, size: tuple[
     with a free batch it is a ``Pad`` that ONNX Runtime neither folds nor fuses, and it
     cost a tile unit a fifth of its time."""
     s = conv.stride[0]
-    need = (*conv_input(out[0], out[1], size[0], s), *conv_input(out[2], out[3], size[1], s))
+    need, (top, left, bottom, right) = conv_box_input(out, size, s)
     x = _cut(x, have, need)
     if s == 1:
         y = F.conv2d(x, conv.weight, conv.bias, padding=PADDING, groups=conv.groups)
         return _cut(y, need, out)
-    top = max(0, PADDING - out[0] * s)
-    left = max(0, PADDING - out[2] * s)
-    bottom = (out[1] - out[0] - 1) * s + 3 - top - (need[1] - need[0])
-    right = (out[3] - out[2] - 1) * s + 3 - left - (need[3] - need[2])
     if left or right or top or bottom:  # only at the map's edges
         x = F.pad(x, (left, right, top, bottom))
     return F.conv2d(x, conv.weight, conv.bias, stride=conv.stride, groups=conv.groups)
@@ -107,11 +112,7 @@ def run_stage(net: ArchitectureNet, grid: TileGrid, tile: int, k: int, crop: tor
             values[v] = block.bn(conv_box(block.conv, crop, grid.crops[tile], box, size))
             continue
         _, h, w = (int(d) for d in layout.in_shape[v])
-        if v == dag.output:  # reduced: the aggregation on its own region, summed
-            agg = box
-        else:
-            s = 2 if layout.staged[v] else 1
-            agg = (*conv_input(box[0], box[1], h, s), *conv_input(box[2], box[3], w, s))
+        agg = aggregated_box(layout, v, box)  # a reduced output: its own region, summed below
         steps = block.aggregate.scaling_steps()
         inputs = []
         for i, p in enumerate(dag.preds[v]):
