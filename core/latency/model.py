@@ -313,9 +313,10 @@ class Network:
         if self.shared:
             begin = max(self.bus, ready)
             resources = (("bus", 0),)
-        else:
-            resources = tuple(r for r in (("send", src), ("recv", dst)) if r[1] != self.unshaped)
-            begin = max(ready, *(getattr(self, kind)[unit] for kind, unit in resources))
+        else:  # the hot path of every simulation: plain comparisons, no containers
+            free = self.unshaped
+            begin = max(ready, self.send[src] if src != free else 0.0, self.recv[dst] if dst != free else 0.0)
+            resources = tuple(r for r in (("send", src), ("recv", dst)) if r[1] != free) if self.burst else ()
         if self.burst:
             held = {r: self._tokens(r, begin) for r in resources}
             end = begin + self.latency + max(nbytes - min(held.values()), 0.0) / self.rate
