@@ -67,7 +67,7 @@ def stage_model(stack: TileStack) -> onnx.ModelProto:
     values: dict[int, str] = {}
     pieces: dict[int, tuple[list[str], list[Box]]] = {}
     for i, (m, s, dst) in enumerate(stack.reads):
-        have = grid.owned[s][m] if dst is None else meet(grid.owned[s][m], grid.needs[dst][m])
+        have = grid.part_box(m, s, dst)
         name = f"part{i}"
         inputs.append((name, (int(channels[m]), have[1] - have[0], have[3] - have[2])))
         box = meet(grid.owned[s][m], grid.needs[tile][m])

@@ -37,7 +37,7 @@ from parawire.executor.protocol import SOURCE
 from parawire.executor.segments import Segment
 from parawire.latency.model import simulate
 from parawire.latency.tiles import crop_bytes, gathers, hybrid_latency
-from parawire.network.halo import TileGrid, meet, tile_grid
+from parawire.network.halo import TileGrid, tile_grid
 from parawire.network.nn import ArchitectureNet
 from parawire.network.tiled import TileStack, merge, read_parts, stage_parts
 from parawire.pipeline.hybrid import choose_placement
@@ -178,10 +178,12 @@ def _stage_call(stack: TileStack, grid: TileGrid, compile_module: Callable | Non
     if compile_module is None:
         return lambda inputs: list(stack(*inputs))
     channels = stack.net.arch.layout.out_shape[:, 0]
-    examples = [torch.zeros(1, int(stack.net.arch.spec.input_shape[0]), r1 - r0, c1 - c0)
-                for r0, r1, c0, c1 in (grid.crops[stack.tile],)[:stack.k == 0]]
+    examples = []
+    if stack.k == 0:
+        r0, r1, c0, c1 = grid.crops[stack.tile]
+        examples.append(torch.zeros(1, int(stack.net.arch.spec.input_shape[0]), r1 - r0, c1 - c0))
     for m, s, dst in stack.reads:
-        r0, r1, c0, c1 = grid.owned[s][m] if dst is None else meet(grid.owned[s][m], grid.needs[dst][m])
+        r0, r1, c0, c1 = grid.part_box(m, s, dst)
         examples.append(torch.zeros(1, int(channels[m]), r1 - r0, c1 - c0))
     call = compile_module(stack, tuple(examples))
     return lambda inputs: list(call(list(inputs)))

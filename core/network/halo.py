@@ -147,6 +147,11 @@ class TileGrid:
     def tiles(self) -> int:
         return self.rows * self.cols
 
+    def part_box(self, m: int, src: int, dst: int | None) -> Box:
+        """The region of map ``m`` that part ``(m, src, dst)`` holds: ``src``'s owned
+        region, or the halo of it that ``dst`` reads."""
+        return self.owned[src][m] if dst is None else meet(self.owned[src][m], self.needs[dst][m])
+
     def sources(self, tile: int, m: int) -> tuple[int, ...]:
         """The tiles whose owned regions of shared map ``m`` tile ``tile`` reads (row-major)."""
         return tuple(s for s in range(self.tiles) if meet(self.owned[s][m], self.needs[tile][m]) is not None)
