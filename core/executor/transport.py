@@ -43,7 +43,10 @@ class Incoming:
 
 class Inbox(Protocol):
     """``recv`` may raise :class:`~parawire.executor.protocol.ProtocolError` for a message
-    it received and discarded (over the whole-message size limit given to ``bind``)."""
+    it received and discarded (over the whole-message size limit given to ``bind``), or
+    a connection it cut. Optional: ``allocating()``, which the worker calls before work
+    that grows its memory (a deployment, a warm-up), for a transport that watches memory
+    (the ZeroMQ one: :mod:`parawire.executor.arrivals`)."""
 
     address: str
 

@@ -13,14 +13,16 @@ Choices, with the measurements behind them (2-core machine, see docs/executor.md
 * Sends to peers never block (``NOBLOCK``): a dead peer must not freeze a worker; a
   dropped activation shows up at the coordinator as a timeout naming the unit.
 * Both ends bound the *whole* multipart message (libzmq's ``MAXMSGSIZE`` is per frame):
-  the worker's inbox and the coordinator's sockets alike (:func:`recv_bounded`). Every
+  the worker's inbox and the coordinator's sockets alike (:class:`MessageReader`). Every
   frame is charged :data:`FRAME_COST` bytes on top of its length, so empty frames count
   too; frames past the limit, or past the protocol's three, are received and thrown away
-  one by one, so Python never holds more than three. What this cannot bound: libzmq
-  delivers a multipart message only once all of its frames have arrived, and holds each
-  frame meanwhile (64 bytes for an empty one, against 2 on the wire), so a message of
-  millions of empty frames briefly costs libzmq 32× its wire size; no socket option
-  limits the frames of one message (docs/executor.md, threat model).
+  one by one, so Python never holds more than three, and at most ``DRAIN_FRAMES`` per
+  call, so a message of millions of frames delays no deadline. libzmq delivers a multipart message
+  only once all of its frames have arrived, and holds each frame meanwhile (64 bytes for
+  an empty one, against 2 on the wire); no socket option limits that, so both ends watch
+  their TCP connections with an :class:`~parawire.executor.arrivals.ArrivalGuard`, which
+  cuts a connection whose message still arriving is over the limit or costs far more
+  memory than its bytes. Polls therefore run in slices of ``arrivals.CHECK_S``.
 * The coordinator watches each DEALER with a socket monitor, so a worker that dies mid-
   request is reported at once (``disconnected``) instead of after the full timeout, and a
   refused CURVE handshake is reported as such.
@@ -29,10 +31,13 @@ Choices, with the measurements behind them (2-core machine, see docs/executor.md
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import zmq
+from parawire.executor.arrivals import CHECK_S, EVENTS, ArrivalGuard
 from parawire.executor.protocol import DEFAULT_MAX_MESSAGE_BYTES, ProtocolError
 from parawire.executor.security import Curve
 from parawire.executor.transport import Frames, Incoming
@@ -92,50 +97,124 @@ class ZmqInbox:
             self.sock.curve_secretkey = curve.secret
         self.sock.bind(address)
         self.address = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.guard = ArrivalGuard(max_bytes, curve is not None)
+        self.reader = MessageReader(self.sock, max_bytes, self.guard, identity=True)
+        self.monitor = self.sock.get_monitor_socket(EVENTS)
         self.poller = zmq.Poller()
         self.poller.register(self.sock, zmq.POLLIN)
+        self.poller.register(self.monitor, zmq.POLLIN)
 
     def recv(self, timeout_s: float | None) -> tuple[Any, Frames] | None:
-        ms = None if timeout_s is None else int(timeout_s * 1000)
-        if not self.poller.poll(ms):
-            return None
-        token = self.sock.recv(copy=False)
-        frames = recv_bounded(self.sock, token.more, self.max_bytes)
-        if isinstance(frames, str):
-            raise ProtocolError(frames)
-        return token.bytes, frames
+        """The next message (identity, frames), or None at the deadline; a
+        :class:`ProtocolError` for a message discarded or a connection cut."""
+        for ready in _poll_slices(self.poller, timeout_s):
+            if self.monitor in ready:
+                _drain_events(self.monitor, self.guard)
+            cuts = self.guard.check()
+            if cuts:
+                raise ProtocolError("; ".join(cuts))
+            if self.sock in ready:
+                message = self.reader.read()
+                if message is None:
+                    continue
+                token, frames = message
+                if isinstance(frames, str):
+                    raise ProtocolError(frames)
+                return token, frames
+        return None
 
     def reply(self, token: Any, frames: Frames) -> None:
         if token is not None:
             self.sock.send_multipart([token, *frames], copy=False)
 
+    def allocating(self) -> None:
+        """The worker starts work that allocates (see :meth:`ArrivalGuard.allocating`)."""
+        self.guard.allocating()
+
     def close(self) -> None:
+        self.sock.disable_monitor()
+        self.monitor.close(linger=0)
         self.sock.close(linger=0)
         if self.auth is not None:
             self.auth.stop()
         self.ctx.term()
 
 
-def recv_bounded(sock: zmq.Socket, more: bool, max_bytes: int | None) -> Frames | str:
-    """The rest of a message whose first frame was read (``more``: it has others): its
-    frames, or, once it passed :data:`MAX_FRAMES` or ``max_bytes`` (each frame charged
-    :data:`FRAME_COST` more than its length), the rest drained and a one-line reason."""
-    frames: Frames = []
-    count = size = 0
-    limit = max_bytes if max_bytes is not None else float("inf")
-    while more:
-        frame = sock.recv(copy=False)
-        more = frame.more
-        count += 1
-        size += len(frame) + FRAME_COST
-        if count <= MAX_FRAMES and size <= limit:
-            frames.append(frame)
-        elif frames:
-            frames = []
-    if count > MAX_FRAMES or size > limit:
-        return (f"message of {count} frames and {size} bytes (counting {FRAME_COST} per frame); at most"
-                f" {MAX_FRAMES} frames and {limit} bytes; discarded")
-    return frames
+def _poll_slices(poller: zmq.Poller, timeout_s: float | None):
+    """Poll until ``timeout_s`` (None: for ever) in slices of at most ``CHECK_S``: each
+    slice's ready sockets (a dict, often empty), so the caller's guard checks run even
+    while nothing whole arrives."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        left = CHECK_S if deadline is None else min(CHECK_S, deadline - time.monotonic())
+        yield dict(poller.poll(max(0, int(left * 1000))))
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+
+
+def _drain_events(monitor: zmq.Socket, guard: ArrivalGuard) -> list[dict]:
+    """Every event waiting on ``monitor``, each told to ``guard`` first."""
+    events = []
+    while monitor.poll(0):
+        event = recv_monitor_message(monitor)
+        guard.event(event)
+        events.append(event)
+    return events
+
+
+DRAIN_FRAMES = 16384
+"""Frames one call reads of a message at most (≈ 40 ms in pyzmq): a message of millions
+of frames is read over many calls, so deadlines and the guard's checks run meanwhile."""
+
+
+class MessageReader:
+    """Reads one socket's messages frame by frame, bounded (:data:`MAX_FRAMES`, and
+    ``max_bytes`` with each frame charged :data:`FRAME_COST` more than its length: empty
+    frames count), at most :data:`DRAIN_FRAMES` frames per call. ``identity``: the socket
+    puts a routing frame first (a ROUTER). The guard learns what each message took on
+    the wire, and from which connection."""
+
+    def __init__(self, sock: zmq.Socket, max_bytes: int | None, guard: ArrivalGuard, identity: bool):
+        self.sock, self.guard, self.identity = sock, guard, identity
+        self.limit = max_bytes if max_bytes is not None else float("inf")
+        self.busy = False  # a message is partly read
+        self._start()
+
+    def _start(self) -> None:
+        self.token: bytes | None = None
+        self.frames: Frames = []
+        self.source: zmq.Frame | None = None
+        self.count = self.size = self.wire = 0
+
+    def read(self) -> tuple[bytes | None, Frames | str] | None:
+        """(identity or None, the frames or a one-line reason it was discarded), or None
+        while the message is not whole yet (call again when the socket is readable)."""
+        if not self.busy:
+            self.busy = True
+            if self.identity:
+                self.token = self.sock.recv()
+        for _ in range(DRAIN_FRAMES):
+            frame = self.sock.recv(copy=False)
+            self.source = frame if self.source is None else self.source
+            self.count += 1
+            self.size += len(frame) + FRAME_COST
+            self.wire += self.guard.wire_bytes(len(frame))
+            if self.count <= MAX_FRAMES and self.size <= self.limit:
+                self.frames.append(frame)
+            elif self.frames:
+                self.frames = []
+            if not frame.more:
+                break
+        else:
+            return None
+        self.guard.delivered(self.source, self.wire)
+        token, frames, count, size = self.token, self.frames, self.count, self.size
+        self.busy = False
+        self._start()
+        if count > MAX_FRAMES or size > self.limit:
+            return token, (f"message of {count} frames and {size} bytes (counting {FRAME_COST} per frame);"
+                           f" at most {MAX_FRAMES} frames and {self.limit} bytes; discarded")
+        return token, frames
 
 
 class ZmqLink:
@@ -169,14 +248,19 @@ class ZmqClient:
         keys = list(server_keys) or [None] * len(self.addresses)
         self.socks = []
         self.monitors = []
+        self.guards = []
+        self.readers = []
+        self.events: deque[Incoming] = deque()  # named events and cuts not yet returned
         self.poller = zmq.Poller()
         for address, key in zip(self.addresses, keys):
             sock = _client_socket(self.ctx, curve, key)
             sock.setsockopt(zmq.MAXMSGSIZE, max_bytes + MAXMSGSIZE_SLACK)
-            monitor = sock.get_monitor_socket(sum(MONITORED))
+            monitor = sock.get_monitor_socket(sum(MONITORED) | EVENTS)
             sock.connect(address)
             self.socks.append(sock)
             self.monitors.append(monitor)
+            self.guards.append(ArrivalGuard(max_bytes, curve is not None))
+            self.readers.append(MessageReader(sock, max_bytes, self.guards[-1], identity=False))
             self.poller.register(sock, zmq.POLLIN)
             self.poller.register(monitor, zmq.POLLIN)
         self.index = {s: i for i, s in enumerate(self.socks)}
@@ -189,20 +273,26 @@ class ZmqClient:
             log.warning("worker %s is not taking messages; message dropped", self.addresses[index])
 
     def recv(self, timeout_s: float | None) -> Incoming | None:
-        ms = None if timeout_s is None else max(0, int(timeout_s * 1000))
-        ready = self.poller.poll(ms)
-        for sock, _ in ready:  # replies first: a result that beat a disconnect still counts
-            if sock in self.socks:
-                first = sock.recv(copy=False)
-                rest = recv_bounded(sock, first.more, self.max_bytes)
-                if isinstance(rest, str):
-                    return Incoming(self.index[sock], dropped=rest)
-                return Incoming(self.index[sock], frames=[first, *rest])
-        for sock, _ in ready:
-            event = recv_monitor_message(sock)
-            name = MONITORED.get(event["event"])
-            if name is not None:
-                return Incoming(self.index[sock], event=name)
+        if self.events:
+            return self.events.popleft()
+        for ready in _poll_slices(self.poller, timeout_s):
+            for sock in self.socks:  # replies first: a result that beat a disconnect still counts
+                if sock in ready:
+                    i = self.index[sock]
+                    message = self.readers[i].read()
+                    if message is None:
+                        continue
+                    _, frames = message
+                    if isinstance(frames, str):
+                        return Incoming(i, dropped=frames)
+                    return Incoming(i, frames=frames)
+            for i, (monitor, guard) in enumerate(zip(self.monitors, self.guards)):
+                if monitor in ready:
+                    self.events.extend(Incoming(i, event=MONITORED[e["event"]])
+                                       for e in _drain_events(monitor, guard) if e["event"] in MONITORED)
+                self.events.extend(Incoming(i, dropped=cut) for cut in guard.check())
+            if self.events:
+                return self.events.popleft()
         return None
 
     def close(self) -> None:

@@ -79,6 +79,10 @@ before anything costly (such as generating the spec's graph) happens
 TICK_S = 0.25
 """How often an idle worker checks whether it should stop."""
 
+WARMUP_MESSAGES = 16
+"""Messages after a deployment whose handling may grow memory (first inferences: the
+engine's arenas); the transport's memory guard is told so (``Inbox.allocating``)."""
+
 DEFAULT_MAX_DEPLOY_BYTES = 4 << 30
 """Largest estimated memory (parameters + one request's activations) a deployment may need (4 GiB)."""
 
@@ -234,6 +238,8 @@ class Worker:
         self.max_parked_bytes = max_parked_bytes
         self.max_deploy_bytes = max_deploy_bytes
         self.inbox = transport.bind(address, curve, max_bytes)
+        self._allocating = getattr(self.inbox, "allocating", lambda: None)  # optional in a transport
+        self.warmup = 0
         self.address = self.inbox.address
         self.parent = os.getppid() if exit_with_parent else None
         self._stop = threading.Event()
@@ -259,6 +265,7 @@ class Worker:
         send (measured on DP-40, 2 workers). Inside another process (threads) the
         collector is that process's business, so it is left alone."""
         self.unit, self.runner, self.session, self.coordinator = unit, runner, session, coordinator
+        self.warmup = WARMUP_MESSAGES if runner is not None else 0
         self.links, self.senders = links, senders or {}
         self.codecs = codecs or {}
         self.encoder = Encoder(self.codecs)
@@ -305,6 +312,9 @@ class Worker:
         """Decode and dispatch one message; whatever goes wrong is one counted drop."""
         try:
             msg = decode(frames, self.max_bytes)
+            if msg.kind is Kind.DEPLOY or self.warmup:
+                self._allocating()
+                self.warmup = max(0, self.warmup - 1)
             handler = self._handlers.get(msg.kind)
             if handler is None:
                 raise ProtocolError(f"a worker does not take {msg.kind.name} messages")

@@ -1,0 +1,125 @@
+"""The arrival guard's bookkeeping: a connection's pending bytes are exact, so an owner's
+connection never drifts towards a cut however long it lives (issue 21, row 6)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import zmq
+from parawire.executor.arrivals import EVENTS, HANDSHAKE_BYTES, ArrivalGuard, _received, wire_bytes
+from parawire.errors import ParawireError
+from parawire.executor.transport_zmq import ZmqInbox
+from zmq.utils.monitor import recv_monitor_message
+
+SIZES = [0, 1, 200, 222, 223, 255, 256, 300, 70_000]
+
+
+def test_a_frames_wire_size_follows_zmtp_for_both_mechanisms():
+    assert [wire_bytes(n, curve=False) for n in (0, 255, 256, 70_000)] == [2, 257, 265, 70_009]
+    # CURVE: a MESSAGE command of 33 + n bytes (name 8, nonce 8, MAC 16, flags 1)
+    assert [wire_bytes(n, curve=True) for n in (0, 222, 223)] == [35, 257, 265]
+
+
+def connected(router: zmq.Socket, dealer: zmq.Socket, guard: ArrivalGuard, monitor: zmq.Socket) -> None:
+    """One message through, then the monitor's events told to ``guard``: it knows the connection."""
+    dealer.send(b"hello")
+    router.recv_multipart()
+    deadline = time.monotonic() + 5
+    while not guard.connections:
+        assert time.monotonic() < deadline, "the guard never saw the connection"
+        if monitor.poll(100):
+            guard.event(recv_monitor_message(monitor))
+
+
+def pending_after(router: zmq.Socket, dealer: zmq.Socket, guard: ArrivalGuard, batches: int) -> int:
+    """Send ``batches`` rounds of every size as 1-, 2- and 3-frame messages, deliver them
+    all to ``guard`` as the inbox does, and return received − delivered for the one connection."""
+    for _ in range(batches):
+        for size in SIZES:
+            for frames in (1, 2, 3):
+                dealer.send_multipart([bytes(size)] * frames)
+                parts = router.recv_multipart(copy=False)[1:]
+                guard.delivered(parts[0], sum(guard.wire_bytes(len(p)) for p in parts))
+    (fd, conn), = guard.connections.items()
+    return _received(fd, conn.peer) - conn.delivered
+
+
+@pytest.mark.parametrize("curve", [False, True], ids=["null", "curve"])
+def test_pending_bytes_do_not_drift_over_many_messages(curve):
+    ctx = zmq.Context()
+    router, dealer = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
+    try:
+        monitor = router.get_monitor_socket(EVENTS)
+        if curve:
+            (server_public, server_secret), (client_public, client_secret) = zmq.curve_keypair(), zmq.curve_keypair()
+            router.curve_server = True
+            router.curve_publickey, router.curve_secretkey = server_public, server_secret
+            dealer.curve_publickey, dealer.curve_secretkey = client_public, client_secret
+            dealer.curve_serverkey = server_public
+        port = router.bind_to_random_port("tcp://127.0.0.1")
+        dealer.connect(f"tcp://127.0.0.1:{port}")
+        guard = ArrivalGuard(max_bytes=None, curve=curve)
+        connected(router, dealer, guard, monitor)
+        first = pending_after(router, dealer, guard, 1)
+        later = pending_after(router, dealer, guard, 20)
+    finally:
+        router.disable_monitor()
+        monitor.close(linger=0)
+        router.close(linger=0)
+        dealer.close(linger=0)
+        ctx.term()
+    assert -HANDSHAKE_BYTES < first <= 0  # the handshake, under its allowance
+    assert later == first  # 540 more messages, not a byte of drift
+
+
+def test_an_inbox_serves_a_connection_that_sent_far_more_than_the_limit_in_whole_messages():
+    """A long-lived owner sends 40× the message limit in whole messages: never cut."""
+    inbox = ZmqInbox("tcp://127.0.0.1:*", None, max_bytes=1 << 20)
+    ctx = zmq.Context()
+    dealer = ctx.socket(zmq.DEALER)
+    try:
+        dealer.connect(inbox.address)
+        for _ in range(40):
+            dealer.send_multipart([bytes(100), bytes(1 << 19)])
+            token, frames = inbox.recv(5.0)
+            assert [len(f) for f in frames] == [100, 1 << 19]
+            time.sleep(0.012)  # a guard check between messages
+    finally:
+        dealer.close(linger=0)
+        ctx.term()
+        inbox.close()
+
+
+def test_a_connection_past_the_limit_is_cut_and_the_reason_names_the_peer_and_the_limit():
+    inbox = ZmqInbox("tcp://127.0.0.1:*", None, max_bytes=1 << 20)
+    ctx = zmq.Context()
+    dealer = ctx.socket(zmq.DEALER)
+    try:
+        dealer.connect(inbox.address)
+        dealer.send_multipart([b""] * 2_000_000)  # 4 MB on the wire, never whole at the inbox
+        with pytest.raises(ParawireError, match=r"connection from 127\.0\.0\.1:\d+ cut: \d+ bytes of a message"
+                                            r" still arriving, over the 1048576-byte limit"):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                assert inbox.recv(0.1) is None
+    finally:
+        dealer.close(linger=0)
+        ctx.term()
+        inbox.close()
+    assert not inbox.guard.connections
+
+
+def test_an_inbox_without_connections_reads_no_memory(monkeypatch):
+    """Idle, the guard's slices cost a poll each: no resident-size read without a pending connection."""
+    import parawire.executor.arrivals as arrivals
+
+    reads = []
+    monkeypatch.setattr(arrivals, "resident_bytes", lambda: reads.append(1) or 0)
+    inbox = ZmqInbox("tcp://127.0.0.1:*", None, max_bytes=None)
+    try:
+        assert inbox.recv(0.1) is None
+    finally:
+        inbox.close()
+    assert reads == []
+
