@@ -45,8 +45,10 @@ import zmq
 CHECK_S = 0.01
 """Seconds between checks (a socket's owner polls in slices no longer than this)."""
 
-QUIET_BYTES = 64 * 1024
-"""Pending bytes below which a connection is quiet: the memory rule starts counting there."""
+QUIET_BYTES = 1024
+"""Pending bytes up to which a connection is quiet: the memory rule starts counting above.
+Small, so frames spread over many connections cannot each stay under it: 1 KiB of empty
+frames is 32 KiB inside libzmq, so a thousand quiet connections hold at most 32 MiB."""
 
 MEMORY_SLACK = 48 * 2**20
 """Resident growth a connection's pending message may cause beyond twice its bytes."""
@@ -118,9 +120,12 @@ def _peer(fd: int) -> tuple | None:
 
 
 def _cut(fd: int) -> None:
-    """End the connection on ``fd``: libzmq reads its end and closes it, and the zero
-    linger makes that close a reset (no orphaned socket, and a sender blocked on a full
-    window learns at once)."""
+    """End the connection on ``fd``. ``shutdown`` makes libzmq read an end and close it,
+    and the zero linger makes that close a reset (no orphaned socket; a sender blocked on
+    a full window learns at once). But Linux keeps the bytes already queued for reading
+    after ``shutdown``, and libzmq would still decode them, 32× their size for empty
+    frames (measured: 300 connections cut at 53 MiB went on to +538 MiB), so the queue is
+    read away here first."""
     try:
         sock = socket.socket(fileno=os.dup(fd))
     except OSError:
@@ -128,6 +133,8 @@ def _cut(fd: int) -> None:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.shutdown(socket.SHUT_RDWR)
+        while sock.recv(1 << 20, socket.MSG_DONTWAIT):
+            pass
     except OSError:
         pass
     finally:
