@@ -73,40 +73,37 @@ def test_pending_bytes_do_not_drift_over_many_messages(curve):
     assert later == first  # 540 more messages, not a byte of drift
 
 
-def test_an_inbox_serves_a_connection_that_sent_far_more_than_the_limit_in_whole_messages():
+@pytest.fixture
+def inbox_and_dealer():
+    """A worker's inbox with a 1 MiB message limit and a DEALER connected to it."""
+    inbox = ZmqInbox("tcp://127.0.0.1:*", None, max_bytes=1 << 20)
+    ctx = zmq.Context()
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.connect(inbox.address)
+    yield inbox, dealer
+    dealer.close(linger=0)
+    ctx.term()
+    inbox.close()
+
+
+def test_an_inbox_serves_a_connection_that_sent_far_more_than_the_limit_in_whole_messages(inbox_and_dealer):
     """A long-lived owner sends 40× the message limit in whole messages: never cut."""
-    inbox = ZmqInbox("tcp://127.0.0.1:*", None, max_bytes=1 << 20)
-    ctx = zmq.Context()
-    dealer = ctx.socket(zmq.DEALER)
-    try:
-        dealer.connect(inbox.address)
-        for _ in range(40):
-            dealer.send_multipart([bytes(100), bytes(1 << 19)])
-            token, frames = inbox.recv(5.0)
-            assert [len(f) for f in frames] == [100, 1 << 19]
-            time.sleep(0.012)  # a guard check between messages
-    finally:
-        dealer.close(linger=0)
-        ctx.term()
-        inbox.close()
+    inbox, dealer = inbox_and_dealer
+    for _ in range(40):
+        dealer.send_multipart([bytes(100), bytes(1 << 19)])
+        token, frames = inbox.recv(5.0)
+        assert [len(f) for f in frames] == [100, 1 << 19]
+        time.sleep(0.012)  # a guard check between messages
 
 
-def test_a_connection_past_the_limit_is_cut_and_the_reason_names_the_peer_and_the_limit():
-    inbox = ZmqInbox("tcp://127.0.0.1:*", None, max_bytes=1 << 20)
-    ctx = zmq.Context()
-    dealer = ctx.socket(zmq.DEALER)
-    try:
-        dealer.connect(inbox.address)
-        dealer.send_multipart([b""] * 2_000_000)  # 4 MB on the wire, never whole at the inbox
-        with pytest.raises(ParawireError, match=r"connection from 127\.0\.0\.1:\d+ cut: \d+ bytes of a message"
-                                            r" still arriving, over the 1048576-byte limit"):
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                assert inbox.recv(0.1) is None
-    finally:
-        dealer.close(linger=0)
-        ctx.term()
-        inbox.close()
+def test_a_connection_past_the_limit_is_cut_and_the_reason_names_the_peer_and_the_limit(inbox_and_dealer):
+    inbox, dealer = inbox_and_dealer
+    dealer.send_multipart([b""] * 2_000_000)  # 4 MB on the wire, never whole at the inbox
+    with pytest.raises(ParawireError, match=r"connection from 127\.0\.0\.1:\d+ cut: \d+ bytes of a message"
+                                        r" still arriving, over the 1048576-byte limit"):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            assert inbox.recv(0.1) is None
     assert not inbox.guard.connections
 
 

@@ -38,6 +38,7 @@ import os
 import socket
 import struct
 import time
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import zmq
@@ -73,6 +74,8 @@ def wire_bytes(length: int, curve: bool) -> int:
 
 
 def resident_bytes() -> int:
+    """The process's resident bytes, from ``/proc/self`` (a ``psutil.Process`` would
+    keep the pid of whichever process built it, and costs more per read)."""
     with open("/proc/self/statm", "rb") as f:
         return int(f.read().split()[1]) * _PAGE
 
@@ -87,36 +90,39 @@ def _malloc_trim():
 _trim = _malloc_trim()
 
 
-def _received(fd: int, peer: tuple) -> int | None:
-    """The kernel's count of bytes received on ``fd``, if it is still the TCP connection to ``peer``."""
+@contextmanager
+def _borrowed(fd: int):
+    """libzmq's socket ``fd`` as a Python socket on a duplicate descriptor (closed on
+    exit; libzmq's own stays open), or None if the descriptor is gone. The callers treat
+    a socket error as the connection being gone too."""
     try:
         sock = socket.socket(fileno=os.dup(fd))
     except OSError:
-        return None
+        yield None
+        return
     try:
-        if sock.getpeername() != peer:
-            return None
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
-        if info[0] == _TCP_LISTEN or len(info) < _BYTES_RECEIVED_OFFSET + 8:
-            return None
-        return _BYTES_RECEIVED.unpack_from(info, _BYTES_RECEIVED_OFFSET)[0]
-    except OSError:
-        return None
+        yield sock
     finally:
         sock.close()
+
+
+def _received(fd: int, peer: tuple) -> int | None:
+    """The kernel's count of bytes received on ``fd``, if it is still the TCP connection to ``peer``."""
+    with _borrowed(fd) as sock, suppress(OSError):
+        if sock is None or sock.getpeername() != peer:
+            return None
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        if info[0] != _TCP_LISTEN and len(info) >= _BYTES_RECEIVED_OFFSET + 8:
+            return _BYTES_RECEIVED.unpack_from(info, _BYTES_RECEIVED_OFFSET)[0]
+    return None
 
 
 def _peer(fd: int) -> tuple | None:
-    try:
-        sock = socket.socket(fileno=os.dup(fd))
-    except OSError:
-        return None
-    try:
-        return sock.getpeername() if sock.family in (socket.AF_INET, socket.AF_INET6) else None
-    except OSError:
-        return None
-    finally:
-        sock.close()
+    """The address at the other end of TCP socket ``fd`` (None for any other kind)."""
+    with _borrowed(fd) as sock, suppress(OSError):
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            return sock.getpeername()
+    return None
 
 
 def _cut(fd: int) -> None:
@@ -126,19 +132,12 @@ def _cut(fd: int) -> None:
     after ``shutdown``, and libzmq would still decode them, 32× their size for empty
     frames (measured: 300 connections cut at 53 MiB went on to +538 MiB), so the queue is
     read away here first."""
-    try:
-        sock = socket.socket(fileno=os.dup(fd))
-    except OSError:
-        return
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.shutdown(socket.SHUT_RDWR)
-        while sock.recv(1 << 20, socket.MSG_DONTWAIT):
-            pass
-    except OSError:
-        pass
-    finally:
-        sock.close()
+    with _borrowed(fd) as sock, suppress(OSError):
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.shutdown(socket.SHUT_RDWR)
+            while sock.recv(1 << 20, socket.MSG_DONTWAIT):
+                pass
 
 
 @dataclass
@@ -150,10 +149,10 @@ class _Connection:
 
 
 class ArrivalGuard:
-    """Track one socket's TCP connections (through ``monitor``, a monitor socket on
-    ``EVENTS``) and cut those whose pending bytes break a rule. ``max_bytes``: the
-    whole-message limit (None: only the memory rule); ``curve``: the mechanism, for
-    the wire size of delivered frames."""
+    """Track one socket's TCP connections (the owner feeds it the socket monitor's
+    :data:`EVENTS` and every delivered message) and cut those whose pending bytes break
+    a rule. ``max_bytes``: the whole-message limit (None: only the memory rule);
+    ``curve``: the mechanism, for the wire size of delivered frames."""
 
     def __init__(self, max_bytes: int | None, curve: bool):
         self.max_bytes = max_bytes

@@ -80,7 +80,6 @@ class ZmqInbox:
     def __init__(self, address: str, curve: Curve | None, max_bytes: int | None) -> None:
         self.ctx = zmq.Context()
         self.auth = None
-        self.max_bytes = max_bytes
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.linger = 0
         if max_bytes is not None:
@@ -177,22 +176,19 @@ class MessageReader:
     def __init__(self, sock: zmq.Socket, max_bytes: int | None, guard: ArrivalGuard, identity: bool):
         self.sock, self.guard, self.identity = sock, guard, identity
         self.limit = max_bytes if max_bytes is not None else float("inf")
-        self.busy = False  # a message is partly read
         self._start()
 
     def _start(self) -> None:
         self.token: bytes | None = None
         self.frames: Frames = []
-        self.source: zmq.Frame | None = None
+        self.source: zmq.Frame | None = None  # the message's first data frame: set while one is partly read
         self.count = self.size = self.wire = 0
 
     def read(self) -> tuple[bytes | None, Frames | str] | None:
         """(identity or None, the frames or a one-line reason it was discarded), or None
         while the message is not whole yet (call again when the socket is readable)."""
-        if not self.busy:
-            self.busy = True
-            if self.identity:
-                self.token = self.sock.recv()
+        if self.source is None and self.identity:
+            self.token = self.sock.recv()
         for _ in range(DRAIN_FRAMES):
             frame = self.sock.recv(copy=False)
             self.source = frame if self.source is None else self.source
@@ -209,7 +205,6 @@ class MessageReader:
             return None
         self.guard.delivered(self.source, self.wire)
         token, frames, count, size = self.token, self.frames, self.count, self.size
-        self.busy = False
         self._start()
         if count > MAX_FRAMES or size > self.limit:
             return token, (f"message of {count} frames and {size} bytes (counting {FRAME_COST} per frame);"
@@ -243,13 +238,11 @@ class ZmqClient:
     def __init__(self, addresses: Sequence[str], curve: Curve | None, server_keys: Sequence[bytes | None],
                  max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
         self.addresses = list(addresses)
-        self.max_bytes = max_bytes
         self.ctx = zmq.Context()
         keys = list(server_keys) or [None] * len(self.addresses)
         self.socks = []
         self.monitors = []
-        self.guards = []
-        self.readers = []
+        self.readers = []  # each with its socket's guard
         self.events: deque[Incoming] = deque()  # named events and cuts not yet returned
         self.poller = zmq.Poller()
         for address, key in zip(self.addresses, keys):
@@ -259,12 +252,10 @@ class ZmqClient:
             sock.connect(address)
             self.socks.append(sock)
             self.monitors.append(monitor)
-            self.guards.append(ArrivalGuard(max_bytes, curve is not None))
-            self.readers.append(MessageReader(sock, max_bytes, self.guards[-1], identity=False))
+            self.readers.append(MessageReader(sock, max_bytes, ArrivalGuard(max_bytes, curve is not None),
+                                              identity=False))
             self.poller.register(sock, zmq.POLLIN)
             self.poller.register(monitor, zmq.POLLIN)
-        self.index = {s: i for i, s in enumerate(self.socks)}
-        self.index.update({m: i for i, m in enumerate(self.monitors)})
 
     def send(self, index: int, frames: Frames) -> None:
         try:
@@ -276,21 +267,16 @@ class ZmqClient:
         if self.events:
             return self.events.popleft()
         for ready in _poll_slices(self.poller, timeout_s):
-            for sock in self.socks:  # replies first: a result that beat a disconnect still counts
-                if sock in ready:
-                    i = self.index[sock]
-                    message = self.readers[i].read()
-                    if message is None:
-                        continue
+            for i, reader in enumerate(self.readers):  # replies first: a result that beat a disconnect still counts
+                message = reader.read() if reader.sock in ready else None
+                if message is not None:
                     _, frames = message
-                    if isinstance(frames, str):
-                        return Incoming(i, dropped=frames)
-                    return Incoming(i, frames=frames)
-            for i, (monitor, guard) in enumerate(zip(self.monitors, self.guards)):
+                    return Incoming(i, dropped=frames) if isinstance(frames, str) else Incoming(i, frames=frames)
+            for i, (monitor, reader) in enumerate(zip(self.monitors, self.readers)):
                 if monitor in ready:
                     self.events.extend(Incoming(i, event=MONITORED[e["event"]])
-                                       for e in _drain_events(monitor, guard) if e["event"] in MONITORED)
-                self.events.extend(Incoming(i, dropped=cut) for cut in guard.check())
+                                       for e in _drain_events(monitor, reader.guard) if e["event"] in MONITORED)
+                self.events.extend(Incoming(i, dropped=cut) for cut in reader.guard.check())
             if self.events:
                 return self.events.popleft()
         return None
