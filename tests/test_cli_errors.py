@@ -99,6 +99,8 @@ CASES = {
     "worker port out of range": (["worker", "--bind", "tcp://127.0.0.1:99999"], "port '99999' is out of range"),
     "worker port 0": (["worker", "--bind", "tcp://127.0.0.1:0"], "port '0' is out of range"),
     "worker not an endpoint": (["worker", "--bind", "127.0.0.1:5701"], "not an endpoint"),
+    "worker limit past 64 bits": (["worker", "--max-message-bytes", "1" + "0" * 30],
+                                  "'--max-message-bytes': 1000000000000000000000000000000 is not in the range"),
     # issue 26: what a new user met
     "grid --scheduler not an endpoint": (
         ["study", "grid", "--quick", "--samples", "1", "--scheduler", "garbage", "--out", "r/s2.csv"],

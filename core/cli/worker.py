@@ -20,9 +20,10 @@ LIMITS = {
 
 
 def limit_option(flag: str, target: str, help: str):  # type: ignore[no-untyped-def]
-    """A byte limit whose default is the executor's, shown in ``--help`` as GiB."""
+    """A byte limit whose default is the executor's, shown in ``--help`` as GiB; at most
+    2**62, so libzmq's 64-bit ``MAXMSGSIZE`` (the limit plus headers) can hold it."""
     value = LIMITS[target]
-    return click.option(flag, type=click.IntRange(min=1024), default=value, show_default=f"{value} = {value / (1 << 30):g} GiB",
+    return click.option(flag, type=click.IntRange(min=1024, max=1 << 62), default=value, show_default=f"{value} = {value / (1 << 30):g} GiB",
                         help=help)
 
 
