@@ -1,6 +1,8 @@
 """Every registered partitioner: valid output, balance met or warned, determinism, edge cases."""
 
 import itertools
+import subprocess
+import sys
 import warnings
 
 import networkx as nx
@@ -368,3 +370,17 @@ def test_repair_at_eps_0_with_flop_sized_weights_takes_seconds_not_a_minute():
         warnings.simplefilter("ignore", ImbalanceWarning)
         parts = repaired(hg, 64, 0.0, np.arange(hg.num_vertices) % 64, "x")
     assert time.perf_counter() - start < 6 and is_valid(hg, parts, 64)
+
+
+def test_loading_the_plugins_leaves_the_partitioners_code_unimported():
+    """Every worker process and command loads all plugins; the partitioners' numba kernels
+    (0.35 s to import) load on the first partition, which most of them never ask for."""
+    code = ("import sys; from parawire.registry.manager import get_plugins; p = get_plugins(); "
+            "print(sorted(m for m in ('numba', 'pymetis') if m in sys.modules)); "
+            "from parawire.graph.spec import ArchitectureSpec; from parawire.pipeline.build import build_architecture; "
+            "from parawire.pipeline.placement import partition_architecture; "
+            "print(len(set(partition_architecture(build_architecture(ArchitectureSpec(generator='dp', nodes=12, "
+            "input_shape=(3, 8, 8))), 3).tolist())), 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:2] == ["[]", "3 True"]

@@ -18,28 +18,20 @@ heavy to share a unit weighs one unit's share (:func:`heavy_as_one_share`).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pymetis
 from numba import njit
 from parawire.graph.seeds import derived_seed
 from parawire.plugins.partitioners.initial import heaviest_first
 from parawire.plugins.partitioners.kway import check_args, repaired, trivial_partition
+from parawire.plugins.partitioners.params import MetisParams
 from parawire.score.hypergraph import Hypergraph
-from pydantic import BaseModel, ConfigDict
 
 SCALE = 1_000_000  # total vertex weight and largest edge weight METIS sees
 MAX_EPS = 0.5
 """The most imbalance METIS is allowed (its ``ufactor`` 500): with more, its bisections
 put whole sides on nothing ("Cannot bisect a graph with 0 vertices!" on the terminal at
 ε = 1 or 5, 64 units); the repair holds the partition to the caller's ε anyway."""
-
-
-class MetisParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model: Literal["clique", "star"] = "clique"
 
 
 def graph_model(

@@ -28,9 +28,9 @@ from parawire.plugins.partitioners import initial
 from parawire.plugins.partitioners.coarsen import hierarchy
 from parawire.plugins.partitioners.kway import KwayState, check_args, trivial_partition
 from parawire.plugins.partitioners.metis import graph_model, metis_parts
+from parawire.plugins.partitioners.params import MultilevelParams
 from parawire.score.hypergraph import Hypergraph
 from parawire.score.metrics import balance_limit, warn_if_unbalanced
-from pydantic import BaseModel, ConfigDict, Field
 
 SMALL = 120  # below this many vertices the tries grow as SMALL // n
 # the default FM stall n/8 + 10 stops growing here (from 1120 vertices on): at 5000
@@ -42,22 +42,6 @@ STALL_CAP = 150
 # better one there; the 200-pin model never the better one at k = 2, where it cost
 # 1.6x the 50-pin model's METIS time (BA, 5000 vertices).
 METIS_STARTS = ((50, True, range(2, 2**31)), (200, True, range(3, 2**31)), (50, False, range(2, 9)))
-
-
-class MultilevelParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tries: int = Field(4, ge=1, description="initial partitions per randomised algorithm (at least 120/n)")
-    keep: int = Field(3, ge=1, description="best initial partitions that enter V-cycles")
-    vcycles: int = Field(
-        2, ge=0, description="V-cycles per kept partition (stops early; ≤ 1 for k = 2 above `large`)"
-    )
-    stall: int = Field(
-        0, ge=0, description="FM moves without improvement before a pass stops; 0 = min(n/8 + 10, 150)"
-    )
-    large: int = Field(
-        400, ge=1, description="above this many vertices: the best of a few METIS starts only"
-    )
 
 
 Candidate = tuple[int, float, int, np.ndarray]  # (overload, km1, tie-break index, parts)

@@ -24,15 +24,8 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from parawire.plugin import (
-    Hypergraph,
-    ParawireError,
-    PartitionerPlugin,
-    check_args,
-    hookimpl,
-    repaired,
-    trivial_partition,
-)
+import parawire.plugin as plugin
+from parawire.plugin import Hypergraph, ParawireError, PartitionerPlugin, hookimpl
 from pydantic import BaseModel, ConfigDict, Field
 
 RANGE = 2**20
@@ -78,13 +71,15 @@ def partition(
     hypergraph: Hypergraph, k: int, eps: float, seed: int, params: MtKaHyParParams | None = None
 ) -> np.ndarray:
     params = params or MtKaHyParParams()
-    check_args(hypergraph, k, eps)
-    fixed = trivial_partition(hypergraph, k, eps, "mtkahypar")
+    # parawire's own checks and repair, looked up here: importing them loads numba kernels
+    # (0.35 s) that a process loading the plugins without partitioning should not pay
+    plugin.check_args(hypergraph, k, eps)
+    fixed = plugin.trivial_partition(hypergraph, k, eps, "mtkahypar")
     if fixed is not None:
         return fixed
     run = _in_child if params.isolate else _mtkahypar_parts
     parts = run(hypergraph, k, eps, seed, params.preset)
-    return repaired(hypergraph, k, eps, parts, "mtkahypar")
+    return plugin.repaired(hypergraph, k, eps, parts, "mtkahypar")
 
 
 def _in_child(hypergraph: Hypergraph, k: int, eps: float, seed: int, preset: str) -> np.ndarray:

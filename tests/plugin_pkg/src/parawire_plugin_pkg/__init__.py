@@ -9,6 +9,7 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
+import parawire.plugin as plugin
 from parawire.plugin import (
     EnginePlugin,
     GeneratorPlugin,
@@ -21,10 +22,7 @@ from parawire.plugin import (
     TransportPlugin,
     ZmqTransport,
     cap_stages,
-    check_args,
     hookimpl,
-    repaired,
-    trivial_partition,
 )
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,8 +69,9 @@ class ChunksParams(Strict):
 def chunks(hypergraph, k: int, eps: float, params: ChunksParams) -> np.ndarray:
     """Cut the topological order (or its reverse) into k contiguous runs of near-equal
     weight, then let parawire's repair meet the balance limit (or warn)."""
-    check_args(hypergraph, k, eps)
-    fixed = trivial_partition(hypergraph, k, eps, "chunks")
+    # looked up at call time: they load numba kernels that loading the plugins should not
+    plugin.check_args(hypergraph, k, eps)
+    fixed = plugin.trivial_partition(hypergraph, k, eps, "chunks")
     if fixed is not None:
         return fixed
     n = hypergraph.num_vertices
@@ -84,7 +83,7 @@ def chunks(hypergraph, k: int, eps: float, params: ChunksParams) -> np.ndarray:
     before = np.cumsum(weights) - weights / 2  # weight ahead of each vertex's midpoint
     parts = np.empty(n, dtype=np.int64)
     parts[order] = np.minimum((before / weights.sum() * k).astype(np.int64), k - 1)
-    return repaired(hypergraph, k, eps, parts, "chunks")
+    return plugin.repaired(hypergraph, k, eps, parts, "chunks")
 
 
 # -- score -----------------------------------------------------------------------------------
