@@ -34,6 +34,7 @@ from pathlib import Path
 
 from parawire.pipeline.placement import PLACEMENTS
 from parawire.registry.records import DEFAULT_ENGINE
+from parawire.testbed.rounds import ROUNDS
 
 GENERATORS = ("dp", "er", "ba", "ws", "fb")
 FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
@@ -147,6 +148,8 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=int, default=5, help="timed inferences per point (224 px: a third)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help="rounds each point's runs are spread over, every device count in each")
     parser.add_argument("--preset", default="t2.micro")
     parser.add_argument("--engine", default=DEFAULT_ENGINE, help="inference engine of every device")
     parser.add_argument("--placement", default="partition", choices=list(PLACEMENTS),
@@ -190,7 +193,8 @@ def main() -> None:
                 started, load = time.time(), loadavg()
                 entry = run_points(spec, args.devices, preset, input_policy=policy, engine=args.engine,
                                    placement=args.placement, codecs=codecs, max_top1_change=args.max_top1_change,
-                                   runs=max(1, args.runs // 3) if size >= 128 else args.runs, warmup=1)
+                                   runs=max(1, args.runs // 3) if size >= 128 else args.runs, warmup=1,
+                                   rounds=args.rounds)
                 entry["codec"] = codec
                 entry["loadavg_before"], entry["loadavg_after"] = load, loadavg()
                 entry["seconds"] = round(time.time() - started, 1)

@@ -149,6 +149,7 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
     assert 0 <= reserve <= 3e-3 and record["profile"]["cpu_reserve_s"] == reserve
     assert record["profile"]["split_slowdown"] == record["calibration"]["split_slowdown"] >= 1
     assert sum(u["calls"] for u in two["units"]) >= 2 and all(k["periods"] > 0 for k in two["kernel"])
+    assert one["rounds"] == two["rounds"] == 2  # 2 runs over the default 3 rounds: a round each, interleaved
     # the fastest engine on every device, the baseline included, and the profile fitted for it
     assert one["engine"] == two["engine"] == record["engine"] == DEFAULT_ENGINE
     assert record["profile"]["name"] == f"testbed-t2.micro-{DEFAULT_ENGINE}"

@@ -32,6 +32,7 @@ from parawire.cli.options import (
 from parawire.cli.params import param_option
 from parawire.errors import ParawireError
 from parawire.testbed.presets import PRESETS
+from parawire.testbed.rounds import ROUNDS
 
 
 def preset_options(command):
@@ -175,7 +176,9 @@ def calibrate(engine, runs, **preset):
                    "(default: onnxruntime, the fastest; see `parawire plugins`)")
 @param_option("engine")
 @click.option("--runs", "-r", "-n", "runs", type=click.IntRange(min=1), default=10, show_default=True,
-              help="timed inferences (-n kept for older scripts)")
+              help="timed inferences per device count (-n kept for older scripts)")
+@click.option("--rounds", type=click.IntRange(min=1), default=ROUNDS, show_default=True,
+              help="rounds the runs are spread over, every device count measured in each (the devices drift)")
 @click.option("--partitioner", default="multilevel", show_default=True, callback=own_default("partitioners"))
 @click.option("--eps", type=finite_floats(), default=0.03, show_default=True, help="imbalance bound")
 @placement_option
@@ -185,7 +188,7 @@ def calibrate(engine, runs, **preset):
               help="images whose top-1 class each point compares with one exact process (and --codec auto's)")
 @click.option("--json", "as_json", is_flag=True, help="print the points as JSON")
 @model_options
-def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, runs, partitioner, eps, placement,
+def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, runs, rounds, partitioner, eps, placement,
         no_fit, codec, codec_params, max_top1_change, check_inputs, as_json, model, input_shape, min_flops,
         merge_elementwise, **preset):
     """Measure ARCH (a spec file, - for one on stdin, or a generator name), or a --model, on each
@@ -214,6 +217,6 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, r
     record = run_points(what, devices, resolve_preset(**preset), input_policy=input_policy, engine=engine,
                         engine_params=engine_params, runs=runs, partitioner=partitioner, eps=eps, placement=placement,
                         fit=not no_fit, on_point=show, codecs=codecs, max_top1_change=max_top1_change,
-                        check_inputs=check_inputs)
+                        check_inputs=check_inputs, rounds=rounds)
     if as_json:
         click.echo(json.dumps(record, indent=2))

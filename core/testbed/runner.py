@@ -17,7 +17,9 @@ calibrated for that engine (``local``) under the device's CPU quota as a CFS bud
 the reserve the kernel lets a device keep across periods), the tbf rate, the link latency
 measured here by round trips to a device, and each message's CPU time on the devices
 (reserve and message CPU from ``parawire testbed calibrate``, measured first if not saved).
-Timed inferences are spaced by two CFS periods, so each starts on idle devices. When the device counts
+Timed inferences are spaced by two CFS periods, so each starts on idle devices, and
+every device count is measured in each of ``rounds`` rounds (:mod:`parawire.testbed.rounds`:
+the devices drift between minutes). When the device counts
 include 1, that single-device run (compute plus the image's and logits' transfer, no
 concurrency) fits the one remaining free number, the engine's compute slow-down under
 the quota; the other points are then predictions, not fits. Engines differ several-fold
@@ -33,7 +35,13 @@ from typing import Any
 from parawire.errors import ParawireError
 from parawire.registry.codecs import RAW_PLAN
 from parawire.testbed.presets import Preset
+from parawire.testbed.rounds import ROUNDS, merge, split_runs
 from parawire.testbed.workload import Workload, spec_workload
+
+
+PLACEMENT_RUNS = 5
+"""Spaced single-device runs that fit the compute the other counts are placed for
+(before the rounds; the points' own fit uses every round's runs)."""
 
 
 def point_plan(workload: Workload, n: int, profile, *, engine: str, input_policy: str = "stem",
@@ -83,6 +91,7 @@ def run_points(
     codecs: Any = RAW_PLAN,
     max_top1_change: float = 0.005,
     check_inputs: int = 32,
+    rounds: int = ROUNDS,
 ) -> dict:
     """Measure and predict ``what`` (an :class:`~parawire.graph.spec.ArchitectureSpec`,
     or a :class:`~parawire.testbed.workload.Workload` such as an imported model) on every
@@ -91,7 +100,8 @@ def run_points(
     ``codecs``: the crossings' codecs (a :class:`~parawire.registry.codecs.CodecPlan`, or
     ``None`` for ``--codec auto``, chosen per device count within ``max_top1_change``);
     every point reports its top-1 agreement with one exact process on ``check_inputs``
-    images."""
+    images. The ``runs`` timed inferences of each count are spread over ``rounds``
+    rounds, every count measured in each (:mod:`parawire.testbed.rounds`)."""
     from parawire.registry.manager import get_plugins, resolve_engine
 
     engine = resolve_engine(engine)  # an unknown name or a bad parameter fails here, before any work
@@ -144,12 +154,16 @@ def run_points(
 
             profile = profile_at()
             shared = preset.network == "shared"
-            for n in counts:
-                pids = [w.pid for w in bed.workers[:n]]
+            rate = profile.bandwidth_bytes_per_s / TCP_EFFICIENCY
 
-                def cost(choice):
-                    return codec_cost(choice, engine)
+            def cost(choice):
+                return codec_cost(choice, engine)
 
+            def predict(profile, plan):  # end to end, tiles or not, codecs at their calibrated cost
+                return predicted_s(arch, plan, profile, cost=cost)
+
+            setups: dict[int, dict] = {}
+            for n in counts:  # place, deploy and check each count once
                 plan, coded, check = point_plan(workload, n, profile, engine=engine, input_policy=input_policy,
                                                 placement=placement, partitioner=partitioner, eps=eps,
                                                 codecs=codecs, max_top1_change=max_top1_change, xs=xs)
@@ -160,31 +174,48 @@ def run_points(
                 exact = all(get_codec(c).exact for c in coded.choices())
                 equal = bool((out - reference).abs().max() <= 1e-4 * reference.abs().max()) if exact else None
                 accuracy = top1_compare(references, torch.cat(cluster.infer_many([x[None] for x in xs])))
-                for _ in range(warmup):
-                    cluster.infer(x)
-                first, kernel = cluster.stats(), counters.snapshot(bed.name, pids, shared)
-                # idle devices at every start (full CFS budgets), as the model assumes
-                median, p90 = summary(timings(lambda: cluster.infer(x), runs, 0, on_run=calibrate.idle))
-                kernel = counters.per_inference(kernel, counters.snapshot(bed.name, pids, shared),
-                                                runs, profile.bandwidth_bytes_per_s / TCP_EFFICIENCY)
-                stats = cluster.stats()
-                measured_bytes = stats.lambda_bytes(image)
-                def predict(profile, plan=plan):  # end to end, tiles or not, codecs at their calibrated cost
-                    return predicted_s(arch, plan, profile, cost=cost)
-
-                if n == 1 and fit:
-                    profile = profile_at(fit_compute_scale(median, lambda scale: predict(profile_at(scale))))
-                predicted = predict(profile)
-                model_s = vertex_seconds(dag, costs.flops, costs.out_bytes, profile, costs.params).tolist()
+                setups[n] = {"plan": plan, "coded": coded, "check": check, "equal": equal, "accuracy": accuracy,
+                             "times": [], "rounds": []}
+                if n == 1 and fit and len(counts) > 1:  # the counts above are placed for devices this fast
+                    quick = timings(lambda: cluster.infer(x), PLACEMENT_RUNS, warmup, on_run=calibrate.idle)
+                    profile = profile_at(fit_compute_scale(summary(quick)[0], lambda s: predict(profile_at(s), plan)))
+            deployed = counts[-1]
+            for chunk in split_runs(runs, rounds):
+                for n in counts:  # every count in every round: the same states of the machine for all
+                    setup = setups[n]
+                    if n != deployed:
+                        workload.deploy(cluster, setup["plan"], engine)
+                        deployed = n
+                    for _ in range(warmup):
+                        cluster.infer(x)
+                    pids = [w.pid for w in bed.workers[:n]]
+                    before, snap = cluster.stats(), counters.snapshot(bed.name, pids, shared)
+                    # idle devices at every start (full CFS budgets), as the model assumes
+                    setup["times"] += timings(lambda: cluster.infer(x), chunk, 0, on_run=calibrate.idle)
+                    kernel = counters.per_inference(snap, counters.snapshot(bed.name, pids, shared), chunk, rate)
+                    setup["rounds"].append((chunk, before, cluster.stats(), kernel))
+            if 1 in setups and fit:
+                one = setups[1]
+                profile = profile_at(fit_compute_scale(summary(one["times"])[0],
+                                                       lambda s: predict(profile_at(s), one["plan"])))
+            model_s = vertex_seconds(dag, costs.flops, costs.out_bytes, profile, costs.params).tolist()
+            for n in counts:
+                setup, plan = setups[n], setups[n]["plan"]
+                median, p90 = summary(setup["times"])
+                weights = [chunk for chunk, *_ in setup["rounds"]]
+                stats = setup["rounds"][-1][2]
                 point = {
                     "devices": n, "engine": engine, "measured_ms": round(median * 1e3, 3),
                     "p90_ms": round(p90 * 1e3, 3),
-                    "predicted_ms": round(predicted * 1e3, 3), "bytes": round(measured_bytes),
+                    "predicted_ms": round(predict(profile, plan) * 1e3, 3), "bytes": round(stats.lambda_bytes(image)),
                     "model_bytes": plan.cut_bytes, "messages": stats.peer_messages / stats.inferences,
-                    "input_units": plan.input_units, "equal": equal, "partition": plan.partition,
-                    "units": compare(first.per_unit, stats.per_unit, runs, model_s), "kernel": kernel,
-                    "loadavg": counters.loadavg(), "tiling": tiling_summary(plan),
-                    "codec": coded.label, "accuracy": accuracy.to_dict(), "codec_check": check,
+                    "input_units": plan.input_units, "equal": setup["equal"], "partition": plan.partition,
+                    "units": merge([compare(b.per_unit, a.per_unit, chunk, model_s)
+                                    for chunk, b, a, _ in setup["rounds"]], weights),
+                    "kernel": merge([k for *_, k in setup["rounds"]], weights),
+                    "rounds": len(weights), "loadavg": counters.loadavg(), "tiling": tiling_summary(plan),
+                    "codec": setup["coded"].label, "accuracy": setup["accuracy"].to_dict(),
+                    "codec_check": setup["check"],
                 }
                 points.append(point)
                 if on_point is not None:
