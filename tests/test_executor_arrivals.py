@@ -96,6 +96,26 @@ def test_an_inbox_serves_a_connection_that_sent_far_more_than_the_limit_in_whole
         time.sleep(0.012)  # a guard check between messages
 
 
+def test_an_owner_streaming_to_a_busy_worker_that_grows_is_not_cut(inbox_and_dealer, monkeypatch):
+    """Requests queued ahead keep the owner's connection pending for good, while the worker
+    grows its own memory with each one (outgoing maps queued for a slow link): growth is
+    counted from the connection's last whole message, not from the stream's start."""
+    import parawire.executor.arrivals as arrivals
+
+    inbox, dealer = inbox_and_dealer
+    resident = [1 << 30]
+    monkeypatch.setattr(arrivals, "resident_bytes", lambda: resident[0])
+    for _ in range(12):
+        dealer.send_multipart([bytes(100), bytes(1 << 16)])  # queued: more than 1 KiB always pending
+    time.sleep(0.1)
+    for i in range(12):
+        got = inbox.recv(5.0)
+        assert got is not None, f"cut after {i} messages"
+        resident[0] += 30 << 20  # each request grows the worker by 30 MiB: 360 MiB in all
+        time.sleep(0.025)  # guard checks before the next one is read
+    assert inbox.guard.connections
+
+
 def test_a_connection_past_the_limit_is_cut_and_the_reason_names_the_peer_and_the_limit(inbox_and_dealer):
     inbox, dealer = inbox_and_dealer
     dealer.send_multipart([b""] * 2_000_000)  # 4 MB on the wire, never whole at the inbox

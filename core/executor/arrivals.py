@@ -16,12 +16,18 @@ held) when either rule holds:
 
 * **size**: its pending bytes exceed the message limit: no legal message is that long;
 * **memory**: it has something pending and the process's resident memory grew, since the
-  connection was last quiet, by more than twice its pending bytes + :data:`MEMORY_SLACK`.
+  connection was last quiet or last delivered a whole message, by more than twice its
+  pending bytes + :data:`MEMORY_SLACK`.
   A frame that carries bytes costs libzmq about its size, so only a message of many tiny
   frames (or an attack on the allocator) can trip it. Growth the socket's owner declares
   its own (:meth:`ArrivalGuard.allocating`: a worker building a deployment, or warming
   up its first requests) is not counted; any other growth is, also while the owner is
   busy, since an attacker's frames arrive on libzmq's thread whatever the owner does.
+  A delivered message starts the count again: frames are held only until their message
+  is whole, so growth before it cannot be the next message's. An owner that streams
+  requests to a busy worker never leaves its connection quiet, and counted from the
+  stream's start, the worker's own growth (outgoing activations queued for a slow link,
+  56 MiB for DP-40 at 224 px on two testbed devices) had it cut.
 
 The socket's other connections are untouched: an owner keeps being served while a
 stranger is cut. Connections the kernel cannot count (``ipc://``, whose file permissions
@@ -144,7 +150,7 @@ def _cut(fd: int) -> None:
 class _Connection:
     peer: tuple
     delivered: int = 0  # wire bytes of the frames delivered from it (handshake allowance included)
-    quiet_rss: int | None = None  # resident bytes when its current pending message started
+    quiet_rss: int | None = None  # resident bytes when it was last quiet or last delivered a message
     forgiven: int = 0  # growth since then that the socket's owner declared its own
 
 
@@ -184,6 +190,7 @@ class ArrivalGuard:
         conn = self.connections.get(frame.get(zmq.SRCFD)) if self.connections else None
         if conn is not None:
             conn.delivered += wire
+            conn.quiet_rss, conn.forgiven = None, 0  # what it holds now is its next message's
 
     def allocating(self) -> None:
         """The socket's owner starts work that allocates (a deployment, a warm-up): the
