@@ -127,6 +127,7 @@ def run_points(
     workload = what if isinstance(what, Workload) else spec_workload(what)
     check_input_policy(input_policy)
     check_placement(placement, tiles=workload.tiles)  # before any testbed exists
+    chunks = split_runs(runs, rounds)  # bad runs or rounds fail here, before the testbed is up
     counts = sorted(set(devices))
     if not counts or counts[0] < 1:
         raise ParawireError(f"--devices: got {list(devices)}; give device counts ≥ 1")
@@ -180,7 +181,7 @@ def run_points(
                     quick = timings(lambda: cluster.infer(x), PLACEMENT_RUNS, warmup, on_run=calibrate.idle)
                     profile = profile_at(fit_compute_scale(summary(quick)[0], lambda s: predict(profile_at(s), plan)))
             deployed = counts[-1]
-            for chunk in split_runs(runs, rounds):
+            for chunk in chunks:
                 for n in counts:  # every count in every round: the same states of the machine for all
                     setup = setups[n]
                     if n != deployed:
