@@ -21,6 +21,11 @@ def task_times(per_unit: Sequence[dict]) -> dict[int, dict[tuple[int, ...], list
     return out
 
 
+def worst_first(tasks: Sequence[dict]) -> list[dict]:
+    """Tasks ordered by how far their wall time is from the model's, largest first."""
+    return sorted(tasks, key=lambda t: -abs(t["wall_ms"] - (t["model_ms"] or 0.0)))
+
+
 def compare(before: Sequence[dict], after: Sequence[dict], inferences: int,
             model_s: Sequence[float]) -> list[dict]:
     """Per unit, per inference: measured wall and CPU ms of its tasks, calls, and the
@@ -39,7 +44,7 @@ def compare(before: Sequence[dict], after: Sequence[dict], inferences: int,
             tasks.append({"vertices": list(vertices), "wall_ms": round((wall - w0) / inferences * 1e3, 3),
                           "cpu_ms": round((cpu - c0) / inferences * 1e3, 3),
                           "calls": round((calls - n0) / inferences, 2), "model_ms": model})
-        tasks.sort(key=lambda t: -abs(t["wall_ms"] - (t["model_ms"] or 0.0)))
+        tasks = worst_first(tasks)
         rows.append({"unit": unit, "wall_ms": round(sum(t["wall_ms"] for t in tasks), 3),
                      "cpu_ms": round(sum(t["cpu_ms"] for t in tasks), 3),
                      "calls": round(sum(t["calls"] for t in tasks), 2),

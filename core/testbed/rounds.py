@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from numbers import Real
 
 from parawire.errors import ParawireError
+from parawire.testbed.breakdown import worst_first
 
 ROUNDS = 3
 """Rounds a ``testbed run`` spreads each device count's timed runs over, by default."""
@@ -33,8 +34,8 @@ def merge(rows: Sequence, weights: Sequence[float]):  # type: ignore[no-untyped-
     """The rounds' breakdowns (per-inference figures in the same nested shape each round)
     as one: numbers averaged with ``weights`` (each round's inferences) and rounded as the
     breakdowns round them (3 decimals); lists of dicts paired by their ``vertices``, or
-    by position; anything else taken from the last round. Tasks are re-sorted worst
-    first, as :func:`parawire.testbed.breakdown.compare` sorts them."""
+    by position; anything else taken from the last round. Tasks are re-sorted
+    :func:`~parawire.testbed.breakdown.worst_first`."""
     last = rows[-1]
     if isinstance(last, bool) or last is None or isinstance(last, str):
         return last
@@ -50,7 +51,7 @@ def merge(rows: Sequence, weights: Sequence[float]):  # type: ignore[no-untyped-
             keyed = [{tuple(t["vertices"]): t for t in r} for r in rows]
             merged = [merge([k[key] for k in keyed], weights) if all(key in k for k in keyed) else item
                       for key, item in keyed[-1].items()]
-            return sorted(merged, key=lambda t: -abs(t["wall_ms"] - (t.get("model_ms") or 0.0)))
+            return worst_first(merged)
         if all(isinstance(r, list) and len(r) == len(last) for r in rows):
             return [merge([r[i] for r in rows], weights) for i in range(len(last))]
     return last
