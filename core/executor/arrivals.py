@@ -153,6 +153,10 @@ class _Connection:
     quiet_rss: int | None = None  # resident bytes when it was last quiet or last delivered a message
     forgiven: int = 0  # growth since then that the socket's owner declared its own
 
+    def restart(self) -> None:
+        """Count its memory growth afresh (it is quiet, or just delivered a message)."""
+        self.quiet_rss, self.forgiven = None, 0
+
 
 class ArrivalGuard:
     """Track one socket's TCP connections (the owner feeds it the socket monitor's
@@ -190,7 +194,7 @@ class ArrivalGuard:
         conn = self.connections.get(frame.get(zmq.SRCFD)) if self.connections else None
         if conn is not None:
             conn.delivered += wire
-            conn.quiet_rss, conn.forgiven = None, 0  # what it holds now is its next message's
+            conn.restart()  # what it holds now is its next message's
 
     def allocating(self) -> None:
         """The socket's owner starts work that allocates (a deployment, a warm-up): the
@@ -227,7 +231,7 @@ class ArrivalGuard:
             conn.delivered = min(conn.delivered, received)  # never pending less than nothing
             pending = received - conn.delivered
             if pending <= QUIET_BYTES:
-                conn.quiet_rss, conn.forgiven = None, 0
+                conn.restart()
                 continue
             rss = resident_bytes() if rss is None else rss
             if conn.quiet_rss is None:
