@@ -172,11 +172,13 @@ def main() -> None:
     from parawire.graph.spec import ArchitectureSpec
     from parawire.registry.manager import resolve_engine
     from parawire.testbed.presets import get_preset
+    from parawire.testbed.rounds import split_runs
     from parawire.testbed.runner import run_points
 
-    preset = get_preset(args.preset)
-    resolve_engine(args.engine)  # an unknown name fails before the first testbed
-    try:  # a bad codec or parameter: one line before the first testbed
+    try:  # a bad preset, engine, count, codec or parameter: one line before the first testbed
+        preset = get_preset(args.preset)
+        resolve_engine(args.engine)
+        split_runs(args.runs, args.rounds)
         codecs = codec_plan(args.codec, parse_params(tuple(args.codec_param), "--codec-param"), auto=True)
     except (ParawireError, click.BadParameter) as exc:
         parser.error(exc.format_message() if isinstance(exc, click.BadParameter) else str(exc))
