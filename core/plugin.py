@@ -89,7 +89,7 @@ _LAZY = {
     "Incoming": "parawire.executor.transport",
     "Frames": "parawire.executor.transport",
     "ZmqTransport": "parawire.executor.transport_zmq",
-    "ProtocolError": "parawire.executor.protocol",
+    "ProtocolError": "parawire.executor.transport",
     "get_transport": "parawire.executor.transport",
     # engines: the network they compile, and the staged-block form of a vertex
     "build_architecture": "parawire.pipeline.build",

@@ -223,7 +223,11 @@ def test_a_class_of_hostile_messages_is_survived(workers, name):
     assert errors == [Kind.ERROR] * outcomes.count("error")
     assert all(b"deployment failed" in r[1] for r in replies)
     dropped = assert_serving(workers)
-    assert dropped[target] - workers["dropped"][target] == outcomes.count("drop")
+    # A frame over the limit is cut by libzmq when it reads the frame's length, or by the
+    # worker's arrival guard when the kernel has received more than the limit first: the
+    # guard's cut is counted as a drop, libzmq's is not, and which comes first is a race.
+    drops = dropped[target] - workers["dropped"][target]
+    assert outcomes.count("drop") <= drops <= outcomes.count("drop") + outcomes.count("cut")
     assert dropped[1 - target] == workers["dropped"][1 - target]
     workers["dropped"] = dropped
 

@@ -788,7 +788,7 @@ def test_row8_a_misspelt_parameter_is_refused_even_if_the_model_allows_extras(ba
 
 
 def test_row9_protocol_error_is_public_and_is_what_the_worker_drops():
-    from parawire.executor.protocol import ProtocolError as internal
+    from parawire.executor.transport import ProtocolError as internal
     from parawire.plugin import ProtocolError
 
     assert ProtocolError is internal and "ProtocolError" in __import__("parawire.plugin").plugin.__all__
@@ -1116,3 +1116,14 @@ def test_item2_a_third_party_named_like_every_default_breaks_no_command_that_did
     assert "nonesuch" in out.stderr and "onnxruntime" in out.stderr, out.stderr
     typed = parawire("score", str(arch), "--units", "2", "--partitioner", "multilevel")
     assert typed.returncode == 2 and "partitioner 'multilevel' is ambiguous" in typed.stderr
+
+
+def test_loading_every_plugin_imports_no_torch():
+    """Every command and worker process loads all plugins; torch (1.3 s to import) must
+    wait for the first network. The test package's transport subclasses ``ZmqTransport``
+    and imports ``ProtocolError``, as a third party's would: neither may pull torch in."""
+    code = ("import sys; from parawire.registry.manager import get_plugins; p = get_plugins(); "
+            "print('parawire_plugin_pkg' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "False"]

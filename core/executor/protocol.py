@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from parawire.errors import ParawireError
+from parawire.executor.transport import DEFAULT_MAX_MESSAGE_BYTES, ProtocolError
 
 MAGIC = b"PW"
 VERSION = 2
@@ -48,9 +48,6 @@ HEADER = struct.Struct(f"<2sBBHHQiBB{MAX_NDIM}IQ{SESSION_BYTES}s")
 
 NO_SESSION = bytes(SESSION_BYTES)
 """The session of messages outside any deployment (ping, and a worker not yet deployed)."""
-
-DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
-"""Largest whole message (all frames together) a receiver accepts unless configured otherwise (1 GiB)."""
 
 MAX_JSON_BYTES = 16 << 20
 """Largest ``DEPLOY`` payload: a deployment of the largest spec (5,000 vertices, 8 units) is
@@ -147,10 +144,6 @@ KINDS: dict[int, Kind] = {int(k): k for k in Kind}
 # zero-copy saves. A process-wide filter for this one message, because catch_warnings()
 # is not thread-safe (inproc workers).
 warnings.filterwarnings("ignore", message="The given buffer is not writable", category=UserWarning)
-
-
-class ProtocolError(ParawireError):
-    """A message that does not follow the protocol; the receiver drops it."""
 
 
 @dataclass(slots=True)

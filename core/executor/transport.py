@@ -29,6 +29,17 @@ from parawire.errors import ParawireError
 
 Frames = list[Any]
 
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+"""Largest whole message (all frames together) a receiver accepts unless configured otherwise (1 GiB)."""
+
+
+class ProtocolError(ParawireError):
+    """A message that does not follow the protocol; the receiver drops it.
+
+    Defined here, not beside the frame layout in :mod:`~parawire.executor.protocol`, because
+    transports raise it and a transport (a third party's included) must not import torch:
+    every process that loads the plugins would pay torch's 1.3 s import for it."""
+
 
 @dataclass
 class Incoming:
@@ -42,7 +53,7 @@ class Incoming:
 
 
 class Inbox(Protocol):
-    """``recv`` may raise :class:`~parawire.executor.protocol.ProtocolError` for a message
+    """``recv`` may raise :class:`ProtocolError` for a message
     it received and discarded (over the whole-message size limit given to ``bind``), or
     a connection it cut. Optional: ``allocating()``, which the worker calls before work
     that grows its memory (a deployment, a warm-up), for a transport that watches memory

@@ -38,9 +38,8 @@ from typing import Any
 
 import zmq
 from parawire.executor.arrivals import CHECK_S, EVENTS, ArrivalGuard
-from parawire.executor.protocol import DEFAULT_MAX_MESSAGE_BYTES, ProtocolError
 from parawire.executor.security import Curve
-from parawire.executor.transport import Frames, Incoming
+from parawire.executor.transport import DEFAULT_MAX_MESSAGE_BYTES, Frames, Incoming, ProtocolError
 from zmq.utils.monitor import recv_monitor_message
 
 log = logging.getLogger("parawire.transport")
