@@ -3,6 +3,7 @@ connection never drifts towards a cut however long it lives (issue 21, row 6).""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from parawire.executor.arrivals import EVENTS, HANDSHAKE_BYTES, ArrivalGuard, _r
 from parawire.errors import ParawireError
 from parawire.executor.transport_zmq import ZmqInbox
 from zmq.utils.monitor import recv_monitor_message
+from zmtp import ZmtpStream
 
 SIZES = [0, 1, 200, 222, 223, 255, 256, 300, 70_000]
 
@@ -118,13 +120,20 @@ def test_an_owner_streaming_to_a_busy_worker_that_grows_is_not_cut(inbox_and_dea
 
 def test_a_connection_past_the_limit_is_cut_and_the_reason_names_the_peer_and_the_limit(inbox_and_dealer):
     inbox, dealer = inbox_and_dealer
-    dealer.send_multipart([b""] * 2_000_000)  # 4 MB on the wire, never whole at the inbox
-    with pytest.raises(ParawireError, match=r"connection from 127\.0\.0\.1:\d+ cut: \d+ bytes of a message"
-                                        r" still arriving, over the 1048576-byte limit"):
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            assert inbox.recv(0.1) is None
-    assert not inbox.guard.connections
+    # a message that never ends, in frames of 2 KiB: libzmq holds about their bytes, so
+    # only the size rule can cut it (empty frames trip the memory rule first when the
+    # check comes late, on a loaded machine)
+    stranger = ZmtpStream(inbox.address)
+    try:
+        threading.Thread(target=stranger.frames, args=(2000, 2048), daemon=True).start()
+        with pytest.raises(ParawireError, match=r"connection from 127\.0\.0\.1:\d+ cut: \d+ bytes of a message"
+                                            r" still arriving, over the 1048576-byte limit"):
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                assert inbox.recv(0.1) is None
+        assert stranger.sock.getsockname() not in [c.peer for c in inbox.guard.connections.values()]
+    finally:
+        stranger.close()
 
 
 def test_an_inbox_without_connections_reads_no_memory(monkeypatch):
@@ -140,3 +149,42 @@ def test_an_inbox_without_connections_reads_no_memory(monkeypatch):
         inbox.close()
     assert reads == []
 
+
+
+def test_a_burst_of_whole_messages_over_the_limit_is_read_not_cut(inbox_and_dealer):
+    """Four whole messages of 600 KB arrive before the worker reads any (it was busy):
+    2.4 MB received and not delivered, over the 1 MiB limit, but none of it still arriving.
+    A check before the reads cut the owner."""
+    inbox, dealer = inbox_and_dealer
+    for _ in range(4):
+        dealer.send_multipart([bytes(100), bytes(600_000)])
+    time.sleep(0.2)  # all received; every read below comes after a due check
+    for i in range(4):
+        got = inbox.recv(5.0)
+        assert got is not None and [len(f) for f in got[1]] == [100, 600_000], f"message {i}"
+        time.sleep(0.015)
+    assert inbox.guard.connections
+
+
+def test_a_flood_of_whole_messages_does_not_put_off_a_cut(inbox_and_dealer):
+    """Reading whole messages first must not let a flood of them starve the check while a
+    second connection's message grows past the limit: the cut comes within
+    READ_AHEAD reads."""
+    from parawire.executor.transport_zmq import READ_AHEAD
+
+    inbox, flood = inbox_and_dealer
+    for _ in range(3 * READ_AHEAD):
+        flood.send(b"x")
+    time.sleep(0.2)
+    grower = ZmtpStream(inbox.address)
+    try:
+        assert grower.frames(2000, 2048) == 2000  # 4 MB of a message that never ends
+        time.sleep(0.5)
+        reads = 0
+        with pytest.raises(ParawireError, match="cut: .* over the 1048576-byte limit"):
+            while reads <= 3 * READ_AHEAD:
+                assert inbox.recv(1.0) is not None
+                reads += 1
+        assert reads <= READ_AHEAD
+    finally:
+        grower.close()

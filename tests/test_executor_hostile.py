@@ -50,6 +50,7 @@ from parawire.graph.spec import ArchitectureSpec
 from parawire.pipeline.build import build_architecture
 from parawire.pipeline.placement import partition_architecture
 from parawire.registry.codecs import CodecChoice, CodecPlan, get_codec
+from zmtp import ZmtpStream
 
 SPEC, PLAN, X, REFERENCE = case("dp", 2)
 MiB = 1 << 20
@@ -406,36 +407,6 @@ def test_row5_a_plan_the_bound_would_refuse_is_estimated_from_its_own_dag_before
 
 
 # -- row 6: frames without bytes -----------------------------------------------------------
-
-class ZmtpStream:
-    """A stranger speaking raw ZMTP 3.1 (NULL mechanism) over TCP: the greeting, a
-    DEALER's READY, then whatever bytes it likes, e.g. empty frames of one message
-    that never ends (which no ZeroMQ socket would send)."""
-
-    def __init__(self, endpoint: str):
-        host, port = endpoint[len("tcp://"):].rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)))
-        self.sock.sendall(b"\xff" + bytes(7) + b"\x01\x7f\x03\x01" + b"NULL".ljust(20, b"\0") + bytes(32))
-        self.sock.recv(64)
-        ready = b"\x05READY\x0bSocket-Type" + (6).to_bytes(4, "big") + b"DEALER"
-        self.sock.sendall(b"\x04" + bytes([len(ready)]) + ready)
-        self.sock.recv(256)
-
-    def empty_frames(self, count: int) -> int:
-        """Send ``count`` empty frames flagged MORE; how many went before the worker cut the connection."""
-        chunk, sent = b"\x01\x00" * 65536, 0
-        try:
-            while sent < count:
-                n = min(65536, count - sent)
-                self.sock.sendall(chunk[:2 * n])
-                sent += n
-        except OSError:
-            pass
-        return sent
-
-    def close(self) -> None:
-        self.sock.close()
-
 
 def wait_for_line(worker: WorkerProcess, text: str, seconds: float = 20.0) -> None:
     """Until the worker logged ``text``, then until its memory settles: libzmq's thread

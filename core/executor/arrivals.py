@@ -29,6 +29,9 @@ held) when either rule holds:
   stream's start, the worker's own growth (outgoing activations queued for a slow link,
   56 MiB for DP-40 at 224 px on two testbed devices) had it cut.
 
+A whole message waiting for the owner to read it is pending to the kernel's count too, so
+an owner reads the messages waiting before it checks (``ZmqInbox``).
+
 The socket's other connections are untouched: an owner keeps being served while a
 stranger is cut. Connections the kernel cannot count (``ipc://``, whose file permissions
 are the access control) are not guarded. The check costs one ``getsockopt`` per
