@@ -384,3 +384,29 @@ def test_loading_the_plugins_leaves_the_partitioners_code_unimported():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[:2] == ["[]", "3 True"]
+
+
+def test_metis_prints_nothing_into_the_callers_stdout():
+    """With fewer weighted vertices than parts METIS printf's "Cannot bisect a graph with
+    0 vertices!" (about half of such random instances): text inside a command's --json
+    output. The caller's own unflushed output must survive the silencing."""
+    code = """
+import warnings, numpy as np
+warnings.simplefilter("ignore")
+from parawire.score.hypergraph import Hypergraph
+from parawire.registry.manager import get_plugins
+metis = get_plugins().partitioners.get("metis")
+rng = np.random.default_rng(1)
+print("before")
+for rep in range(20):
+    n, k = 40, 16
+    w = rng.integers(1, 100, n)
+    w[rng.random(n) < 0.9] = 0
+    nets = [rng.choice(n, size=rng.integers(2, 6), replace=False).tolist() for _ in range(2 * n)]
+    parts = metis.partition(Hypergraph.from_arrays(n, w, nets, rng.integers(0, 1000, len(nets))), k, 0.03, rep, None)
+    assert sorted(set(parts.tolist())) == list(range(k))
+print("after")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout == "before\nafter\n"
