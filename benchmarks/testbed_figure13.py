@@ -116,13 +116,14 @@ def breakdown(point: dict) -> str:
     """Where an off point's time went: per unit the workers' compute (wall, CPU) against the
     model's, its engine calls, CFS throttling and link busy time per inference."""
     lines = [(f"  {point['devices']} devices off by {point['error']:+.0%}: per unit wall / CPU / model ms, "
-              "calls, throttled periods (ms), link out / in busy ms")]
+              "calls, throttled periods (ms), link out / in busy ms, device CPU ms inside the inference")]
     kernel = {k["device"]: k for k in point.get("kernel", [])}
     for u in point.get("units", []):
         k = kernel.get(u["unit"], {})
         lines.append(f"    unit {u['unit']}: {u['wall_ms']:.1f} / {u['cpu_ms']:.1f} / {u['model_ms']:.1f}, "
                      f"{u['calls']:g} calls, {k.get('throttled', 0):g} ({k.get('throttled_ms', 0):.1f} ms), "
-                     f"{k.get('out', {}).get('busy_ms', 0):.1f} / {k.get('in', {}).get('busy_ms', 0):.1f}")
+                     f"{k.get('out', {}).get('busy_ms', 0):.1f} / {k.get('in', {}).get('busy_ms', 0):.1f}, "
+                     f"{k.get('window_cpu_ms', 0):.1f}")
     return "\n".join(lines)
 
 

@@ -149,6 +149,7 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
     assert 0 <= reserve <= 3e-3 and record["profile"]["cpu_reserve_s"] == reserve
     assert record["profile"]["split_slowdown"] == record["calibration"]["split_slowdown"] >= 1
     assert sum(u["calls"] for u in two["units"]) >= 2 and all(k["periods"] > 0 for k in two["kernel"])
+    assert all(0 < k["window_cpu_ms"] <= k["process_cpu_ms"] for k in two["kernel"])
     assert one["rounds"] == two["rounds"] == 2  # 2 runs over the default 3 rounds: a round each, interleaved
     # the fastest engine on every device, the baseline included, and the profile fitted for it
     assert one["engine"] == two["engine"] == record["engine"] == DEFAULT_ENGINE
@@ -362,6 +363,25 @@ def test_kernel_counters_per_inference():
     (row,) = per_inference({0: zero}, {0: later}, 2, 12.5e6)
     assert (row["periods"], row["throttled"], row["throttled_ms"], row["process_cpu_ms"]) == (4, 2, 3.0, 5.0)
     assert row["out"] == {"bytes": 12500, "frames": 10.0, "token_waits": 1.0, "drops": 0.0, "busy_ms": 1.0}
+    assert "window_cpu_ms" not in row
+
+
+def test_inference_cpu_counts_only_between_open_and_close():
+    """Two inferences of 3 and 4 ms of CPU, with 5 ms of work between them that is not counted."""
+    from parawire.testbed.counters import InferenceCpu, per_inference
+
+    clock = {7: 0}
+    window = InferenceCpu([7], read=lambda pid: clock[pid])
+    for work, between in ((3_000_000, 5_000_000), (4_000_000, 5_000_000)):
+        window.open()
+        clock[7] += work
+        window.close()
+        clock[7] += between
+    window.close()  # a close without an open counts nothing
+    assert window.total == [7_000_000]
+    zero = {"cpu": {"nr_periods": 0, "nr_throttled": 0, "throttled_time": 0, "process_ns": 0}}
+    (row,) = per_inference({0: zero}, {0: {"cpu": {**zero["cpu"], "process_ns": clock[7]}}}, 2, 1.0, window)
+    assert (row["process_cpu_ms"], row["window_cpu_ms"]) == (8.5, 3.5)
 
 
 # -- `testbed run --model`: everything before the testbed, without root --

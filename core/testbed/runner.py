@@ -191,9 +191,18 @@ def run_points(
                         cluster.infer(x)
                     pids = [w.pid for w in bed.workers[:n]]
                     before, snap = cluster.stats(), counters.snapshot(bed.name, pids, shared)
-                    # idle devices at every start (full CFS budgets), as the model assumes
-                    setup["times"] += timings(lambda: cluster.infer(x), chunk, 0, on_run=calibrate.idle)
-                    kernel = counters.per_inference(snap, counters.snapshot(bed.name, pids, shared), chunk, rate)
+                    window = counters.InferenceCpu(pids)
+
+                    def between(window=window) -> None:
+                        """Idle devices at every start (full CFS budgets), as the model assumes."""
+                        window.close()
+                        calibrate.idle()
+                        window.open()
+
+                    window.open()
+                    setup["times"] += timings(lambda: cluster.infer(x), chunk, 0, on_run=between)
+                    kernel = counters.per_inference(snap, counters.snapshot(bed.name, pids, shared), chunk, rate,
+                                                    window)
                     setup["rounds"].append((chunk, before, cluster.stats(), kernel))
             if 1 in setups and fit:
                 one = setups[1]
