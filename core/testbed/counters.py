@@ -69,10 +69,9 @@ def process_cpu_ns(pid: int) -> int:
 class InferenceCpu:
     """Each worker's CPU time inside the timed inferences only: :meth:`open` as a request
     goes out, :meth:`close` as its logits are back. ``process_ns`` of :func:`snapshot`
-    spans the whole timed run, the idle waits between inferences included, and a worker
-    goes on working after it has sent its last message (measured: DP-40 seed 5 on 2
-    devices, process CPU ÷ quota 38–40 ms per inference against 30.7 ms measured); what
-    a device's quota bounds during an inference is this part."""
+    spans the whole timed run, the idle waits between inferences included (their polling
+    and whatever a worker does after its last message); the CPU a model of the device
+    must account for is what it spends during an inference, this part."""
 
     def __init__(self, pids: Sequence[int], read=process_cpu_ns) -> None:
         self.pids, self.read = list(pids), read
