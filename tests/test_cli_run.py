@@ -250,6 +250,9 @@ def test_a_codec_on_a_tiled_run_encodes_the_gather(tiled_run):
     assert half["tiling"] == raw["tiling"] and half["codec"] == "fp16"
     assert half["bytes_per_inference"] == half["cut_bytes"] < raw["cut_bytes"]
     assert half["max_abs_diff"] <= 2e-3 and half["accuracy"]["top1_agreement"] == 1.0
+    # a lossy run names a blind check (one class on every input); an exact one never does
+    assert (half["accuracy"]["classes"] == 1) == any("one top-1 class" in n for n in half["notes"])
+    assert not any("one top-1 class" in n for n in raw["notes"])
 
 
 def test_codec_auto_chooses_among_tiled_plans_and_checks_them(tiled_run):

@@ -272,6 +272,21 @@ def test_auto_keeps_the_exact_plan_where_links_are_fast_and_checks_lossy_ones(ar
     assert [e["accepted"] for e in report] == [False, False, True] and codecs.default.label in ("raw", "zstd")
 
 
+def test_the_accuracy_check_says_when_one_class_makes_top1_agreement_blind(arch):
+    """An untrained generated network gives one class for every calibration image, so
+    top-1 agreement cannot show a lossy codec's cost: the check counts the classes and
+    says so; logits that do tell images apart give no caveat."""
+    from parawire.calibration.codec_choice import calibration_set, compare, exact_logits
+
+    reference = exact_logits(build_network(arch).eval(), calibration_set(arch.spec.input_shape, 8))
+    accuracy = compare(reference, reference + 1e-3)
+    assert accuracy.classes == 1 and accuracy.top1_agreement == 1.0
+    assert "one top-1 class for all 8 check inputs" in accuracy.weak
+    varied = torch.eye(8, 10)  # eight images, eight different classes
+    assert compare(varied, varied).classes == 8 and compare(varied, varied).weak is None
+    assert compare(varied, varied).to_dict()["classes"] == 8
+
+
 def test_score_counts_encoded_bytes_and_refuses_auto(tmp_path, capsys):
     import json
 

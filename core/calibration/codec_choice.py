@@ -44,11 +44,25 @@ DEFAULT_MAX_TOP1_CHANGE = 0.005
 
 @dataclass(frozen=True)
 class Accuracy:
-    """A plan's outputs against the exact network's on ``inputs`` images."""
+    """A plan's outputs against the exact network's on ``inputs`` images. ``classes``: the
+    distinct top-1 classes of the exact network on them. A generated network with
+    untrained weights gives one class for every calibration image (all of
+    Figure 13's and the main job's do, measured on 32): its logits hardly depend on the
+    image (two images move them 1 % of their scale), so top-1 agreement cannot show what a
+    lossy codec costs, and :attr:`weak` says so."""
 
     inputs: int
     max_abs_diff: float
     top1_agreement: float
+    classes: int
+
+    @property
+    def weak(self) -> str | None:
+        """A one-line caveat when top-1 agreement cannot tell codecs apart, else None."""
+        if self.classes > 1:
+            return None
+        return (f"the exact network gives one top-1 class for all {self.inputs} check inputs (untrained"
+                f" weights?), so top-1 agreement cannot show a lossy codec's cost; check a trained network")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,7 +75,8 @@ def calibration_set(input_shape, n: int, seed: int = 0) -> torch.Tensor:
 
 def compare(reference: torch.Tensor, logits: torch.Tensor) -> Accuracy:
     same = (reference.argmax(-1) == logits.argmax(-1)).double().mean()
-    return Accuracy(len(reference), float((reference - logits).abs().max()), float(same))
+    return Accuracy(len(reference), float((reference - logits).abs().max()), float(same),
+                    len(reference.argmax(-1).unique()))
 
 
 def exact_logits(net, xs: torch.Tensor) -> torch.Tensor:

@@ -429,6 +429,8 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         if workers is not None:
             workers.close()
     notes = [str(w.message) for w in caught if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))]
+    if not exact and accuracy.weak:
+        notes.append(accuracy.weak)
     return rows, {
         "predicted_s": plan.predicted_latency_s, "bytes": stats.lambda_bytes(image_bytes(arch)),
         "cut_bytes": plan.cut_bytes, "messages": stats.peer_messages / max(stats.inferences, 1),

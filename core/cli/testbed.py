@@ -212,6 +212,7 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, r
                        f"{point['predicted_ms']:.1f} ms predicted, {point['bytes']} B "
                        f"(model {point['model_bytes']}), {point['codec']}, top-1 agreement "
                        f"{point['accuracy']['top1_agreement']:.1%}"
+                       f"{' (one class on every check input: no measure of a lossy codec)' if point['accuracy']['classes'] == 1 else ''}"
                        f"{'' if point['equal'] is not False else ', outputs DIFFER'}")
 
     record = run_points(what, devices, resolve_preset(**preset), input_policy=input_policy, engine=engine,
