@@ -32,7 +32,7 @@ from parawire.latency.schedule import crossing_s
 from parawire.network.halo import tile_grid
 from parawire.network.tiled import merge, run_tiles
 from parawire.pipeline.wire import CodecCost, wire_of
-from parawire.registry.codecs import RAW, CodecChoice, CodecPlan, get_codec
+from parawire.registry.codecs import RAW, CodecChoice, CodecPlan, exact_plan, get_codec
 
 LEVELS: tuple[tuple[str, tuple[CodecChoice, ...]], ...] = (
     ("exact", (RAW, CodecChoice(name="zstd"))),
@@ -157,7 +157,7 @@ def choose(arch, net, profile, place: Callable[[CodecPlan], Plan], cost: Callabl
         codecs = plan.codecs
         entry = {"level": name, "codecs": codecs.label, "predicted_ms": makespan * 1e3,
                  "tiled": plan.tiling is not None}
-        exact = all(get_codec(c).exact for c in codecs.choices())
+        exact = exact_plan(codecs)
         if not exact:
             logits = coded_logits(arch, net, plan.partition, codecs, xs, plan.tiling)
             accuracy = compare(reference, logits)

@@ -356,7 +356,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     from parawire.models.deploy import deployment_builder
     from parawire.network.nn import build_network
     from parawire.pipeline.build import build_architecture
-    from parawire.registry.codecs import RAW_PLAN, get_codec
+    from parawire.registry.codecs import RAW_PLAN, exact_plan
     from parawire.registry.manager import get_plugins
     from parawire.score.hypergraph import image_bytes
 
@@ -410,7 +410,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                     # the parameters travel in the DEPLOY: workers started elsewhere use them too
                     cluster.deploy(spec, plan, timeout=timeout, engine=engine, engine_params=engine_params or None)
             max_abs_diff = float((cluster.infer(x) - reference).abs().max())
-            exact = all(get_codec(c).exact for c in codecs.choices())
+            exact = exact_plan(codecs)
             if exact and not max_abs_diff <= 1e-5 + 1e-4 * float(reference.abs().max()):
                 raise ParawireError(f"distributed outputs differ from the single-process ones (max |diff| {max_abs_diff:.3g})")
             accuracy = compare(references, torch.cat(cluster.infer_many([x[None] for x in xs])))

@@ -103,6 +103,12 @@ class CodecPlan(BaseModel):
 RAW_PLAN = CodecPlan()
 
 
+def exact_plan(codecs: CodecPlan) -> bool:
+    """Every crossing's codec gives back what was computed (``raw``, ``zstd`` over it): the
+    outputs must then equal one process's, where a lossy plan is judged by its accuracy."""
+    return all(get_codec(c).exact for c in codecs.choices())
+
+
 def get_codec(choice: CodecChoice | str, params: Any = None) -> Codec:
     """The codec object of a choice (or of a name and parameters), its parameters
     validated by the plugin's model: one line naming the field if not."""

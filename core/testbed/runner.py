@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from parawire.errors import ParawireError
-from parawire.registry.codecs import RAW_PLAN
+from parawire.registry.codecs import RAW_PLAN, exact_plan
 from parawire.testbed.presets import Preset
 from parawire.testbed.rounds import ROUNDS, merge, split_runs
 from parawire.testbed.workload import Workload, spec_workload
@@ -118,7 +118,6 @@ def run_points(
     from parawire.latency.profiles import TCP_EFFICIENCY, fit_compute_scale
     from parawire.network.threads import torch_threads
     from parawire.pipeline.placement import check_placement
-    from parawire.registry.codecs import get_codec
     from parawire.score.hypergraph import check_input_policy, image_bytes
     from parawire.testbed import calibrate, counters
     from parawire.testbed.breakdown import compare
@@ -172,7 +171,7 @@ def run_points(
                 # engines compute in their own layouts: equal within float rounding (1e-4 relative);
                 # a lossy codec is judged by its top-1 agreement instead
                 out = cluster.infer(x)
-                exact = all(get_codec(c).exact for c in coded.choices())
+                exact = exact_plan(coded)
                 equal = bool((out - reference).abs().max() <= 1e-4 * reference.abs().max()) if exact else None
                 accuracy = top1_compare(references, torch.cat(cluster.infer_many([x[None] for x in xs])))
                 setups[n] = {"plan": plan, "coded": coded, "check": check, "equal": equal, "accuracy": accuracy,

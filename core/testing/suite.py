@@ -222,9 +222,9 @@ class LocalCluster(_Target):
     @property
     def exact(self) -> bool:
         """Every crossing's codec gives back what was computed (``raw``, ``zstd`` over it)."""
-        from parawire.registry.codecs import get_codec
+        from parawire.registry.codecs import exact_plan
 
-        return all(get_codec(c).exact for c in self.plan.codecs.choices())
+        return exact_plan(self.plan.codecs)
 
     def check(self, x, out=None, rtol: float = 1e-4, atol: float = 1e-5) -> None:
         """Raise unless the distributed output for ``x`` (``out``, or a fresh inference)
