@@ -193,6 +193,7 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, r
         merge_elementwise, **preset):
     """Measure ARCH (a spec file, - for one on stdin, or a generator name), or a --model, on each
     device count."""
+    from parawire.calibration.codec_choice import Accuracy
     from parawire.pipeline.placement import check_placement
     from parawire.testbed.runner import run_points
 
@@ -208,11 +209,12 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, r
 
     def show(point: dict) -> None:
         if not as_json:
+            lossy = point["equal"] is None  # a lossy plan is judged by its agreement, not equality
+            weak = Accuracy(**point["accuracy"]).weak if lossy else None
             click.echo(f"{point['devices']} devices ({point['engine']}): {point['measured_ms']:.1f} ms measured, "
                        f"{point['predicted_ms']:.1f} ms predicted, {point['bytes']} B "
                        f"(model {point['model_bytes']}), {point['codec']}, top-1 agreement "
-                       f"{point['accuracy']['top1_agreement']:.1%}"
-                       f"{' (one class on every check input: no measure of a lossy codec)' if point['accuracy']['classes'] == 1 else ''}"
+                       f"{point['accuracy']['top1_agreement']:.1%}{f' ({weak})' if weak else ''}"
                        f"{'' if point['equal'] is not False else ', outputs DIFFER'}")
 
     record = run_points(what, devices, resolve_preset(**preset), input_policy=input_policy, engine=engine,
