@@ -380,7 +380,7 @@ def test_inference_cpu_counts_only_between_open_and_close():
     window.close()  # a close without an open counts nothing
     assert window.total == [7_000_000]
     zero = {"cpu": {"nr_periods": 0, "nr_throttled": 0, "throttled_time": 0, "process_ns": 0}}
-    (row,) = per_inference({0: zero}, {0: {"cpu": {**zero["cpu"], "process_ns": clock[7]}}}, 2, 1.0, window)
+    (row,) = per_inference({0: zero}, {0: {"cpu": {**zero["cpu"], "process_ns": clock[7]}}}, 2, 1.0, window.total)
     assert (row["process_cpu_ms"], row["window_cpu_ms"]) == (8.5, 3.5)
 
 

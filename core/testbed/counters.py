@@ -103,10 +103,10 @@ def snapshot(name: str, pids: Sequence[int], shared: bool) -> dict:
 
 
 def per_inference(before: dict, after: dict, inferences: int, rate_bytes_per_s: float,
-                  window: InferenceCpu | None = None) -> list[dict]:
+                  window_ns: Sequence[int] | None = None) -> list[dict]:
     """Per device (and the hub), per inference: CFS periods run and throttled, ms
     throttled, the worker process's CPU ms (and ``window_cpu_ms``, its part inside the
-    inferences, given the ``window``), and per link direction the wire bytes, frames,
+    inferences, given each device's :attr:`InferenceCpu.total`), and per link direction the wire bytes, frames,
     token waits and busy ms (wire bytes at the tbf rate)."""
     rows = []
     for dev in sorted(after):
@@ -117,8 +117,8 @@ def per_inference(before: dict, after: dict, inferences: int, rate_bytes_per_s: 
                 row.update(periods=round(delta["nr_periods"], 2), throttled=round(delta["nr_throttled"], 2),
                            throttled_ms=round(delta["throttled_time"] / 1e6, 3),
                            process_cpu_ms=round(delta["process_ns"] / 1e6, 3))
-                if window is not None:
-                    row["window_cpu_ms"] = round(window.total[dev] / inferences / 1e6, 3)
+                if window_ns is not None:
+                    row["window_cpu_ms"] = round(window_ns[dev] / inferences / 1e6, 3)
             else:
                 row[part] = {"bytes": round(delta["bytes"]), "frames": round(delta["packets"], 1),
                              "token_waits": round(delta["overlimits"], 1), "drops": round(delta["drops"], 2),

@@ -201,7 +201,7 @@ def run_points(
                     window.open()
                     setup["times"] += timings(lambda: cluster.infer(x), chunk, 0, on_run=between)
                     kernel = counters.per_inference(snap, counters.snapshot(bed.name, pids, shared), chunk, rate,
-                                                    window)
+                                                    window.total)
                     setup["rounds"].append((chunk, before, cluster.stats(), kernel))
             if 1 in setups and fit:
                 one = setups[1]
