@@ -110,6 +110,9 @@ CASES = {
         "Missing option '--kind'. Choose from: generators, staging, partitioners, scores, transports, engines"),
     "score --eps inf": (["score", "arch.json", "-u", "2", "--eps", "inf"], "got inf; give a finite number"),
     "run --eps nan": (["run", "arch.json", "--local", "--eps", "nan"], "got nan; give a finite number"),
+    "run --check-inputs past any memory": (
+        ["run", "arch.json", "--local", "--check-inputs", "9" * 20],
+        f"'--check-inputs': {'9' * 20} is not in the range 1<=x<=1024"),
     "plot --params of another table": (
         ["plot", "other.csv", "--params", "other.csv"],
         "--params other.csv: lacks the column 'generator'; not a table of `parawire study params`,"

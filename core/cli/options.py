@@ -134,15 +134,24 @@ def placement_option(fn: Callable) -> Callable:
     )(fn)
 
 
+MAX_CHECK_INPUTS = 1024
+"""Most ``--check-inputs``: the check holds its images at once (1024 at 3 × 224 × 224 are
+600 MB); an absurd count was a traceback from torch's allocator."""
+
+
 def codec_options(auto: bool = False) -> Callable:
-    """``--codec NAME`` and ``--codec-param NAME=VALUE`` (with ``auto``: ``--codec auto`` and
-    ``--max-top1-change``): how each crossing travels (docs/executor.md, Codecs)."""
+    """``--codec NAME`` and ``--codec-param NAME=VALUE`` (with ``auto``: ``--codec auto``,
+    ``--max-top1-change`` and ``--check-inputs``, the images a run's outputs are compared on
+    with one exact process): how each crossing travels (docs/executor.md, Codecs)."""
     from parawire.cli.params import param_option
 
     more = " or auto (per crossing, the fastest the latency model finds within --max-top1-change)" if auto else ""
 
     def decorate(fn: Callable) -> Callable:
         if auto:
+            fn = click.option("--check-inputs", type=click.IntRange(1, MAX_CHECK_INPUTS), default=32,
+                              show_default=True, help="images whose top-1 class the run is compared on with one "
+                              "exact process (and --codec auto's calibration set)")(fn)
             fn = click.option("--max-top1-change", type=click.FloatRange(0, 1), default=0.005, show_default=True,
                               help="--codec auto: largest share of calibration inputs whose top-1 class may change")(fn)
         fn = param_option("codec")(fn)

@@ -221,8 +221,6 @@ def result_table(title: str, rows: list[dict]):
 @click.option("--baseline-engine", "baselines", multiple=True, shell_complete=plugin_names("engines"),
               help="engine of the single-process rows (repeat; default: --engine and onnxruntime)")
 @codec_options(auto=True)
-@click.option("--check-inputs", type=click.IntRange(min=1), default=32, show_default=True,
-              help="images whose top-1 class the workers' run is compared on (and --codec auto's calibration set)")
 @json_option("the measured rows and the prediction")
 @model_options
 def run(spec_file, units, local, endpoints, transport, transport_params, endpoint_kind, runs, partitioner,

@@ -184,8 +184,6 @@ def calibrate(engine, runs, **preset):
 @placement_option
 @click.option("--no-fit", is_flag=True, help="predict without fitting compute to the 1-device run")
 @codec_options(auto=True)
-@click.option("--check-inputs", type=click.IntRange(min=1), default=32, show_default=True,
-              help="images whose top-1 class each point compares with one exact process (and --codec auto's)")
 @click.option("--json", "as_json", is_flag=True, help="print the points as JSON")
 @model_options
 def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, runs, rounds, partitioner, eps, placement,
