@@ -140,6 +140,33 @@ def errors(entries: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def recorded(out: Path, fresh: bool) -> list[dict]:
+    """The entries already in ``out`` (none with ``fresh``), once ``out`` is known to be
+    writable: each entry is written as it ends, and a path that fails then loses the
+    minutes of the entry just measured. Tried by writing, not by permissions alone: the
+    testbed runs as root, whom ``os.access`` allows anything (``/proc/x/f.json`` too)."""
+    import tempfile
+
+    from parawire.cli.outputs import check_output, prepare
+    from parawire.errors import ParawireError
+
+    check_output(out, "--out", suffixes=(".json",))
+    try:
+        with tempfile.NamedTemporaryFile(dir=prepare(out).parent):
+            pass
+    except OSError as exc:
+        raise ParawireError(f"--out {out}: cannot write there ({exc.strerror}); choose another path") from None
+    if fresh or not out.exists():
+        return []
+    try:
+        entries = json.loads(out.read_text())
+    except (OSError, ValueError) as exc:
+        raise ParawireError(f"--out {out}: not this script's JSON ({exc}); --fresh starts it over") from None
+    if not isinstance(entries, list):
+        raise ParawireError(f"--out {out}: not this script's JSON (not a list of entries); --fresh starts it over")
+    return entries
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--generators", nargs="+", default=list(GENERATORS))
@@ -176,15 +203,15 @@ def main() -> None:
     from parawire.testbed.rounds import split_runs
     from parawire.testbed.runner import run_points
 
-    try:  # a bad preset, engine, count, codec or parameter: one line before the first testbed
+    try:  # a bad preset, engine, count, codec, parameter or --out: one line before the first testbed
         preset = get_preset(args.preset)
         resolve_engine(args.engine)
         split_runs(args.runs, args.rounds)
         codecs = codec_plan(args.codec, parse_params(tuple(args.codec_param), "--codec-param"), auto=True)
+        entries = recorded(args.out, args.fresh)
     except (ParawireError, click.BadParameter) as exc:
         parser.error(exc.format_message() if isinstance(exc, click.BadParameter) else str(exc))
     codec = "auto" if codecs is None else codecs.label  # codecs None: --codec auto
-    entries = [] if args.fresh or not args.out.exists() else json.loads(args.out.read_text())
     done = {key(e) for e in entries}
     for size in args.sizes:
         for generator in args.generators:

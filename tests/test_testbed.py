@@ -458,3 +458,17 @@ def test_testbed_workers_may_import_the_model_they_are_sent(monkeypatch, tmp_pat
     for cmd in started:
         assert cmd[cmd.index("--allow-model") + 1] == MODEL
     shutil.rmtree(bed._keydir)  # the CURVE keys made for it
+
+
+@pytest.mark.parametrize(("out", "named"), [
+    ("/proc/no-such-dir/f.json", "cannot write there"),
+    ("f.yaml", "use a name ending in .json"),
+    ("broken.json", "not this script's JSON"),
+])
+def test_figure13_refuses_an_out_it_cannot_use_before_any_testbed(tmp_path, out, named):
+    """Each entry is written as it ends: an --out that fails then loses the entry measured."""
+    (tmp_path / "broken.json").write_text("not json")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "testbed_figure13.py"
+    done = subprocess.run([sys.executable, str(script), "--sizes", "32", "--runs", "2", "--out", out],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and named in done.stderr and "Traceback" not in done.stderr
