@@ -27,11 +27,22 @@ import warnings
 from pathlib import Path
 
 
+def positive(text: str) -> int:
+    """An argparse type: a count of at least 1 (0 rounds left every median empty: a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}; give a whole number ≥ 1")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", type=Path)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--rounds", type=positive, default=5)
+    parser.add_argument("--runs", type=positive, default=10)
     parser.add_argument("--codec", default="raw",
                         help="also run the workers with this codec on every crossing, or auto (per crossing "
                              "the fastest the latency model finds within --max-top1-change)")
@@ -45,8 +56,11 @@ def main() -> None:
     from parawire.cli.params import parse_params
     from parawire.errors import ParawireError
 
-    try:  # a bad codec or parameter: one line before any work
+    from parawire.graph.spec import ArchitectureSpec
+
+    try:  # a bad spec file, codec or parameter: one line before any work
         codecs = codec_plan(args.codec, parse_params(tuple(args.codec_param), "--codec-param"), auto=True)
+        spec = ArchitectureSpec.load(args.spec)
     except (ParawireError, click.BadParameter) as exc:
         parser.error(exc.format_message() if isinstance(exc, click.BadParameter) else str(exc))
 
@@ -58,14 +72,12 @@ def main() -> None:
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import LocalWorkers
     from parawire.executor.tiles import placed_plan
-    from parawire.graph.spec import ArchitectureSpec
     from parawire.network.nn import build_network
     from parawire.network.threads import torch_threads
     from parawire.pipeline.build import build_architecture
-    from parawire.registry.codecs import RAW_PLAN, get_codec
+    from parawire.registry.codecs import RAW_PLAN, exact_plan
 
     warnings.filterwarnings("ignore")
-    spec = ArchitectureSpec.load(args.spec)
     arch = build_architecture(spec)
     profiles = {e: get_profile("local", engine=e) for e in ("onnxruntime", "torch")}
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
@@ -124,7 +136,7 @@ def main() -> None:
             clusters.append((workers, cluster))
             cluster.deploy(spec, plan, engine=engine)
             out = cluster.infer(x)
-            if all(get_codec(c).exact for c in plan.codecs.choices()):
+            if exact_plan(plan.codecs):
                 assert torch.allclose(out, reference, rtol=1e-4, atol=1e-4 * float(reference.abs().max()))
             else:
                 print(f"{engine}, codec {plan.codecs.label}: max |Δ logit| {float((out - reference).abs().max()):.3g},"
