@@ -366,8 +366,8 @@ def test_a_preset_profile_takes_the_testbeds_calibration_when_one_is_saved(monke
     assert plain.message_latency_s == get_profile("lan").message_latency_s and plain.message_cpu_s == 0
     path = calibrate.path_for(PRESETS["t2.micro"], "onnxruntime")
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"message_latency_s": 8e-4, "message_cpu_s": 3e-4, "cpu_reserve_s": 6e-4,
-                                "split_slowdown": 1.2}))
+    path.write_text(json.dumps({"format": calibrate.FORMAT, "message_latency_s": 8e-4, "message_cpu_s": 3e-4,
+                                "cpu_reserve_s": 6e-4, "split_slowdown": 1.2}))
     profiles.search_profile.cache_clear()
     try:
         saved = profiles.search_profile("t2.micro", "onnxruntime")

@@ -56,6 +56,15 @@ def test_quotas_beyond_three_quarters_of_the_cores_are_refused():
         cgroups.check_budget(7, 0.25, cores=2)
 
 
+def test_devices_take_the_usable_cores_round_robin(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {6, 4})  # a container's cpuset
+    assert [cgroups.device_core(i) for i in range(5)] == [4, 6, 4, 6, 4]
+    with pytest.raises(TestbedError, match=r"more than 75% of this machine's 2; use at most 6 devices"):
+        cgroups.check_budget(7, 0.25)  # the budget counts the usable cores, not os.cpu_count()
+    argv = cgroups.confined(cgroups.group("pw-x", 1) / "cgroup.procs", 6, ["worker", "--bind"])
+    assert argv[-4:] == ["-c", "6", "worker", "--bind"] and argv[-5].endswith("taskset")
+
+
 def test_presets_validate_overrides_and_name_the_known_ones():
     assert get_preset("t2.micro", rate_mbit=50).rate_mbit == 50
     assert get_preset("t2.micro").cpu == 0.25
@@ -134,6 +143,8 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
         seen["quota"] = ((group / "cpu.cfs_quota_us").read_text().strip(),
                          (group / "cpu.cfs_period_us").read_text().strip())
         seen["in_cgroup"] = bool((group / "cgroup.procs").read_text().split())
+        seen["cores"] = [{frozenset(os.sched_getaffinity(int(pid)))
+                          for pid in (cgroups.group(name, i) / "cgroup.procs").read_text().split()} for i in (0, 1)]
 
     record = run_points(SPEC, [1, 2], preset, input_policy="scatter", runs=2, warmup=1, on_point=inspect)
     one, two = record["points"]
@@ -141,6 +152,7 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
     assert two["bytes"] == two["model_bytes"] > 0 and one["bytes"] == 0
     assert two["input_units"] == [0, 1]  # the image really went to both devices
     assert seen["tbf"] and seen["quota"] == ("5000", "10000") and seen["in_cgroup"]
+    assert seen["cores"] == [{frozenset({cgroups.device_core(i)})} for i in (0, 1)]  # each device on its core
     # the 1-device run is what compute is fitted to; under a CFS quota the prediction is a
     # staircase in the compute (a budget more or less per period), so the fit lands within a step
     assert one["error"] == pytest.approx(0, abs=0.15)
@@ -225,7 +237,8 @@ def test_the_quota_reserve_is_fitted_from_slice_times_and_refused_without_any():
         fit_reserve({3.0: []}, 0.25, 0.01)
 
 
-def test_a_calibration_saved_before_the_quota_probe_or_the_split_slowdown_is_measured_again(monkeypatch, tmp_path):
+def test_a_calibration_saved_before_pinning_the_quota_probe_or_the_split_slowdown_is_measured_again(
+        monkeypatch, tmp_path):
     import json
 
     from parawire.testbed import calibrate
@@ -234,12 +247,15 @@ def test_a_calibration_saved_before_the_quota_probe_or_the_split_slowdown_is_mea
     preset = get_preset("t2.micro")
     path = calibrate.path_for(preset, "onnxruntime")
     path.parent.mkdir(parents=True)
-    old = {"preset": "t2.micro", "engine": "onnxruntime", "message_latency_s": 7e-4, "message_cpu_s": 3e-4,
-           "split_slowdown": 1.1}
+    old = {"format": calibrate.FORMAT, "preset": "t2.micro", "engine": "onnxruntime", "message_latency_s": 7e-4,
+           "message_cpu_s": 3e-4, "split_slowdown": 1.1}
     path.write_text(json.dumps(old))
     assert calibrate.load(preset, "onnxruntime") is None  # no reserve: the model would lack it
     path.write_text(json.dumps({**old, "cpu_reserve_s": 6e-4}))
     assert calibrate.load(preset, "onnxruntime")["cpu_reserve_s"] == 6e-4
+    for unpinned in ({"format": 1}, {"format": None}):  # measured on devices free to move between cores
+        path.write_text(json.dumps({**old, "cpu_reserve_s": 6e-4, **unpinned}))
+        assert calibrate.load(preset, "onnxruntime") is None
     for bad in ({"message_cpu_s": "abc"}, {"split_slowdown": 0.5}, {"cpu_reserve_s": -1}):  # measured again
         path.write_text(json.dumps({**old, "cpu_reserve_s": 6e-4, **bad}))
         assert calibrate.load(preset, "onnxruntime") is None

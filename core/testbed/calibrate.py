@@ -50,6 +50,13 @@ ECHO_ROUNDS = 20
 PERIOD_S = DEFAULT_PERIOD_US / 1e6
 
 
+FORMAT = 2
+"""Saved records of another format are measured again: format 2 came with devices pinned
+to one core each (:func:`parawire.testbed.cgroups.device_core`), which changed what a
+device computes in a second (1-device CPU per inference 14.6–15.9 ms unpinned, 11.7–12.4
+pinned) and so every figure calibrated beside it."""
+
+
 def path_for(preset: Preset, engine: str) -> Path:
     """One file per device class as emulated (every field a command line may override) and engine."""
     return cache_dir() / (f"testbed-{preset.name}-{preset.cpu:g}cpu-{preset.rate_mbit:g}mbit-{preset.burst_kb}kb-"
@@ -132,7 +139,8 @@ def calibrate(bed, cluster, engine: str, runs: int = RUNS) -> dict:
     """Measure and save the message costs of ``bed``'s preset with ``engine``; the record."""
     if bed.devices < 2:
         raise ParawireError("testbed calibrate: needs 2 devices (a message needs two ends)")
-    record = {"preset": bed.preset.name, "engine": engine, "message_latency_s": message_latency(cluster),
+    record = {"format": FORMAT, "preset": bed.preset.name, "engine": engine,
+              "message_latency_s": message_latency(cluster),
               **compute_costs(bed, cluster, engine, runs), "runs": runs}
     if bed.preset.cpu < 1:  # the probe runs beside the idle devices, in a group of its own
         walls = measure_quota(bed.name, bed.preset.cpu, DEFAULT_PERIOD_US)
@@ -164,9 +172,8 @@ def calibrated_profile(preset: Preset, base, half_rtt_s: float, record: dict | N
 
 def load(preset: Preset, engine: str) -> dict | None:
     """The saved calibration of ``preset`` with ``engine``, if any. One that is not a JSON
-    object of valid figures (a number ≥ :data:`LOWEST` for each), or was saved before the
-    split slow-down and the quota probe existed, counts as none: ``testbed run`` measures
-    it again and rewrites the file."""
+    object of valid figures (a number ≥ :data:`LOWEST` for each), or of another
+    :data:`FORMAT`, counts as none: ``testbed run`` measures it again and rewrites the file."""
     path = path_for(preset, engine)
     try:
         record = json.loads(path.read_text())
@@ -175,7 +182,8 @@ def load(preset: Preset, engine: str) -> dict | None:
     if not isinstance(record, dict) or not all(_valid(record.get(key), low) for key, low in LOWEST.items()
                                                if key in record):
         return None
-    if "split_slowdown" not in record or (preset.cpu < 1 and "cpu_reserve_s" not in record):
+    if record.get("format") != FORMAT or "split_slowdown" not in record or (
+            preset.cpu < 1 and "cpu_reserve_s" not in record):
         return None
     return record
 

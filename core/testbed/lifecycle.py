@@ -192,15 +192,14 @@ class Testbed:
         self.keys = generate_keys(self._keydir)
         env = {**os.environ, **ALLOCATOR_ENV, "OMP_NUM_THREADS": "1"}
         for i in range(self.devices):
-            procs = cgroups.group(self.name, i) / "cgroup.procs"
             # Join the cgroup before `ip netns exec`, which mounts a fresh /sys without it.
-            cmd = ["sh", "-c", f'echo $$ > {procs} && exec "$@"', "sh",
+            cmd = cgroups.confined(cgroups.group(self.name, i) / "cgroup.procs", cgroups.device_core(i), [
                    tool("ip") or "ip", "netns", "exec", self.namespace(i),
                    sys.executable, "-m", "parawire", "worker", "--bind", f"tcp://{self.address(i)}:{WORKER_PORT}",
                    "--curve-secret", str(self.keys["server"]), "--curve-clients", str(self.keys["authorized"]),
                    "--threads", "1", "--exit-with-parent", *(["-v"] if verbose else []),
                    *[arg for pair in format_params(engine_params or {}) for arg in ("--engine-param", pair)],
-                   *[arg for ref in allow_models for arg in ("--allow-model", ref)]]
+                   *[arg for ref in allow_models for arg in ("--allow-model", ref)]])
             self.workers.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env))
         deadline = time.monotonic() + timeout
         self.endpoints = [_read_endpoint(p, deadline) for p in self.workers]

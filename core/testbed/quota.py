@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from parawire.testbed.cgroups import group, remove
+from parawire.testbed.cgroups import confined, device_core, group, remove
 from parawire.testbed.system import TestbedError
 
 SLICES_MS = (0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 13.0, 20.0, 30.0)
@@ -65,10 +65,9 @@ def measure(name: str, cpu: float, period_us: int, rounds: int = ROUNDS) -> dict
         (path / "cpu.cfs_quota_us").write_text(str(round(cpu * period_us)))
         code = (f"import json; from parawire.testbed.quota import probe; "
                 f"print(json.dumps(probe(rounds={int(rounds)})))")
-        # the shell joins the group, then becomes the probe: no Python runs outside the quota
-        join = 'echo $$ > "$0" && exec "$@"'
-        done = subprocess.run(["sh", "-c", join, str(path / "cgroup.procs"), sys.executable, "-c", code],
-                              capture_output=True, text=True, timeout=120, check=False)
+        # on device 0's core, as a device runs: no Python runs outside the quota
+        argv = confined(path / "cgroup.procs", device_core(0), [sys.executable, "-c", code])
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
             raise TestbedError(f"quota probe failed: {done.stderr.strip().splitlines()[-1:]}")
         return {float(c): w for c, w in json.loads(done.stdout).items()}

@@ -79,13 +79,15 @@ def allocating():
 def missing() -> list[str]:
     """What this machine lacks for a testbed, one sentence each (empty: all present).
 
-    Checks root, the iproute2 tools, the cgroup v1 ``cpu`` controller, and then creates
+    Checks root, the iproute2 tools, ``taskset``, the cgroup v1 ``cpu`` controller, and then creates
     and removes a probe namespace with a tbf-shaped veth pair, which exercises the
     netns, veth and sch_tbf kernel features.
     """
     if os.geteuid() != 0:
         return ["root (uid 0): network namespaces, links, qdiscs and cgroups can only be created by root"]
     lacks = [f"`{t}` from iproute2 (not on PATH, /usr/sbin or /sbin)" for t in ("ip", "tc") if tool(t) is None]
+    if tool("taskset") is None:
+        lacks.append("`taskset` from util-linux (not on PATH, /usr/sbin or /sbin): it pins each device to a core")
     if not (CGROUP_CPU / "cpu.cfs_quota_us").exists():
         lacks.append(f"the cgroup v1 cpu controller at {CGROUP_CPU} (cpu.cfs_quota_us); "
                      "cgroup v2 (cpu.max) is not supported")
