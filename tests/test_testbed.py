@@ -488,3 +488,17 @@ def test_figure13_refuses_an_out_it_cannot_use_before_any_testbed(tmp_path, out,
     done = subprocess.run([sys.executable, str(script), "--sizes", "32", "--runs", "2", "--out", out],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and named in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_message_cost_is_fitted_to_the_two_device_latencies_with_compute_fitted_to_one():
+    from parawire.testbed.calibrate import fit_message_cpu
+
+    def predict(network: int, units: int, scale: float, message: float) -> float:  # a toy model, in seconds
+        compute = (0.02, 0.05)[network] * scale / units
+        return compute + (2 if units == 1 else (12, 30)[network]) * message + 0.002 * (units - 1)
+
+    # true scale 1.5 and 0.2 ms per message end: 30.4 and 19.4 ms, 75.4 and 45.5 ms
+    message = fit_message_cpu(predict, [(0.0304, 0.0194), (0.0754, 0.0455)])
+    assert message == pytest.approx(2e-4, abs=1e-5)
+    message = fit_message_cpu(predict, [(0.0304, 0.0194 + 12 * 1e-4)])  # 0.3 ms: the network's 2-device run slower
+    assert message == pytest.approx(3.09e-4, abs=2e-5)

@@ -9,12 +9,15 @@ device that has spent its budget cannot even take a message in until the next pe
 
 * ``message_latency_s``: half the fastest ping round trip to a device (the link's own
   latency is that less two messages' CPU, :func:`link_latency`);
-* ``message_cpu_s``: the calibration network (``parawire.calibration.local``'s DP-40)
-  deployed on two devices and run ``runs`` times; each device's CPU time (all its
-  worker's threads) minus the time its tasks computed, summed, over the messages the
-  devices sent and received (peer messages count twice, the image and the logits once);
-* ``split_slowdown``: the same calibration network whole on one device, 30 spaced
-  inferences: its tasks' CPU time on two devices over that (each unit's several engine
+* ``message_cpu_s``: the calibration networks (``parawire.calibration.local``'s DP-40 and
+  ER-40) deployed on two devices and run ``runs`` times, then whole on one; the message
+  cost with which the model best reproduces their 2-device latencies, each one's compute
+  fitted to its 1-device latency (:func:`fit_message_cpu`). What the devices' CPU spends per message end
+  (each device's CPU time, all its worker's threads, minus the time its tasks computed,
+  summed, over the messages sent and received: peer messages count twice, the image
+  and the logits once) is where the fit starts, kept as ``message_cpu_measured_s``;
+* ``split_slowdown``: the same calibration networks whole on one device, 30 spaced
+  inferences: their tasks' CPU time on two devices over that (each unit's several engine
   calls against one fused call, and two devices computing at once on shared cores);
 * ``cpu_reserve_s``: the CPU time a device's quota lets it keep across CFS periods
   (:mod:`parawire.testbed.quota`, a probe in a cgroup with the device's quota; absent
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,11 +54,12 @@ ECHO_ROUNDS = 20
 PERIOD_S = DEFAULT_PERIOD_US / 1e6
 
 
-FORMAT = 2
+FORMAT = 3
 """Saved records of another format are measured again: format 2 came with devices pinned
 to one core each (:func:`parawire.testbed.cgroups.device_core`), which changed what a
 device computes in a second (1-device CPU per inference 14.6–15.9 ms unpinned, 11.7–12.4
-pinned) and so every figure calibrated beside it."""
+pinned) and so every figure calibrated beside it; format 3 fits ``message_cpu_s`` end to
+end (:func:`fit_message_cpu`)."""
 
 
 def path_for(preset: Preset, engine: str) -> Path:
@@ -95,10 +100,10 @@ def link_latency(half_rtt_s: float, message_cpu_s: float) -> float:
     return max(half_rtt_s - 2 * message_cpu_s, 0.0)
 
 
-def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float, float, int]:
+def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float, float, int, float]:
     """Deploy ``plan`` of ``spec`` and run ``runs`` spaced inferences: the CPU seconds of
     its devices' processes and of their tasks, and the message ends (a peer message has
-    two, the image and the logits one each), over all runs."""
+    two, the image and the logits one each), over all runs; and the median latency."""
     import torch
     from parawire.testbed.breakdown import task_times
 
@@ -109,43 +114,95 @@ def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float
     pids = [w.pid for w in bed.workers[:plan.units]]
     shared = bed.preset.network == "shared"
     before, kernel = cluster.stats(), counters.snapshot(bed.name, pids, shared)
+    walls = []
     for _ in range(runs):
+        start = time.perf_counter()
         cluster.infer(x)
+        walls.append(time.perf_counter() - start)
         idle()
     after, kernel2 = cluster.stats(), counters.snapshot(bed.name, pids, shared)
     process = sum(kernel2[i]["cpu"]["process_ns"] - kernel[i]["cpu"]["process_ns"] for i in range(plan.units)) / 1e9
     old, new = task_times(before.per_unit), task_times(after.per_unit)
     tasks = sum(cpu - old[u].get(vs, (0.0, 0.0))[1] for u in new for vs, (_, cpu, _) in new[u].items())
     ends = 2 * (after.peer_messages - before.peer_messages) + runs * (len(plan.input_units) + 1)
-    return process, tasks, ends
+    return process, tasks, ends, float(np.median(walls))
 
 
-def compute_costs(bed, cluster, engine: str, runs: int = RUNS) -> dict[str, float]:
-    """``message_cpu_s`` and ``split_slowdown`` of a device: the calibration network on two
-    devices of ``bed``, then whole on the first (see the module docstring)."""
+MESSAGE_CPU_GRID_S = np.round(np.arange(0.0, 1.0001e-3, 2e-5), 8)
+"""The ``message_cpu_s`` values :func:`fit_message_cpu` tries: 0 to 1 ms by 20 µs."""
+
+
+def fit_message_cpu(predict, latencies: Sequence[tuple[float, float]]) -> float:
+    """The ``message_cpu_s`` with which the model best predicts the calibration networks'
+    2-device latencies, each network's compute fitted to its own 1-device latency.
+
+    ``predict(network, units, scale, message_cpu_s)`` is the model's latency of network
+    ``network`` on 1 or 2 devices; ``latencies[network]`` its measured (1-device,
+    2-device) seconds. What a device's CPU spends per message end is not what a message
+    costs the critical path: a device takes messages in while its links or its peer
+    work, and the CPU count includes ZeroMQ's polling between inferences. With the CPU
+    figure of pinned devices (0.34 ms per end) the model was 10–19 % pessimistic on
+    Figure 13's 2–6-device medians (13 of 30 points within 15 %). Several networks, as
+    one lands between two steps of the quota's staircase (a CFS period more or less)."""
+    from parawire.latency.profiles import fit_compute_scale
+
+    def error(message: float) -> float:
+        total = 0.0
+        for n, (one_s, two_s) in enumerate(latencies):
+            scale = fit_compute_scale(one_s, lambda s: predict(n, 1, s, message))
+            total += abs(np.log(predict(n, 2, scale, message) / two_s))
+        return total
+
+    errors = [error(m) for m in MESSAGE_CPU_GRID_S]
+    return float(MESSAGE_CPU_GRID_S[int(np.argmin(errors))])
+
+
+def compute_costs(bed, cluster, engine: str, half_rtt_s: float, runs: int = RUNS) -> dict:
+    """``message_cpu_s`` and ``split_slowdown`` of a device: each calibration network on two
+    devices of ``bed``, then whole on the first (see the module docstring); the message
+    cost fitted end to end (:func:`fit_message_cpu`), the CPU-measured one kept beside it."""
+    from parawire.calibration.local import get_profile
     from parawire.executor.plan import plan_for
+    from parawire.executor.tiles import predicted_s
     from parawire.pipeline.build import build_architecture
     from parawire.pipeline.placement import partition_architecture
 
-    spec = CALIBRATION_SPECS[0]
-    arch = build_architecture(spec)
-    part = partition_architecture(arch, 2, builtin("multilevel"), 0.03)
-    process, split, ends = _spaced_cpu(bed, cluster, spec, plan_for(arch, part, units=2), engine, runs)
-    _, whole, _ = _spaced_cpu(bed, cluster, spec, plan_for(arch, [0] * len(part), units=1), engine, runs)
-    return {"message_cpu_s": max(process - split, 0.0) / ends, "split_slowdown": max(split / whole, 1.0)}
+    archs, plans, latencies = [], [], []
+    process = split = whole = ends = 0.0
+    for spec in CALIBRATION_SPECS:
+        arch = build_architecture(spec)
+        part = partition_architecture(arch, 2, builtin("multilevel"), 0.03)
+        plan = {2: plan_for(arch, part, units=2), 1: plan_for(arch, [0] * len(part), units=1)}
+        cpu, tasks, count, two_s = _spaced_cpu(bed, cluster, spec, plan[2], engine, runs)
+        _, alone, _, one_s = _spaced_cpu(bed, cluster, spec, plan[1], engine, runs)
+        process, split, whole, ends = process + cpu, split + tasks, whole + alone, ends + count
+        archs.append(arch)
+        plans.append(plan)
+        latencies.append((one_s, two_s))
+    costs = {"split_slowdown": max(split / whole, 1.0)}
+    if bed.preset.cpu < 1:  # the quota decides when a message is taken in: the model needs its reserve
+        walls = measure_quota(bed.name, bed.preset.cpu, DEFAULT_PERIOD_US)
+        costs["cpu_reserve_s"], costs["quota_fit_error"] = fit_reserve(walls, bed.preset.cpu, PERIOD_S)
+        costs["quota_probe_ms"] = {f"{c:g}": round(float(np.median(w)), 3) for c, w in walls.items()}
+    base = get_profile("local", engine=engine)
+
+    def predict(network: int, units: int, scale: float, message_cpu_s: float) -> float:
+        record = {**costs, "message_cpu_s": message_cpu_s}
+        profile = calibrated_profile(bed.preset, base, half_rtt_s, record, engine=engine, compute_scale=scale)
+        return predicted_s(archs[network], plans[network][units], profile)
+
+    return {**costs, "message_cpu_s": fit_message_cpu(predict, latencies),
+            "message_cpu_measured_s": max(process - split, 0.0) / ends,
+            "calibration_ms": [[round(one_s * 1e3, 3), round(two_s * 1e3, 3)] for one_s, two_s in latencies]}
 
 
 def calibrate(bed, cluster, engine: str, runs: int = RUNS) -> dict:
     """Measure and save the message costs of ``bed``'s preset with ``engine``; the record."""
     if bed.devices < 2:
         raise ParawireError("testbed calibrate: needs 2 devices (a message needs two ends)")
-    record = {"format": FORMAT, "preset": bed.preset.name, "engine": engine,
-              "message_latency_s": message_latency(cluster),
-              **compute_costs(bed, cluster, engine, runs), "runs": runs}
-    if bed.preset.cpu < 1:  # the probe runs beside the idle devices, in a group of its own
-        walls = measure_quota(bed.name, bed.preset.cpu, DEFAULT_PERIOD_US)
-        record["cpu_reserve_s"], record["quota_fit_error"] = fit_reserve(walls, bed.preset.cpu, PERIOD_S)
-        record["quota_probe_ms"] = {f"{c:g}": round(float(np.median(w)), 3) for c, w in walls.items()}
+    half_rtt = message_latency(cluster)
+    record = {"format": FORMAT, "preset": bed.preset.name, "engine": engine, "message_latency_s": half_rtt,
+              **compute_costs(bed, cluster, engine, half_rtt, runs), "runs": runs}
     record.update({"loadavg": counters.loadavg(), "date": time.strftime("%Y-%m-%d %H:%M")})
     path = path_for(bed.preset, engine)
     path.parent.mkdir(parents=True, exist_ok=True)
