@@ -73,6 +73,22 @@ def test_fan_out_is_sent_once_per_consuming_unit(network, expected):
     assert trace.bytes_sent(out_bytes) == 2 * 2 + 3 * 1
 
 
+@pytest.mark.parametrize("burst, passed", [(0.0, 6.0), (1.0, 7.0)])  # 1's bucket is empty at 4: 3 bytes to pass
+def test_a_switched_sender_is_not_held_by_a_busy_receiver(burst, passed):
+    from parawire.latency.model import Network
+
+    profile = DeviceProfile(name="p", flops_per_s=1.0, bandwidth_bytes_per_s=1.0, message_latency_s=0.5,
+                            network="switched", burst_bytes=burst)
+    net = Network(3, profile)
+    assert net.book(2, 1, 0.0, 4 + burst) == (0.0, 4.5)  # unit 1's port busy until 4
+    # 0 → 1 leaves 0's port by 2, then waits in 1's queue until 4 and passes it after;
+    # 0 → 2 starts when 0's port is free (2), not when 1 has its message
+    assert net.book(0, 1, 0.0, 2 + burst) == (0.0, passed + 0.5)
+    assert net.book(0, 2, 0.0, 2) == (2.0, 4.5)
+    shared = Network(3, profile.model_copy(update={"network": "shared", "burst_bytes": 0.0}))  # one bus for all
+    assert shared.book(2, 1, 0.0, 4) == (0.0, 4.5) and shared.book(0, 2, 0.0, 2) == (4.5, 7.0)
+
+
 def test_one_unit_is_total_compute_without_messages():
     dag = dag_of(5, [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4)])
     flops = np.arange(1, 8) * 1e9
