@@ -30,6 +30,7 @@ Saved as JSON per preset and engine (``$XDG_CACHE_HOME/parawire/testbed-<preset>
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,7 +60,8 @@ FORMAT = 3
 to one core each (:func:`parawire.testbed.cgroups.device_core`), which changed what a
 device computes in a second (1-device CPU per inference 14.6–15.9 ms unpinned, 11.7–12.4
 pinned) and so every figure calibrated beside it; format 3 fits ``message_cpu_s`` end to
-end (:func:`fit_message_cpu`)."""
+end (:func:`fit_message_cpu`) on inferences started at random phases of the CFS period
+(:func:`idle`)."""
 
 
 def path_for(preset: Preset, engine: str) -> Path:
@@ -69,8 +71,20 @@ def path_for(preset: Preset, engine: str) -> Path:
 
 
 def idle() -> None:
-    """Wait until every device has its full CPU budget again."""
-    time.sleep(IDLE_PERIODS * PERIOD_S)
+    """Wait until every device has its full CPU budget again, and a random part of a
+    period more, so that the next inference starts at a random phase of the devices' CFS
+    periods, as the model averages over phases (``QUOTA_PHASES``).
+
+    A fixed gap locked the phase: an inference that ends just after a period boundary
+    (it waited out a throttle) and then sleeps a whole number of periods starts the next
+    at the same phase, run after run. The same 1-device placement of DP-40 measured
+    28.9 ms in one point and 19.5 ms in the next (the same CPU, 7.6–8.3 ms, and the same
+    2.4–2.6 throttled periods per inference): a period more or less, decided by where the
+    point's first inference happened to start."""
+    time.sleep((IDLE_PERIODS + _phases.random()) * PERIOD_S)
+
+
+_phases = random.Random()
 
 
 def message_latency(cluster, rounds: int = ECHO_ROUNDS) -> float:
