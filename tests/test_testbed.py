@@ -502,3 +502,15 @@ def test_the_message_cost_is_fitted_to_the_two_device_latencies_with_compute_fit
     assert message == pytest.approx(2e-4, abs=1e-5)
     message = fit_message_cpu(predict, [(0.0304, 0.0194 + 12 * 1e-4)])  # 0.3 ms: the network's 2-device run slower
     assert message == pytest.approx(3.09e-4, abs=2e-5)
+
+
+def test_spaced_inferences_start_at_random_phases_of_the_cfs_period(monkeypatch):
+    from parawire.testbed import calibrate
+
+    slept = []
+    monkeypatch.setattr(calibrate.time, "sleep", slept.append)
+    for _ in range(200):
+        calibrate.idle()
+    periods = [s / calibrate.PERIOD_S - calibrate.IDLE_PERIODS for s in slept]
+    assert all(0 <= p < 1 for p in periods)  # a full budget back, then a random part of a period
+    assert min(periods) < 0.1 and max(periods) > 0.9  # not locked to one phase
