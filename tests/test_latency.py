@@ -291,6 +291,28 @@ def test_simulate_averages_the_quota_over_the_period_phases():
         pytest.approx((3.0 + 4.25 + 6.75 + 9.25) / 4)
 
 
+def test_the_quota_runs_spread_compute_so_a_budget_step_is_split_over_them(monkeypatch):
+    import parawire.latency.model as model
+
+    speeds = model.quota_speeds()
+    assert sum(speeds) / len(speeds) == pytest.approx(1.0) and len(set(speeds)) == QUOTA_PHASES
+    assert max(speeds) == pytest.approx(1 + model.COMPUTE_SPREAD * (1 - 1 / QUOTA_PHASES))
+    # one vertex on one unit, a 2.5 s budget per 10 s period: work just over the budget
+    # waits for the next boundary in three of the four phases at once, a 2.8 s step
+    dag = dag_of(1, [])
+    works = np.arange(2.3, 2.7, 0.005)
+
+    def largest_step() -> float:
+        times = [simulate(dag, arr({1: 0, 0: w, 2: 0}, 3), np.zeros(3), np.zeros(3, int), quota_profile())
+                 for w in works]
+        return float(np.max(np.diff(times)))
+
+    spread = largest_step()
+    monkeypatch.setattr(model, "COMPUTE_SPREAD", 0.0)
+    assert largest_step() == pytest.approx((3.75 + 6.25 + 8.75 - 3 * 2.5) / 4, abs=0.01)
+    assert spread < 1.6  # each run meets the boundary at its own amount of work
+
+
 def test_a_split_network_computes_slower_by_the_profiles_split_slowdown():
     # input=2 -> 0 -> 1 -> output=3, 1 s each for 0 and 1, messages 0.5 s
     dag = dag_of(2, [(0, 1)])

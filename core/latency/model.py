@@ -128,6 +128,25 @@ QUOTA_PHASES = 4
 at evenly spread phases, and the makespans averaged: where a period boundary falls
 decides whether a short slice of work runs at once or waits up to ``period − budget``."""
 
+COMPUTE_SPREAD = 0.05
+"""Under a quota each of the :data:`QUOTA_PHASES` runs also computes at its own speed,
+evenly spread over ±5 %: a device's CPU per inference varies from run to run (the same
+1-device DP-40 placement took 7.6–8.3 ms of CPU per inference in four testbed points),
+and the latency is a staircase in it: work beyond budget + reserve waits for the next
+boundary, at the same amount of work whatever the phase, so averaging phases alone left
+steps of most of a period (DP-40 on one device predicted 20.8 ms at 8.0 ms of CPU and
+27.1 ms at 8.2). Measured medians sit on the smoothed staircase; on the steps the
+1-device fit missed by up to 24 %. Re-simulated with the spread, 21 of 22 testbed
+1-device fits land within 5 % (19 without) and 51 of 60 multi-device points within
+15 % (48), docs/testbed.md."""
+
+
+def quota_speeds(runs: int = QUOTA_PHASES) -> list[float]:
+    """The compute factor of each quota run: evenly spread over ±:data:`COMPUTE_SPREAD`
+    (mean 1), in an order uncorrelated with the runs' phases (stride 3, coprime with
+    ``runs`` when ``runs`` is not a multiple of 3)."""
+    return [1 + COMPUTE_SPREAD * ((2 * ((3 * j) % runs) + 1) / runs - 1) for j in range(runs)]
+
 
 GOLDEN = (5 ** 0.5 - 1) / 2
 """Spreads the units' period phases evenly (the fractional parts of u × GOLDEN)."""
@@ -164,9 +183,10 @@ class Quota:
     run ends.
     """
 
-    __slots__ = ("budget", "index", "left", "offset", "period", "reserve", "reserve_s")
+    __slots__ = ("budget", "index", "left", "offset", "period", "reserve", "reserve_s", "speed")
 
-    def __init__(self, k: int, profile: DeviceProfile, phase: float = 0.0) -> None:
+    def __init__(self, k: int, profile: DeviceProfile, phase: float = 0.0, speed: float = 1.0) -> None:
+        self.speed = speed  # the units' work is multiplied by this (:data:`COMPUTE_SPREAD`)
         self.period = profile.cpu_period_s
         self.budget = profile.cpu_quota * profile.cpu_period_s
         self.reserve_s = profile.cpu_reserve_s
@@ -179,6 +199,7 @@ class Quota:
         """Wall seconds unit ``u`` takes from ``now`` for ``work`` unthrottled seconds."""
         if work <= 0.0:
             return 0.0
+        work *= self.speed
         period, budget, offset = self.period, self.budget, self.offset[u]
         i = math.floor((now - offset) / period)
         left = self.left[u] if self.index[u] == i else budget
@@ -567,8 +588,8 @@ def simulate(
     if profile.cpu_quota is None:
         makespan = run(None, trace)
     else:  # the mean over the phases of the units' CFS periods (they are not aligned)
-        makespan = sum(run(Quota(k, profile, (j + 0.5) / QUOTA_PHASES), trace if j == 0 else None)
-                       for j in range(QUOTA_PHASES)) / QUOTA_PHASES
+        makespan = sum(run(Quota(k, profile, (j + 0.5) / QUOTA_PHASES, speed), trace if j == 0 else None)
+                       for j, speed in enumerate(quota_speeds())) / QUOTA_PHASES
     if source_bytes is not None:
         makespan += profile.idle_message_s(float(out_bytes[dag.output]))
     return makespan
