@@ -334,7 +334,7 @@ class Network:
         when it has arrived (its last byte through, plus the message latency)."""
         if self.shared:
             begin = max(self.bus, ready)
-            end = self._pass(("bus", 0), begin, nbytes) if self.burst else begin + nbytes / self.rate
+            end = self._pass(("bus", 0), begin, nbytes)
             self.bus = end + self.latency
             return begin, end + self.latency
         # switched: the sender's port, then the receiver's, each a FIFO queue fed as the
@@ -347,17 +347,20 @@ class Network:
         begin = sent = ready
         if src != free:
             begin = max(ready, self.send[src])
-            sent = self.send[src] = self._pass(("send", src), begin, nbytes) if self.burst else begin + nbytes / self.rate
+            sent = self.send[src] = self._pass(("send", src), begin, nbytes)
         end = sent
         if dst != free:
             start = max(begin, self.recv[dst])
-            through = self._pass(("recv", dst), start, nbytes) if self.burst else start + nbytes / self.rate
+            through = self._pass(("recv", dst), start, nbytes)
             end = self.recv[dst] = max(sent, through)
         return begin, end + self.latency
 
     def _pass(self, resource: tuple[str, int], begin: float, nbytes: float) -> float:
-        """When ``nbytes`` have passed a token-bucket ``resource`` taken at ``begin``: at
-        once what its bucket holds, the rest at the rate; the bucket is drawn down."""
+        """When ``nbytes`` have passed ``resource``, taken at ``begin``: at the rate, or,
+        with a bucket, at once what the bucket holds and the rest at the rate (the bucket
+        drawn down)."""
+        if not self.burst:  # the common case, kept cheap: thousands of simulations per study
+            return begin + nbytes / self.rate
         tokens = self._tokens(resource, begin)
         end = begin + max(nbytes - tokens, 0.0) / self.rate
         self.tokens[resource] = (min(self.burst, tokens - nbytes + (end - begin) * self.rate), end)

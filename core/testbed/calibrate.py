@@ -70,6 +70,10 @@ def path_for(preset: Preset, engine: str) -> Path:
                           f"{preset.network}-{engine}.json")
 
 
+_phases = random.Random()
+"""Its own generator: a caller seeding ``random`` must not make the phases repeat."""
+
+
 def idle() -> None:
     """Wait until every device has its full CPU budget again, and a random part of a
     period more, so that the next inference starts at a random phase of the devices' CFS
@@ -82,9 +86,6 @@ def idle() -> None:
     2.4–2.6 throttled periods per inference): a period more or less, decided by where the
     point's first inference happened to start."""
     time.sleep((IDLE_PERIODS + _phases.random()) * PERIOD_S)
-
-
-_phases = random.Random()
 
 
 def message_latency(cluster, rounds: int = ECHO_ROUNDS) -> float:
@@ -119,6 +120,7 @@ def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float
     its devices' processes and of their tasks, and the message ends (a peer message has
     two, the image and the logits one each), over all runs; and the median latency."""
     import torch
+    from parawire.calibration.timing import summary, timings
     from parawire.testbed.breakdown import task_times
 
     cluster.deploy(spec, plan, engine=engine)
@@ -128,18 +130,13 @@ def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float
     pids = [w.pid for w in bed.workers[:plan.units]]
     shared = bed.preset.network == "shared"
     before, kernel = cluster.stats(), counters.snapshot(bed.name, pids, shared)
-    walls = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        cluster.infer(x)
-        walls.append(time.perf_counter() - start)
-        idle()
+    walls = timings(lambda: cluster.infer(x), runs, 0, on_run=idle)
     after, kernel2 = cluster.stats(), counters.snapshot(bed.name, pids, shared)
     process = sum(kernel2[i]["cpu"]["process_ns"] - kernel[i]["cpu"]["process_ns"] for i in range(plan.units)) / 1e9
     old, new = task_times(before.per_unit), task_times(after.per_unit)
     tasks = sum(cpu - old[u].get(vs, (0.0, 0.0))[1] for u in new for vs, (_, cpu, _) in new[u].items())
     ends = 2 * (after.peer_messages - before.peer_messages) + runs * (len(plan.input_units) + 1)
-    return process, tasks, ends, float(np.median(walls))
+    return process, tasks, ends, summary(walls)[0]
 
 
 MESSAGE_CPU_GRID_S = np.round(np.arange(0.0, 1.0001e-3, 2e-5), 8)

@@ -45,7 +45,8 @@ def confined(procs: Path, core: int, argv: Sequence[str]) -> list[str]:
     """``argv`` run inside the group whose ``cgroup.procs`` is ``procs`` and on ``core``
     only: a shell joins the group, then becomes ``taskset``, which becomes ``argv``, so
     no code of the command runs outside the quota or on another core."""
-    return ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs), tool("taskset") or "taskset", "-c", str(core), *argv]
+    join = 'echo $$ > "$0" && exec "$@"'
+    return ["sh", "-c", join, str(procs), tool("taskset") or "taskset", "-c", str(core), *argv]
 
 
 def check_budget(devices: int, cpu: float, cores: int | None = None) -> None:
