@@ -59,6 +59,30 @@ def test_distributed_output_equals_single_process_torch(cluster, engine, generat
         assert close(cluster.infer(x), reference), (engine, generator, units)
 
 
+@pytest.mark.parametrize("generator", GENERATORS)
+def test_the_latency_model_counts_the_engine_calls_the_workers_make(cluster, generator):
+    # the model charges each call (profile.call_s): its count must be the workers' own, per
+    # unit, scaling steps and their groups included, under both input policies
+    from parawire.executor.plan import plan_for
+    from parawire.latency.calls import engine_calls
+    from parawire.testbed.breakdown import task_times
+
+    for units in UNITS:
+        spec, plan, x, _ = case(generator, units)
+        arch = build_architecture(spec)
+        for policy in ("stem", "scatter"):
+            placed = plan_for(arch, plan.partition, units=units, input_policy=policy)
+            cluster.deploy(spec, placed, engine="onnxruntime")
+            before = task_times(cluster.stats().per_unit)
+            cluster.infer(x)
+            after = task_times(cluster.stats().per_unit)
+            made = [sum(n - before[u].get(vs, (0, 0, 0))[2] for vs, (_, _, n) in after[u].items())
+                    for u in range(units)]
+            calls = engine_calls(arch.dag, placed.partition, arch.costs.scaled, policy)
+            counted = [int(sum(calls[v] for v in placed.vertices_of(u))) for u in range(units)]
+            assert made == counted, (generator, units, policy)
+
+
 def test_unknown_engine_is_refused_before_anything_is_sent(cluster):
     spec, plan, _, _ = case("dp", 2)
     with pytest.raises(PluginError, match="unknown engine 'onnx'.*known: .*onnxruntime, torch"):

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from parawire.errors import ParawireError
 from parawire.graph.dag import to_dag
+from parawire.latency.calls import engine_calls
 from parawire.latency.model import QUOTA_PHASES, DeviceProfile, Quota, Trace, lower_bound, simulate
 from pydantic import ValidationError
 
@@ -313,24 +314,71 @@ def test_the_quota_runs_spread_compute_so_a_budget_step_is_split_over_them(monke
     assert spread < 1.6  # each run meets the boundary at its own amount of work
 
 
-def test_a_split_network_computes_slower_by_the_profiles_split_slowdown():
-    # input=2 -> 0 -> 1 -> output=3, 1 s each for 0 and 1, messages 0.5 s
+def test_each_engine_call_costs_the_profiles_call_s():
+    # input=2 -> 0 -> 1 -> output=3, 1 s each for 0 and 1: one unit runs them all in one
+    # call; split after 0, unit 0 makes one call (2, 0) and unit 1 one (1, 3)
     dag = dag_of(2, [(0, 1)])
     flops = arr({2: 0, 0: 1, 1: 1, 3: 0}, 4)
-    profile = unit_profile(0.5, "switched").model_copy(update={"split_slowdown": 1.5})
-    assert simulate(dag, flops, np.zeros(4), np.zeros(4, int), profile) == 2.0  # one unit: as fitted
+    profile = unit_profile(0.5, "switched").model_copy(update={"call_s": 0.25})
+    assert simulate(dag, flops, np.zeros(4), np.zeros(4, int), profile) == 2.25
     part = arr({2: 0, 0: 0, 1: 1, 3: 1}, 4)
-    assert simulate(dag, flops, np.zeros(4), part, profile) == pytest.approx(1.5 + 0.5 + 1.5)
+    assert simulate(dag, flops, np.zeros(4), part, profile) == pytest.approx(0.25 + 1 + 0.5 + 0.25 + 1)
+    # 0 on unit 1 between two vertices of unit 0: unit 0 makes a call before and one after
+    split = arr({2: 0, 0: 1, 1: 0, 3: 0}, 4)
+    assert list(engine_calls(dag, split)) == [1, 1, 1, 0]
+    assert simulate(dag, flops, np.zeros(4), split, profile) == pytest.approx(0.25 + 0.5 + 1.25 + 0.5 + 1.25)
+
+
+def test_engine_calls_follow_the_workers_runs_and_scaling_steps():
+    # input=5 -> 0, 1, 2 (unit 1) -> 3 (unit 0) -> 4 -> output=6; 3 scales inputs 0 and 1
+    dag = dag_of(5, [(0, 3), (1, 3), (2, 3), (3, 4)])
+    part = arr({5: 0, 0: 1, 1: 1, 2: 1, 3: 0, 4: 0, 6: 0}, 7)
+    # unit 1: 0, 1 and 2 each send, so each ends its run; unit 0: the stem (sent), then 3,
+    # a staged vertex starting a run: alone, one call per scaled input (they come from
+    # another unit, so no group) and one for the rest; then 4 and 6 in one run
+    calls = engine_calls(dag, part, {3: (0, 1)})
+    assert [calls[v] for v in (5, 0, 1, 2, 3, 4, 6)] == [1, 1, 1, 1, 3, 1, 0]
+    # 2 on unit 0 and the rest on unit 1: 3 waits for 2, so it starts a run, alone; its
+    # two scaled inputs are outputs of one local run (0, 1), there at the same moment:
+    # one grouped call for both, one for the rest
+    grouped = arr({5: 0, 0: 1, 1: 1, 2: 0, 3: 1, 4: 1, 6: 0}, 7)
+    calls = engine_calls(dag, grouped, {3: (0, 1)})
+    assert [calls[v] for v in (5, 0, 1, 2, 3, 4, 6)] == [1, 1, 0, 1, 2, 1, 1]
+    assert engine_calls(dag, grouped)[3] == 1  # nothing scaled: 3 joins no run but makes one call
+    # on one unit nothing is sent: one run, one call, the staged vertex fused whole
+    assert engine_calls(dag, np.zeros(7, int), {3: (0, 1)}).sum() == 1
+    assert engine_calls(dag, np.zeros(7, int)).sum() == 1
 
 
 def test_each_message_costs_cpu_on_both_units():
-    # input=2 -> 0 -> 1 -> output=3; 0 on unit 0, 1 on unit 1. v0: 1 s + 0.25 s to send;
-    # the message 0.5 s; unit 1 takes it in (0.25 s), then v1: 1 s
+    # input=2 -> 0 -> 1 -> output=3; 0 on unit 0, 1 on unit 1. v0: 1 s; the message: 0.5 s
+    # of latency, no bytes; unit 1 takes it in (0.25 s), then v1: 1 s. Unit 0's 0.25 s to
+    # send come after v0, while the message travels: off the path
     dag = dag_of(2, [(0, 1)])
     flops = arr({2: 0, 0: 1, 1: 1, 3: 0}, 4)
     part = arr({2: 0, 0: 0, 1: 1, 3: 1}, 4)
     profile = unit_profile(0.5, "switched")
     assert simulate(dag, flops, np.zeros(4), part, profile) == 2.5
     costly = profile.model_copy(update={"message_cpu_s": 0.25})
-    assert simulate(dag, flops, np.zeros(4), part, costly) == pytest.approx(3.0)
+    assert simulate(dag, flops, np.zeros(4), part, costly) == pytest.approx(2.75)
     assert simulate(dag, flops, np.zeros(4), np.zeros(4, int), costly) == 2.0  # no message, no cost
+    # but a unit busy sending cannot compute: 0 feeds 1 (unit 1) and 2 (unit 0, after the send)
+    fork = dag_of(3, [(0, 1), (0, 2)])
+    work = arr({3: 0, 0: 1, 1: 1, 2: 1, 4: 0}, 5)
+    cut = arr({3: 0, 0: 0, 1: 1, 2: 0, 4: 0}, 5)
+    trace = Trace()
+    simulate(fork, work, np.zeros(5), cut, costly, policy="ready", trace=trace)
+    assert trace.start[2] == pytest.approx(1.25)
+
+
+def test_a_unit_takes_a_message_in_while_its_bytes_stream():
+    # as test_each_message_costs_cpu_on_both_units, with 2 bytes at 1 byte/s and no latency:
+    # unit 1's 0.25 s of CPU for the message run while its bytes arrive (1 s to 3 s)
+    dag = dag_of(2, [(0, 1)])
+    flops = arr({2: 0, 0: 1, 1: 1, 3: 0}, 4)
+    out = arr({2: 0, 0: 2, 1: 0, 3: 0}, 4)
+    part = arr({2: 0, 0: 0, 1: 1, 3: 1}, 4)
+    costly = unit_profile(0.0, "switched").model_copy(update={"message_cpu_s": 0.25})
+    assert simulate(dag, flops, out, part, costly) == pytest.approx(1 + 2 + 1)
+    # but the CPU work is there: with the unit busy meanwhile, it comes after
+    assert simulate(dag, flops, out, part, costly.model_copy(update={"message_cpu_s": 3.0})) == pytest.approx(1 + 3 + 1)

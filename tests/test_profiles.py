@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from parawire.calibration.local import CALIBRATION_VERSION, cache_path, get_profile
@@ -49,6 +51,12 @@ def test_local_comes_from_the_cache_without_measuring(tmp_path):
     path = tmp_path / "p.json"
     path.write_text(cached.model_dump_json())
     assert get_profile("local", path) == cached
+    # saved by an older parawire with a field this one dropped: the measurement still holds
+    path.write_text(json.dumps({**cached.model_dump(), "split_slowdown": 1.0}))
+    assert get_profile("local", path) == cached
+    path.write_text(json.dumps({**cached.model_dump(), "flops_per_s": -1}))  # a wrong figure is not kept
+    with pytest.raises(ParawireError, match=f"^profile cache {path}: unreadable"):
+        get_profile("local", path)
     path.write_text("{")
     with pytest.raises(ParawireError, match=f"^profile cache {path}: unreadable"):
         get_profile("local", path)

@@ -367,11 +367,11 @@ def test_a_preset_profile_takes_the_testbeds_calibration_when_one_is_saved(monke
     path = calibrate.path_for(PRESETS["t2.micro"], "onnxruntime")
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"format": calibrate.FORMAT, "message_latency_s": 8e-4, "message_cpu_s": 3e-4,
-                                "cpu_reserve_s": 6e-4, "split_slowdown": 1.2}))
+                                "cpu_reserve_s": 6e-4, "call_s": 1.2e-4}))
     profiles.search_profile.cache_clear()
     try:
         saved = profiles.search_profile("t2.micro", "onnxruntime")
     finally:
         profiles.search_profile.cache_clear()
     assert saved.message_latency_s == pytest.approx(2e-4)  # half the round trip less two message ends
-    assert (saved.message_cpu_s, saved.cpu_reserve_s, saved.split_slowdown) == (3e-4, 6e-4, 1.2)
+    assert (saved.message_cpu_s, saved.cpu_reserve_s, saved.call_s) == (3e-4, 6e-4, 1.2e-4)

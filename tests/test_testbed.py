@@ -159,7 +159,7 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
     assert record["calibration"]["message_cpu_s"] > 0  # measured (or read) before the points
     reserve = record["calibration"]["cpu_reserve_s"]  # the quota probe's fit, used by the model
     assert 0 <= reserve <= 3e-3 and record["profile"]["cpu_reserve_s"] == reserve
-    assert record["profile"]["split_slowdown"] == record["calibration"]["split_slowdown"] >= 1
+    assert record["profile"]["call_s"] == record["calibration"]["call_s"] >= 0
     assert sum(u["calls"] for u in two["units"]) >= 2 and all(k["periods"] > 0 for k in two["kernel"])
     assert all(0 < k["window_cpu_ms"] <= k["process_cpu_ms"] for k in two["kernel"])
     assert one["rounds"] == two["rounds"] == 2  # 2 runs over the default 3 rounds: a round each, interleaved
@@ -237,7 +237,7 @@ def test_the_quota_reserve_is_fitted_from_slice_times_and_refused_without_any():
         fit_reserve({3.0: []}, 0.25, 0.01)
 
 
-def test_a_calibration_saved_before_pinning_the_quota_probe_or_the_split_slowdown_is_measured_again(
+def test_a_calibration_saved_before_pinning_the_quota_probe_or_the_call_cost_is_measured_again(
         monkeypatch, tmp_path):
     import json
 
@@ -248,15 +248,15 @@ def test_a_calibration_saved_before_pinning_the_quota_probe_or_the_split_slowdow
     path = calibrate.path_for(preset, "onnxruntime")
     path.parent.mkdir(parents=True)
     old = {"format": calibrate.FORMAT, "preset": "t2.micro", "engine": "onnxruntime", "message_latency_s": 7e-4,
-           "message_cpu_s": 3e-4, "split_slowdown": 1.1}
+           "message_cpu_s": 3e-4, "call_s": 1.2e-4}
     path.write_text(json.dumps(old))
     assert calibrate.load(preset, "onnxruntime") is None  # no reserve: the model would lack it
     path.write_text(json.dumps({**old, "cpu_reserve_s": 6e-4}))
     assert calibrate.load(preset, "onnxruntime")["cpu_reserve_s"] == 6e-4
-    for unpinned in ({"format": 1}, {"format": None}):  # measured on devices free to move between cores
-        path.write_text(json.dumps({**old, "cpu_reserve_s": 6e-4, **unpinned}))
+    for stale in ({"format": 1}, {"format": None}, {"format": 3}):  # unpinned devices; one split factor
+        path.write_text(json.dumps({**old, "cpu_reserve_s": 6e-4, **stale}))
         assert calibrate.load(preset, "onnxruntime") is None
-    for bad in ({"message_cpu_s": "abc"}, {"split_slowdown": 0.5}, {"cpu_reserve_s": -1}):  # measured again
+    for bad in ({"message_cpu_s": "abc"}, {"call_s": -1e-4}, {"cpu_reserve_s": -1}):  # measured again
         path.write_text(json.dumps({**old, "cpu_reserve_s": 6e-4, **bad}))
         assert calibrate.load(preset, "onnxruntime") is None
     path.write_text("[1, 2]")
@@ -264,7 +264,7 @@ def test_a_calibration_saved_before_pinning_the_quota_probe_or_the_split_slowdow
     unlimited = get_preset("t2.micro", cpu=1.0)  # no quota, nothing to probe
     calibrate.path_for(unlimited, "onnxruntime").write_text(json.dumps(old))
     assert calibrate.load(unlimited, "onnxruntime") == old
-    del old["split_slowdown"]
+    del old["call_s"]
     calibrate.path_for(unlimited, "onnxruntime").write_text(json.dumps(old))
     assert calibrate.load(unlimited, "onnxruntime") is None
 
@@ -502,6 +502,15 @@ def test_the_message_cost_is_fitted_to_the_two_device_latencies_with_compute_fit
     assert message == pytest.approx(2e-4, abs=1e-5)
     message = fit_message_cpu(predict, [(0.0304, 0.0194 + 12 * 1e-4)])  # 0.3 ms: the network's 2-device run slower
     assert message == pytest.approx(3.09e-4, abs=2e-5)
+
+
+def test_the_call_cost_is_the_cpu_a_split_run_adds_per_call_it_adds():
+    from parawire.testbed.calibrate import call_cost
+
+    # 13.7 ms of task CPU in 32 calls on 2 devices against 8.1 ms in one call on 1 device
+    assert call_cost(13.7e-3 - 8.1e-3, 32 - 1) == pytest.approx(0.1806e-3, rel=1e-3)
+    assert call_cost(1e-3, 0) == 0.0  # no call added (an engine that calls each vertex in both)
+    assert call_cost(-1e-4, 10) == 0.0  # split ran faster: no negative cost
 
 
 def test_spaced_inferences_start_at_random_phases_of_the_cfs_period(monkeypatch):

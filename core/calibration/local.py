@@ -90,7 +90,10 @@ def calibrate(seconds: float = 2.5, path: Path | None = None, refresh: bool = Fa
     path = Path(path) if path is not None else cache_path(engine, engine_params)
     if path.exists() and not refresh:
         try:
-            return DeviceProfile.model_validate_json(path.read_text())
+            saved = json.loads(path.read_text())
+            if isinstance(saved, dict):  # a field an older parawire saved and this one dropped says nothing now
+                saved = {key: value for key, value in saved.items() if key in DeviceProfile.model_fields}
+            return DeviceProfile.model_validate(saved)
         except ValueError as exc:
             raise ParawireError(f"profile cache {path}: unreadable ({exc.__class__.__name__}); "
                                 "delete it or calibrate with refresh=True") from exc

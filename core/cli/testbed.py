@@ -157,7 +157,7 @@ def calibrate(engine, runs, **preset):
     click.echo(f"{record['preset']} ({engine}): {record['message_latency_s'] * 1e3:.3f} ms half round trip "
                f"({link * 1e3:.3f} ms on the link), {record['message_cpu_s'] * 1e3:.3f} ms per message end "
                f"(fitted end to end; {record['message_cpu_measured_s'] * 1e3:.3f} ms of device CPU), "
-               f"split compute ×{record['split_slowdown']:.2f}{reserve} "
+               f"{record['call_s'] * 1e3:.3f} ms per engine call{reserve} "
                f"(load {record['loadavg']}); saved to {record['path']}")
 
 

@@ -240,7 +240,8 @@ def plan_for(
     if profile is not None:
         predicted = float(
             simulate(arch.dag, arch.costs.flops, arch.costs.out_bytes, np.asarray(partition), profile,
-                     policy="ready", input_policy=input_policy, params=arch.costs.params, wire=wire)
+                     policy="ready", input_policy=input_policy, params=arch.costs.params, wire=wire,
+                     scaled=arch.costs.scaled)
         )
     return Plan.build(
         arch.dag, partition, out_bytes=wire.bytes, predicted_latency_s=predicted, units=units,

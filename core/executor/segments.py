@@ -25,7 +25,8 @@ the peers see:
 A unit with no input from another unit is therefore one call.
 
 The staged vertices left alone still make one call per scaled input. Inputs that are
-outputs of the same local run are there at the same moment, so :func:`step_groups`
+outputs of the same local run are there at the same moment, so
+:func:`~parawire.latency.calls.step_groups`
 prepares them with one call (:attr:`StagedBlock.groups
 <parawire.executor.runner.StagedBlock>`), which delays no step.
 """
@@ -36,6 +37,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from parawire.executor.plan import UnitPlan
+from parawire.latency.calls import fusable_runs
 
 
 @dataclass(frozen=True)
@@ -50,27 +52,9 @@ class Segment:
 
 
 def segments(unit: UnitPlan, output_vertex: int, staged: Collection[int] = ()) -> list[Segment]:
-    """The unit's vertices cut into the longest runs the rules above allow."""
-    local = set(unit.vertices)
-    before: dict[int, set[int]] = {}  # v → the unit's vertices from which v is reachable inside the unit
-    for v in unit.vertices:
-        before[v] = {q for p in unit.preds[v] if p in local for q in (p, *before[p])}
-    runs: list[list[int]] = []
-    ready: list[set[int]] = []  # per run: the tensors present whenever its first vertex can run
-    for v in unit.vertices:
-        current = runs[-1] if runs else []
-        joins = (
-            bool(current)
-            and not unit.sends.get(current[-1])
-            and current[-1] != output_vertex
-            and current[0] not in staged
-            and set(unit.preds[v]) <= set(current) | ready[-1]
-        )
-        if joins:
-            current.append(v)
-        else:
-            runs.append([v])
-            ready.append(set(unit.preds[v]) | before[v])
+    """The unit's vertices cut into the longest runs the rules above allow
+    (:func:`parawire.latency.calls.fusable_runs`, which the latency model counts too)."""
+    runs = fusable_runs(unit.vertices, unit.preds, set(unit.sends), output_vertex, staged)
     used_outside: set[int] = set()
     where = {v: i for i, run in enumerate(runs) for v in run}
     for v in unit.vertices:
@@ -84,15 +68,3 @@ def segments(unit: UnitPlan, output_vertex: int, staged: Collection[int] = ()) -
         outputs = [v for v in run if v in used_outside or unit.sends.get(v) or v == output_vertex]
         out.append(Segment(tuple(run), tuple(inputs), tuple(outputs)))
     return out
-
-
-def step_groups(runs: list[Segment], vertex: int, preds: list[int], positions: Collection[int]) -> list[tuple[int, ...]]:
-    """Positions among ``positions`` (staged inputs of ``vertex``, whose inputs are
-    ``preds``) whose tensors are outputs of one local run, grouped by run; only groups
-    of two or more (a lone step gains nothing from grouping)."""
-    run_of = {v: i for i, run in enumerate(runs) for v in run.vertices}
-    groups: dict[int, list[int]] = {}
-    for j in sorted(positions):
-        if preds[j] in run_of:
-            groups.setdefault(run_of[preds[j]], []).append(j)
-    return [tuple(g) for g in groups.values() if len(g) > 1]

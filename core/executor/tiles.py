@@ -214,7 +214,7 @@ def predicted_s(arch, plan: Plan, profile, source: bool = True,
         return float(simulate(arch.dag, costs.flops, costs.out_bytes, np.asarray(plan.partition), profile,
                               policy="ready", input_policy=plan.input_policy,
                               source_bytes=image_bytes(arch) if source else None, params=costs.params,
-                              wire=wire))
+                              wire=wire, scaled=costs.scaled))
     t = plan.tiling
     grid = tile_grid(arch.layout, t.rows, t.cols, t.threshold, t.depth)
     wire, pieces = tiled_wires(arch, grid, plan.codecs, cost)

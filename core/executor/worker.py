@@ -133,7 +133,8 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
     (:mod:`parawire.executor.segments`), and so are the scaling steps of inputs that one
     run produces. Every call goes through the plugin's invocation: its parameters are
     validated, its errors and outputs (a block for every vertex) name it."""
-    from parawire.executor.segments import segments, step_groups
+    from parawire.executor.segments import segments
+    from parawire.latency.calls import step_groups
     from parawire.network.nn import build_network
     from parawire.registry.manager import get_plugins, resolve_engine
     from parawire.registry.records import CompileContext, FuseContext, ModuleContext, PrepareContext
@@ -159,8 +160,9 @@ def network_blocks(spec: dict, unit: UnitPlan, weights: Any = None, engine: str 
     blocks: dict = dict(record.invoke(CompileContext(net, vertices, threads), params))
     blocks.update({s: record.invoke(FuseContext(net, s, threads), params) for s in fused})
     if record.prepare is not None:
+        run_vertices = [s.vertices for s in runs]
         for v, block in list(blocks.items()):
-            groups = step_groups(runs, v, unit.preds[v], block.steps) if isinstance(block, StagedBlock) else []
+            groups = step_groups(run_vertices, unit.preds[v], block.steps) if isinstance(block, StagedBlock) else []
             if groups:
                 grouped = {j for g in groups for j in g}
                 blocks[v] = StagedBlock(

@@ -30,6 +30,13 @@ simple so that a study can call it thousands of times and a person can check it 
   one at a time, but different pairs overlap. Messages are served first come, first
   served (ties: producer's position in the order, then receiving unit id). Sending
   does not stop the unit computing (ZeroMQ sends from its own I/O thread).
+* **Message CPU** (``message_cpu_s``, each end of each message): the sender's unit
+  spends it after the vertex, while the message travels; the receiver's from the moment
+  the bytes start to arrive (ZeroMQ's I/O thread takes them in as they stream), and the
+  input is usable once both that work and the last byte are done. Charged before the
+  message could leave and after its last byte had arrived, the same cost put whole
+  messages' CPU on the critical path where the devices overlap it with their links
+  (Figure 13's 4- and 6-device points were 10–20 % pessimistic, docs/testbed.md).
 * **Input and output.** Under ``input_policy="stem"`` the input vertex (stem) and output
   vertex (head) are ordinary vertices of the partition: the image starts on the unit
   holding ``dag.input``, which computes the stem and scatters its output to the units
@@ -53,13 +60,14 @@ from __future__ import annotations
 import heapq
 import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from parawire.errors import ParawireError
 from parawire.graph.dag import Dag
+from parawire.latency.calls import engine_calls
 from parawire.latency.wire import Wire, wire_or_raw
 from parawire.network.cost import FLOAT32_BYTES
 from pydantic import BaseModel, ConfigDict, Field
@@ -94,8 +102,8 @@ class DeviceProfile(BaseModel):
         0.0, ge=0, description="CPU seconds a unit keeps across CFS periods (Linux: 1 ms); see Quota")
     message_cpu_s: float = Field(
         0.0, ge=0, description="CPU time a unit spends on each message it sends or receives")
-    split_slowdown: float = Field(
-        1.0, ge=1, description="compute of a network split over several units against one unit; see simulate")
+    call_s: float = Field(
+        0.0, ge=0, description="CPU time of one engine call beyond its vertices' compute; see simulate")
     source: str = ""
 
     def compute_s(self, flops: np.ndarray, inputs: np.ndarray | float = 0,
@@ -425,6 +433,7 @@ def simulate(
     source_bytes: int | None = None,
     params: np.ndarray | None = None,
     wire: Wire | None = None,
+    scaled: Mapping[int, Collection[int]] | None = None,
 ) -> float:
     """Makespan in seconds of one inference under ``partition`` (vertex -> unit).
 
@@ -439,13 +448,13 @@ def simulate(
     bytes, adds encoding to the producer's compute when its output crosses and decoding
     to each message's arrival.
 
-    When the partition uses more than one unit, every vertex computes
-    ``profile.split_slowdown`` times longer. A profile's compute is fitted where the whole
-    network runs as one engine call (the testbed's single-device run); split, each unit
-    runs its vertices in several calls (set-up and cold caches per call) while the other
-    units compute at the same time on shared cores. Measured on the testbed's devices:
-    the same vertices took 1.24–1.37× the CPU time split over 2 and 4 devices that they
-    took on one (``parawire testbed calibrate`` fits it; 1.0 elsewhere).
+    **Engine calls.** With ``profile.call_s`` (``parawire testbed calibrate`` measures it;
+    0 elsewhere), each engine call a worker makes costs that much CPU on top of its
+    vertices' compute, charged to the vertex that starts it
+    (:func:`parawire.latency.calls.engine_calls`; ``scaled``: each vertex's inputs that
+    pass a scaling block, ``Costs.scaled``, whose steps are calls of their own). A unit
+    holding the whole network makes one call; a split one makes one per run of its
+    vertices between messages, so this is what a split network pays for being split.
     """
     shape = dag_shape(dag)
     n = shape.n
@@ -460,8 +469,8 @@ def simulate(
         raise ParawireError(f"partition: got unit {min(part)}; units are numbered from 0")
     k = max(part) + 1
     compute = vertex_seconds(dag, flops, out_bytes, profile, params)
-    if profile.split_slowdown != 1.0 and len(set(part)) > 1:
-        compute = compute * profile.split_slowdown
+    if profile.call_s:
+        compute = compute + profile.call_s * engine_calls(dag, part, scaled, input_policy)
     compute = compute.tolist()
     coded = wire_or_raw(wire, out_bytes)
     wire_bytes = coded.bytes.astype(np.float64).tolist()
@@ -484,10 +493,14 @@ def simulate(
             queues[u].append(v)
         position[v] = i
     receive = profile.message_cpu_s
-    if receive:  # a unit's CPU time for each message it sends (beside the one per message it receives)
+    # a unit's CPU for the messages a vertex sends to peers: after the vertex, while they
+    # travel (ZeroMQ's I/O thread sends them); the logits' before the coordinator has them
+    send_cpu = [0.0] * n
+    if receive:
         for v in range(n):
             sends = len({part[w] for w in shape.succs[v]} - {part[v]}) if not (scatter and v == stem) else 0
-            compute[v] += receive * (sends + (source_bytes is not None and v == dag.output))
+            send_cpu[v] = receive * sends
+            compute[v] += receive * (source_bytes is not None and v == dag.output)
 
     def run(quota: Quota | None, trace: Trace | None) -> float:
         head = [0] * k  # static: index of the unit's next vertex in its queue
@@ -495,10 +508,13 @@ def simulate(
         inbox: list[list[int]] = [[] for _ in range(k)]  # messages a unit has yet to take in (their vertex)
         busy = [False] * k
         pending = [len(p) for p in shape.preds]
-        # (time, kind, position, vertex, unit): kind 0 = an input of vertex arrives on unit,
-        # kind 1 = vertex finishes, kind 2 = the unit has taken in the message of vertex;
+        # (time, kind, position, vertex, unit): kind 0 = the message of vertex is usable on
+        # unit (its last byte there, and its CPU work done or none), kind 1 = it starts to
+        # arrive (its CPU work may begin), kind 2 = vertex finishes, kind 3 = the unit's CPU
+        # has taken the message in, kind 4 = the unit's CPU has sent a vertex's messages;
         # arrivals at one instant are seen before the unit picks.
         events: list[tuple[float, int, int, int, int]] = []
+        arrival: dict[tuple[int, int], float] = {}  # (vertex, unit): when its message's last byte is there
         network = Network(k + 1, profile, unshaped=k)  # unit k: the coordinator
         makespan = 0.0
         done = 0
@@ -524,13 +540,24 @@ def simulate(
             busy[u] = True
             return now + (seconds if quota is None else quota.run(u, now, seconds))
 
+        def deliver(v: int, u: int, begin: float, end: float) -> None:
+            """The message of ``v``, sent at ``begin``, has reached unit ``u`` at ``end``. A
+            unit's CPU takes a message in while its bytes stream in (ZeroMQ's I/O thread),
+            from the first byte (a message latency after ``begin``); the message is
+            usable once both that work and the last byte are done."""
+            if receive and not (v == stem and u in gated and source_bytes is None):
+                arrival[v, u] = end
+                heapq.heappush(events, (min(begin + profile.message_latency_s, end), 1, position[v], v, u))
+            else:
+                heapq.heappush(events, (end, 0, position[v], v, u))
+
         def pick(u: int, now: float) -> None:
             """If unit ``u`` is idle, take in a message or start the vertex its policy allows."""
             if busy[u]:
                 return
             if inbox[u]:
                 v = inbox[u].pop(0)
-                heapq.heappush(events, (start(u, now, receive), 2, position[v], v, u))
+                heapq.heappush(events, (start(u, now, receive), 3, position[v], v, u))
                 return
             if static:
                 q = queues[u]
@@ -543,27 +570,34 @@ def simulate(
                     return
                 v = seq[heapq.heappop(waiting[u])]
             end = start(u, now, compute[v])
-            heapq.heappush(events, (end, 1, position[v], v, u))
+            heapq.heappush(events, (end, 2, position[v], v, u))
             if trace is not None:
                 trace.start[v], trace.finish[v], trace.unit[v] = now, end, u
 
         for u in stem_units:  # the image arrives: at once, or after its message from the coordinator
-            end = 0.0
+            begin = end = 0.0
             if source_bytes is not None:
-                end = network.book(k, u, 0.0, source_bytes)[1]
-            heapq.heappush(events, (end, 0, position[stem], stem, u))
+                begin, end = network.book(k, u, 0.0, source_bytes)
+            deliver(stem, u, begin, end)
         while events:
             now, kind, _, v, u = heapq.heappop(events)
+            if kind == 1:
+                inbox[u].append(v)
+                pick(u, now)
+                continue
             if kind == 0:
-                if receive and not (v == stem and u in gated and source_bytes is None):
-                    inbox[u].append(v)
-                else:
-                    took_in(v, u)
+                took_in(v, u)
                 pick(u, now)
                 continue
             busy[u] = False
-            if kind == 2:
-                took_in(v, u)
+            if kind == 4:
+                pick(u, now)
+                continue
+            if kind == 3:
+                if arrival[v, u] <= now:
+                    took_in(v, u)
+                else:
+                    heapq.heappush(events, (arrival[v, u], 0, position[v], v, u))
                 pick(u, now)
                 continue
             makespan = now
@@ -577,12 +611,15 @@ def simulate(
             for dst in sorted({part[w] for w in shape.succs[v]} - {u}):
                 begin, end = network.book(u, dst, now, wire_bytes[v])
                 # the message is usable once decoded (its codec's decode, on arrival)
-                heapq.heappush(events, (end + decode_s[v], 0, position[v], v, dst))
+                deliver(v, dst, begin, end + decode_s[v])
                 if trace is not None:
                     trace.transfers.append(Transfer(v, u, dst, begin, end))
             for w in shape.succs[v]:
                 if part[w] == u:
                     arrive(w)
+            if send_cpu[v]:
+                heapq.heappush(events, (start(u, now, send_cpu[v]), 4, position[v], v, u))
+                continue
             pick(u, now)
         if done < n + len(stem_units) - 1:
             raise ParawireError("order: not a topological order of the DAG; some vertex never ran")

@@ -94,7 +94,7 @@ the kernel's own figure, this is the default until it has (0.95 ms measured here
 def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
                    compute_scale: float = 1.0, *, engine: str, period_s: float = 0.01,
                    message_cpu_s: float = 0.0, cpu_reserve_s: float = CFS_RESERVE_S,
-                   split_slowdown: float = 1.0) -> DeviceProfile:
+                   call_s: float = 0.0) -> DeviceProfile:
     """The latency model of a testbed device class (``parawire.testbed.presets.Preset``)
     whose workers compute with ``engine``.
 
@@ -107,8 +107,8 @@ def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
     quarter-core device computes short slices at full speed (docs/latency.md). The
     profile is named after the engine (``testbed-t2.micro-onnxruntime``): a rate fitted
     with one engine says nothing about another. ``message_cpu_s``: each message's CPU
-    time on both devices and ``split_slowdown``, the compute of a split network against a
-    whole one (``parawire testbed calibrate``). Network: the tbf rate and bucket at TCP's
+    time on both devices and ``call_s``, each engine call's beyond its vertices' compute
+    (``parawire testbed calibrate``). Network: the tbf rate and bucket at TCP's
     payload efficiency, ``message_latency_s`` per message (measured round trips), the
     preset's topology. The bucket matters at 32 px: most activations there (16 KB) fit in
     the 32 KB bucket and cross at once, where the rate alone charged each 1.4 ms and
@@ -129,11 +129,11 @@ def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
         cpu_period_s=period_s,
         cpu_reserve_s=cpu_reserve_s if preset.cpu < 1 else 0.0,
         message_cpu_s=message_cpu_s,
-        split_slowdown=split_slowdown,
+        call_s=call_s,
         source=f"testbed {preset.name}: {base.name} {engine} compute / {compute_scale:.3g} under a "
                f"{preset.cpu:g}-core quota per {period_s * 1e3:g} ms, tbf {preset.rate_mbit:g} Mbit/s, "
                f"{message_latency_s * 1e3:.2f} ms + {message_cpu_s * 1e3:.2f} ms CPU per message, "
-               f"compute ×{split_slowdown:.2f} when split",
+               f"{call_s * 1e3:.2f} ms per engine call",
     )
 
 

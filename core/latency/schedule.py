@@ -24,6 +24,8 @@ stretches on different units while a short one gets a unit of its own. Here:
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 import numpy as np
 from parawire.errors import ParawireError
 from parawire.graph.dag import Dag
@@ -97,7 +99,8 @@ def heft(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int,
 
 def refine(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, partition: np.ndarray, k: int,
            profile: DeviceProfile, max_evals: int = 2000, params: np.ndarray | None = None,
-           input_policy: str = "stem", wire: Wire | None = None) -> np.ndarray:
+           input_policy: str = "stem", wire: Wire | None = None,
+           scaled: Mapping[int, Collection[int]] | None = None) -> np.ndarray:
     """Moves that strictly lower the simulated makespan, first improvement, until none helps.
 
     Two kinds of move: one vertex to a unit of one of its neighbours or to the
@@ -105,14 +108,15 @@ def refine(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, partition: np.nda
     reach when messages cost more than the parallelism saves.
     """
     part = np.array(partition, dtype=np.int64)
-    best = [simulate(dag, flops, out_bytes, part, profile, params=params, input_policy=input_policy, wire=wire)]
+    best = [simulate(dag, flops, out_bytes, part, profile, params=params, input_policy=input_policy, wire=wire,
+                     scaled=scaled)]
     budget = [max_evals - 1]
 
     def better(candidate: np.ndarray) -> bool:
         """Simulate ``candidate``; keep it in ``part`` if it is strictly faster."""
         budget[0] -= 1
         makespan = simulate(dag, flops, out_bytes, candidate, profile, params=params, input_policy=input_policy,
-                            wire=wire)
+                            wire=wire, scaled=scaled)
         if makespan < best[0]:
             best[0] = makespan
             part[:] = candidate
@@ -159,19 +163,19 @@ MIN_GAIN = 0.05
 def place(dag: Dag, flops: np.ndarray, out_bytes: np.ndarray, k: int, profile: DeviceProfile,
           starts: tuple[np.ndarray, ...] = (), max_evals: int = 2000,
           params: np.ndarray | None = None, input_policy: str = "stem", wire: Wire | None = None,
-          min_gain: float = MIN_GAIN) -> np.ndarray:
+          min_gain: float = MIN_GAIN, scaled: Mapping[int, Collection[int]] | None = None) -> np.ndarray:
     """The fastest (by ``simulate``) of HEFT, everything on one unit, and ``starts``
     (e.g. a km1 partition), each refined; everything on one unit instead unless that
     fastest is predicted at least ``min_gain`` (a fraction) faster than one unit. With
     ``min_gain=0`` never slower than any of them."""
     one = np.zeros(dag_shape(dag).n, dtype=np.int64)
     candidates = [heft(dag, flops, out_bytes, k, profile, params, wire), one, *starts]
-    refined = [refine(dag, flops, out_bytes, c, k, profile, max_evals, params, input_policy, wire)
+    refined = [refine(dag, flops, out_bytes, c, k, profile, max_evals, params, input_policy, wire, scaled)
                for c in candidates]
 
     def makespan(partition: np.ndarray) -> float:
         return simulate(dag, flops, out_bytes, partition, profile, params=params, input_policy=input_policy,
-                        wire=wire)
+                        wire=wire, scaled=scaled)
 
     times = [makespan(r) for r in refined]
     best = int(np.argmin(times))

@@ -20,7 +20,7 @@ Conventions (docs/network.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from parawire.network.shapes import Layout
@@ -30,11 +30,14 @@ FLOAT32_BYTES = 4
 
 @dataclass(frozen=True, eq=False)
 class Costs:
-    """Per-vertex int64 arrays indexed by DAG vertex id ``0..N+1``."""
+    """Per-vertex int64 arrays indexed by DAG vertex id ``0..N+1``; ``scaled[v]``: the
+    inputs of ``v`` that pass a scaling block (a worker scales each as it arrives, one
+    engine call each: :func:`parawire.latency.calls.engine_calls` counts them)."""
 
     flops: np.ndarray
     params: np.ndarray
     out_bytes: np.ndarray
+    scaled: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def total_params(self) -> int:
@@ -81,4 +84,5 @@ def costs(layout: Layout) -> Costs:
         flops[v] = macs
         params[v] = weights
     out_bytes = layout.out_shape.prod(axis=1) * FLOAT32_BYTES
-    return Costs(flops=flops, params=params, out_bytes=out_bytes.astype(np.int64))
+    scaled = {v: tuple(block.pred for block in blocks) for v, blocks in layout.scaling.items()}
+    return Costs(flops=flops, params=params, out_bytes=out_bytes.astype(np.int64), scaled=scaled)

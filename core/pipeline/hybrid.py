@@ -83,7 +83,7 @@ def untiled_choice(arch, placement: str, partition: np.ndarray, profile: DeviceP
     costs = arch.costs
     predicted = simulate(arch.dag, costs.flops, costs.out_bytes, partition, profile, policy="ready",
                          input_policy=input_policy, source_bytes=image_bytes(arch), params=costs.params,
-                         wire=wire)
+                         wire=wire, scaled=costs.scaled)
     return Choice(placement, partition, None, float(predicted))
 
 

@@ -79,7 +79,7 @@ def place_architecture(
     if placement == "schedule" and units > 1:
         costs = arch.costs
         part = place(arch.dag, costs.flops, costs.out_bytes, units, profile, starts=(part,),
-                     params=costs.params, input_policy=input_policy, wire=wire)
+                     params=costs.params, input_policy=input_policy, wire=wire, scaled=costs.scaled)
     return part
 
 

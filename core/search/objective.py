@@ -51,7 +51,8 @@ def predicted_latency(arch, devices: int, profile, placements, input_policy: str
                 warnings.simplefilter("ignore")
                 part = place_architecture(arch, units, profile, placement, input_policy=input_policy)
             seconds = simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
-                               input_policy=input_policy, source_bytes=image_bytes(arch), params=costs.params)
+                               input_policy=input_policy, source_bytes=image_bytes(arch), params=costs.params,
+                               scaled=costs.scaled)
             if best is None or seconds < best[0]:
                 best = (seconds, placement, units)
     return best

@@ -2,7 +2,7 @@
 
 A preset's profile is the one ``parawire testbed run`` predicts with before it measures
 anything: this machine's ``local`` compute for the engine under the preset's CPU quota,
-the preset's shaped link, and the message costs, quota reserve and split slow-down of
+the preset's shaped link, and the message and engine-call costs and quota reserve of
 ``parawire testbed calibrate`` when it has been run for that preset and engine
 (``local``'s per-message latency and the model's defaults otherwise). The testbed then fits a
 compute slow-down from its one-device run (``preset_profile``'s ``compute_scale``); a

@@ -16,9 +16,9 @@ device that has spent its budget cannot even take a message in until the next pe
   (each device's CPU time, all its worker's threads, minus the time its tasks computed,
   summed, over the messages sent and received: peer messages count twice, the image
   and the logits once) is where the fit starts, kept as ``message_cpu_measured_s``;
-* ``split_slowdown``: the same calibration networks whole on one device, 30 spaced
-  inferences: their tasks' CPU time on two devices over that (each unit's several engine
-  calls against one fused call, and two devices computing at once on shared cores);
+* ``call_s``: the same calibration networks whole on one device (one engine call), 30
+  spaced inferences: what their tasks' CPU time on two devices adds to that, per engine
+  call more (each unit computes its vertices in several calls, :mod:`parawire.latency.calls`);
 * ``cpu_reserve_s``: the CPU time a device's quota lets it keep across CFS periods
   (:mod:`parawire.testbed.quota`, a probe in a cgroup with the device's quota; absent
   when the preset has no quota).
@@ -55,13 +55,14 @@ ECHO_ROUNDS = 20
 PERIOD_S = DEFAULT_PERIOD_US / 1e6
 
 
-FORMAT = 3
-"""Saved records of another format are measured again: format 2 came with devices pinned
+FORMAT = 4
+"""Saved records of another format are measured again. Format 2 came with devices pinned
 to one core each (:func:`parawire.testbed.cgroups.device_core`), which changed what a
 device computes in a second (1-device CPU per inference 14.6–15.9 ms unpinned, 11.7–12.4
 pinned) and so every figure calibrated beside it; format 3 fits ``message_cpu_s`` end to
 end (:func:`fit_message_cpu`) on inferences started at random phases of the CFS period
-(:func:`idle`)."""
+(:func:`idle`); format 4 charges each engine call (``call_s``) where format 3 scaled all
+split compute by one factor, and the message cost is fitted with that."""
 
 
 def path_for(preset: Preset, engine: str) -> Path:
@@ -115,10 +116,11 @@ def link_latency(half_rtt_s: float, message_cpu_s: float) -> float:
     return max(half_rtt_s - 2 * message_cpu_s, 0.0)
 
 
-def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float, float, int, float]:
+def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float, float, float, int, float]:
     """Deploy ``plan`` of ``spec`` and run ``runs`` spaced inferences: the CPU seconds of
-    its devices' processes and of their tasks, and the message ends (a peer message has
-    two, the image and the logits one each), over all runs; and the median latency."""
+    its devices' processes and of their tasks, the tasks' engine calls, and the message
+    ends (a peer message has two, the image and the logits one each), over all runs; and
+    the median latency."""
     import torch
     from parawire.calibration.timing import summary, timings
     from parawire.testbed.breakdown import task_times
@@ -135,8 +137,16 @@ def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float
     process = sum(kernel2[i]["cpu"]["process_ns"] - kernel[i]["cpu"]["process_ns"] for i in range(plan.units)) / 1e9
     old, new = task_times(before.per_unit), task_times(after.per_unit)
     tasks = sum(cpu - old[u].get(vs, (0.0, 0.0))[1] for u in new for vs, (_, cpu, _) in new[u].items())
+    calls = sum(n - old[u].get(vs, (0.0, 0.0, 0.0))[2] for u in new for vs, (_, _, n) in new[u].items())
     ends = 2 * (after.peer_messages - before.peer_messages) + runs * (len(plan.input_units) + 1)
-    return process, tasks, ends, summary(walls)[0]
+    return process, tasks, calls, ends, summary(walls)[0]
+
+
+def call_cost(extra_cpu_s: float, extra_calls: float) -> float:
+    """CPU seconds per engine call: the tasks' CPU a split run adds to the whole network's
+    (one call) over the calls it adds; 0 when it adds none (an engine that calls every
+    vertex alone in both) or the split ran faster (caches: the noise of a short run)."""
+    return max(extra_cpu_s / extra_calls, 0.0) if extra_calls > 0 else 0.0
 
 
 MESSAGE_CPU_GRID_S = np.round(np.arange(0.0, 1.0001e-3, 2e-5), 8)
@@ -169,7 +179,7 @@ def fit_message_cpu(predict, latencies: Sequence[tuple[float, float]]) -> float:
 
 
 def compute_costs(bed, cluster, engine: str, half_rtt_s: float, runs: int = RUNS) -> dict:
-    """``message_cpu_s`` and ``split_slowdown`` of a device: each calibration network on two
+    """``message_cpu_s`` and ``call_s`` of a device: each calibration network on two
     devices of ``bed``, then whole on the first (see the module docstring); the message
     cost fitted end to end (:func:`fit_message_cpu`), the CPU-measured one kept beside it."""
     from parawire.calibration.local import get_profile
@@ -179,18 +189,19 @@ def compute_costs(bed, cluster, engine: str, half_rtt_s: float, runs: int = RUNS
     from parawire.pipeline.placement import partition_architecture
 
     archs, plans, latencies = [], [], []
-    process = split = whole = ends = 0.0
+    process = split = whole = ends = split_calls = whole_calls = 0.0
     for spec in CALIBRATION_SPECS:
         arch = build_architecture(spec)
         part = partition_architecture(arch, 2, builtin("multilevel"), 0.03)
         plan = {2: plan_for(arch, part, units=2), 1: plan_for(arch, [0] * len(part), units=1)}
-        cpu, tasks, count, two_s = _spaced_cpu(bed, cluster, spec, plan[2], engine, runs)
-        _, alone, _, one_s = _spaced_cpu(bed, cluster, spec, plan[1], engine, runs)
+        cpu, tasks, calls, count, two_s = _spaced_cpu(bed, cluster, spec, plan[2], engine, runs)
+        _, alone, one_calls, _, one_s = _spaced_cpu(bed, cluster, spec, plan[1], engine, runs)
         process, split, whole, ends = process + cpu, split + tasks, whole + alone, ends + count
+        split_calls, whole_calls = split_calls + calls, whole_calls + one_calls
         archs.append(arch)
         plans.append(plan)
         latencies.append((one_s, two_s))
-    costs = {"split_slowdown": max(split / whole, 1.0)}
+    costs = {"call_s": call_cost(split - whole, split_calls - whole_calls)}
     if bed.preset.cpu < 1:  # the quota decides when a message is taken in: the model needs its reserve
         walls = measure_quota(bed.name, bed.preset.cpu, DEFAULT_PERIOD_US)
         costs["cpu_reserve_s"], costs["quota_fit_error"] = fit_reserve(walls, bed.preset.cpu, PERIOD_S)
@@ -222,7 +233,7 @@ def calibrate(bed, cluster, engine: str, runs: int = RUNS) -> dict:
     return record
 
 
-PROFILE_FIELDS = ("message_cpu_s", "cpu_reserve_s", "split_slowdown")
+PROFILE_FIELDS = ("message_cpu_s", "cpu_reserve_s", "call_s")
 """What a calibration gives :func:`parawire.latency.profiles.preset_profile`, beside the latency."""
 
 
@@ -250,13 +261,13 @@ def load(preset: Preset, engine: str) -> dict | None:
     if not isinstance(record, dict) or not all(_valid(record.get(key), low) for key, low in LOWEST.items()
                                                if key in record):
         return None
-    if record.get("format") != FORMAT or "split_slowdown" not in record or (
+    if record.get("format") != FORMAT or "call_s" not in record or (
             preset.cpu < 1 and "cpu_reserve_s" not in record):
         return None
     return record
 
 
-LOWEST = {"message_latency_s": 0.0, "message_cpu_s": 0.0, "cpu_reserve_s": 0.0, "split_slowdown": 1.0}
+LOWEST = {"message_latency_s": 0.0, "message_cpu_s": 0.0, "cpu_reserve_s": 0.0, "call_s": 0.0}
 """The smallest valid value of each figure a calibration saves."""
 
 
