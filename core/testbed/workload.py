@@ -41,6 +41,6 @@ def spec_workload(spec) -> Workload:  # type: ignore[no-untyped-def]
     def deploy(cluster, plan, engine: str) -> None:  # type: ignore[no-untyped-def]
         cluster.deploy(spec, plan, engine=engine)
 
-    return Workload(arch, build_network(arch).eval(), deploy,
-                    {"generator": spec.generator, "nodes": spec.nodes, "seed": spec.seed,
-                     "input_shape": list(spec.input_shape)})
+    # the whole spec: a record then rebuilds the network it measured (staging, widths and
+    # parameters too), as benchmarks/testbed_resimulate.py does
+    return Workload(arch, build_network(arch).eval(), deploy, spec.model_dump(mode="json"))

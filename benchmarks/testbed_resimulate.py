@@ -1,0 +1,127 @@
+"""Re-simulate recorded testbed points with other model costs, without the testbed.
+
+Every point that ``parawire testbed run --json`` and ``benchmarks/testbed_figure13.py``
+record holds its partition, its profile and its measured latency; this replays them
+through the current latency model, each row's compute refitted to its own 1-device
+median (as ``testbed run`` fits it), with the message and engine-call costs given here,
+and reports how many multi-device points fall within 15 % of measured. That is how a
+model change is tried on hours of measurements in seconds (docs/testbed.md, fourth
+round). Rows measured with a tiling or with codecs are skipped (their plans are not in
+the record).
+
+    .venv/bin/python benchmarks/testbed_resimulate.py docs/figures/testbed_fig13_32_third_round.json \\
+        --message-ms 0.15 0.2 0.25 --call-ms 0.1 0.12
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+
+WITHIN = 0.15
+SHORT = ("generator", "nodes", "seed", "input_shape")
+"""What records before the whole spec named of a generated architecture."""
+
+
+def rows(path: Path) -> list[dict]:
+    """The recorded rows of a Figure-13 list or of a ``{"runs": {name: record}}`` file."""
+    data = json.loads(path.read_text())
+    return list(data["runs"].values()) if isinstance(data, dict) else data
+
+
+def spec_of(row: dict, main_spec):
+    """The row's architecture: its recorded spec. Records before the whole spec was kept
+    hold only :data:`SHORT`: a generated architecture with the defaults, or
+    ``main_spec`` where those fields are its own."""
+    from parawire.graph.spec import ArchitectureSpec
+
+    arch = row["arch"]
+    if main_spec is not None and set(arch) == set(SHORT) and all(
+            arch[k] == main_spec.model_dump(mode="json")[k] for k in SHORT):
+        return main_spec
+    return ArchitectureSpec(**arch)
+
+
+def rescaled(profile, factor: float):
+    """``profile`` computing ``factor`` times slower (what ``fit_compute_scale`` varies)."""
+    fields = profile.model_dump()
+    fields["flops_per_s"] /= factor
+    fields["vertex_overhead_s"] *= factor
+    fields["input_overhead_s"] *= factor
+    for rate in ("memory_bytes_per_s", "weight_bytes_per_s"):
+        if fields[rate] is not None:
+            fields[rate] /= factor
+    return type(profile)(**fields)
+
+
+def errors(paths: list[Path], overrides: dict, main_spec: Path | None) -> list[tuple[str, int, float]]:
+    """(row label, devices, predicted / measured − 1) for every multi-device point."""
+    from parawire.executor.plan import plan_for
+    from parawire.executor.tiles import predicted_s
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.latency.model import DeviceProfile
+    from parawire.latency.profiles import fit_compute_scale
+    from parawire.pipeline.build import build_architecture
+
+    main = ArchitectureSpec.model_validate_json(main_spec.read_text()) if main_spec is not None else None
+    archs: dict = {}
+    out = []
+    for path in paths:
+        for row in rows(path):
+            points = {p["devices"]: p for p in row["points"]}
+            if 1 not in points or any(p.get("tiling") or p.get("codec", "raw") != "raw" for p in points.values()):
+                continue
+            spec = spec_of(row, main)
+            key = spec.model_dump_json()
+            if key not in archs:
+                archs[key] = build_architecture(spec)
+            arch = archs[key]
+            fields = {k: v for k, v in row["profile"].items() if k in DeviceProfile.model_fields}
+            base = DeviceProfile(**{**fields, **overrides})
+            plans = {n: plan_for(arch, p["partition"], units=n, input_policy=row["input_policy"])
+                     for n, p in points.items()}
+            if any(plans[n].cut_bytes != p["model_bytes"] for n, p in points.items()):
+                print(f"skipped {path.name} {row['arch']}: not the recorded network (give its spec with --main-spec)")
+                continue
+            scale = fit_compute_scale(points[1]["measured_ms"] / 1e3,
+                                      lambda s: predicted_s(arch, plans[1], rescaled(base, s)))
+            profile = rescaled(base, scale)
+            label = f"{path.stem} {row['arch']['generator']}-{row['input_policy']}"
+            for n, p in sorted(points.items()):
+                if n > 1:
+                    out.append((label, n, predicted_s(arch, plans[n], profile) * 1e3 / p["measured_ms"] - 1))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="+", type=Path, help="recorded testbed JSON files")
+    parser.add_argument("--message-ms", nargs="+", type=float, default=[None],
+                        help="message_cpu_s to try, ms (default: each row's own)")
+    parser.add_argument("--call-ms", nargs="+", type=float, default=[None],
+                        help="call_s to try, ms (default: each row's own, 0 for rows recorded before it)")
+    parser.add_argument("--main-spec", type=Path, default=Path("results/demo/most-concurrent.json"),
+                        help="the spec of rows recorded from a spec file (the main job's by default)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every point's error")
+    args = parser.parse_args()
+    main_spec = args.main_spec if args.main_spec.exists() else None
+    for message, call in itertools.product(args.message_ms, args.call_ms):
+        overrides = {k: v / 1e3 for k, v in (("message_cpu_s", message), ("call_s", call)) if v is not None}
+        found = errors(args.files, overrides, main_spec)
+        err = np.array([e for *_, e in found])
+        by = {n: np.array([e for _, m, e in found if m == n]) for n in sorted({n for _, n, _ in found})}
+        counts = ", ".join(f"{n} devices {int(np.sum(abs(e) <= WITHIN))} of {len(e)} (median {np.median(e):+.1%})"
+                           for n, e in by.items())
+        print(f"message {message} ms, call {call} ms: {int(np.sum(abs(err) <= WITHIN))} of {len(err)} within 15 %; "
+              f"{counts}")
+        if args.verbose:
+            for label, n, e in found:
+                print(f"  {label} {n} devices {e:+.1%}")
+
+
+if __name__ == "__main__":
+    main()
