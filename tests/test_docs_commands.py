@@ -37,6 +37,7 @@ NOT_RUN = {
     "my_net.py": "the reader's own model file",
     "cifar10:": "needs CIFAR-10 downloaded; nothing is downloaded at run time",
     "--out docs/figures/": "the measured study behind the page's figure (hours of training)",
+    "testbed_resimulate.py": "a benchmark script, not a parawire command (tests/test_testbed.py replays a record with it)",
 }
 
 BLOCK = re.compile(r"^```bash\n(.*?)^```", re.S | re.M)

@@ -504,6 +504,27 @@ def test_the_message_cost_is_fitted_to_the_two_device_latencies_with_compute_fit
     assert message == pytest.approx(3.09e-4, abs=2e-5)
 
 
+def test_a_record_replayed_with_its_own_costs_gives_its_own_predictions(tmp_path):
+    # benchmarks/testbed_resimulate.py tries model changes on recorded points: with nothing
+    # changed it must reproduce what testbed run predicted (compute refitted the same way)
+    import importlib.util
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("resimulate", root / "benchmarks" / "testbed_resimulate.py")
+    resimulate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(resimulate)
+    rows = json.loads((root / "docs" / "figures" / "testbed_fig13_32_fourth_round_b.json").read_text())[:4]
+    record = tmp_path / "record.json"  # DP and ER, both policies: a few seconds
+    record.write_text(json.dumps(rows))
+    replayed = resimulate.errors([record], {}, None)
+    recorded = [p["predicted_ms"] / p["measured_ms"] - 1 for row in rows for p in row["points"] if p["devices"] > 1]
+    assert len(replayed) == len(recorded) == 12
+    assert [e for *_, e in replayed] == pytest.approx(recorded, abs=0.01)
+    dearer = resimulate.errors([record], {"call_s": 1e-3}, None)  # calls eight times dearer: all slower
+    assert all(d > r for (*_, d), r in zip(dearer, recorded))
+
+
 def test_the_call_cost_is_the_cpu_a_split_run_adds_per_call_it_adds():
     from parawire.testbed.calibrate import call_cost
 
