@@ -46,18 +46,6 @@ def spec_of(row: dict, main_spec):
     return ArchitectureSpec(**arch)
 
 
-def rescaled(profile, factor: float):
-    """``profile`` computing ``factor`` times slower (what ``fit_compute_scale`` varies)."""
-    fields = profile.model_dump()
-    fields["flops_per_s"] /= factor
-    fields["vertex_overhead_s"] *= factor
-    fields["input_overhead_s"] *= factor
-    for rate in ("memory_bytes_per_s", "weight_bytes_per_s"):
-        if fields[rate] is not None:
-            fields[rate] /= factor
-    return type(profile)(**fields)
-
-
 def errors(paths: list[Path], overrides: dict, main_spec: Path | None) -> list[tuple[str, int, float]]:
     """(row label, devices, predicted / measured − 1) for every multi-device point."""
     from parawire.executor.plan import plan_for
@@ -88,8 +76,8 @@ def errors(paths: list[Path], overrides: dict, main_spec: Path | None) -> list[t
                 print(f"skipped {path.name} {row['arch']}: not the recorded network (give its spec with --main-spec)")
                 continue
             scale = fit_compute_scale(points[1]["measured_ms"] / 1e3,
-                                      lambda s: predicted_s(arch, plans[1], rescaled(base, s)))
-            profile = rescaled(base, scale)
+                                      lambda s: predicted_s(arch, plans[1], base.slowed(s)))
+            profile = base.slowed(scale)
             label = f"{path.stem} {row['arch']['generator']}-{row['input_policy']}"
             for n, p in sorted(points.items()):
                 if n > 1:

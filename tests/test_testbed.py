@@ -367,6 +367,15 @@ def test_breakdown_per_unit_and_task_per_inference():
     assert [t["model_ms"] for t in row["tasks"]] == [None, 1.0] and row["model_ms"] == 1.0
 
 
+def test_task_totals_sum_every_units_tasks_between_two_replies():
+    from parawire.testbed.breakdown import task_totals
+
+    before = [{"unit": 0, "tasks": [[[0, 1], 0.010, 0.004, 2]]}]
+    after = [{"unit": 0, "tasks": [[[0, 1], 0.030, 0.012, 6]]}, {"unit": 1, "tasks": [[[2], 0.002, 0.002, 4]]}]
+    cpu, calls = task_totals(before, after)  # unit 1 deployed after the first reply: all of it counts
+    assert cpu == pytest.approx(0.010) and calls == 8
+
+
 def test_kernel_counters_per_inference():
     from parawire.testbed.counters import per_inference
 

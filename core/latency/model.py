@@ -121,6 +121,17 @@ class DeviceProfile(BaseModel):
             seconds = seconds + np.asarray(weight_bytes, dtype=np.float64) / self.weight_bytes_per_s
         return seconds
 
+    def slowed(self, factor: float) -> DeviceProfile:
+        """This profile computing ``factor`` times slower: every compute rate divided by it,
+        every fixed compute cost multiplied (what a fitted ``compute_scale`` varies)."""
+        def rate(value: float | None) -> float | None:
+            return None if value is None else value / factor
+
+        return self.model_copy(update={
+            "flops_per_s": self.flops_per_s / factor, "vertex_overhead_s": self.vertex_overhead_s * factor,
+            "input_overhead_s": self.input_overhead_s * factor,
+            "memory_bytes_per_s": rate(self.memory_bytes_per_s), "weight_bytes_per_s": rate(self.weight_bytes_per_s)})
+
     def message_s(self, nbytes: np.ndarray | float) -> np.ndarray | float:
         """Seconds one message of ``nbytes`` keeps its resource busy (on a link whose
         bucket is empty, or that has none)."""

@@ -113,18 +113,18 @@ def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
     preset's topology. The bucket matters at 32 px: most activations there (16 KB) fit in
     the 32 KB bucket and cross at once, where the rate alone charged each 1.4 ms and
     over-predicted 4 devices by 84 %."""
-    slow = compute_scale
+    compute = base.slowed(compute_scale)
     return DeviceProfile(
         name=f"testbed-{preset.name}-{engine}",
-        flops_per_s=base.flops_per_s / slow,
+        flops_per_s=compute.flops_per_s,
         bandwidth_bytes_per_s=preset.rate_mbit * 1e6 / 8 * TCP_EFFICIENCY,
         burst_bytes=preset.burst_kb * 1024 * TCP_EFFICIENCY,
         message_latency_s=message_latency_s,
         network=preset.network,
-        vertex_overhead_s=base.vertex_overhead_s * slow,
-        input_overhead_s=base.input_overhead_s * slow,
-        memory_bytes_per_s=None if base.memory_bytes_per_s is None else base.memory_bytes_per_s / slow,
-        weight_bytes_per_s=None if base.weight_bytes_per_s is None else base.weight_bytes_per_s / slow,
+        vertex_overhead_s=compute.vertex_overhead_s,
+        input_overhead_s=compute.input_overhead_s,
+        memory_bytes_per_s=compute.memory_bytes_per_s,
+        weight_bytes_per_s=compute.weight_bytes_per_s,
         cpu_quota=preset.cpu if preset.cpu < 1 else None,
         cpu_period_s=period_s,
         cpu_reserve_s=cpu_reserve_s if preset.cpu < 1 else 0.0,

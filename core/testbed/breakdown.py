@@ -21,6 +21,18 @@ def task_times(per_unit: Sequence[dict]) -> dict[int, dict[tuple[int, ...], list
     return out
 
 
+def task_totals(before: Sequence[dict], after: Sequence[dict]) -> tuple[float, float]:
+    """(thread-CPU seconds, engine calls) all units' tasks spent between two stats
+    replies' per-unit bodies."""
+    old, new = task_times(before), task_times(after)
+    cpu = calls = 0.0
+    for unit, tasks in new.items():
+        for vertices, (_, spent, made) in tasks.items():
+            _, spent0, made0 = old.get(unit, {}).get(vertices, (0.0, 0.0, 0.0))
+            cpu, calls = cpu + spent - spent0, calls + made - made0
+    return cpu, calls
+
+
 def worst_first(tasks: Sequence[dict]) -> list[dict]:
     """Tasks ordered by how far their wall time is from the model's, largest first."""
     return sorted(tasks, key=lambda t: -abs(t["wall_ms"] - (t["model_ms"] or 0.0)))

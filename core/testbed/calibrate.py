@@ -123,7 +123,7 @@ def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float
     the median latency."""
     import torch
     from parawire.calibration.timing import summary, timings
-    from parawire.testbed.breakdown import task_times
+    from parawire.testbed.breakdown import task_totals
 
     cluster.deploy(spec, plan, engine=engine)
     x = torch.randn(1, *spec.input_shape)
@@ -135,9 +135,7 @@ def _spaced_cpu(bed, cluster, spec, plan, engine: str, runs: int) -> tuple[float
     walls = timings(lambda: cluster.infer(x), runs, 0, on_run=idle)
     after, kernel2 = cluster.stats(), counters.snapshot(bed.name, pids, shared)
     process = sum(kernel2[i]["cpu"]["process_ns"] - kernel[i]["cpu"]["process_ns"] for i in range(plan.units)) / 1e9
-    old, new = task_times(before.per_unit), task_times(after.per_unit)
-    tasks = sum(cpu - old[u].get(vs, (0.0, 0.0))[1] for u in new for vs, (_, cpu, _) in new[u].items())
-    calls = sum(n - old[u].get(vs, (0.0, 0.0, 0.0))[2] for u in new for vs, (_, _, n) in new[u].items())
+    tasks, calls = task_totals(before.per_unit, after.per_unit)
     ends = 2 * (after.peer_messages - before.peer_messages) + runs * (len(plan.input_units) + 1)
     return process, tasks, calls, ends, summary(walls)[0]
 
