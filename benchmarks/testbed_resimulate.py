@@ -28,9 +28,26 @@ SHORT = ("generator", "nodes", "seed", "input_shape")
 
 
 def rows(path: Path) -> list[dict]:
-    """The recorded rows of a Figure-13 list or of a ``{"runs": {name: record}}`` file."""
-    data = json.loads(path.read_text())
-    return list(data["runs"].values()) if isinstance(data, dict) else data
+    """The recorded rows of a Figure-13 list or of a ``{"runs": {name: record}}`` file; a
+    ValueError naming the file for anything else."""
+    try:
+        data = json.loads(path.read_text())
+        found = list(data["runs"].values()) if isinstance(data, dict) else data
+        if not all(isinstance(row, dict) and {"arch", "points", "profile", "input_policy"} <= set(row)
+                   for row in found):
+            raise ValueError("a row lacks arch, points, profile or input_policy")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: not a testbed record ({exc.__class__.__name__}: {exc}); give files that "
+                         "`parawire testbed run --json` or benchmarks/testbed_figure13.py wrote") from None
+    return found
+
+
+def cost(text: str) -> float:
+    """A cost on the command line: a number ≥ 0."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"got {text}; give a cost ≥ 0")
+    return value
 
 
 def spec_of(row: dict, main_spec):
@@ -55,7 +72,13 @@ def errors(paths: list[Path], overrides: dict, main_spec: Path | None) -> list[t
     from parawire.latency.profiles import fit_compute_scale
     from parawire.pipeline.build import build_architecture
 
-    main = ArchitectureSpec.model_validate_json(main_spec.read_text()) if main_spec is not None else None
+    main = None
+    if main_spec is not None:
+        try:
+            main = ArchitectureSpec.model_validate_json(main_spec.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--main-spec {main_spec}: not an architecture spec ({exc.__class__.__name__}); "
+                             "give the spec file the recorded rows ran (parawire generate -o writes one)") from None
     archs: dict = {}
     out = []
     for path in paths:
@@ -88,9 +111,9 @@ def errors(paths: list[Path], overrides: dict, main_spec: Path | None) -> list[t
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+", type=Path, help="recorded testbed JSON files")
-    parser.add_argument("--message-ms", nargs="+", type=float, default=[None],
+    parser.add_argument("--message-ms", nargs="+", type=cost, default=[None],
                         help="message_cpu_s to try, ms (default: each row's own)")
-    parser.add_argument("--call-ms", nargs="+", type=float, default=[None],
+    parser.add_argument("--call-ms", nargs="+", type=cost, default=[None],
                         help="call_s to try, ms (default: each row's own, 0 for rows recorded before it)")
     parser.add_argument("--main-spec", type=Path, default=Path("results/demo/most-concurrent.json"),
                         help="the spec of rows recorded from a spec file (the main job's by default)")
@@ -99,7 +122,10 @@ def main() -> None:
     main_spec = args.main_spec if args.main_spec.exists() else None
     for message, call in itertools.product(args.message_ms, args.call_ms):
         overrides = {k: v / 1e3 for k, v in (("message_cpu_s", message), ("call_s", call)) if v is not None}
-        found = errors(args.files, overrides, main_spec)
+        try:
+            found = errors(args.files, overrides, main_spec)
+        except ValueError as exc:  # a file that is not a record, or a main spec that is not a spec
+            parser.error(str(exc).splitlines()[0])
         err = np.array([e for *_, e in found])
         by = {n: np.array([e for _, m, e in found if m == n]) for n in sorted({n for _, n, _ in found})}
         counts = ", ".join(f"{n} devices {int(np.sum(abs(e) <= WITHIN))} of {len(e)} (median {np.median(e):+.1%})"
