@@ -74,6 +74,37 @@ def test_fan_out_is_sent_once_per_consuming_unit(network, expected):
     assert trace.bytes_sent(out_bytes) == 2 * 2 + 3 * 1
 
 
+def test_simulate_sends_a_large_fan_out_round_robin():
+    from parawire.latency.model import INTERLEAVE_BYTES
+
+    t = INTERLEAVE_BYTES
+    dag = dag_of(4, [(0, 1), (0, 2), (0, 3)])
+    out_bytes = arr({4: 0, 0: 10 * t, 1: 0, 2: 0, 3: 0, 5: 0}, 6)
+    part = arr({4: 0, 0: 0, 1: 1, 2: 1, 3: 2, 5: 0}, 6)
+    trace = Trace()
+    simulate(dag, np.zeros(6), out_bytes, part, unit_profile(network="switched"), trace=trace)
+    assert [(t_.dst, t_.end) for t_ in trace.transfers if t_.vertex == 0] == [(1, 19 * t), (2, 20 * t)]
+
+
+@pytest.mark.parametrize("network", ["switched", "shared"])
+def test_copies_of_a_large_tensor_leave_round_robin_and_small_ones_one_after_another(network):
+    from parawire.latency.model import INTERLEAVE_BYTES, Network
+
+    t = INTERLEAVE_BYTES  # at 1 byte/s, one turn takes t seconds
+    profile = DeviceProfile(name="p", flops_per_s=1.0, bandwidth_bytes_per_s=1.0, message_latency_s=0.0,
+                            network=network)
+    # three copies of 10 turns: the port is busy 30 turns, copy i through (2 - i) turns before
+    big = 10 * t
+    assert Network(4, profile).copies(0, [1, 2, 3], 0.0, big) == [(0.0, 28 * t), (big, 29 * t), (2 * big, 30 * t)]
+    # copies no larger than a turn go whole, one after another, exactly as booked
+    small = t // 2
+    assert Network(4, profile).copies(0, [1, 2], 0.0, small) == [(0.0, small), (small, 2 * small)]
+    assert Network(4, profile).copies(0, [2], 0.0, big) == [(0.0, big)]
+    # the coordinator (unshaped: a shaped link per device) sends its copies side by side
+    coordinator = Network(4, profile.model_copy(update={"network": "switched"}), unshaped=0)
+    assert coordinator.copies(0, [1, 2], 0.0, big) == [(0.0, big), (0.0, big)]
+
+
 @pytest.mark.parametrize("burst, passed", [(0.0, 6.0), (1.0, 7.0)])  # 1's bucket is empty at 4: 3 bytes to pass
 def test_a_switched_sender_is_not_held_by_a_busy_receiver(burst, passed):
     from parawire.latency.model import Network

@@ -317,6 +317,13 @@ def dag_shape(dag: Dag) -> _Shape:
     return shape
 
 
+INTERLEAVE_BYTES = 64 * 1024
+"""Bytes ZeroMQ writes to one peer's connection before the next peer's turn, as the
+testbed's records fit it: replaying every recorded Figure-13 point, 32–128 KB put the
+most points within 15 % (both sizes), 16 KB and 256 KB+ fewer
+(``benchmarks/testbed_resimulate.py``; docs/testbed.md, fifth round)."""
+
+
 class Network:
     """When the network's resources are free: one bus (``shared``), or one send and one
     receive port per unit (``switched``). ``book`` serves a message as early as its
@@ -373,6 +380,26 @@ class Network:
             through = self._pass(("recv", dst), start, nbytes)
             end = self.recv[dst] = max(sent, through)
         return begin, end + self.latency
+
+    def copies(self, src: int, dsts: Sequence[int], ready: float, nbytes: float) -> list[tuple[float, float]]:
+        """Book one tensor's copies to several units: (start, arrival) per ``dsts``.
+
+        The worker hands every copy to ZeroMQ at once, one TCP connection per peer, and
+        ZeroMQ's I/O thread writes each connection's bytes in turns of about
+        :data:`INTERLEAVE_BYTES` (what the kernel's send buffer takes at a time), so the
+        sender's port passes the copies round-robin: copy ``i`` of ``m`` is through when
+        all the bytes before its last turn are, ``(m - 1 - i)`` turns before the last
+        copy. A copy no larger than a turn goes whole, one after another, as booked.
+        Booked one after another at any size, the first peers of a 3.2 MB map had it
+        hundreds of ms early, and DP-40 at 224 px on 4 testbed devices was predicted
+        1,855 ms against 2,400 measured in every run (docs/testbed.md, fifth round)."""
+        booked = [self.book(src, dst, ready, nbytes) for dst in dsts]
+        if len(booked) < 2 or src == self.unshaped:  # the coordinator: a shaped link per device
+            return booked
+        sent = self.bus if self.shared else self.send[src] + self.latency
+        turn = min(nbytes, INTERLEAVE_BYTES) / self.rate
+        last = len(booked) - 1
+        return [(begin, max(end, sent - (last - i) * turn)) for i, (begin, end) in enumerate(booked)]
 
     def _pass(self, resource: tuple[str, int], begin: float, nbytes: float) -> float:
         """When ``nbytes`` have passed ``resource``, taken at ``begin``: at the rate, or,
@@ -619,8 +646,8 @@ def simulate(
                         arrive(w)
                 pick(u, now)
                 continue
-            for dst in sorted({part[w] for w in shape.succs[v]} - {u}):
-                begin, end = network.book(u, dst, now, wire_bytes[v])
+            dsts = sorted({part[w] for w in shape.succs[v]} - {u})
+            for dst, (begin, end) in zip(dsts, network.copies(u, dsts, now, wire_bytes[v])):
                 # the message is usable once decoded (its codec's decode, on arrival)
                 deliver(v, dst, begin, end + decode_s[v])
                 if trace is not None:
