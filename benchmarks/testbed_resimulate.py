@@ -3,14 +3,14 @@
 Every point that ``parawire testbed run --json`` and ``benchmarks/testbed_figure13.py``
 record holds its partition, its profile and its measured latency; this replays them
 through the current latency model, each row's compute refitted to its own 1-device
-median (as ``testbed run`` fits it), with the message and engine-call costs given here,
-and reports how many multi-device points fall within 15 % of measured. That is how a
+median (as ``testbed run`` fits it), with the message and engine-call costs and the
+round-robin turn of a fan-out's copies (``INTERLEAVE_BYTES``) given here, and reports how many multi-device points fall within 15 % of measured. That is how a
 model change is tried on hours of measurements in seconds (docs/testbed.md, fourth
 round). Rows measured with a tiling or with codecs are skipped (their plans are not in
 the record).
 
     .venv/bin/python benchmarks/testbed_resimulate.py docs/figures/testbed_fig13_32_third_round.json \\
-        --message-ms 0.15 0.2 0.25 --call-ms 0.1 0.12
+        --message-ms 0.15 0.2 0.25 --call-ms 0.1 0.12 --interleave-kb 16 64 256
 """
 
 from __future__ import annotations
@@ -115,13 +115,19 @@ def main() -> None:
                         help="message_cpu_s to try, ms (default: each row's own)")
     parser.add_argument("--call-ms", nargs="+", type=cost, default=[None],
                         help="call_s to try, ms (default: each row's own, 0 for rows recorded before it)")
+    parser.add_argument("--interleave-kb", nargs="+", type=cost, default=[None],
+                        help="bytes a fan-out's copy passes per turn, KB (default: the model's)")
     parser.add_argument("--main-spec", type=Path, default=Path("results/demo/most-concurrent.json"),
                         help="the spec of rows recorded from a spec file (the main job's by default)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every point's error")
     args = parser.parse_args()
     main_spec = args.main_spec if args.main_spec.exists() else None
-    for message, call in itertools.product(args.message_ms, args.call_ms):
+    import parawire.latency.model as model
+
+    default_turn = model.INTERLEAVE_BYTES
+    for message, call, turn in itertools.product(args.message_ms, args.call_ms, args.interleave_kb):
         overrides = {k: v / 1e3 for k, v in (("message_cpu_s", message), ("call_s", call)) if v is not None}
+        model.INTERLEAVE_BYTES = default_turn if turn is None else turn * 1024
         try:
             found = errors(args.files, overrides, main_spec)
         except ValueError as exc:  # a file that is not a record, or a main spec that is not a spec
@@ -130,7 +136,7 @@ def main() -> None:
         by = {n: np.array([e for _, m, e in found if m == n]) for n in sorted({n for _, n, _ in found})}
         counts = ", ".join(f"{n} devices {int(np.sum(abs(e) <= WITHIN))} of {len(e)} (median {np.median(e):+.1%})"
                            for n, e in by.items())
-        print(f"message {message} ms, call {call} ms: {int(np.sum(abs(err) <= WITHIN))} of {len(err)} within 15 %; "
+        print(f"message {message} ms, call {call} ms, turn {model.INTERLEAVE_BYTES / 1024:g} KB: {int(np.sum(abs(err) <= WITHIN))} of {len(err)} within 15 %; "
               f"{counts}")
         if args.verbose:
             for label, n, e in found:
