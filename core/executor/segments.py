@@ -54,7 +54,8 @@ class Segment:
 def segments(unit: UnitPlan, output_vertex: int, staged: Collection[int] = ()) -> list[Segment]:
     """The unit's vertices cut into the longest runs the rules above allow
     (:func:`parawire.latency.calls.fusable_runs`, which the latency model counts too)."""
-    runs = fusable_runs(unit.vertices, unit.preds, set(unit.sends), output_vertex, staged)
+    sending = {v for v, to in unit.sends.items() if to}  # as Plan.build keeps them: non-empty
+    runs = fusable_runs(unit.vertices, unit.preds, sending, output_vertex, staged)
     used_outside: set[int] = set()
     where = {v: i for i, run in enumerate(runs) for v in run}
     for v in unit.vertices:

@@ -113,28 +113,24 @@ def preset_profile(preset, base: DeviceProfile, message_latency_s: float,
     preset's topology. The bucket matters at 32 px: most activations there (16 KB) fit in
     the 32 KB bucket and cross at once, where the rate alone charged each 1.4 ms and
     over-predicted 4 devices by 84 %."""
-    compute = base.slowed(compute_scale)
-    return DeviceProfile(
-        name=f"testbed-{preset.name}-{engine}",
-        flops_per_s=compute.flops_per_s,
-        bandwidth_bytes_per_s=preset.rate_mbit * 1e6 / 8 * TCP_EFFICIENCY,
-        burst_bytes=preset.burst_kb * 1024 * TCP_EFFICIENCY,
-        message_latency_s=message_latency_s,
-        network=preset.network,
-        vertex_overhead_s=compute.vertex_overhead_s,
-        input_overhead_s=compute.input_overhead_s,
-        memory_bytes_per_s=compute.memory_bytes_per_s,
-        weight_bytes_per_s=compute.weight_bytes_per_s,
-        cpu_quota=preset.cpu if preset.cpu < 1 else None,
-        cpu_period_s=period_s,
-        cpu_reserve_s=cpu_reserve_s if preset.cpu < 1 else 0.0,
-        message_cpu_s=message_cpu_s,
-        call_s=call_s,
-        source=f"testbed {preset.name}: {base.name} {engine} compute / {compute_scale:.3g} under a "
-               f"{preset.cpu:g}-core quota per {period_s * 1e3:g} ms, tbf {preset.rate_mbit:g} Mbit/s, "
-               f"{message_latency_s * 1e3:.2f} ms + {message_cpu_s * 1e3:.2f} ms CPU per message, "
-               f"{call_s * 1e3:.2f} ms per engine call",
-    )
+    # the compute terms are base's slowed; every other field is the device class's
+    return DeviceProfile.model_validate({
+        **base.slowed(compute_scale).model_dump(),
+        "name": f"testbed-{preset.name}-{engine}",
+        "bandwidth_bytes_per_s": preset.rate_mbit * 1e6 / 8 * TCP_EFFICIENCY,
+        "burst_bytes": preset.burst_kb * 1024 * TCP_EFFICIENCY,
+        "message_latency_s": message_latency_s,
+        "network": preset.network,
+        "cpu_quota": preset.cpu if preset.cpu < 1 else None,
+        "cpu_period_s": period_s,
+        "cpu_reserve_s": cpu_reserve_s if preset.cpu < 1 else 0.0,
+        "message_cpu_s": message_cpu_s,
+        "call_s": call_s,
+        "source": f"testbed {preset.name}: {base.name} {engine} compute / {compute_scale:.3g} under a "
+                  f"{preset.cpu:g}-core quota per {period_s * 1e3:g} ms, tbf {preset.rate_mbit:g} Mbit/s, "
+                  f"{message_latency_s * 1e3:.2f} ms + {message_cpu_s * 1e3:.2f} ms CPU per message, "
+                  f"{call_s * 1e3:.2f} ms per engine call",
+    })
 
 
 def fit_compute_scale(measured_s: float, predict, low: float = 1e-3, high: float = 1e3) -> float:
