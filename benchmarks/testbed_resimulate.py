@@ -28,11 +28,14 @@ SHORT = ("generator", "nodes", "seed", "input_shape")
 
 
 def rows(path: Path) -> list[dict]:
-    """The recorded rows of a Figure-13 list or of a ``{"runs": {name: record}}`` file; a
-    ValueError naming the file for anything else."""
+    """The recorded rows of a Figure-13 list, of one ``testbed run --json`` record or of a
+    ``{"runs": {name: record}}`` file; a ValueError naming the file for anything else."""
     try:
         data = json.loads(path.read_text())
-        found = list(data["runs"].values()) if isinstance(data, dict) else data
+        if isinstance(data, dict):  # one `testbed run --json` record, or named ones under "runs"
+            found = [data] if "points" in data else list(data["runs"].values())
+        else:
+            found = data
         if not all(isinstance(row, dict) and {"arch", "points", "profile", "input_policy"} <= set(row)
                    for row in found):
             raise ValueError("a row lacks arch, points, profile or input_policy")

@@ -537,6 +537,9 @@ def test_a_record_replayed_with_its_own_costs_gives_its_own_predictions(tmp_path
     assert [e for *_, e in replayed] == pytest.approx(recorded, abs=0.01)
     dearer = resimulate.errors([record], {"call_s": 1e-3}, None)  # calls eight times dearer: all slower
     assert all(d > r for (*_, d), r in zip(dearer, recorded))
+    one = tmp_path / "one.json"  # what `parawire testbed run --json` writes: one record, not a list
+    one.write_text(json.dumps(rows[0]))
+    assert [e[1:] for e in resimulate.errors([one], {}, None)] == [e[1:] for e in replayed[:3]]
 
 
 def test_the_call_cost_is_the_cpu_a_split_run_adds_per_call_it_adds():
