@@ -9,6 +9,9 @@ threads (intra-op parallelism, the status quo), 2 local workers over ipc and ove
 and 2 in-process workers (inproc transport). Transport: one tensor of each size sent
 through parawire's protocol (header frame + zero-copy payload, decoded with
 ``torch.frombuffer``) against raw pyzmq sending the same bytes, both over tcp loopback.
+Copy threshold: FB-40 on 2 tcp workers with pyzmq's threshold (frames from 64 KiB lent
+to libzmq) against parawire's (``transport_zmq.COPY_BELOW``), with the workers' CPU
+outside their tasks per inference beside the latency.
 """
 
 from __future__ import annotations
@@ -80,3 +83,28 @@ def test_bench_transport_raw_pyzmq(benchmark, pipe, size):
         return rx.recv(copy=False)
 
     assert len(benchmark(one)) == len(payload)
+
+
+FB = ArchitectureSpec(generator="fb", nodes=40, input_shape=(3, 32, 32))
+COPY_BELOW = {"lend-from-64KiB": 64 * 1024, "lend-from-default": None}
+
+
+@pytest.mark.parametrize("copy_below", COPY_BELOW.values(), ids=list(COPY_BELOW))
+def test_bench_two_workers_copy_below(benchmark, parawire_cluster, copy_below):
+    """FB-40 at 32 px on 2 tcp workers, whose activations (64–128 KB) pyzmq's own threshold
+    lends to libzmq and parawire's copies (``transport_zmq.COPY_BELOW``); ``extra_info``
+    has the workers' CPU per inference outside their tasks, where the difference is."""
+    from parawire.testbed.breakdown import task_totals
+    from parawire.testbed.counters import process_cpu_ns
+
+    params = {} if copy_below is None else {"copy_below": copy_below}
+    cluster = parawire_cluster(FB, units=2, endpoint_kind="tcp", engine="onnxruntime", transport_params=params)
+    pids = [p.pid for p in cluster.workers.processes]
+    before, cpu = cluster.stats(), [process_cpu_ns(pid) for pid in pids]
+    measure(benchmark, cluster)
+    after = cluster.stats()
+    process = sum(process_cpu_ns(pid) - ns for pid, ns in zip(pids, cpu)) / 1e9
+    tasks, _ = task_totals(before.per_unit, after.per_unit)
+    inferences = after.inferences - before.inferences
+    benchmark.extra_info["outside_tasks_ms_per_inference"] = (process - tasks) * 1e3 / inferences
+    assert benchmark.extra_info["bytes_per_inference"] == cluster.plan.cut_bytes

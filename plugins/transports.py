@@ -6,12 +6,21 @@ transport provides a factory returning an object with ``bind``/``link``/``client
 """
 
 from parawire.plugin import NoParams, TransportPlugin, hookimpl
+from pydantic import BaseModel, ConfigDict, Field
 
 
-def _zmq(params: NoParams):
+class ZmqParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    copy_below: int | None = Field(None, ge=0, description=(
+        "frames smaller than this many bytes are copied into ZeroMQ, larger ones lent without a copy; "
+        "default: parawire.executor.transport_zmq.COPY_BELOW (256 KiB, measured)"))
+
+
+def _zmq(params: ZmqParams):
     from parawire.executor.transport_zmq import ZmqTransport
 
-    return ZmqTransport()
+    return ZmqTransport() if params.copy_below is None else ZmqTransport(params.copy_below)
 
 
 def _inproc(params: NoParams):
@@ -26,7 +35,7 @@ def parawire_transports():
         TransportPlugin(
             name="zmq",
             summary="ZeroMQ over tcp:// or ipc:// endpoints, optional CURVE encryption",
-            params=NoParams,
+            params=ZmqParams,
             factory=_zmq,
         ),
         TransportPlugin(

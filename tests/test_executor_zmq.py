@@ -65,3 +65,21 @@ def test_shutdown_stops_the_deployed_worker_processes_only():
             c.shutdown()
             codes = [proc.wait(timeout=10) for proc in workers.processes]
     assert codes == [0, 0]
+
+
+def test_copy_below_reaches_every_socket_the_zmq_transport_opens():
+    # frames under the threshold are copied into libzmq, larger ones lent (transport_zmq.COPY_BELOW)
+    from parawire.executor.transport import get_transport
+    from parawire.executor.transport_zmq import COPY_BELOW
+
+    tuned, default = get_transport("zmq", {"copy_below": 4096}), get_transport("zmq")
+    inbox, plain = tuned.bind("tcp://127.0.0.1:*"), default.bind("tcp://127.0.0.1:*")
+    link, client = tuned.link(inbox.address), tuned.client([inbox.address, plain.address])
+    try:
+        assert inbox.sock.copy_threshold == link.sock.copy_threshold == 4096
+        assert [s.copy_threshold for s in client.socks] == [4096, 4096]
+        assert plain.sock.copy_threshold == COPY_BELOW == 256 * 1024
+    finally:
+        for end in (link, client, inbox, plain):
+            end.close()
+        tuned.close()

@@ -120,6 +120,7 @@ def test_a_failed_check_stops_what_was_started(monkeypatch):
         ({"partitioner": "nope"}, PluginError, r"nope"),
         ({"threads": 0}, ParawireError, r"threads: got 0"),
         ({"profile": "moon"}, ParawireError, r"profile: got 'moon'"),
+        ({"transport_params": {"copy_below": -1}}, SpecError, r"transport_params\[zmq\]\.copy_below: got -1"),
     ],
 )
 def test_bad_arguments_fail_in_one_line_before_any_worker_starts(kwargs, error, message):

@@ -273,6 +273,7 @@ def deploy_local(
     check: bool = True,
     codec: str = "raw",
     codec_params: dict | None = None,
+    transport_params: dict | None = None,
 ) -> LocalCluster:
     """Partition ``spec`` over ``units`` local workers and deploy it.
 
@@ -280,19 +281,23 @@ def deploy_local(
     for ``predicted_ms`` (``local`` is calibrated once on this machine and cached; ``None``
     skips the prediction); ``check``: run one inference (the warm-up) and compare it with
     the single-process network before returning; ``codec``/``codec_params``: every
-    crossing's codec (as ``--codec``; the partition counts its bytes). ``transport`` and
+    crossing's codec (as ``--codec``; the partition counts its bytes); ``transport_params``:
+    the transport plugin's parameters (as ``--transport-param``), for the workers and the
+    coordinator. ``transport`` and
     ``partitioner`` left out are parawire's ``zmq`` and ``multilevel`` (selected as parawire's
     even where another distribution provides the names). Everything is validated before any
     worker starts, and whatever fails after that stops the workers started so far.
     """
     from parawire.executor.coordinator import Cluster
     from parawire.executor.local import ENDPOINT_KINDS, LocalWorkers
+    from parawire.executor.transport import transport_record
 
     threads = _threads(threads)
     if endpoint_kind not in ENDPOINT_KINDS:
         raise ParawireError(f"endpoint_kind: got {endpoint_kind!r}; use one of {', '.join(ENDPOINT_KINDS)}")
     transport = transport or get_plugins().transports.own("zmq")
-    get_plugins().transports.get(transport)  # an unknown name fails here, listing the known ones
+    # an unknown name fails here, listing the known ones, and bad parameters naming the field
+    transport_record(transport, transport_params)
 
     def start(stack: ExitStack):
         if transport == "inproc":
@@ -300,8 +305,10 @@ def deploy_local(
             from parawire.network.threads import torch_threads
 
             stack.enter_context(torch_threads(threads))
-        workers = stack.enter_context(LocalWorkers(units, transport, endpoint_kind, threads=threads))
-        return workers, Cluster.connect(workers.endpoints, transport, timeout=timeout)
+        workers = stack.enter_context(LocalWorkers(units, transport, endpoint_kind, threads=threads,
+                                                   transport_params=transport_params))
+        return workers, Cluster.connect(workers.endpoints, transport, timeout=timeout,
+                                        transport_params=transport_params)
 
     return _deploy(spec, units, engine, partitioner, eps, profile, check, start, _codecs(codec, codec_params),
                    transport=transport, endpoint_kind=endpoint_kind, threads=threads)
