@@ -248,6 +248,40 @@ def test_workers_send_exactly_the_encoded_lambda_within_the_codecs_bound(cluster
         assert 0 < stats.bytes_per_inference < km1(hypergraph_of(arch), part, 3)
 
 
+def test_a_compressors_bytes_are_measured_on_the_crossings_the_workers_make(cluster, arch):
+    # zstd's encoded_bytes is an expectation (0.76 of fp16 frames); place_sized measures
+    # what the plan's own crossings compress to, so Λ is what the workers then send
+    from parawire.calibration.codec_choice import calibration_set, place_sized
+
+    codecs = plan_of("zstd", inner="fp16")
+    net = build_network(arch).eval()
+    xs = calibration_set(arch.spec.input_shape, 4, seed=0)
+    sized, plan = place_sized(lambda c: plan_for(arch, partition_architecture(arch, 3, wire=wire_of(arch, c)),
+                                                 units=3, codecs=c), arch, net, codecs, xs)
+    assert set(sized.sizes) == set(range(len(arch.costs.out_bytes)))  # every output measured
+    guessed = plan_for(arch, plan.partition, units=3, codecs=codecs).cut_bytes
+    cluster.deploy(arch.spec, plan)
+    before = cluster.stats()
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))  # not a calibration image
+    cluster.infer(x)
+    after = cluster.stats()
+    sent = (after.peer_bytes - before.peer_bytes) / (after.inferences - before.inferences)
+    assert sent == pytest.approx(plan.cut_bytes, rel=0.01)
+    assert abs(guessed / sent - 1) > 0.05  # the expectation alone is off
+    fixed = plan_of("int8")  # a codec of fixed size is placed once, as given
+    assert place_sized(lambda c: plan_for(arch, plan.partition, units=3, codecs=c), arch, net, fixed, xs)[0] == fixed
+
+
+def test_measured_sizes_are_bounded_in_the_plan():
+    with pytest.raises(ValueError, match="sizes"):
+        CodecPlan(sizes={3: 0.0})
+    with pytest.raises(ValueError, match="sizes"):
+        CodecPlan(sizes={3: float("nan")})
+    with pytest.raises(ValueError, match="sizes"):
+        CodecPlan(sizes={3: 1e9})
+    assert CodecPlan(sizes={3: 0.5}).size_ratio(3) == 0.5 and CodecPlan().size_ratio(3) == 1.0
+
+
 # -- --codec auto and the command line --------------------------------------------------------
 
 

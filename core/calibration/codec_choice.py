@@ -32,7 +32,8 @@ from parawire.latency.schedule import crossing_s
 from parawire.network.halo import tile_grid
 from parawire.network.tiled import merge, run_tiles
 from parawire.pipeline.wire import CodecCost, wire_of
-from parawire.registry.codecs import RAW, CodecChoice, CodecPlan, exact_plan, get_codec
+from parawire.network.nn import ArchitectureNet
+from parawire.registry.codecs import MAX_SIZE_RATIO, RAW, CodecChoice, CodecPlan, exact_plan, get_codec
 
 LEVELS: tuple[tuple[str, tuple[CodecChoice, ...]], ...] = (
     ("exact", (RAW, CodecChoice(name="zstd"))),
@@ -84,11 +85,14 @@ def exact_logits(net, xs: torch.Tensor) -> torch.Tensor:
         return torch.cat([net(x[None]) for x in xs])
 
 
-def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tiling=None) -> torch.Tensor:
+def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tiling=None,
+                 ratios: dict[int, list[float]] | None = None) -> torch.Tensor:
     """Logits of the network with every crossing of ``partition`` through its codec;
     ``tiling`` (a plan's :class:`~parawire.executor.plan.Tiling`): its prefix runs per tile
     on the tile's crop, each stage reading its neighbours' halos through their map's
-    codec, and each unit gathering a frontier map gets the other tiles' pieces so too."""
+    codec, and each unit gathering a frontier map gets the other tiles' pieces so too.
+    ``ratios`` (filled when given): per crossing vertex, each of its frames' bytes over
+    the codec's expected ``encoded_bytes`` for that tensor."""
     dag = arch.dag
     part = np.asarray(partition)[: dag.graph.number_of_nodes()]
     grid = None if tiling is None else tile_grid(arch.layout, tiling.rows, tiling.cols, tiling.threshold, tiling.depth)
@@ -102,7 +106,10 @@ def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tili
         codec = crossing.get(v)
         if codec is None:
             return out
-        return codec.decode(memoryview(codec.encode(out)).cast("B"), out.dtype, tuple(out.shape))
+        frame = memoryview(codec.encode(out)).cast("B")
+        if ratios is not None:
+            ratios.setdefault(v, []).append(frame.nbytes / max(codec.encoded_bytes(out.dtype, tuple(out.shape)), 1))
+        return codec.decode(frame, out.dtype, tuple(out.shape))
 
     rows = []
     with torch.inference_mode():
@@ -128,15 +135,110 @@ def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tili
     return torch.cat(rows)
 
 
+SIZE_IMAGES = 4
+"""Calibration images a data-dependent codec's sizes are measured on (:func:`with_sizes`)."""
+
+
+def vertex_outputs(arch, net, xs: torch.Tensor) -> list[dict[int, torch.Tensor]]:
+    """Every vertex's output for each image of ``xs``, in one exact process; none for a
+    network that is not one of parawire's (an imported model)."""
+    if not isinstance(net, ArchitectureNet):
+        return []
+    dag = arch.dag
+    found = []
+    with torch.inference_mode():
+        for x in xs:
+            values: dict[int, torch.Tensor] = {}
+            for v in dag.order:
+                values[v] = net.blocks[str(v)]([values[p] for p in dag.preds[v]] or [x[None]])
+            found.append(values)
+    return found
+
+
+def size_ratios(outputs: list[dict[int, torch.Tensor]], choice: CodecChoice) -> dict[int, float]:
+    """Per vertex: the bytes ``choice`` encodes its output into, averaged over ``outputs``
+    (:func:`vertex_outputs`), as a multiple of the codec's expected ``encoded_bytes``;
+    nothing for a codec whose size does not depend on the data (``sized``)."""
+    codec = get_codec(choice)
+    if codec.sized or not outputs:
+        return {}
+    ratios = {}
+    for v in outputs[0]:
+        expected = codec.encoded_bytes(outputs[0][v].dtype, tuple(outputs[0][v].shape))
+        if expected > 0:
+            sent = np.mean([memoryview(codec.encode(values[v])).nbytes for values in outputs])
+            ratios[v] = round(min(max(sent / expected, 1e-4), MAX_SIZE_RATIO), 4)
+    return ratios
+
+
+def data_sized(codecs: CodecPlan) -> bool:
+    """Some codec of ``codecs`` sends a number of bytes that depends on the data."""
+    return not all(get_codec(c).sized for c in codecs.choices())
+
+
+def with_sizes(arch, net, codecs: CodecPlan, xs: torch.Tensor, plan: Plan | None = None) -> CodecPlan:
+    """``codecs`` with the measured size of every output whose codec's bytes depend on the
+    data (a compressor's: ``sized`` False), on the network's own activations for the first
+    :data:`SIZE_IMAGES` of ``xs``, so that Λ, the score and the latency model count what
+    the workers will send. ``zstd`` over fp16 frames assumed 0.76 of them from the main
+    job's DP-40 (docs/executor.md), while that network's own activations compressed to
+    0.14 and its 4-unit run moved 22 KB per inference against 125 KB counted.
+
+    Without a ``plan`` the sizes are those of the exact activations. With one, the
+    crossings of its partition (and tiling) are measured as its workers make them: a lossy
+    inner codec changes what its consumers compute, and the main job's deep activations
+    (1e-13 and less) arrive as fp16 zeros, whose maps the workers then send in 19 bytes.
+    :func:`place_sized` does both. An imported model keeps the codecs' expectations."""
+    if not data_sized(codecs):
+        return codecs
+    outputs = vertex_outputs(arch, net, xs[:SIZE_IMAGES])
+    measured = {c.label: size_ratios(outputs, c) for c in codecs.choices()}
+    sizes = {v: measured[codecs.of(v).label][v] for v in range(len(arch.costs.out_bytes))
+             if v in measured[codecs.of(v).label]}
+    if plan is not None and outputs:
+        found: dict[int, list[float]] = {}
+        coded_logits(arch, net, plan.partition, codecs, xs[:SIZE_IMAGES], plan.tiling, ratios=found)
+        sizes.update({v: round(min(max(float(np.mean(r)), 1e-4), MAX_SIZE_RATIO), 4) for v, r in found.items()
+                      if not get_codec(codecs.of(v)).sized})
+    return codecs.model_copy(update={"sizes": sizes})
+
+
+def place_sized(place: Callable[[CodecPlan], Plan], arch, net, codecs: CodecPlan, xs: torch.Tensor,
+                ) -> tuple[CodecPlan, Plan]:
+    """(codecs with measured sizes, plan) for ``place`` (any placement): placed for the
+    sizes of the exact activations, then again for those its own crossings make
+    (:func:`with_sizes`), until a placement is the one its sizes were measured on (at
+    most :data:`SIZE_PASSES` more). Codecs of fixed size are placed once, as given."""
+    if not data_sized(codecs):
+        return codecs, place(codecs)
+    plan = place(with_sizes(arch, net, codecs, xs))
+    for _ in range(SIZE_PASSES):
+        sized = with_sizes(arch, net, codecs, xs, plan)
+        again = place(sized)
+        if again.partition == plan.partition and again.tiling == plan.tiling:
+            break
+        plan = again
+    return sized, again
+
+
+SIZE_PASSES = 3
+"""Placements :func:`place_sized` tries after the first: a measured size moves the
+partition, and the moved partition's crossings compress otherwise."""
+
+
 def level_plan(arch, choices: tuple[CodecChoice, ...], profile,
-               cost: Callable[[CodecChoice], CodecCost]) -> CodecPlan:
-    """Per vertex, the choice whose crossing the model finds fastest; the commonest is the default."""
-    seconds = np.stack([crossing_s(wire_of(arch, CodecPlan(default=c), cost), profile) for c in choices])
-    best = [choices[i] for i in np.argmin(seconds, axis=0)]
+               cost: Callable[[CodecChoice], CodecCost], outputs: list[dict[int, torch.Tensor]] = ()) -> CodecPlan:
+    """Per vertex, the choice whose crossing the model finds fastest (a data-dependent
+    codec's bytes measured on ``outputs``, :func:`vertex_outputs`); the commonest is the default."""
+    plans = [CodecPlan(default=c, sizes=size_ratios(list(outputs), c)) for c in choices]
+    seconds = np.stack([crossing_s(wire_of(arch, plan, cost), profile) for plan in plans])
+    pick = np.argmin(seconds, axis=0)
+    best = [choices[i] for i in pick]
     default = Counter(c.label for c in best).most_common(1)[0][0]
     default_choice = next(c for c in choices if c.label == default)
+    sizes = {v: plans[i].sizes[v] for v, i in enumerate(pick) if v in plans[i].sizes}
     return CodecPlan(default=default_choice,
-                     vertices={v: c for v, c in enumerate(best) if c.label != default})
+                     vertices={v: c for v, c in enumerate(best) if c.label != default}, sizes=sizes)
 
 
 def choose(arch, net, profile, place: Callable[[CodecPlan], Plan], cost: Callable[[CodecChoice], CodecCost],
@@ -146,11 +248,13 @@ def choose(arch, net, profile, place: Callable[[CodecPlan], Plan], cost: Callabl
     to end (:func:`parawire.executor.tiles.predicted_s`). The report has one entry per
     level, in the order checked."""
     reference = exact_logits(net, xs)
+    outputs = vertex_outputs(arch, net, xs[:SIZE_IMAGES])
     candidates = []
     allowed: tuple[CodecChoice, ...] = ()
     for name, choices in LEVELS:
         allowed += choices
-        plan = place(level_plan(arch, allowed, profile, cost))
+        coded = level_plan(arch, allowed, profile, cost, outputs)
+        plan = place(with_sizes(arch, net, coded, xs, place(coded)) if data_sized(coded) else coded)
         candidates.append((predicted_s(arch, plan, profile, cost=cost), name, plan))
     report = []
     for makespan, name, plan in sorted(candidates, key=lambda c: c[0]):

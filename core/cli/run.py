@@ -344,6 +344,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
         choose,
         compare,
         exact_logits,
+        place_sized,
     )
     from parawire.calibration.codecs import codec_cost
     from parawire.errors import ParawireError
@@ -379,8 +380,8 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
             if coding.codecs is None:  # --codec auto
                 codecs, plan, check = choose(arch, net, model, place, lambda c: codec_cost(c, engine), xs,
                                              coding.max_top1_change)
-            else:
-                codecs, plan = coding.codecs, place(coding.codecs)
+            else:  # a compressor's bytes measured on this network's activations
+                codecs, plan = place_sized(place, arch, net, coding.codecs, xs)
         x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
         with torch.inference_mode():
             reference = net(x)

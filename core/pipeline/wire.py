@@ -50,7 +50,7 @@ def wire_of(arch, codecs: CodecPlan = RAW_PLAN,
     All raw is ``out_bytes`` itself, without asking a plugin (imported models, bare costs)."""
     if raw_plan(codecs):
         return Wire.raw(arch.costs.out_bytes)
-    return _coded(output_shapes(arch), [codecs.of(v) for v in range(len(arch.costs.out_bytes))], codecs, cost)
+    return _coded(output_shapes(arch), list(range(len(arch.costs.out_bytes))), codecs, cost)
 
 
 def parts_wire(arch, grid, codecs: CodecPlan = RAW_PLAN,
@@ -61,7 +61,7 @@ def parts_wire(arch, grid, codecs: CodecPlan = RAW_PLAN,
     shapes = part_shapes(arch, grid)
     if raw_plan(codecs):
         return Wire.raw(np.array([math.prod(s) * FLOAT32_BYTES for s in shapes], dtype=np.int64))
-    return _coded(shapes, [codecs.of(p.map) for p in grid.parts], codecs, cost)
+    return _coded(shapes, [p.map for p in grid.parts], codecs, cost)
 
 
 def raw_plan(codecs: CodecPlan) -> bool:
@@ -69,9 +69,11 @@ def raw_plan(codecs: CodecPlan) -> bool:
     return codecs.default.raw and not codecs.vertices
 
 
-def _coded(shapes: list[tuple[int, ...]], choices: list[CodecChoice], codecs: CodecPlan,
+def _coded(shapes: list[tuple[int, ...]], maps: list[int], codecs: CodecPlan,
            cost: Callable[[CodecChoice], CodecCost] | None) -> Wire:
-    """Per message of float32 ``shapes[i]`` through ``choices[i]``: its bytes and work."""
+    """Per message of float32 ``shapes[i]`` (all or part of vertex ``maps[i]``'s output,
+    through that vertex's codec): its bytes, measured where the plan has them
+    (:meth:`CodecPlan.size_ratio`), and work."""
     import torch  # start-up time: the score's options and plain runs do not need it
 
     objects = {c.label: get_codec(c) for c in codecs.choices()}
@@ -79,9 +81,10 @@ def _coded(shapes: list[tuple[int, ...]], choices: list[CodecChoice], codecs: Co
     sizes = np.empty(len(shapes), dtype=np.int64)
     encode = np.zeros(len(shapes))
     decode = np.zeros(len(shapes))
-    for i, (shape, choice) in enumerate(zip(shapes, choices, strict=True)):
+    for i, (shape, v) in enumerate(zip(shapes, maps, strict=True)):
+        choice = codecs.of(v)
         raw_bytes = math.prod(shape) * FLOAT32_BYTES
-        sizes[i] = objects[choice.label].encoded_bytes(torch.float32, shape)
+        sizes[i] = math.ceil(objects[choice.label].encoded_bytes(torch.float32, shape) * codecs.size_ratio(v))
         c = costs[choice.label]
         encode[i] = c.encode_fixed + c.encode_per_byte * raw_bytes
         decode[i] = c.decode_fixed + c.decode_per_byte * raw_bytes

@@ -16,7 +16,7 @@ no more than its own size, as for a raw tensor frame.
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 import numpy as np
 from parawire.errors import ParawireError
@@ -75,6 +75,11 @@ class CodecChoice(BaseModel):
 RAW = CodecChoice()
 
 
+MAX_SIZE_RATIO = 16.0
+"""The largest measured size ratio a plan may carry: a compressor's frame of
+incompressible data is a little over its expectation, never many times it."""
+
+
 class CodecPlan(BaseModel):
     """The codec of every crossing: ``default`` for all, ``vertices`` for the outputs that
     differ (vertex → choice; ``--codec auto`` fills it). Plain JSON inside the plan."""
@@ -83,9 +88,18 @@ class CodecPlan(BaseModel):
 
     default: CodecChoice = RAW
     vertices: dict[int, CodecChoice] = Field(default_factory=dict)
+    sizes: dict[int, Annotated[float, Field(gt=0, le=MAX_SIZE_RATIO, allow_inf_nan=False)]] = Field(
+        default_factory=dict, description=(
+            "per vertex whose codec's size depends on the data: its bytes measured on the network's "
+            "own activations, as a multiple of the codec's expected encoded_bytes"))
 
     def of(self, vertex: int) -> CodecChoice:
         return self.vertices.get(vertex, self.default)
+
+    def size_ratio(self, vertex: int) -> float:
+        """What the score and the latency model multiply ``vertex``'s expected encoded
+        bytes by: its measured ratio (:func:`parawire.calibration.codec_choice.with_sizes`), else 1."""
+        return self.sizes.get(vertex, 1.0)
 
     def choices(self) -> list[CodecChoice]:
         """Every distinct choice in use, the default first."""

@@ -50,7 +50,7 @@ def point_plan(workload: Workload, n: int, profile, *, engine: str, input_policy
     """(plan, its codecs, ``--codec auto``'s check or None) of ``workload`` on ``n``
     devices of ``profile``: placed by predicted time, as ``run`` places; ``codecs=None``
     chooses per crossing on the images ``xs`` within ``max_top1_change``."""
-    from parawire.calibration.codec_choice import choose
+    from parawire.calibration.codec_choice import choose, place_sized
     from parawire.calibration.codecs import codec_cost
     from parawire.executor.tiles import placed_plan
     from parawire.network.threads import torch_threads
@@ -68,8 +68,12 @@ def point_plan(workload: Workload, n: int, profile, *, engine: str, input_policy
         with torch_threads(1):
             coded, plan, check = choose(arch, workload.net, profile, place, cost, xs, max_top1_change)
         return plan, coded, check
-    coded = RAW_PLAN if n == 1 or codecs is None else codecs  # one device: nothing crosses
-    return place(coded), coded, None
+    if n == 1 or codecs is None:  # one device: nothing crosses
+        return place(RAW_PLAN), RAW_PLAN, None
+    if xs is None:
+        return place(codecs), codecs, None
+    codecs, plan = place_sized(place, arch, workload.net, codecs, xs)  # a compressor's bytes, measured
+    return plan, codecs, None
 
 
 def run_points(

@@ -363,6 +363,8 @@ def _deploy(spec, units, engine, partitioner, eps, profile, check, start, codecs
     """The steps every deployment shares: validate, partition, plan and predict, then
     ``start(stack)`` → (workers, coordinator) with everything entered in ``stack``,
     deploy, check. Whatever fails after ``start`` closes what it started."""
+    from parawire.calibration.codec_choice import SIZE_IMAGES, calibration_set, data_sized, place_sized
+    from parawire.network.nn import build_network
     from parawire.pipeline.build import build_architecture
     from parawire.pipeline.placement import partition_architecture
     from parawire.pipeline.wire import wire_of
@@ -373,13 +375,20 @@ def _deploy(spec, units, engine, partitioner, eps, profile, check, start, codecs
     if not isinstance(units, int) or isinstance(units, bool) or units < 1:
         raise ParawireError(f"units: got {units!r}; use a whole number ≥ 1")
     arch = build_architecture(spec)
-    with warnings.catch_warnings():
-        # a partitioner that cannot meet eps on a tiny DAG warns; the plan is still valid
-        warnings.simplefilter("ignore")
-        # like `parawire run`: balance the time the profile predicts (FLOPs without one)
-        device = _device(profile, engine)
-        partition = partition_architecture(arch, units, partitioner, eps, profile=device, wire=wire_of(arch, codecs))
-    plan, predicted = _predicted_ms(arch, partition, device, units, engine, codecs)
+    device = _device(profile, engine)
+
+    def place(coded):
+        with warnings.catch_warnings():
+            # a partitioner that cannot meet eps on a tiny DAG warns; the plan is still valid
+            warnings.simplefilter("ignore")
+            # like `parawire run`: balance the time the profile predicts (FLOPs without one)
+            partition = partition_architecture(arch, units, partitioner, eps, profile=device, wire=wire_of(arch, coded))
+        return _predicted_ms(arch, partition, device, units, engine, coded)[0]
+
+    # a compressor: count the bytes it makes of this network's activations
+    xs = calibration_set(spec.input_shape, SIZE_IMAGES, seed=spec.seed % 2**32)
+    codecs, plan = place_sized(place, arch, build_network(arch).eval() if data_sized(codecs) else None, codecs, xs)
+    predicted = plan.predicted_latency_s * 1e3 if plan.predicted_latency_s is not None else None
     with ExitStack() as stack:
         # the expected outputs come from torch eager, whatever engine the workers use
         reference = stack.enter_context(SingleProcess(spec, 1, get_plugins().engines.own("torch"), profile=None,
