@@ -13,7 +13,8 @@ the exact network (and the largest logit difference).
 it; half: adds ``fp16``; 8-bit: adds ``int8``), each crossing taking the codec of its
 level that the model says crosses fastest (encode + message + decode on the profile),
 places the network for that plan's bytes (any placement: the caller's ``place``, tiles
-included), predicts it end to end, and keeps the fastest plan whose check stays within
+included; a compressor's bytes measured on the network's own activations,
+:func:`place_sized`), predicts it end to end, and keeps the fastest plan whose check stays within
 the bound. Exact plans need no check. ``bf16`` is left out:
 same bytes as ``fp16``, fewer mantissa bits, no range the activations need.
 """
@@ -253,8 +254,7 @@ def choose(arch, net, profile, place: Callable[[CodecPlan], Plan], cost: Callabl
     allowed: tuple[CodecChoice, ...] = ()
     for name, choices in LEVELS:
         allowed += choices
-        coded = level_plan(arch, allowed, profile, cost, outputs)
-        plan = place(with_sizes(arch, net, coded, xs, place(coded)) if data_sized(coded) else coded)
+        _, plan = place_sized(place, arch, net, level_plan(arch, allowed, profile, cost, outputs), xs)
         candidates.append((predicted_s(arch, plan, profile, cost=cost), name, plan))
     report = []
     for makespan, name, plan in sorted(candidates, key=lambda c: c[0]):
