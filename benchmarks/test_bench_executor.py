@@ -98,7 +98,8 @@ def test_bench_two_workers_copy_below(benchmark, parawire_cluster, copy_below):
     from parawire.testbed.counters import process_cpu_ns
 
     params = {} if copy_below is None else {"copy_below": copy_below}
-    cluster = parawire_cluster(FB, units=2, endpoint_kind="tcp", engine="onnxruntime", transport_params=params)
+    cluster = parawire_cluster(FB, units=2, endpoint_kind="tcp", engine="onnxruntime",
+                               transport_params=params)
     pids = [p.pid for p in cluster.workers.processes]
     before, cpu = cluster.stats(), [process_cpu_ns(pid) for pid in pids]
     measure(benchmark, cluster)

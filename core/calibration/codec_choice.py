@@ -32,8 +32,8 @@ from parawire.executor.tiles import predicted_s
 from parawire.latency.schedule import crossing_s
 from parawire.network.halo import tile_grid
 from parawire.network.tiled import merge, run_tiles
-from parawire.pipeline.wire import CodecCost, wire_of
 from parawire.network.nn import ArchitectureNet
+from parawire.pipeline.wire import CodecCost, wire_of
 from parawire.registry.codecs import MAX_SIZE_RATIO, RAW, CodecChoice, CodecPlan, exact_plan, get_codec
 
 LEVELS: tuple[tuple[str, tuple[CodecChoice, ...]], ...] = (
@@ -107,10 +107,11 @@ def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tili
         codec = crossing.get(v)
         if codec is None:
             return out
+        shape = tuple(out.shape)
         frame = memoryview(codec.encode(out)).cast("B")
         if ratios is not None:
-            ratios.setdefault(v, []).append(frame.nbytes / max(codec.encoded_bytes(out.dtype, tuple(out.shape)), 1))
-        return codec.decode(frame, out.dtype, tuple(out.shape))
+            ratios.setdefault(v, []).append(frame.nbytes / max(codec.encoded_bytes(out.dtype, shape), 1))
+        return codec.decode(frame, out.dtype, shape)
 
     rows = []
     with torch.inference_mode():
@@ -168,8 +169,13 @@ def size_ratios(outputs: list[dict[int, torch.Tensor]], choice: CodecChoice) -> 
         expected = codec.encoded_bytes(outputs[0][v].dtype, tuple(outputs[0][v].shape))
         if expected > 0:
             sent = np.mean([memoryview(codec.encode(values[v])).nbytes for values in outputs])
-            ratios[v] = round(min(max(sent / expected, 1e-4), MAX_SIZE_RATIO), 4)
+            ratios[v] = _size_ratio(sent / expected)
     return ratios
+
+
+def _size_ratio(ratio: float) -> float:
+    """A measured ratio as a plan may carry it (``CodecPlan.sizes``: > 0, ≤ MAX_SIZE_RATIO)."""
+    return round(min(max(float(ratio), 1e-4), MAX_SIZE_RATIO), 4)
 
 
 def data_sized(codecs: CodecPlan) -> bool:
@@ -199,8 +205,7 @@ def with_sizes(arch, net, codecs: CodecPlan, xs: torch.Tensor, plan: Plan | None
     if plan is not None and outputs:
         found: dict[int, list[float]] = {}
         coded_logits(arch, net, plan.partition, codecs, xs[:SIZE_IMAGES], plan.tiling, ratios=found)
-        sizes.update({v: round(min(max(float(np.mean(r)), 1e-4), MAX_SIZE_RATIO), 4) for v, r in found.items()
-                      if not get_codec(codecs.of(v)).sized})
+        sizes.update({v: _size_ratio(np.mean(r)) for v, r in found.items() if not get_codec(codecs.of(v)).sized})
     return codecs.model_copy(update={"sizes": sizes})
 
 
@@ -227,8 +232,8 @@ SIZE_PASSES = 3
 partition, and the moved partition's crossings compress otherwise."""
 
 
-def level_plan(arch, choices: tuple[CodecChoice, ...], profile,
-               cost: Callable[[CodecChoice], CodecCost], outputs: list[dict[int, torch.Tensor]] = ()) -> CodecPlan:
+def level_plan(arch, choices: tuple[CodecChoice, ...], profile, cost: Callable[[CodecChoice], CodecCost],
+               outputs: list[dict[int, torch.Tensor]] = ()) -> CodecPlan:
     """Per vertex, the choice whose crossing the model finds fastest (a data-dependent
     codec's bytes measured on ``outputs``, :func:`vertex_outputs`); the commonest is the default."""
     plans = [CodecPlan(default=c, sizes=size_ratios(list(outputs), c)) for c in choices]

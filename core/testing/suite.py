@@ -382,12 +382,14 @@ def _deploy(spec, units, engine, partitioner, eps, profile, check, start, codecs
             # a partitioner that cannot meet eps on a tiny DAG warns; the plan is still valid
             warnings.simplefilter("ignore")
             # like `parawire run`: balance the time the profile predicts (FLOPs without one)
-            partition = partition_architecture(arch, units, partitioner, eps, profile=device, wire=wire_of(arch, coded))
+            partition = partition_architecture(arch, units, partitioner, eps, profile=device,
+                                               wire=wire_of(arch, coded))
         return _predicted_ms(arch, partition, device, units, engine, coded)[0]
 
     # a compressor: count the bytes it makes of this network's activations
     xs = calibration_set(spec.input_shape, SIZE_IMAGES, seed=spec.seed % 2**32)
-    codecs, plan = place_sized(place, arch, build_network(arch).eval() if data_sized(codecs) else None, codecs, xs)
+    net = build_network(arch).eval() if data_sized(codecs) else None
+    codecs, plan = place_sized(place, arch, net, codecs, xs)
     predicted = plan.predicted_latency_s * 1e3 if plan.predicted_latency_s is not None else None
     with ExitStack() as stack:
         # the expected outputs come from torch eager, whatever engine the workers use
