@@ -183,7 +183,8 @@ def data_sized(codecs: CodecPlan) -> bool:
     return not all(get_codec(c).sized for c in codecs.choices())
 
 
-def with_sizes(arch, net, codecs: CodecPlan, xs: torch.Tensor, plan: Plan | None = None) -> CodecPlan:
+def with_sizes(arch, net, codecs: CodecPlan, xs: torch.Tensor, plan: Plan | None = None,
+               outputs: list[dict[int, torch.Tensor]] | None = None) -> CodecPlan:
     """``codecs`` with the measured size of every output whose codec's bytes depend on the
     data (a compressor's: ``sized`` False), on the network's own activations for the first
     :data:`SIZE_IMAGES` of ``xs``, so that Λ, the score and the latency model count what
@@ -195,10 +196,11 @@ def with_sizes(arch, net, codecs: CodecPlan, xs: torch.Tensor, plan: Plan | None
     crossings of its partition (and tiling) are measured as its workers make them: a lossy
     inner codec changes what its consumers compute, and the main job's deep activations
     (1e-13 and less) arrive as fp16 zeros, whose maps the workers then send in 19 bytes.
-    :func:`place_sized` does both. An imported model keeps the codecs' expectations."""
+    :func:`place_sized` does both. ``outputs``: :func:`vertex_outputs` of those images, if
+    already computed. An imported model keeps the codecs' expectations."""
     if not data_sized(codecs):
         return codecs
-    outputs = vertex_outputs(arch, net, xs[:SIZE_IMAGES])
+    outputs = vertex_outputs(arch, net, xs[:SIZE_IMAGES]) if outputs is None else outputs
     measured = {c.label: size_ratios(outputs, c) for c in codecs.choices()}
     sizes = {v: measured[codecs.of(v).label][v] for v in range(len(arch.costs.out_bytes))
              if v in measured[codecs.of(v).label]}
@@ -217,9 +219,10 @@ def place_sized(place: Callable[[CodecPlan], Plan], arch, net, codecs: CodecPlan
     most :data:`SIZE_PASSES` more). Codecs of fixed size are placed once, as given."""
     if not data_sized(codecs):
         return codecs, place(codecs)
-    plan = place(with_sizes(arch, net, codecs, xs))
+    outputs = vertex_outputs(arch, net, xs[:SIZE_IMAGES])  # the exact activations, once
+    plan = place(with_sizes(arch, net, codecs, xs, outputs=outputs))
     for _ in range(SIZE_PASSES):
-        sized = with_sizes(arch, net, codecs, xs, plan)
+        sized = with_sizes(arch, net, codecs, xs, plan, outputs)
         again = place(sized)
         if again.partition == plan.partition and again.tiling == plan.tiling:
             break
