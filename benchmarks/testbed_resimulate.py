@@ -4,7 +4,8 @@ Every point that ``parawire testbed run --json`` and ``benchmarks/testbed_figure
 record holds its partition, its profile and its measured latency; this replays them
 through the current latency model, each row's compute refitted to its own 1-device
 median (as ``testbed run`` fits it), with the message and engine-call costs and the
-round-robin turn of a fan-out's copies (``INTERLEAVE_BYTES``) given here, and reports how many multi-device points fall within 15 % of measured. That is how a
+round-robin turn of a fan-out's copies (``INTERLEAVE_BYTES``) given here, and reports
+how many multi-device points fall within 15 % of measured. That is how a
 model change is tried on hours of measurements in seconds (docs/testbed.md, fourth
 round). Rows measured with a tiling or with codecs are skipped (their plans are not in
 the record).
@@ -139,7 +140,8 @@ def main() -> None:
         by = {n: np.array([e for _, m, e in found if m == n]) for n in sorted({n for _, n, _ in found})}
         counts = ", ".join(f"{n} devices {int(np.sum(abs(e) <= WITHIN))} of {len(e)} (median {np.median(e):+.1%})"
                            for n, e in by.items())
-        print(f"message {message} ms, call {call} ms, turn {model.INTERLEAVE_BYTES / 1024:g} KB: {int(np.sum(abs(err) <= WITHIN))} of {len(err)} within 15 %; "
+        setting = f"message {message} ms, call {call} ms, turn {model.INTERLEAVE_BYTES / 1024:g} KB"
+        print(f"{setting}: {int(np.sum(abs(err) <= WITHIN))} of {len(err)} within 15 %; "
               f"{counts}")
         if args.verbose:
             for label, n, e in found:

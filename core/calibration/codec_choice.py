@@ -138,7 +138,7 @@ def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tili
 
 
 SIZE_IMAGES = 4
-"""Calibration images a data-dependent codec's sizes are measured on (:func:`with_sizes`)."""
+"""Calibration images a data-dependent codec's sizes are measured on (:func:`place_sized`)."""
 
 
 def vertex_outputs(arch, net, xs: torch.Tensor) -> list[dict[int, torch.Tensor]]:
@@ -178,51 +178,60 @@ def _size_ratio(ratio: float) -> float:
     return round(min(max(float(ratio), 1e-4), MAX_SIZE_RATIO), 4)
 
 
+def _unsized(codecs: CodecPlan) -> set[str]:
+    """The labels of ``codecs``' choices whose bytes depend on the data."""
+    return {c.label for c in codecs.choices() if not get_codec(c).sized}
+
+
 def data_sized(codecs: CodecPlan) -> bool:
     """Some codec of ``codecs`` sends a number of bytes that depends on the data."""
-    return not all(get_codec(c).sized for c in codecs.choices())
+    return bool(_unsized(codecs))
 
 
-def with_sizes(arch, net, codecs: CodecPlan, xs: torch.Tensor, plan: Plan | None = None,
-               outputs: list[dict[int, torch.Tensor]] | None = None) -> CodecPlan:
+def exact_sizes(codecs: CodecPlan, outputs: list[dict[int, torch.Tensor]]) -> CodecPlan:
     """``codecs`` with the measured size of every output whose codec's bytes depend on the
-    data (a compressor's: ``sized`` False), on the network's own activations for the first
-    :data:`SIZE_IMAGES` of ``xs``, so that Λ, the score and the latency model count what
-    the workers will send. ``zstd`` over fp16 frames assumed 0.76 of them from the main
-    job's DP-40 (docs/executor.md), while that network's own activations compressed to
-    0.14 and its 4-unit run moved 22 KB per inference against 125 KB counted.
-
-    Without a ``plan`` the sizes are those of the exact activations. With one, the
-    crossings of its partition (and tiling) are measured as its workers make them: a lossy
-    inner codec changes what its consumers compute, and the main job's deep activations
-    (1e-13 and less) arrive as fp16 zeros, whose maps the workers then send in 19 bytes.
-    :func:`place_sized` does both. ``outputs``: :func:`vertex_outputs` of those images, if
-    already computed. An imported model keeps the codecs' expectations."""
-    if not data_sized(codecs):
-        return codecs
-    outputs = vertex_outputs(arch, net, xs[:SIZE_IMAGES]) if outputs is None else outputs
-    measured = {c.label: size_ratios(outputs, c) for c in codecs.choices()}
-    sizes = {v: measured[codecs.of(v).label][v] for v in range(len(arch.costs.out_bytes))
-             if v in measured[codecs.of(v).label]}
-    if plan is not None and outputs:
-        found: dict[int, list[float]] = {}
-        coded_logits(arch, net, plan.partition, codecs, xs[:SIZE_IMAGES], plan.tiling, ratios=found)
-        sizes.update({v: _size_ratio(np.mean(r)) for v, r in found.items() if not get_codec(codecs.of(v)).sized})
+    data (a compressor's: ``sized`` False), on the exact activations ``outputs``
+    (:func:`vertex_outputs`). ``zstd`` over fp16 frames assumed 0.76 of them from the
+    main job's DP-40 (docs/executor.md), while that network's own activations compressed
+    to 0.14 and its 4-unit run moved 22 KB per inference against 125 KB counted."""
+    unsized = _unsized(codecs)
+    measured = {c.label: size_ratios(outputs, c) for c in codecs.choices() if c.label in unsized}
+    sizes = {v: measured[codecs.of(v).label][v] for v in outputs[0] if v in measured.get(codecs.of(v).label, {})}
     return codecs.model_copy(update={"sizes": sizes})
 
 
+def crossing_sizes(arch, net, codecs: CodecPlan, xs: torch.Tensor, plan: Plan) -> CodecPlan:
+    """``codecs`` (sizes of the exact activations, :func:`exact_sizes`) with the crossings
+    of ``plan``'s partition (and tiling) measured as its workers make them, on the first
+    :data:`SIZE_IMAGES` of ``xs``: a lossy inner codec changes what its consumers
+    compute, and the main job's deep activations (1e-13 and less) arrive as fp16 zeros,
+    whose maps the workers then send in 19 bytes."""
+    found: dict[int, list[float]] = {}
+    coded_logits(arch, net, plan.partition, codecs, xs[:SIZE_IMAGES], plan.tiling, ratios=found)
+    unsized = _unsized(codecs)
+    update = {v: _size_ratio(np.mean(r)) for v, r in found.items() if codecs.of(v).label in unsized}
+    return codecs.model_copy(update={"sizes": {**codecs.sizes, **update}})
+
+
 def place_sized(place: Callable[[CodecPlan], Plan], arch, net, codecs: CodecPlan, xs: torch.Tensor,
-                ) -> tuple[CodecPlan, Plan]:
-    """(codecs with measured sizes, plan) for ``place`` (any placement): placed for the
-    sizes of the exact activations, then again for those its own crossings make
-    (:func:`with_sizes`), until a placement is the one its sizes were measured on (at
-    most :data:`SIZE_PASSES` more). Codecs of fixed size are placed once, as given."""
+                outputs: list[dict[int, torch.Tensor]] | None = None) -> tuple[CodecPlan, Plan]:
+    """(codecs with measured sizes, plan) for ``place`` (any placement), so that Λ, the
+    score and the latency model count what the workers will send: placed for the sizes
+    of the exact activations (:func:`exact_sizes`; those ``codecs`` already carry, as
+    :func:`level_plan` measures them, are kept), then again for those its own crossings
+    make (:func:`crossing_sizes`), until a placement is the one its sizes were measured
+    on (at most :data:`SIZE_PASSES` more). ``outputs``: :func:`vertex_outputs` of the
+    first :data:`SIZE_IMAGES` of ``xs``, if already computed. Codecs of fixed size, and
+    an imported model (no vertex outputs to measure), are placed once, as given."""
     if not data_sized(codecs):
         return codecs, place(codecs)
-    outputs = vertex_outputs(arch, net, xs[:SIZE_IMAGES])  # the exact activations, once
-    plan = place(with_sizes(arch, net, codecs, xs, outputs=outputs))
+    outputs = vertex_outputs(arch, net, xs[:SIZE_IMAGES]) if outputs is None else outputs
+    if not outputs:
+        return codecs, place(codecs)
+    exact = codecs if codecs.sizes else exact_sizes(codecs, outputs)
+    plan = place(exact)
     for _ in range(SIZE_PASSES):
-        sized = with_sizes(arch, net, codecs, xs, plan, outputs)
+        sized = crossing_sizes(arch, net, exact, xs, plan)
         again = place(sized)
         if again.partition == plan.partition and again.tiling == plan.tiling:
             break
@@ -262,7 +271,7 @@ def choose(arch, net, profile, place: Callable[[CodecPlan], Plan], cost: Callabl
     allowed: tuple[CodecChoice, ...] = ()
     for name, choices in LEVELS:
         allowed += choices
-        _, plan = place_sized(place, arch, net, level_plan(arch, allowed, profile, cost, outputs), xs)
+        _, plan = place_sized(place, arch, net, level_plan(arch, allowed, profile, cost, outputs), xs, outputs)
         candidates.append((predicted_s(arch, plan, profile, cost=cost), name, plan))
     report = []
     for makespan, name, plan in sorted(candidates, key=lambda c: c[0]):

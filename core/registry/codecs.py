@@ -98,7 +98,7 @@ class CodecPlan(BaseModel):
 
     def size_ratio(self, vertex: int) -> float:
         """What the score and the latency model multiply ``vertex``'s expected encoded
-        bytes by: its measured ratio (:func:`parawire.calibration.codec_choice.with_sizes`), else 1."""
+        bytes by: its measured ratio (:func:`parawire.calibration.codec_choice.place_sized`), else 1."""
         return self.sizes.get(vertex, 1.0)
 
     def choices(self) -> list[CodecChoice]:
