@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class ZmqParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    copy_below: int | None = Field(None, ge=0, description=(
+    copy_below: int | None = Field(None, ge=0, le=2**31 - 1, description=(  # a C int in pyzmq
         "frames smaller than this many bytes are copied into ZeroMQ, larger ones lent without a copy; "
         "default: parawire.executor.transport_zmq.COPY_BELOW (256 KiB, measured)"))
 

@@ -72,6 +72,8 @@ def test_copy_below_reaches_every_socket_the_zmq_transport_opens():
     from parawire.executor.transport import get_transport
     from parawire.executor.transport_zmq import COPY_BELOW
 
+    with pytest.raises(ValueError, match=r"copy_below: got 2147483648"):  # pyzmq holds it in a C int
+        get_transport("zmq", {"copy_below": 2**31})
     tuned, default = get_transport("zmq", {"copy_below": 4096}), get_transport("zmq")
     inbox, plain = tuned.bind("tcp://127.0.0.1:*"), default.bind("tcp://127.0.0.1:*")
     link, client = tuned.link(inbox.address), tuned.client([inbox.address, plain.address])
