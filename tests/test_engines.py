@@ -138,3 +138,25 @@ def test_an_exported_module_reading_an_input_for_its_shape_only_takes_the_caller
     session = export_session(ShapeOnly(), [x, y], threads=1)
     assert torch.allclose(session([x, y]), ShapeOnly()(x, y))
 
+
+
+def test_outputs_survive_later_sessions_on_the_shared_arena():
+    """Every session of a worker allocates from one arena (``engines.ort._shared_arena``);
+    an output the runner still holds (a map waiting for a later vertex) must not be a
+    block the next session reuses: each vertex's output, taken as the sessions ran in
+    order, still equals the one its session gives when run alone afterwards."""
+    from parawire.engines.ort import session_options, vertex_session
+
+    assert session_options(1).get_session_config_entry("session.use_env_allocators") == "1"
+    spec = ArchitectureSpec(generator="dp", nodes=10, input_shape=(3, 16, 16), base_channels=8, seed=1)
+    arch = build_architecture(spec)
+    net = build_network(arch).eval()
+    order = [v for v in arch.dag.order if v not in (arch.dag.input, arch.dag.output)
+             and not net.blocks[str(v)].aggregate.scaling_steps()]
+    assert len(order) >= 4, order
+    sessions = {v: vertex_session(net, v, 1, False) for v in order}
+    feeds = {v: [torch.randn(1, *(int(d) for d in arch.layout.out_shape[p]), generator=torch.Generator().manual_seed(v))
+                 for p in arch.dag.preds[v]] for v in order}
+    held = {v: sessions[v](feeds[v]) for v in order}  # all alive while later sessions run
+    for v in order:
+        assert torch.equal(held[v], sessions[v](feeds[v])), v
