@@ -379,3 +379,20 @@ def test_grids_and_partition_only_placements():
     arch = arch_of("dp", 35)
     with pytest.raises(ParawireError, match="placement 'hybrid' may tile the image, so it gives a plan"):
         place_architecture(arch, 2, EDGE, "hybrid")
+
+
+def test_hybrid_and_auto_keep_one_device_unless_the_predicted_gain_reaches_min_gain():
+    arch = build_architecture(ArchitectureSpec(generator="chain", nodes=6, seed=0, base_channels=32,
+                                               input_shape=(3, 64, 64), staging="uniform"))
+    slow = EDGE.model_copy(update={"flops_per_s": 5e7})  # tiles win (the test above)
+    one = choose_placement(arch, 1, slow, "hybrid").predicted_s
+    for placement in ("hybrid", "auto"):
+        best = choose_placement(arch, 4, slow, placement, min_gain=1.0)
+        gain = one / best.predicted_s
+        assert gain > 1.01 and (best.grid is not None or best.partition.any())
+        kept = choose_placement(arch, 4, slow, placement, min_gain=gain * 0.999)
+        assert kept.predicted_s == best.predicted_s
+        alone = choose_placement(arch, 4, slow, placement, min_gain=gain * 1.001)
+        assert alone.grid is None and not alone.partition.any() and alone.predicted_s == pytest.approx(one)
+    with pytest.raises(ParawireError, match=r"min_gain: got 0\.5; give a factor ≥ 1"):
+        choose_placement(arch, 4, EDGE, "auto", min_gain=0.5)
