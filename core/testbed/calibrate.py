@@ -55,14 +55,16 @@ ECHO_ROUNDS = 20
 PERIOD_S = DEFAULT_PERIOD_US / 1e6
 
 
-FORMAT = 4
+FORMAT = 5
 """Saved records of another format are measured again. Format 2 came with devices pinned
 to one core each (:func:`parawire.testbed.cgroups.device_core`), which changed what a
 device computes in a second (1-device CPU per inference 14.6–15.9 ms unpinned, 11.7–12.4
 pinned) and so every figure calibrated beside it; format 3 fits ``message_cpu_s`` end to
 end (:func:`fit_message_cpu`) on inferences started at random phases of the CFS period
 (:func:`idle`); format 4 charges each engine call (``call_s``) where format 3 scaled all
-split compute by one factor, and the message cost is fitted with that."""
+split compute by one factor, and the message cost is fitted with that; format 5 came with
+ONNX Runtime's sessions on one shared arena (``parawire.engines.ort``), which made a
+split unit's engine calls cheaper, so ``call_s`` and the message cost fitted beside it."""
 
 
 def path_for(preset: Preset, engine: str) -> Path:
