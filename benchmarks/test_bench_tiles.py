@@ -100,14 +100,9 @@ def staged_calls():
     arch = build_architecture(ArchitectureSpec(generator="fb", nodes=40, seed=0, input_shape=(3, SIZE, SIZE)))
     net = build_network(arch).eval()
     grid = tile_grid(arch.layout, 1, 4, min(int(s[1]) for s in arch.layout.out_shape[:-1]), depth=1)
-    channels = arch.layout.out_shape[:, 0]
     gen = torch.Generator().manual_seed(0)
     stacks = [TileStack(net, grid, 1, k) for k in range(len(grid.stages))]
-    feeds = []
-    for stack in stacks:
-        boxes = ([grid.crops[1]] if stack.k == 0 else []) + [grid.part_box(*key) for key in stack.reads]
-        depths = ([3] if stack.k == 0 else []) + [int(channels[m]) for m, _, _ in stack.reads]
-        feeds.append([torch.randn(1, c, r1 - r0, c1 - c0, generator=gen) for c, (r0, r1, c0, c1) in zip(depths, boxes)])
+    feeds = [[torch.randn(1, *shape, generator=gen) for shape in stack.input_shapes()] for stack in stacks]
     x = torch.randn(1, 3, SIZE, SIZE, generator=gen)
     with torch_threads(1):
         shared = [Session(stage_model(s), 1).all for s in stacks]

@@ -139,7 +139,6 @@ def test_an_exported_module_reading_an_input_for_its_shape_only_takes_the_caller
     assert torch.allclose(session([x, y]), ShapeOnly()(x, y))
 
 
-
 def test_outputs_survive_later_sessions_on_the_shared_arena():
     """Every session of a worker allocates from one arena (``engines.ort._shared_arena``);
     an output the runner still holds (a map waiting for a later vertex) must not be a

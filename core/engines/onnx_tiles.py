@@ -57,19 +57,15 @@ def stage_model(stack: TileStack) -> onnx.ModelProto:
     net, grid, tile, k = stack.net, stack.grid, stack.tile, stack.k
     layout = net.arch.layout
     dag = layout.dag
-    channels = layout.out_shape[:, 0]
     g = GraphBuilder()
-    inputs: list[tuple[str, tuple[int, ...]]] = []
-    if k == 0:
-        r0, r1, c0, c1 = grid.crops[tile]
-        inputs.append(("crop", (int(layout.in_shape[dag.input][0]), r1 - r0, c1 - c0)))
+    names = ["crop"] * (k == 0) + [f"part{i}" for i in range(len(stack.reads))]
+    inputs: list[tuple[str, tuple[int, ...]]] = list(zip(names, stack.input_shapes()))
     boxes = dict(grid.boxes[tile])
     values: dict[int, str] = {}
     pieces: dict[int, tuple[list[str], list[Box]]] = {}
     for i, (m, s, dst) in enumerate(stack.reads):
         have = grid.part_box(m, s, dst)
         name = f"part{i}"
-        inputs.append((name, (int(channels[m]), have[1] - have[0], have[3] - have[2])))
         box = meet(grid.owned[s][m], grid.needs[tile][m])
         xs, bs = pieces.setdefault(m, ([], []))
         xs.append(_cut(g, name, have, box))

@@ -165,27 +165,19 @@ def tile_blocks(net: ArchitectureNet, unit: UnitPlan, compile_module: Callable |
         stack = TileStack(net, grid, tile, k)
         outputs = tuple(t.part((p.map, p.src, p.dst)) for p in stack.parts)
         inputs = (SOURCE,) * (k == 0) + tuple(t.part(key) for key in stack.reads)
-        blocks[Segment(outputs, inputs, outputs)] = _stage_call(stack, grid, compile_module)
+        blocks[Segment(outputs, inputs, outputs)] = _stage_call(stack, compile_module)
     for f in t.frontier:
         if f in unit.preds:
             blocks[f] = functools.partial(merge, net, grid, f)
     return blocks
 
 
-def _stage_call(stack: TileStack, grid: TileGrid, compile_module: Callable | None) -> Callable:
+def _stage_call(stack: TileStack, compile_module: Callable | None) -> Callable:
     """A stage's call on its inputs: through the engine's module hook, exported once for
     the shapes this tile's crop and parts have, or in torch."""
     if compile_module is None:
         return lambda inputs: list(stack(*inputs))
-    channels = stack.net.arch.layout.out_shape[:, 0]
-    examples = []
-    if stack.k == 0:
-        r0, r1, c0, c1 = grid.crops[stack.tile]
-        examples.append(torch.zeros(1, int(stack.net.arch.spec.input_shape[0]), r1 - r0, c1 - c0))
-    for m, s, dst in stack.reads:
-        r0, r1, c0, c1 = grid.part_box(m, s, dst)
-        examples.append(torch.zeros(1, int(channels[m]), r1 - r0, c1 - c0))
-    call = compile_module(stack, tuple(examples))
+    call = compile_module(stack, tuple(torch.zeros(1, *shape) for shape in stack.input_shapes()))
     return lambda inputs: list(call(list(inputs)))
 
 

@@ -174,6 +174,14 @@ class TileStack(nn.Module):
         # otherwise put the net's BatchNorms in training mode
         self.train(net.training)
 
+    def input_shapes(self) -> list[tuple[int, int, int]]:
+        """(C, H, W) of each input, in order: the image crop (stage 0), then each part read."""
+        grid, layout, crop = self.grid, self.net.arch.layout, self.k == 0
+        boxes = [grid.crops[self.tile]] * crop + [grid.part_box(*key) for key in self.reads]
+        channels = [int(layout.in_shape[layout.dag.input][0])] * crop + [int(layout.out_shape[m][0])
+                                                                         for m, _, _ in self.reads]
+        return [(c, r1 - r0, c1 - c0) for c, (r0, r1, c0, c1) in zip(channels, boxes)]
+
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         grid, tile = self.grid, self.tile
         crop, rest = (inputs[0], inputs[1:]) if self.k == 0 else (None, inputs)

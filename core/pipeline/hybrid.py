@@ -89,6 +89,12 @@ def untiled_choice(arch, placement: str, partition: np.ndarray, profile: DeviceP
     return Choice(placement, partition, None, float(predicted))
 
 
+def one_device(arch, profile: DeviceProfile, input_policy: str = "stem") -> Choice:
+    """Everything on unit 0, with its end-to-end prediction (nothing crosses)."""
+    zeros = np.zeros(arch.dag.graph.number_of_nodes(), dtype=np.int64)
+    return untiled_choice(arch, "hybrid", zeros, profile, input_policy)
+
+
 def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = builtin("multilevel"), eps: float = 0.03,
                   params: dict | None = None, input_policy: str = "stem", codecs: CodecPlan = RAW_PLAN,
                   cost: Callable[[CodecChoice], CodecCost] | None = None) -> Choice:
@@ -97,7 +103,7 @@ def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = b
     n = arch.dag.graph.number_of_nodes()
     one = np.zeros(n, dtype=np.int64)
     wire = None if raw_plan(codecs) else wire_of(arch, codecs, cost)
-    best = untiled_choice(arch, "hybrid", one, profile, input_policy)
+    best = one_device(arch, profile, input_policy)
     if units == 1:
         return best
     part = partition_architecture(arch, units, partitioner, eps, params=params, input_policy=input_policy,
@@ -153,6 +159,5 @@ def choose_placement(arch, units: int, profile: DeviceProfile, placement: str = 
                for p in ("partition", "schedule")] if placement == "auto" else []
     choices.append(hybrid_choice(arch, units, profile, partitioner, eps, params, input_policy, codecs, cost))
     best = min(choices, key=lambda c: c.predicted_s)
-    one = untiled_choice(arch, "hybrid", np.zeros(arch.dag.graph.number_of_nodes(), dtype=np.int64), profile,
-                         input_policy)
+    one = one_device(arch, profile, input_policy)
     return best if best.predicted_s * min_gain <= one.predicted_s else one
