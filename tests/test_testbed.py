@@ -4,6 +4,7 @@ the kernel features are present (CI runs as root), skipped with the missing feat
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from parawire.calibration.local import get_profile
+from parawire.calibration.local import cache_dir, get_profile
 from parawire.cli import main
 from parawire.errors import ParawireError, SpecError
 from parawire.graph.spec import ArchitectureSpec
@@ -32,6 +33,19 @@ pytestmark = pytest.mark.xdist_group("testbed")
 MISSING = system.missing()
 needs_testbed = pytest.mark.skipif(bool(MISSING), reason="testbed: needs " + "; ".join(MISSING))
 SPEC = ArchitectureSpec(generator="dp", nodes=12, seed=0)  # its stem feeds both units under scatter
+CALIBRATION_RUNS = 5  # the fewest `testbed calibrate` takes: these tests check a calibration happens, not its figures
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """A cache of the test's own, holding this machine's `local` profiles when measured, so
+    that the short calibration a test measures is never saved where `testbed run` reads."""
+    mine = tmp_path / "cache"
+    (mine / "parawire").mkdir(parents=True)
+    for profile in cache_dir().glob("profile-local-*.json"):
+        shutil.copy(profile, mine / "parawire" / profile.name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(mine))
+    return mine / "parawire"
 
 
 def leftovers(name: str) -> list[str]:
@@ -129,7 +143,7 @@ def test_run_rejects_an_unknown_engine_before_building_anything(capsys, monkeypa
 
 @needs_testbed
 @pytest.mark.slow
-def test_two_shaped_quota_devices_match_one_process_and_the_model():
+def test_two_shaped_quota_devices_match_one_process_and_the_model(own_cache):
     from parawire.testbed.runner import run_points
 
     preset = get_preset("t2.micro", cpu=0.5, rate_mbit=200)
@@ -146,7 +160,8 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
         seen["cores"] = [{frozenset(os.sched_getaffinity(int(pid)))
                           for pid in (cgroups.group(name, i) / "cgroup.procs").read_text().split()} for i in (0, 1)]
 
-    record = run_points(SPEC, [1, 2], preset, input_policy="scatter", runs=2, warmup=1, on_point=inspect)
+    record = run_points(SPEC, [1, 2], preset, input_policy="scatter", runs=2, warmup=1, on_point=inspect,
+                        calibration_runs=CALIBRATION_RUNS)
     one, two = record["points"]
     assert one["equal"] and two["equal"]  # the single-process logits, within 1e-4 relative
     assert two["bytes"] == two["model_bytes"] > 0 and one["bytes"] == 0
@@ -156,7 +171,9 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
     # the 1-device run is what compute is fitted to; under a CFS quota the prediction is a
     # staircase in the compute (a budget more or less per period), so the fit lands within a step
     assert one["error"] == pytest.approx(0, abs=0.15)
-    assert record["calibration"]["message_cpu_s"] > 0  # measured (or read) before the points
+    assert record["calibration"]["message_cpu_s"] > 0  # measured before the points, and saved
+    assert record["calibration"]["runs"] == CALIBRATION_RUNS and [p.name for p in own_cache.glob("testbed-*")] == [
+        Path(record["calibration"]["path"]).name]
     reserve = record["calibration"]["cpu_reserve_s"]  # the quota probe's fit, used by the model
     assert 0 <= reserve <= 3e-3 and record["profile"]["cpu_reserve_s"] == reserve
     assert record["profile"]["call_s"] == record["calibration"]["call_s"] >= 0
@@ -171,7 +188,7 @@ def test_two_shaped_quota_devices_match_one_process_and_the_model():
 
 @needs_testbed
 @pytest.mark.slow
-def test_two_devices_on_one_shared_medium_match_one_process_and_the_model():
+def test_two_devices_on_one_shared_medium_match_one_process_and_the_model(own_cache):
     from parawire.testbed.runner import run_points
 
     preset = get_preset("t2.micro", cpu=0.5, rate_mbit=200, network="shared")
@@ -188,11 +205,12 @@ def test_two_devices_on_one_shared_medium_match_one_process_and_the_model():
                                                              netns=f"{name}-d{i}") for i in (0, 1))
         seen["quota"] = [(cgroups.group(name, i) / "cpu.cfs_quota_us").read_text().strip() for i in (0, 1)]
 
-    record = run_points(SPEC, [1, 2], preset, runs=2, warmup=1, on_point=inspect)
+    record = run_points(SPEC, [1, 2], preset, runs=2, warmup=1, on_point=inspect, calibration_runs=CALIBRATION_RUNS)
     one, two = record["points"]
     assert one["equal"] and two["equal"]
     assert two["bytes"] == two["model_bytes"] > 0 and one["bytes"] == 0
     assert record["profile"]["network"] == "shared"  # the model's one bus
+    assert record["calibration"]["runs"] == CALIBRATION_RUNS and record["calibration"]["message_cpu_s"] >= 0
     assert seen["medium"] and seen["redirected"] and seen["links_unshaped"]
     assert seen["quota"] == ["5000", "5000"]
     assert leftovers(seen["name"]) == []

@@ -137,7 +137,7 @@ def status(as_json):
 @click.option("--engine", default=None, shell_complete=plugin_names("engines"),
               help="inference engine of the devices (default: onnxruntime)")
 @click.option("--runs", "-r", "-n", "runs", type=click.IntRange(min=5), default=30, show_default=True,
-              help="timed inferences (-n kept for older scripts)")
+              help="timed inferences (-n kept for older scripts)")  # calibrate.MIN_RUNS, RUNS (that imports torch)
 def calibrate(engine, runs, **preset):
     """Measure what a message costs a device (link latency, CPU on both ends) and what its
     CPU quota allows, and save them for this preset and engine; `testbed run` uses them

@@ -47,6 +47,9 @@ from parawire.testbed.quota import fit_reserve
 from parawire.testbed.quota import measure as measure_quota
 
 RUNS = 30
+MIN_RUNS = 5
+"""Fewest timed inferences per calibration network (``testbed calibrate --runs``): the
+end-to-end fit of the message cost needs a median of several."""
 IDLE_PERIODS = 2
 """CFS periods the devices idle between timed inferences, so that each starts with its
 full CPU budget: the latency of one request on idle devices, which the model predicts

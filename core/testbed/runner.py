@@ -96,6 +96,7 @@ def run_points(
     max_top1_change: float = 0.005,
     check_inputs: int = 32,
     rounds: int = ROUNDS,
+    calibration_runs: int | None = None,
 ) -> dict:
     """Measure and predict ``what`` (an :class:`~parawire.graph.spec.ArchitectureSpec`,
     or a :class:`~parawire.testbed.workload.Workload` such as an imported model) on every
@@ -105,7 +106,9 @@ def run_points(
     ``None`` for ``--codec auto``, chosen per device count within ``max_top1_change``);
     every point reports its top-1 agreement with one exact process on ``check_inputs``
     images. The ``runs`` timed inferences of each count are spread over ``rounds``
-    rounds, every count measured in each (:mod:`parawire.testbed.rounds`)."""
+    rounds, every count measured in each (:mod:`parawire.testbed.rounds`). A preset and
+    engine with no saved calibration is calibrated first, with ``calibration_runs`` timed
+    inferences per network (None: :data:`parawire.testbed.calibrate.RUNS`)."""
     from parawire.registry.manager import get_plugins, resolve_engine
 
     engine = resolve_engine(engine)  # an unknown name or a bad parameter fails here, before any work
@@ -131,6 +134,8 @@ def run_points(
     check_input_policy(input_policy)
     check_placement(placement, tiles=workload.tiles)  # before any testbed exists
     chunks = split_runs(runs, rounds)  # bad runs or rounds fail here, before the testbed is up
+    if calibration_runs is not None and calibration_runs < calibrate.MIN_RUNS:
+        raise ParawireError(f"calibration_runs: got {calibration_runs}; use at least {calibrate.MIN_RUNS}")
     counts = sorted(set(devices))
     if not counts or counts[0] < 1:
         raise ParawireError(f"--devices: got {list(devices)}; give device counts ≥ 1")
@@ -150,7 +155,7 @@ def run_points(
         with bed.connect(timeout=timeout) as cluster:
             saved = calibrate.load(preset, engine)
             if saved is None and counts[-1] >= 2:
-                saved = calibrate.calibrate(bed, cluster, engine)
+                saved = calibrate.calibrate(bed, cluster, engine, calibrate.RUNS if calibration_runs is None else calibration_runs)
             half_rtt = calibrate.message_latency(cluster)  # this testbed's own round trip, now
 
             def profile_at(scale: float = 1.0):  # type: ignore[no-untyped-def]
