@@ -108,6 +108,26 @@ def test_fewer_devices_are_used_when_they_are_predicted_faster():
     assert seconds == predicted_latency(chain, 1, EDGE, ("partition",), "stem")[0]
 
 
+def test_a_candidate_is_placed_as_run_places_it_tiles_included():
+    """The search predicts each candidate with the placement `run` would deploy, the
+    tile-parallel hybrid among them: a 64-px DP network on LAN devices is predicted
+    fastest tiled on 4, at exactly what `choose_placement` says, where the partitions
+    alone keep it on one device."""
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.latency.profiles import LAN
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.hybrid import choose_placement
+    from parawire.search.objective import predicted_latency
+    from parawire.search.settings import SEARCHED
+
+    arch = build_architecture(ArchitectureSpec(generator="dp", nodes=12, input_shape=(3, 64, 64), base_channels=16))
+    untiled = predicted_latency(arch, 4, LAN, ("partition", "schedule"), "stem")
+    seconds, placement, units = predicted_latency(arch, 4, LAN, SEARCHED, "stem")
+    assert SEARCHED == ("partition", "schedule", "hybrid") and (placement, units) == ("hybrid", 4)
+    assert seconds == choose_placement(arch, 4, LAN, "hybrid").predicted_s < untiled[0]
+    assert untiled[2] == 1
+
+
 def test_a_candidate_travels_as_json():
     cand = Candidate({"generator": "dp", "nodes": 9}, {"input_policy": "stem"})
     assert Candidate.from_json(json.loads(json.dumps(cand.to_json()))) == cand
@@ -117,7 +137,7 @@ def test_a_candidate_travels_as_json():
     (["--nodes", "3", "20", "--devices", "4"], "raise --nodes LOW to at least 4"),
     (["--nodes", "30", "20"], "nodes: low 30 above high 20"),
     (["--profile", "nokia"], "--profile: got 'nokia'; use one of edge, lan, local, t2.micro, rpi3, rpi4"),
-    (["--placement", "random"], "placements: got random; use some of partition, schedule"),
+    (["--placement", "random"], "placements: got random; use some of partition, schedule, hybrid, auto"),
     (["-g", "nosuch"], "nosuch"),
     (["--confirm"], "--confirm: needs a testbed preset as --profile"),
     (["--proxy-epochs", "2"], "proxy_epochs: 2 epochs ranks as full training only with τ = 0.39 (below 0.5"),

@@ -48,7 +48,7 @@ def _pair(name: str, default: tuple[int, int], text: str):
 @_pair("--channel-doublings", (0, 4), "channel_cap = base_channels × 2^d")
 @click.option("--input-policy", multiple=True, help="input policies to search (repeatable; default: all)")
 @click.option("--placement", multiple=True, help="placements tried per candidate, fastest kept "
-              "(repeatable; default: all)")
+              "(repeatable; default: partition, schedule and hybrid)")
 @click.option("--input-shape", nargs=3, type=click.IntRange(min=1), default=(3, 32, 32), show_default=True,
               metavar="C H W", help="image the latency is predicted for")
 @click.option("--engine", shell_complete=plugin_names("engines"),

@@ -18,7 +18,6 @@ from parawire.calibration.timing import summary, timings
 from parawire.errors import ParawireError
 from parawire.graph.spec import ArchitectureSpec
 from parawire.pipeline.build import build_architecture
-from parawire.pipeline.placement import place_architecture
 from parawire.registry.kinds import builtin
 from parawire.search.profiles import search_profile
 from parawire.search.settings import SearchSettings
@@ -41,15 +40,14 @@ def on_endpoints(item: dict, settings: SearchSettings, endpoints: tuple[str, ...
     """Median ms of ``item`` deployed on as many of the running workers at ``endpoints`` as it uses."""
     import torch
     from parawire.executor.coordinator import Cluster
-    from parawire.executor.plan import plan_for
+    from parawire.executor.tiles import placed_plan
 
     spec = ArchitectureSpec.model_validate(item["spec"])
     arch = build_architecture(spec)
     policy = item["input_policy"]
     units = item["units"]
-    part = place_architecture(arch, units, search_profile(settings.profile, settings.engine),
-                              item["placement"], input_policy=policy)
-    plan = plan_for(arch, part, units=units, input_policy=policy)
+    plan = placed_plan(arch, units, search_profile(settings.profile, settings.engine), item["placement"],
+                       input_policy=policy)
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
     with Cluster.connect(list(endpoints[:units]), builtin("zmq"), timeout=60.0) as cluster:
         cluster.deploy(spec, plan, engine=settings.engine)

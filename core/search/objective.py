@@ -1,13 +1,14 @@
 """What one candidate scores: parameters, FLOPs, predicted latency on K devices, proxy accuracy.
 
 The latency of a candidate is the model's prediction with the placement parawire would
-choose for it: every placement the search allows (default: all of
-:data:`parawire.pipeline.placement.PARTITIONS`, the placements that give a partition; the
-tile-parallel ``hybrid`` gives a plan and is not searched yet), on K
-devices and on fewer (:func:`unit_counts`), is computed and the fastest predicted is
-kept and recorded with its placement and device count. The prediction is the one
-``testbed run`` prints: the ready-policy simulation including the image's delivery and
-the logits' return (``source_bytes``), so a confirmed candidate compares like for like.
+use for it: every placement the search allows (default: :data:`parawire.search.settings.SEARCHED`, partition,
+schedule and the tile-parallel hybrid), placed on K devices and on fewer
+(:func:`unit_counts`) exactly as ``parawire run`` and ``testbed run`` place it
+(:func:`parawire.pipeline.hybrid.choose_placement`, so ``hybrid`` keeps one device
+unless it predicts a clear gain), and the fastest predicted is kept and recorded with
+its placement and device count. The prediction is the one ``testbed run`` prints: the
+ready-policy simulation including the image's (or its crops') delivery and the logits'
+return, so a confirmed candidate compares like for like.
 
 Training is the expensive part, so it runs only when accuracy is a target and the
 candidate already meets the parameter and FLOP limits (an over-budget network is
@@ -23,10 +24,8 @@ import warnings
 
 from parawire.errors import ParawireError
 from parawire.graph.spec import ArchitectureSpec
-from parawire.latency.model import simulate
 from parawire.pipeline.build import build_architecture
-from parawire.pipeline.placement import place_architecture
-from parawire.score.hypergraph import image_bytes
+from parawire.pipeline.hybrid import choose_placement
 from parawire.search.profiles import search_profile
 from parawire.search.proxy import proxy_accuracy
 from parawire.search.settings import SearchSettings
@@ -43,16 +42,12 @@ def unit_counts(devices: int) -> list[int]:
 
 def predicted_latency(arch, devices: int, profile, placements, input_policy: str) -> tuple[float, str, int]:
     """(fastest predicted seconds, the placement, the devices used) of ``arch`` on up to ``devices``."""
-    dag, costs = arch.dag, arch.costs
     best = None
     for units in unit_counts(devices):
         for placement in placements[:1] if units == 1 else placements:  # one unit: every placement is the same
             with warnings.catch_warnings():  # a partitioner missing ε on a small DAG warns; the placement is valid
                 warnings.simplefilter("ignore")
-                part = place_architecture(arch, units, profile, placement, input_policy=input_policy)
-            seconds = simulate(dag, costs.flops, costs.out_bytes, part, profile, policy="ready",
-                               input_policy=input_policy, source_bytes=image_bytes(arch), params=costs.params,
-                               scaled=costs.scaled)
+                seconds = choose_placement(arch, units, profile, placement, input_policy=input_policy).predicted_s
             if best is None or seconds < best[0]:
                 best = (seconds, placement, units)
     return best

@@ -12,12 +12,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from parawire.errors import ParawireError, SpecError, describe_validation_error
-from parawire.pipeline.placement import PARTITIONS
+from parawire.pipeline.placement import PLACEMENTS
 from parawire.registry.manager import get_plugins
 from parawire.score.hypergraph import INPUT_POLICIES
 from parawire.search.proxy import DEFAULT_EPOCHS, MEASURED_TAU, MIN_TAU
 from parawire.search.space import SearchSpace
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SEARCHED = PLACEMENTS[:3]
+"""Placements tried per candidate by default: partition, schedule and hybrid (``auto`` is
+the fastest of those three, so searching it beside them adds nothing)."""
 
 #: Fields that say how much to do, not what: a search may be extended with more trials.
 BUDGET = frozenset({"trials"})
@@ -41,7 +45,7 @@ class SearchSettings(BaseModel):
     base_channels: Range = (4, 32)
     channel_doublings: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(le=10)]] = (0, 4)
     input_policies: tuple[str, ...] = INPUT_POLICIES
-    placements: tuple[str, ...] = PARTITIONS
+    placements: tuple[str, ...] = SEARCHED
     input_shape: tuple[int, int, int] = (3, 32, 32)
     classes: int = Field(10, ge=2)
     dataset: str = "digits"
@@ -63,7 +67,7 @@ class SearchSettings(BaseModel):
             measured = "was not measured" if tau is None else f"ranks as full training only with τ = {tau:.2f}"
             raise ValueError(f"proxy_epochs: {self.proxy_epochs} epochs {measured} (below {MIN_TAU}, "
                              f"benchmarks/search_proxy.py); use {usable}")
-        for name, known in (("input_policies", INPUT_POLICIES), ("placements", PARTITIONS)):
+        for name, known in (("input_policies", INPUT_POLICIES), ("placements", PLACEMENTS)):
             unknown = [v for v in getattr(self, name) if v not in known]
             if unknown or not getattr(self, name):
                 raise ValueError(f"{name}: got {', '.join(unknown) or 'none'}; use some of {', '.join(known)}")
