@@ -236,6 +236,13 @@ def start_run(tmp_path: Path) -> tuple[subprocess.Popen, str]:
     raise AssertionError(f"testbed run did not bring up its devices: {proc.communicate()[1]}")
 
 
+def test_too_few_calibration_runs_are_one_line_before_any_testbed():
+    from parawire.testbed.runner import run_points
+
+    with pytest.raises(ParawireError, match=r"^calibration_runs: got 2; use at least 5$"):
+        run_points(SPEC, [1, 2], get_preset("t2.micro"), calibration_runs=2)
+
+
 def test_link_latency_is_half_the_round_trip_less_two_message_ends():
     from parawire.testbed.calibrate import link_latency
 
