@@ -761,6 +761,7 @@ def test_row5_imbalance_is_one_warning_naming_the_partitioner(register_plugin):
     assert [str(w.message) for w in caught] == [
         ("partitioner 'lopsided' (lop): heaviest unit weighs 10 > limit 6 for k=2, eps=0.03;"
          " the balance limit could not be met")]
+    assert (caught[0].filename, caught[0].lineno) == ("<partitioner 'lopsided' (lop)>", 0)  # no line of ours
     assert parts.dtype == np.int64
 
 

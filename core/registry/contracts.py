@@ -92,7 +92,7 @@ def partition(output: Any, hypergraph: Any, k: int, eps: float, who: str) -> Any
             return Breach(f"left unit {empty[0]} empty ({k - len(empty)} of {k} used); with {n} vertices"
                           f" ≥ k every unit must get one")
     if n and k > 0:
-        warn_if_unbalanced(hypergraph, parts, k, eps, who, stacklevel=5)
+        warn_if_unbalanced(hypergraph, parts, k, eps, who, attributed=True)
     return parts
 
 

@@ -163,21 +163,25 @@ def compute_metrics(
 
 
 def warn_if_unbalanced(
-    hg: Hypergraph, partition: np.ndarray, k: int, eps: float, who: str, stacklevel: int = 3
+    hg: Hypergraph, partition: np.ndarray, k: int, eps: float, who: str, stacklevel: int = 3,
+    attributed: bool = False,
 ) -> None:
     """The partitioners' way to say "could not meet the limit" without changing the
     ``partition(...) -> array`` contract: an :class:`ImbalanceWarning`. Metrics carry
     the same fact as ``balanced`` so tables show it too. When one vertex outweighs the
-    limit the warning says so: then it is the instance, not the partitioner, to change."""
+    limit the warning says so: then it is the instance, not the partitioner, to change.
+    ``attributed``: the warning names ``who`` as its origin instead of a line of code (the
+    registry's check of every partition: shown under a command, a line of parawire's code
+    reads like a traceback, and the user can act on the partitioner or the instance only)."""
     weights = part_weights(hg, partition, k)
     limit = balance_limit(hg.total_weight, k, eps)
     if weights.max() > limit:
         heaviest = int(hg.vertex_weights.argmax())
         why = (f"no partition can meet it: vertex {heaviest} alone weighs {int(hg.vertex_weights[heaviest])}"
                if hg.vertex_weights[heaviest] > limit else "the balance limit could not be met")
-        warnings.warn(
-            f"{who}: heaviest unit weighs {int(weights.max())} > limit {limit}"
-            f" for k={k}, eps={eps}; {why}",
-            ImbalanceWarning,
-            stacklevel=stacklevel,
-        )
+        message = f"{who}: heaviest unit weighs {int(weights.max())} > limit {limit} for k={k}, eps={eps}; {why}"
+        if attributed:
+            warnings.warn_explicit(message, ImbalanceWarning, filename=f"<{who}>", lineno=0,
+                                   module="parawire.partitioners")
+        else:
+            warnings.warn(message, ImbalanceWarning, stacklevel=stacklevel)
