@@ -31,6 +31,7 @@ from parawire.cli.options import (
 )
 from parawire.cli.params import param_option
 from parawire.errors import ParawireError
+from parawire.testbed.calibrate import MIN_RUNS, RUNS
 from parawire.testbed.presets import PRESETS
 from parawire.testbed.rounds import ROUNDS
 
@@ -136,8 +137,8 @@ def status(as_json):
 @preset_options
 @click.option("--engine", default=None, shell_complete=plugin_names("engines"),
               help="inference engine of the devices (default: onnxruntime)")
-@click.option("--runs", "-r", "-n", "runs", type=click.IntRange(min=5), default=30, show_default=True,
-              help="timed inferences (-n kept for older scripts)")  # calibrate.MIN_RUNS, RUNS (that imports torch)
+@click.option("--runs", "-r", "-n", "runs", type=click.IntRange(min=MIN_RUNS), default=RUNS, show_default=True,
+              help="timed inferences (-n kept for older scripts)")
 def calibrate(engine, runs, **preset):
     """Measure what a message costs a device (link latency, CPU on both ends) and what its
     CPU quota allows, and save them for this preset and engine; `testbed run` uses them

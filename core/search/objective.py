@@ -1,9 +1,10 @@
 """What one candidate scores: parameters, FLOPs, predicted latency on K devices, proxy accuracy.
 
 The latency of a candidate is the model's prediction with the placement parawire would
-use for it: every placement the search allows (default: :data:`parawire.search.settings.SEARCHED`, partition,
-schedule and the tile-parallel hybrid), placed on K devices and on fewer
-(:func:`unit_counts`) exactly as ``parawire run`` and ``testbed run`` place it
+use for it: every placement the search allows (default:
+:data:`parawire.search.settings.SEARCHED`, partition, schedule and the tile-parallel
+hybrid), placed on K devices and on fewer (:func:`unit_counts`) exactly as
+``parawire run`` and ``testbed run`` place it
 (:func:`parawire.pipeline.hybrid.choose_placement`, so ``hybrid`` keeps one device
 unless it predicts a clear gain), and the fastest predicted is kept and recorded with
 its placement and device count. The prediction is the one ``testbed run`` prints: the

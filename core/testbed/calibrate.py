@@ -37,7 +37,6 @@ from pathlib import Path
 
 import numpy as np
 
-from parawire.calibration.local import CALIBRATION_SPECS, cache_dir
 from parawire.errors import ParawireError
 from parawire.registry.kinds import builtin
 from parawire.testbed import counters
@@ -72,6 +71,7 @@ split unit's engine calls cheaper, so ``call_s`` and the message cost fitted bes
 
 def path_for(preset: Preset, engine: str) -> Path:
     """One file per device class as emulated (every field a command line may override) and engine."""
+    from parawire.calibration.local import cache_dir
     return cache_dir() / (f"testbed-{preset.name}-{preset.cpu:g}cpu-{preset.rate_mbit:g}mbit-{preset.burst_kb}kb-"
                           f"{preset.network}-{engine}.json")
 
@@ -185,7 +185,7 @@ def compute_costs(bed, cluster, engine: str, half_rtt_s: float, runs: int = RUNS
     """``message_cpu_s`` and ``call_s`` of a device: each calibration network on two
     devices of ``bed``, then whole on the first (see the module docstring); the message
     cost fitted end to end (:func:`fit_message_cpu`), the CPU-measured one kept beside it."""
-    from parawire.calibration.local import get_profile
+    from parawire.calibration.local import CALIBRATION_SPECS, get_profile
     from parawire.executor.plan import plan_for
     from parawire.executor.tiles import predicted_s
     from parawire.pipeline.build import build_architecture

@@ -34,6 +34,7 @@ from typing import Any
 
 from parawire.errors import ParawireError
 from parawire.registry.codecs import RAW_PLAN, exact_plan
+from parawire.testbed.calibrate import MIN_RUNS, RUNS
 from parawire.testbed.presets import Preset
 from parawire.testbed.rounds import ROUNDS, merge, split_runs
 from parawire.testbed.workload import Workload, spec_workload
@@ -96,7 +97,7 @@ def run_points(
     max_top1_change: float = 0.005,
     check_inputs: int = 32,
     rounds: int = ROUNDS,
-    calibration_runs: int | None = None,
+    calibration_runs: int = RUNS,
 ) -> dict:
     """Measure and predict ``what`` (an :class:`~parawire.graph.spec.ArchitectureSpec`,
     or a :class:`~parawire.testbed.workload.Workload` such as an imported model) on every
@@ -108,7 +109,7 @@ def run_points(
     images. The ``runs`` timed inferences of each count are spread over ``rounds``
     rounds, every count measured in each (:mod:`parawire.testbed.rounds`). A preset and
     engine with no saved calibration is calibrated first, with ``calibration_runs`` timed
-    inferences per network (None: :data:`parawire.testbed.calibrate.RUNS`)."""
+    inferences per network."""
     from parawire.registry.manager import get_plugins, resolve_engine
 
     engine = resolve_engine(engine)  # an unknown name or a bad parameter fails here, before any work
@@ -134,8 +135,8 @@ def run_points(
     check_input_policy(input_policy)
     check_placement(placement, tiles=workload.tiles)  # before any testbed exists
     chunks = split_runs(runs, rounds)  # bad runs or rounds fail here, before the testbed is up
-    if calibration_runs is not None and calibration_runs < calibrate.MIN_RUNS:
-        raise ParawireError(f"calibration_runs: got {calibration_runs}; use at least {calibrate.MIN_RUNS}")
+    if calibration_runs < MIN_RUNS:
+        raise ParawireError(f"calibration_runs: got {calibration_runs}; use at least {MIN_RUNS}")
     counts = sorted(set(devices))
     if not counts or counts[0] < 1:
         raise ParawireError(f"--devices: got {list(devices)}; give device counts ≥ 1")
@@ -155,7 +156,7 @@ def run_points(
         with bed.connect(timeout=timeout) as cluster:
             saved = calibrate.load(preset, engine)
             if saved is None and counts[-1] >= 2:
-                saved = calibrate.calibrate(bed, cluster, engine, calibrate.RUNS if calibration_runs is None else calibration_runs)
+                saved = calibrate.calibrate(bed, cluster, engine, calibration_runs)
             half_rtt = calibrate.message_latency(cluster)  # this testbed's own round trip, now
 
             def profile_at(scale: float = 1.0):  # type: ignore[no-untyped-def]
