@@ -238,11 +238,15 @@ def start_run(tmp_path: Path) -> tuple[subprocess.Popen, str]:
     raise AssertionError(f"testbed run did not bring up its devices: {proc.communicate()[1]}")
 
 
-def test_too_few_calibration_runs_are_one_line_before_any_testbed():
+@pytest.mark.parametrize("runs", [2, 10**20])
+def test_absurd_calibration_runs_are_one_line_before_any_testbed(runs, capsys):
     from parawire.testbed.runner import run_points
 
-    with pytest.raises(ParawireError, match=r"^calibration_runs: got 2; use at least 5$"):
-        run_points(SPEC, [1, 2], get_preset("t2.micro"), calibration_runs=2)
+    with pytest.raises(ParawireError, match=rf"^calibration_runs: got {runs}; use 5 to 1000$"):
+        run_points(SPEC, [1, 2], get_preset("t2.micro"), calibration_runs=runs)
+    with pytest.raises(SystemExit) as exit_info:  # the command line's --runs, refused before any testbed exists
+        main(["testbed", "calibrate", "--runs", str(runs)])
+    assert exit_info.value.code == 2 and "is not in the range 5<=x<=1000" in capsys.readouterr().err
 
 
 def test_link_latency_is_half_the_round_trip_less_two_message_ends():

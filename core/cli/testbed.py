@@ -31,7 +31,7 @@ from parawire.cli.options import (
 )
 from parawire.cli.params import param_option
 from parawire.errors import ParawireError
-from parawire.testbed.calibrate import MIN_RUNS, RUNS
+from parawire.testbed.calibrate import MAX_RUNS, MIN_RUNS, RUNS
 from parawire.testbed.presets import PRESETS
 from parawire.testbed.rounds import ROUNDS
 
@@ -137,7 +137,7 @@ def status(as_json):
 @preset_options
 @click.option("--engine", default=None, shell_complete=plugin_names("engines"),
               help="inference engine of the devices (default: onnxruntime)")
-@click.option("--runs", "-r", "-n", "runs", type=click.IntRange(min=MIN_RUNS), default=RUNS, show_default=True,
+@click.option("--runs", "-r", "-n", "runs", type=click.IntRange(MIN_RUNS, MAX_RUNS), default=RUNS, show_default=True,
               help="timed inferences (-n kept for older scripts)")
 def calibrate(engine, runs, **preset):
     """Measure what a message costs a device (link latency, CPU on both ends) and what its

@@ -46,9 +46,10 @@ from parawire.testbed.quota import fit_reserve
 from parawire.testbed.quota import measure as measure_quota
 
 RUNS = 30
-MIN_RUNS = 5
-"""Fewest timed inferences per calibration network (``testbed calibrate --runs``): the
-end-to-end fit of the message cost needs a median of several."""
+MIN_RUNS, MAX_RUNS = 5, 1000
+"""Fewest and most timed inferences per calibration network (``testbed calibrate
+--runs``): the end-to-end fit of the message cost needs a median of several, and 1,000
+runs already take about 20 minutes; more is a typo that would hold the testbed for ever."""
 IDLE_PERIODS = 2
 """CFS periods the devices idle between timed inferences, so that each starts with its
 full CPU budget: the latency of one request on idle devices, which the model predicts

@@ -34,7 +34,7 @@ from typing import Any
 
 from parawire.errors import ParawireError
 from parawire.registry.codecs import RAW_PLAN, exact_plan
-from parawire.testbed.calibrate import MIN_RUNS, RUNS
+from parawire.testbed.calibrate import MAX_RUNS, MIN_RUNS, RUNS
 from parawire.testbed.presets import Preset
 from parawire.testbed.rounds import ROUNDS, merge, split_runs
 from parawire.testbed.workload import Workload, spec_workload
@@ -135,8 +135,8 @@ def run_points(
     check_input_policy(input_policy)
     check_placement(placement, tiles=workload.tiles)  # before any testbed exists
     chunks = split_runs(runs, rounds)  # bad runs or rounds fail here, before the testbed is up
-    if calibration_runs < MIN_RUNS:
-        raise ParawireError(f"calibration_runs: got {calibration_runs}; use at least {MIN_RUNS}")
+    if not MIN_RUNS <= calibration_runs <= MAX_RUNS:
+        raise ParawireError(f"calibration_runs: got {calibration_runs}; use {MIN_RUNS} to {MAX_RUNS}")
     counts = sorted(set(devices))
     if not counts or counts[0] < 1:
         raise ParawireError(f"--devices: got {list(devices)}; give device counts ≥ 1")
