@@ -449,7 +449,6 @@ MODEL = "parawire.models.examples:inception"
     (["--model", MODEL, "--size", "64"], "--size"),
     (["dp", "--model", MODEL], "either ARCH or --model"),
     ([], "Missing argument 'ARCH'"),
-    (["--model", MODEL, "--placement", "hybrid"], "--placement hybrid"),
     (["--model", MODEL, "--engine", "abacus"], "torch or onnxruntime"),
     (["--model", "nope.py:build"], "nope.py does not exist"),
 ])
@@ -479,7 +478,7 @@ def test_a_model_is_placed_on_a_testbed_profile_as_run_places_it_and_deploys_equ
     from parawire.testbed.runner import point_plan
 
     workload = model_workload(import_model({"factory": MODEL, "input_shape": [3, 32, 32]}))
-    assert workload.allow_models == (MODEL,) and not workload.tiles
+    assert workload.allow_models == (MODEL,)
     assert workload.describe["model"] == MODEL and workload.describe["input_shape"] == [3, 32, 32]
     profile = preset_profile(get_preset("t2.micro"), get_profile("lan"), 2e-4, engine="onnxruntime")
     x = sample_input(workload.arch.spec)

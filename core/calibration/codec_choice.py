@@ -30,7 +30,6 @@ import torch
 from parawire.executor.plan import Plan
 from parawire.executor.tiles import predicted_s
 from parawire.latency.schedule import crossing_s
-from parawire.network.halo import tile_grid
 from parawire.network.tiled import merge, run_tiles
 from parawire.network.nn import ArchitectureNet
 from parawire.pipeline.wire import CodecCost, wire_of
@@ -96,7 +95,7 @@ def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tili
     the codec's expected ``encoded_bytes`` for that tensor."""
     dag = arch.dag
     part = np.asarray(partition)[: dag.graph.number_of_nodes()]
-    grid = None if tiling is None else tile_grid(arch.layout, tiling.rows, tiling.cols, tiling.threshold, tiling.depth)
+    grid = None if tiling is None else arch.tile_grid(tiling.rows, tiling.cols, tiling.threshold, tiling.depth)
     inside, frontier = (set(), set()) if grid is None else (set(grid.tiled), set(grid.frontier))
     shared = set() if grid is None else {p.map for p in grid.parts if p.dst is not None}
     crossing = {v: get_codec(codecs.of(v)) for v in dag.order

@@ -130,7 +130,7 @@ def model_workload(imported):  # type: ignore[no-untyped-def]
     return Workload(imported, imported.model, deploy,
                     {"model": spec.factory, "blocks": imported.dag.nodes, "seed": spec.seed,
                      "input_shape": list(spec.input_shape)},
-                    allow_models=(spec.factory,), tiles=False)
+                    allow_models=(spec.factory,))
 
 
 def show_model(imported, as_json: bool) -> None:  # type: ignore[no-untyped-def]

@@ -251,7 +251,7 @@ def run(spec_file, units, local, endpoints, transport, transport_params, endpoin
 
         load_owner_secret(owner_secret)  # a missing, foreign or malformed file: one line before any work
     one_source(spec_file, model)
-    check_placement(placement, tiles=model is None)
+    check_placement(placement)
     if model is not None:
         check_model_engine(engine)  # before the import's seconds
     imported = load_model(model, input_shape, min_flops, merge_elementwise) if model is not None else None

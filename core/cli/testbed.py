@@ -198,7 +198,7 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, r
     from parawire.testbed.runner import run_points
 
     one_source(arch, model, "ARCH")
-    check_placement(placement, tiles=model is None)
+    check_placement(placement)
     codecs = codec_plan(codec, codec_params, auto=True)
     if model is not None:
         generator_only(("nodes", "--nodes"), ("size", "--size"))

@@ -208,7 +208,7 @@ def predicted_s(arch, plan: Plan, profile, source: bool = True,
                               source_bytes=image_bytes(arch) if source else None, params=costs.params,
                               wire=wire, scaled=costs.scaled))
     t = plan.tiling
-    grid = tile_grid(arch.layout, t.rows, t.cols, t.threshold, t.depth)
+    grid = arch.tile_grid(t.rows, t.cols, t.threshold, t.depth)
     wire, pieces = tiled_wires(arch, grid, plan.codecs, cost)
     return float(hybrid_latency(arch, grid, np.asarray(plan.partition[:t.first_piece]), profile, source=source,
                                 wire=wire, pieces=pieces))

@@ -46,9 +46,10 @@ from parawire.network.halo import TileGrid, aggregated_box, area, input_box, map
 def tile_seconds(arch, grid: TileGrid, profile: DeviceProfile) -> np.ndarray:
     """Seconds each tile unit computes each stage of the tiled prefix (halo included):
     ``[tile, stage]``."""
-    layout, costs, dag = arch.layout, arch.costs, arch.dag
-    whole = np.array([int(s[1]) * int(s[2]) for s in layout.out_shape], dtype=np.float64)
-    whole[dag.output] = np.prod(map_size(layout, dag.output))
+    costs, dag = arch.costs, arch.dag
+    whole = np.array([int(s[1]) * int(s[2]) for s in arch.out_shapes], dtype=np.float64)
+    if grid.reduced:
+        whole[dag.output] = np.prod(map_size(arch.layout, dag.output))
     in_bytes = np.array([sum(int(costs.out_bytes[p]) for p in dag.preds[v]) for v in range(len(whole))], float)
     inputs = np.array([max(len(dag.preds[v]) - 1, 0) for v in range(len(whole))], float)
     stages = grid.stages
@@ -72,9 +73,17 @@ def copied_bytes(arch, grid: TileGrid, tile: int, k: int) -> int:
     Why: a whole network converts its image into ONNX Runtime's blocked layout once and
     its maps stay there; a stage call converts what it reads and what it sends each time,
     and at depth 1 FB-40's tiles made 37 calls of about 1.6 MB each. On the testbed the
-    tile units computed 53–58 ms of CPU where the vertices alone were 25 ms."""
-    layout, dag = arch.layout, arch.dag
-    channels = layout.out_shape[:, 0]
+    tile units computed 53–58 ms of CPU where the vertices alone were 25 ms.
+
+    An imported model's tile runs its traced prefix unchanged on the crop
+    (:mod:`parawire.models.tiling`): it copies the crop in and its own regions of the
+    frontier maps out, and cuts no box inside."""
+    dag = arch.dag
+    channels = arch.out_shapes[:, 0]
+    layout = getattr(arch, "layout", None)
+    if layout is None:
+        image = int(arch.spec.input_shape[0]) * area(grid.crops[tile])
+        return (image + sum(int(channels[p.map]) * area(p.box) for p in grid.parts if p.src == tile)) * FLOAT32_BYTES
     boxes = dict(grid.boxes[tile])
     boxes.update({m: grid.needs[tile][m] for m in grid.reads[k]})
     total = 0
@@ -95,9 +104,9 @@ def copied_bytes(arch, grid: TileGrid, tile: int, k: int) -> int:
 def part_shapes(arch, grid: TileGrid) -> list[tuple[int, int, int, int]]:
     """Each part as a tile unit sends it, ``(1, C, h, w)``, in :attr:`TileGrid.parts`
     order (a reduced output's: its partial sums, ``(1, C, 1, 1)``)."""
-    layout, output = arch.layout, arch.dag.output
-    return [(1, int(layout.in_shape[p.map][0]), 1, 1) if p.map == output else
-            (1, int(layout.out_shape[p.map][0]), p.box[1] - p.box[0], p.box[3] - p.box[2]) for p in grid.parts]
+    channels, output = arch.out_shapes[:, 0], arch.dag.output
+    return [(1, int(arch.layout.in_shape[p.map][0]), 1, 1) if p.map == output else
+            (1, int(channels[p.map]), p.box[1] - p.box[0], p.box[3] - p.box[2]) for p in grid.parts]
 
 
 def part_bytes(arch, grid: TileGrid) -> np.ndarray:

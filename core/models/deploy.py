@@ -60,9 +60,11 @@ def unit_weights(imported, plan) -> dict[int, bytes]:  # type: ignore[no-untyped
     """Unit → safetensors bytes of the parameters and buffers its vertices use."""
     from safetensors.torch import save
 
+    from parawire.executor.tiles import graph_part, tiled_vertices_of
+
     out = {}
-    for unit in plan.unit_plans:
-        state = imported.state_for(unit.vertices)
+    for unit in plan.unit_plans:  # a tile unit runs the tiled prefix too
+        state = imported.state_for([*graph_part(unit).vertices, *tiled_vertices_of(unit)])
         out[unit.unit] = save({k: t.detach().contiguous().clone() for k, t in state.items()})
     return out
 
@@ -94,8 +96,9 @@ def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str],  # 
                  engine: str | None = None) -> dict:
     """The unit's blocks of a deployed model (worker side; see the module docstring)."""
     from parawire.executor.protocol import SOURCE
+    from parawire.executor.tiles import graph_part
     from parawire.models.factory import build_model
-    from parawire.models.imported import ATTRIBUTE, ModelSpec, graph_digest, set_attributes, traced
+    from parawire.models.imported import ATTRIBUTE, ModelSpec, graph_digest, sample_input, set_attributes, traced
     from parawire.models.packing import Packing
     from parawire.models.subgraph import block_modules
 
@@ -124,15 +127,23 @@ def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str],  # 
     assignment = {str(k): int(v) for k, v in payload.get("assignment", {}).items()}
     source = max(assignment.values(), default=-1) + 1
     packed = {str(k): Packing.from_json(v) for k, v in payload.get("packed", {}).items()}
+    full, unit = unit, graph_part(unit)  # a tiled plan's tile call and gathers are added at the end
     blocks, preds = block_modules(gm, assignment, source, source + 1, unit.vertices, packed)
     for v in unit.vertices:
         if (preds[v] or [SOURCE]) != unit.preds[v]:
             raise ParawireError(f"plan does not match the model's DAG at vertex {v}; rebuild the plan")
+    compile_module = None
     if engine == "onnxruntime":
-        from parawire.models.imported import sample_input
-        from parawire.models.onnx import ort_blocks
+        from parawire.models.onnx import ort_blocks, ort_module
 
-        return ort_blocks(gm, unit, blocks, assignment, source, source + 1, packed, sample_input(spec))
+        blocks = ort_blocks(gm, unit, blocks, assignment, source, source + 1, packed, sample_input(spec))
+        compile_module = ort_module
+    if full.tiling is not None:
+        from parawire.models.tiling import ModelTiles, node_shapes, unit_tile_blocks, vertex_preds
+
+        vertex_in, order = vertex_preds(gm, assignment, source, source + 1)
+        tiles = ModelTiles(gm, assignment, source, source + 1, vertex_in, order, node_shapes(gm, sample_input(spec)))
+        blocks.update(unit_tile_blocks(tiles, full, compile_module))
     return blocks
 
 

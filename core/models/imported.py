@@ -23,6 +23,7 @@ import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import networkx as nx
 import numpy as np
@@ -192,6 +193,39 @@ class ImportedModel:
         graph = fx.Graph()
         graph.output(graph.graph_copy(self.traced.graph, {}))
         return fx.GraphModule(self.traced, graph, "Whole")
+
+    @cached_property
+    def tiles(self):  # type: ignore[no-untyped-def]
+        """The tile arithmetic of this trace (:class:`~parawire.models.tiling.ModelTiles`),
+        on the sample image's shapes."""
+        from parawire.models.tiling import ModelTiles, node_shapes
+
+        dag = self.dag
+        return ModelTiles(self.traced, self.assignment, dag.input, dag.output, dag.preds, list(dag.order),
+                          node_shapes(self.traced, sample_input(self.spec)))
+
+    def tile_grid(self, rows: int, cols: int, threshold: int, depth: int | None = None):  # type: ignore[no-untyped-def]
+        """The :class:`~parawire.network.halo.TileGrid` of a ``rows × cols`` tiling at ``threshold`` rows."""
+        return self.tiles.grid(rows, cols, threshold, depth)
+
+    def tile_thresholds(self) -> list[int]:
+        """Map heights the tiled prefix can end at, largest first (none: nothing tiles)."""
+        return self.tiles.thresholds()
+
+    @cached_property
+    def out_shapes(self) -> np.ndarray:
+        """(C, H, W) of every vertex's output; a tensor that is not a map counts as (n, 1, 1)."""
+        tiles = self.tiles
+        source = next(n for n in self.traced.graph.nodes if n.op == "output").args[0]
+        out = np.ones((len(self.costs.out_bytes), 3), dtype=np.int64)
+        for v in self.dag.order:
+            node = source if v == self.dag.output else tiles.export.get(v)
+            shape = tiles.shapes.get(node) if node is not None else None
+            if shape is not None and len(shape) == 4:
+                out[v] = shape[1:]
+            else:
+                out[v, 0] = int(self.costs.out_bytes[v]) // FLOAT32_BYTES
+        return out
 
     def state_for(self, vertices: Iterable[int]) -> dict[str, torch.Tensor]:
         """The tensors ``vertices`` use: parameters and persistent buffers by their

@@ -66,6 +66,14 @@ def segment_module(gm: Traced, run: Segment, members: Mapping[int, list[fx.Node]
                                [node_of[v] for v in run.outputs], packed, f"Segment{run.vertices[0]}")
 
 
+def ort_module(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]):  # type: ignore[no-untyped-def]
+    """``module`` (a tile stack) as one ORT session returning all its outputs, or in
+    torch where it does not export (one log line)."""
+    with TRACING:
+        session = _session(module, list(inputs), torch.get_num_threads(), type(module).__name__)
+    return (lambda xs: list(module(*xs))) if session is None else session.all
+
+
 def ort_blocks(gm: Traced, unit: UnitPlan, blocks: Mapping[int, BlockModule], assignment: Mapping[str, int],
                input_vertex: int, output_vertex: int, packed: Mapping[str, Packing], x: torch.Tensor) -> dict:
     """The unit's ``blocks`` (torch, :func:`~parawire.models.subgraph.block_modules`) with

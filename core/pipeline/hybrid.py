@@ -42,7 +42,7 @@ from parawire.errors import ParawireError
 from parawire.latency.model import DeviceProfile, simulate
 from parawire.latency.tiles import hybrid_latency
 from parawire.latency.wire import Wire
-from parawire.network.halo import TileGrid, tile_grid
+from parawire.network.halo import TileGrid
 from parawire.pipeline.placement import partition_architecture, place_architecture
 from parawire.pipeline.wire import CodecCost, parts_wire, raw_plan, wire_of
 from parawire.registry.codecs import RAW_PLAN, CodecChoice, CodecPlan
@@ -70,12 +70,6 @@ network and the link, so the model decides among these."""
 def grids(units: int) -> list[tuple[int, int]]:
     """Every ``rows × cols`` grid of 2 to ``units`` tiles."""
     return [(r, d // r) for d in range(2, units + 1) for r in range(1, d + 1) if d % r == 0]
-
-
-def thresholds(arch) -> list[int]:
-    """Every map height of the network's vertices (the output's excepted), largest first."""
-    dag = arch.dag
-    return sorted({int(arch.layout.out_shape[v][1]) for v in dag.order if v != dag.output}, reverse=True)
 
 
 def untiled_choice(arch, placement: str, partition: np.ndarray, profile: DeviceProfile,
@@ -109,11 +103,11 @@ def hybrid_choice(arch, units: int, profile: DeviceProfile, partitioner: str = b
     part = partition_architecture(arch, units, partitioner, eps, params=params, input_policy=input_policy,
                                   profile=profile, wire=wire)
     best = min(best, untiled_choice(arch, "hybrid", part, profile, input_policy, wire), key=lambda c: c.predicted_s)
-    for threshold in thresholds(arch):
+    for threshold in arch.tile_thresholds():
         residuals = None
         for (rows, cols), depth in itertools.product(grids(units), DEPTHS):
             try:
-                grid = tile_grid(arch.layout, rows, cols, threshold, depth)
+                grid = arch.tile_grid(rows, cols, threshold, depth)
             except ParawireError:  # the grid does not fit this threshold's maps
                 continue
             if residuals is None:  # a partition of fewer untiled vertices than units is not worth asking for

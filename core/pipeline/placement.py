@@ -40,15 +40,10 @@ partition (:func:`parawire.pipeline.hybrid.choose_placement`)."""
 PARTITIONS = PLACEMENTS[:2]
 
 
-def check_placement(placement: str, tiles: bool = True) -> str:
-    """``placement`` if it names one of :data:`PLACEMENTS`, else a one-line error;
-    ``tiles=False`` (an imported model: its blocks are the trace's, with no spatial
-    layout to cut) also refuses the placements that may tile the image."""
+def check_placement(placement: str) -> str:
+    """``placement`` if it names one of :data:`PLACEMENTS`, else a one-line error."""
     if placement not in PLACEMENTS:
         raise ParawireError(f"placement: got {placement!r}; use one of {', '.join(PLACEMENTS)}")
-    if not tiles and placement not in PARTITIONS:
-        raise ParawireError(f"--placement {placement}: tiles need parawire's own network; an imported"
-                            f" --model takes {' or '.join(PARTITIONS)}")
     return placement
 
 

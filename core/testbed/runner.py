@@ -133,7 +133,7 @@ def run_points(
 
     workload = what if isinstance(what, Workload) else spec_workload(what)
     check_input_policy(input_policy)
-    check_placement(placement, tiles=workload.tiles)  # before any testbed exists
+    check_placement(placement)  # before any testbed exists
     chunks = split_runs(runs, rounds)  # bad runs or rounds fail here, before the testbed is up
     if not MIN_RUNS <= calibration_runs <= MAX_RUNS:
         raise ParawireError(f"calibration_runs: got {calibration_runs}; use {MIN_RUNS} to {MAX_RUNS}")

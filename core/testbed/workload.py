@@ -20,7 +20,6 @@ class Workload:
     """``arch``: ``dag``, ``costs`` and a ``spec`` with ``input_shape`` and ``seed``;
     ``net``: the same computation in this process; ``deploy(cluster, plan, engine)``;
     ``allow_models``: the factory references the workers may import (``--allow-model``);
-    ``tiles``: whether a tiled placement applies (parawire's own networks only);
     ``describe``: what the record says was measured."""
 
     arch: Any
@@ -28,7 +27,6 @@ class Workload:
     deploy: Callable[[Any, Any, str], None]
     describe: dict
     allow_models: tuple[str, ...] = ()
-    tiles: bool = True
 
 
 def spec_workload(spec) -> Workload:  # type: ignore[no-untyped-def]

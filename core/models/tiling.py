@@ -1,0 +1,450 @@
+"""Tiles of an imported model's high-resolution prefix: box arithmetic over its trace.
+
+Why: at 224 px the large tensors of a CNN are its high-resolution maps (ResNet-18's
+stem output is 64 × 112 × 112 floats, 3.2 MB), and a graph partition must cut exactly
+those; on 100 Mbit/s links one crossing costs more than a device's whole compute. The
+tile-parallel placement (:mod:`parawire.network.halo`, DeepThings' fused tiles) splits
+the maps instead. This module gives an imported model the same
+:class:`~parawire.network.halo.TileGrid`, so the latency model, the planner and the
+executor treat both kinds of network alike.
+
+**Overlap and discard.** parawire's own networks cut every conv's input box to what its
+output box needs (``network.tiled``). An imported model's code is the user's, so here the
+traced prefix runs *unchanged* on a crop of the image, and each tile keeps only its own
+region of the maps at the threshold. That is exact when
+
+* the crop holds every image pixel the kept regions depend on: boxes are propagated
+  backwards from each kept region through every node's window (kernel, stride, padding,
+  dilation; a position-wise node needs the same positions), the union over consumers;
+* the crop starts on a multiple of every cumulative stride, so each strided node's
+  output grid on the crop is the whole map's grid shifted by a whole number of
+  positions; its end is the needed end (at the map's edge the crop's padding *is* the
+  map's padding);
+* every value a kept region reads lies inside what the crop computes: checked node by
+  node (forward sizes on the crop against the backward needs); values near the crop's
+  inner edges, spoiled by padding where the map has real pixels, are never read.
+
+**What tiles.** A vertex is tileable when every node of its block is a convolution,
+max- or average-pool (zero padding, no ``ceil_mode``), or a position-wise operator
+(BatchNorm in eval mode, activations, arithmetic, ``cat`` over channels) on 4-D maps of
+one size, reading no image-dependent helper (a ``size()`` or a ``chunk`` tuple would
+change meaning on a crop) and no constant with a spatial extent. The tiled prefix at
+threshold ``t`` is every tileable vertex whose map has at least ``t`` rows and all of
+whose inputs are tiled (the image first): global pools, attention, flattening and
+upsampling end it. The frontier (tiled vertices read by an untiled one) is gathered.
+One fused stage: a model has no halo exchange between stages.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+import torch.nn.functional as F
+from parawire.errors import ParawireError
+from parawire.models.subgraph import members_by_vertex, region_graph_module
+from parawire.models.trace import Traced
+from parawire.network.halo import Box, Part, TileGrid, splits
+from torch import fx, nn
+
+
+@dataclass(frozen=True)
+class Window:
+    """How a node's output position reads its inputs, per axis (rows, columns):
+    ``out[i]`` reads inputs ``i·stride − padding + dilation·j`` for ``j < kernel``."""
+
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+
+    def needs(self, lo: int, hi: int, size: int, axis: int) -> tuple[int, int]:
+        """Input span ``[lo', hi')`` (clipped to ``size``) that output span ``[lo, hi)`` reads."""
+        k, s, p, d = self.kernel[axis], self.stride[axis], self.padding[axis], self.dilation[axis]
+        return max(0, lo * s - p), min(size, (hi - 1) * s - p + d * (k - 1) + 1)
+
+    def out_size(self, size: int, axis: int) -> int:
+        """Output length over an input of ``size`` (PyTorch's floor rule)."""
+        k, s, p, d = self.kernel[axis], self.stride[axis], self.padding[axis], self.dilation[axis]
+        return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+POSITIONWISE = Window()
+
+_POSITIONWISE_MODULES = (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.SiLU, nn.GELU, nn.Hardswish,
+                         nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.Identity, nn.ELU, nn.Mish, nn.Softplus,
+                         nn.PReLU, nn.Dropout, nn.Dropout2d)
+_POSITIONWISE_FUNCTIONS = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub,
+                           torch.mul, torch.div, torch.relu, torch.sigmoid, torch.tanh, F.relu, F.relu6, F.silu,
+                           F.gelu, F.hardswish, F.hardsigmoid, F.leaky_relu, F.elu, F.sigmoid, F.tanh, F.mish}
+_POSITIONWISE_METHODS = {"relu", "sigmoid", "tanh", "add", "sub", "mul", "div", "contiguous", "clone"}
+_CONV_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+_MAX_POOL_ARGS = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+_AVG_POOL_ARGS = ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+_PARAMETER_ARGS = {F.conv2d: 1, torch.conv2d: 1, F.batch_norm: 1}
+"""Functions whose arguments from this position on are parameters, not maps."""
+
+
+def _pair(v: object) -> tuple[int, int]:
+    if isinstance(v, int):
+        return v, v
+    a, b = v  # type: ignore[misc]
+    return int(a), int(b)
+
+
+def _bind(names: tuple[str, ...], node: fx.Node) -> dict[str, object]:
+    bound = dict(zip(names, node.args))
+    bound.update(node.kwargs)
+    return bound
+
+
+def _conv(stride: object, padding: object, dilation: object, kernel: tuple[int, int]) -> Window | None:
+    if isinstance(padding, str):
+        if padding != "valid":
+            return None  # "same": the padding depends on the input size
+        padding = 0
+    return Window(kernel, _pair(stride), _pair(padding), _pair(dilation))
+
+
+def _pool(a: dict[str, object], dilation: object = 1) -> Window | None:
+    if a.get("ceil_mode") or a.get("return_indices"):
+        return None
+    kernel = _pair(a["kernel_size"])
+    stride = a.get("stride")
+    return Window(kernel, _pair(stride) if stride not in (None, [], ()) else kernel, _pair(a.get("padding", 0)),
+                  _pair(dilation))
+
+
+def window(node: fx.Node, gm: Traced, shapes: dict[fx.Node, tuple[int, ...]]) -> Window | None:
+    """The node's window if it is local in space (module docstring), else None."""
+    if node.op == "call_module":
+        m = gm.get_submodule(str(node.target))
+        if m.training and isinstance(m, (nn.BatchNorm2d, nn.Dropout, nn.Dropout2d)):
+            return None  # batch statistics or random masks are not position-wise
+        if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros":
+            return _conv(m.stride, m.padding, m.dilation, _pair(m.kernel_size))
+        if isinstance(m, nn.MaxPool2d):
+            return _pool(vars(m), m.dilation)
+        if isinstance(m, nn.AvgPool2d):
+            return _pool(vars(m))
+        return POSITIONWISE if isinstance(m, _POSITIONWISE_MODULES) else None
+    if node.op == "call_function":
+        f = node.target
+        if f in (F.conv2d, torch.conv2d):
+            a = _bind(_CONV_ARGS, node)
+            weight = shapes.get(a["weight"]) if isinstance(a["weight"], fx.Node) else None
+            if weight is None:
+                return None
+            return _conv(a.get("stride", 1), a.get("padding", 0), a.get("dilation", 1), (weight[-2], weight[-1]))
+        if f is F.max_pool2d:
+            a = _bind(_MAX_POOL_ARGS, node)
+            return _pool(a, a.get("dilation", 1))
+        if f in (F.avg_pool2d, torch._C._nn.avg_pool2d):
+            return _pool(_bind(_AVG_POOL_ARGS, node))
+        if f is F.batch_norm:
+            return None if node.kwargs.get("training", node.args[5] if len(node.args) > 5 else False) else POSITIONWISE
+        if f is F.dropout:
+            return None if node.kwargs.get("training", node.args[2] if len(node.args) > 2 else True) else POSITIONWISE
+        if f is torch.cat:
+            dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+            return POSITIONWISE if dim in (1, -3) else None
+        return POSITIONWISE if f in _POSITIONWISE_FUNCTIONS else None
+    if node.op == "call_method":
+        return POSITIONWISE if node.target in _POSITIONWISE_METHODS else None
+    return None
+
+
+def node_shapes(gm: Traced, x: torch.Tensor) -> dict[fx.Node, tuple[int, ...]]:
+    """Every tensor-valued node's shape on image ``x``, from one run of the trace."""
+    interpreter = fx.Interpreter(gm, garbage_collect_values=False)
+    with torch.inference_mode():
+        interpreter.run(x)
+    return {n: tuple(v.shape) for n, v in interpreter.env.items() if isinstance(v, torch.Tensor)}
+
+
+def _hull(a: list[int] | None, b: tuple[int, int, int, int]) -> list[int]:
+    if a is None:
+        return list(b)
+    return [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])]
+
+
+class ModelTiles:
+    """The tile arithmetic of one traced model (module docstring): which vertices may be
+    tiled, their maps, and the :class:`TileGrid` of any grid and threshold."""
+
+    def __init__(self, gm: Traced, assignment: dict[str, int], input_vertex: int, output_vertex: int,
+                 preds: dict[int, list[int]], order: list[int], shapes: dict[fx.Node, tuple[int, ...]]) -> None:
+        self.gm, self.shapes = gm, shapes
+        self.input_vertex, self.output_vertex = input_vertex, output_vertex
+        self.preds, self.order = preds, order
+        self.members = members_by_vertex(gm, assignment)
+        self.image = next(n for n in gm.graph.nodes if n.op == "placeholder")
+        self.export = {v: nodes[-1] for v, nodes in self.members.items()}
+        self.export[input_vertex] = self.image
+        self.windows: dict[fx.Node, Window] = {}
+        self.maps: dict[fx.Node, list[fx.Node]] = {}  # node → the image-dependent maps it reads
+        self._classify()
+
+    def _classify(self) -> None:
+        """:attr:`windows` and :attr:`maps` of every node that may tile."""
+        dependent = {self.image}
+        for n in self.gm.graph.nodes:
+            if n.op != "placeholder" and any(a in dependent for a in n.all_input_nodes):
+                dependent.add(n)
+        activation = {n for nodes in self.members.values() for n in nodes} | {self.image}
+        for n in self.gm.graph.nodes:
+            if n not in dependent or n is self.image:
+                continue
+            w = window(n, self.gm, self.shapes)
+            shape = self.shapes.get(n)
+            if w is None or shape is None or len(shape) != 4 or shape[0] != 1:
+                continue
+            first_parameter = _PARAMETER_ARGS.get(n.target) if n.op == "call_function" else None
+            inputs = n.all_input_nodes if first_parameter is None else \
+                [a for a in _flat(n.args[:first_parameter]) if isinstance(a, fx.Node)]
+            maps = [a for a in inputs if a in dependent]
+            if any(a not in activation for a in maps):
+                continue  # an image-dependent helper (a size, a chunk): its meaning changes on a crop
+            if any(len(self.shapes.get(a, ())) != 4 or self.shapes[a][0] != 1 for a in maps) or not maps:
+                continue
+            if w == POSITIONWISE and any(self.shapes[a][2:] != shape[2:] for a in maps):
+                continue
+            constants = [a for a in inputs if a not in dependent]
+            if any(len(s := self.shapes.get(a, ())) >= 2 and max(s[-2:]) > 1 for a in constants):
+                continue  # a constant map (a positional table): one crop would read the wrong part of it
+            if first_parameter is not None and any(a in dependent for a in _flat(n.args[first_parameter:])):
+                continue
+            self.windows[n] = w
+            self.maps[n] = maps
+
+    @cached_property
+    def tileable(self) -> set[int]:
+        """Vertices whose every node may tile (the image vertex included)."""
+        return {self.input_vertex} | {v for v, nodes in self.members.items() if all(n in self.windows for n in nodes)}
+
+    def rows(self, v: int) -> int:
+        return int(self.shapes[self.export[v]][2])
+
+    def tiled(self, threshold: int) -> tuple[int, ...]:
+        """The tiled prefix at ``threshold`` rows (topological order), the image vertex first."""
+        inside: list[int] = []
+        for v in self.order:
+            if v in self.tileable and self.rows(v) >= threshold and all(p in inside for p in self.preds[v]):
+                inside.append(v)
+        return tuple(inside)
+
+    def thresholds(self) -> list[int]:
+        """Map heights a prefix can be cut at (largest first), one per distinct tiled prefix."""
+        heights = sorted({self.rows(v) for v in self.tileable if v != self.input_vertex}, reverse=True)
+        seen: set[tuple[int, ...]] = set()
+        out = []
+        for h in heights:
+            tiled = self.tiled(h)
+            if len(tiled) > 1 and tiled not in seen:
+                seen.add(tiled)
+                out.append(h)
+        return out
+
+    def prefix_nodes(self, tiled: tuple[int, ...]) -> list[fx.Node]:
+        """The activation nodes of the tiled vertices, in program order."""
+        inside = set(tiled)
+        return [n for n in self.gm.graph.nodes if n.name in self._names(inside)]
+
+    def _names(self, vertices: set[int]) -> set[str]:
+        return {n.name for v in vertices if v in self.members for n in self.members[v]}
+
+    def grid(self, rows: int, cols: int, threshold: int, depth: int | None = None) -> TileGrid:
+        """The :class:`TileGrid` of a ``rows × cols`` tiling of the prefix at ``threshold``."""
+        if rows < 1 or cols < 1:
+            raise ParawireError(f"tile grid: got {rows}×{cols}; rows and cols must be at least 1")
+        if depth is not None:
+            raise ParawireError(f"tile depth: got {depth}; an imported model's tiles run as one fused stage (none)")
+        tiled = self.tiled(threshold)
+        if len(tiled) < 2:
+            raise ParawireError(f"tile threshold: got {threshold}; no block with that many rows can be tiled")
+        inside = set(tiled)
+        edge = tuple(v for v in tiled if any(s not in inside for s in self._succs(v)))
+        small = [f for f in edge if self.shapes[self.export[f]][2] < rows or self.shapes[self.export[f]][3] < cols]
+        if small:
+            h, w = self.shapes[self.export[small[0]]][2:]
+            raise ParawireError(f"tile grid: {rows}×{cols} does not fit vertex {small[0]}'s {h}×{w} map;"
+                                " use fewer tiles or a higher threshold")
+        nodes = self.prefix_nodes(tiled)
+        boxes, owned, crops = [], [], []
+        for i in range(rows):
+            for j in range(cols):
+                mine = {}
+                for f in edge:
+                    h, w = self.shapes[self.export[f]][2:]
+                    rs, cs = splits(h, rows), splits(w, cols)
+                    mine[f] = (rs[i], rs[i + 1], cs[j], cs[j + 1])
+                crop, cover = self._tile(nodes, mine)
+                boxes.append({v: cover[self.export[v]] for v in tiled})
+                owned.append(mine)
+                crops.append(crop)
+        parts = tuple(Part(f, t, None, owned[t][f]) for f in edge for t in range(rows * cols))
+        return TileGrid(rows, cols, threshold, tiled, edge, tuple(boxes), tuple(owned), tuple(crops), None,
+                        (tiled,), tuple({} for _ in crops), ((),), False, parts)
+
+    @cached_property
+    def _successors(self) -> dict[int, set[int]]:
+        succ: dict[int, set[int]] = {v: set() for v in self.preds}
+        for v, ps in self.preds.items():
+            for p in ps:
+                succ.setdefault(p, set()).add(v)
+        return succ
+
+    def _succs(self, v: int) -> set[int]:
+        return self._successors.get(v, set())
+
+    def _tile(self, nodes: list[fx.Node], owned: dict[int, Box]) -> tuple[Box, dict[fx.Node, Box]]:
+        """One tile's image crop and the box every prefix node computes on it."""
+        need: dict[fx.Node, list[int]] = {}
+        for f, box in owned.items():
+            need[self.export[f]] = _hull(need.get(self.export[f]), box)
+        for n in reversed(nodes):
+            if n not in need:
+                continue
+            box, w = need[n], self.windows[n]
+            for a in self.maps[n]:
+                h, wd = self.shapes[a][2:]
+                req = (*w.needs(box[0], box[1], h, 0), *w.needs(box[2], box[3], wd, 1))
+                if req[0] >= req[1] or req[2] >= req[3]:
+                    raise ParawireError(f"tile: node {n.name} reads only padding on this tile; use fewer tiles")
+                need[a] = _hull(need.get(a), req)
+        stride: dict[fx.Node, tuple[int, int]] = {self.image: (1, 1)}
+        for n in nodes:
+            seen = {stride[a] for a in self.maps[n]}
+            if len(seen) != 1:
+                raise ParawireError(f"tile: node {n.name} joins maps of different strides; it cannot be tiled")
+            (sh, sw), w = seen.pop(), self.windows[n]
+            stride[n] = (sh * w.stride[0], sw * w.stride[1])
+        align = (math.lcm(*(s[0] for s in stride.values())), math.lcm(*(s[1] for s in stride.values())))
+        r0, r1, c0, c1 = need[self.image]
+        crop = (r0 // align[0] * align[0], r1, c0 // align[1] * align[1], c1)
+        cover: dict[fx.Node, Box] = {self.image: crop}
+        for n in nodes:
+            spans = {cover[a] for a in self.maps[n]}
+            if len(spans) != 1:
+                raise ParawireError(f"tile: node {n.name} joins maps of different extents on a crop")
+            got, w = spans.pop(), self.windows[n]
+            out = []
+            for axis in (0, 1):
+                lo, hi = got[2 * axis], got[2 * axis + 1]
+                s = w.stride[axis]
+                size = w.out_size(hi - lo, axis)
+                if lo % s or size < 1:
+                    raise ParawireError(f"tile: node {n.name} does not fit this tile's crop; use fewer tiles")
+                out += [lo // s, lo // s + size]
+            cover[n] = (out[0], out[1], out[2], out[3])
+            want = need.get(n)
+            full = self.shapes[n][2:]
+            if out[1] > full[0] or out[3] > full[1] or (want is not None and not (
+                    out[0] <= want[0] and want[1] <= out[1] and out[2] <= want[2] and want[3] <= out[3])):
+                raise ParawireError(f"tile: node {n.name} on a crop does not cover what its readers need")
+        return crop, cover
+
+    def stack(self, grid: TileGrid, tile: int) -> TileStack:
+        """Tile ``tile``'s module: its crop → its own region of every frontier map."""
+        module = region_graph_module(self.gm, self.prefix_nodes(grid.tiled), [(self.input_vertex, self.image)],
+                                     [self.export[f] for f in grid.frontier], {}, "TileStack")
+        return TileStack(module, [grid.boxes[tile][f] for f in grid.frontier],
+                         [grid.owned[tile][f] for f in grid.frontier], grid.crops[tile], int(self.shapes[self.image][1]))
+
+
+def _flat(args: object) -> list[object]:
+    out: list[object] = []
+    for a in args if isinstance(args, (list, tuple)) else [args]:
+        out += _flat(a) if isinstance(a, (list, tuple)) else [a]
+    return out
+
+
+class TileStack(nn.Module):
+    """The traced prefix on one tile's crop, then each frontier map cut to the tile's own
+    region: ``crop → (region, …)``. Exported once per tile (its crop's shape is fixed)."""
+
+    def __init__(self, prefix: fx.GraphModule, computed: list[Box], owned: list[Box], crop: Box,
+                 channels: int) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.cuts = [(o[0] - c[0], o[1] - c[0], o[2] - c[2], o[3] - c[2]) for c, o in zip(computed, owned)]
+        self.crop, self.channels = crop, channels
+
+    def input_shapes(self) -> list[tuple[int, int, int]]:
+        r0, r1, c0, c1 = self.crop
+        return [(self.channels, r1 - r0, c1 - c0)]
+
+    def forward(self, crop: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.prefix(crop)
+        maps = out if isinstance(out, tuple) else (out,)
+        return tuple(m if (a, b, c, d) == (0, m.shape[2], 0, m.shape[3]) else m[:, :, a:b, c:d]
+                     for m, (a, b, c, d) in zip(maps, self.cuts))
+
+
+def vertex_preds(gm: Traced, assignment: dict[str, int], input_vertex: int,
+                 output_vertex: int) -> tuple[dict[int, list[int]], list[int]]:
+    """Every vertex's input vertices and a topological order, from the trace and the
+    assignment alone (what a worker has; the coordinator's DAG is the same)."""
+    from parawire.models.subgraph import external_reads
+
+    preds: dict[int, list[int]] = {input_vertex: []}
+    for v, nodes in members_by_vertex(gm, assignment).items():
+        preds[v] = sorted(external_reads(nodes, assignment, input_vertex))
+    source = next(n for n in gm.graph.nodes if n.op == "output").args[0]
+    preds[output_vertex] = [input_vertex if source.op == "placeholder" else assignment[source.name]]
+    order: list[int] = []
+    done: set[int] = set()
+    for v in [input_vertex, *sorted(v for v in preds if v not in (input_vertex, output_vertex)), output_vertex]:
+        _visit(v, preds, done, order)
+    return preds, order
+
+
+def _visit(v: int, preds: dict[int, list[int]], done: set[int], order: list[int]) -> None:
+    stack = [(v, False)]
+    while stack:
+        u, expanded = stack.pop()
+        if u in done:
+            continue
+        if expanded:
+            done.add(u)
+            order.append(u)
+            continue
+        stack.append((u, True))
+        stack.extend((p, False) for p in reversed(preds[u]) if p not in done)
+
+
+def unit_tile_blocks(tiles: ModelTiles, unit, compile_module=None) -> dict:  # type: ignore[no-untyped-def]
+    """A tiled plan's blocks of an imported model on ``unit`` (worker side): its tile's
+    call (crop → its pieces of every frontier map), and a gather per frontier map it
+    holds. The grid is recomputed from this worker's trace and must be the plan's.
+    ``compile_module(module, example_inputs)``: the engine's export (ONNX Runtime: one
+    session for the tile's crop shape); without it, torch."""
+    from parawire.executor.protocol import SOURCE
+    from parawire.executor.segments import Segment
+    from parawire.network.tiled import gather
+
+    t = unit.tiling
+    if t is None:
+        return {}
+    if t.depth is not None:
+        raise ParawireError("plan.tiling: an imported model's tiles run as one stage; rebuild the plan")
+    grid = tiles.grid(t.rows, t.cols, t.threshold)
+    if (list(grid.tiled), list(grid.frontier), list(grid.crops), [(p.map, p.src, p.dst) for p in grid.parts]) != \
+            (t.tiled, t.frontier, t.crops, [tuple(p) for p in t.parts]):
+        raise ParawireError("plan.tiling does not match the model's trace here; rebuild the plan")
+    blocks: dict = {}
+    if unit.unit < t.tiles:
+        stack = tiles.stack(grid, unit.unit).eval()
+        outputs = tuple(t.part((f, unit.unit, None)) for f in grid.frontier)
+        if compile_module is None:
+            call = lambda inputs: list(stack(*inputs))  # noqa: E731
+        else:
+            call = compile_module(stack, (torch.zeros(1, *stack.input_shapes()[0]),))
+        blocks[Segment(outputs, (SOURCE,), outputs)] = call
+    for f in t.frontier:
+        if f in unit.preds:
+            blocks[f] = lambda pieces: gather(pieces, t.rows, t.cols)
+    return blocks
