@@ -1,0 +1,186 @@
+"""CNN families for the imported models' tiles (tests/test_model_tiles.py): each
+``FACTORY(input_shape)`` builds a seeded model in eval mode, so a worker builds the
+same one. Written for the tests, not tuned to any tiling."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _cbr(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU6())
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, expand: int = 4) -> None:
+        super().__init__()
+        mid = cin * expand
+        self.body = nn.Sequential(_cbr(cin, mid, 1), _cbr(mid, mid, 3, stride, groups=mid),
+                                  nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+class MobileNetLike(nn.Module):
+    """MobileNetV2's stem and inverted residuals (depthwise 3×3, stride 2 in places)."""
+
+    def __init__(self, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.stem = _cbr(input_shape[0], 16, 3, 2)
+        self.blocks = nn.Sequential(InvertedResidual(16, 16, 1), InvertedResidual(16, 24, 2),
+                                    InvertedResidual(24, 24, 1), InvertedResidual(24, 32, 2))
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+class UNetLike(nn.Module):
+    """Two encoder levels, an upsampled decoder with a skip: the decoder cannot tile."""
+
+    def __init__(self, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.e1 = _cbr(input_shape[0], 8)
+        self.e2 = _cbr(8, 16, 3, 2)
+        self.d1 = _cbr(24, 8)
+        self.head = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.e1(x)
+        b = self.e2(a)
+        up = F.interpolate(b, size=a.shape[-2:], mode="nearest")
+        return self.head(self.d1(torch.cat([a, up], 1))).flatten(1)
+
+
+class SqueezeExcite(nn.Module):
+    """A conv stack whose channels are rescaled by a global pool's gate (SE)."""
+
+    def __init__(self, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.stem = _cbr(input_shape[0], 16, 3, 2)
+        self.conv = _cbr(16, 16)
+        self.gate = nn.Sequential(nn.Linear(16, 4), nn.ReLU(), nn.Linear(4, 16), nn.Sigmoid())
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(self.stem(x))
+        y = y * self.gate(y.mean((2, 3)))[:, :, None, None]
+        return self.fc(y.mean((2, 3)))
+
+
+class DenseLike(nn.Module):
+    """Dense connectivity: every layer reads the concatenation of all before it."""
+
+    def __init__(self, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.stem = _cbr(input_shape[0], 8)
+        self.l1 = _cbr(8, 8)
+        self.l2 = _cbr(16, 8)
+        self.pool = nn.AvgPool2d(2)
+        self.l3 = _cbr(24, 8)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.stem(x)
+        b = torch.cat([a, self.l1(a)], 1)
+        c = torch.cat([b, self.l2(b)], 1)
+        return self.fc(self.l3(self.pool(c)).mean((2, 3)))
+
+
+class Windows(nn.Module):
+    """Windows of every shape: a dilated conv, a padded average pool counting its padding,
+    a functional conv with a 3×5 kernel, strides (2, 1) and padding (1, 2), a 3×3/2
+    max-pool with padding, a 1×1 conv with stride 2."""
+
+    def __init__(self, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.dilated = nn.Conv2d(input_shape[0], 8, 3, padding=2, dilation=2)
+        self.weight = nn.Parameter(torch.randn(8, 8, 3, 5) * 0.1)
+        self.bias = nn.Parameter(torch.randn(8) * 0.1)
+        self.point = nn.Conv2d(8, 12, 1, stride=2)
+        self.fc = nn.Linear(12, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.dilated(x))
+        y = F.avg_pool2d(y, 3, stride=1, padding=1, count_include_pad=True)
+        y = F.gelu(F.conv2d(y, self.weight, self.bias, stride=(2, 1), padding=(1, 2)))
+        y = F.max_pool2d(y, 3, 2, 1)
+        return self.fc(self.point(y).mean((2, 3)))
+
+
+class Positional(nn.Module):
+    """A learned map added to the features: a crop would read the wrong part of it."""
+
+    def __init__(self, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        c, h, w = input_shape
+        self.conv = _cbr(c, 8)
+        self.pos = nn.Parameter(torch.randn(1, 8, h, w) * 0.1)
+        self.after = _cbr(8, 8)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.after(self.conv(x) + self.pos).mean((2, 3)))
+
+
+class Untileable(nn.Module):
+    """Ops whose values on a crop differ from the map's: group norm (statistics over the
+    map), "same" padding, a ceil-mode pool."""
+
+    def __init__(self, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.stem = _cbr(input_shape[0], 8)
+        self.norm = nn.GroupNorm(2, 8)
+        self.same = nn.Conv2d(8, 8, 3, padding="same")
+        self.pool = nn.MaxPool2d(2, ceil_mode=True)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.same(self.norm(self.stem(x)))).mean((2, 3)))
+
+
+def _seeded(cls, input_shape) -> nn.Module:  # type: ignore[no-untyped-def]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = cls(tuple(input_shape)).eval()
+    with torch.no_grad():  # BatchNorm statistics that are not the identity
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                g = torch.Generator().manual_seed(m.num_features)
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    return model
+
+
+def mobilenet(input_shape=(3, 40, 40)) -> nn.Module:  # type: ignore[no-untyped-def]
+    return _seeded(MobileNetLike, input_shape)
+
+
+def unet(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
+    return _seeded(UNetLike, input_shape)
+
+
+def squeeze_excite(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
+    return _seeded(SqueezeExcite, input_shape)
+
+
+def dense(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
+    return _seeded(DenseLike, input_shape)
+
+
+def windows(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
+    return _seeded(Windows, input_shape)
+
+
+def positional(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
+    return _seeded(Positional, input_shape)
+
+
+def untileable(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
+    return _seeded(Untileable, input_shape)
