@@ -16,6 +16,7 @@ from parawire.executor.plan import Tiling
 from parawire.executor.tiles import hybrid_plan
 from parawire.models.imported import ModelSpec, import_model, sample_input
 from parawire.models.onnx import vertex_values
+from parawire.models.run import run_model
 from parawire.executor.coordinator import Cluster
 from parawire.executor.local import LocalWorkers
 from parawire.models.deploy import deploy_model
@@ -173,3 +174,13 @@ def test_run_places_an_imported_model_on_tiles_and_reports_them(capsys):
     assert tiling is not None and tiling["grid"][0] * tiling["grid"][1] >= 2 and tiling["depth"] is None
     assert report["max_abs_diff"] <= 1e-4
     assert report["bytes_per_inference"] == report["cut_bytes"]
+
+
+@pytest.mark.slow
+def test_run_model_takes_the_placement_and_tiles_as_run_does():
+    m = _import(f"{EXAMPLES}:resnet18", (3, 160, 160))
+    run = run_model(m, 4, placement="hybrid", profile="lan", in_threads=True, timeout=120)
+    assert run.plan.tiling is not None and run.plan.tiling.tiles >= 2
+    assert run.max_abs_diff <= 1e-4 and run.bytes_per_inference == run.cut_bytes
+    with pytest.raises(ParawireError, match="placement: got 'tiles'; use one of partition, schedule, hybrid, auto"):
+        run_model(m, 4, placement="tiles")

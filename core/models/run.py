@@ -31,14 +31,16 @@ class ModelRun:
 def run_model(imported, units: int = 2, *, transport: str = builtin("zmq"), endpoint_kind: str = "ipc",
               in_threads: bool = False, partitioner: str = builtin("multilevel"), eps: float = 0.03,
               partition=None, x: torch.Tensor | None = None, timeout: float = 30.0,
-              engine: str | None = None, profile: str = "local") -> ModelRun:  # type: ignore[no-untyped-def]
+              engine: str | None = None, profile: str = "local",
+              placement: str = "partition") -> ModelRun:  # type: ignore[no-untyped-def]
     """Run ``imported`` (an :class:`~parawire.models.ImportedModel`) on ``units`` local workers,
     on one image ``x`` of shape (1, C, H, W) (default: the sample image);
     ``timeout`` bounds every wait: the workers' start-up, the deployment, the answer;
     ``engine``: ``torch`` (None) or ``onnxruntime`` (:mod:`parawire.models.onnx`).
 
     Without a ``partition`` the blocks are placed as ``parawire run --model`` places them
-    (:func:`~parawire.executor.tiles.placed_plan`, ``partition`` placement), balancing the
+    (:func:`~parawire.executor.tiles.placed_plan`, ``placement``: ``partition`` by default;
+    ``schedule``, ``hybrid`` (tiles, docs/models.md) or ``auto`` as ``--placement``), balancing the
     time ``profile`` (default ``local``, measured once per engine and cached) predicts for
     each block on ``engine``, not its FLOPs: time is what a run waits for, and docs/models.md
     promises one partition for the API, ``run`` and ``score`` (issue 25: balancing FLOPs, an
@@ -50,7 +52,8 @@ def run_model(imported, units: int = 2, *, transport: str = builtin("zmq"), endp
     from parawire.executor.tiles import placed_plan
     from parawire.models.deploy import deploy_model, deployment_builder, model_profile
     from parawire.models.imported import sample_input
-    from parawire.pipeline.placement import check_units
+    from parawire.pipeline.placement import check_placement, check_units
+    from parawire.score.hypergraph import image_bytes
 
     check_units([units], imported.dag.nodes, option="units")
     x = sample_input(imported.spec) if x is None else x
@@ -61,7 +64,7 @@ def run_model(imported, units: int = 2, *, transport: str = builtin("zmq"), endp
                             " image by image")
     if partition is None:
         timing = model_profile(profile, engine or builtin("torch"))
-        plan = placed_plan(imported, units, timing, "partition", partitioner, eps)
+        plan = placed_plan(imported, units, timing, check_placement(placement), partitioner, eps)
     else:
         plan = plan_for(imported, partition, units=units)
     with torch.inference_mode():
@@ -73,4 +76,5 @@ def run_model(imported, units: int = 2, *, transport: str = builtin("zmq"), endp
         deploy_model(cluster, imported, plan, engine=engine, timeout=timeout)
         out = cluster.infer(x)
         stats = cluster.stats()
-    return ModelRun(out, float((out - reference).abs().max()), stats.bytes_per_inference, plan)
+    # what Λ counts: between workers, and a tiling's crops beyond one image
+    return ModelRun(out, float((out - reference).abs().max()), stats.lambda_bytes(image_bytes(imported)), plan)
