@@ -89,6 +89,7 @@ def test_a_crop_starts_on_the_cumulative_stride_of_the_prefix():
     ("squeeze_excite", {"stem_0", "conv_0"}, {"mul", "mean"}),  # a global pool's gate
     ("positional", {"conv_0"}, {"add"}),  # a learned map: a crop would read the wrong part of it
     ("untileable", {"stem_0"}, {"norm", "same", "pool"}),  # group statistics, "same" padding, ceil mode
+    ("subclassed", {"conv2d"}, {"add"}),  # a conv subclass's own forward, traced into: its map added
 ])
 def test_only_operators_local_in_space_may_tile(factory, kept, left):
     m = _import(f"{ZOO}:{factory}", (3, 32, 32))

@@ -184,3 +184,28 @@ def positional(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped
 
 def untileable(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
     return _seeded(Untileable, input_shape)
+
+
+class ShiftedConv(nn.Conv2d):
+    """A conv subclass whose own forward adds a learned map: not a plain conv's window."""
+
+    def __init__(self, cin: int, cout: int, size: tuple[int, int]) -> None:
+        super().__init__(cin, cout, 3, padding=1)
+        self.shift = nn.Parameter(torch.randn(1, cout, *size) * 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) + self.shift
+
+
+class Subclassed(nn.Module):
+    def __init__(self, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.conv = ShiftedConv(input_shape[0], 8, input_shape[1:])
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+def subclassed(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
+    return _seeded(Subclassed, input_shape)

@@ -122,15 +122,19 @@ def window(node: fx.Node, gm: Traced, shapes: dict[fx.Node, tuple[int, ...]]) ->
     """The node's window if it is local in space (module docstring), else None."""
     if node.op == "call_module":
         m = gm.get_submodule(str(node.target))
-        if m.training and isinstance(m, (nn.BatchNorm2d, nn.Dropout, nn.Dropout2d)):
+        kind = next((c for c in (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, *_POSITIONWISE_MODULES) if isinstance(m, c)),
+                    None)
+        if kind is None or type(m).forward is not kind.forward:
+            return None  # a subclass with its own forward may do anything
+        if m.training and kind in (nn.BatchNorm2d, nn.Dropout, nn.Dropout2d):
             return None  # batch statistics or random masks are not position-wise
-        if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros":
-            return _conv(m.stride, m.padding, m.dilation, _pair(m.kernel_size))
-        if isinstance(m, nn.MaxPool2d):
+        if kind is nn.Conv2d:
+            return _conv(m.stride, m.padding, m.dilation, _pair(m.kernel_size)) if m.padding_mode == "zeros" else None
+        if kind is nn.MaxPool2d:
             return _pool(vars(m), m.dilation)
-        if isinstance(m, nn.AvgPool2d):
+        if kind is nn.AvgPool2d:
             return _pool(vars(m))
-        return POSITIONWISE if isinstance(m, _POSITIONWISE_MODULES) else None
+        return POSITIONWISE
     if node.op == "call_function":
         f = node.target
         if f in (F.conv2d, torch.conv2d):
