@@ -185,3 +185,24 @@ def test_run_model_takes_the_placement_and_tiles_as_run_does():
     assert run.max_abs_diff <= 1e-4 and run.bytes_per_inference == run.cut_bytes
     with pytest.raises(ParawireError, match="placement: got 'tiles'; use one of partition, schedule, hybrid, auto"):
         run_model(m, 4, placement="tiles")
+
+
+def test_the_breakdown_charges_each_tile_call_its_stage_and_each_gather_nothing():
+    from parawire.executor.tiles import plan_seconds
+    from parawire.latency.model import vertex_seconds
+    from parawire.latency.tiles import tile_seconds
+
+    m = _import(f"{ZOO}:mobilenet", (3, 40, 40))
+    edge = get_profile("edge")
+    grid = m.tile_grid(2, 2, 10)
+    plan = hybrid_plan(m, grid, np.zeros(m.dag.graph.number_of_nodes(), dtype=np.int64), 4)
+    seconds = plan_seconds(m, plan, edge)
+    whole = vertex_seconds(m.dag, m.costs.flops, m.costs.out_bytes, edge, m.costs.params)
+    stages = tile_seconds(m, grid, edge)
+    t = plan.tiling
+    assert len(seconds) == t.first_piece + len(grid.parts)
+    assert [seconds[v] for v in grid.tiled] == [0.0] * len(grid.tiled)
+    assert all(seconds[v] == whole[v] for v in m.dag.order if v not in set(grid.tiled))
+    for tile in range(4):  # one frontier map: each tile's call sends one part, charged its stage
+        assert seconds[t.part((grid.frontier[0], tile, None))] == pytest.approx(stages[tile, 0])
+        assert stages[tile, 0] > whole[list(grid.tiled)].sum() / 4  # the halo is paid

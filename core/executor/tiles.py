@@ -35,8 +35,8 @@ from parawire.errors import ParawireError
 from parawire.executor.plan import Plan, Tiling, UnitPlan, plan_for
 from parawire.executor.protocol import SOURCE
 from parawire.executor.segments import Segment
-from parawire.latency.model import simulate
-from parawire.latency.tiles import crop_bytes, gathers, hybrid_latency
+from parawire.latency.model import simulate, vertex_seconds
+from parawire.latency.tiles import crop_bytes, gathers, hybrid_latency, tile_seconds
 from parawire.network.halo import TileGrid, tile_grid
 from parawire.network.nn import ArchitectureNet
 from parawire.network.tiled import TileStack, merge, read_parts, stage_parts
@@ -212,6 +212,30 @@ def predicted_s(arch, plan: Plan, profile, source: bool = True,
     wire, pieces = tiled_wires(arch, grid, plan.codecs, cost)
     return float(hybrid_latency(arch, grid, np.asarray(plan.partition[:t.first_piece]), profile, source=source,
                                 wire=wire, pieces=pieces))
+
+
+def plan_seconds(arch, plan: Plan, profile) -> list[float]:
+    """The latency model's compute seconds per plan vertex, what a unit's task of those
+    vertices should take (the testbed's per-unit breakdown): each untiled vertex's own;
+    for a tiling, each stage call's seconds (:func:`parawire.latency.tiles.tile_seconds`,
+    halo included) on the first part it sends, and nothing on the tiled vertices (a
+    frontier vertex's id is then its gather, which computes nothing)."""
+    costs = arch.costs
+    seconds = vertex_seconds(arch.dag, costs.flops, costs.out_bytes, profile, costs.params).tolist()
+    t = plan.tiling
+    if t is None:
+        return seconds
+    grid = arch.tile_grid(t.rows, t.cols, t.threshold, t.depth)
+    for v in grid.tiled:
+        seconds[v] = 0.0
+    stages = tile_seconds(arch, grid, profile)
+    seconds += [0.0] * len(grid.parts)
+    for tile in range(grid.tiles):
+        for k in range(len(grid.stages)):
+            first = stage_parts(grid, tile, k)
+            if first:
+                seconds[t.part((first[0].map, first[0].src, first[0].dst))] = float(stages[tile, k])
+    return seconds
 
 
 def tiling_summary(plan: Plan) -> dict | None:

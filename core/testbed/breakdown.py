@@ -41,16 +41,16 @@ def worst_first(tasks: Sequence[dict]) -> list[dict]:
 def compare(before: Sequence[dict], after: Sequence[dict], inferences: int,
             model_s: Sequence[float]) -> list[dict]:
     """Per unit, per inference: measured wall and CPU ms of its tasks, calls, and the
-    model's ms for the same vertices (``model_s``: seconds per vertex; None for a task of
-    tile pieces, and the unit's sum leaves them out); with the tasks themselves, largest
-    error first."""
+    model's ms for the same vertices (``model_s``: seconds per plan vertex,
+    :func:`parawire.executor.tiles.plan_seconds`, a tile's stage call on its first part;
+    None for a task of vertices it does not cover, and the unit's sum leaves them out);
+    with the tasks themselves, largest error first."""
     old, new = task_times(before), task_times(after)
     rows = []
     for unit in sorted(new):
         tasks = []
         for vertices, (wall, cpu, calls) in new[unit].items():
             w0, c0, n0 = old.get(unit, {}).get(vertices, (0.0, 0.0, 0))
-            # a tiling's pieces are numbered past the DAG: the model has no per-vertex time for them
             model = (round(sum(model_s[v] for v in vertices) * 1e3, 3)
                      if all(0 <= v < len(model_s) for v in vertices) else None)
             tasks.append({"vertices": list(vertices), "wall_ms": round((wall - w0) / inferences * 1e3, 3),

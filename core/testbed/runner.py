@@ -121,8 +121,7 @@ def run_points(
     from parawire.calibration.codecs import codec_cost
     from parawire.calibration.local import get_profile
     from parawire.calibration.timing import summary, timings
-    from parawire.executor.tiles import predicted_s, tiling_summary
-    from parawire.latency.model import vertex_seconds
+    from parawire.executor.tiles import plan_seconds, predicted_s, tiling_summary
     from parawire.latency.profiles import TCP_EFFICIENCY, fit_compute_scale
     from parawire.network.threads import torch_threads
     from parawire.pipeline.placement import check_placement
@@ -142,7 +141,6 @@ def run_points(
         raise ParawireError(f"--devices: got {list(devices)}; give device counts ≥ 1")
     arch, net = workload.arch, workload.net
     spec = arch.spec
-    dag, costs = arch.dag, arch.costs
     image = image_bytes(arch)
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
     xs = calibration_set(spec.input_shape, check_inputs, seed=spec.seed % 2**32)
@@ -217,9 +215,9 @@ def run_points(
                 one = setups[1]
                 profile = profile_at(fit_compute_scale(summary(one["times"])[0],
                                                        lambda s: predict(profile_at(s), one["plan"])))
-            model_s = vertex_seconds(dag, costs.flops, costs.out_bytes, profile, costs.params).tolist()
             for n in counts:
                 setup, plan = setups[n], setups[n]["plan"]
+                model_s = plan_seconds(arch, plan, profile)
                 median, p90 = summary(setup["times"])
                 weights = [chunk for chunk, *_ in setup["rounds"]]
                 stats = setup["rounds"][-1][2]
