@@ -395,3 +395,88 @@ def test_a_preset_profile_takes_the_testbeds_calibration_when_one_is_saved(monke
         profiles.search_profile.cache_clear()
     assert saved.message_latency_s == pytest.approx(2e-4)  # half the round trip less two message ends
     assert (saved.message_cpu_s, saved.cpu_reserve_s, saved.call_s) == (3e-4, 6e-4, 1.2e-4)
+
+
+class Blank:
+    """A lossy third-party codec that sends nothing of the tensor: zeros arrive."""
+
+    exact, sized = False, True
+
+    def encode(self, tensor):  # type: ignore[no-untyped-def]
+        return b""
+
+    def decode(self, payload, dtype, shape):  # type: ignore[no-untyped-def]
+        import torch
+
+        return torch.zeros(shape, dtype=dtype)
+
+    def encoded_bytes(self, dtype, shape) -> int:  # type: ignore[no-untyped-def]
+        return 0
+
+
+class BlankPlugin:
+    @hookimpl
+    def parawire_codecs(self):
+        from parawire.plugin import CodecPlugin, NoParams
+
+        return [CodecPlugin("blank", "zeros arrive", NoParams, lambda params: Blank())]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--codec", "fp16"], "--codec fp16: a lossy codec changes what the network computes; give --min-accuracy"),
+    (["--codec", "raw", "--codec", "raw"], "--codec: got raw, raw; name each codec to search once"),
+    (["--codec", "nosuch"], "nosuch"),
+])
+def test_codecs_searched_are_refused_in_one_line_before_any_work(tmp_path, capsys, argv, message):
+    out = tmp_path / "s"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", "--profile", "edge", "--devices", "2", "--trials", "3", "--out", str(out), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1 and message in err[0]
+    assert not out.exists()
+
+
+def test_a_codec_is_a_dimension_only_when_several_are_searched():
+    from parawire.search.settings import SearchSettings
+
+    one = SearchSettings.build(profile="edge", devices=2, trials=1)
+    assert "codec" not in one.space().options and "codecs" not in one.fingerprint()
+    two = SearchSettings.build(profile="edge", devices=2, trials=1, codecs=("raw", "zstd"))
+    assert two.space().options["codec"] == ("raw", "zstd") and two.fingerprint()["codecs"] == ["raw", "zstd"]
+
+
+def test_a_candidates_codec_is_predicted_as_run_places_it():
+    from parawire.calibration.codecs import codec_cost
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.hybrid import choose_placement
+    from parawire.registry.codecs import CodecChoice, CodecPlan
+    from parawire.search.objective import score, unit_counts
+    from parawire.search.profiles import search_profile
+    from parawire.search.settings import SearchSettings
+
+    settings = SearchSettings.build(profile="edge", devices=4, trials=1, codecs=("raw", "zstd"))
+    spec = ArchitectureSpec(generator="dp", nodes=12, seed=1, base_channels=8, channel_cap=32)
+    records = {c: score(Candidate(spec.model_dump(mode="json"), {"input_policy": "stem", "codec": c}), settings)
+               for c in ("raw", "zstd")}
+    arch, profile = build_architecture(spec), search_profile("edge", None)
+    for codec, record in records.items():
+        assert record["codec"] == codec
+        plan = CodecPlan(default=CodecChoice(name=codec))
+        best = min(choose_placement(arch, u, profile, p, codecs=plan, cost=lambda c: codec_cost(c, None)).predicted_s
+                   for u in unit_counts(4) for p in settings.placements)
+        assert record["predicted_ms"] == round(best * 1e3, 4)
+
+
+@pytest.mark.slow
+def test_a_lossy_codecs_accuracy_is_measured_through_it(register_plugin):
+    """The proxy's accuracy of a lossy codec is the trained network's with every output
+    through the codec: a codec that sends nothing leaves one class for every image."""
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.search.proxy import proxy_accuracy
+
+    register_plugin(BlankPlugin(), name="blankdist:blank")
+    spec = ArchitectureSpec(generator="dp", nodes=8, seed=3, base_channels=8, channel_cap=32)
+    exact = proxy_accuracy(spec, 4)  # 0.74
+    blank = proxy_accuracy(spec, 4, codec="blank")
+    assert exact > 0.5 and blank < 0.2

@@ -49,6 +49,9 @@ def _pair(name: str, default: tuple[int, int], text: str):
 @click.option("--input-policy", multiple=True, help="input policies to search (repeatable; default: all)")
 @click.option("--placement", multiple=True, help="placements tried per candidate, fastest kept "
               "(repeatable; default: partition, schedule and hybrid)")
+@click.option("--codec", "codecs", multiple=True, shell_complete=plugin_names("codecs"),
+              help="codecs searched for the crossings (repeatable; default: raw). A lossy one (fp16, int8…) "
+                   "needs --min-accuracy: each candidate's accuracy is then measured through it")
 @click.option("--input-shape", nargs=3, type=click.IntRange(min=1), default=(3, 32, 32), show_default=True,
               metavar="C H W", help="image the latency is predicted for")
 @click.option("--engine", shell_complete=plugin_names("engines"),
@@ -67,7 +70,7 @@ def _pair(name: str, default: tuple[int, int], text: str):
               help="a running `parawire worker` for --confirm (one per device, repeatable)")
 @json_option("the front and the baseline")
 def search(profile, devices, max_params, max_flops, min_accuracy, trials, out, storage, workers, scheduler,
-           generators, staging, nodes, base_channels, channel_doublings, input_policy, placement, input_shape,
+           generators, staging, nodes, base_channels, channel_doublings, input_policy, placement, codecs, input_shape,
            engine, proxy_epochs, seed, no_baseline, against, confirm, endpoints, as_json):
     """Search for the fastest architecture on K devices of a profile under the targets given."""
     from parawire.search.confirm import check_confirm
@@ -80,7 +83,7 @@ def search(profile, devices, max_params, max_flops, min_accuracy, trials, out, s
         min_accuracy=min_accuracy, trials=trials, generators=generators, stagings=staging, nodes=nodes,
         base_channels=base_channels, channel_doublings=channel_doublings, seed=seed, input_shape=input_shape,
         **{k: v for k, v in (("input_policies", tuple(input_policy)), ("placements", tuple(placement)),
-                             ("proxy_epochs", proxy_epochs)) if v},
+                             ("codecs", tuple(codecs)), ("proxy_epochs", proxy_epochs)) if v},
     )
     if confirm or endpoints:
         check_confirm(settings, endpoints)
@@ -156,6 +159,12 @@ def run(settings, study, out: Path, workers, scheduler, with_baseline: bool) -> 
     return doc
 
 
+def placed(entry: dict) -> str:
+    """``hybrid on 4`` (``, fp16`` where the crossings are coded)."""
+    codec = "" if entry["codec"] == "raw" else f", {entry['codec']}"
+    return f"{entry['placement']} on {entry['units']}{codec}"
+
+
 def front_table(doc: dict):
     out = table(f"Pareto front: {doc['devices']} × {doc['profile']}", [
         "#", "generator", "nodes", "staging", "base\n/cap", "input", "placement", "ms", "acc", "params\nk",
@@ -164,7 +173,7 @@ def front_table(doc: dict):
     for i, f in enumerate(doc["front"], start=1):
         s = f["spec"]
         out.add_row(str(i), s["generator"], str(s["nodes"]), s["staging"], f"{s['base_channels']}/{s['channel_cap']}",
-                    f["input_policy"], f"{f['placement']} on {f['units']}", f"{f['predicted_ms']:.2f}",
+                    f["input_policy"], placed(f), f"{f['predicted_ms']:.2f}",
                     "-" if f["accuracy"] is None else f"{f['accuracy']:.3f}", f"{f['params'] / 1e3:.1f}",
                     f"{f['flops'] / 1e6:.2f}")
     return out

@@ -7,7 +7,7 @@ many as the search has trials. Widths are the digits accuracy study's (``base_ch
 8, ``channel_cap`` 64; docs/training.md): the paper fixes a width rather than searching
 it, and this is the width at which parawire measured these generators' accuracy. Each is
 scored exactly as a search trial is (same profile, devices, placements; the study's
-``stem`` input policy), and the best is the fastest predicted that meets the same targets.
+``stem`` input policy, float32 crossings as in the paper), and the best is the fastest predicted that meets the same targets.
 
 Only that best needs an accuracy: candidates within the parameter and FLOP limits are
 trained in order of predicted latency until one reaches ``min_accuracy``, so the
@@ -34,6 +34,9 @@ from parawire.study.store import ResultStore, read_rows
 NODES = 40
 WIDTHS = {"base_channels": 8, "channel_cap": 64}
 INPUT_POLICY = "stem"
+CODEC = "raw"
+"""The paper sends float32 activations; its method is the baseline as it was, whatever
+codecs the search itself may choose among."""
 COLUMNS = ("generator", "nodes", "sample", "seed", "params", "flops", "predicted_ms", "placement", "units")
 ACCURACY_COLUMNS = ("generator", "nodes", "sample", "accuracy")
 
@@ -47,7 +50,7 @@ def candidates(settings: SearchSettings, count: int | None = None) -> list[tuple
     for i in range(settings.trials if count is None else count):
         key = (gens[i % len(gens)], NODES, i // len(gens))
         spec = config.spec(*key).model_copy(update=WIDTHS).model_dump(mode="json")
-        out.append((key, Candidate(spec, {"input_policy": INPUT_POLICY})))
+        out.append((key, Candidate(spec, {"input_policy": INPUT_POLICY, "codec": CODEC})))
     return out
 
 
@@ -90,7 +93,7 @@ def _best(settings: SearchSettings, out: Path, accuracy: ResultStore) -> dict | 
         key = (row["generator"], int(row["nodes"]), int(row["sample"]))
         record = {**wanted[key].to_json(), "params": int(row["params"]), "flops": int(row["flops"]),
                   "predicted_ms": float(row["predicted_ms"]), "placement": row["placement"],
-                  "units": int(row["units"]), "accuracy": None, "invalid": None}
+                  "units": int(row["units"]), "codec": CODEC, "accuracy": None, "invalid": None}
         if not settings.within_limits(record):
             continue
         if settings.min_accuracy is not None:

@@ -1,8 +1,8 @@
 """``--confirm``: the fastest candidates of the front measured, beside their prediction.
 
 On the emulated testbed (a preset profile, root): each runs through
-:func:`parawire.testbed.runner.run_points` on one device and on K, with the placement and
-input policy the search chose, so the testbed's own prediction (its compute scale fitted
+:func:`parawire.testbed.runner.run_points` on one device and on K, with the placement,
+input policy and codec the search chose, so the testbed's own prediction (its compute scale fitted
 to the one-device run) and the measurement sit beside the search's unfitted one.
 
 On ``--endpoint`` workers (``parawire worker`` on K real devices, any profile): each is
@@ -14,16 +14,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from parawire.calibration.codecs import codec_cost
 from parawire.calibration.timing import summary, timings
 from parawire.errors import ParawireError
 from parawire.graph.spec import ArchitectureSpec
 from parawire.pipeline.build import build_architecture
+from parawire.registry.codecs import CodecChoice, CodecPlan
 from parawire.registry.kinds import builtin
 from parawire.search.profiles import search_profile
 from parawire.search.settings import SearchSettings
 from parawire.testbed.presets import PRESETS
 
 TOP = 3
+
+
+def codec_plan(item: dict) -> CodecPlan:
+    """The crossings' codecs of a front entry: its codec on every crossing."""
+    return CodecPlan(default=CodecChoice(name=item.get("codec", "raw")))
 
 
 def check_confirm(settings: SearchSettings, endpoints: tuple[str, ...] = ()) -> None:
@@ -46,8 +53,10 @@ def on_endpoints(item: dict, settings: SearchSettings, endpoints: tuple[str, ...
     arch = build_architecture(spec)
     policy = item["input_policy"]
     units = item["units"]
+    codecs = codec_plan(item)
     plan = placed_plan(arch, units, search_profile(settings.profile, settings.engine), item["placement"],
-                       input_policy=policy)
+                       input_policy=policy, codecs=codecs,
+                       cost=lambda c: codec_cost(c, settings.engine))
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
     with Cluster.connect(list(endpoints[:units]), builtin("zmq"), timeout=60.0) as cluster:
         cluster.deploy(spec, plan, engine=settings.engine)
@@ -76,7 +85,7 @@ def on_testbed(item: dict, settings: SearchSettings, runs: int, on_point) -> dic
 
     record = run_points(ArchitectureSpec.model_validate(item["spec"]), sorted({1, item["units"]}),
                         PRESETS[settings.profile], input_policy=item["input_policy"], engine=settings.engine,
-                        runs=runs, placement=item["placement"], on_point=on_point)
+                        runs=runs, placement=item["placement"], on_point=on_point, codecs=codec_plan(item))
     point = record["points"][-1]
     return {"measured_ms": point["measured_ms"], "testbed_predicted_ms": point["predicted_ms"],
             "speedup": point["speedup"]}

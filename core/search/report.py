@@ -39,7 +39,8 @@ def entry(record: dict) -> dict:
     """One front member as the JSON document lists it."""
     return {"spec": record["spec"], "predicted_ms": record["predicted_ms"], "accuracy": record["accuracy"],
             "params": record["params"], "flops": record["flops"], "placement": record["placement"],
-            "units": record["units"], "input_policy": record["options"]["input_policy"], "trial": record.get("trial")}
+            "units": record["units"], "input_policy": record["options"]["input_policy"],
+            "codec": record.get("codec", "raw"), "trial": record.get("trial")}
 
 
 def document(records: list[dict], settings: SearchSettings, baseline: dict | None, with_baseline: bool) -> dict:

@@ -14,6 +14,7 @@ from typing import Annotated
 from parawire.errors import ParawireError, SpecError, describe_validation_error
 from parawire.pipeline.placement import PLACEMENTS
 from parawire.registry.manager import get_plugins
+from parawire.registry.records import DEFAULT_CODEC
 from parawire.score.hypergraph import INPUT_POLICIES
 from parawire.search.proxy import DEFAULT_EPOCHS, MEASURED_TAU, MIN_TAU
 from parawire.search.space import SearchSpace
@@ -46,6 +47,7 @@ class SearchSettings(BaseModel):
     channel_doublings: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(le=10)]] = (0, 4)
     input_policies: tuple[str, ...] = INPUT_POLICIES
     placements: tuple[str, ...] = SEARCHED
+    codecs: tuple[str, ...] = (DEFAULT_CODEC,)
     input_shape: tuple[int, int, int] = (3, 32, 32)
     classes: int = Field(10, ge=2)
     dataset: str = "digits"
@@ -86,12 +88,30 @@ class SearchSettings(BaseModel):
         except ValidationError as exc:
             raise SpecError(f"search: {describe_validation_error(exc)}") from None
         settings.space()  # unknown plugin names fail here
+        settings.check_codecs()
         if settings.dataset != "digits" and settings.min_accuracy is not None:
             raise ParawireError(f"--dataset {settings.dataset}: the proxy is validated on digits only; use digits")
         return settings
 
+    def check_codecs(self) -> None:
+        """Every searched codec is installed and takes its default parameters; a lossy one
+        only with an accuracy target, which its candidates are then measured against."""
+        from parawire.registry.codecs import get_codec
+
+        if not self.codecs or len(set(self.codecs)) != len(self.codecs):
+            raise ParawireError(f"--codec: got {', '.join(self.codecs) or 'none'}; name each codec to search once")
+        lossy = [name for name in self.codecs if not get_codec(name).exact]
+        if lossy and self.min_accuracy is None:
+            raise ParawireError(f"--codec {lossy[0]}: a lossy codec changes what the network computes; give "
+                                "--min-accuracy so each candidate's accuracy is measured through it")
+
     def fingerprint(self) -> dict:
-        return {k: v for k, v in self.model_dump(mode="json").items() if k not in BUDGET}
+        """The settings that must match a stored search's; ``codecs`` only when other than
+        raw alone, so a search stored before codecs were searchable still continues."""
+        out = {k: v for k, v in self.model_dump(mode="json").items() if k not in BUDGET}
+        if self.codecs == (DEFAULT_CODEC,):
+            del out["codecs"]
+        return out
 
     def objectives(self) -> list[tuple[str, str]]:
         """(name, direction): latency always; accuracy and parameters when they are targets."""
@@ -126,6 +146,8 @@ class SearchSettings(BaseModel):
         return SearchSpace.from_plugins(
             get_plugins(), self.generators, self.stagings, nodes=self.nodes,
             base_channels=self.base_channels, channel_doublings=self.channel_doublings,
-            options={"input_policy": self.input_policies}, input_shape=self.input_shape,
+            # one codec is no dimension: the sampler's draws stay those of a search without codecs
+            options={"input_policy": self.input_policies, **({"codec": self.codecs} if len(self.codecs) > 1 else {})},
+            input_shape=self.input_shape,
             classes=self.classes, seed=self.seed,
         )
