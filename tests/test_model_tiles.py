@@ -53,6 +53,7 @@ def _tiled_maps(m, grid, x):  # type: ignore[no-untyped-def]
     (f"{ZOO}:windows", (3, 29, 35)),
     (f"{ZOO}:unet", (3, 32, 32)),
     (f"{ZOO}:squeeze_excite", (3, 32, 32)),
+    (f"{ZOO}:splits", (3, 33, 31)),
 ])
 def test_the_tiles_maps_equal_the_whole_models_at_every_threshold_and_grid(factory, shape):
     m = _import(factory, shape)
@@ -89,7 +90,8 @@ def test_a_crop_starts_on_the_cumulative_stride_of_the_prefix():
     ("squeeze_excite", {"stem_0", "conv_0"}, {"mul", "mean"}),  # a global pool's gate
     ("positional", {"conv_0"}, {"add"}),  # a learned map: a crop would read the wrong part of it
     ("untileable", {"stem_0"}, {"norm", "same", "pool"}),  # group statistics, "same" padding, ceil mode
-    ("subclassed", {"conv2d"}, {"add"}),  # a conv subclass's own forward, traced into: its map added
+    ("subclassed", {"conv2d"}, {"add"}),  # ↓ channel splits tile; a split of the width does not
+    ("splits", {"chunk", "getitem", "split", "getitem_2", "cat_1"}, {"chunk_1", "getitem_5"}),  # a conv subclass's own forward, traced into: its map added
 ])
 def test_only_operators_local_in_space_may_tile(factory, kept, left):
     m = _import(f"{ZOO}:{factory}", (3, 32, 32))

@@ -209,3 +209,27 @@ class Subclassed(nn.Module):
 
 def subclassed(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
     return _seeded(Subclassed, input_shape)
+
+
+class Splits(nn.Module):
+    """CSP-like channel splits (``chunk`` and ``torch.split`` over channels, which tile),
+    then a split of the width (which does not: its halves are different places)."""
+
+    def __init__(self, input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.stem = _cbr(input_shape[0], 16, 3, 2)
+        self.a, self.b = _cbr(8, 8), _cbr(8, 8)
+        self.c, self.d = _cbr(16, 8), _cbr(16, 8)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p, q = self.stem(x).chunk(2, dim=1)
+        y = torch.cat([self.a(p), self.b(q)], 1)
+        u, v = torch.split(y, [8, 8], dim=1)
+        y = torch.cat([self.c(torch.cat([u, v], 1)), self.d(torch.cat([v, u], 1))], 1)[:, :8]
+        left, right = y.chunk(2, dim=3)
+        return self.fc((left.mean((2, 3)) + right.mean((2, 3))))
+
+
+def splits(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
+    return _seeded(Splits, input_shape)

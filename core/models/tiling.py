@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from parawire.errors import ParawireError
 from parawire.models.subgraph import members_by_vertex, region_graph_module
-from parawire.models.trace import Traced
+from parawire.models.trace import TRACING, Traced
 from parawire.network.halo import Box, Part, TileGrid, splits
 from torch import fx, nn
 
@@ -162,9 +162,12 @@ def window(node: fx.Node, gm: Traced, shapes: dict[fx.Node, tuple[int, ...]]) ->
 
 
 def node_shapes(gm: Traced, x: torch.Tensor) -> dict[fx.Node, tuple[int, ...]]:
-    """Every tensor-valued node's shape on image ``x``, from one run of the trace."""
+    """Every tensor-valued node's shape on image ``x``, from one run of the trace. Under
+    :data:`~parawire.models.trace.TRACING`: fx patches ``Module.__call__`` for every thread
+    while it traces, so a worker thread running its trace while another traces fails
+    (``module is not installed as a submodule``)."""
     interpreter = fx.Interpreter(gm, garbage_collect_values=False)
-    with torch.inference_mode():
+    with TRACING, torch.inference_mode():
         interpreter.run(x)
     return {n: tuple(v.shape) for n, v in interpreter.env.items() if isinstance(v, torch.Tensor)}
 
@@ -190,6 +193,8 @@ class ModelTiles:
         self.export[input_vertex] = self.image
         self.windows: dict[fx.Node, Window] = {}
         self.maps: dict[fx.Node, list[fx.Node]] = {}  # node → the image-dependent maps it reads
+        # (rows, cols) of every map of one image; a channel split's tuple has its input's
+        self.sizes = {n: (s[2], s[3]) for n, s in shapes.items() if len(s) == 4 and s[0] == 1}
         self._classify()
 
     def _classify(self) -> None:
@@ -202,6 +207,15 @@ class ModelTiles:
         for n in self.gm.graph.nodes:
             if n not in dependent or n is self.image:
                 continue
+            source = _channel_split(n)
+            if source is not None:  # a tuple of channel groups: each position-wise in its input
+                if source in self.sizes and (source in activation or source in self.windows):
+                    self.windows[n], self.maps[n], self.sizes[n] = POSITIONWISE, [source], self.sizes[source]
+                continue
+            if n.op == "call_function" and n.target is operator.getitem and isinstance(n.args[1], int) \
+                    and _channel_split(n.args[0]) is not None and n.args[0] in self.windows and n in self.sizes:
+                self.windows[n], self.maps[n] = POSITIONWISE, [n.args[0]]
+                continue
             w = window(n, self.gm, self.shapes)
             shape = self.shapes.get(n)
             if w is None or shape is None or len(shape) != 4 or shape[0] != 1:
@@ -210,11 +224,11 @@ class ModelTiles:
             inputs = n.all_input_nodes if first_parameter is None else \
                 [a for a in _flat(n.args[:first_parameter]) if isinstance(a, fx.Node)]
             maps = [a for a in inputs if a in dependent]
-            if any(a not in activation for a in maps):
-                continue  # an image-dependent helper (a size, a chunk): its meaning changes on a crop
-            if any(len(self.shapes.get(a, ())) != 4 or self.shapes[a][0] != 1 for a in maps) or not maps:
+            if any(a not in activation and a not in self.windows for a in maps):
+                continue  # an image-dependent helper (a size…): its meaning changes on a crop
+            if any(a not in self.sizes for a in maps) or not maps:
                 continue
-            if w == POSITIONWISE and any(self.shapes[a][2:] != shape[2:] for a in maps):
+            if w == POSITIONWISE and any(self.sizes[a] != shape[2:] for a in maps):
                 continue
             constants = [a for a in inputs if a not in dependent]
             if any(len(s := self.shapes.get(a, ())) >= 2 and max(s[-2:]) > 1 for a in constants):
@@ -304,8 +318,20 @@ class ModelTiles:
     def _succs(self, v: int) -> set[int]:
         return self._successors.get(v, set())
 
+    def _with_helpers(self, nodes: list[fx.Node]) -> list[fx.Node]:
+        """``nodes`` and the helpers they read that may tile (a channel split's tuple), in
+        program order: the prefix module computes those too."""
+        found, stack = set(nodes), list(nodes)
+        while stack:
+            for a in self.maps[stack.pop()]:
+                if a not in found and a is not self.image:
+                    found.add(a)
+                    stack.append(a)
+        return [n for n in self.gm.graph.nodes if n in found]
+
     def _tile(self, nodes: list[fx.Node], owned: dict[int, Box]) -> tuple[Box, dict[fx.Node, Box]]:
         """One tile's image crop and the box every prefix node computes on it."""
+        nodes = self._with_helpers(nodes)
         need: dict[fx.Node, list[int]] = {}
         for f, box in owned.items():
             need[self.export[f]] = _hull(need.get(self.export[f]), box)
@@ -314,7 +340,7 @@ class ModelTiles:
                 continue
             box, w = need[n], self.windows[n]
             for a in self.maps[n]:
-                h, wd = self.shapes[a][2:]
+                h, wd = self.sizes[a]
                 req = (*w.needs(box[0], box[1], h, 0), *w.needs(box[2], box[3], wd, 1))
                 if req[0] >= req[1] or req[2] >= req[3]:
                     raise ParawireError(f"tile: node {n.name} reads only padding on this tile; use fewer tiles")
@@ -345,7 +371,7 @@ class ModelTiles:
                 out += [lo // s, lo // s + size]
             cover[n] = (out[0], out[1], out[2], out[3])
             want = need.get(n)
-            full = self.shapes[n][2:]
+            full = self.sizes[n]
             if out[1] > full[0] or out[3] > full[1] or (want is not None and not (
                     out[0] <= want[0] and want[1] <= out[1] and out[2] <= want[2] and want[3] <= out[3])):
                 raise ParawireError(f"tile: node {n.name} on a crop does not cover what its readers need")
@@ -357,6 +383,24 @@ class ModelTiles:
                                      [self.export[f] for f in grid.frontier], {}, "TileStack")
         return TileStack(module, [grid.boxes[tile][f] for f in grid.frontier],
                          [grid.owned[tile][f] for f in grid.frontier], grid.crops[tile], int(self.shapes[self.image][1]))
+
+
+_SPLITS = {"chunk": 2, "split": 2, "tensor_split": 2}
+"""Channel splits (method name → position of ``dim``): ``x.chunk(2, 1)``, ``torch.split(x, 8, dim=1)``."""
+
+
+def _channel_split(node: object) -> fx.Node | None:
+    """The split map if ``node`` splits a map into groups of channels, else None."""
+    if not isinstance(node, fx.Node) or not node.args or not isinstance(node.args[0], fx.Node):
+        return None
+    if node.op == "call_method" and node.target in _SPLITS:
+        name = node.target
+    elif node.op == "call_function" and node.target in (torch.chunk, torch.split, torch.tensor_split):
+        name = node.target.__name__
+    else:
+        return None
+    dim = node.kwargs.get("dim", node.args[_SPLITS[name]] if len(node.args) > _SPLITS[name] else 0)
+    return node.args[0] if dim in (1, -3) else None
 
 
 def _flat(args: object) -> list[object]:
