@@ -248,10 +248,10 @@ class ModelTiles:
 
     def tiled(self, threshold: int) -> tuple[int, ...]:
         """The tiled prefix at ``threshold`` rows (topological order), the image vertex first."""
-        inside: list[int] = []
+        inside: dict[int, None] = {}  # ordered, with set lookups
         for v in self.order:
             if v in self.tileable and self.rows(v) >= threshold and all(p in inside for p in self.preds[v]):
-                inside.append(v)
+                inside[v] = None
         return tuple(inside)
 
     def thresholds(self) -> list[int]:
@@ -268,11 +268,8 @@ class ModelTiles:
 
     def prefix_nodes(self, tiled: tuple[int, ...]) -> list[fx.Node]:
         """The activation nodes of the tiled vertices, in program order."""
-        inside = set(tiled)
-        return [n for n in self.gm.graph.nodes if n.name in self._names(inside)]
-
-    def _names(self, vertices: set[int]) -> set[str]:
-        return {n.name for v in vertices if v in self.members for n in self.members[v]}
+        names = {n.name for v in tiled if v in self.members for n in self.members[v]}
+        return [n for n in self.gm.graph.nodes if n.name in names]
 
     def grid(self, rows: int, cols: int, threshold: int, depth: int | None = None) -> TileGrid:
         """The :class:`TileGrid` of a ``rows × cols`` tiling of the prefix at ``threshold``."""
