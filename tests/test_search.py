@@ -455,13 +455,14 @@ def test_a_candidates_codec_is_predicted_as_run_places_it():
     from parawire.search.profiles import search_profile
     from parawire.search.settings import SearchSettings
 
-    settings = SearchSettings.build(profile="edge", devices=4, trials=1, codecs=("raw", "zstd"))
-    spec = ArchitectureSpec(generator="dp", nodes=12, seed=1, base_channels=8, channel_cap=32)
+    settings = SearchSettings.build(profile="lan", devices=4, trials=1, codecs=("raw", "zstd"))
+    spec = ArchitectureSpec(generator="dp", nodes=30, seed=1, base_channels=32, channel_cap=256)
     records = {c: score(Candidate(spec.model_dump(mode="json"), {"input_policy": "stem", "codec": c}), settings)
                for c in ("raw", "zstd")}
-    arch, profile = build_architecture(spec), search_profile("edge", None)
+    arch, profile = build_architecture(spec), search_profile("lan", None)
+    assert records["zstd"]["units"] > 1  # else nothing crosses, and the record says raw
     for codec, record in records.items():
-        assert record["codec"] == codec
+        assert record["codec"] == codec and record["options"]["codec"] == codec
         plan = CodecPlan(default=CodecChoice(name=codec))
         best = min(choose_placement(arch, u, profile, p, codecs=plan, cost=lambda c: codec_cost(c, None)).predicted_s
                    for u in unit_counts(4) for p in settings.placements)
@@ -480,3 +481,13 @@ def test_a_lossy_codecs_accuracy_is_measured_through_it(register_plugin):
     exact = proxy_accuracy(spec, 4)  # 0.74
     blank = proxy_accuracy(spec, 4, codec="blank")
     assert exact > 0.5 and blank < 0.2
+
+
+def test_a_candidate_on_one_device_sends_nothing_so_it_records_no_codec():
+    from parawire.search.objective import score
+    from parawire.search.settings import SearchSettings
+
+    settings = SearchSettings.build(profile="edge", devices=1, trials=1, codecs=("raw", "zstd"))
+    spec = {"generator": "dp", "nodes": 12, "seed": 1, "base_channels": 8, "channel_cap": 32}
+    record = score(Candidate(spec, {"input_policy": "stem", "codec": "zstd"}), settings)
+    assert record["units"] == 1 and record["codec"] == "raw" and record["options"]["codec"] == "zstd"

@@ -79,10 +79,12 @@ def score(candidate: Candidate, settings: SearchSettings, train: bool = True) ->
         (CodecPlan(default=choice), lambda c: codec_cost(c, settings.engine))
     seconds, placement, units = predicted_latency(arch, settings.devices, profile, settings.placements,
                                                   candidate.options["input_policy"], codecs, cost)
+    if units == 1:  # nothing crosses: the run needs no codec, and the network computes exactly
+        choice = CodecChoice()
     record.update(params=int(arch.costs.total_params), flops=int(arch.costs.total_flops),
-                  predicted_ms=round(seconds * 1e3, 4), placement=placement, units=units)
+                  predicted_ms=round(seconds * 1e3, 4), placement=placement, units=units, codec=choice.name)
     if train and settings.min_accuracy is not None and settings.within_limits(record):
-        lossy = None if get_codec(choice).exact else codec  # an exact codec computes what raw does
+        lossy = None if get_codec(choice).exact else choice.name  # an exact codec computes what raw does
         record["accuracy"] = round(proxy_accuracy(spec, settings.proxy_epochs, settings.dataset, lossy), 6)
     return record
 
