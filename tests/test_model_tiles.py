@@ -208,3 +208,15 @@ def test_the_breakdown_charges_each_tile_call_its_stage_and_each_gather_nothing(
     for tile in range(4):  # one frontier map: each tile's call sends one part, charged its stage
         assert seconds[t.part((grid.frontier[0], tile, None))] == pytest.approx(stages[tile, 0])
         assert stages[tile, 0] > whole[list(grid.tiled)].sum() / 4  # the halo is paid
+
+
+def test_a_tile_units_memory_estimate_holds_the_tiled_prefix():
+    from parawire.models.deploy import deployment, model_bytes
+
+    m = _import(f"{ZOO}:mobilenet", (3, 40, 40))
+    grid = m.tile_grid(2, 2, 10)
+    plan = hybrid_plan(m, grid, np.zeros(m.dag.graph.number_of_nodes(), dtype=np.int64), 4)
+    payload = deployment(m)["model"]
+    prefix = sum(int(m.costs.out_bytes[v]) for v in grid.tiled)
+    for unit in plan.unit_plans[1:]:  # tile units that hold nothing else: the prefix's maps and the image
+        assert model_bytes(payload, unit) == prefix + int(m.costs.out_bytes[m.dag.input])

@@ -41,8 +41,10 @@ def deployment(imported) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 def model_bytes(payload: dict, unit, weights: Any = None) -> int:  # type: ignore[no-untyped-def]
     """Estimated memory of the unit (the worker refuses a deployment above its limit
     before importing anything): the weights received plus one request's activations,
-    every local output and received input at once, from the deployment's byte counts."""
+    every local output and received input at once, from the deployment's byte counts;
+    on a tile unit, the tiled prefix's maps too (their whole size: a bound on the crop's)."""
     from parawire.executor.protocol import SOURCE
+    from parawire.executor.tiles import tiled_vertices_of
 
     outs = [int(b) for b in payload.get("out_bytes", [])]
     if len(outs) < 2:
@@ -53,7 +55,8 @@ def model_bytes(payload: dict, unit, weights: Any = None) -> int:  # type: ignor
         return image if v == SOURCE else outs[v] if 0 <= v < len(outs) else 0
 
     received = {p for v in unit.vertices for p in unit.preds[v]} - set(unit.vertices)
-    return len(weights or b"") + sum(size(v) for v in unit.vertices) + sum(size(p) for p in received)
+    local = set(unit.vertices) | set(tiled_vertices_of(unit))
+    return len(weights or b"") + sum(size(v) for v in local) + sum(size(p) for p in received)
 
 
 def unit_weights(imported, plan) -> dict[int, bytes]:  # type: ignore[no-untyped-def]
