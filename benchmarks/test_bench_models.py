@@ -148,3 +148,62 @@ def test_ort_unit_sessions_against_one_session(benchmark, summary_line, name, un
                                 target=ORT_TARGET)
     summary_line(f"{name} at 224 px, unit {unit} of 2: worker sessions {worker_ms:.2f} ms, one session"
               f" {one_ms:.2f} ms, ratio {ratio:.3f} (target ≤ {ORT_TARGET})")
+
+
+# -- imported models' tiles: what overlap and discard costs a tile --
+#
+#     pytest benchmarks/test_bench_models.py -k tile_sessions --benchmark-only
+#
+# A tile runs the traced prefix unchanged on its crop (docs/models.md, *Tiles*), so it
+# recomputes its halo. ResNet-18 at 224 px, 2×2 tiles to the 28-px maps (the tiling the
+# testbed chose): each tile's ORT session against one session of the same prefix on the
+# whole image, called alternately in the same rounds. A quarter of the work would be
+# 0.25; the crops' areas say what the halo adds; the printed ratio is what it costs.
+
+
+@cache
+def tile_sessions(rows: int, cols: int, threshold: int):  # type: ignore[no-untyped-def]
+    """(one call per tile, one call of the whole prefix, each crop's share of the image)."""
+    from parawire.engines.fx_onnx import export_session
+    from parawire.models.imported import sample_input
+    from parawire.models.subgraph import region_graph_module
+
+    m = import_model({"factory": "parawire.models.examples:resnet18", "input_shape": [3, 224, 224]})
+    grid, tiles, x = m.tile_grid(rows, cols, threshold), m.tiles, sample_input(m.spec)
+    threads = torch.get_num_threads()
+    calls, shares = [], []
+    for t, (r0, r1, c0, c1) in enumerate(grid.crops):
+        crop = x[..., r0:r1, c0:c1].contiguous()
+        session = export_session(tiles.stack(grid, t).eval(), [crop], threads)
+        calls.append(lambda s=session, c=crop: s.all([c]))
+        shares.append((r1 - r0) * (c1 - c0) / (x.shape[2] * x.shape[3]))
+    prefix = region_graph_module(m.traced, tiles.prefix_nodes(grid.tiled), [(m.dag.input, tiles.image)],
+                                 [tiles.export[f] for f in grid.frontier], {}, "Prefix")
+    whole = export_session(prefix, [x], threads)
+    return calls, lambda: whole.all([x]), shares
+
+
+@pytest.mark.slow
+def test_tile_sessions_against_the_whole_prefix(benchmark, summary_line):
+    """The benchmarked call is one round (every tile, and the whole prefix, in
+    alternating order); the figures are each tile's median over the prefix's."""
+    calls, whole, shares = tile_sessions(2, 2, 28)
+    times: list[list[float]] = [[] for _ in range(len(calls) + 1)]
+    rounds = itertools.count()
+
+    def one_round() -> None:
+        order = list(enumerate([*calls, whole]))
+        for i, call in order if next(rounds) % 2 else reversed(order):
+            start = time.perf_counter()
+            call()
+            times[i].append(time.perf_counter() - start)
+
+    for call in [*calls, whole]:  # warm-up, not counted
+        call()
+    benchmark.pedantic(one_round, rounds=ORT_ROUNDS, iterations=1)
+    whole_ms = statistics.median(times[-1]) * 1e3
+    ratios = [statistics.median(t) * 1e3 / whole_ms for t in times[:-1]]
+    benchmark.extra_info.update(whole_prefix_median_ms=whole_ms, tile_ratios=ratios, crop_shares=shares)
+    summary_line(f"resnet18 2x2 tiles to 28 px: whole prefix {whole_ms:.2f} ms; each tile "
+                 + ", ".join(f"{r:.3f}" for r in ratios) + " of it (crops "
+                 + ", ".join(f"{s:.3f}" for s in shares) + " of the image; a quarter would be 0.25)")
