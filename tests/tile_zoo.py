@@ -4,6 +4,8 @@ same one. Written for the tests, not tuned to any tiling."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -146,6 +148,8 @@ class Untileable(nn.Module):
 
 
 def _seeded(cls, input_shape) -> nn.Module:  # type: ignore[no-untyped-def]
+    """``cls`` built with torch's seed 0, in eval mode, with BatchNorm statistics that
+    are not the identity (so a tile that used the wrong ones would show)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = cls(tuple(input_shape)).eval()
@@ -156,34 +160,6 @@ def _seeded(cls, input_shape) -> nn.Module:  # type: ignore[no-untyped-def]
                 m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
                 m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
     return model
-
-
-def mobilenet(input_shape=(3, 40, 40)) -> nn.Module:  # type: ignore[no-untyped-def]
-    return _seeded(MobileNetLike, input_shape)
-
-
-def unet(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
-    return _seeded(UNetLike, input_shape)
-
-
-def squeeze_excite(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
-    return _seeded(SqueezeExcite, input_shape)
-
-
-def dense(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
-    return _seeded(DenseLike, input_shape)
-
-
-def windows(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
-    return _seeded(Windows, input_shape)
-
-
-def positional(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
-    return _seeded(Positional, input_shape)
-
-
-def untileable(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
-    return _seeded(Untileable, input_shape)
 
 
 class ShiftedConv(nn.Conv2d):
@@ -207,10 +183,6 @@ class Subclassed(nn.Module):
         return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
 
 
-def subclassed(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
-    return _seeded(Subclassed, input_shape)
-
-
 class Splits(nn.Module):
     """CSP-like channel splits (``chunk`` and ``torch.split`` over channels, which tile),
     then a split of the width (which does not: its halves are different places)."""
@@ -231,5 +203,13 @@ class Splits(nn.Module):
         return self.fc((left.mean((2, 3)) + right.mean((2, 3))))
 
 
-def splits(input_shape=(3, 32, 32)) -> nn.Module:  # type: ignore[no-untyped-def]
-    return _seeded(Splits, input_shape)
+# the factories (FILE.py:NAME), each called with the image's input_shape
+mobilenet = partial(_seeded, MobileNetLike)
+unet = partial(_seeded, UNetLike)
+squeeze_excite = partial(_seeded, SqueezeExcite)
+dense = partial(_seeded, DenseLike)
+windows = partial(_seeded, Windows)
+positional = partial(_seeded, Positional)
+untileable = partial(_seeded, Untileable)
+subclassed = partial(_seeded, Subclassed)
+splits = partial(_seeded, Splits)

@@ -142,12 +142,17 @@ def unit_grid(net: ArchitectureNet, tiling: Tiling) -> TileGrid:
     """The grid of a plan's tiling, recomputed from the spec's layout and checked against the plan."""
     grid = tile_grid(net.arch.layout, tiling.rows, tiling.cols, tiling.threshold, tiling.depth)
     dag = net.arch.dag
-    parts = [(p.map, p.src, p.dst) for p in grid.parts]
     preds = {v: list(dag.preds[v]) for v in grid.tiled if v != dag.input}
-    if (list(grid.tiled), list(grid.frontier), list(grid.crops), parts, preds) != \
-            (tiling.tiled, tiling.frontier, tiling.crops, [tuple(p) for p in tiling.parts], tiling.preds):
+    if not same_tiling(grid, tiling) or preds != tiling.preds:
         raise ParawireError("plan.tiling does not match the spec's layout; rebuild the plan")
     return grid
+
+
+def same_tiling(grid: TileGrid, tiling: Tiling) -> bool:
+    """Whether a plan's tiling is the grid a worker computes itself (tiled vertices,
+    frontier, crops and parts): a worker runs only tiles it can check."""
+    return (list(grid.tiled), list(grid.frontier), list(grid.crops), [(p.map, p.src, p.dst) for p in grid.parts]) == \
+        (tiling.tiled, tiling.frontier, tiling.crops, [tuple(p) for p in tiling.parts])
 
 
 def tile_blocks(net: ArchitectureNet, unit: UnitPlan, compile_module: Callable | None = None) -> Mapping:
@@ -165,16 +170,17 @@ def tile_blocks(net: ArchitectureNet, unit: UnitPlan, compile_module: Callable |
         stack = TileStack(net, grid, tile, k)
         outputs = tuple(t.part((p.map, p.src, p.dst)) for p in stack.parts)
         inputs = (SOURCE,) * (k == 0) + tuple(t.part(key) for key in stack.reads)
-        blocks[Segment(outputs, inputs, outputs)] = _stage_call(stack, compile_module)
+        blocks[Segment(outputs, inputs, outputs)] = stage_call(stack, compile_module)
     for f in t.frontier:
         if f in unit.preds:
             blocks[f] = functools.partial(merge, net, grid, f)
     return blocks
 
 
-def _stage_call(stack: TileStack, compile_module: Callable | None) -> Callable:
+def stage_call(stack, compile_module: Callable | None) -> Callable:  # type: ignore[no-untyped-def]
     """A stage's call on its inputs: through the engine's module hook, exported once for
-    the shapes this tile's crop and parts have, or in torch."""
+    the shapes this tile's crop and parts have (``stack.input_shapes()``), or in torch.
+    ``stack``: a tile stage of either kind of network."""
     if compile_module is None:
         return lambda inputs: list(stack(*inputs))
     call = compile_module(stack, tuple(torch.zeros(1, *shape) for shape in stack.input_shapes()))

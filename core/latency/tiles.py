@@ -76,28 +76,26 @@ def copied_bytes(arch, grid: TileGrid, tile: int, k: int) -> int:
     tile units computed 53–58 ms of CPU where the vertices alone were 25 ms.
 
     An imported model's tile runs its traced prefix unchanged on the crop
-    (:mod:`parawire.models.tiling`): it copies the crop in and its own regions of the
-    frontier maps out, and cuts no box inside."""
+    (:mod:`parawire.models.tiling`, one stage): it copies the crop in and its own regions
+    of the frontier maps out, and cuts no box inside (no ``layout`` to cut by)."""
     dag = arch.dag
     channels = arch.out_shapes[:, 0]
-    layout = getattr(arch, "layout", None)
-    if layout is None:
-        image = int(arch.spec.input_shape[0]) * area(grid.crops[tile])
-        return (image + sum(int(channels[p.map]) * area(p.box) for p in grid.parts if p.src == tile)) * FLOAT32_BYTES
-    boxes = dict(grid.boxes[tile])
-    boxes.update({m: grid.needs[tile][m] for m in grid.reads[k]})
     total = 0
     if k == 0:
-        total += int(layout.in_shape[dag.input][0]) * area(grid.crops[tile])
+        total += int(arch.spec.input_shape[0]) * area(grid.crops[tile])
     total += sum(int(channels[m]) * area(grid.needs[tile][m]) for m in grid.reads[k])
     total += sum(int(channels[p.map]) * area(p.box) for p in grid.parts if p.src == tile and p.map in grid.stages[k]
                  and p.map != dag.output)
-    for v in grid.stages[k]:
-        if v == dag.input:
-            continue
-        agg = aggregated_box(layout, v, boxes[v])
-        total += sum(int(channels[p]) * area(want) for p in dag.preds[v]
-                     if boxes[p] != (want := input_box(layout, v, p, agg)))
+    layout = getattr(arch, "layout", None)
+    if layout is not None:  # parawire's own blocks cut each input box to what their conv reads
+        boxes = dict(grid.boxes[tile])
+        boxes.update({m: grid.needs[tile][m] for m in grid.reads[k]})
+        for v in grid.stages[k]:
+            if v == dag.input:
+                continue
+            agg = aggregated_box(layout, v, boxes[v])
+            total += sum(int(channels[p]) * area(want) for p in dag.preds[v]
+                         if boxes[p] != (want := input_box(layout, v, p, agg)))
     return total * FLOAT32_BYTES
 
 

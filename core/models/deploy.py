@@ -142,10 +142,10 @@ def model_blocks(payload: dict, unit, weights: Any, allowed: frozenset[str],  # 
         blocks = ort_blocks(gm, unit, blocks, assignment, source, source + 1, packed, sample_input(spec))
         compile_module = ort_module
     if full.tiling is not None:
-        from parawire.models.tiling import ModelTiles, node_shapes, unit_tile_blocks, vertex_preds
+        from parawire.models.tiling import ModelTiles, model_dag, node_shapes, unit_tile_blocks
 
-        vertex_in, order = vertex_preds(gm, assignment, source, source + 1)
-        tiles = ModelTiles(gm, assignment, source, source + 1, vertex_in, order, node_shapes(gm, sample_input(spec)))
+        tiles = ModelTiles(gm, assignment, model_dag(gm, assignment, source, source + 1),
+                           node_shapes(gm, sample_input(spec)))
         blocks.update(unit_tile_blocks(tiles, full, compile_module))
     return blocks
 

@@ -200,9 +200,7 @@ class ImportedModel:
         on the sample image's shapes."""
         from parawire.models.tiling import ModelTiles, node_shapes
 
-        dag = self.dag
-        return ModelTiles(self.traced, self.assignment, dag.input, dag.output, dag.preds, list(dag.order),
-                          node_shapes(self.traced, sample_input(self.spec)))
+        return ModelTiles(self.traced, self.assignment, self.dag, node_shapes(self.traced, sample_input(self.spec)))
 
     def tile_grid(self, rows: int, cols: int, threshold: int, depth: int | None = None):  # type: ignore[no-untyped-def]
         """The :class:`~parawire.network.halo.TileGrid` of a ``rows × cols`` tiling at ``threshold`` rows."""

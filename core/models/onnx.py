@@ -21,7 +21,7 @@ from parawire.executor.protocol import SOURCE
 from parawire.executor.segments import Segment, segments
 from parawire.models.packing import Packing, pack
 from parawire.models.subgraph import BlockModule, members_by_vertex, region_graph_module
-from parawire.models.trace import TRACING, Traced
+from parawire.models.trace import TRACING, Traced, node_values
 from torch import fx
 
 log = logging.getLogger("parawire.worker")
@@ -31,9 +31,7 @@ def vertex_values(gm: Traced, x: torch.Tensor, assignment: Mapping[str, int], in
                   output_vertex: int, packed: Mapping[str, Packing]) -> tuple[dict[int, torch.Tensor], dict]:
     """Every vertex's sent tensor for image ``x`` (packed where packed) and the node each
     vertex's value is, from one run of the whole trace."""
-    interpreter = fx.Interpreter(gm, garbage_collect_values=False)
-    with torch.no_grad():
-        interpreter.run(x)
+    env = node_values(gm, x)
     members = members_by_vertex(gm, assignment)
     placeholder = next(n for n in gm.graph.nodes if n.op == "placeholder")
     source = next(n for n in gm.graph.nodes if n.op == "output").args[0]
@@ -41,7 +39,7 @@ def vertex_values(gm: Traced, x: torch.Tensor, assignment: Mapping[str, int], in
     node_of.update({v: nodes[-1] for v, nodes in members.items()})
     values = {}
     for v, node in node_of.items():
-        value = interpreter.env[node]
+        value = env[node]
         values[v] = pack(value) if node.name in packed else value
     return values, node_of
 

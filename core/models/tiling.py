@@ -45,9 +45,10 @@ from functools import cached_property
 import torch
 import torch.nn.functional as F
 from parawire.errors import ParawireError
-from parawire.models.subgraph import members_by_vertex, region_graph_module
-from parawire.models.trace import TRACING, Traced
-from parawire.network.halo import Box, Part, TileGrid, splits
+from parawire.graph.dag import Dag
+from parawire.models.subgraph import external_reads, members_by_vertex, region_graph_module
+from parawire.models.trace import TRACING, Traced, node_values
+from parawire.network.halo import Box, TileGrid, hull, parts_of, tile_box
 from torch import fx, nn
 
 
@@ -166,31 +167,22 @@ def node_shapes(gm: Traced, x: torch.Tensor) -> dict[fx.Node, tuple[int, ...]]:
     :data:`~parawire.models.trace.TRACING`: fx patches ``Module.__call__`` for every thread
     while it traces, so a worker thread running its trace while another traces fails
     (``module is not installed as a submodule``)."""
-    interpreter = fx.Interpreter(gm, garbage_collect_values=False)
-    with TRACING, torch.inference_mode():
-        interpreter.run(x)
-    return {n: tuple(v.shape) for n, v in interpreter.env.items() if isinstance(v, torch.Tensor)}
-
-
-def _hull(a: list[int] | None, b: tuple[int, int, int, int]) -> list[int]:
-    if a is None:
-        return list(b)
-    return [min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])]
+    with TRACING:
+        env = node_values(gm, x)
+    return {n: tuple(v.shape) for n, v in env.items() if isinstance(v, torch.Tensor)}
 
 
 class ModelTiles:
     """The tile arithmetic of one traced model (module docstring): which vertices may be
     tiled, their maps, and the :class:`TileGrid` of any grid and threshold."""
 
-    def __init__(self, gm: Traced, assignment: dict[str, int], input_vertex: int, output_vertex: int,
-                 preds: dict[int, list[int]], order: list[int], shapes: dict[fx.Node, tuple[int, ...]]) -> None:
-        self.gm, self.shapes = gm, shapes
-        self.input_vertex, self.output_vertex = input_vertex, output_vertex
-        self.preds, self.order = preds, order
+    def __init__(self, gm: Traced, assignment: dict[str, int], dag: Dag,
+                 shapes: dict[fx.Node, tuple[int, ...]]) -> None:
+        self.gm, self.dag, self.shapes = gm, dag, shapes
         self.members = members_by_vertex(gm, assignment)
         self.image = next(n for n in gm.graph.nodes if n.op == "placeholder")
         self.export = {v: nodes[-1] for v, nodes in self.members.items()}
-        self.export[input_vertex] = self.image
+        self.export[dag.input] = self.image
         self.windows: dict[fx.Node, Window] = {}
         self.maps: dict[fx.Node, list[fx.Node]] = {}  # node → the image-dependent maps it reads
         # (rows, cols) of every map of one image; a channel split's tuple has its input's
@@ -241,22 +233,23 @@ class ModelTiles:
     @cached_property
     def tileable(self) -> set[int]:
         """Vertices whose every node may tile (the image vertex included)."""
-        return {self.input_vertex} | {v for v, nodes in self.members.items() if all(n in self.windows for n in nodes)}
+        return {self.dag.input} | {v for v, nodes in self.members.items() if all(n in self.windows for n in nodes)}
 
-    def rows(self, v: int) -> int:
-        return int(self.shapes[self.export[v]][2])
+    def size(self, v: int) -> tuple[int, int]:
+        """(rows, cols) of vertex v's map."""
+        return self.sizes[self.export[v]]
 
     def tiled(self, threshold: int) -> tuple[int, ...]:
         """The tiled prefix at ``threshold`` rows (topological order), the image vertex first."""
         inside: dict[int, None] = {}  # ordered, with set lookups
-        for v in self.order:
-            if v in self.tileable and self.rows(v) >= threshold and all(p in inside for p in self.preds[v]):
+        for v in self.dag.order:
+            if v in self.tileable and self.size(v)[0] >= threshold and all(p in inside for p in self.dag.preds[v]):
                 inside[v] = None
         return tuple(inside)
 
     def thresholds(self) -> list[int]:
         """Map heights a prefix can be cut at (largest first), one per distinct tiled prefix."""
-        heights = sorted({self.rows(v) for v in self.tileable if v != self.input_vertex}, reverse=True)
+        heights = sorted({self.size(v)[0] for v in self.tileable if v != self.dag.input}, reverse=True)
         seen: set[tuple[int, ...]] = set()
         out = []
         for h in heights:
@@ -281,39 +274,24 @@ class ModelTiles:
         if len(tiled) < 2:
             raise ParawireError(f"tile threshold: got {threshold}; no block with that many rows can be tiled")
         inside = set(tiled)
-        edge = tuple(v for v in tiled if any(s not in inside for s in self._succs(v)))
-        small = [f for f in edge if self.shapes[self.export[f]][2] < rows or self.shapes[self.export[f]][3] < cols]
+        edge = tuple(v for v in tiled if any(s not in inside for s in self.dag.succs[v]))
+        small = [f for f in edge if self.size(f)[0] < rows or self.size(f)[1] < cols]
         if small:
-            h, w = self.shapes[self.export[small[0]]][2:]
+            h, w = self.size(small[0])
             raise ParawireError(f"tile grid: {rows}×{cols} does not fit vertex {small[0]}'s {h}×{w} map;"
                                 " use fewer tiles or a higher threshold")
         nodes = self.prefix_nodes(tiled)
         boxes, owned, crops = [], [], []
         for i in range(rows):
             for j in range(cols):
-                mine = {}
-                for f in edge:
-                    h, w = self.shapes[self.export[f]][2:]
-                    rs, cs = splits(h, rows), splits(w, cols)
-                    mine[f] = (rs[i], rs[i + 1], cs[j], cs[j + 1])
+                mine = {f: tile_box(self.size(f), rows, cols, i, j) for f in edge}
                 crop, cover = self._tile(nodes, mine)
                 boxes.append({v: cover[self.export[v]] for v in tiled})
                 owned.append(mine)
                 crops.append(crop)
-        parts = tuple(Part(f, t, None, owned[t][f]) for f in edge for t in range(rows * cols))
+        needs = tuple({} for _ in crops)  # one stage: no tile reads another's region
         return TileGrid(rows, cols, threshold, tiled, edge, tuple(boxes), tuple(owned), tuple(crops), None,
-                        (tiled,), tuple({} for _ in crops), ((),), False, parts)
-
-    @cached_property
-    def _successors(self) -> dict[int, set[int]]:
-        succ: dict[int, set[int]] = {v: set() for v in self.preds}
-        for v, ps in self.preds.items():
-            for p in ps:
-                succ.setdefault(p, set()).add(v)
-        return succ
-
-    def _succs(self, v: int) -> set[int]:
-        return self._successors.get(v, set())
+                        (tiled,), needs, ((),), False, parts_of(edge, owned, list(needs)))
 
     def _with_helpers(self, nodes: list[fx.Node]) -> list[fx.Node]:
         """``nodes`` and the helpers they read that may tile (a channel split's tuple), in
@@ -329,9 +307,9 @@ class ModelTiles:
     def _tile(self, nodes: list[fx.Node], owned: dict[int, Box]) -> tuple[Box, dict[fx.Node, Box]]:
         """One tile's image crop and the box every prefix node computes on it."""
         nodes = self._with_helpers(nodes)
-        need: dict[fx.Node, list[int]] = {}
+        need: dict[fx.Node, Box] = {}
         for f, box in owned.items():
-            need[self.export[f]] = _hull(need.get(self.export[f]), box)
+            need[self.export[f]] = hull(need.get(self.export[f]), box)
         for n in reversed(nodes):
             if n not in need:
                 continue
@@ -341,7 +319,7 @@ class ModelTiles:
                 req = (*w.needs(box[0], box[1], h, 0), *w.needs(box[2], box[3], wd, 1))
                 if req[0] >= req[1] or req[2] >= req[3]:
                     raise ParawireError(f"tile: node {n.name} reads only padding on this tile; use fewer tiles")
-                need[a] = _hull(need.get(a), req)
+                need[a] = hull(need.get(a), req)
         stride: dict[fx.Node, tuple[int, int]] = {self.image: (1, 1)}
         for n in nodes:
             seen = {stride[a] for a in self.maps[n]}
@@ -376,7 +354,7 @@ class ModelTiles:
 
     def stack(self, grid: TileGrid, tile: int) -> TileStack:
         """Tile ``tile``'s module: its crop → its own region of every frontier map."""
-        module = region_graph_module(self.gm, self.prefix_nodes(grid.tiled), [(self.input_vertex, self.image)],
+        module = region_graph_module(self.gm, self.prefix_nodes(grid.tiled), [(self.dag.input, self.image)],
                                      [self.export[f] for f in grid.frontier], {}, "TileStack")
         return TileStack(module, [grid.boxes[tile][f] for f in grid.frontier],
                          [grid.owned[tile][f] for f in grid.frontier], grid.crops[tile], int(self.shapes[self.image][1]))
@@ -429,36 +407,19 @@ class TileStack(nn.Module):
                      for m, (a, b, c, d) in zip(maps, self.cuts))
 
 
-def vertex_preds(gm: Traced, assignment: dict[str, int], input_vertex: int,
-                 output_vertex: int) -> tuple[dict[int, list[int]], list[int]]:
-    """Every vertex's input vertices and a topological order, from the trace and the
-    assignment alone (what a worker has; the coordinator's DAG is the same)."""
-    from parawire.models.subgraph import external_reads
+def model_dag(gm: Traced, assignment: dict[str, int], input_vertex: int, output_vertex: int) -> Dag:
+    """The model's DAG from the trace and the assignment alone (what a worker has): the
+    same edges as the coordinator's, so the same :attr:`Dag.order` and the same grids."""
+    import networkx as nx
 
-    preds: dict[int, list[int]] = {input_vertex: []}
+    graph = nx.DiGraph()
+    graph.add_nodes_from([input_vertex, output_vertex])
     for v, nodes in members_by_vertex(gm, assignment).items():
-        preds[v] = sorted(external_reads(nodes, assignment, input_vertex))
+        graph.add_node(v)
+        graph.add_edges_from((p, v) for p in external_reads(nodes, assignment, input_vertex))
     source = next(n for n in gm.graph.nodes if n.op == "output").args[0]
-    preds[output_vertex] = [input_vertex if source.op == "placeholder" else assignment[source.name]]
-    order: list[int] = []
-    done: set[int] = set()
-    for v in [input_vertex, *sorted(v for v in preds if v not in (input_vertex, output_vertex)), output_vertex]:
-        _visit(v, preds, done, order)
-    return preds, order
-
-
-def _visit(v: int, preds: dict[int, list[int]], done: set[int], order: list[int]) -> None:
-    stack = [(v, False)]
-    while stack:
-        u, expanded = stack.pop()
-        if u in done:
-            continue
-        if expanded:
-            done.add(u)
-            order.append(u)
-            continue
-        stack.append((u, True))
-        stack.extend((p, False) for p in reversed(preds[u]) if p not in done)
+    graph.add_edge(input_vertex if source.op == "placeholder" else assignment[source.name], output_vertex)
+    return Dag(graph, input_vertex, output_vertex)
 
 
 def unit_tile_blocks(tiles: ModelTiles, unit, compile_module=None) -> dict:  # type: ignore[no-untyped-def]
@@ -469,6 +430,7 @@ def unit_tile_blocks(tiles: ModelTiles, unit, compile_module=None) -> dict:  # t
     session for the tile's crop shape); without it, torch."""
     from parawire.executor.protocol import SOURCE
     from parawire.executor.segments import Segment
+    from parawire.executor.tiles import same_tiling, stage_call
     from parawire.network.tiled import gather
 
     t = unit.tiling
@@ -477,18 +439,12 @@ def unit_tile_blocks(tiles: ModelTiles, unit, compile_module=None) -> dict:  # t
     if t.depth is not None:
         raise ParawireError("plan.tiling: an imported model's tiles run as one stage; rebuild the plan")
     grid = tiles.grid(t.rows, t.cols, t.threshold)
-    if (list(grid.tiled), list(grid.frontier), list(grid.crops), [(p.map, p.src, p.dst) for p in grid.parts]) != \
-            (t.tiled, t.frontier, t.crops, [tuple(p) for p in t.parts]):
+    if not same_tiling(grid, t):
         raise ParawireError("plan.tiling does not match the model's trace here; rebuild the plan")
     blocks: dict = {}
     if unit.unit < t.tiles:
-        stack = tiles.stack(grid, unit.unit).eval()
         outputs = tuple(t.part((f, unit.unit, None)) for f in grid.frontier)
-        if compile_module is None:
-            call = lambda inputs: list(stack(*inputs))  # noqa: E731
-        else:
-            call = compile_module(stack, (torch.zeros(1, *stack.input_shapes()[0]),))
-        blocks[Segment(outputs, (SOURCE,), outputs)] = call
+        blocks[Segment(outputs, (SOURCE,), outputs)] = stage_call(tiles.stack(grid, unit.unit).eval(), compile_module)
     for f in t.frontier:
         if f in unit.preds:
             blocks[f] = lambda pieces: gather(pieces, t.rows, t.cols)

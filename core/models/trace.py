@@ -47,6 +47,15 @@ global state; workers that run as threads of one process (``LocalWorkers(in_thre
 must not trace or export at the same time."""
 
 
+def node_values(gm: fx.GraphModule, x: torch.Tensor) -> dict[fx.Node, object]:
+    """Every node's value on image ``x``, from one run of the trace (no autograd). The
+    caller holds :data:`TRACING` where other threads may trace meanwhile."""
+    interpreter = fx.Interpreter(gm, garbage_collect_values=False)
+    with torch.no_grad():
+        interpreter.run(x)
+    return interpreter.env
+
+
 class _Tracer(fx.Tracer):
     """fx's tracer, remembering which submodule it was inside when tracing failed."""
 

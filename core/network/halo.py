@@ -163,7 +163,8 @@ def meet(a: Box, b: Box) -> Box | None:
     return box if box[0] < box[1] and box[2] < box[3] else None
 
 
-def _hull(a: Box | None, b: Box) -> Box:
+def hull(a: Box | None, b: Box) -> Box:
+    """The smallest box holding ``a`` (None: nothing yet) and ``b``."""
     if a is None:
         return b
     return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
@@ -177,7 +178,8 @@ def levels(layout: Layout, vertices: tuple[int, ...]) -> dict[int, int]:
     return level
 
 
-def _tile_box(shape: tuple[int, int], rows: int, cols: int, i: int, j: int) -> Box:
+def tile_box(shape: tuple[int, int], rows: int, cols: int, i: int, j: int) -> Box:
+    """Tile ``(i, j)``'s own region of a map of ``shape`` on a ``rows × cols`` grid."""
     rs, cs = splits(shape[0], rows), splits(shape[1], cols)
     return rs[i], rs[i + 1], cs[j], cs[j + 1]
 
@@ -232,7 +234,7 @@ def tile_grid(layout: Layout, rows: int, cols: int, threshold: int, depth: int |
     boxes, owned, needs, crops = [], [], [], []
     for i in range(rows):
         for j in range(cols):
-            mine = {m: _tile_box(spans[m], rows, cols, i, j) for m in shared}
+            mine = {m: tile_box(spans[m], rows, cols, i, j) for m in shared}
             need, later, crop = _back(layout, tiled, stage, mine)
             boxes.append(need)
             owned.append(mine)
@@ -241,10 +243,10 @@ def tile_grid(layout: Layout, rows: int, cols: int, threshold: int, depth: int |
     reads = tuple(tuple(m for m in shared if stage[m] < k and any(m in dag.preds[v] for v in vs))
                   for k, vs in enumerate(stages))
     return TileGrid(rows, cols, threshold, tiled, edge, tuple(boxes), tuple(owned), tuple(crops), depth, stages,
-                    tuple(needs), reads, reduced, _parts(shared, owned, needs))
+                    tuple(needs), reads, reduced, parts_of(shared, owned, needs))
 
 
-def _parts(shared: tuple[int, ...], owned: list[dict[int, Box]], needs: list[dict[int, Box]]) -> tuple[Part, ...]:
+def parts_of(shared: tuple[int, ...], owned: list[dict[int, Box]], needs: list[dict[int, Box]]) -> tuple[Part, ...]:
     """:attr:`TileGrid.parts`: per shared map, each tile's owned region, then each halo a
     tile's later stages read of another's region."""
     tiles = range(len(owned))
@@ -271,7 +273,7 @@ def _back(layout: Layout, tiled: tuple[int, ...], stage: dict[int, int],
     later: dict[int, Box] = {}
     crop: Box | None = None
     for v in reversed(tiled):
-        box = need[v] = _hull(need.get(v), owned[v]) if v in owned else need[v]
+        box = need[v] = hull(need.get(v), owned[v]) if v in owned else need[v]
         if v == dag.input:
             _, h, w = (int(x) for x in layout.in_shape[v])
             crop = conv_box_input(box, (h, w), layout.stem_stride)[0]
@@ -280,8 +282,8 @@ def _back(layout: Layout, tiled: tuple[int, ...], stage: dict[int, int],
         for p in dag.preds[v]:
             req = input_box(layout, v, p, agg)
             if stage[p] == stage[v]:
-                need[p] = _hull(need.get(p), req)
+                need[p] = hull(need.get(p), req)
             else:
-                later[p] = _hull(later.get(p), req)
+                later[p] = hull(later.get(p), req)
     assert crop is not None  # the stem is tiled whenever anything is
     return need, later, crop
