@@ -142,6 +142,7 @@ def test_a_candidate_travels_as_json():
     (["--confirm"], "--confirm: needs a testbed preset as --profile"),
     (["--proxy-epochs", "2"], "proxy_epochs: 2 epochs ranks as full training only with τ = 0.39 (below 0.5"),
     (["--storage", "foo://bar"], "--storage foo://bar: not a usable Optuna storage"),
+    (["--trials", str(10**21)], "trials: got 1000000000000000000000; Input should be less than or equal to 100000"),
     (["--storage", "sqlite:////nonexistent/x.db"], "give a database URL such as sqlite:///PATH"),
 ])
 def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, argv, message):

@@ -26,6 +26,10 @@ the fastest of those three, so searching it beside them adds nothing)."""
 
 #: Fields that say how much to do, not what: a search may be extended with more trials.
 BUDGET = frozenset({"trials"})
+MAX_TRIALS = 100_000
+"""The largest trial budget: about ten days of a search on this 2-core machine (200
+trials take under 30 minutes). More was accepted and hung before the first trial, while
+the random baseline listed that many candidates."""
 
 Range = tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
 
@@ -39,7 +43,7 @@ class SearchSettings(BaseModel):
     max_params: int | None = Field(None, ge=1)
     max_flops: int | None = Field(None, ge=1)
     min_accuracy: float | None = Field(None, ge=0.0, le=1.0, description="proxy top-1, a fraction")
-    trials: int = Field(ge=1)
+    trials: int = Field(ge=1, le=MAX_TRIALS)
     generators: tuple[str, ...] = ()
     stagings: tuple[str, ...] = ()
     nodes: Range = (10, 60)
