@@ -113,6 +113,9 @@ CASES = {
     "run --check-inputs past any memory": (
         ["run", "arch.json", "--local", "--check-inputs", "9" * 20],
         f"'--check-inputs': {'9' * 20} is not in the range 1<=x<=1024"),
+    "run --runs past any patience": (
+        ["run", "arch.json", "--local", "--runs", "1" + "0" * 20],
+        f"'--runs' / '-r': 1{'0' * 20} is not in the range 1<=x<=10000"),
     "plot --params of another table": (
         ["plot", "other.csv", "--params", "other.csv"],
         "--params other.csv: lacks the column 'generator'; not a table of `parawire study params`,"
@@ -245,3 +248,15 @@ def test_a_missing_model_file_is_refused_before_torch_loads(ws, argv):
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["2", "False"], done.stderr
     assert done.stderr == "error: --model my_net.py:build: file my_net.py does not exist; check the path\n"
+
+
+def test_an_image_past_this_machines_memory_is_one_line_before_any_worker(ws, capsys):
+    # 30,000 px: 337 GiB for the reference's check inputs; was a traceback from torch's allocator
+    (ws / "huge.json").write_text(json.dumps({**SPEC, "input_shape": [3, 30000, 30000]}))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "huge.json", "--local"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith(
+        "error: input shape 3×30000×30000: one process needs about 337.0 GiB to run the network and hold its image"
+        " and 32 check inputs, more than the"), err

@@ -89,3 +89,19 @@ def test_a_plan_for_another_vertex_count_is_refused_before_any_estimate():
     bigger = spec.model_copy(update={"nodes": 5000}).model_dump(mode="json")
     with pytest.raises(ParawireError, match=r"plan.partition: 14 vertices, but the spec describes 5002"):
         early_bytes(bigger, plan, plan.unit_plans[0], limit=1 << 40)
+
+
+@pytest.mark.parametrize("spec", SPECS[:2], ids=["dp-224", "er-odd"])
+def test_one_process_memory_counts_parameters_activations_and_images(spec):
+    from parawire.executor.estimate import check_process_memory, process_bytes
+
+    arch = build_architecture(spec)
+    c, h, w = spec.input_shape
+    need = 4 * int(arch.costs.params.sum()) + int(arch.costs.out_bytes.sum()) + 33 * 4 * c * h * w
+    assert process_bytes(arch, 33) == need
+    check_process_memory(arch, 32, available=need)  # exactly enough: no refusal
+    shape = f"{c}×{h}×{w}"
+    with pytest.raises(ParawireError, match=rf"^input shape {shape}: one process needs about .* GiB to run the"
+                                            r" network and hold its image and 32 check inputs, more than the .* GiB"
+                                            r" free here; use a smaller image or fewer --check-inputs$"):
+        check_process_memory(arch, 32, available=need - 1)

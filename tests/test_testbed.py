@@ -249,6 +249,16 @@ def test_absurd_calibration_runs_are_one_line_before_any_testbed(runs, capsys):
     assert exit_info.value.code == 2 and "is not in the range 5<=x<=1000" in capsys.readouterr().err
 
 
+def test_absurd_timed_runs_are_one_line_before_any_testbed(capsys):
+    from parawire.testbed.runner import run_points
+
+    with pytest.raises(ParawireError, match=r"^runs: got 10000000000; use at most 10000 per device count$"):
+        run_points(SPEC, [1, 2], get_preset("t2.micro"), runs=10**10)
+    with pytest.raises(SystemExit) as exit_info:  # 10**20 was accepted and ran until interrupted
+        main(["testbed", "run", "dp", "--devices", "1", "2", "--runs", str(10**20)])
+    assert exit_info.value.code == 2 and "is not in the range 1<=x<=10000" in capsys.readouterr().err
+
+
 def test_link_latency_is_half_the_round_trip_less_two_message_ends():
     from parawire.testbed.calibrate import link_latency
 

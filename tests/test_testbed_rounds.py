@@ -21,6 +21,13 @@ def test_no_runs_or_no_rounds_is_refused_by_name(runs, rounds):
         split_runs(runs, rounds)
 
 
+def test_runs_past_any_patience_are_refused_by_name():
+    # 10**20 was accepted and timed until interrupted
+    with pytest.raises(ParawireError, match="runs: got 100000000000000000000; use at most 10000 per device count"):
+        split_runs(10**20, 3)
+    assert sum(split_runs(10_000, 3)) == 10_000
+
+
 def unit(wall_a: float, wall_b: float, cpu: float) -> dict:
     return {"unit": 0, "wall_ms": wall_a + wall_b, "cpu_ms": cpu, "calls": 2.0, "model_ms": 1.0,
             "tasks": [{"vertices": [3, 4], "wall_ms": wall_a, "cpu_ms": cpu / 2, "calls": 1.0, "model_ms": 0.5},

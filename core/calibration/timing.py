@@ -6,6 +6,11 @@ import statistics
 import time
 from collections.abc import Callable
 
+MAX_TIMED_RUNS = 10_000
+"""Most timed inferences a command takes per configuration (``run --runs``, ``testbed run
+--runs``): 10,000 are minutes locally and hours on the testbed at 224 px; more is a typo
+that would time for ever (10**20 was accepted and ran until interrupted)."""
+
 
 def timings(fn: Callable[[], object], n: int, warmup: int = 3,
             on_run: Callable[[], None] | None = None) -> list[float]:

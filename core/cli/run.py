@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
-from parawire.calibration.timing import summary, timings
+from parawire.calibration.timing import MAX_TIMED_RUNS, summary, timings
 from parawire.cli.models import (
     check_model_engine,
     load_model,
@@ -196,7 +196,7 @@ def result_table(title: str, rows: list[dict]):
               shell_complete=plugin_names("transports"))
 @param_option("transport")
 @click.option("--endpoint-kind", type=click.Choice(["ipc", "tcp"]), default="ipc", show_default=True)
-@click.option("--runs", "-r", "runs", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--runs", "-r", "runs", type=click.IntRange(1, MAX_TIMED_RUNS), default=50, show_default=True,
               help="timed inferences per configuration")
 @click.option("--partitioner", default="multilevel", show_default=True, callback=own_default("partitioners"),
               shell_complete=plugin_names("partitioners"))
@@ -349,6 +349,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     from parawire.calibration.codecs import codec_cost
     from parawire.errors import ParawireError
     from parawire.executor.coordinator import Cluster
+    from parawire.executor.estimate import check_process_memory
     from parawire.executor.local import LocalWorkers
     from parawire.executor.tiles import placed_plan, tiling_summary
     from parawire.executor.transport import transport_record
@@ -362,12 +363,13 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
     what = f"{imported.dag.nodes} blocks" if imported else f"{spec.generator}, {spec.nodes} vertices"
     with progress.timed(f"building and partitioning {what}, {units} units"):
         arch = imported if imported is not None else build_architecture(spec)
+        coding = coding or Coding(RAW_PLAN, DEFAULT_MAX_TOP1_CHANGE, 32)
+        check_process_memory(arch, coding.check_inputs)  # the image and the check inputs, before either exists
 
         def make_net():
             return imported.model if imported is not None else build_network(arch).eval()
 
         net = make_net()
-        coding = coding or Coding(RAW_PLAN, DEFAULT_MAX_TOP1_CHANGE, 32)
         xs = calibration_set(spec.input_shape, coding.check_inputs, seed=spec.seed % 2**32)
         check = None
         with warnings.catch_warnings(record=True) as caught:

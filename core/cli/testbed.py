@@ -29,6 +29,7 @@ from parawire.cli.options import (
     placement_option,
     plugin_names,
 )
+from parawire.calibration.timing import MAX_TIMED_RUNS
 from parawire.cli.params import param_option
 from parawire.errors import ParawireError
 from parawire.testbed.calibrate import MAX_RUNS, MIN_RUNS, RUNS
@@ -177,7 +178,7 @@ def calibrate(engine, runs, **preset):
               help="inference engine of every device, the 1-device baseline included "
                    "(default: onnxruntime, the fastest; see `parawire plugins`)")
 @param_option("engine")
-@click.option("--runs", "-r", "-n", "runs", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--runs", "-r", "-n", "runs", type=click.IntRange(1, MAX_TIMED_RUNS), default=10, show_default=True,
               help="timed inferences per device count (-n kept for older scripts)")
 @click.option("--rounds", type=click.IntRange(min=1), default=ROUNDS, show_default=True,
               help="rounds the runs are spread over, every device count measured in each (the devices drift)")

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from parawire.errors import ParawireError
 from parawire.executor.deployment import DeploymentError
 from parawire.executor.plan import Plan, UnitPlan
 from parawire.executor.protocol import SOURCE
@@ -112,3 +114,30 @@ def unit_bytes(arch, unit: UnitPlan) -> int:
     preds = {p for v in base.vertices for p in base.preds[v]} | ({SOURCE} if tiled_vertices_of(unit) else set())
     received = sum(FLOAT32_BYTES * c0 * h * w if p == SOURCE else int(outs[p]) for p in preds)
     return params + sum(int(outs[v]) for v in computed) + received
+
+
+def process_bytes(arch, images: int) -> int:
+    """Memory one process needs to run ``arch`` whole and hold ``images`` input images:
+    its float32 parameters, one inference's activations (every output kept, the bound a
+    worker charges in :func:`unit_bytes`) and the images."""
+    image = FLOAT32_BYTES * int(np.prod(arch.spec.input_shape))
+    return int(arch.costs.params.sum()) * FLOAT32_BYTES + int(arch.costs.out_bytes.sum()) + images * image
+
+
+def check_process_memory(arch, check_inputs: int, available: int | None = None) -> None:
+    """Refuse, in one line, a run whose single-process reference (the baseline rows, the
+    check inputs' exact logits) needs more than the ``available`` memory (default: what
+    the system has free now). Why: a spec at 20,000 px was accepted and died in torch's
+    allocator with a traceback (153 GB of check images), or in the kernel's OOM killer.
+    ``check_inputs``: the images compared with the exact network, beside the one timed."""
+    if available is None:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    need = process_bytes(arch, check_inputs + 1)
+    if need > available:
+        shape = "×".join(str(int(d)) for d in arch.spec.input_shape)
+        raise ParawireError(
+            f"input shape {shape}: one process needs about {need / 2**30:.1f} GiB to run the network and hold"
+            f" its image and {check_inputs} check inputs, more than the {available / 2**30:.1f} GiB free here;"
+            " use a smaller image or fewer --check-inputs")

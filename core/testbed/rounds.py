@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from numbers import Real
 
+from parawire.calibration.timing import MAX_TIMED_RUNS
 from parawire.errors import ParawireError
 from parawire.testbed.breakdown import worst_first
 
@@ -26,6 +27,8 @@ def split_runs(runs: int, rounds: int) -> list[int]:
     more when they do not divide); fewer rounds when there are fewer runs than rounds."""
     if runs < 1 or rounds < 1:
         raise ParawireError(f"runs and rounds: got {runs} and {rounds}; need at least 1 of each")
+    if runs > MAX_TIMED_RUNS:
+        raise ParawireError(f"runs: got {runs}; use at most {MAX_TIMED_RUNS} per device count")
     rounds = min(rounds, runs)
     return [runs // rounds + (i < runs % rounds) for i in range(rounds)]
 

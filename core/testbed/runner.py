@@ -121,6 +121,7 @@ def run_points(
     from parawire.calibration.codecs import codec_cost
     from parawire.calibration.local import get_profile
     from parawire.calibration.timing import summary, timings
+    from parawire.executor.estimate import check_process_memory
     from parawire.executor.tiles import plan_seconds, predicted_s, tiling_summary
     from parawire.latency.profiles import TCP_EFFICIENCY, fit_compute_scale
     from parawire.network.threads import torch_threads
@@ -142,6 +143,7 @@ def run_points(
     arch, net = workload.arch, workload.net
     spec = arch.spec
     image = image_bytes(arch)
+    check_process_memory(arch, check_inputs)  # the baseline's image and the check inputs, before either exists
     x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
     xs = calibration_set(spec.input_shape, check_inputs, seed=spec.seed % 2**32)
     with torch_threads(1), torch.inference_mode():
