@@ -67,8 +67,48 @@ def spec_of(row: dict, main_spec):
     return ArchitectureSpec(**arch)
 
 
-def errors(paths: list[Path], overrides: dict, main_spec: Path | None) -> list[tuple[str, int, float]]:
-    """(row label, devices, predicted / measured − 1) for every multi-device point."""
+def refit_message(row: dict, base, cache: dict) -> dict:
+    """The message cost the row's calibration would fit under the current model: its
+    recorded calibration latencies (``calibration_ms``: each calibration network on one
+    and on two devices) through :func:`parawire.testbed.calibrate.fit_message_cpu`, as
+    ``testbed calibrate`` fits it, with the link latency net of it. ``{}`` when the row
+    records no calibration latencies (profile as recorded)."""
+    from parawire.calibration.local import CALIBRATION_SPECS
+    from parawire.executor.plan import plan_for
+    from parawire.executor.tiles import predicted_s
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.placement import partition_architecture
+    from parawire.registry.kinds import builtin
+    from parawire.testbed.calibrate import fit_message_cpu, link_latency
+
+    record = row.get("calibration") or {}
+    if "calibration_ms" not in record or "message_latency_s" not in record:
+        return {}
+    key = json.dumps(record, sort_keys=True)
+    if key not in cache:
+        if "networks" not in cache:
+            archs = [build_architecture(spec) for spec in CALIBRATION_SPECS]
+            cache["networks"] = [(a, {1: plan_for(a, [0] * a.dag.graph.number_of_nodes(), units=1),
+                                      2: plan_for(a, partition_architecture(a, 2, builtin("multilevel"), 0.03),
+                                                  units=2)}) for a in archs]
+        half_rtt = record["message_latency_s"]
+
+        def predict(network: int, units: int, scale: float, message: float) -> float:
+            arch, plans = cache["networks"][network]
+            profile = base.model_copy(update={"message_cpu_s": message,
+                                              "message_latency_s": link_latency(half_rtt, message)})
+            return predicted_s(arch, plans[units], profile.slowed(scale))
+
+        latencies = [(one / 1e3, two / 1e3) for one, two in record["calibration_ms"]]
+        message = fit_message_cpu(predict, latencies)
+        cache[key] = {"message_cpu_s": message, "message_latency_s": link_latency(half_rtt, message)}
+    return cache[key]
+
+
+def errors(paths: list[Path], overrides: dict, main_spec: Path | None,
+           refit: bool = False) -> list[tuple[str, int, float]]:
+    """(row label, devices, predicted / measured − 1) for every multi-device point;
+    ``refit``: each row's message cost fitted again from its calibration (:func:`refit_message`)."""
     from parawire.executor.plan import plan_for
     from parawire.executor.tiles import predicted_s
     from parawire.graph.spec import ArchitectureSpec
@@ -84,6 +124,7 @@ def errors(paths: list[Path], overrides: dict, main_spec: Path | None) -> list[t
             raise ValueError(f"--main-spec {main_spec}: not an architecture spec ({exc.__class__.__name__}); "
                              "give the spec file the recorded rows ran (parawire generate -o writes one)") from None
     archs: dict = {}
+    fits: dict = {}
     out = []
     for path in paths:
         for row in rows(path):
@@ -97,6 +138,8 @@ def errors(paths: list[Path], overrides: dict, main_spec: Path | None) -> list[t
             arch = archs[key]
             fields = {k: v for k, v in row["profile"].items() if k in DeviceProfile.model_fields}
             base = DeviceProfile(**{**fields, **overrides})
+            if refit:
+                base = base.model_copy(update=refit_message(row, base, fits))
             plans = {n: plan_for(arch, p["partition"], units=n, input_policy=row["input_policy"])
                      for n, p in points.items()}
             if any(plans[n].cut_bytes != p["model_bytes"] for n, p in points.items()):
@@ -123,6 +166,9 @@ def main() -> None:
                         help="bytes a fan-out's copy passes per turn, KB (default: the model's)")
     parser.add_argument("--main-spec", type=Path, default=Path("results/demo/most-concurrent.json"),
                         help="the spec of rows recorded from a spec file (the main job's by default)")
+    parser.add_argument("--refit-message", action="store_true",
+                        help="fit each row's message cost again from its recorded calibration latencies,"
+                             " as `testbed calibrate` would under the current model")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every point's error")
     args = parser.parse_args()
     main_spec = args.main_spec if args.main_spec.exists() else None
@@ -133,7 +179,7 @@ def main() -> None:
         overrides = {k: v / 1e3 for k, v in (("message_cpu_s", message), ("call_s", call)) if v is not None}
         model.INTERLEAVE_BYTES = default_turn if turn is None else turn * 1024
         try:
-            found = errors(args.files, overrides, main_spec)
+            found = errors(args.files, overrides, main_spec, args.refit_message)
         except ValueError as exc:  # a file that is not a record, or a main spec that is not a spec
             parser.error(str(exc).splitlines()[0])
         err = np.array([e for *_, e in found])

@@ -582,6 +582,27 @@ def test_a_record_replayed_with_its_own_costs_gives_its_own_predictions(tmp_path
     assert [e[1:] for e in resimulate.errors([one], {}, None)] == [e[1:] for e in replayed[:3]]
 
 
+def test_a_replayed_calibration_fits_the_message_cost_the_calibration_fitted(tmp_path):
+    # --refit-message re-runs `testbed calibrate`'s end-to-end fit on the recorded
+    # calibration latencies; with the model unchanged it must give the recorded figure
+    import importlib.util
+    import json
+
+    from parawire.latency.model import DeviceProfile
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("resimulate", root / "benchmarks" / "testbed_resimulate.py")
+    resimulate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(resimulate)
+    row = json.loads((root / "docs" / "figures" / "testbed_issue28_round6.json").read_text())["runs"]["main"]
+    base = DeviceProfile(**{k: v for k, v in row["profile"].items() if k in DeviceProfile.model_fields})
+    fitted = resimulate.refit_message(row, base, {})
+    assert fitted["message_cpu_s"] == pytest.approx(row["calibration"]["message_cpu_s"])
+    half_rtt = row["calibration"]["message_latency_s"]
+    assert fitted["message_latency_s"] == pytest.approx(half_rtt - 2 * fitted["message_cpu_s"])
+    assert resimulate.refit_message({**row, "calibration": {}}, base, {}) == {}  # nothing recorded: as it was
+
+
 def test_the_call_cost_is_the_cpu_a_split_run_adds_per_call_it_adds():
     from parawire.testbed.calibrate import call_cost
 
