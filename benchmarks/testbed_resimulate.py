@@ -7,8 +7,11 @@ median (as ``testbed run`` fits it), with the message and engine-call costs and 
 round-robin turn of a fan-out's copies (``INTERLEAVE_BYTES``) given here, and reports
 how many multi-device points fall within 15 % of measured. That is how a
 model change is tried on hours of measurements in seconds (docs/testbed.md, fourth
-round). Rows measured with a tiling or with codecs are skipped (their plans are not in
-the record).
+round). ``--refit-message`` fits each run's message cost again from its own recorded
+calibration, as ``testbed calibrate`` would under the model being tried: a change that
+explains part of a split's cost lowers the fitted message cost, which a replay with the
+recorded figure misses (docs/testbed.md, sixth round). Rows measured with a tiling or
+with codecs are skipped (their plans are not in the record).
 
     .venv/bin/python benchmarks/testbed_resimulate.py docs/figures/testbed_fig13_32_third_round.json \\
         --message-ms 0.15 0.2 0.25 --call-ms 0.1 0.12 --interleave-kb 16 64 256
