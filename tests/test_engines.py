@@ -139,6 +139,21 @@ def test_an_exported_module_reading_an_input_for_its_shape_only_takes_the_caller
     assert torch.allclose(session([x, y]), ShapeOnly()(x, y))
 
 
+def test_same_padding_with_a_dilation_runs_on_onnx_runtime():
+    """The exporter writes ``padding="same"`` as ``auto_pad``, which ONNX Runtime refused
+    with a dilation at the first inference; an even one now exports as explicit pads (the
+    same values), and the module keeps its "same" afterwards. An uneven one (even kernel)
+    is left to the exporter."""
+    from parawire.engines.fx_onnx import export_session
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, (5, 3), padding="same", dilation=(1, 2)),
+                                torch.nn.Conv2d(4, 2, 2, padding="same")).eval()
+    x = torch.randn(1, 3, 11, 9, generator=torch.Generator().manual_seed(0))
+    session = export_session(model, [x], threads=1)
+    torch.testing.assert_close(session([x]), model(x), rtol=1e-5, atol=1e-6)
+    assert [m.padding for m in model] == ["same", "same"]
+
+
 def test_outputs_survive_later_sessions_on_the_shared_arena():
     """Every session of a worker allocates from one arena (``engines.ort._shared_arena``);
     an output the runner still holds (a map waiting for a later vertex) must not be a

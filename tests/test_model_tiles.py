@@ -89,7 +89,8 @@ def test_a_crop_starts_on_the_cumulative_stride_of_the_prefix():
     ("unet", {"e1_0", "e1_1", "e1_2", "e2_0"}, {"interpolate"}),  # upsampling to another map's size
     ("squeeze_excite", {"stem_0", "conv_0"}, {"mul", "mean"}),  # a global pool's gate
     ("positional", {"conv_0"}, {"add"}),  # a learned map: a crop would read the wrong part of it
-    ("untileable", {"stem_0"}, {"norm", "same", "pool"}),  # group statistics, "same" padding, ceil mode
+    ("untileable", {"stem_0"}, {"norm", "same", "pool"}),  # group statistics, uneven "same", ceil mode
+    ("windows", {"dilated", "avg_pool2d", "same", "conv2d", "max_pool2d", "point"}, set()),  # even "same" tiles
     ("subclassed", {"conv2d"}, {"add"}),  # ↓ channel splits tile; a split of the width does not
     ("splits", {"chunk", "getitem", "split", "getitem_2", "cat_1"}, {"chunk_1", "getitem_5"}),  # a conv subclass's own forward, traced into: its map added
 ])

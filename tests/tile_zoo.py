@@ -97,12 +97,14 @@ class DenseLike(nn.Module):
 
 class Windows(nn.Module):
     """Windows of every shape: a dilated conv, a padded average pool counting its padding,
-    a functional conv with a 3×5 kernel, strides (2, 1) and padding (1, 2), a 3×3/2
-    max-pool with padding, a 1×1 conv with stride 2."""
+    a "same" conv with a 5×3 kernel dilated (1, 2), a functional conv with a 3×5 kernel,
+    strides (2, 1) and padding (1, 2), a 3×3/2 max-pool with padding, a 1×1 conv with
+    stride 2."""
 
     def __init__(self, input_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.dilated = nn.Conv2d(input_shape[0], 8, 3, padding=2, dilation=2)
+        self.same = nn.Conv2d(8, 8, (5, 3), padding="same", dilation=(1, 2))
         self.weight = nn.Parameter(torch.randn(8, 8, 3, 5) * 0.1)
         self.bias = nn.Parameter(torch.randn(8) * 0.1)
         self.point = nn.Conv2d(8, 12, 1, stride=2)
@@ -111,6 +113,7 @@ class Windows(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = torch.relu(self.dilated(x))
         y = F.avg_pool2d(y, 3, stride=1, padding=1, count_include_pad=True)
+        y = self.same(y)
         y = F.gelu(F.conv2d(y, self.weight, self.bias, stride=(2, 1), padding=(1, 2)))
         y = F.max_pool2d(y, 3, 2, 1)
         return self.fc(self.point(y).mean((2, 3)))
@@ -132,19 +135,20 @@ class Positional(nn.Module):
 
 
 class Untileable(nn.Module):
-    """Ops whose values on a crop differ from the map's: group norm (statistics over the
-    map), "same" padding, a ceil-mode pool."""
+    """Ops a window cannot say, each read from the image: group norm (statistics over the
+    map), "same" padding of an even kernel (one zero more on one side), a ceil-mode pool."""
 
     def __init__(self, input_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.stem = _cbr(input_shape[0], 8)
         self.norm = nn.GroupNorm(2, 8)
-        self.same = nn.Conv2d(8, 8, 3, padding="same")
+        self.same = nn.Conv2d(input_shape[0], 8, 4, padding="same")
         self.pool = nn.MaxPool2d(2, ceil_mode=True)
-        self.fc = nn.Linear(8, 10)
+        self.fc = nn.Linear(8 + 8 + input_shape[0], 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.pool(self.same(self.norm(self.stem(x)))).mean((2, 3)))
+        maps = (self.norm(self.stem(x)), self.same(x), self.pool(x))
+        return self.fc(torch.cat([m.mean((2, 3)) for m in maps], 1))
 
 
 def _seeded(cls, input_shape) -> nn.Module:  # type: ignore[no-untyped-def]

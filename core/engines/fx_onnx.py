@@ -47,11 +47,34 @@ def export_session(module: torch.nn.Module, inputs: Sequence[torch.Tensor], thre
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes
         names = [f"in{i}" for i in range(len(inputs))]
         free = {name: {0: "batch"} for name in names} if batch else None
-        torch.onnx.export(module, tuple(inputs), buffer, dynamo=False, opset_version=OPSET,
-                          input_names=names, do_constant_folding=True, dynamic_axes=free)
+        with explicit_padding(module):
+            torch.onnx.export(module, tuple(inputs), buffer, dynamo=False, opset_version=OPSET,
+                              input_names=names, do_constant_folding=True, dynamic_axes=free)
     session = Session(onnx.load_from_string(buffer.getvalue()), threads)
     # the exporter drops an input no output's value depends on (one read for its shape
     # only, as ``F.interpolate(y, size=x.shape[-2:])``; shapes are fixed here): the
     # session takes the others from the caller's list
     session.positions = [names.index(name) for name in session.inputs]
     return session
+
+
+@contextlib.contextmanager
+def explicit_padding(module: torch.nn.Module):
+    """Every convolution of ``module`` with ``padding="same"`` that pads both sides alike
+    (an odd ``dilation·(kernel − 1)``: every odd kernel) holds that padding as numbers
+    while inside: the same zeros, the same values. Why: the exporter writes "same" as
+    ONNX's ``auto_pad``, which ONNX Runtime refuses with a dilation ("Dilation not
+    supported for AutoPadType::SAME_UPPER"), at the first inference; explicit pads it
+    runs. Uneven ones (one zero more at the end) stay as they are."""
+    changed = []
+    for conv in module.modules():
+        if isinstance(conv, torch.nn.modules.conv._ConvNd) and conv.padding == "same":
+            spans = [d * (k - 1) for d, k in zip(conv.dilation, conv.kernel_size)]
+            if not any(span % 2 for span in spans):
+                changed.append(conv)
+                conv.padding = tuple(span // 2 for span in spans)
+    try:
+        yield module
+    finally:
+        for conv in changed:
+            conv.padding = "same"

@@ -25,7 +25,7 @@ region of the maps at the threshold. That is exact when
   inner edges, spoiled by padding where the map has real pixels, are never read.
 
 **What tiles.** A vertex is tileable when every node of its block is a convolution,
-max- or average-pool (zero padding, no ``ceil_mode``), or a position-wise operator
+max- or average-pool (zero padding, ``"same"`` where it is even, no ``ceil_mode``), or a position-wise operator
 (BatchNorm in eval mode, activations, arithmetic, ``cat`` over channels) on 4-D maps of
 one size, reading no image-dependent helper (a ``size()`` or a ``chunk`` tuple would
 change meaning on a crop) and no constant with a spatial extent. The tiled prefix at
@@ -103,10 +103,15 @@ def _bind(names: tuple[str, ...], node: fx.Node) -> dict[str, object]:
 
 
 def _conv(stride: object, padding: object, dilation: object, kernel: tuple[int, int]) -> Window | None:
-    if isinstance(padding, str):
-        if padding != "valid":
-            return None  # "same": the padding depends on the input size
+    if padding == "same":  # PyTorch's (stride 1 only): dilation·(kernel − 1) zeros, the odd one on the end
+        spans = [d * (k - 1) for d, k in zip(_pair(dilation), kernel)]
+        if any(span % 2 for span in spans):
+            return None  # uneven: more padding on one side than a window can say
+        padding = tuple(span // 2 for span in spans)
+    elif padding == "valid":
         padding = 0
+    elif isinstance(padding, str):
+        return None
     return Window(kernel, _pair(stride), _pair(padding), _pair(dilation))
 
 
