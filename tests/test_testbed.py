@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from parawire.calibration.local import cache_dir, get_profile
+from parawire.calibration.timing import MAX_TIMED_RUNS
 from parawire.cli import main
 from parawire.errors import ParawireError, SpecError
 from parawire.graph.spec import ArchitectureSpec
@@ -225,7 +226,7 @@ def start_run(tmp_path: Path) -> tuple[subprocess.Popen, str]:
     # Ctrl-C's default disposition, as a terminal would.
     proc = subprocess.Popen(
         [sys.executable, "-m", "parawire", "testbed", "run", "dp", "--nodes", "12", "--devices", "2",
-         "--cpu", "0.5", "--runs", "100000"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+         "--cpu", "0.5", "--runs", str(MAX_TIMED_RUNS)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
