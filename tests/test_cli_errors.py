@@ -113,6 +113,15 @@ CASES = {
     "run --check-inputs past any memory": (
         ["run", "arch.json", "--local", "--check-inputs", "9" * 20],
         f"'--check-inputs': {'9' * 20} is not in the range 1<=x<=1024"),
+    # 10**20 samples spent time and memory listing the study's tasks; 10**20 runs in the
+    # demo were refused only after its whole quick study
+    **{f"{' '.join(cmd)} --samples past any patience": (
+        [*cmd, "--samples", "1" + "0" * 20, *out],
+        f"'--samples': 1{'0' * 20} is not in the range 1<=x<=100000")
+       for cmd, out in ((["demo"], []), (["study", "grid"], ["--out", "s.csv"]), (["study", "params"], []),
+                        (["study", "accuracy"], []))},
+    "demo --runs past any patience": (
+        ["demo", "--runs", "1" + "0" * 20], f"'--runs' / '-r': 1{'0' * 20} is not in the range 1<=x<=10000"),
     "run --runs past any patience": (
         ["run", "arch.json", "--local", "--runs", "1" + "0" * 20],
         f"'--runs' / '-r': 1{'0' * 20} is not in the range 1<=x<=10000"),

@@ -23,8 +23,10 @@ from contextlib import nullcontext, redirect_stdout
 from pathlib import Path
 
 import click
+from parawire.calibration.timing import MAX_TIMED_RUNS
 from parawire.cli.outputs import RESULTS, OutputDir
 from parawire.cli.printing import echo_json, json_option
+from parawire.study.config import MAX_SAMPLES
 
 RUN_UNITS = 2
 
@@ -41,8 +43,8 @@ def most_concurrent(rows: list[dict], units: int = RUN_UNITS) -> dict:
 @click.command()
 @click.option("--out", type=OutputDir(), default=RESULTS / "demo",
               show_default=True, help="folder for the table, figures, report and chosen spec")
-@click.option("--samples", type=click.IntRange(min=1), help="override the quick preset's samples  [default: 20]")
-@click.option("--runs", "-r", "runs", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), help="override the quick preset's samples  [default: 20]")
+@click.option("--runs", "-r", "runs", type=click.IntRange(1, MAX_TIMED_RUNS), default=20, show_default=True,
               help="timed inferences per configuration")
 @json_option("the files written, the chosen architecture and the run's measurements")
 @click.pass_context

@@ -15,6 +15,7 @@ import click
 from parawire.cli.options import own_default, plugin_names, threads_option
 from parawire.cli.outputs import RESULTS, OutputFile
 from parawire.cli.printing import echo_json, json_option, print_table, table
+from parawire.study.config import MAX_SAMPLES
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -108,7 +109,7 @@ class TrainingProgress:
 
 
 @click.command()
-@click.option("--samples", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=10, show_default=True,
               help="architectures per generator × staging")
 @click.option("--dataset", default="digits", show_default=True, help="digits, cifar10:PATH or folder:PATH")
 @click.option("--generators", default="er,ba,ws,dp", show_default=True, help="comma-separated generator names",

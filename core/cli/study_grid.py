@@ -19,6 +19,7 @@ import click
 from parawire.cli.options import Endpoint, codec_options, codec_plan, finite_floats, plugin_names
 from parawire.cli.outputs import RESULTS, check_output
 from parawire.cli.printing import echo_json, json_option, print_table, table
+from parawire.study.config import MAX_SAMPLES
 
 DEFAULT_OUT = {False: RESULTS / "study.csv", True: RESULTS / "study-quick.csv"}
 
@@ -39,7 +40,7 @@ def shown(field: str) -> str:
 
 @click.command()
 @click.option("--quick", is_flag=True, help="the small preset the README's main command runs")
-@click.option("--samples", type=click.IntRange(min=1), help="architectures per generator and size" + shown("samples"))
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), help="architectures per generator and size" + shown("samples"))
 @click.option("--generators", multiple=True, help="generator names (repeatable)" + shown("generators"),
               shell_complete=plugin_names("generators"))
 @click.option("--nodes", "-n", multiple=True, type=int, help="vertex counts (repeatable)" + shown("nodes"))

@@ -21,6 +21,7 @@ import click
 from parawire.cli.options import own_default, plugin_names
 from parawire.cli.outputs import RESULTS, OutputFile, prepare
 from parawire.cli.printing import echo_json, json_option, print_table, table
+from parawire.study.config import MAX_SAMPLES
 
 FLOWER102 = {"input_shape": (3, 224, 224), "classes": 102}
 CHUNK = 50
@@ -130,7 +131,7 @@ def write_rows(path: Path, rows: list[Row], settings: dict) -> None:
 
 
 @click.command()
-@click.option("--samples", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--samples", default=1000, show_default=True, type=click.IntRange(1, MAX_SAMPLES))
 @click.option("--nodes", "-n", default=40, show_default=True, type=click.IntRange(2, 5000))
 @click.option("--generators", multiple=True, help="names, repeated or comma-separated  [default: all]",
               shell_complete=plugin_names("generators"))

@@ -41,11 +41,18 @@ def selected(kind: str, name: str) -> str:
     return get_plugins().kinds()[kind].own(name)
 
 
+MAX_SAMPLES = 100_000
+"""Most architectures a study draws per generator and size (``--samples`` of ``study
+grid``, ``study params``, ``study accuracy`` and ``demo``): the paper's 1,000 a hundred
+times over, days of CPU here; more is a typo (10**20 was accepted and spent its time and
+memory listing the study's tasks before the first sample)."""
+
+
 class StudyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     generators: tuple[str, ...] = ("er", "ba", "ws", "dp", "fb", "chain")
-    samples: int = Field(1000, ge=1, description="architectures per generator and size")
+    samples: int = Field(1000, ge=1, le=MAX_SAMPLES, description="architectures per generator and size")
     nodes: tuple[Annotated[int, Field(ge=2, le=5000)], ...] = (40, 80)
     units: tuple[Annotated[int, Field(ge=1)], ...] = (4, 6, 8, 10)
     eps: tuple[Annotated[float, Field(ge=0)], ...] = (0.03, 0.1, 0.3)
