@@ -120,6 +120,16 @@ CASES = {
         f"'--samples': 1{'0' * 20} is not in the range 1<=x<=100000")
        for cmd, out in ((["demo"], []), (["study", "grid"], ["--out", "s.csv"]), (["study", "params"], []),
                         (["study", "accuracy"], []))},
+    # a pool of 10**20 processes was an OverflowError traceback
+    **{f"{' '.join(cmd)} {opt} past any machine": (
+        [*cmd, opt, "1" + "0" * 20], f"'{opt}': 1{'0' * 20} is not in the range 1<=x<=")
+       for cmd, opt in ((["study", "grid", "--quick", "--out", "s.csv"], "--workers"),
+                        (["study", "params"], "--workers"),
+                        (["search", "--profile", "edge", "--devices", "2", "--out", "r/s"], "--workers"),
+                        (["train", "arch.json"], "--threads"), (["worker"], "--threads"))},
+    "search --input-shape past a spec's": (
+        ["search", "--profile", "edge", "--devices", "2", "--input-shape", "3", "100000", "100000", "--out", "r/s"],
+        "search: input_shape: got (3, 100000, 100000); every dimension of (C, H, W) must be between 1 and 65536"),
     "demo --runs past any patience": (
         ["demo", "--runs", "1" + "0" * 20], f"'--runs' / '-r': 1{'0' * 20} is not in the range 1<=x<=10000"),
     "run --runs past any patience": (

@@ -10,6 +10,7 @@ Naming rule (one meaning per short option, across all commands): ``-n`` is alway
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 
@@ -63,8 +64,14 @@ def own_if_default(ctx: click.Context, name: str, value, kind: str):  # type: ig
     return ",".join(map(registry.own, value.split(",")))  # a comma-separated list, or one name
 
 
+MAX_PROCESSES = max(64, 2 * (os.cpu_count() or 1))
+"""Most local processes (``--workers``) or threads (``--threads``) a command starts: more
+than the cores only queue for them, and each process holds its own torch (hundreds of
+MB). 10**20 was an OverflowError traceback from the process pool."""
+
+
 def threads_option(default: int = 1, what: str = "this process"):
-    return click.option("--threads", type=click.IntRange(min=1), default=default, show_default=True,
+    return click.option("--threads", type=click.IntRange(1, MAX_PROCESSES), default=default, show_default=True,
                         help=f"torch intra-op threads of {what}")
 
 

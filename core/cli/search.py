@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import click
-from parawire.cli.options import Endpoint, plugin_names
+from parawire.cli.options import MAX_PROCESSES, Endpoint, plugin_names
 from parawire.cli.outputs import RESULTS, check_output
 from parawire.cli.printing import echo_json, json_option, print_table, table
 
@@ -37,7 +37,7 @@ def _pair(name: str, default: tuple[int, int], text: str):
               help=f"folder for the study, tables, specs, figure  [default: {RESULTS}/search/PROFILE-kK]")
 @click.option("--storage", help="Optuna storage URL (e.g. postgresql://…) shared by several machines "
               "[default: sqlite under --out]")
-@click.option("--workers", type=click.IntRange(min=1), help="local processes (default: all cores)")
+@click.option("--workers", type=click.IntRange(1, MAX_PROCESSES), help="local processes (default: all cores)")
 @click.option("--scheduler", help="tcp://HOST:PORT of a Dask scheduler instead of the local pool")
 @click.option("--generator", "-g", "generators", multiple=True, shell_complete=plugin_names("generators"),
               help="generators to search (repeatable; default: every installed one)")

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import click
-from parawire.cli.options import Endpoint, codec_options, codec_plan, finite_floats, plugin_names
+from parawire.cli.options import MAX_PROCESSES, Endpoint, codec_options, codec_plan, finite_floats, plugin_names
 from parawire.cli.outputs import RESULTS, check_output
 from parawire.cli.printing import echo_json, json_option, print_table, table
 from parawire.study.config import MAX_SAMPLES
@@ -51,7 +51,7 @@ def shown(field: str) -> str:
               shell_complete=plugin_names("partitioners"))
 @click.option("--profile", help="device profile for the latency model (edge, lan, local)" + shown("profile"))
 @click.option("--batch", type=click.IntRange(min=1), help="samples per task sent to a worker" + shown("batch"))
-@click.option("--workers", type=click.IntRange(min=1), help="local processes  [default: all cores]")
+@click.option("--workers", type=click.IntRange(1, MAX_PROCESSES), help="local processes  [default: all cores]")
 @click.option("--scheduler", type=Endpoint(),
               help="tcp://HOST:PORT of a Dask scheduler instead of the local pool  [default: none, the local pool]")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),

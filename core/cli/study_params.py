@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
-from parawire.cli.options import own_default, plugin_names
+from parawire.cli.options import MAX_PROCESSES, own_default, plugin_names
 from parawire.cli.outputs import RESULTS, OutputFile, prepare
 from parawire.cli.printing import echo_json, json_option, print_table, table
 from parawire.study.config import MAX_SAMPLES
@@ -143,7 +143,7 @@ def write_rows(path: Path, rows: list[Row], settings: dict) -> None:
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="first seed")
 @click.option("--base-channels", type=click.IntRange(1), help="override the spec default")
 @click.option("--channel-cap", type=click.IntRange(1), help="override the spec default")
-@click.option("--workers", default=os.cpu_count() or 1, show_default=True, type=click.IntRange(1))
+@click.option("--workers", default=os.cpu_count() or 1, show_default=True, type=click.IntRange(1, MAX_PROCESSES))
 @click.option("--out", "outputs", multiple=True, type=OutputFile((".csv", ".json")),
               default=(RESULTS / "params.csv",), show_default=True,
               help="table file, .csv or .json by its extension (repeatable)")

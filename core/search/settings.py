@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from parawire.errors import ParawireError, SpecError, describe_validation_error
+from parawire.graph.spec import check_input_shape
 from parawire.pipeline.placement import PLACEMENTS
 from parawire.registry.manager import get_plugins
 from parawire.registry.records import DEFAULT_CODEC
 from parawire.score.hypergraph import INPUT_POLICIES
 from parawire.search.proxy import DEFAULT_EPOCHS, MEASURED_TAU, MIN_TAU
 from parawire.search.space import SearchSpace
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SEARCHED = PLACEMENTS[:3]
 """Placements tried per candidate by default: partition, schedule and hybrid (``auto`` is
@@ -52,8 +53,8 @@ class SearchSettings(BaseModel):
     input_policies: tuple[str, ...] = INPUT_POLICIES
     placements: tuple[str, ...] = SEARCHED
     codecs: tuple[str, ...] = (DEFAULT_CODEC,)
-    input_shape: tuple[int, int, int] = (3, 32, 32)
-    classes: int = Field(10, ge=2)
+    input_shape: Annotated[tuple[int, int, int], AfterValidator(check_input_shape)] = (3, 32, 32)
+    classes: int = Field(10, ge=2, le=100_000)  # the spec's own bounds, checked before anything is written
     dataset: str = "digits"
     proxy_epochs: int = Field(DEFAULT_EPOCHS, description="epochs of the proxy (a prefix of full training)")
     seed: int = Field(0, ge=0)
