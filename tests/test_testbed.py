@@ -4,6 +4,7 @@ the kernel features are present (CI runs as root), skipped with the missing feat
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -87,6 +88,21 @@ def test_presets_validate_overrides_and_name_the_known_ones():
         get_preset("rpi3", cpu=2)
     with pytest.raises(ParawireError, match="--preset: got 'vax'; known presets: t2.micro, rpi3, rpi4"):
         get_preset("vax")
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    # tc refused a rate printed with an exponent, and a 20-digit bucket, after the testbed was up
+    ({"rate_mbit": 1e20}, "rate_mbit: got 1e+20; Input should be less than or equal to 100000"),
+    ({"rate_mbit": 1e-4}, "rate_mbit: got 0.0001; Input should be greater than or equal to 0.1"),
+    ({"burst_kb": 10**20}, "burst_kb: got 100000000000000000000; Input should be less than 4194304"),
+    # tc silently cut a bucket longer than its 32-bit ticks hold: 64 MB at 0.1 Mbit/s became 1.8 MB
+    ({"rate_mbit": 1, "burst_kb": 100_000}, "burst_kb: got 100000; 819 s of bucket at 1 Mbit/s; tbf keeps at"
+                                            " most 60 s, so use at most 7324 KB or a higher rate"),
+])
+def test_a_link_tbf_cannot_shape_as_asked_is_refused_before_any_testbed(overrides, message):
+    with pytest.raises(SpecError, match=f"^testbed: {re.escape(message)}$"):
+        get_preset("t2.micro", **overrides)
+    assert get_preset("t2.micro", rate_mbit=1, burst_kb=7324).burst_kb == 7324  # the most it names is allowed
 
 
 def test_object_names_map_to_their_testbed():

@@ -33,7 +33,7 @@ from parawire.calibration.timing import MAX_TIMED_RUNS
 from parawire.cli.params import param_option
 from parawire.errors import ParawireError
 from parawire.testbed.calibrate import MAX_RUNS, MIN_RUNS, RUNS
-from parawire.testbed.presets import PRESETS
+from parawire.testbed.presets import MAX_RATE_MBIT, MIN_RATE_MBIT, PRESETS
 from parawire.testbed.rounds import ROUNDS
 
 
@@ -43,7 +43,7 @@ def preset_options(command):
         click.option("--preset", default="t2.micro", show_default=True, type=click.Choice(sorted(PRESETS)),
                      help="device class (docs/testbed.md)"),
         click.option("--cpu", type=click.FloatRange(min=0, min_open=True, max=1), help="cores per device  [default: the preset's]"),
-        click.option("--rate-mbit", type=click.FloatRange(min=0, min_open=True), help="link rate each way  [default: the preset's]"),
+        click.option("--rate-mbit", type=click.FloatRange(MIN_RATE_MBIT, MAX_RATE_MBIT), help="link rate each way  [default: the preset's]"),
         click.option("--burst-kb", type=click.IntRange(min=2), help="tbf bucket size  [default: the preset's]"),
         click.option("--network", type=click.Choice(["switched", "shared"]),
                      help="one shaped link per device, or one shared medium  [default: the preset's]"),

@@ -12,7 +12,18 @@ from __future__ import annotations
 from typing import Literal
 
 from parawire.errors import ParawireError, SpecError, describe_validation_error
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+
+MIN_RATE_MBIT, MAX_RATE_MBIT = 0.1, 100_000.0
+"""Link rates a preset may ask for: below 0.1 Mbit/s a 32-px image alone takes a second a
+link; above 100 Gbit/s a veth pair is the limit, not tbf (``tc`` also refused the
+exponent that a 20-digit rate prints with, after the testbed was up)."""
+
+MAX_BURST_S = 60.0
+"""Longest bucket, in seconds at the link's rate, a preset may ask for: ``tc`` keeps the
+bucket as a time in 32-bit ticks and silently cut larger ones (64 MB at 0.1 Mbit/s
+became 1.8 MB), so the link would not be what the preset says."""
 
 
 class Preset(BaseModel):
@@ -22,10 +33,20 @@ class Preset(BaseModel):
 
     name: str
     cpu: float = Field(gt=0, le=1, description="CFS quota as a fraction of one core")
-    rate_mbit: float = Field(gt=0, description="tbf rate of each link direction, Mbit/s")
-    burst_kb: int = Field(32, ge=2, description="tbf bucket: bytes that may pass at line rate")
+    rate_mbit: float = Field(ge=MIN_RATE_MBIT, le=MAX_RATE_MBIT, description="tbf rate of each link direction, Mbit/s")
+    burst_kb: int = Field(32, ge=2, lt=1 << 22, description="tbf bucket: bytes that may pass at line rate")
     network: Literal["switched", "shared"] = "switched"
     emulates: str = ""
+
+    @field_validator("burst_kb")
+    @classmethod
+    def _bucket_fits_tbf(cls, burst_kb: int, info: ValidationInfo) -> int:
+        rate = info.data.get("rate_mbit")
+        if rate is not None and (seconds := burst_kb * 1024 / (rate * 1e6 / 8)) > MAX_BURST_S:
+            most = int(MAX_BURST_S * rate * 1e6 / 8 / 1024)
+            raise ValueError(f"{seconds:.3g} s of bucket at {rate:g} Mbit/s; tbf keeps at most {MAX_BURST_S:g} s,"
+                             f" so use at most {most} KB or a higher rate")
+        return burst_kb
 
 
 PRESETS = {
