@@ -425,6 +425,25 @@ def test_breakdown_per_unit_and_task_per_inference():
     assert [t["model_ms"] for t in row["tasks"]] == [None, 1.0] and row["model_ms"] == 1.0
 
 
+def test_the_bottleneck_line_names_the_device_and_the_link_that_bound_a_point():
+    from parawire.testbed.breakdown import bottleneck
+
+    def device(i: int, cpu_ms: float, out_ms: float, in_ms: float) -> dict:
+        return {"device": i, "process_cpu_ms": cpu_ms, "out": {"busy_ms": out_ms}, "in": {"busy_ms": in_ms}}
+
+    # 20 ms of CPU at a quarter core is 80 ms of a 100-ms point: CPU-bound
+    cpu = bottleneck([device(0, 20.0, 5.0, 5.0), device(1, 12.0, 30.0, 2.0)], 100.0, 0.25)
+    assert cpu == ("device 0's CPU 20.0 ms is 80 ms at 0.25 core (80% of 100 ms); device 1's link out is busy"
+                   " 30 ms (30%): CPU-bound")
+    link = bottleneck([device(0, 5.0, 10.0, 90.0), device(1, 5.0, 85.0, 3.0)], 100.0, 0.25)
+    assert link.startswith("device 0's CPU 5.0 ms is 20 ms") and link.endswith("device 0's link in is busy 90 ms"
+                                                                                 " (90%): link-bound")
+    # no quota: the CPU counts at full speed; neither fills the latency, the rest waits
+    both = bottleneck([device(0, 50.0, 60.0, 0.0)], 100.0, 1.0)
+    assert both.endswith("(60%): neither fills it: 40% is waiting (a link that starts late, another device's result)")
+    assert "50 ms at 1 core (50% of 100 ms)" in both
+
+
 def test_task_totals_sum_every_units_tasks_between_two_replies():
     from parawire.testbed.breakdown import task_totals
 

@@ -196,6 +196,7 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, r
     device count."""
     from parawire.calibration.codec_choice import Accuracy
     from parawire.pipeline.placement import check_placement
+    from parawire.testbed.breakdown import bottleneck
     from parawire.testbed.runner import run_points
 
     one_source(arch, model, "ARCH")
@@ -217,8 +218,11 @@ def run(arch, devices, input_policy, nodes, seed, size, engine, engine_params, r
                        f"(model {point['model_bytes']}), {point['codec']}, top-1 agreement "
                        f"{point['accuracy']['top1_agreement']:.1%}{f' ({weak})' if weak else ''}"
                        f"{'' if point['equal'] is not False else ', outputs DIFFER'}")
+            if point["devices"] > 1 and point.get("kernel"):
+                click.echo(f"  where the time goes: {bottleneck(point['kernel'], point['measured_ms'], bed.cpu)}")
 
-    record = run_points(what, devices, resolve_preset(**preset), input_policy=input_policy, engine=engine,
+    bed = resolve_preset(**preset)
+    record = run_points(what, devices, bed, input_policy=input_policy, engine=engine,
                         engine_params=engine_params, runs=runs, partitioner=partitioner, eps=eps, placement=placement,
                         fit=not no_fit, on_point=show, codecs=codecs, max_top1_change=max_top1_change,
                         check_inputs=check_inputs, rounds=rounds)

@@ -62,3 +62,30 @@ def compare(before: Sequence[dict], after: Sequence[dict], inferences: int,
                      "calls": round(sum(t["calls"] for t in tasks), 2),
                      "model_ms": round(sum(t["model_ms"] or 0.0 for t in tasks), 3), "tasks": tasks})
     return rows
+
+
+CPU_BOUND = 0.8
+"""Share of the measured latency from which a device's CPU (at its quota) or one link's
+busy time is called what bounds a point."""
+
+
+def bottleneck(kernel: Sequence[dict], measured_ms: float, cpu: float) -> str:
+    """One line on what bounds a multi-device point, from its devices' counters
+    (``point["kernel"]``): the device whose process CPU, spent at its ``cpu`` share of a
+    core, is the largest part of the latency, and the busiest link direction; then
+    which of the two reaches :data:`CPU_BOUND` of it, or neither (the rest is waiting:
+    a link that starts late, another device's result). Why: a point that does not gain is
+    either compute split too finely for the CPU it costs, or bytes the links cannot
+    carry, and the fixes differ (fewer calls and messages, or fewer bytes: a codec, a
+    coarser partition)."""
+    busiest = max(kernel, key=lambda k: k["process_cpu_ms"])
+    cpu_ms = busiest["process_cpu_ms"] / min(cpu, 1.0)
+    port, way = max(((k, d) for k in kernel for d in ("out", "in")), key=lambda kd: kd[0][kd[1]]["busy_ms"])
+    link_ms = port[way]["busy_ms"]
+    on_cpu, on_link = cpu_ms / measured_ms, link_ms / measured_ms
+    verdict = ("CPU-bound" if on_cpu >= CPU_BOUND and on_cpu >= on_link else "link-bound" if on_link >= CPU_BOUND
+               else f"neither fills it: {1 - max(on_cpu, on_link):.0%} is waiting (a link that starts late,"
+                    " another device's result)")
+    return (f"device {busiest['device']}'s CPU {busiest['process_cpu_ms']:.1f} ms is {cpu_ms:.0f} ms at"
+            f" {min(cpu, 1.0):g} core ({on_cpu:.0%} of {measured_ms:.0f} ms); device {port['device']}'s link"
+            f" {way} is busy {link_ms:.0f} ms ({on_link:.0%}): {verdict}")
