@@ -130,6 +130,11 @@ CASES = {
     "search --input-shape past a spec's": (
         ["search", "--profile", "edge", "--devices", "2", "--input-shape", "3", "100000", "100000", "--out", "r/s"],
         "search: input_shape: got (3, 100000, 100000); every dimension of (C, H, W) must be between 1 and 65536"),
+    # 10**20 epochs trained for ever
+    "train --epochs past any patience": (
+        ["train", "arch.json", "--epochs", "1" + "0" * 20], f"'--epochs': 1{'0' * 20} is not in the range 1<=x<=10000"),
+    "study accuracy --epochs past any patience": (
+        ["study", "accuracy", "--epochs", "1" + "0" * 20], f"'--epochs': 1{'0' * 20} is not in the range 1<=x<=10000"),
     "demo --runs past any patience": (
         ["demo", "--runs", "1" + "0" * 20], f"'--runs' / '-r': 1{'0' * 20} is not in the range 1<=x<=10000"),
     "run --runs past any patience": (

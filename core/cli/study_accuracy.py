@@ -16,6 +16,7 @@ from parawire.cli.options import own_default, plugin_names, threads_option
 from parawire.cli.outputs import RESULTS, OutputFile
 from parawire.cli.printing import echo_json, json_option, print_table, table
 from parawire.study.config import MAX_SAMPLES
+from parawire.training.schedule import MAX_EPOCHS
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -119,7 +120,7 @@ class TrainingProgress:
               callback=own_default("staging"),
               shell_complete=plugin_names("staging"))
 @click.option("--baselines", default="cifarnet,resnet", show_default=True, help="comma-separated; '' for none")
-@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=5, show_default=True)
 @click.option("--schedule", default=None, help="paper, short or EPOCH:LR:MOMENTUM,… (default: by epochs)")
 @click.option("--nodes", "-n", type=click.IntRange(2, 5000), default=40, show_default=True)
 @click.option("--base-channels", type=click.IntRange(min=1), default=8, show_default=True)

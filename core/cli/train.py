@@ -14,6 +14,7 @@ from parawire.cli.options import threads_option
 from parawire.cli.outputs import OutputDir
 from parawire.cli.printing import echo_json, json_option
 from parawire.errors import ParawireError
+from parawire.training.schedule import MAX_EPOCHS
 
 DATASET_HELP = "digits (bundled, default), cifar10:PATH (python batches) or folder:PATH"
 
@@ -55,7 +56,7 @@ def check_checkpoint(folder: Path | None, resume: bool) -> dict | None:
 @click.command()
 @click.argument("spec_file", required=False, type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--dataset", default="digits", show_default=True, help=DATASET_HELP)
-@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=5, show_default=True)
 @click.option("--schedule", default=None,
               help="paper, short or EPOCH:LR:MOMENTUM,… (default: paper from 100 epochs on, else short)")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)

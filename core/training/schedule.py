@@ -57,6 +57,11 @@ class Schedule:
         return ",".join(f"{p.start}:{p.lr:g}:{p.momentum:g}" for p in self.phases)
 
 
+MAX_EPOCHS = 10_000
+"""Most epochs ``train`` and ``study accuracy`` take: the paper trains for 100s, and on
+digits 10,000 are hours here; more is a typo that trained for ever."""
+
+
 def paper_schedule() -> Schedule:
     """The paper's: lr 1e-3 / momentum 0.9, from epoch 100 lr 5e-4 / momentum 0.95."""
     return Schedule((Phase(0, 1e-3, 0.9), Phase(PAPER_EPOCHS, 5e-4, 0.95)))
