@@ -37,8 +37,10 @@ def task_table(paths: list[Path], main_spec) -> np.ndarray:  # type: ignore[no-u
             if row.get("engine") != "onnxruntime" or "model" in row["arch"]:
                 continue
             spec = spec_of(row, main_spec)
-            arch = archs.setdefault(spec.model_dump_json(), None) or build_architecture(spec)
-            archs[spec.model_dump_json()] = arch
+            key = spec.model_dump_json()
+            if key not in archs:
+                archs[key] = build_architecture(spec)
+            arch = archs[key]
             size, dag = arch.costs.out_bytes, arch.dag
             image = 4 * int(np.prod(spec.input_shape))
             for point in row["points"]:

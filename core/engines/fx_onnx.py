@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from parawire.engines.onnx_graph import OPSET
 from parawire.engines.ort import Session
+from parawire.network.padding import same_padding
 
 EXPORTING = threading.Lock()
 """The exporter's global state is not thread-safe, and in-process workers (threads)
@@ -69,10 +70,10 @@ def explicit_padding(module: torch.nn.Module):
     changed = []
     for conv in module.modules():
         if isinstance(conv, torch.nn.modules.conv._ConvNd) and conv.padding == "same":
-            spans = [d * (k - 1) for d, k in zip(conv.dilation, conv.kernel_size)]
-            if not any(span % 2 for span in spans):
+            even = same_padding(conv.kernel_size, conv.dilation)
+            if even is not None:
                 changed.append(conv)
-                conv.padding = tuple(span // 2 for span in spans)
+                conv.padding = even
     try:
         yield module
     finally:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from parawire.errors import ParawireError
 from parawire.executor.deployment import DeploymentError
 from parawire.executor.plan import Plan, UnitPlan
@@ -34,6 +33,7 @@ from parawire.executor.tiles import graph_part, tiled_vertices_of
 from parawire.graph.spec import ArchitectureSpec
 from parawire.network.cost import FLOAT32_BYTES
 from parawire.network.shapes import largest_map, widest_channels
+from parawire.score.hypergraph import image_bytes
 
 
 def early_bytes(spec: dict[str, Any], plan: Plan, unit: UnitPlan, limit: int) -> int:
@@ -120,8 +120,7 @@ def process_bytes(arch, images: int) -> int:
     """Memory one process needs to run ``arch`` whole and hold ``images`` input images:
     its float32 parameters, one inference's activations (every output kept, the bound a
     worker charges in :func:`unit_bytes`) and the images."""
-    image = FLOAT32_BYTES * int(np.prod(arch.spec.input_shape))
-    return int(arch.costs.params.sum()) * FLOAT32_BYTES + int(arch.costs.out_bytes.sum()) + images * image
+    return int(arch.costs.params.sum()) * FLOAT32_BYTES + int(arch.costs.out_bytes.sum()) + images * image_bytes(arch)
 
 
 def check_process_memory(arch, check_inputs: int, available: int | None = None) -> None:

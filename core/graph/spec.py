@@ -35,6 +35,9 @@ OWN_PLUGINS = "parawire"
 FORMATS = {".json": "json", "": "json", ".toml": "toml"}
 
 
+MAX_CLASSES = 100_000
+"""Most output classes a spec accepts."""
+
 MAX_INPUT_SIDE = 65_536
 """Largest channel count or side of the input image a spec accepts."""
 
@@ -65,7 +68,7 @@ class ArchitectureSpec(BaseModel):
         default_factory=dict, description="staging policy parameters; unset ones take defaults"
     )
     input_shape: tuple[int, int, int] = Field((3, 32, 32), description="(C, H, W) of one image")
-    classes: int = Field(10, ge=2, le=100_000, description="number of output classes")
+    classes: int = Field(10, ge=2, le=MAX_CLASSES, description="number of output classes")
     base_channels: int = Field(64, ge=1, le=4096, description="channels after the stem")
     channel_cap: int = Field(1024, ge=1, le=16384, description="staging never exceeds this")
     aggregation: Aggregation = Field(

@@ -49,6 +49,7 @@ from parawire.graph.dag import Dag
 from parawire.models.subgraph import external_reads, members_by_vertex, region_graph_module
 from parawire.models.trace import TRACING, Traced, node_values
 from parawire.network.halo import Box, TileGrid, hull, parts_of, tile_box
+from parawire.network.padding import same_padding
 from torch import fx, nn
 
 
@@ -103,11 +104,10 @@ def _bind(names: tuple[str, ...], node: fx.Node) -> dict[str, object]:
 
 
 def _conv(stride: object, padding: object, dilation: object, kernel: tuple[int, int]) -> Window | None:
-    if padding == "same":  # PyTorch's (stride 1 only): dilation·(kernel − 1) zeros, the odd one on the end
-        spans = [d * (k - 1) for d, k in zip(_pair(dilation), kernel)]
-        if any(span % 2 for span in spans):
+    if padding == "same":
+        padding = same_padding(kernel, _pair(dilation))
+        if padding is None:
             return None  # uneven: more padding on one side than a window can say
-        padding = tuple(span // 2 for span in spans)
     elif padding == "valid":
         padding = 0
     elif isinstance(padding, str):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from parawire.errors import ParawireError, SpecError, describe_validation_error
-from parawire.graph.spec import check_input_shape
+from parawire.graph.spec import MAX_CLASSES, check_input_shape
 from parawire.pipeline.placement import PLACEMENTS
 from parawire.registry.manager import get_plugins
 from parawire.registry.records import DEFAULT_CODEC
@@ -54,7 +54,7 @@ class SearchSettings(BaseModel):
     placements: tuple[str, ...] = SEARCHED
     codecs: tuple[str, ...] = (DEFAULT_CODEC,)
     input_shape: Annotated[tuple[int, int, int], AfterValidator(check_input_shape)] = (3, 32, 32)
-    classes: int = Field(10, ge=2, le=100_000)  # the spec's own bounds, checked before anything is written
+    classes: int = Field(10, ge=2, le=MAX_CLASSES)  # the spec's own bounds, checked before anything is written
     dataset: str = "digits"
     proxy_epochs: int = Field(DEFAULT_EPOCHS, description="epochs of the proxy (a prefix of full training)")
     seed: int = Field(0, ge=0)

@@ -182,28 +182,38 @@ def fit_message_cpu(predict, latencies: Sequence[tuple[float, float]]) -> float:
     return float(MESSAGE_CPU_GRID_S[int(np.argmin(errors))])
 
 
+def calibration_plans() -> list[tuple]:
+    """Each calibration network (``parawire.calibration.local``'s DP-40 and ER-40) with
+    its plans: ``(arch, {1: whole on one device, 2: the multilevel partition on two})``.
+    What ``testbed calibrate`` runs, and what a replay of its fit predicts
+    (``benchmarks/testbed_resimulate.py --refit-message``)."""
+    from parawire.calibration.local import CALIBRATION_SPECS
+    from parawire.executor.plan import plan_for
+    from parawire.pipeline.build import build_architecture
+    from parawire.pipeline.placement import partition_architecture
+
+    out = []
+    for spec in CALIBRATION_SPECS:
+        arch = build_architecture(spec)
+        part = partition_architecture(arch, 2, builtin("multilevel"), 0.03)
+        out.append((arch, {2: plan_for(arch, part, units=2), 1: plan_for(arch, [0] * len(part), units=1)}))
+    return out
+
+
 def compute_costs(bed, cluster, engine: str, half_rtt_s: float, runs: int = RUNS) -> dict:
     """``message_cpu_s`` and ``call_s`` of a device: each calibration network on two
     devices of ``bed``, then whole on the first (see the module docstring); the message
     cost fitted end to end (:func:`fit_message_cpu`), the CPU-measured one kept beside it."""
-    from parawire.calibration.local import CALIBRATION_SPECS, get_profile
-    from parawire.executor.plan import plan_for
+    from parawire.calibration.local import get_profile
     from parawire.executor.tiles import predicted_s
-    from parawire.pipeline.build import build_architecture
-    from parawire.pipeline.placement import partition_architecture
 
-    archs, plans, latencies = [], [], []
+    networks, latencies = calibration_plans(), []
     process = split = whole = ends = split_calls = whole_calls = 0.0
-    for spec in CALIBRATION_SPECS:
-        arch = build_architecture(spec)
-        part = partition_architecture(arch, 2, builtin("multilevel"), 0.03)
-        plan = {2: plan_for(arch, part, units=2), 1: plan_for(arch, [0] * len(part), units=1)}
-        cpu, tasks, calls, count, two_s = _spaced_cpu(bed, cluster, spec, plan[2], engine, runs)
-        _, alone, one_calls, _, one_s = _spaced_cpu(bed, cluster, spec, plan[1], engine, runs)
+    for arch, plan in networks:
+        cpu, tasks, calls, count, two_s = _spaced_cpu(bed, cluster, arch.spec, plan[2], engine, runs)
+        _, alone, one_calls, _, one_s = _spaced_cpu(bed, cluster, arch.spec, plan[1], engine, runs)
         process, split, whole, ends = process + cpu, split + tasks, whole + alone, ends + count
         split_calls, whole_calls = split_calls + calls, whole_calls + one_calls
-        archs.append(arch)
-        plans.append(plan)
         latencies.append((one_s, two_s))
     costs = {"call_s": call_cost(split - whole, split_calls - whole_calls)}
     if bed.preset.cpu < 1:  # the quota decides when a message is taken in: the model needs its reserve
@@ -215,7 +225,8 @@ def compute_costs(bed, cluster, engine: str, half_rtt_s: float, runs: int = RUNS
     def predict(network: int, units: int, scale: float, message_cpu_s: float) -> float:
         record = {**costs, "message_cpu_s": message_cpu_s}
         profile = calibrated_profile(bed.preset, base, half_rtt_s, record, engine=engine, compute_scale=scale)
-        return predicted_s(archs[network], plans[network][units], profile)
+        arch, plans = networks[network]
+        return predicted_s(arch, plans[units], profile)
 
     return {**costs, "message_cpu_s": fit_message_cpu(predict, latencies),
             "message_cpu_measured_s": max(process - split, 0.0) / ends,
