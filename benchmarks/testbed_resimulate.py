@@ -20,6 +20,7 @@ with codecs are skipped (their plans are not in the record).
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -70,18 +71,23 @@ def spec_of(row: dict, main_spec):
     return ArchitectureSpec(**arch)
 
 
+@functools.cache
+def calibration_networks() -> list[tuple]:
+    """The calibration networks and their plans, as ``testbed calibrate`` runs them
+    (built once per process: every replayed row refits against the same ones)."""
+    from parawire.testbed.calibrate import calibration_plans
+
+    return calibration_plans()
+
+
 def refit_message(row: dict, base, cache: dict) -> dict:
     """The message cost the row's calibration would fit under the current model: its
     recorded calibration latencies (``calibration_ms``: each calibration network on one
     and on two devices) through :func:`parawire.testbed.calibrate.fit_message_cpu`, as
-    ``testbed calibrate`` fits it, with the link latency net of it. ``{}`` when the row
-    records no calibration latencies (profile as recorded)."""
-    from parawire.calibration.local import CALIBRATION_SPECS
-    from parawire.executor.plan import plan_for
+    ``testbed calibrate`` fits it (the calibration's own ping), and the row's link latency
+    net of it (the run's own ping: ``base``'s latency plus the two message ends it was
+    net of). ``{}`` when the row records no calibration latencies (profile as recorded)."""
     from parawire.executor.tiles import predicted_s
-    from parawire.pipeline.build import build_architecture
-    from parawire.pipeline.placement import partition_architecture
-    from parawire.registry.kinds import builtin
     from parawire.testbed.calibrate import fit_message_cpu, link_latency
 
     record = row.get("calibration") or {}
@@ -89,23 +95,20 @@ def refit_message(row: dict, base, cache: dict) -> dict:
         return {}
     key = json.dumps(record, sort_keys=True)
     if key not in cache:
-        if "networks" not in cache:
-            archs = [build_architecture(spec) for spec in CALIBRATION_SPECS]
-            cache["networks"] = [(a, {1: plan_for(a, [0] * a.dag.graph.number_of_nodes(), units=1),
-                                      2: plan_for(a, partition_architecture(a, 2, builtin("multilevel"), 0.03),
-                                                  units=2)}) for a in archs]
+        networks = calibration_networks()
         half_rtt = record["message_latency_s"]
 
         def predict(network: int, units: int, scale: float, message: float) -> float:
-            arch, plans = cache["networks"][network]
+            arch, plans = networks[network]
             profile = base.model_copy(update={"message_cpu_s": message,
                                               "message_latency_s": link_latency(half_rtt, message)})
             return predicted_s(arch, plans[units], profile.slowed(scale))
 
         latencies = [(one / 1e3, two / 1e3) for one, two in record["calibration_ms"]]
         message = fit_message_cpu(predict, latencies)
-        cache[key] = {"message_cpu_s": message, "message_latency_s": link_latency(half_rtt, message)}
-    return cache[key]
+        cache[key] = message
+    run_half_rtt = base.message_latency_s + 2 * base.message_cpu_s
+    return {"message_cpu_s": cache[key], "message_latency_s": link_latency(run_half_rtt, cache[key])}
 
 
 def errors(paths: list[Path], overrides: dict, main_spec: Path | None,
