@@ -71,6 +71,9 @@ def main() -> None:
     main_spec = (ArchitectureSpec.model_validate_json(args.main_spec.read_text())
                  if args.main_spec.exists() else None)
     table = task_table(args.files, main_spec)
+    if not len(table):
+        parser.error("no recorded task in these files; give files that `parawire testbed run --json` or"
+                     " benchmarks/testbed_figure13.py wrote")
     cpu, one = table[:, 5], table[:, 4] == 1
     print(f"{len(table)} tasks ({one.sum()} on one device)")
     for name, columns in (("compute + calls", [0, 1]), ("compute + calls + bytes", [0, 1, 2, 3])):
