@@ -80,6 +80,19 @@ def calibration_networks() -> list[tuple]:
     return calibration_plans()
 
 
+@functools.cache
+def _built(spec_json: str):  # type: ignore[no-untyped-def]
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.pipeline.build import build_architecture
+
+    return build_architecture(ArchitectureSpec.model_validate_json(spec_json))
+
+
+def arch_of(row: dict, main_spec):  # type: ignore[no-untyped-def]
+    """The row's architecture (:func:`spec_of`), built once per process per spec."""
+    return _built(spec_of(row, main_spec).model_dump_json())
+
+
 def refit_message(row: dict, base, cache: dict) -> dict:
     """The message cost the row's calibration would fit under the current model: its
     recorded calibration latencies (``calibration_ms``: each calibration network on one
@@ -120,7 +133,6 @@ def errors(paths: list[Path], overrides: dict, main_spec: Path | None,
     from parawire.graph.spec import ArchitectureSpec
     from parawire.latency.model import DeviceProfile
     from parawire.latency.profiles import fit_compute_scale
-    from parawire.pipeline.build import build_architecture
 
     main = None
     if main_spec is not None:
@@ -129,7 +141,6 @@ def errors(paths: list[Path], overrides: dict, main_spec: Path | None,
         except (OSError, ValueError) as exc:
             raise ValueError(f"--main-spec {main_spec}: not an architecture spec ({exc.__class__.__name__}); "
                              "give the spec file the recorded rows ran (parawire generate -o writes one)") from None
-    archs: dict = {}
     fits: dict = {}
     out = []
     for path in paths:
@@ -137,11 +148,7 @@ def errors(paths: list[Path], overrides: dict, main_spec: Path | None,
             points = {p["devices"]: p for p in row["points"]}
             if 1 not in points or any(p.get("tiling") or p.get("codec", "raw") != "raw" for p in points.values()):
                 continue
-            spec = spec_of(row, main)
-            key = spec.model_dump_json()
-            if key not in archs:
-                archs[key] = build_architecture(spec)
-            arch = archs[key]
+            arch = arch_of(row, main)
             fields = {k: v for k, v in row["profile"].items() if k in DeviceProfile.model_fields}
             base = DeviceProfile(**{**fields, **overrides})
             if refit:

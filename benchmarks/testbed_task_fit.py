@@ -18,15 +18,14 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from testbed_resimulate import rows, spec_of
+from testbed_resimulate import arch_of, rows
 
 
 def task_table(paths: list[Path], main_spec) -> np.ndarray:  # type: ignore[no-untyped-def]
     """[model_ms, calls, MB read, MB written, devices, cpu_ms] per recorded untiled task
     with ONNX Runtime (imported models' rows are skipped: their tasks are blocks)."""
-    from parawire.pipeline.build import build_architecture
+    from parawire.score.hypergraph import image_bytes
 
-    archs: dict = {}
     out = []
     for path in paths:
         try:
@@ -36,13 +35,8 @@ def task_table(paths: list[Path], main_spec) -> np.ndarray:  # type: ignore[no-u
         for row in found:
             if row.get("engine") != "onnxruntime" or "model" in row["arch"]:
                 continue
-            spec = spec_of(row, main_spec)
-            key = spec.model_dump_json()
-            if key not in archs:
-                archs[key] = build_architecture(spec)
-            arch = archs[key]
-            size, dag = arch.costs.out_bytes, arch.dag
-            image = 4 * int(np.prod(spec.input_shape))
+            arch = arch_of(row, main_spec)
+            size, dag, image = arch.costs.out_bytes, arch.dag, image_bytes(arch)
             for point in row["points"]:
                 if point.get("tiling") or point.get("codec", "raw") != "raw":
                     continue
