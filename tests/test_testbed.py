@@ -343,6 +343,35 @@ def test_the_quota_probe_times_slices_in_a_quota_group_and_removes_it():
     assert min(walls[0.5]) >= 0.5 and min(walls[30.0]) >= 80  # a quarter core: 30 ms of CPU in > 80 ms
 
 
+def test_a_group_removed_meanwhile_by_its_owner_is_not_an_error(tmp_path, monkeypatch):
+    # `testbed down` beside a run that cleans up on its way out: the owner removes a
+    # device's group between down listing it and reading its tasks (down said "error:
+    # .../d2/cgroup.procs: No such file or directory" and stopped)
+    testbed = tmp_path / "pw-race"
+    (testbed / "d0").mkdir(parents=True)
+    (testbed / "cgroup.procs").write_text("")
+    (testbed / "d0" / "cgroup.procs").write_text("")
+    listed = Path.read_text
+
+    def owner_got_there_first(path, *args, **kwargs):
+        if path.parent.name == "d0":
+            path.unlink()
+            path.parent.rmdir()
+        return listed(path, *args, **kwargs)
+
+    removed = Path.rmdir
+
+    def rmdir_as_cgroupfs(path):  # a group's control files go with it
+        (path / "cgroup.procs").unlink(missing_ok=True)
+        removed(path)
+
+    monkeypatch.setattr(Path, "read_text", owner_got_there_first)
+    monkeypatch.setattr(Path, "rmdir", rmdir_as_cgroupfs)
+    cgroups.remove(testbed)
+    assert not testbed.exists()
+    cgroups.remove(tmp_path / "pw-gone")  # and a testbed already gone entirely
+
+
 def test_sigterm_and_sighup_interrupt_like_ctrl_c():
     for sig in (signal.SIGTERM, signal.SIGHUP):
         with pytest.raises(KeyboardInterrupt), lifecycle.signals_interrupt():

@@ -81,14 +81,22 @@ def create(name: str, devices: int, cpu: float, period_us: int = DEFAULT_PERIOD_
 
 def remove(path: Path) -> None:
     """Kill the processes left in ``path`` and its children (our workers), then remove
-    the groups, children first. A group is only removable once its tasks are gone."""
-    if not path.is_dir():
+    the groups, children first. A group is only removable once its tasks are gone. A
+    group that vanishes meanwhile is done: the testbed's owner cleans up on its way out
+    while a ``testbed down`` beside it removes the same groups (it reported the owner's
+    removal as an error)."""
+    try:
+        children = sorted((p for p in path.iterdir() if p.is_dir()), reverse=True)
+    except FileNotFoundError:
         return
-    for child in sorted((p for p in path.iterdir() if p.is_dir()), reverse=True):
+    for child in children:
         remove(child)
     deadline = time.monotonic() + 5
     while True:
-        pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+        try:
+            pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+        except FileNotFoundError:
+            return
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -96,6 +104,8 @@ def remove(path: Path) -> None:
                 pass
         try:
             path.rmdir()
+            return
+        except FileNotFoundError:
             return
         except OSError:
             if time.monotonic() > deadline:
