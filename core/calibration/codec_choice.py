@@ -82,7 +82,7 @@ def compare(reference: torch.Tensor, logits: torch.Tensor) -> Accuracy:
 
 def exact_logits(net, xs: torch.Tensor) -> torch.Tensor:
     with torch.inference_mode():
-        return torch.cat([net(x[None]) for x in xs])
+        return torch.cat([net(x[None].clone()) for x in xs])  # inputs a forward may change in place
 
 
 def coded_logits(arch, net, partition, codecs: CodecPlan, xs: torch.Tensor, tiling=None,

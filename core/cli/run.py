@@ -134,7 +134,7 @@ def single_process(make_net, record, params, x, reference, threads: int, importe
 
             def infer():  # type: ignore[no-untyped-def]
                 with torch_threads(threads), torch.inference_mode():
-                    return call(x)
+                    return call(x.clone())
         out = infer()
         if getattr(out, "shape", None) != reference.shape:
             raise ParawireError(f"{record.label}: whole() computes {_shape(out)} for this input;"
@@ -386,7 +386,7 @@ def measure(progress, spec, units, local, endpoints, transport, transport_params
                 codecs, plan = place_sized(place, arch, net, coding.codecs, xs)
         x = torch.randn(1, *spec.input_shape, generator=torch.Generator().manual_seed(spec.seed))
         with torch.inference_mode():
-            reference = net(x)
+            reference = net(x.clone())  # a forward may change its input in place (x.mul_)
             references = exact_logits(net, xs)
 
     workers = None

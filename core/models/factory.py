@@ -56,6 +56,9 @@ def _module_from_file(path: str) -> object:
     module = importlib.util.module_from_spec(spec)
     module.__parawire_sha256__ = content  # type: ignore[attr-defined]
     sys.modules[name] = module
+    folder = str(file.parent)
+    if folder not in sys.path:  # as `python FILE.py` does: the file's own helpers import
+        sys.path.append(folder)
     try:
         exec(compile(source, str(file), "exec"), module.__dict__)
     except Exception as exc:

@@ -1,0 +1,45 @@
+"""Models written as a user writes them: helpers beside the file, forwards that change their input."""
+
+import subprocess
+import sys
+import textwrap
+
+MODEL = """
+import torch.nn as nn, torch.nn.functional as F
+from helper_blocks import block
+
+class Prep(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.a, s.b = block(), nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(s, x):
+        x.mul_(0.5)  # in-place preprocessing of the input
+        return s.b(F.relu(s.a(x))).mean((2, 3))
+
+def build():
+    return Prep().eval()
+"""
+
+
+def _files(tmp_path):
+    (tmp_path / "helper_blocks.py").write_text("import torch.nn as nn\ndef block(): return nn.Conv2d(3, 4, 3, padding=1)\n")
+    (tmp_path / "prep.py").write_text(textwrap.dedent(MODEL))
+    return tmp_path / "prep.py"
+
+
+def test_a_model_file_imports_the_helpers_beside_it(tmp_path):
+    from parawire.models.factory import load_factory
+
+    model = load_factory(f"{_files(tmp_path)}:build")()  # as `python prep.py` would find helper_blocks
+    assert type(model).__name__ == "Prep"
+
+
+def test_a_forward_that_changes_its_input_in_place_is_compared_on_the_same_input(tmp_path):
+    # the reference call halved the image the workers were then sent: a false mismatch
+    ref = f"{_files(tmp_path)}:build"
+    done = subprocess.run([sys.executable, "-m", "parawire", "-q", "run", "--model", ref, "--local", "-u", "2",
+                           "-r", "2", "--check-inputs", "4", "--baseline-engine", "torch"],
+                          capture_output=True, text=True, timeout=600, cwd="/")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "max |diff| 0" in done.stdout.replace("\n", " ")
