@@ -43,3 +43,23 @@ def test_a_forward_that_changes_its_input_in_place_is_compared_on_the_same_input
                           capture_output=True, text=True, timeout=600, cwd="/")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "max |diff| 0" in done.stdout.replace("\n", " ")
+
+
+def test_a_lazy_module_exports_to_onnx_runtime(tmp_path):
+    # its parameters, made in the first call, were inference tensors the exporter refused
+    from parawire.models.imported import import_model
+    from parawire.models.imported import ModelSpec
+
+    (tmp_path / "lazy.py").write_text(textwrap.dedent("""
+        import torch.nn as nn, torch.nn.functional as F
+        class Lazy(nn.Module):
+            def __init__(s):
+                super().__init__()
+                s.a, s.fc = nn.LazyConv2d(4, 3, padding=1), nn.LazyLinear(5)
+            def forward(s, x):
+                return s.fc(F.relu(s.a(x)).mean((2, 3)))
+        def build():
+            return Lazy().eval()
+    """))
+    imported = import_model(ModelSpec(factory=f"{tmp_path / 'lazy.py'}:build", input_shape=(3, 16, 16)))
+    assert not any(t.is_inference() for t in imported.model.state_dict().values())

@@ -256,7 +256,9 @@ def import_model(spec: ModelSpec | dict, model: torch.nn.Module | None = None) -
         raise ParawireError(f"model {spec.factory}: its {spec.input_shape} float32 input ({size:,} bytes) does not"
                             " fit in this machine's memory; check --input-shape") from None
     _check_dtype(model, x, spec)
-    with torch.inference_mode():
+    # no_grad, not inference_mode: a lazy module (nn.LazyConv2d) creates its parameters in
+    # this first call, and inference tensors would make the ONNX exporter refuse them
+    with torch.no_grad():
         try:
             expected = model(x.clone())
         except Exception as exc:
