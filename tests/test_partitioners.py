@@ -410,3 +410,19 @@ print("after")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout == "before\nafter\n"
+
+
+def test_the_metis_expansion_is_symmetric_when_a_net_producer_is_not_its_pin():
+    # under "scatter" the input net's producer is not one of its pins; as a star centre it
+    # gave one-way edges (158 on DP-1000) and METIS corrupted memory (segfault, abort, hang)
+    import importlib
+
+    from parawire.graph.spec import ArchitectureSpec
+    from parawire.plugin import build_architecture
+    from parawire.score.hypergraph import hypergraph_of
+
+    metis = importlib.import_module("parawire.plugins.partitioners.metis")
+    hg = hypergraph_of(build_architecture(ArchitectureSpec(generator="dp", nodes=1000, seed=0)), "scatter")
+    xadj, adj, _ = metis.graph_model(hg, "clique", 50)
+    edges = {(u, int(v)) for u in range(len(xadj) - 1) for v in adj[xadj[u]:xadj[u + 1]]}
+    assert edges and all((v, u) in edges for u, v in edges)

@@ -54,7 +54,13 @@ def graph_model(
     costs = hg.net_costs.astype(np.float64)
     centre = hg.net_pins[hg.net_ptr[:-1]]  # the lowest pin
     if model == "clique" and hg.net_sources is not None:
-        centre = hg.net_sources
+        # a star's centre must be a pin of its net, or the expansion is not symmetric (an
+        # edge from each pin to a vertex whose own row never sees the net), which made
+        # METIS corrupt memory: under "scatter" the input net's producer is not one of its pins
+        net_of_pin = np.repeat(np.arange(hg.net_ptr.size - 1), np.diff(hg.net_ptr))
+        own = np.zeros(hg.net_ptr.size - 1, dtype=bool)
+        own[net_of_pin[hg.net_pins == hg.net_sources[net_of_pin]]] = True
+        centre = np.where(own, hg.net_sources, centre)
     limit = -1 if model == "star" else (clique_max or hg.net_pins.size)
     return _adjacency(hg.net_ptr, hg.net_pins, hg.vertex_ptr, hg.vertex_nets, costs, centre, limit)
 
