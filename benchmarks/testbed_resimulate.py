@@ -163,7 +163,8 @@ def errors(paths: list[Path], overrides: dict, main_spec: Path | None,
             points = {p["devices"]: p for p in row["points"]}
             if 1 not in points or any(p.get("tiling") or p.get("codec", "raw") != "raw" for p in points.values()):
                 continue
-            arch = arch_of(row, main)
+            spec = spec_of(row, main)
+            arch = _built(spec.model_dump_json())
             fields = {k: v for k, v in row["profile"].items() if k in DeviceProfile.model_fields}
             base = DeviceProfile(**{**fields, **overrides})
             if refit:
@@ -177,7 +178,6 @@ def errors(paths: list[Path], overrides: dict, main_spec: Path | None,
                                       lambda s: predicted_s(arch, plans[1], base.slowed(s)))
             profile = base.slowed(scale)
             label = f"{path.stem} {row['arch']['generator']}-{row['input_policy']}"
-            spec = spec_of(row, main)
             network = (f"{spec.generator.split(':')[-1]}-{spec.nodes} seed {spec.seed} {spec.input_shape[-1]} px "
                        f"{row['input_policy']} ({hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:6]})")
             for n, p in sorted(points.items()):
@@ -207,8 +207,6 @@ def main() -> None:
                         help="message_cpu_s to try, ms (default: each row's own)")
     parser.add_argument("--call-ms", nargs="+", type=cost, default=[None],
                         help="call_s to try, ms (default: each row's own, 0 for rows recorded before it)")
-    parser.add_argument("--message-byte-ns", nargs="+", type=cost, default=[None],
-                        help="message_byte_cpu_s to try, ns per byte of each message end (default: each row's own)")
     parser.add_argument("--interleave-kb", nargs="+", type=cost, default=[None],
                         help="bytes a fan-out's copy passes per turn, KB (default: the model's)")
     parser.add_argument("--main-spec", type=Path, default=Path("results/demo/most-concurrent.json"),
@@ -225,10 +223,8 @@ def main() -> None:
     import parawire.latency.model as model
 
     default_turn = model.INTERLEAVE_BYTES
-    for message, call, per_byte, turn in itertools.product(args.message_ms, args.call_ms, args.message_byte_ns,
-                                                           args.interleave_kb):
-        overrides = {k: v / scale for k, v, scale in (("message_cpu_s", message, 1e3), ("call_s", call, 1e3),
-                                                      ("message_byte_cpu_s", per_byte, 1e9)) if v is not None}
+    for message, call, turn in itertools.product(args.message_ms, args.call_ms, args.interleave_kb):
+        overrides = {k: v / 1e3 for k, v in (("message_cpu_s", message), ("call_s", call)) if v is not None}
         model.INTERLEAVE_BYTES = default_turn if turn is None else turn * 1024
         try:
             found = errors(args.files, overrides, main_spec, args.refit_message)
@@ -240,8 +236,7 @@ def main() -> None:
         by = {n: np.array([r.error for r in found if r.devices == n]) for n in sorted({r.devices for r in found})}
         counts = ", ".join(f"{n} devices {int(np.sum(abs(e) <= WITHIN))} of {len(e)} (median {np.median(e):+.1%})"
                            for n, e in by.items())
-        setting = (f"message {message} ms + {per_byte} ns/B, call {call} ms, "
-                   f"turn {model.INTERLEAVE_BYTES / 1024:g} KB")
+        setting = f"message {message} ms, call {call} ms, turn {model.INTERLEAVE_BYTES / 1024:g} KB"
         what = "points (median of their runs)" if args.by_point else "runs of points"
         print(f"{setting}: {int(np.sum(abs(err) <= WITHIN))} of {len(err)} {what} within 15 %; {counts}")
         if args.verbose:
