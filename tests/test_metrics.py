@@ -104,3 +104,19 @@ def test_cs_is_the_cube_root_of_the_weighted_product():
     assert concurrency_score(m, CsParams(a=1, b=0, c=0)) == pytest.approx(1.0)
     uncut = compute_metrics(hg, np.zeros(4, dtype=int), 2, eps=1.0, longest_path=4)
     assert concurrency_score(uncut) == 0.0
+
+
+def test_an_eps_beyond_the_total_weight_bounds_nothing_and_partitions():
+    # --eps 1e12 on a 1000-vertex model overflowed int64 in the numba refinement and the
+    # greedy partitioner; no part can outweigh the total, so that is the limit
+    assert balance_limit(4 * 10**9, 2, 1e12) == 4 * 10**9
+    assert balance_limit(100, 1, 0.5) == 100
+    from parawire.plugin import PartitionContext
+    from parawire.registry.kinds import builtin
+    from parawire.registry.manager import get_plugins
+
+    hg = Hypergraph.from_arrays(4, [10**9] * 4, [[0, 1], [1, 2], [2, 3]], [1, 1, 1])
+    for name in ("multilevel", "greedy"):
+        record = get_plugins().partitioners.get(builtin(name))
+        part = np.asarray(record.invoke(PartitionContext(hg, 2, 1e10, 0), record.resolve(None)))
+        assert sorted(set(part.tolist())) == [0, 1]

@@ -33,11 +33,12 @@ class ImbalanceWarning(UserWarning):
 def balance_limit(total_weight: int, k: int, eps: float) -> int:
     """Largest allowed part weight: ⌊(1+ε)·⌈W/k⌉⌋ (the KaHyPar/hMETIS convention).
 
-    An ε so large that the product overflows a float (``--eps 1e308``) bounds nothing:
-    the limit is then the total weight, which every part meets, instead of an
-    ``OverflowError`` from ``floor(inf)``."""
+    No part can weigh more than the total, so a larger limit bounds nothing and is the
+    total weight: an ε so large that the product overflows a float (``--eps 1e308``) or
+    int64 (``--eps 1e12``: the numba refinement and the greedy partitioner failed with
+    "Int value is too large") then means what it says, no bound."""
     limit = (1.0 + eps) * math.ceil(total_weight / k) + 1e-9
-    return math.floor(limit) if math.isfinite(limit) else int(total_weight)
+    return min(math.floor(limit), int(total_weight)) if math.isfinite(limit) else int(total_weight)
 
 
 def part_weights(hg: Hypergraph, partition: np.ndarray, k: int) -> np.ndarray:
