@@ -4,6 +4,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 MODEL = """
 import torch.nn as nn, torch.nn.functional as F
 from helper_blocks import block
@@ -63,3 +65,12 @@ def test_a_lazy_module_exports_to_onnx_runtime(tmp_path):
     """))
     imported = import_model(ModelSpec(factory=f"{tmp_path / 'lazy.py'}:build", input_shape=(3, 16, 16)))
     assert not any(t.is_inference() for t in imported.model.state_dict().values())
+
+
+def test_a_model_file_that_exits_at_import_is_a_one_line_error(tmp_path):
+    from parawire.errors import ParawireError
+    from parawire.models.factory import load_factory
+
+    (tmp_path / "exits.py").write_text("raise SystemExit(3)\n")
+    with pytest.raises(ParawireError, match="importing .*exits.py.* failed"):
+        load_factory(f"{tmp_path / 'exits.py'}:build")

@@ -61,7 +61,7 @@ def _module_from_file(path: str) -> object:
         sys.path.append(folder)
     try:
         exec(compile(source, str(file), "exec"), module.__dict__)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a script's sys.exit() at import is a failed import too
         del sys.modules[name]
         raise ParawireError(f"--model: importing {path!r} failed ({type(exc).__name__}: {exc})") from exc
     return module
